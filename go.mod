@@ -1,0 +1,8 @@
+module github.com/fwslot/fwslot
+
+go 1.26.8
+
+require (
+	github.com/vishvananda/netns v0.0.5 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)

@@ -1,0 +1,196 @@
+// Package nsutil runs code inside network namespaces and creates and removes
+// the named namespaces that tests, the demo and the probe twin use.
+//
+// Go schedules goroutines on any OS thread, and a network namespace belongs
+// to a thread, so every switch happens on a locked thread. When switching
+// back fails, the thread is never handed back to the scheduler: the
+// goroutine exits while still locked and the runtime destroys the thread
+// (the same rule containernetworking/plugins' pkg/ns follows).
+package nsutil
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// RunDir is where iproute2 keeps bind mounts of named namespaces.
+const RunDir = "/run/netns"
+
+// Path returns the file that pins the named namespace, or "" for the
+// calling process's own namespace (name "").
+func Path(name string) string {
+	if name == "" {
+		return ""
+	}
+	return filepath.Join(RunDir, name)
+}
+
+// Exists reports whether a named namespace exists.
+func Exists(name string) bool {
+	_, err := os.Stat(Path(name))
+	return err == nil
+}
+
+// Open returns a handle on the named namespace, or on the calling thread's
+// namespace for name "". The caller closes it.
+func Open(name string) (netns.NsHandle, error) {
+	if name == "" {
+		h, err := netns.Get()
+		if err != nil {
+			return netns.None(), fmt.Errorf("open current netns: %w", err)
+		}
+		return h, nil
+	}
+	h, err := netns.GetFromPath(Path(name))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return netns.None(), fmt.Errorf("network namespace %q does not exist (see `ip netns list`)", name)
+		}
+		return netns.None(), fmt.Errorf("open netns %q: %w", name, err)
+	}
+	return h, nil
+}
+
+// Do runs fn on a locked OS thread inside the named namespace ("" runs it in
+// the current one). Child processes started by fn inherit the namespace.
+func Do(name string, fn func() error) error {
+	if name == "" {
+		return fn()
+	}
+	target, err := Open(name)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	return DoHandle(target, fn)
+}
+
+// DoHandle is Do for an open namespace handle.
+func DoHandle(target netns.NsHandle, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("get current netns: %w", err)
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(target); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("enter netns: %w", err)
+			return
+		}
+		ferr := fn()
+		if err := netns.Set(orig); err != nil {
+			// Leave the thread locked: the runtime kills it when this
+			// goroutine exits, so no goroutine runs in the wrong netns.
+			errc <- errors.Join(ferr, fmt.Errorf("return to original netns: %w", err))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// DoFresh runs fn on a locked thread inside a brand new, anonymous network
+// namespace that disappears when fn returns and nothing else holds it (no
+// open sockets, no child processes). The thread is discarded afterwards.
+func DoFresh(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread dies with this goroutine, together
+		// with its reference to the private namespace.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("unshare netns: %w", err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// Create makes a named namespace with the given prefix and a random suffix,
+// brings its loopback up, and returns its name. Remove it with Delete.
+func Create(prefix string) (string, error) {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("random netns name: %w", err)
+	}
+	name := prefix + hex.EncodeToString(b[:])
+	if err := CreateNamed(name); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+// CreateNamed makes the named namespace (like `ip netns add NAME`) and
+// brings its loopback interface up.
+func CreateNamed(name string) error {
+	if strings.ContainsAny(name, "/\x00") || name == "" || name == "." || name == ".." {
+		return fmt.Errorf("invalid netns name %q", name)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// netns.NewNamed moves this thread into the new namespace; the
+		// thread is discarded when the goroutine ends.
+		h, err := netns.NewNamed(name)
+		if err != nil {
+			errc <- fmt.Errorf("create netns %q: %w", name, err)
+			return
+		}
+		h.Close()
+		errc <- setLoopbackUp()
+	}()
+	if err := <-errc; err != nil {
+		_ = netns.DeleteNamed(name)
+		return err
+	}
+	return nil
+}
+
+// Delete removes a named namespace. Removing one that does not exist is not
+// an error, so cleanup paths can call it unconditionally.
+func Delete(name string) error {
+	if name == "" {
+		return errors.New("refusing to delete the current network namespace")
+	}
+	if err := netns.DeleteNamed(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("delete netns %q: %w", name, err)
+	}
+	return nil
+}
+
+// setLoopbackUp sets "lo" up in the calling thread's namespace.
+func setLoopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("socket for loopback: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("get lo flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("set lo up: %w", err)
+	}
+	return nil
+}
