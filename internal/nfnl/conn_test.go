@@ -1,0 +1,118 @@
+package nfnl
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/fwslot/fwslot/internal/nsutil"
+	"golang.org/x/sys/unix"
+)
+
+func inFreshNetns(t *testing.T, fn func(c *Conn)) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	err := nsutil.DoFresh(func() error {
+		c, err := DialHere()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		fn(c)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func tableAttrs(name string) []byte {
+	var e Encoder
+	e.String(TableName, name)
+	return e.Bytes()
+}
+
+func TestCommitAndDump(t *testing.T) {
+	inFreshNetns(t, func(c *Conn) {
+		gen0, err := c.GenID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b Batch
+		b.Add(MsgNewTable, FamilyInet, FlagCreate, tableAttrs("t1"), "add table t1")
+		var e Encoder
+		e.String(ChainTable, "t1")
+		e.String(ChainName, "c1")
+		b.Add(MsgNewChain, FamilyInet, FlagCreate, e.Bytes(), "add chain c1")
+		if err := c.Commit(&b); err != nil {
+			t.Fatal(err)
+		}
+		gen1, _ := c.GenID()
+		if gen1 == gen0 {
+			t.Fatalf("generation did not move: %d", gen1)
+		}
+		msgs, err := c.Dump(MsgGetChain, FamilyInet, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) != 1 {
+			t.Fatalf("want 1 chain, got %d", len(msgs))
+		}
+		name, _ := msgs[0].Attr(ChainName)
+		if Str(name) != "c1" {
+			t.Fatalf("chain name %q", Str(name))
+		}
+		out, err := exec.Command("nft", "list", "ruleset").Output()
+		if err != nil || !strings.Contains(string(out), "chain c1") {
+			t.Fatalf("nft does not see the chain: %v\n%s", err, out)
+		}
+	})
+}
+
+func TestCommitIsAllOrNothing(t *testing.T) {
+	inFreshNetns(t, func(c *Conn) {
+		var b Batch
+		b.Add(MsgNewTable, FamilyInet, FlagCreate, tableAttrs("good"), "add table good")
+		var e Encoder
+		e.String(ChainTable, "missing")
+		e.String(ChainName, "c")
+		b.Add(MsgNewChain, FamilyInet, FlagCreate, e.Bytes(), "add chain to missing table")
+		err := c.Commit(&b)
+		var ne *Error
+		if !errors.As(err, &ne) || ne.Errno != unix.ENOENT || ne.Desc != "add chain to missing table" {
+			t.Fatalf("want ENOENT naming the message, got %v", err)
+		}
+		msgs, err := c.Dump(MsgGetTable, unix.AF_UNSPEC, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) != 0 {
+			t.Fatalf("failed batch left %d tables behind", len(msgs))
+		}
+	})
+}
+
+func TestAttrRoundTrip(t *testing.T) {
+	var e Encoder
+	e.String(1, "abc")
+	e.Uint32(2, 7)
+	e.Nested(3, func(n *Encoder) { n.Uint64(1, 9) })
+	as, err := ParseAttrs(e.Bytes())
+	if err != nil || len(as) != 3 {
+		t.Fatalf("parse: %v %d", err, len(as))
+	}
+	if Str(as[0].Data) != "abc" || U32(as[1].Data) != 7 || as[2].Type&FlagNested == 0 {
+		t.Fatalf("bad round trip: %+v", as)
+	}
+	inner, _ := ParseAttrs(as[2].Data)
+	if U64(inner[0].Data) != 9 {
+		t.Fatal("nested value lost")
+	}
+	if _, err := ParseAttrs([]byte{8, 0, 1}); err == nil {
+		t.Fatal("truncated attribute accepted")
+	}
+}

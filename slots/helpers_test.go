@@ -1,0 +1,113 @@
+package slots
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fwslot/fwslot/internal/names"
+	"github.com/fwslot/fwslot/internal/nfnl"
+	"github.com/fwslot/fwslot/internal/nsutil"
+)
+
+func requireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network namespaces, nftables)")
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("needs the nft binary")
+	}
+}
+
+// newTarget creates a throwaway namespace with ifb devices eth0 and eth1 and
+// removes it when the test ends.
+func newTarget(t testing.TB) string {
+	t.Helper()
+	requireRoot(t)
+	ns, err := nsutil.Create("fwslot-t-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nsutil.Delete(ns) })
+	for _, l := range []string{"eth0", "eth1"} {
+		run(t, ns, "ip", "link", "add", l, "type", "ifb")
+		run(t, ns, "ip", "link", "set", l, "up")
+	}
+	return ns
+}
+
+func run(t testing.TB, ns string, args ...string) string {
+	t.Helper()
+	var out []byte
+	err := nsutil.Do(ns, func() error {
+		var err error
+		out, err = exec.Command(args[0], args[1:]...).CombinedOutput()
+		return err
+	})
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func writeFile(t testing.TB, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "ruleset.nft")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// stageAndFlip compiles file for ns, stages it into the inactive slot and
+// optionally makes it live, each in one transaction.
+func stageAndFlip(t testing.TB, ns, file string, version uint64, flip bool) {
+	t.Helper()
+	ifs, err := Interfaces(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := Compile(context.Background(), file, ifs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := nfnl.Dial(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	st, err := ReadState(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	active := names.SlotA
+	for _, ts := range st.Managed() {
+		active = ts.Active
+	}
+	slot := active.Other()
+	var b nfnl.Batch
+	if err := Stage(&b, st, rs, slot, Tag{Version: version, Hash: "h"}, active); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Commit(&b); err != nil {
+		t.Fatalf("stage: %v", err)
+	}
+	if !flip {
+		return
+	}
+	st, err = ReadState(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fb nfnl.Batch
+	if err := Flip(&fb, st, slot, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Commit(&fb); err != nil {
+		t.Fatalf("flip: %v", err)
+	}
+}

@@ -1,0 +1,257 @@
+package slots
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/fwslot/fwslot/internal/nfnl"
+	"golang.org/x/sys/unix"
+)
+
+// keep returns the attributes whose kinds are not in drop, re-encoded.
+func keep(attrs []nfnl.Attr, drop ...uint16) []byte {
+	var e nfnl.Encoder
+outer:
+	for _, a := range attrs {
+		for _, d := range drop {
+			if a.Kind() == d {
+				continue outer
+			}
+		}
+		e.Attr(a)
+	}
+	return e.Bytes()
+}
+
+func dropKind(attrs []nfnl.Attr, kind uint16) []nfnl.Attr {
+	var out []nfnl.Attr
+	for _, a := range attrs {
+		if a.Kind() != kind {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func str(m nfnl.Msg, kind uint16) string {
+	b, _ := m.Attr(kind)
+	return nfnl.Str(b)
+}
+
+func u32(m nfnl.Msg, kind uint16) uint32 {
+	b, _ := m.Attr(kind)
+	return nfnl.U32(b)
+}
+
+type tkey struct {
+	family uint8
+	name   string
+}
+
+// ReadTables reads the named tables (all tables when want is nil) with
+// everything in them. It is used on private namespaces after a compile and
+// on a target's unmanaged tables at adoption, never on slot chains on a hot
+// path.
+func ReadTables(c *nfnl.Conn, want func(family uint8, name string) bool) (*Ruleset, error) {
+	tmsgs, err := c.Dump(nfnl.MsgGetTable, unix.AF_UNSPEC, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list tables: %w", err)
+	}
+	rs := &Ruleset{}
+	tables := map[tkey]*Table{}
+	for _, m := range tmsgs {
+		name := str(m, nfnl.TableName)
+		if want != nil && !want(m.Family, name) {
+			continue
+		}
+		t := &Table{Family: m.Family, Name: name,
+			Attrs: keep(m.Attrs, nfnl.TableName, nfnl.TableUse, nfnl.TableHandle, nfnl.TableOwner, 5)}
+		rs.Tables = append(rs.Tables, t)
+		tables[tkey{m.Family, name}] = t
+	}
+	if len(rs.Tables) == 0 {
+		return rs, nil
+	}
+	lookup := func(m nfnl.Msg, kind uint16) *Table { return tables[tkey{m.Family, str(m, kind)}] }
+
+	cmsgs, err := c.Dump(nfnl.MsgGetChain, unix.AF_UNSPEC, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list chains: %w", err)
+	}
+	chains := map[tkey]map[string]*Chain{}
+	for _, m := range cmsgs {
+		t := lookup(m, nfnl.ChainTable)
+		if t == nil {
+			continue
+		}
+		ch := &Chain{Name: str(m, nfnl.ChainName)}
+		flags := u32(m, nfnl.ChainFlags)
+		if flags&nfnl.ChainFlagBinding != 0 {
+			return nil, fmt.Errorf("table %s: anonymous chains (jump { ... }) are not supported; give chain %s a name", t.Key(), ch.Name)
+		}
+		if hook, ok := m.Attr(nfnl.ChainHook); ok {
+			ch.Base = &BaseSpec{Hook: hook, Type: str(m, nfnl.ChainType), Policy: nfnl.VerdictAccept, Flags: flags}
+			if p, ok := m.Attr(nfnl.ChainPolicy); ok {
+				ch.Base.Policy = nfnl.U32(p)
+			}
+		}
+		ch.Attrs = keep(m.Attrs, nfnl.ChainTable, nfnl.ChainHandle, nfnl.ChainName, nfnl.ChainHook,
+			nfnl.ChainPolicy, nfnl.ChainUse, nfnl.ChainType, nfnl.ChainCounters, nfnl.ChainFlags, nfnl.ChainID, 9)
+		t.Chains = append(t.Chains, ch)
+		k := tkey{t.Family, t.Name}
+		if chains[k] == nil {
+			chains[k] = map[string]*Chain{}
+		}
+		chains[k][ch.Name] = ch
+	}
+
+	// Rules: per table, so the dump never walks other tools' tables.
+	for _, t := range rs.Tables {
+		var e nfnl.Encoder
+		e.String(nfnl.RuleTable, t.Name)
+		rmsgs, err := c.Dump(nfnl.MsgGetRule, t.Family, e.Bytes())
+		if err != nil {
+			return nil, fmt.Errorf("list rules of %s: %w", t.Key(), err)
+		}
+		for _, m := range rmsgs {
+			ch := chains[tkey{t.Family, t.Name}][str(m, nfnl.RuleChain)]
+			if ch == nil {
+				continue
+			}
+			ch.Rules = append(ch.Rules, keep(m.Attrs, nfnl.RuleTable, nfnl.RuleChain, nfnl.RuleHandle,
+				nfnl.RulePosition, nfnl.RuleID, nfnl.RulePositionID, nfnl.RuleChainID, 8))
+		}
+	}
+
+	smsgs, err := c.Dump(nfnl.MsgGetSet, unix.AF_UNSPEC, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list sets: %w", err)
+	}
+	for _, m := range smsgs {
+		t := lookup(m, nfnl.SetTable)
+		if t == nil {
+			continue
+		}
+		attrs := m.Attrs
+		if d, ok := m.Attr(nfnl.SetDesc); ok && len(d) == 0 {
+			// The kernel dumps an empty description that it
+			// refuses to take back.
+			attrs = dropKind(attrs, nfnl.SetDesc)
+		}
+		s := &Set{Name: str(m, nfnl.SetName), Flags: u32(m, nfnl.SetFlags),
+			Attrs: keep(attrs, nfnl.SetTable, nfnl.SetName, nfnl.SetID, nfnl.SetHandle, nfnl.SetType, nfnl.SetCount, 14)}
+		var e nfnl.Encoder
+		e.String(nfnl.SetElemListTable, t.Name)
+		e.String(nfnl.SetElemListSet, s.Name)
+		emsgs, err := c.Dump(nfnl.MsgGetSetElem, t.Family, e.Bytes())
+		if err != nil {
+			return nil, fmt.Errorf("list elements of set %s in %s: %w", s.Name, t.Key(), err)
+		}
+		for _, em := range emsgs {
+			list, ok := em.Attr(nfnl.SetElemListElements)
+			if !ok {
+				continue
+			}
+			elems, err := nfnl.ParseAttrs(list)
+			if err != nil {
+				return nil, fmt.Errorf("set %s: %w", s.Name, err)
+			}
+			for _, el := range elems {
+				inner, err := nfnl.ParseAttrs(el.Data)
+				if err != nil {
+					return nil, fmt.Errorf("set %s element: %w", s.Name, err)
+				}
+				// The expiration is a countdown of the compile
+				// namespace; the element's timeout starts anew.
+				s.Elems = append(s.Elems, keep(inner, nfnl.SetElemExpiration, 8))
+			}
+		}
+		s.Shared = !s.Anonymous() && s.Flags&(nfnl.SetFlagTimeout|nfnl.SetFlagEval) != 0
+		t.Sets = append(t.Sets, s)
+	}
+
+	omsgs, err := c.Dump(nfnl.MsgGetObj, unix.AF_UNSPEC, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list objects: %w", err)
+	}
+	for _, m := range omsgs {
+		t := lookup(m, nfnl.ObjTable)
+		if t == nil {
+			continue
+		}
+		typ := u32(m, nfnl.ObjType)
+		t.Objs = append(t.Objs, &Obj{Name: str(m, nfnl.ObjName), Type: typ,
+			Attrs:  keep(m.Attrs, nfnl.ObjTable, nfnl.ObjName, nfnl.ObjUse, nfnl.ObjHandle, 7),
+			Shared: typ == nfnl.ObjTypeCounter || typ == nfnl.ObjTypeQuota})
+	}
+
+	fmsgs, err := c.Dump(nfnl.MsgGetFlowtable, unix.AF_UNSPEC, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list flowtables: %w", err)
+	}
+	for _, m := range fmsgs {
+		t := lookup(m, nfnl.FlowtableTable)
+		if t == nil {
+			continue
+		}
+		t.Flowtables = append(t.Flowtables, &Flowtable{Name: str(m, nfnl.FlowtableName),
+			Attrs: keep(m.Attrs, nfnl.FlowtableTable, nfnl.FlowtableName, nfnl.FlowtableUse, nfnl.FlowtableHandle, 6)})
+	}
+
+	markDynsetTargets(rs)
+	for _, t := range rs.Tables {
+		sort.SliceStable(t.Sets, func(i, j int) bool { return !t.Sets[i].Anonymous() && t.Sets[j].Anonymous() })
+	}
+	return rs, nil
+}
+
+// markDynsetTargets marks sets written by rules (`add @s`, `update @s`) as
+// shared: their contents are state.
+func markDynsetTargets(rs *Ruleset) {
+	for _, t := range rs.Tables {
+		written := map[string]bool{}
+		for _, c := range t.Chains {
+			for _, r := range c.Rules {
+				forEachExpr(r, func(name string, data []nfnl.Attr) {
+					if name == "dynset" {
+						if a, ok := nfnl.Find(data, nfnl.DynsetSetName); ok {
+							written[nfnl.Str(a.Data)] = true
+						}
+					}
+				})
+			}
+		}
+		for _, s := range t.Sets {
+			if written[s.Name] && !s.Anonymous() {
+				s.Shared = true
+			}
+		}
+	}
+}
+
+// forEachExpr calls fn with the name and parsed data of every expression
+// of a rule; malformed rules are skipped (the kernel produced them).
+func forEachExpr(rule []byte, fn func(name string, data []nfnl.Attr)) {
+	attrs, err := nfnl.ParseAttrs(rule)
+	if err != nil {
+		return
+	}
+	exprs, ok := nfnl.Find(attrs, nfnl.RuleExpressions)
+	if !ok {
+		return
+	}
+	list, err := nfnl.ParseAttrs(exprs.Data)
+	if err != nil {
+		return
+	}
+	for _, el := range list {
+		ea, err := nfnl.ParseAttrs(el.Data)
+		if err != nil {
+			continue
+		}
+		n, _ := nfnl.Find(ea, nfnl.ExprName)
+		d, _ := nfnl.Find(ea, nfnl.ExprData)
+		data, _ := nfnl.ParseAttrs(d.Data)
+		fn(nfnl.Str(n.Data), data)
+	}
+}

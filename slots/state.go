@@ -1,0 +1,283 @@
+package slots
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/fwslot/fwslot/internal/names"
+	"github.com/fwslot/fwslot/internal/nfnl"
+	"golang.org/x/sys/unix"
+)
+
+// State is what the kernel of a target holds, as far as fwslot cares:
+// which tables it manages, which version sits in each slot, and where the
+// dispatch rules are. Reading it never walks slot chains, so it costs the
+// same at ten rules and at a hundred thousand.
+type State struct {
+	Tables []*TableState
+}
+
+// TableState describes one kernel table.
+type TableState struct {
+	Family uint8
+	Name   string
+	// Managed is true when the table holds fwslot's meta chain.
+	Managed bool
+	// Active is the slot the meta rule names.
+	Active names.Slot
+	// MetaRule is the handle of the meta rule.
+	MetaRule uint64
+	// Markers holds the tag of each slot that has content.
+	Markers map[names.Slot]Tag
+	// SlotChains, SlotSets and SlotObjs list each slot's kernel objects,
+	// marker chain included.
+	SlotChains map[names.Slot][]string
+	SlotSets   map[names.Slot][]string
+	SlotObjs   map[names.Slot][]string
+	// BaseSpecs holds, per slot, the hooks of the user's base chains, as
+	// recorded in the userdata of their slot copies.
+	BaseSpecs map[names.Slot]map[string]*BaseSpec
+	// Base lists the chains with a hook.
+	Base map[string]*BaseChain
+	// Legacy lists regular chains that are not fwslot's: the content of a
+	// table that fwslot has not taken over yet.
+	Legacy []string
+	// Sets, Objs and Flowtables hold the names of all named objects.
+	Sets       map[string]bool
+	Objs       map[string]bool
+	Flowtables map[string]bool
+	// objTypes remembers each object's type: deleting an object needs it.
+	objTypes map[string]uint32
+}
+
+func (t *TableState) setObjType(name string, typ uint32) {
+	if t.objTypes == nil {
+		t.objTypes = map[string]uint32{}
+	}
+	t.objTypes[name] = typ
+}
+
+// Key names the table as nft does: "inet filter".
+func (t *TableState) Key() string { return nfnl.FamilyName(t.Family) + " " + t.Name }
+
+// BaseChain is a kernel chain with a hook.
+type BaseChain struct {
+	Name string
+	Spec *BaseSpec
+	// Rules holds the handles of its rules, in order.
+	Rules []uint64
+	// Dispatch is set when the chain holds exactly fwslot's two dispatch
+	// rules.
+	Dispatch *Dispatch
+}
+
+// Dispatch is the pair of fwslot rules in a base chain.
+type Dispatch struct {
+	Jump, Policy uint64
+	Slot         names.Slot
+	Version      uint64
+}
+
+// Table returns the state of a table, or nil.
+func (s *State) Table(family uint8, name string) *TableState {
+	for _, t := range s.Tables {
+		if t.Family == family && t.Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// Managed returns the tables that hold fwslot's meta chain.
+func (s *State) Managed() []*TableState {
+	var out []*TableState
+	for _, t := range s.Tables {
+		if t.Managed {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// ReadState reads the target's tables, chains, sets and objects and the
+// rules of fwslot's meta and base chains.
+func ReadState(c *nfnl.Conn) (*State, error) {
+	tmsgs, err := c.Dump(nfnl.MsgGetTable, unix.AF_UNSPEC, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list tables: %w", err)
+	}
+	st := &State{}
+	byKey := map[tkey]*TableState{}
+	for _, m := range tmsgs {
+		t := &TableState{Family: m.Family, Name: str(m, nfnl.TableName),
+			Markers: map[names.Slot]Tag{}, SlotChains: map[names.Slot][]string{},
+			SlotSets: map[names.Slot][]string{}, SlotObjs: map[names.Slot][]string{},
+			BaseSpecs: map[names.Slot]map[string]*BaseSpec{}, Base: map[string]*BaseChain{},
+			Sets: map[string]bool{}, Objs: map[string]bool{}, Flowtables: map[string]bool{}}
+		st.Tables = append(st.Tables, t)
+		byKey[tkey{t.Family, t.Name}] = t
+	}
+	lookup := func(m nfnl.Msg, kind uint16) *TableState { return byKey[tkey{m.Family, str(m, kind)}] }
+
+	cmsgs, err := c.Dump(nfnl.MsgGetChain, unix.AF_UNSPEC, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list chains: %w", err)
+	}
+	for _, m := range cmsgs {
+		t := lookup(m, nfnl.ChainTable)
+		if t == nil {
+			continue
+		}
+		name := str(m, nfnl.ChainName)
+		ud, _ := m.Attr(nfnl.ChainUserdata)
+		switch {
+		case name == names.MetaChain:
+			t.Managed = true
+		case name == names.Marker(names.SlotA) || name == names.Marker(names.SlotB):
+			slot := names.Slot(name[len(name)-1:])
+			t.SlotChains[slot] = append(t.SlotChains[slot], name)
+			if f, ok := parseTagComment(commentOf(ud)); ok {
+				if tag, ok := tagFrom(f); ok {
+					t.Markers[slot] = tag
+				}
+			}
+		default:
+			if hook, ok := m.Attr(nfnl.ChainHook); ok {
+				spec := &BaseSpec{Hook: hook, Type: str(m, nfnl.ChainType), Flags: u32(m, nfnl.ChainFlags), Policy: nfnl.VerdictAccept}
+				if p, ok := m.Attr(nfnl.ChainPolicy); ok {
+					spec.Policy = nfnl.U32(p)
+				}
+				t.Base[name] = &BaseChain{Name: name, Spec: spec}
+				continue
+			}
+			if slot, user, ok := names.FromSlot(name); ok {
+				t.SlotChains[slot] = append(t.SlotChains[slot], name)
+				if v, ok := parseUdata(ud)[udataBaseSpec]; ok {
+					spec, err := decodeBaseSpec(v)
+					if err != nil {
+						return nil, fmt.Errorf("table %s chain %s: %w", t.Key(), name, err)
+					}
+					if t.BaseSpecs[slot] == nil {
+						t.BaseSpecs[slot] = map[string]*BaseSpec{}
+					}
+					t.BaseSpecs[slot][user] = spec
+				}
+				continue
+			}
+			t.Legacy = append(t.Legacy, name)
+		}
+	}
+
+	smsgs, err := c.Dump(nfnl.MsgGetSet, unix.AF_UNSPEC, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list sets: %w", err)
+	}
+	for _, m := range smsgs {
+		t := lookup(m, nfnl.SetTable)
+		if t == nil || u32(m, nfnl.SetFlags)&nfnl.SetFlagAnonymous != 0 {
+			continue
+		}
+		name := str(m, nfnl.SetName)
+		t.Sets[name] = true
+		if slot, _, ok := names.FromSlot(name); ok {
+			t.SlotSets[slot] = append(t.SlotSets[slot], name)
+		}
+	}
+	omsgs, err := c.Dump(nfnl.MsgGetObj, unix.AF_UNSPEC, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list objects: %w", err)
+	}
+	for _, m := range omsgs {
+		t := lookup(m, nfnl.ObjTable)
+		if t == nil {
+			continue
+		}
+		name := str(m, nfnl.ObjName)
+		t.Objs[name] = true
+		t.setObjType(name, u32(m, nfnl.ObjType))
+		if slot, _, ok := names.FromSlot(name); ok {
+			t.SlotObjs[slot] = append(t.SlotObjs[slot], name)
+		}
+	}
+	fmsgs, err := c.Dump(nfnl.MsgGetFlowtable, unix.AF_UNSPEC, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list flowtables: %w", err)
+	}
+	for _, m := range fmsgs {
+		if t := lookup(m, nfnl.FlowtableTable); t != nil {
+			t.Flowtables[str(m, nfnl.FlowtableName)] = true
+		}
+	}
+
+	for _, t := range st.Tables {
+		if !t.Managed {
+			continue
+		}
+		if err := readMeta(c, t); err != nil {
+			return nil, err
+		}
+		for _, bc := range t.Base {
+			if err := readDispatch(c, t, bc); err != nil {
+				return nil, err
+			}
+		}
+	}
+	sort.SliceStable(st.Tables, func(i, j int) bool { return st.Tables[i].Key() < st.Tables[j].Key() })
+	return st, nil
+}
+
+// chainRules dumps the rules of one chain.
+func chainRules(c *nfnl.Conn, family uint8, table, chain string) ([]nfnl.Msg, error) {
+	var e nfnl.Encoder
+	e.String(nfnl.RuleTable, table)
+	e.String(nfnl.RuleChain, chain)
+	msgs, err := c.Dump(nfnl.MsgGetRule, family, e.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("list rules of %s %s %s: %w", nfnl.FamilyName(family), table, chain, err)
+	}
+	return msgs, nil
+}
+
+func ruleComment(m nfnl.Msg) string {
+	ud, _ := m.Attr(nfnl.RuleUserdata)
+	return commentOf(ud)
+}
+
+func readMeta(c *nfnl.Conn, t *TableState) error {
+	msgs, err := chainRules(c, t.Family, t.Name, names.MetaChain)
+	if err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		if f, ok := parseTagComment(ruleComment(m)); ok && names.Slot(f["active"]).Valid() {
+			h, _ := m.Attr(nfnl.RuleHandle)
+			t.MetaRule = nfnl.U64(h)
+			t.Active = names.Slot(f["active"])
+		}
+	}
+	if t.MetaRule == 0 {
+		return fmt.Errorf("table %s: fwslot's meta chain has no active-slot rule; the table was changed by hand (run `fwslot status`)", t.Key())
+	}
+	return nil
+}
+
+func readDispatch(c *nfnl.Conn, t *TableState, bc *BaseChain) error {
+	msgs, err := chainRules(c, t.Family, t.Name, bc.Name)
+	if err != nil {
+		return err
+	}
+	var tags []map[string]string
+	for _, m := range msgs {
+		h, _ := m.Attr(nfnl.RuleHandle)
+		bc.Rules = append(bc.Rules, nfnl.U64(h))
+		f, _ := parseTagComment(ruleComment(m))
+		tags = append(tags, f)
+	}
+	if len(msgs) != 2 || tags[0] == nil || tags[1] == nil || tags[0]["word0"] != "jump" || tags[1]["word0"] != "policy" {
+		return nil
+	}
+	slot := names.Slot(tags[0]["slot"])
+	tag, _ := tagFrom(tags[0])
+	bc.Dispatch = &Dispatch{Jump: bc.Rules[0], Policy: bc.Rules[1], Slot: slot, Version: tag.Version}
+	return nil
+}

@@ -1,0 +1,450 @@
+package slots
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/fwslot/fwslot/internal/names"
+	"github.com/fwslot/fwslot/internal/nfnl"
+)
+
+// maxElemBytes bounds the elements of one NEWSETELEM message: the nested
+// element list carries a 16-bit length.
+const maxElemBytes = 48 << 10
+
+// Stage adds to b the messages that replace the content of slot in every
+// table with rs, tagged with tag. Tables that rs declares and the kernel
+// lacks are created, with their meta rule naming newActive as the active
+// slot. The slot must not be live: Stage refuses a slot that a dispatch
+// rule points to. st is updated to describe the kernel after the batch.
+func Stage(b *nfnl.Batch, st *State, rs *Ruleset, slot names.Slot, tag Tag, newActive names.Slot) error {
+	for _, t := range st.Managed() {
+		for _, bc := range t.Base {
+			if bc.Dispatch != nil && bc.Dispatch.Slot == slot {
+				return fmt.Errorf("slot %s of table %s is live (base chain %s jumps to it); stage into the other slot", slot, t.Key(), bc.Name)
+			}
+		}
+	}
+	for _, t := range st.Managed() {
+		clearSlot(b, t, slot)
+	}
+	var ids uint32
+	for _, t := range rs.Tables {
+		if err := checkReserved(t); err != nil {
+			return err
+		}
+		ts := st.Table(t.Family, t.Name)
+		if ts == nil {
+			var e nfnl.Encoder
+			e.String(nfnl.TableName, t.Name)
+			b.Add(nfnl.MsgNewTable, t.Family, nfnl.FlagCreate, append(e.Bytes(), t.Attrs...), "add table "+t.Key())
+			ts = &TableState{Family: t.Family, Name: t.Name, Markers: map[names.Slot]Tag{},
+				SlotChains: map[names.Slot][]string{}, SlotSets: map[names.Slot][]string{}, SlotObjs: map[names.Slot][]string{},
+				BaseSpecs: map[names.Slot]map[string]*BaseSpec{}, Base: map[string]*BaseChain{},
+				Sets: map[string]bool{}, Objs: map[string]bool{}, Flowtables: map[string]bool{}}
+			st.Tables = append(st.Tables, ts)
+		}
+		if !ts.Managed {
+			var e nfnl.Encoder
+			e.String(nfnl.ChainTable, t.Name)
+			e.String(nfnl.ChainName, names.MetaChain)
+			e.Raw(nfnl.ChainUserdata, commentUdata(names.TagPrefix+"meta: which slot is live"))
+			b.Add(nfnl.MsgNewChain, t.Family, nfnl.FlagCreate, e.Bytes(), "add chain "+names.MetaChain)
+			b.Add(nfnl.MsgNewRule, t.Family, nfnl.FlagCreate|nfnl.FlagAppend,
+				verdictRule(t.Name, names.MetaChain, 0, nfnl.VerdictContinue, "", metaComment(newActive)), "add meta rule")
+			ts.Managed, ts.Active, ts.MetaRule = true, newActive, 0
+		}
+		if err := writeSlot(b, t, ts, slot, tag, &ids); err != nil {
+			return fmt.Errorf("table %s: %w", t.Key(), err)
+		}
+	}
+	return nil
+}
+
+// clearSlot deletes every object of a slot in one table: rules first, so
+// that no chain, set or object is still referenced when it goes.
+func clearSlot(b *nfnl.Batch, t *TableState, slot names.Slot) {
+	for _, c := range t.SlotChains[slot] {
+		var e nfnl.Encoder
+		e.String(nfnl.RuleTable, t.Name)
+		e.String(nfnl.RuleChain, c)
+		b.Add(nfnl.MsgDelRule, t.Family, 0, e.Bytes(), "flush chain "+c)
+	}
+	for _, c := range t.SlotChains[slot] {
+		b.Add(nfnl.MsgDelChain, t.Family, 0, chainID(t.Name, c), "delete chain "+c)
+	}
+	for _, s := range t.SlotSets[slot] {
+		var e nfnl.Encoder
+		e.String(nfnl.SetTable, t.Name)
+		e.String(nfnl.SetName, s)
+		b.Add(nfnl.MsgDelSet, t.Family, 0, e.Bytes(), "delete set "+s)
+		delete(t.Sets, s)
+	}
+	for _, o := range t.SlotObjs[slot] {
+		b.Add(nfnl.MsgDelObj, t.Family, 0, objID(t, o), "delete object "+o)
+		delete(t.Objs, o)
+	}
+	delete(t.SlotChains, slot)
+	delete(t.SlotSets, slot)
+	delete(t.SlotObjs, slot)
+	delete(t.Markers, slot)
+	delete(t.BaseSpecs, slot)
+}
+
+// objID names an object for deletion by name and type; the kernel needs
+// both.
+func objID(t *TableState, name string) []byte {
+	var e nfnl.Encoder
+	e.String(nfnl.ObjTable, t.Name)
+	e.String(nfnl.ObjName, name)
+	e.Uint32(nfnl.ObjType, t.objTypes[name])
+	return e.Bytes()
+}
+
+func chainID(table, chain string) []byte {
+	var e nfnl.Encoder
+	e.String(nfnl.ChainTable, table)
+	e.String(nfnl.ChainName, chain)
+	return e.Bytes()
+}
+
+// writeSlot adds the messages that create table t's content in slot.
+func writeSlot(b *nfnl.Batch, t *Table, ts *TableState, slot names.Slot, tag Tag, ids *uint32) error {
+	rn := &renamer{chains: map[string]string{}, sets: map[string]setRef{}, objs: map[string]string{}}
+	for _, c := range t.Chains {
+		rn.chains[c.Name] = names.InSlot(slot, c.Name)
+	}
+	for _, s := range t.Sets {
+		switch {
+		case s.Anonymous():
+			*ids++
+			rn.sets[s.Name] = setRef{name: anonTemplate(s.Name), id: *ids}
+		case s.Shared:
+			rn.sets[s.Name] = setRef{name: s.Name}
+		default:
+			rn.sets[s.Name] = setRef{name: names.InSlot(slot, s.Name)}
+		}
+	}
+	for _, o := range t.Objs {
+		if !o.Shared {
+			rn.objs[o.Name] = names.InSlot(slot, o.Name)
+		}
+	}
+
+	marker := names.Marker(slot)
+	{
+		var e nfnl.Encoder
+		e.String(nfnl.ChainTable, t.Name)
+		e.String(nfnl.ChainName, marker)
+		e.Raw(nfnl.ChainUserdata, commentUdata(markerComment(slot, tag)))
+		b.Add(nfnl.MsgNewChain, t.Family, nfnl.FlagCreate|nfnl.FlagExcl, e.Bytes(), "add chain "+marker)
+		ts.SlotChains[slot] = append(ts.SlotChains[slot], marker)
+		ts.Markers[slot] = tag
+	}
+
+	specs := map[string]*BaseSpec{}
+	for _, c := range t.Chains {
+		name := rn.chains[c.Name]
+		attrs, err := nfnl.ParseAttrs(c.Attrs)
+		if err != nil {
+			return fmt.Errorf("chain %s: %w", c.Name, err)
+		}
+		var e nfnl.Encoder
+		e.String(nfnl.ChainTable, t.Name)
+		e.String(nfnl.ChainName, name)
+		var ud []byte
+		for _, a := range attrs {
+			if a.Kind() == nfnl.ChainUserdata {
+				ud = append(ud, a.Data...)
+				continue
+			}
+			e.Attr(a)
+		}
+		if c.Base != nil {
+			tlv, err := udataTLV(udataBaseSpec, encodeBaseSpec(c.Base))
+			if err != nil {
+				return fmt.Errorf("base chain %s: hook with too many devices: %w", c.Name, err)
+			}
+			ud = append(ud, tlv...)
+			specs[c.Name] = c.Base
+		}
+		if len(ud) > 0 {
+			e.Raw(nfnl.ChainUserdata, ud)
+		}
+		b.Add(nfnl.MsgNewChain, t.Family, nfnl.FlagCreate|nfnl.FlagExcl, e.Bytes(), "add chain "+name)
+		ts.SlotChains[slot] = append(ts.SlotChains[slot], name)
+	}
+	ts.BaseSpecs[slot] = specs
+
+	for _, f := range t.Flowtables {
+		if ts.Flowtables[f.Name] {
+			continue
+		}
+		var e nfnl.Encoder
+		e.String(nfnl.FlowtableTable, t.Name)
+		e.String(nfnl.FlowtableName, f.Name)
+		b.Add(nfnl.MsgNewFlowtable, t.Family, nfnl.FlagCreate, append(e.Bytes(), f.Attrs...), "add flowtable "+f.Name)
+		ts.Flowtables[f.Name] = true
+	}
+
+	for _, o := range t.Objs {
+		name := rn.obj(o.Name)
+		if o.Shared && ts.Objs[name] {
+			continue
+		}
+		var e nfnl.Encoder
+		e.String(nfnl.ObjTable, t.Name)
+		e.String(nfnl.ObjName, name)
+		b.Add(nfnl.MsgNewObj, t.Family, nfnl.FlagCreate, append(e.Bytes(), o.Attrs...), "add object "+name)
+		ts.Objs[name] = true
+		ts.setObjType(name, o.Type)
+		if !o.Shared {
+			ts.SlotObjs[slot] = append(ts.SlotObjs[slot], name)
+		}
+	}
+
+	for _, s := range t.Sets {
+		ref := rn.sets[s.Name]
+		exists := ts.Sets[ref.name] && ref.id == 0
+		var e nfnl.Encoder
+		e.String(nfnl.SetTable, t.Name)
+		e.String(nfnl.SetName, ref.name)
+		id := ref.id
+		if id == 0 {
+			// The kernel requires an id on every new set.
+			*ids++
+			id = *ids
+		}
+		e.Uint32(nfnl.SetID, id)
+		// An existing shared set is sent again without elements: the
+		// kernel checks that its definition matches and keeps its state.
+		b.Add(nfnl.MsgNewSet, t.Family, nfnl.FlagCreate, append(e.Bytes(), s.Attrs...), "add set "+s.Name)
+		if exists {
+			continue
+		}
+		if !s.Anonymous() {
+			ts.Sets[ref.name] = true
+			if !s.Shared {
+				ts.SlotSets[slot] = append(ts.SlotSets[slot], ref.name)
+			}
+		}
+		if err := addElems(b, t, s, ref, rn); err != nil {
+			return err
+		}
+	}
+
+	for _, c := range t.Chains {
+		chain := rn.chains[c.Name]
+		for i, r := range c.Rules {
+			p, err := patchRule(r, rn)
+			if err != nil {
+				return fmt.Errorf("chain %s rule %d: %w", c.Name, i+1, err)
+			}
+			var e nfnl.Encoder
+			e.String(nfnl.RuleTable, t.Name)
+			e.String(nfnl.RuleChain, chain)
+			b.Add(nfnl.MsgNewRule, t.Family, nfnl.FlagCreate|nfnl.FlagAppend, append(e.Bytes(), p...), "add rule to "+chain)
+		}
+	}
+	return nil
+}
+
+func addElems(b *nfnl.Batch, t *Table, s *Set, ref setRef, rn *renamer) error {
+	var list nfnl.Encoder
+	flush := func() {
+		if len(list.Bytes()) == 0 {
+			return
+		}
+		var e nfnl.Encoder
+		e.String(nfnl.SetElemListTable, t.Name)
+		e.String(nfnl.SetElemListSet, ref.name)
+		if ref.id != 0 {
+			e.Uint32(nfnl.SetElemListSetID, ref.id)
+		}
+		e.Raw(nfnl.SetElemListElements|nfnl.FlagNested, list.Bytes())
+		b.Add(nfnl.MsgNewSetElem, t.Family, nfnl.FlagCreate, e.Bytes(), "add elements to set "+s.Name)
+		list = nfnl.Encoder{}
+	}
+	for _, el := range s.Elems {
+		p, err := patchElem(el, rn)
+		if err != nil {
+			return fmt.Errorf("set %s: %w", s.Name, err)
+		}
+		if len(list.Bytes())+len(p)+8 > maxElemBytes {
+			flush()
+		}
+		list.Raw(nfnl.ListElem|nfnl.FlagNested, p)
+	}
+	flush()
+	return nil
+}
+
+// Flip adds to b the messages that make slot to live in every managed
+// table: the two dispatch rules of each base chain are replaced, base
+// chains that only one version has are added or deleted, and the meta
+// rule is updated. A table fwslot has not taken over yet (legacy chains)
+// loses its legacy chains in the same batch; legacy sets and objects go
+// too unless keep says a slot uses them. st is updated to describe the
+// kernel after the batch.
+func Flip(b *nfnl.Batch, st *State, to names.Slot, keep func(t *TableState, name string) bool) error {
+	for _, t := range st.Managed() {
+		if err := flipTable(b, t, to, keep); err != nil {
+			return fmt.Errorf("table %s: %w", t.Key(), err)
+		}
+	}
+	return nil
+}
+
+func flipTable(b *nfnl.Batch, t *TableState, to names.Slot, keep func(t *TableState, name string) bool) error {
+	tag := t.Markers[to]
+	specs := t.BaseSpecs[to]
+	var want []string
+	for n := range specs {
+		want = append(want, n)
+	}
+	sort.Strings(want)
+
+	// Flush legacy chains first: base chains jump into them.
+	var legacyBase []string
+	for n, bc := range t.Base {
+		if bc.Dispatch == nil && len(bc.Rules) > 0 {
+			legacyBase = append(legacyBase, n)
+		}
+	}
+	sort.Strings(legacyBase)
+	for _, n := range append(legacyBase, t.Legacy...) {
+		var e nfnl.Encoder
+		e.String(nfnl.RuleTable, t.Name)
+		e.String(nfnl.RuleChain, n)
+		b.Add(nfnl.MsgDelRule, t.Family, 0, e.Bytes(), "flush chain "+n)
+	}
+	for n, bc := range t.Base {
+		if _, ok := specs[n]; !ok {
+			b.Add(nfnl.MsgDelChain, t.Family, 0, chainID(t.Name, n), "delete base chain "+n)
+			delete(t.Base, bc.Name)
+		}
+	}
+	for _, n := range t.Legacy {
+		b.Add(nfnl.MsgDelChain, t.Family, 0, chainID(t.Name, n), "delete chain "+n)
+	}
+	t.Legacy = nil
+
+	for _, n := range want {
+		spec := specs[n]
+		target := names.InSlot(to, n)
+		bc := t.Base[n]
+		jump := jumpRule(t.Name, n, target, dispatchComment("jump", to, tag))
+		pol := func(h uint64) []byte {
+			return verdictRule(t.Name, n, h, spec.Policy, "", dispatchComment("policy", to, tag))
+		}
+		switch {
+		case bc != nil && bc.Dispatch != nil && bc.Spec.Equal(spec):
+			b.Add(nfnl.MsgNewRule, t.Family, nfnl.FlagReplace, withHandle(jump, bc.Dispatch.Jump), "replace dispatch of "+n)
+			b.Add(nfnl.MsgNewRule, t.Family, nfnl.FlagReplace, pol(bc.Dispatch.Policy), "replace policy of "+n)
+		case bc != nil && bc.Dispatch == nil && bc.Spec.Equal(spec):
+			// A legacy base chain with the same hook: its rules
+			// were flushed above; it keeps its hook, takes policy
+			// accept and gets the dispatch rules.
+			var e nfnl.Encoder
+			e.String(nfnl.ChainTable, t.Name)
+			e.String(nfnl.ChainName, n)
+			e.Uint32(nfnl.ChainPolicy, nfnl.VerdictAccept)
+			b.Add(nfnl.MsgNewChain, t.Family, 0, e.Bytes(), "set policy of "+n)
+			b.Add(nfnl.MsgNewRule, t.Family, nfnl.FlagCreate|nfnl.FlagAppend, jump, "add dispatch to "+n)
+			b.Add(nfnl.MsgNewRule, t.Family, nfnl.FlagCreate|nfnl.FlagAppend, pol(0), "add policy to "+n)
+		default:
+			if bc != nil {
+				b.Add(nfnl.MsgDelChain, t.Family, 0, chainID(t.Name, n), "delete base chain "+n)
+			}
+			var e nfnl.Encoder
+			e.String(nfnl.ChainTable, t.Name)
+			e.String(nfnl.ChainName, n)
+			e.Raw(nfnl.ChainHook|nfnl.FlagNested, spec.Hook)
+			e.String(nfnl.ChainType, spec.Type)
+			e.Uint32(nfnl.ChainPolicy, nfnl.VerdictAccept)
+			if f := spec.Flags &^ nfnl.ChainFlagBase; f != 0 {
+				e.Uint32(nfnl.ChainFlags, f)
+			}
+			b.Add(nfnl.MsgNewChain, t.Family, nfnl.FlagCreate, e.Bytes(), "add base chain "+n)
+			b.Add(nfnl.MsgNewRule, t.Family, nfnl.FlagCreate|nfnl.FlagAppend, jump, "add dispatch to "+n)
+			b.Add(nfnl.MsgNewRule, t.Family, nfnl.FlagCreate|nfnl.FlagAppend, pol(0), "add policy to "+n)
+		}
+		// Handles of new rules are unknown until read back.
+		t.Base[n] = &BaseChain{Name: n, Spec: spec}
+	}
+
+	if keep != nil {
+		var sets, objs []string
+		for s := range t.Sets {
+			if _, _, ok := names.FromSlot(s); !ok && !keep(t, s) {
+				sets = append(sets, s)
+			}
+		}
+		for o := range t.Objs {
+			if _, _, ok := names.FromSlot(o); !ok && !keep(t, o) {
+				objs = append(objs, o)
+			}
+		}
+		sort.Strings(sets)
+		sort.Strings(objs)
+		for _, s := range sets {
+			var e nfnl.Encoder
+			e.String(nfnl.SetTable, t.Name)
+			e.String(nfnl.SetName, s)
+			b.Add(nfnl.MsgDelSet, t.Family, 0, e.Bytes(), "delete legacy set "+s)
+			delete(t.Sets, s)
+		}
+		for _, o := range objs {
+			b.Add(nfnl.MsgDelObj, t.Family, 0, objID(t, o), "delete legacy object "+o)
+			delete(t.Objs, o)
+		}
+	}
+
+	meta := verdictRule(t.Name, names.MetaChain, t.MetaRule, nfnl.VerdictContinue, "", metaComment(to))
+	if t.MetaRule != 0 {
+		b.Add(nfnl.MsgNewRule, t.Family, nfnl.FlagReplace, meta, "replace meta rule")
+	}
+	// A meta rule created in this batch already names its slot (see
+	// Stage's newActive).
+	t.Active = to
+	return nil
+}
+
+func withHandle(rule []byte, h uint64) []byte {
+	var e nfnl.Encoder
+	e.Uint64(nfnl.RuleHandle, h)
+	return append(e.Bytes(), rule...)
+}
+
+// verdictRule encodes a rule with one immediate verdict and a comment; a
+// non-zero handle makes it a replacement.
+func verdictRule(table, chain string, handle uint64, code uint32, target, comment string) []byte {
+	var e nfnl.Encoder
+	e.String(nfnl.RuleTable, table)
+	e.String(nfnl.RuleChain, chain)
+	if handle != 0 {
+		e.Uint64(nfnl.RuleHandle, handle)
+	}
+	e.Nested(nfnl.RuleExpressions, func(l *nfnl.Encoder) {
+		l.Nested(nfnl.ListElem, func(x *nfnl.Encoder) {
+			x.String(nfnl.ExprName, "immediate")
+			x.Nested(nfnl.ExprData, func(d *nfnl.Encoder) {
+				d.Uint32(nfnl.ImmediateDreg, 0)
+				d.Nested(nfnl.ImmediateData, func(dd *nfnl.Encoder) {
+					dd.Nested(nfnl.DataVerdict, func(v *nfnl.Encoder) {
+						v.Uint32(nfnl.VerdictCode, code)
+						if target != "" {
+							v.String(nfnl.VerdictChain, target)
+						}
+					})
+				})
+			})
+		})
+	})
+	e.Raw(nfnl.RuleUserdata, commentUdata(comment))
+	return e.Bytes()
+}
+
+func jumpRule(table, chain, target, comment string) []byte {
+	return verdictRule(table, chain, 0, nfnl.VerdictJump, target, comment)
+}
