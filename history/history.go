@@ -1,0 +1,631 @@
+// Package history is fwslot's record of ruleset versions and activations,
+// kept in one bbolt file. Each target (the host, or a named network
+// namespace) has its own numbering of versions and activations.
+//
+// One process holds the file at a time: Open takes bbolt's file lock and
+// writes a ".holder" file beside it so that a second fwslot can say who is
+// holding the history while it waits.
+package history
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// SchemaVersion is the layout version this package writes and understands.
+const SchemaVersion = 1
+
+// DefaultTimeout is how long Open waits for another process holding the file.
+const DefaultTimeout = 5 * time.Second
+
+var (
+	// ErrNotFound is returned (wrapped) when a version does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrBusy is returned (wrapped) when another process holds the history file past the timeout.
+	ErrBusy = errors.New("history is busy")
+	// ErrDamaged is returned (wrapped) when the file is corrupt or truncated.
+	ErrDamaged = errors.New("history file is damaged")
+)
+
+// Bucket layout:
+//
+//	meta                       schema -> uint64
+//	targets/<target>/versions  n -> Version JSON (meta only)
+//	targets/<target>/sources   n -> sourceDoc JSON (flattened source and files)
+//	targets/<target>/compiled  n -> compiled blob
+//	targets/<target>/hashes    hash -> n of the newest version with that hash
+//	targets/<target>/activations seq -> Activation JSON
+var (
+	bucketMeta        = []byte("meta")
+	bucketTargets     = []byte("targets")
+	bucketVersions    = []byte("versions")
+	bucketSources     = []byte("sources")
+	bucketCompiled    = []byte("compiled")
+	bucketHashes      = []byte("hashes")
+	bucketActivations = []byte("activations")
+	keySchema         = []byte("schema")
+)
+
+// Options tune Open.
+type Options struct {
+	// Timeout is how long Open waits for another process holding the file;
+	// zero means DefaultTimeout and a negative value means do not wait.
+	Timeout time.Duration
+	// ReadOnly opens the file with a shared lock; it neither creates the file
+	// nor writes the holder file.
+	ReadOnly bool
+}
+
+// Store is an open history file.
+type Store struct {
+	db     *bolt.DB
+	path   string
+	holder string // holder file written by this Store; empty when none
+}
+
+// Version is one stored ruleset version of a target.
+type Version struct {
+	Number  uint64    `json:"version"`
+	Hash    string    `json:"hash"` // hex sha256 of the flattened source
+	User    string    `json:"user"`
+	Time    time.Time `json:"time"`
+	Message string    `json:"message"`
+	Origin  string    `json:"origin"` // "file", "adopted" (what ran before fwslot), "import"...
+	Source  string    `json:"-"`      // flattened source; loaded only by Get
+	Files   []File    `json:"-"`      // original files as written; loaded only by Get
+	Tables  []string  `json:"tables"` // "inet filter", ...
+	Rules   int       `json:"rules"`
+}
+
+// File is one original source file of a version.
+type File struct {
+	Path    string `json:"path"`
+	Content []byte `json:"content"`
+}
+
+// Activation records one change of the live version of a target.
+type Activation struct {
+	Seq  uint64    `json:"seq"`
+	From uint64    `json:"from"` // 0 = nothing was live
+	To   uint64    `json:"to"`
+	Time time.Time `json:"time"`
+	How  string    `json:"how"` // "swap", "rollback", "revert", "restore"...
+	User string    `json:"user"`
+	Note string    `json:"note,omitempty"`
+}
+
+type sourceDoc struct {
+	Source string `json:"source"`
+	Files  []File `json:"files"`
+}
+
+// Open opens (creating if needed) the history file at path. A created
+// directory gets mode 0700 and a created file 0600. While the Store is open,
+// other processes wait in Open up to opts.Timeout and then fail with ErrBusy
+// naming the holder.
+func Open(path string, opts Options) (*Store, error) {
+	timeout := opts.Timeout
+	switch {
+	case timeout == 0:
+		timeout = DefaultTimeout
+	case timeout < 0:
+		timeout = time.Nanosecond // bbolt: try once
+	}
+	if !opts.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("open history %s: %w", path, err)
+		}
+	}
+	if !opts.ReadOnly {
+		// bbolt's read-write Open reads the freelist and can fault on a
+		// truncated file before we get to check it, leaking its lock; so
+		// check an existing file read-only first.
+		if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+			db, err := openDB(path, timeout, true)
+			if err != nil {
+				return nil, err
+			}
+			if err := db.Close(); err != nil {
+				return nil, fmt.Errorf("open history %s: %w", path, err)
+			}
+		}
+	}
+	db, err := openDB(path, timeout, opts.ReadOnly)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{db: db, path: path}
+	if err := s.init(opts.ReadOnly); err != nil {
+		_ = db.Close() // the init error is the one to report
+		return nil, err
+	}
+	if !opts.ReadOnly {
+		if err := writeHolder(path + ".holder"); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("open history %s: %w", path, err)
+		}
+		s.holder = path + ".holder"
+	}
+	return s, nil
+}
+
+// openDB opens the bbolt file, classifies its errors (busy, damaged, system)
+// and checks that the file holds all the pages its meta page claims.
+func openDB(path string, timeout time.Duration, readOnly bool) (*bolt.DB, error) {
+	db, err := openBolt(path, &bolt.Options{Timeout: timeout, ReadOnly: readOnly})
+	if err != nil {
+		switch {
+		case errors.Is(err, berrors.ErrTimeout):
+			return nil, busyError(path)
+		case errors.Is(err, ErrDamaged):
+			return nil, err
+		case isSystemError(err):
+			return nil, fmt.Errorf("open history %s: %w", path, err)
+		}
+		// bbolt's remaining errors (invalid database, checksum error,
+		// version mismatch, file size too small...) are about the content.
+		return nil, damaged(path, err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		_ = db.Close() // the stat error is the one to report
+		return nil, fmt.Errorf("open history %s: %w", path, err)
+	}
+	st := &Store{db: db, path: path}
+	err = st.view(func(tx *bolt.Tx) error {
+		if tx.Size() > fi.Size() {
+			return damaged(path, fmt.Errorf("it is %d bytes but its pages reach %d bytes (truncated)", fi.Size(), tx.Size()))
+		}
+		return nil
+	})
+	if err != nil {
+		_ = db.Close() // the size error is the one to report
+		return nil, err
+	}
+	return db, nil
+}
+
+// openBolt calls bolt.Open, turning a panic on a corrupt file into ErrDamaged.
+func openBolt(path string, o *bolt.Options) (db *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, damaged(path, fmt.Errorf("truncated or corrupt (%v)", r))
+		}
+	}()
+	return bolt.Open(path, 0o600, o)
+}
+
+// isSystemError reports whether err comes from the operating system
+// (permissions, missing file, locks, memory) rather than from the file's content.
+func isSystemError(err error) bool {
+	var pathErr *os.PathError
+	var errno syscall.Errno
+	return errors.As(err, &pathErr) || errors.As(err, &errno)
+}
+
+func damaged(path string, err error) error {
+	return &kindError{kind: ErrDamaged, msg: fmt.Sprintf("history file %s is damaged: %v; move it aside to start a new history", path, err)}
+}
+
+// kindError is an error with its own message that matches one of the
+// package's sentinel errors with errors.Is.
+type kindError struct {
+	kind error
+	msg  string
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }
+
+// init checks the file size against bbolt's high-water mark, creates the
+// top-level buckets and checks the schema version.
+func (s *Store) init(readOnly bool) error {
+	check := func(tx *bolt.Tx) error {
+		mb := tx.Bucket(bucketMeta)
+		if mb == nil {
+			if readOnly {
+				return nil // empty file: nothing recorded yet
+			}
+			mb, err := tx.CreateBucket(bucketMeta)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucketIfNotExists(bucketTargets); err != nil {
+				return err
+			}
+			return mb.Put(keySchema, u64(SchemaVersion))
+		}
+		v := mb.Get(keySchema)
+		if len(v) != 8 {
+			return damaged(s.path, errors.New("schema version is missing"))
+		}
+		if n := binary.BigEndian.Uint64(v); n > SchemaVersion {
+			return fmt.Errorf("history %s has schema version %d but this fwslot understands up to %d; use a newer fwslot", s.path, n, SchemaVersion)
+		}
+		return nil
+	}
+	var err error
+	if readOnly {
+		err = s.view(check)
+	} else {
+		err = s.update(check)
+	}
+	if err != nil {
+		return fmt.Errorf("open history %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Close releases the file and removes the holder file.
+func (s *Store) Close() error {
+	var errs []error
+	if s.holder != "" {
+		if err := os.Remove(s.holder); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+		s.holder = ""
+	}
+	if err := s.db.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close history %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Path returns the file name the Store was opened with.
+func (s *Store) Path() string { return s.path }
+
+// view and update run a transaction, turning a bbolt panic on a damaged
+// file into ErrDamaged instead of crashing fwslot.
+func (s *Store) view(fn func(*bolt.Tx) error) error   { return s.guard(s.db.View, fn) }
+func (s *Store) update(fn func(*bolt.Tx) error) error { return s.guard(s.db.Update, fn) }
+
+func (s *Store) guard(run func(func(*bolt.Tx) error) error, fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = damaged(s.path, fmt.Errorf("truncated or corrupt (%v)", r))
+		}
+	}()
+	return run(fn)
+}
+
+func validTarget(target string) error {
+	if target == "host" || (strings.HasPrefix(target, "netns:") && len(target) > len("netns:")) {
+		return nil
+	}
+	return fmt.Errorf("invalid history target %q (want \"host\" or \"netns:NAME\")", target)
+}
+
+// targetBucket returns the bucket of target, or nil when nothing was recorded for it.
+func targetBucket(tx *bolt.Tx, target string) *bolt.Bucket {
+	tb := tx.Bucket(bucketTargets)
+	if tb == nil {
+		return nil
+	}
+	return tb.Bucket([]byte(target))
+}
+
+func createTarget(tx *bolt.Tx, target string) (*bolt.Bucket, error) {
+	tb, err := tx.CreateBucketIfNotExists(bucketTargets)
+	if err != nil {
+		return nil, err
+	}
+	b, err := tb.CreateBucketIfNotExists([]byte(target))
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range [][]byte{bucketVersions, bucketSources, bucketCompiled, bucketHashes, bucketActivations} {
+		if _, err := b.CreateBucketIfNotExists(name); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// sub returns a sub-bucket of a target bucket; tb may be nil.
+func sub(tb *bolt.Bucket, name []byte) *bolt.Bucket {
+	if tb == nil {
+		return nil
+	}
+	return tb.Bucket(name)
+}
+
+func u64(n uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, n)
+	return b
+}
+
+// HashSource returns the hex sha256 of a flattened source, as stored in Version.Hash.
+func HashSource(source string) string {
+	sum := sha256.Sum256([]byte(source))
+	return hex.EncodeToString(sum[:])
+}
+
+// AddVersion stores v under target with the next version number and returns
+// it as stored. An empty Hash is computed from Source, a zero Time is now;
+// a Hash that does not match a non-empty Source is an error.
+func (s *Store) AddVersion(target string, v Version, compiled []byte) (Version, error) {
+	if err := validTarget(target); err != nil {
+		return Version{}, err
+	}
+	if v.Source != "" || v.Hash == "" {
+		h := HashSource(v.Source)
+		if v.Hash != "" && !strings.EqualFold(v.Hash, h) {
+			return Version{}, fmt.Errorf("add version to %s: hash %s does not match the source (sha256 %s)", target, v.Hash, h)
+		}
+		v.Hash = h
+	}
+	if v.Time.IsZero() {
+		v.Time = time.Now()
+	}
+	v.Time = v.Time.UTC()
+	src, err := json.Marshal(sourceDoc{Source: v.Source, Files: v.Files})
+	if err != nil {
+		return Version{}, fmt.Errorf("add version to %s: encode source: %w", target, err)
+	}
+	err = s.update(func(tx *bolt.Tx) error { return putVersion(tx, target, &v, src, compiled) })
+	if err != nil {
+		return Version{}, fmt.Errorf("add version to %s in %s: %w", target, s.path, err)
+	}
+	v.Source, v.Files = "", nil
+	return v, nil
+}
+
+// putVersion stores v with the next number of target and sets v.Number.
+func putVersion(tx *bolt.Tx, target string, v *Version, src, compiled []byte) error {
+	tb, err := createTarget(tx, target)
+	if err != nil {
+		return err
+	}
+	vb := tb.Bucket(bucketVersions)
+	n, err := vb.NextSequence()
+	if err != nil {
+		return err
+	}
+	v.Number = n
+	meta, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode version: %w", err)
+	}
+	key := u64(n)
+	if err := vb.Put(key, meta); err != nil {
+		return err
+	}
+	if err := tb.Bucket(bucketSources).Put(key, src); err != nil {
+		return err
+	}
+	if compiled == nil {
+		compiled = []byte{}
+	}
+	if err := tb.Bucket(bucketCompiled).Put(key, compiled); err != nil {
+		return err
+	}
+	return tb.Bucket(bucketHashes).Put([]byte(v.Hash), key)
+}
+
+func decodeVersion(data []byte) (Version, error) {
+	var v Version
+	if err := json.Unmarshal(data, &v); err != nil {
+		return Version{}, fmt.Errorf("decode version: %w", err)
+	}
+	return v, nil
+}
+
+func notFound(n uint64) error {
+	return &kindError{kind: ErrNotFound, msg: fmt.Sprintf("version %d not found", n)}
+}
+
+// Get returns version n of target with its Source and Files.
+func (s *Store) Get(target string, n uint64) (Version, error) {
+	var v Version
+	err := s.view(func(tx *bolt.Tx) error {
+		tb := targetBucket(tx, target)
+		meta := sub(tb, bucketVersions)
+		if meta == nil {
+			return notFound(n)
+		}
+		data := meta.Get(u64(n))
+		if data == nil {
+			return notFound(n)
+		}
+		var err error
+		if v, err = decodeVersion(data); err != nil {
+			return err
+		}
+		var doc sourceDoc
+		if data := sub(tb, bucketSources).Get(u64(n)); data != nil {
+			if err := json.Unmarshal(data, &doc); err != nil {
+				return fmt.Errorf("decode source of version %d: %w", n, err)
+			}
+		}
+		v.Source, v.Files = doc.Source, doc.Files
+		return nil
+	})
+	if err != nil {
+		return Version{}, fmt.Errorf("get %s version %d from %s: %w", target, n, s.path, err)
+	}
+	return v, nil
+}
+
+// Compiled returns the compiled form stored with version n of target.
+func (s *Store) Compiled(target string, n uint64) ([]byte, error) {
+	var out []byte
+	err := s.view(func(tx *bolt.Tx) error {
+		cb := sub(targetBucket(tx, target), bucketCompiled)
+		if cb == nil {
+			return notFound(n)
+		}
+		data := cb.Get(u64(n))
+		if data == nil {
+			return notFound(n)
+		}
+		out = bytes.Clone(data) // data lives in the mmap only during the tx
+		if out == nil {
+			out = []byte{}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get compiled %s version %d from %s: %w", target, n, s.path, err)
+	}
+	return out, nil
+}
+
+// FindHash returns the newest version of target whose Hash is hash (meta only).
+func (s *Store) FindHash(target, hash string) (Version, bool, error) {
+	var v Version
+	var found bool
+	err := s.view(func(tx *bolt.Tx) error {
+		tb := targetBucket(tx, target)
+		hb := sub(tb, bucketHashes)
+		if hb == nil {
+			return nil
+		}
+		key := hb.Get([]byte(strings.ToLower(hash)))
+		if key == nil {
+			return nil
+		}
+		data := sub(tb, bucketVersions).Get(key)
+		if data == nil {
+			return fmt.Errorf("hash %s points to missing version %d", hash, binary.BigEndian.Uint64(key))
+		}
+		var err error
+		v, err = decodeVersion(data)
+		found = err == nil
+		return err
+	})
+	if err != nil {
+		return Version{}, false, fmt.Errorf("find hash in %s history %s: %w", target, s.path, err)
+	}
+	return v, found, nil
+}
+
+// Versions returns all versions of target in ascending order, meta only.
+func (s *Store) Versions(target string) ([]Version, error) {
+	var out []Version
+	err := s.view(func(tx *bolt.Tx) error {
+		vb := sub(targetBucket(tx, target), bucketVersions)
+		if vb == nil {
+			return nil
+		}
+		return vb.ForEach(func(_, data []byte) error {
+			v, err := decodeVersion(data)
+			out = append(out, v)
+			return err
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s versions in %s: %w", target, s.path, err)
+	}
+	return out, nil
+}
+
+// AddActivation records a under target with the next sequence number and
+// returns it as stored. To (and From, when not 0) must be stored versions; a
+// zero Time is now.
+func (s *Store) AddActivation(target string, a Activation) (Activation, error) {
+	if err := validTarget(target); err != nil {
+		return Activation{}, err
+	}
+	if a.Time.IsZero() {
+		a.Time = time.Now()
+	}
+	a.Time = a.Time.UTC()
+	err := s.update(func(tx *bolt.Tx) error {
+		tb, err := createTarget(tx, target)
+		if err != nil {
+			return err
+		}
+		vb := tb.Bucket(bucketVersions)
+		if a.To == 0 || vb.Get(u64(a.To)) == nil {
+			return notFound(a.To)
+		}
+		if a.From != 0 && vb.Get(u64(a.From)) == nil {
+			return notFound(a.From)
+		}
+		ab := tb.Bucket(bucketActivations)
+		if a.Seq, err = ab.NextSequence(); err != nil {
+			return err
+		}
+		data, err := json.Marshal(a)
+		if err != nil {
+			return fmt.Errorf("encode activation: %w", err)
+		}
+		return ab.Put(u64(a.Seq), data)
+	})
+	if err != nil {
+		return Activation{}, fmt.Errorf("add activation to %s in %s: %w", target, s.path, err)
+	}
+	return a, nil
+}
+
+func decodeActivation(data []byte) (Activation, error) {
+	var a Activation
+	if err := json.Unmarshal(data, &a); err != nil {
+		return Activation{}, fmt.Errorf("decode activation: %w", err)
+	}
+	return a, nil
+}
+
+// Activations returns all activations of target, oldest first.
+func (s *Store) Activations(target string) ([]Activation, error) {
+	var out []Activation
+	err := s.view(func(tx *bolt.Tx) error {
+		ab := sub(targetBucket(tx, target), bucketActivations)
+		if ab == nil {
+			return nil
+		}
+		return ab.ForEach(func(_, data []byte) error {
+			a, err := decodeActivation(data)
+			out = append(out, a)
+			return err
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s activations in %s: %w", target, s.path, err)
+	}
+	return out, nil
+}
+
+// LastActivation returns the newest activation of target; false when there is none.
+func (s *Store) LastActivation(target string) (Activation, bool, error) {
+	var a Activation
+	var found bool
+	err := s.view(func(tx *bolt.Tx) error {
+		ab := sub(targetBucket(tx, target), bucketActivations)
+		if ab == nil {
+			return nil
+		}
+		_, data := ab.Cursor().Last()
+		if data == nil {
+			return nil
+		}
+		var err error
+		a, err = decodeActivation(data)
+		found = err == nil
+		return err
+	})
+	if err != nil {
+		return Activation{}, false, fmt.Errorf("last %s activation in %s: %w", target, s.path, err)
+	}
+	return a, found, nil
+}
