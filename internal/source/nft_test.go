@@ -1,0 +1,147 @@
+package source
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+var expires = regexp.MustCompile(`expires [0-9a-z]+`)
+
+// These tests run the real nft, each time inside a new network namespace
+// (unshare -n), never against the host's ruleset.
+
+func needNft(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for unshare -n")
+	}
+	for _, bin := range []string{"nft", "unshare"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Skipf("%s not installed", bin)
+		}
+	}
+}
+
+// nftRun loads a file with nft in a fresh network namespace, run in dir, and
+// returns `nft [-a] list ruleset`.
+func nftRun(t *testing.T, dir string, args []string, handles bool) string {
+	t.Helper()
+	list := "nft list ruleset"
+	if handles {
+		list = "nft -a list ruleset"
+	}
+	// Rulesets may name eth0..eth2 (iif "eth0" needs the interface to exist):
+	// give the namespace a veth pair and a bridge by those names, when it can.
+	script := `{ ip link add eth0 type veth peer name eth1; ip link add eth2 type bridge; } 2>/dev/null; nft "$@" && ` + list
+	cmd := exec.Command("unshare", append([]string{"-n", "sh", "-c", script, "sh"}, args...)...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft %v in %s: %v\n%s", args, dir, err, out)
+	}
+	return string(out)
+}
+
+// fixtures returns the main files of the bundles under testdata, plus the
+// *.nft files of $FWSLOT_CORPUS when set.
+func fixtures(t *testing.T) []string {
+	t.Helper()
+	mains, err := filepath.Glob("testdata/*/main.nft")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dir := os.Getenv("FWSLOT_CORPUS"); dir != "" {
+		more, err := filepath.Glob(filepath.Join(dir, "*.nft"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mains = append(mains, more...)
+	}
+	if len(mains) == 0 {
+		t.Fatal("no fixtures")
+	}
+	return mains
+}
+
+func TestFlatEquivalentNft(t *testing.T) {
+	needNft(t)
+	for _, main := range fixtures(t) {
+		t.Run(main, func(t *testing.T) {
+			b, err := Load(main, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Dir(b.Main)
+			want := nftRun(t, dir, []string{"-I", dir, "-f", b.Main}, false)
+			flat := filepath.Join(t.TempDir(), "flat.nft")
+			if err := os.WriteFile(flat, []byte(b.Flat), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			got := nftRun(t, "/", []string{"-f", flat}, false)
+			// Elements with a timeout list a countdown that differs between runs.
+			got, want = expires.ReplaceAllString(got, "expires X"), expires.ReplaceAllString(want, "expires X")
+			if got != want {
+				t.Errorf("ruleset from the flat text differs\nflat:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+func TestRuleLocationsMatchNft(t *testing.T) {
+	needNft(t)
+	for _, main := range fixtures(t) {
+		t.Run(main, func(t *testing.T) {
+			b, err := Load(main, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Dir(b.Main)
+			kernel := countRules(nftRun(t, dir, []string{"-I", dir, "-f", b.Main}, true))
+			locs, err := b.RuleLocations()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, n := range kernel {
+				if got := len(locs[k]); got != n {
+					t.Errorf("chain %v: %d rule locations, nft has %d rules: %v", k, got, n, locs[k])
+				}
+			}
+			for k, l := range locs {
+				if _, ok := kernel[k]; !ok {
+					t.Errorf("chain %v: %d rule locations, nft has no such chain", k, len(l))
+				}
+			}
+		})
+	}
+}
+
+// countRules counts the rules of each chain in `nft -a list ruleset` output:
+// inside a chain, every line that ends in a handle comment is a rule.
+func countRules(listing string) map[ChainKey]int {
+	out := map[ChainKey]int{}
+	var family, table string
+	var chain *ChainKey
+	sc := bufio.NewScanner(strings.NewReader(listing))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 3 && f[0] == "table":
+			family, table = f[1], f[2]
+		case len(f) >= 2 && f[0] == "chain" && chain == nil:
+			k := ChainKey{family, table, strings.Trim(f[1], `"`)}
+			out[k] = 0
+			chain = &k
+		case line == "}" && chain != nil:
+			chain = nil
+		case chain != nil && strings.Contains(line, "# handle "):
+			out[*chain]++
+		}
+	}
+	return out
+}
