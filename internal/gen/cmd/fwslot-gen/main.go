@@ -1,0 +1,40 @@
+// Command fwslot-gen prints a generated nftables ruleset (see package
+// internal/gen) to stdout, so that benchmarks of fwslot and of other tools
+// (nft -f, ...) load the same content:
+//
+//	fwslot-gen -rules 10000 -seed 1 -family inet | nft -f -
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/fwslot/fwslot/internal/gen"
+)
+
+func main() {
+	var opts gen.Options
+	flag.IntVar(&opts.Rules, "rules", 1000, "exact number of rules")
+	flag.Int64Var(&opts.Seed, "seed", 1, "random seed; equal flags give equal output")
+	flag.StringVar(&opts.Family, "family", "inet", "table family: inet, ip or ip6")
+	flag.StringVar(&opts.Table, "table", "filter", "table name")
+	flag.BoolVar(&opts.Sets, "sets", true, "declare named sets and a named verdict map and use them")
+	flag.Parse()
+	if flag.NArg() != 0 {
+		fmt.Fprintln(os.Stderr, "fwslot-gen: unexpected arguments:", flag.Args())
+		os.Exit(2)
+	}
+	if !gen.ValidFamily(opts.Family) {
+		fmt.Fprintf(os.Stderr, "fwslot-gen: unsupported family %q (want inet, ip or ip6)\n", opts.Family)
+		os.Exit(2)
+	}
+	if opts.Rules < 0 {
+		fmt.Fprintln(os.Stderr, "fwslot-gen: -rules must not be negative")
+		os.Exit(2)
+	}
+	if _, err := os.Stdout.WriteString(gen.Ruleset(opts)); err != nil {
+		fmt.Fprintln(os.Stderr, "fwslot-gen:", err)
+		os.Exit(1)
+	}
+}
