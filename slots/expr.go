@@ -89,10 +89,40 @@ func patchExpr(expr []byte, rn *renamer) ([]byte, error) {
 		patch = func(d []nfnl.Attr) ([]byte, error) { return patchSetRef(d, rn, nfnl.LookupSet, nfnl.LookupSetID) }
 	case "dynset":
 		patch = func(d []nfnl.Attr) ([]byte, error) {
-			return patchSetRef(d, rn, nfnl.DynsetSetName, nfnl.DynsetSetID)
+			// The kernel dumps a zero timeout for every dynset but
+			// refuses one on a set without timeouts.
+			var kept []nfnl.Attr
+			for _, a := range d {
+				if a.Kind() == nfnl.DynsetTimeout && nfnl.U64(a.Data) == 0 {
+					continue
+				}
+				kept = append(kept, a)
+			}
+			return patchSetRef(kept, rn, nfnl.DynsetSetName, nfnl.DynsetSetID)
 		}
 	case "objref":
 		patch = func(d []nfnl.Attr) ([]byte, error) { return patchObjref(d, rn) }
+	case "exthdr":
+		// A header write (`tcp option maxseg size set ...`) is dumped
+		// with a zero flags attribute that the kernel refuses on input.
+		ea0, _ := nfnl.Find(ea, nfnl.ExprData)
+		data, err := nfnl.ParseAttrs(ea0.Data)
+		if err != nil {
+			return nil, err
+		}
+		if _, write := nfnl.Find(data, exthdrSreg); !write {
+			return expr, nil
+		}
+		patch = func(d []nfnl.Attr) ([]byte, error) {
+			var e nfnl.Encoder
+			for _, a := range d {
+				if a.Kind() == exthdrFlags && nfnl.U32(a.Data) == 0 {
+					continue
+				}
+				e.Attr(a)
+			}
+			return e.Bytes(), nil
+		}
 	default:
 		return expr, nil
 	}
@@ -275,3 +305,9 @@ func checkReserved(t *Table) error {
 	}
 	return nil
 }
+
+// Attributes of the exthdr expression (NFTA_EXTHDR_*).
+const (
+	exthdrFlags = 5
+	exthdrSreg  = 7
+)

@@ -1,6 +1,7 @@
 package slots
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 
@@ -103,6 +104,9 @@ func (s *State) Managed() []*TableState {
 // rules of fwslot's meta and base chains.
 func ReadState(c *nfnl.Conn) (*State, error) {
 	tmsgs, err := c.Dump(nfnl.MsgGetTable, unix.AF_UNSPEC, nil)
+	if errors.Is(err, unix.EPERM) {
+		return nil, ErrPermission
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list tables: %w", err)
 	}

@@ -178,6 +178,7 @@ const (
 
 	DynsetSetName = 1
 	DynsetSetID   = 2
+	DynsetTimeout = 6
 
 	ObjrefImmType = 1
 	ObjrefImmName = 2

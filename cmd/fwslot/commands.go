@@ -1,0 +1,287 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/swap"
+	"github.com/spf13/cobra"
+)
+
+func newLoad(g *globals) *cobra.Command {
+	var msg string
+	c := &cobra.Command{
+		Use:   "load FILE",
+		Short: "Compile a ruleset and stage it beside production",
+		Long: `Compile FILE with nft in a private network namespace that mirrors the
+target's interfaces, then write it into the staging slot in one netlink
+transaction. Production keeps running untouched, also when the file is
+rejected. Tables the file does not declare are never touched, even if the
+file says "flush ruleset".
+
+On the first load, tables that already exist (say, from nftables.service)
+keep running; the first swap takes them over, and their old content is kept
+as a version of its own, so "fwslot rollback" returns to it.`,
+		Example: `  fwslot load /etc/fwslot/ruleset.nft -m "open 8443 for the new API"
+  fwslot --netns lab load ruleset.nft`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, done, err := g.target(true)
+			if err != nil {
+				return err
+			}
+			defer done()
+			res, err := t.Load(cmd.Context(), args[0], slotsLoadOptions(msg))
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(cmd.OutOrStdout(), res)
+			}
+			w := cmd.OutOrStdout()
+			if res.Unchanged != "" {
+				fmt.Fprintf(w, "unchanged: %s already holds this content as version %d; nothing to do\n", res.Unchanged, res.Version)
+				return nil
+			}
+			if res.Adopted != 0 {
+				fmt.Fprintf(w, "recorded the tables that ran before fwslot as version %d; they keep running until the first swap\n", res.Adopted)
+			}
+			fmt.Fprintf(w, "staged version %d in slot %s (%d rules in %v) in %v; production untouched\n",
+				res.Version, res.Slot, res.Rules, res.Tables, res.Duration.Round(time.Millisecond))
+			fmt.Fprintln(w, "make it live with: fwslot swap")
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&msg, "message", "m", "", "why this version exists (kept in history)")
+	return c
+}
+
+func newSwap(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "swap",
+		Short: "Make the staged version live, atomically",
+		Long: `Make the staging slot live in one netlink transaction: the dispatch rules
+of every base chain are replaced together, so each packet sees the old
+ruleset or the new one, never a mix. Conntrack entries survive. The old
+production stays loaded in the other slot: "fwslot rollback" flips back.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, done, err := g.target(true)
+			if err != nil {
+				return err
+			}
+			defer done()
+			res, err := swap.Swap(cmd.Context(), t)
+			if err != nil {
+				return err
+			}
+			return printActivation(g, cmd, res)
+		},
+	}
+}
+
+func newRollback(g *globals) *cobra.Command {
+	var to uint64
+	c := &cobra.Command{
+		Use:   "rollback",
+		Short: "Go back to the previous version (or --to N)",
+		Long: `Make the previous production live again. When it still sits in the other
+slot this is the same instant flip as a swap; otherwise, and with --to N,
+the version is restaged from history (no compiling) and made live in the
+same transaction.`,
+		Example: `  fwslot rollback
+  fwslot rollback --to 3`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, done, err := g.target(true)
+			if err != nil {
+				return err
+			}
+			defer done()
+			res, err := swap.Rollback(cmd.Context(), t, to)
+			if err != nil {
+				return err
+			}
+			return printActivation(g, cmd, res)
+		},
+	}
+	c.Flags().Uint64Var(&to, "to", 0, "version to make live (default: the previous one)")
+	return c
+}
+
+func printActivation(g *globals, cmd *cobra.Command, res *swap.Result) error {
+	if g.json {
+		return printJSON(cmd.OutOrStdout(), res)
+	}
+	how := "flipped"
+	if res.Restaged {
+		how = "restaged from history and flipped"
+	}
+	from := "nothing"
+	if res.From != 0 {
+		from = "version " + strconv.FormatUint(res.From, 10)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s: version %d is live (slot %s, was %s); %s in %v\n",
+		res.How, res.To, res.Slot, from, how, res.Duration.Round(time.Microsecond))
+	return nil
+}
+
+func newStatus(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show what is live and what is staged",
+		Long: `Read the slots from the kernel (the source of truth) and cross-check them
+with history. Warnings say where the two disagree.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, done, err := g.target(false)
+			if err != nil {
+				return err
+			}
+			defer done()
+			s, err := t.Status()
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(cmd.OutOrStdout(), s)
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "target\t%s\n", s.Target)
+			for _, row := range []struct {
+				name string
+				info any
+			}{{"production", s.Production}, {"staging", s.Staging}} {
+				fmt.Fprintf(w, "%s\t%s\n", row.name, slotLine(row.info))
+			}
+			w.Flush()
+			if s.Takeover {
+				fmt.Fprintln(cmd.OutOrStdout(), "note: tables still run the content they had before fwslot; the next swap takes them over")
+			}
+			for _, warn := range s.Warnings {
+				fmt.Fprintln(cmd.OutOrStdout(), "warning: "+warn)
+			}
+			return nil
+		},
+	}
+}
+
+func newHistory(g *globals) *cobra.Command {
+	var limit int
+	c := &cobra.Command{
+		Use:   "history",
+		Short: "List versions and activations",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, done, err := g.target(false)
+			if err != nil {
+				return err
+			}
+			defer done()
+			if t.Store == nil {
+				if g.json {
+					return printJSON(cmd.OutOrStdout(), []any{})
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "no history yet (%s does not exist)\n", g.db)
+				return nil
+			}
+			vs, err := t.Store.Versions(t.Key())
+			if err != nil {
+				return err
+			}
+			acts, err := t.Store.Activations(t.Key())
+			if err != nil {
+				return err
+			}
+			if limit > 0 && len(vs) > limit {
+				vs = vs[len(vs)-limit:]
+			}
+			slotOf := map[uint64]string{}
+			if s, err := t.Status(); err == nil {
+				if s.Production != nil {
+					slotOf[s.Production.Version] = "production"
+				}
+				if s.Staging != nil {
+					slotOf[s.Staging.Version] = "staging"
+				}
+			}
+			if g.json {
+				type row struct {
+					history.Version
+					Slot string `json:"slot,omitempty"`
+				}
+				out := make([]row, 0, len(vs))
+				for _, v := range vs {
+					out = append(out, row{v, slotOf[v.Number]})
+				}
+				return printJSON(cmd.OutOrStdout(), out)
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "VERSION\tTIME\tUSER\tHASH\tRULES\tSLOT\tMESSAGE")
+			for _, v := range vs {
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", v.Number, v.Time.Local().Format("2006-01-02 15:04:05"),
+					v.User, short(v.Hash), v.Rules, slotOf[v.Number], v.Message)
+			}
+			w.Flush()
+			if len(acts) > 0 {
+				fmt.Fprintln(cmd.OutOrStdout())
+				w = tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "ACTIVATION\tTIME\tHOW\tFROM\tTO\tUSER")
+				for _, a := range acts {
+					fmt.Fprintf(w, "%d\t%s\t%s\t%d\t%d\t%s\n", a.Seq, a.Time.Local().Format("2006-01-02 15:04:05"), a.How, a.From, a.To, a.User)
+				}
+				w.Flush()
+			}
+			return nil
+		},
+	}
+	c.Flags().IntVar(&limit, "limit", 0, "show only the newest N versions")
+	return c
+}
+
+func newShow(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show N",
+		Short: "Print the source of version N (includes resolved)",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := strconv.ParseUint(args[0], 10, 64)
+			if err != nil || n == 0 {
+				return usagef("show: %q is not a version number (see `fwslot history`)", args[0])
+			}
+			t, done, err := g.target(false)
+			if err != nil {
+				return err
+			}
+			defer done()
+			if t.Store == nil {
+				return usagef("no history yet (%s does not exist)", g.db)
+			}
+			v, err := t.Store.Get(t.Key(), n)
+			if err != nil {
+				return usageError{err}
+			}
+			if g.json {
+				return printJSON(cmd.OutOrStdout(), struct {
+					history.Version
+					Source string `json:"source"`
+				}{v, v.Source})
+			}
+			fmt.Fprint(cmd.OutOrStdout(), v.Source)
+			return nil
+		},
+	}
+}
+
+// exactArgs is cobra.ExactArgs with the documented exit code for misuse.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usagef("%s takes %d argument(s), got %d (see fwslot %s --help)", cmd.Name(), n, len(args), cmd.Name())
+		}
+		return nil
+	}
+}

@@ -1,0 +1,153 @@
+// Package testnet builds the throwaway network namespaces that fwslot's
+// tests, benchmarks and demo use: a target namespace joined to a peer by a
+// veth pair, with addresses from the documentation ranges. Everything it
+// creates is removed by t.Cleanup, on failure too. It never touches the
+// root namespace.
+package testnet
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fwslot/fwslot/internal/nsutil"
+)
+
+// Addresses of the pair's two ends.
+const (
+	TargetIP  = "192.0.2.1"
+	PeerIP    = "192.0.2.2"
+	TargetIP6 = "2001:db8::1"
+	PeerIP6   = "2001:db8::2"
+)
+
+// RequireRoot skips the test unless it runs as root with nft installed.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network namespaces, nftables)")
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("needs the nft binary (apt-get install nftables)")
+	}
+}
+
+// Namespace creates an empty namespace (loopback up) removed at cleanup.
+func Namespace(t testing.TB, prefix string) string {
+	t.Helper()
+	RequireRoot(t)
+	ns, err := nsutil.Create(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := nsutil.Delete(ns); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	return ns
+}
+
+// Pair creates a target and a peer namespace joined by a veth pair named
+// eth0 on both sides, with TargetIP/PeerIP and TargetIP6/PeerIP6.
+func Pair(t testing.TB) (target, peer string) {
+	t.Helper()
+	target = Namespace(t, "fwslot-tgt-")
+	peer = Namespace(t, "fwslot-peer-")
+	Run(t, target, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p", "netns", peer)
+	Run(t, peer, "ip", "link", "set", "eth0p", "name", "eth0")
+	for _, side := range []struct{ ns, v4, v6 string }{{target, TargetIP, TargetIP6}, {peer, PeerIP, PeerIP6}} {
+		Run(t, side.ns, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0")
+		Run(t, side.ns, "ip", "addr", "add", side.v4+"/24", "dev", "eth0")
+		Run(t, side.ns, "ip", "addr", "add", side.v6+"/64", "dev", "eth0", "nodad")
+		Run(t, side.ns, "ip", "link", "set", "eth0", "up")
+	}
+	return target, peer
+}
+
+// Run runs a command inside ns and returns its output; failure ends the
+// test.
+func Run(t testing.TB, ns string, args ...string) string {
+	t.Helper()
+	out, err := Output(ns, args...)
+	if err != nil {
+		t.Fatalf("%s (netns %s): %v\n%s", strings.Join(args, " "), ns, err, out)
+	}
+	return out
+}
+
+// Output runs a command inside ns and returns its combined output.
+func Output(ns string, args ...string) (string, error) {
+	var out []byte
+	err := nsutil.Do(ns, func() error {
+		var err error
+		out, err = exec.Command(args[0], args[1:]...).CombinedOutput()
+		return err
+	})
+	return string(out), err
+}
+
+// Listen opens a listener inside ns; it stays in that namespace after
+// this returns. It is closed at cleanup.
+func Listen(t testing.TB, ns, network, addr string) net.Listener {
+	t.Helper()
+	var l net.Listener
+	err := nsutil.Do(ns, func() error {
+		var err error
+		l, err = net.Listen(network, addr)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return l
+}
+
+// Connect tries a TCP connection from ns and reports whether it was
+// established within timeout.
+func Connect(ns, addr string, timeout time.Duration) bool {
+	var ok bool
+	_ = nsutil.Do(ns, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			ok = true
+			c.Close()
+		}
+		return nil
+	})
+	return ok
+}
+
+// UDPSocket opens a UDP socket inside ns, connected to addr; it stays in
+// that namespace. It is closed at cleanup.
+func UDPSocket(t testing.TB, ns, addr string) net.Conn {
+	t.Helper()
+	var c net.Conn
+	err := nsutil.Do(ns, func() error {
+		var err error
+		c, err = net.Dial("udp", addr)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}

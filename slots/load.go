@@ -1,0 +1,209 @@
+package slots
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/internal/names"
+	"github.com/fwslot/fwslot/internal/nfnl"
+	"github.com/fwslot/fwslot/internal/nsutil"
+	"github.com/fwslot/fwslot/internal/source"
+)
+
+// LoadOptions tune Load.
+type LoadOptions struct {
+	// Message is recorded with the version ("open 8443 for the new API").
+	Message string
+	// Check, when set, runs after compiling and before anything touches
+	// the target; an error refuses the load (probes use it).
+	Check func(ctx context.Context, file string, rs *Ruleset) error
+}
+
+// LoadResult says what a load did.
+type LoadResult struct {
+	Version uint64     `json:"version"`
+	Hash    string     `json:"hash"`
+	Slot    names.Slot `json:"slot"`
+	Rules   int        `json:"rules"`
+	Tables  []string   `json:"tables"`
+	// Unchanged names the slot ("staging" or "production") that already
+	// holds the same content; nothing was done.
+	Unchanged string `json:"unchanged,omitempty"`
+	// Adopted is the version recorded for the tables that ran before
+	// fwslot took them over.
+	Adopted  uint64        `json:"adopted,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Load compiles file, and stages it into the target's inactive slot in one
+// netlink transaction. Production is not touched. A file with the content
+// of the staged or live version changes nothing.
+func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*LoadResult, error) {
+	start := time.Now()
+	b, err := source.Load(file, source.Options{})
+	if err != nil {
+		return nil, err
+	}
+	c, err := t.Dial()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	st, err := ReadState(c)
+	if err != nil {
+		return nil, err
+	}
+	status, err := Describe(st)
+	if err != nil {
+		return nil, err
+	}
+	res := &LoadResult{Hash: b.Hash, Slot: status.active.Other()}
+	for _, s := range []struct {
+		info *SlotInfo
+		name string
+	}{{status.Staging, "staging"}, {status.Production, "production"}} {
+		if s.info != nil && s.info.Hash == b.Hash {
+			res.Version, res.Unchanged, res.Tables, res.Slot = s.info.Version, s.name, s.info.Tables, s.info.Slot
+			res.Duration = time.Since(start)
+			return res, nil
+		}
+	}
+
+	ifaces, err := Interfaces(t.NetNS)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := Compile(ctx, file, ifaces)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Check != nil {
+		if err := opts.Check(ctx, file, rs); err != nil {
+			return nil, err
+		}
+	}
+	compiled, err := rs.Encode()
+	if err != nil {
+		return nil, err
+	}
+
+	// Tables the file declares that exist but that fwslot does not manage
+	// yet are taken over: their current content becomes a version of its
+	// own in the live slot, so the first rollback returns to it.
+	var adopt []*TableState
+	for _, tab := range rs.Tables {
+		if ts := st.Table(tab.Family, tab.Name); ts != nil && !ts.Managed {
+			adopt = append(adopt, ts)
+		}
+	}
+	if len(adopt) > 0 && len(st.Managed()) > 0 {
+		return nil, fmt.Errorf("table %s exists and fwslot does not manage it, while fwslot already manages %s; fwslot takes over existing tables only on its first load: remove the table (nft delete table %s) or leave it out of the file", adopt[0].Key(), strings.Join(status.Tables, ", "), adopt[0].Key())
+	}
+
+	var batch nfnl.Batch
+	now := time.Now().UTC()
+	who := CurrentUser()
+	var adopted *history.Version
+	if len(adopt) > 0 {
+		legacy, src, err := t.readLegacy(c, adopt)
+		if err != nil {
+			return nil, err
+		}
+		lc, err := legacy.Encode()
+		if err != nil {
+			return nil, err
+		}
+		v := history.Version{Hash: history.HashSource(src), User: who, Time: now, Origin: "adopted",
+			Message: "ruleset that ran before fwslot took over", Source: src,
+			Tables: legacy.TableKeys(), Rules: legacy.RuleCount()}
+		if old, ok, err := t.Store.FindHash(t.Key(), v.Hash); err != nil {
+			return nil, err
+		} else if ok {
+			v = old
+		} else if v, err = t.Store.AddVersion(t.Key(), v, lc); err != nil {
+			return nil, err
+		}
+		adopted = &v
+		res.Adopted = v.Number
+		if err := Stage(&batch, st, legacy, names.SlotA, Tag{Version: v.Number, Hash: v.Hash}, names.SlotA); err != nil {
+			return nil, err
+		}
+		res.Slot = names.SlotB
+	}
+
+	number, isNew, err := t.versionFor(b.Hash)
+	if err != nil {
+		return nil, err
+	}
+	tag := Tag{Version: number, Hash: b.Hash}
+	if err := Stage(&batch, st, rs, res.Slot, tag, status.active); err != nil {
+		return nil, err
+	}
+	if err := c.Commit(&batch); err != nil {
+		return nil, fmt.Errorf("stage %s into slot %s (production untouched): %w", file, res.Slot, err)
+	}
+	if isNew {
+		v := history.Version{Hash: b.Hash, User: who, Time: now, Message: opts.Message, Origin: "file",
+			Source: b.Flat, Tables: rs.TableKeys(), Rules: rs.RuleCount()}
+		for _, f := range b.Files {
+			v.Files = append(v.Files, history.File{Path: f.Path, Content: f.Content})
+		}
+		got, err := t.Store.AddVersion(t.Key(), v, compiled)
+		if err != nil {
+			return nil, fmt.Errorf("version %d is staged in the kernel but recording it in history failed: %w", number, err)
+		}
+		if got.Number != number {
+			return nil, fmt.Errorf("history numbered the staged version %d, the kernel has %d; run `fwslot status`", got.Number, number)
+		}
+	}
+	if adopted != nil && !isNew {
+		_ = adopted // the adopted record exists already
+	}
+	res.Version, res.Rules, res.Tables = number, rs.RuleCount(), rs.TableKeys()
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+// versionFor returns the version number for content with the given hash:
+// the existing one when history has it, else the next free number.
+func (t *Target) versionFor(hash string) (uint64, bool, error) {
+	if v, ok, err := t.Store.FindHash(t.Key(), hash); err != nil {
+		return 0, false, err
+	} else if ok {
+		return v.Number, false, nil
+	}
+	n, err := t.Store.Next(t.Key())
+	return n, true, err
+}
+
+// readLegacy reads tables fwslot is about to take over, with their source
+// as nft prints it.
+func (t *Target) readLegacy(c *nfnl.Conn, tables []*TableState) (*Ruleset, string, error) {
+	want := map[tkey]bool{}
+	for _, ts := range tables {
+		want[tkey{ts.Family, ts.Name}] = true
+	}
+	rs, err := ReadTables(c, func(f uint8, n string) bool { return want[tkey{f, n}] })
+	if err != nil {
+		return nil, "", fmt.Errorf("read existing tables: %w", err)
+	}
+	var src strings.Builder
+	for _, ts := range tables {
+		var out, stderr bytes.Buffer
+		err := nsutil.Do(t.NetNS, func() error {
+			cmd := exec.Command(NftBinary, "list", "table", nfnl.FamilyName(ts.Family), ts.Name)
+			cmd.Stdout, cmd.Stderr = &out, &stderr
+			return cmd.Run()
+		})
+		if err != nil {
+			return nil, "", fmt.Errorf("list table %s: %v: %s", ts.Key(), err, stderr.String())
+		}
+		src.Write(out.Bytes())
+	}
+	return rs, src.String(), nil
+}

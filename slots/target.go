@@ -1,0 +1,224 @@
+package slots
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"sort"
+
+	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/internal/names"
+	"github.com/fwslot/fwslot/internal/nfnl"
+	"github.com/fwslot/fwslot/internal/nsutil"
+	"golang.org/x/sys/unix"
+)
+
+// Target is the network namespace fwslot manages (the host's own when
+// NetNS is empty) together with its history.
+type Target struct {
+	NetNS string
+	Store *history.Store
+}
+
+// Key names the target in the history file: "host" or "netns:NAME".
+func (t *Target) Key() string {
+	if t.NetNS == "" {
+		return "host"
+	}
+	return "netns:" + t.NetNS
+}
+
+// ErrPermission means the caller lacks CAP_NET_ADMIN.
+var ErrPermission = errors.New("fwslot needs CAP_NET_ADMIN (run it as root)")
+
+// Dial opens a netlink connection to the target, turning the usual
+// failures into clear errors.
+func (t *Target) Dial() (*nfnl.Conn, error) {
+	if t.NetNS != "" && !nsutil.Exists(t.NetNS) {
+		return nil, fmt.Errorf("network namespace %q does not exist (see `ip netns list`)", t.NetNS)
+	}
+	c, err := nfnl.Dial(t.NetNS)
+	if err != nil {
+		if errors.Is(err, unix.EPERM) {
+			return nil, ErrPermission
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// SlotInfo says which version sits in a slot.
+type SlotInfo struct {
+	Slot    names.Slot `json:"slot"`
+	Version uint64     `json:"version"`
+	Hash    string     `json:"hash"`
+	Message string     `json:"message,omitempty"`
+	User    string     `json:"user,omitempty"`
+	Time    string     `json:"time,omitempty"`
+	Origin  string     `json:"origin,omitempty"`
+	Tables  []string   `json:"tables"`
+}
+
+// Status is what is live and what is staged on a target, read from the
+// kernel and cross-checked against history.
+type Status struct {
+	Target     string    `json:"target"`
+	Production *SlotInfo `json:"production"`
+	Staging    *SlotInfo `json:"staging"`
+	// Takeover is true while a table still runs its pre-fwslot content:
+	// the next swap replaces it with the slot layout.
+	Takeover bool     `json:"takeover_pending"`
+	Tables   []string `json:"tables"`
+	// Warnings say where kernel and history disagree.
+	Warnings []string `json:"warnings"`
+	active   names.Slot
+}
+
+// Active returns the live slot (SlotA when nothing is managed yet).
+func (s *Status) Active() names.Slot { return s.active }
+
+// Describe derives the status from kernel state alone.
+func Describe(st *State) (*Status, error) {
+	s := &Status{active: names.SlotA, Warnings: []string{}, Tables: []string{}}
+	managed := st.Managed()
+	if len(managed) == 0 {
+		return s, nil
+	}
+	counts := map[names.Slot]int{}
+	for _, t := range managed {
+		counts[t.Active]++
+		s.Tables = append(s.Tables, t.Key())
+	}
+	if counts[names.SlotB] > counts[names.SlotA] {
+		s.active = names.SlotB
+	}
+	if counts[names.SlotA] > 0 && counts[names.SlotB] > 0 {
+		s.Warnings = append(s.Warnings, "managed tables disagree on the live slot; a swap was interrupted or a table was changed by hand")
+	}
+	collect := func(slot names.Slot) (*SlotInfo, error) {
+		var info *SlotInfo
+		for _, t := range managed {
+			tag, ok := t.Markers[slot]
+			if !ok {
+				continue
+			}
+			if info == nil {
+				info = &SlotInfo{Slot: slot, Version: tag.Version, Hash: tag.Hash}
+			} else if info.Version != tag.Version || info.Hash != tag.Hash {
+				return nil, fmt.Errorf("slot %s holds version %d in one table and %d in table %s; restage with `fwslot load`", slot, info.Version, tag.Version, t.Key())
+			}
+			info.Tables = append(info.Tables, t.Key())
+		}
+		return info, nil
+	}
+	var err error
+	if s.Production, err = collect(s.active); err != nil {
+		return nil, err
+	}
+	if s.Staging, err = collect(s.active.Other()); err != nil {
+		return nil, err
+	}
+	for _, t := range managed {
+		if len(t.Legacy) > 0 {
+			s.Takeover = true
+		}
+		for _, bc := range t.Base {
+			if bc.Dispatch == nil {
+				s.Takeover = true
+			} else if bc.Dispatch.Slot != t.Active {
+				s.Warnings = append(s.Warnings, fmt.Sprintf("table %s: base chain %s jumps to slot %s but the meta rule says %s", t.Key(), bc.Name, bc.Dispatch.Slot, t.Active))
+			}
+		}
+	}
+	return s, nil
+}
+
+// Status reads what is live and staged and cross-checks it with history.
+func (t *Target) Status() (*Status, error) {
+	c, err := t.Dial()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	st, err := ReadState(c)
+	if err != nil {
+		return nil, err
+	}
+	s, err := Describe(st)
+	if err != nil {
+		return nil, err
+	}
+	s.Target = t.Key()
+	t.crossCheck(s)
+	return s, nil
+}
+
+// crossCheck fills in history details and warns where kernel and history
+// disagree.
+func (t *Target) crossCheck(s *Status) {
+	for _, info := range []*SlotInfo{s.Production, s.Staging} {
+		if info == nil || t.Store == nil {
+			continue
+		}
+		v, err := t.Store.Get(t.Key(), info.Version)
+		if err != nil {
+			s.Warnings = append(s.Warnings, fmt.Sprintf("slot %s holds version %d, which the history file %s does not have (%v)", info.Slot, info.Version, t.Store.Path(), err))
+			continue
+		}
+		if v.Hash != info.Hash {
+			s.Warnings = append(s.Warnings, fmt.Sprintf("slot %s holds version %d with hash %.12s, but history records hash %.12s for it; the history file belongs to another target or was replaced", info.Slot, info.Version, info.Hash, v.Hash))
+			continue
+		}
+		info.Message, info.User, info.Origin = v.Message, v.User, v.Origin
+		info.Time = v.Time.Format("2006-01-02 15:04:05")
+	}
+	if t.Store == nil || s.Production == nil {
+		return
+	}
+	if last, ok, err := t.Store.LastActivation(t.Key()); err == nil && ok && last.To != s.Production.Version {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("history says version %d went live last, but the kernel runs version %d", last.To, s.Production.Version))
+	}
+}
+
+// CurrentUser names who runs fwslot, for history records.
+func CurrentUser() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	if s := os.Getenv("SUDO_USER"); s != "" {
+		name = s + " (via sudo)"
+	}
+	return name
+}
+
+// SharedNames returns the names of sets, objects and flowtables that a
+// version keeps under the user's own names.
+func SharedNames(rs *Ruleset) map[string]map[string]bool {
+	out := map[string]map[string]bool{}
+	for _, t := range rs.Tables {
+		m := map[string]bool{}
+		for _, s := range t.Sets {
+			if s.Shared {
+				m[s.Name] = true
+			}
+		}
+		for _, o := range t.Objs {
+			if o.Shared {
+				m[o.Name] = true
+			}
+		}
+		out[t.Key()] = m
+	}
+	return out
+}
+
+func sortedKeys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,78 @@
+package swap
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/fwslot/fwslot/internal/testnet"
+)
+
+// A host that already runs a ruleset (nftables.service) keeps running it
+// through the first load; the first swap takes the table over, and the
+// first rollback returns to exactly what ran before.
+func TestAdoptExistingTable(t *testing.T) {
+	target, peer := testnet.Pair(t)
+	testnet.Listen(t, target, "tcp", ":22")
+	testnet.Listen(t, target, "tcp", ":80")
+	legacy := writeRuleset(t, "nftables.conf", `table inet filter {
+	set admins { type ipv4_addr; elements = { 192.0.2.2, 198.51.100.1 } }
+	set seen { type ipv4_addr; flags dynamic; }
+	counter sshc { }
+	chain ssh { ip saddr @admins counter name sshc accept; }
+	chain input {
+		type filter hook input priority 0; policy drop;
+		update @seen { ip saddr }
+		tcp dport 22 jump ssh
+		meta l4proto tcp reject with tcp reset
+	}
+}
+`)
+	testnet.Run(t, target, "nft", "-f", legacy)
+	before := production(t, target)
+	expectReach(t, peer, map[string]bool{"22": true, "80": false})
+
+	tg := newTarget(t, target)
+	web := writeRuleset(t, "web.nft", onlyWeb+`table inet filter { set seen { type ipv4_addr; flags dynamic; }; }`+"\n")
+	res := load(t, tg, web)
+	if res.Adopted != 1 || res.Version != 2 || res.Slot != "b" {
+		t.Fatalf("first load over an existing table: %+v", res)
+	}
+	if !bytes.Equal(before, production(t, target)) {
+		t.Fatal("load changed the running legacy table")
+	}
+	expectReach(t, peer, map[string]bool{"22": true, "80": false})
+	st, err := tg.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Takeover || st.Production.Version != 1 || st.Production.Origin != "adopted" || st.Staging.Version != 2 {
+		t.Fatalf("status before takeover: %+v prod=%+v staging=%+v", st, st.Production, st.Staging)
+	}
+
+	mustSwap(t, tg)
+	expectReach(t, peer, map[string]bool{"22": false, "80": true})
+	ruleset := nftList(t, target, "list", "table", "inet", "filter")
+	for _, gone := range []string{"chain ssh {", "set admins {"} {
+		if strings.Contains(ruleset, gone) {
+			t.Fatalf("legacy %q still there after takeover:\n%s", gone, ruleset)
+		}
+	}
+	// The dynamic set is state: it stays, with what packets put in it.
+	contains(t, nftList(t, target, "list", "set", "inet", "filter", "seen"), testnet.PeerIP)
+
+	res2 := mustRollback(t, tg, 0)
+	if res2.To != 1 {
+		t.Fatalf("rollback went to %d, want the adopted version 1", res2.To)
+	}
+	expectReach(t, peer, map[string]bool{"22": true, "80": false})
+	if st, _ := tg.Status(); st.Takeover || len(st.Warnings) != 0 {
+		t.Fatalf("status after rollback: takeover=%v warnings=%v", st.Takeover, st.Warnings)
+	}
+	v, err := tg.Store.Get(tg.Key(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	contains(t, v.Source, "chain ssh")
+	contains(t, v.Source, "policy drop")
+}

@@ -1,0 +1,246 @@
+package swap
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/fwslot/fwslot/internal/testnet"
+	"github.com/fwslot/fwslot/slots"
+)
+
+const onlySSH = `table inet filter {
+	chain input {
+		type filter hook input priority 0; policy drop;
+		ct state established,related accept
+		iif lo accept
+		tcp dport 22 accept
+		meta l4proto tcp reject with tcp reset
+	}
+}
+`
+
+const onlyWeb = `define web = { 80, 443 }
+table inet filter {
+	chain web { tcp dport $web accept; }
+	chain input {
+		type filter hook input priority 0; policy drop;
+		ct state established,related accept
+		jump web
+		meta l4proto tcp reject with tcp reset
+	}
+}
+`
+
+func TestLoadSwapRollbackWithPackets(t *testing.T) {
+	target, peer := testnet.Pair(t)
+	testnet.Listen(t, target, "tcp", ":22")
+	testnet.Listen(t, target, "tcp", ":80")
+	tg := newTarget(t, target)
+	v1 := writeRuleset(t, "ssh.nft", onlySSH)
+	v2 := writeRuleset(t, "web.nft", onlyWeb)
+
+	expectReach(t, peer, map[string]bool{"22": true, "80": true})
+	before := production(t, target)
+	r := load(t, tg, v1)
+	if r.Version != 1 || r.Slot != "b" {
+		t.Fatalf("first load: %+v", r)
+	}
+	if !bytes.Equal(before, production(t, target)) {
+		t.Fatal("load changed production")
+	}
+	expectReach(t, peer, map[string]bool{"22": true, "80": true})
+
+	if res := mustSwap(t, tg); res.To != 1 || res.From != 0 {
+		t.Fatalf("swap: %+v", res)
+	}
+	expectReach(t, peer, map[string]bool{"22": true, "80": false})
+
+	before = production(t, target)
+	if r := load(t, tg, v2); r.Version != 2 {
+		t.Fatalf("second load: %+v", r)
+	}
+	if !bytes.Equal(before, production(t, target)) {
+		t.Fatal("staging version 2 changed production")
+	}
+	expectReach(t, peer, map[string]bool{"22": true, "80": false})
+
+	mustSwap(t, tg)
+	expectReach(t, peer, map[string]bool{"22": false, "80": true})
+
+	if res := mustRollback(t, tg, 0); res.To != 1 || res.Restaged {
+		t.Fatalf("rollback should flip to version 1 without restaging: %+v", res)
+	}
+	expectReach(t, peer, map[string]bool{"22": true, "80": false})
+
+	// Version 2 sits in the other slot: rollback --to 2 flips back.
+	mustRollback(t, tg, 2)
+	expectReach(t, peer, map[string]bool{"22": false, "80": true})
+
+	acts, err := tg.Store.Activations(tg.Key())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hows []string
+	for _, a := range acts {
+		hows = append(hows, a.How)
+	}
+	if got := strings.Join(hows, ","); got != "swap,swap,rollback,rollback" {
+		t.Fatalf("activations: %s", got)
+	}
+	st, err := tg.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Production.Version != 2 || st.Staging.Version != 1 || len(st.Warnings) != 0 {
+		t.Fatalf("status: %+v %+v %v", st.Production, st.Staging, st.Warnings)
+	}
+}
+
+func TestRollbackRestagesOlderVersion(t *testing.T) {
+	target, peer := testnet.Pair(t)
+	testnet.Listen(t, target, "tcp", ":22")
+	testnet.Listen(t, target, "tcp", ":80")
+	tg := newTarget(t, target)
+	v1 := writeRuleset(t, "ssh.nft", onlySSH)
+	v2 := writeRuleset(t, "web.nft", onlyWeb)
+	v3 := writeRuleset(t, "both.nft", strings.Replace(onlyWeb, "80, 443", "22, 80, 443", 1))
+	for _, f := range []string{v1, v2, v3} {
+		load(t, tg, f)
+		mustSwap(t, tg)
+	}
+	expectReach(t, peer, map[string]bool{"22": true, "80": true})
+	// Version 1 is no longer in a slot: it is restaged from history.
+	res := mustRollback(t, tg, 1)
+	if !res.Restaged || res.To != 1 {
+		t.Fatalf("rollback --to 1: %+v", res)
+	}
+	expectReach(t, peer, map[string]bool{"22": true, "80": false})
+	if _, err := Rollback(context.Background(), tg, 1); err == nil {
+		t.Fatal("rollback to the live version should fail")
+	}
+}
+
+func TestIdenticalLoadDoesNothing(t *testing.T) {
+	target, _ := testnet.Pair(t)
+	tg := newTarget(t, target)
+	v1 := writeRuleset(t, "ssh.nft", onlySSH)
+	load(t, tg, v1)
+	if r := load(t, tg, v1); r.Unchanged != "staging" || r.Version != 1 {
+		t.Fatalf("reload of staged content: %+v", r)
+	}
+	mustSwap(t, tg)
+	if r := load(t, tg, v1); r.Unchanged != "production" {
+		t.Fatalf("reload of live content: %+v", r)
+	}
+	if _, err := Swap(context.Background(), tg); !errors.Is(err, ErrNothingStaged) {
+		t.Fatalf("swap with nothing staged: %v", err)
+	}
+	vs, _ := tg.Store.Versions(tg.Key())
+	if len(vs) != 1 {
+		t.Fatalf("history has %d versions, want 1", len(vs))
+	}
+}
+
+func TestFailedLoadLeavesProductionAndStaging(t *testing.T) {
+	target, peer := testnet.Pair(t)
+	testnet.Listen(t, target, "tcp", ":22")
+	tg := newTarget(t, target)
+	withSet := `table inet filter {
+	set seen { type ipv4_addr; flags dynamic; }
+	chain input { type filter hook input priority 0; policy accept; update @seen { ip saddr }; }
+}`
+	load(t, tg, writeRuleset(t, "v1.nft", withSet))
+	mustSwap(t, tg)
+	load(t, tg, writeRuleset(t, "v2.nft", withSet+"\n# staged\n"))
+	before := testnet.Run(t, target, "nft", "-a", "list", "ruleset")
+	beforeProd := production(t, target)
+	versions, _ := tg.Store.Versions(tg.Key())
+
+	cases := []struct {
+		name, body string
+		compile    bool
+	}{
+		{"syntax error", "table inet filter {\n chain input { tcp dport 22 acept; }\n}\n", true},
+		{"unknown interface", "table inet filter { chain input { type filter hook input priority 0; iif nosuch0 accept; } }", true},
+		{"reserved name", "table inet filter { chain fwslot_mine { accept; } }", true},
+		{"no table", "define x = 1\n", true},
+		// Compiles, but the shared set exists with another type: the
+		// kernel rejects the transplant as a whole.
+		{"shared set conflict", strings.NewReplacer("ipv4_addr", "ipv6_addr", "ip saddr", "ip6 saddr").Replace(withSet), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := tg.Load(context.Background(), writeRuleset(t, "bad.nft", c.body), slots.LoadOptions{})
+			if err == nil {
+				t.Fatal("load succeeded")
+			}
+			var ce *slots.CompileError
+			if errors.As(err, &ce) != c.compile {
+				t.Fatalf("compile error = %v, want %v: %v", errors.As(err, &ce), c.compile, err)
+			}
+			if c.name == "syntax error" && !strings.Contains(err.Error(), "bad.nft:2:") {
+				t.Fatalf("error lacks file:line: %v", err)
+			}
+			if !bytes.Equal(beforeProd, production(t, target)) {
+				t.Fatal("failed load changed production")
+			}
+			if after := testnet.Run(t, target, "nft", "-a", "list", "ruleset"); after != before {
+				t.Fatalf("failed load changed the kernel:\n--- before\n%s\n--- after\n%s", before, after)
+			}
+			if vs, _ := tg.Store.Versions(tg.Key()); len(vs) != len(versions) {
+				t.Fatalf("failed load added a version to history")
+			}
+		})
+	}
+	expectReach(t, peer, map[string]bool{"22": true})
+}
+
+func TestSharedStateSurvivesSwapAndRollback(t *testing.T) {
+	target, peer := testnet.Pair(t)
+	testnet.Listen(t, target, "tcp", ":22")
+	tg := newTarget(t, target)
+	body := `table inet filter {
+	counter ssh { }
+	set blocklist { type ipv4_addr; flags dynamic,timeout; timeout 1h; }
+	set seen { type ipv4_addr; size 1024; flags dynamic; }
+	chain input {
+		type filter hook input priority 0; policy accept;
+		ip saddr @blocklist drop
+		tcp dport 22 counter name ssh update @seen { ip saddr } accept
+	}
+}
+`
+	load(t, tg, writeRuleset(t, "v1.nft", body))
+	mustSwap(t, tg)
+	expectReach(t, peer, map[string]bool{"22": true})
+	testnet.Run(t, target, "nft", "add", "element", "inet", "filter", "blocklist", "{ 198.51.100.9 }")
+
+	load(t, tg, writeRuleset(t, "v2.nft", body+"# v2\n"))
+	mustSwap(t, tg)
+	check := func(stage string) {
+		contains(t, nftList(t, target, "list", "set", "inet", "filter", "blocklist"), "198.51.100.9")
+		contains(t, nftList(t, target, "list", "set", "inet", "filter", "seen"), testnet.PeerIP)
+		if out := nftList(t, target, "list", "counter", "inet", "filter", "ssh"); strings.Contains(out, "packets 0 ") {
+			t.Fatalf("%s: counter ssh was reset:\n%s", stage, out)
+		}
+	}
+	check("after swap")
+	mustRollback(t, tg, 0)
+	check("after rollback")
+	// The blocklist still works: the peer is blocked once added.
+	testnet.Run(t, target, "nft", "add", "element", "inet", "filter", "blocklist", "{ "+testnet.PeerIP+" }")
+	expectReach(t, peer, map[string]bool{"22": false})
+}
+
+func TestFlushRulesetSparesOtherTables(t *testing.T) {
+	target, _ := testnet.Pair(t)
+	testnet.Run(t, target, "nft", "add table ip other; add chain ip other c { type filter hook input priority 5; }; add rule ip other c counter")
+	tg := newTarget(t, target)
+	load(t, tg, writeRuleset(t, "flush.nft", "flush ruleset\n"+onlySSH))
+	mustSwap(t, tg)
+	contains(t, nftList(t, target, "list", "ruleset"), "table ip other")
+	contains(t, nftList(t, target, "list", "table", "ip", "other"), "counter packets")
+}
