@@ -345,4 +345,3 @@ func diffLines(want, got string) string {
 	}
 	return b.String()
 }
-

@@ -29,6 +29,9 @@ func (t *Target) Key() string {
 	return "netns:" + t.NetNS
 }
 
+// ErrNoNamespace means the named target namespace does not exist.
+var ErrNoNamespace = errors.New("network namespace does not exist")
+
 // ErrPermission means the caller lacks CAP_NET_ADMIN.
 var ErrPermission = errors.New("fwslot needs CAP_NET_ADMIN (run it as root)")
 
@@ -36,7 +39,7 @@ var ErrPermission = errors.New("fwslot needs CAP_NET_ADMIN (run it as root)")
 // failures into clear errors.
 func (t *Target) Dial() (*nfnl.Conn, error) {
 	if t.NetNS != "" && !nsutil.Exists(t.NetNS) {
-		return nil, fmt.Errorf("network namespace %q does not exist (see `ip netns list`)", t.NetNS)
+		return nil, fmt.Errorf("%w: %q (see `ip netns list`)", ErrNoNamespace, t.NetNS)
 	}
 	c, err := nfnl.Dial(t.NetNS)
 	if err != nil {

@@ -38,7 +38,7 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue), errors.As(err, &ce), errors.As(err, &se), errors.Is(err, slots.ErrPermission):
+	case errors.As(err, &ue), errors.As(err, &ce), errors.As(err, &se), errors.Is(err, slots.ErrPermission), errors.Is(err, slots.ErrNoNamespace):
 		return exitUsage
 	}
 	return exitFailed

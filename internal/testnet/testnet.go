@@ -6,7 +6,6 @@
 package testnet
 
 import (
-	"context"
 	"net"
 	"os"
 	"os/exec"
@@ -15,14 +14,15 @@ import (
 	"time"
 
 	"github.com/fwslot/fwslot/internal/nsutil"
+	"github.com/fwslot/fwslot/internal/sandbox"
 )
 
 // Addresses of the pair's two ends.
 const (
-	TargetIP  = "192.0.2.1"
-	PeerIP    = "192.0.2.2"
-	TargetIP6 = "2001:db8::1"
-	PeerIP6   = "2001:db8::2"
+	TargetIP  = sandbox.TargetIP
+	PeerIP    = sandbox.ClientIP
+	TargetIP6 = sandbox.TargetIP6
+	PeerIP6   = sandbox.ClientIP6
 )
 
 // RequireRoot skips the test unless it runs as root with nft installed.
@@ -56,17 +56,17 @@ func Namespace(t testing.TB, prefix string) string {
 // eth0 on both sides, with TargetIP/PeerIP and TargetIP6/PeerIP6.
 func Pair(t testing.TB) (target, peer string) {
 	t.Helper()
-	target = Namespace(t, "fwslot-tgt-")
-	peer = Namespace(t, "fwslot-peer-")
-	Run(t, target, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p", "netns", peer)
-	Run(t, peer, "ip", "link", "set", "eth0p", "name", "eth0")
-	for _, side := range []struct{ ns, v4, v6 string }{{target, TargetIP, TargetIP6}, {peer, PeerIP, PeerIP6}} {
-		Run(t, side.ns, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0")
-		Run(t, side.ns, "ip", "addr", "add", side.v4+"/24", "dev", "eth0")
-		Run(t, side.ns, "ip", "addr", "add", side.v6+"/64", "dev", "eth0", "nodad")
-		Run(t, side.ns, "ip", "link", "set", "eth0", "up")
+	RequireRoot(t)
+	sb, err := sandbox.New("fwslot-t")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return target, peer
+	t.Cleanup(func() {
+		if err := sb.Close(); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	return sb.Target, sb.Client
 }
 
 // Run runs a command inside ns and returns its output; failure ends the
@@ -81,15 +81,7 @@ func Run(t testing.TB, ns string, args ...string) string {
 }
 
 // Output runs a command inside ns and returns its combined output.
-func Output(ns string, args ...string) (string, error) {
-	var out []byte
-	err := nsutil.Do(ns, func() error {
-		var err error
-		out, err = exec.Command(args[0], args[1:]...).CombinedOutput()
-		return err
-	})
-	return string(out), err
-}
+func Output(ns string, args ...string) (string, error) { return sandbox.Exec(ns, args...) }
 
 // Listen opens a listener inside ns; it stays in that namespace after
 // this returns. It is closed at cleanup.
@@ -119,21 +111,7 @@ func Listen(t testing.TB, ns, network, addr string) net.Listener {
 
 // Connect tries a TCP connection from ns and reports whether it was
 // established within timeout.
-func Connect(ns, addr string, timeout time.Duration) bool {
-	var ok bool
-	_ = nsutil.Do(ns, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", addr)
-		if err == nil {
-			ok = true
-			c.Close()
-		}
-		return nil
-	})
-	return ok
-}
+func Connect(ns, addr string, timeout time.Duration) bool { return sandbox.Connect(ns, addr, timeout) }
 
 // UDPSocket opens a UDP socket inside ns, connected to addr; it stays in
 // that namespace. It is closed at cleanup.

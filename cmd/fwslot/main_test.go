@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/fwslot/fwslot/internal/testnet"
+)
+
+// run executes the command tree in-process and returns stdout and the
+// exit code main would use.
+func run(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	root := newRoot()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	if err != nil {
+		out.WriteString("error: " + err.Error())
+	}
+	return out.String(), exitCode(err)
+}
+
+func writeFile(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const good = `table inet filter {
+	chain input { type filter hook input priority 0; policy accept; tcp dport 9 drop; }
+}
+`
+
+func TestCommandsAndExitCodes(t *testing.T) {
+	ns, _ := testnet.Pair(t)
+	db := filepath.Join(t.TempDir(), "h.db")
+	g := []string{"--netns", ns, "--db", db}
+	args := func(a ...string) []string { return append(append([]string{}, g...), a...) }
+	f := writeFile(t, "good.nft", good)
+	f2 := writeFile(t, "good2.nft", strings.Replace(good, "9 drop", "10 drop", 1))
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"status on an empty target", args("status", "--json"), 0, `"production": null`},
+		{"history before any load", args("history"), 0, "no history yet"},
+		{"swap with nothing staged", args("swap"), 1, "nothing is staged"},
+		{"load a missing file", args("load", "/nonexistent/x.nft"), 2, "/nonexistent/x.nft"},
+		{"load a broken file", args("load", writeFile(t, "bad.nft", "table inet filter { chain c { acept; } }\n")), 2, "bad.nft:1:"},
+		{"load", args("load", f, "-m", "first"), 0, "staged version 1 in slot b"},
+		{"load again", args("load", f), 0, "unchanged"},
+		{"swap", args("swap"), 0, "version 1 is live"},
+		{"load v2", args("load", f2, "--json"), 0, `"version": 2`},
+		{"swap v2", args("swap", "--json"), 0, `"to": 2`},
+		{"rollback", args("rollback"), 0, "version 1 is live"},
+		{"rollback to the live version", args("rollback", "--to", "1"), 1, "already live"},
+		{"show", args("show", "1"), 0, "tcp dport 9 drop"},
+		{"show a bad number", args("show", "x"), 2, "not a version number"},
+		{"show a missing version", args("show", "99"), 2, "not found"},
+		{"unknown flag", args("swap", "--bogus"), 2, "unknown flag"},
+		{"extra argument", args("swap", "now"), 2, "takes 0 argument"},
+		{"missing namespace", []string{"--netns", "fwslot-no-such-ns", "--db", db, "status"}, 2, "does not exist"},
+	}
+	for _, c := range cases {
+		out, code := run(t, c.args...)
+		if code != c.code || !strings.Contains(out, c.want) {
+			t.Errorf("%s: exit %d, want %d; output lacks %q:\n%s", c.name, code, c.code, c.want, out)
+		}
+	}
+
+	out, _ := run(t, args("status", "--json")...)
+	var st struct {
+		Production, Staging *struct {
+			Version int    `json:"version"`
+			Hash    string `json:"hash"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	if st.Production == nil || st.Production.Version != 1 || st.Staging == nil || st.Staging.Version != 2 || len(st.Production.Hash) != 64 {
+		t.Fatalf("status --json contract: %s", out)
+	}
+	out, _ = run(t, args("history", "--json")...)
+	var hist []map[string]any
+	if err := json.Unmarshal([]byte(out), &hist); err != nil || len(hist) != 2 {
+		t.Fatalf("history --json: %v\n%s", err, out)
+	}
+	for _, k := range []string{"version", "hash", "time", "message"} {
+		if _, ok := hist[0][k]; !ok {
+			t.Fatalf("history --json lacks %q: %s", k, out)
+		}
+	}
+}
+
+// Without CAP_NET_ADMIN fwslot says so in one line and exits 2.
+func TestWithoutPrivileges(t *testing.T) {
+	testnet.RequireRoot(t)
+	dir, err := os.MkdirTemp("", "fwslot-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "fwslot")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	db := filepath.Join(t.TempDir(), "h.db")
+	for _, args := range [][]string{{"status"}, {"--db", db, "swap"}} {
+		cmd := exec.Command(bin, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		code := cmd.ProcessState.ExitCode()
+		if err == nil || code != 2 {
+			t.Fatalf("%v as nobody: exit %d, want 2 (%s)", args, code, stderr.String())
+		}
+		msg := strings.TrimSpace(stderr.String())
+		if strings.Count(msg, "\n") != 0 || !strings.Contains(msg, "CAP_NET_ADMIN") {
+			t.Fatalf("%v as nobody: want one line naming CAP_NET_ADMIN, got %q", args, msg)
+		}
+	}
+}
+
+func TestDemo(t *testing.T) {
+	testnet.RequireRoot(t)
+	var out bytes.Buffer
+	if err := runDemo(context.Background(), &out); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	s := out.String()
+	for _, want := range []string{
+		"22 open, 80 blocked, 443 blocked", // version 1 live
+		"22 open, 80 open, 443 open",       // version 2 live
+		"rollback: version 1 live (was 2)",
+		"removed namespaces",
+	} {
+		if !strings.Contains(s, want) {
+			t.Fatalf("demo output lacks %q:\n%s", want, s)
+		}
+	}
+}
