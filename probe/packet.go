@@ -1,0 +1,212 @@
+package probe
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+	"net/netip"
+)
+
+// pktSpec is everything needed to build one probe packet.
+type pktSpec struct {
+	src, dst     netip.Addr
+	proto        uint8
+	sport, dport uint16
+	flags        uint8  // tcp
+	icmpType     uint8  // icmp, icmpv6
+	tag          uint32 // IPv4 ID or IPv6 flow label: identifies the probe
+}
+
+var probePayload = []byte("fwslot probe")
+
+// buildIP returns the IP packet (header included) for a probe.
+func buildIP(s pktSpec) []byte {
+	l4 := buildL4(s)
+	var b []byte
+	if s.src.Is4() {
+		b = make([]byte, 20, 20+len(l4))
+		b[0] = 0x45
+		binary.BigEndian.PutUint16(b[2:], uint16(20+len(l4)))
+		binary.BigEndian.PutUint16(b[4:], uint16(s.tag))
+		binary.BigEndian.PutUint16(b[6:], 0x4000) // DF
+		b[8] = 64
+		b[9] = s.proto
+		src, dst := s.src.As4(), s.dst.As4()
+		copy(b[12:], src[:])
+		copy(b[16:], dst[:])
+		binary.BigEndian.PutUint16(b[10:], ^csumAdd(0, b))
+	} else {
+		b = make([]byte, 40, 40+len(l4))
+		binary.BigEndian.PutUint32(b[0:], 6<<28|s.tag&0xfffff)
+		binary.BigEndian.PutUint16(b[4:], uint16(len(l4)))
+		b[6] = s.proto
+		b[7] = 64
+		src, dst := s.src.As16(), s.dst.As16()
+		copy(b[8:], src[:])
+		copy(b[24:], dst[:])
+	}
+	return append(b, l4...)
+}
+
+func buildL4(s pktSpec) []byte {
+	var b []byte
+	csumAt := -1
+	switch s.proto {
+	case 6:
+		b = make([]byte, 20)
+		binary.BigEndian.PutUint16(b[0:], s.sport)
+		binary.BigEndian.PutUint16(b[2:], s.dport)
+		binary.BigEndian.PutUint32(b[4:], 0x10000000|s.tag)
+		if s.flags&FlagACK != 0 {
+			binary.BigEndian.PutUint32(b[8:], 0x20000000|s.tag)
+		}
+		b[12] = 5 << 4
+		b[13] = s.flags
+		binary.BigEndian.PutUint16(b[14:], 64240)
+		csumAt = 16
+	case 17:
+		b = make([]byte, 8, 8+len(probePayload))
+		b = append(b, probePayload...)
+		binary.BigEndian.PutUint16(b[0:], s.sport)
+		binary.BigEndian.PutUint16(b[2:], s.dport)
+		binary.BigEndian.PutUint16(b[4:], uint16(len(b)))
+		csumAt = 6
+	case 1, 58:
+		b = make([]byte, 8, 8+len(probePayload))
+		b = append(b, probePayload...)
+		b[0] = s.icmpType
+		binary.BigEndian.PutUint16(b[4:], uint16(s.tag))
+		binary.BigEndian.PutUint16(b[6:], 1)
+		csumAt = 2
+	case 132:
+		// Common header plus an INIT chunk.
+		b = make([]byte, 32)
+		binary.BigEndian.PutUint16(b[0:], s.sport)
+		binary.BigEndian.PutUint16(b[2:], s.dport)
+		b[12] = 1 // INIT
+		binary.BigEndian.PutUint16(b[14:], 20)
+		binary.BigEndian.PutUint32(b[16:], 0x10000000|s.tag) // initiate tag
+		binary.BigEndian.PutUint32(b[20:], 65535)            // a_rwnd
+		binary.BigEndian.PutUint16(b[24:], 1)
+		binary.BigEndian.PutUint16(b[26:], 1)
+		binary.BigEndian.PutUint32(b[28:], 1) // initial TSN
+		binary.LittleEndian.PutUint32(b[8:], crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
+		return b
+	}
+	var sum uint32
+	if s.proto != 1 { // ICMPv4 has no pseudo header
+		sum = pseudoSum(s.src, s.dst, s.proto, len(b))
+	}
+	c := ^csumAdd(sum, b)
+	if c == 0 && s.proto == 17 {
+		c = 0xffff
+	}
+	binary.BigEndian.PutUint16(b[csumAt:], c)
+	return b
+}
+
+func pseudoSum(src, dst netip.Addr, proto uint8, n int) uint32 {
+	sum := uint32(csumAdd(0, src.AsSlice()))
+	sum += uint32(csumAdd(0, dst.AsSlice()))
+	return sum + uint32(proto) + uint32(n)
+}
+
+// csumAdd adds b to a ones' complement sum and folds it to 16 bits.
+func csumAdd(sum uint32, b []byte) uint16 {
+	for len(b) >= 2 {
+		sum += uint32(b[0])<<8 | uint32(b[1])
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		sum += uint32(b[0]) << 8
+	}
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	return uint16(sum)
+}
+
+// pktInfo is a parsed packet seen on the wire or by a raw socket.
+type pktInfo struct {
+	v6           bool
+	src, dst     netip.Addr
+	proto        uint8
+	tag          uint32
+	sport, dport uint16 // ports, or icmp id in sport
+	tcpFlags     uint8
+	icmpType     uint8
+	icmpCode     uint8
+	inner        *pktInfo // the packet quoted in an ICMP error
+}
+
+// parseIP parses an IP packet; ok is false for anything that is not a
+// complete IPv4 or IPv6 header.
+func parseIP(b []byte) (p pktInfo, ok bool) {
+	if len(b) < 1 {
+		return p, false
+	}
+	var l4 []byte
+	switch b[0] >> 4 {
+	case 4:
+		ihl := int(b[0]&0x0f) * 4
+		if len(b) < 20 || ihl < 20 || len(b) < ihl {
+			return p, false
+		}
+		p.src = netip.AddrFrom4([4]byte(b[12:16]))
+		p.dst = netip.AddrFrom4([4]byte(b[16:20]))
+		p.proto = b[9]
+		p.tag = uint32(binary.BigEndian.Uint16(b[4:]))
+		l4 = b[ihl:]
+	case 6:
+		if len(b) < 40 {
+			return p, false
+		}
+		p.v6 = true
+		p.src = netip.AddrFrom16([16]byte(b[8:24]))
+		p.dst = netip.AddrFrom16([16]byte(b[24:40]))
+		p.proto = b[6]
+		p.tag = binary.BigEndian.Uint32(b[0:]) & 0xfffff
+		l4 = b[40:]
+	default:
+		return p, false
+	}
+	parseL4(&p, l4)
+	return p, true
+}
+
+// parseL4 fills ports, flags and icmp fields (and the quoted packet of an
+// ICMP error) from a transport header.
+func parseL4(p *pktInfo, l4 []byte) {
+	switch p.proto {
+	case 6, 17, 132:
+		if len(l4) >= 4 {
+			p.sport = binary.BigEndian.Uint16(l4[0:])
+			p.dport = binary.BigEndian.Uint16(l4[2:])
+		}
+		if p.proto == 6 && len(l4) >= 14 {
+			p.tcpFlags = l4[13]
+		}
+	case 1, 58:
+		if len(l4) >= 8 {
+			p.icmpType, p.icmpCode = l4[0], l4[1]
+			p.sport = binary.BigEndian.Uint16(l4[4:])
+			if isICMPError(p.proto, p.icmpType) {
+				if in, ok := parseIP(l4[8:]); ok {
+					p.inner = &in
+				}
+			}
+		}
+	}
+}
+
+func isICMPError(proto, typ uint8) bool {
+	if proto == 1 {
+		return typ == 3 || typ == 11 || typ == 12
+	}
+	return typ >= 1 && typ <= 4
+}
+
+// isUnreachable reports whether p is an ICMP or ICMPv6 destination
+// unreachable (the answer of `reject` with icmp).
+func (p pktInfo) isUnreachable() bool {
+	return (p.proto == 1 && p.icmpType == 3) || (p.proto == 58 && p.icmpType == 1)
+}

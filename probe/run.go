@@ -1,0 +1,548 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Outcome is what happened to a probe packet on the wire.
+type Outcome string
+
+// The observable fates of a probe packet.
+const (
+	Delivered Outcome = "delivered" // reached a local socket of the twin
+	Forwarded Outcome = "forwarded" // left the twin (captured at an egress peer)
+	Rejected  Outcome = "rejected"  // answered with a TCP RST or ICMP unreachable
+	Dropped   Outcome = "dropped"   // nothing came out
+)
+
+// Seen is the probe packet as observed leaving or arriving, after NAT.
+type Seen struct {
+	Iface string   `json:"iface,omitempty"`
+	Src   Endpoint `json:"src"`
+	Dst   Endpoint `json:"dst"`
+}
+
+// Result is the outcome of one probe: the verdict the packet got, what was
+// seen on the wire, the path through the ruleset, and why it failed.
+type Result struct {
+	Probe   Probe   `json:"probe"`
+	Got     Verdict `json:"got,omitempty"`
+	Outcome Outcome `json:"outcome,omitempty"`
+	Seen    *Seen   `json:"seen,omitempty"`
+	Path    Path    `json:"path"`
+	// Failure explains an expectation that did not hold besides the
+	// verdict (snat or dnat, wrong egress interface).
+	Failure string `json:"failure,omitempty"`
+	// Err is set when the probe could not be judged: the trace and the
+	// wire disagree, or the probe could not be sent.
+	Err   error  `json:"-"`
+	Error string `json:"error,omitempty"`
+
+	events []traceEvent // the probe's trace, kept to rebuild Path with another index
+}
+
+// Passed reports whether the probe got its expected verdict with every
+// expectation met. Probes without a verdict (ParseLine) pass when judged.
+func (r Result) Passed() bool {
+	return r.Err == nil && r.Failure == "" && (r.Probe.Verdict == "" || r.Got == r.Probe.Verdict)
+}
+
+// Options tune probing. The zero value uses the defaults.
+type Options struct {
+	// Timeout bounds the wait for a packet's fate (default 1s); it is only
+	// reached when the trace and the wire both stay silent.
+	Timeout time.Duration
+	// DropGrace is how long to wait for a reject's answer after the trace
+	// showed a drop (default 2ms; the answer is normally queued before the
+	// trace event is read, since the kernel handles an injected packet and
+	// its answer synchronously in the sender's softirq).
+	DropGrace time.Duration
+	// Locate, when set, attaches source file:line to the rules of the
+	// default rule index (see SourceLocator).
+	Locate Locator
+}
+
+func (o Options) withDefaults() Options {
+	if o.Timeout <= 0 {
+		o.Timeout = time.Second
+	}
+	if o.DropGrace <= 0 {
+		o.DropGrace = 2 * time.Millisecond
+	}
+	return o
+}
+
+func tagFor(i int, v6 bool) uint32 {
+	if v6 {
+		return 0x80000 | uint32(i+1)&0x7ffff
+	}
+	return 0x8000 | uint32(i+1)&0x7fff
+}
+
+func sportFor(i int) uint16 { return uint16(20000 + i%40000) }
+
+// installTrace (re)creates the trace table: nftrace for probe packets
+// (IPv4 ID or IPv6 flow label carry a tag with the top bit set) at
+// prerouting and output priority -350, and the entry marks of the probes.
+func (tw *Twin) installTrace(probes []Probe) error {
+	var m4, m6 []string
+	for i, p := range probes {
+		if p.Mark == 0 || p.Direction() == DirOut {
+			continue
+		}
+		e := fmt.Sprintf("%d : 0x%x", tagFor(i, p.Is6()), p.Mark)
+		if p.Is6() {
+			m6 = append(m6, e)
+		} else {
+			m4 = append(m4, e)
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "add table inet %[1]s\ndelete table inet %[1]s\ntable inet %[1]s {\n", traceTable)
+	if len(m4) > 0 {
+		fmt.Fprintf(&b, "\tmap mark4 { typeof ip id : meta mark; elements = { %s } }\n", strings.Join(m4, ", "))
+	}
+	if len(m6) > 0 {
+		fmt.Fprintf(&b, "\tmap mark6 { typeof ip6 flowlabel : meta mark; elements = { %s } }\n", strings.Join(m6, ", "))
+	}
+	b.WriteString("\tchain pre {\n\t\ttype filter hook prerouting priority -350; policy accept;\n")
+	b.WriteString("\t\tip id & 0x8000 == 0x8000 meta nftrace set 1\n\t\tip6 flowlabel & 0x80000 == 0x80000 meta nftrace set 1\n")
+	if len(m4) > 0 {
+		b.WriteString("\t\tip id & 0x8000 == 0x8000 meta mark set ip id map @mark4\n")
+	}
+	if len(m6) > 0 {
+		b.WriteString("\t\tip6 flowlabel & 0x80000 == 0x80000 meta mark set ip6 flowlabel map @mark6\n")
+	}
+	b.WriteString("\t}\n\tchain out {\n\t\ttype filter hook output priority -350; policy accept;\n")
+	b.WriteString("\t\tip id & 0x8000 == 0x8000 meta nftrace set 1\n\t\tip6 flowlabel & 0x80000 == 0x80000 meta nftrace set 1\n\t}\n}\n")
+	if _, err := nftOutput(tw.Name, b.String(), "-f", "-"); err != nil {
+		return fmt.Errorf("install trace table: %w", err)
+	}
+	return nil
+}
+
+// Probe sends every probe through the twin, one at a time, and returns a
+// result for each. idx (may be nil) names the rules on each path.
+func (tw *Twin) Probe(ctx context.Context, probes []Probe, idx RuleIndex, opt Options) ([]Result, error) {
+	if tw.sock == nil {
+		return nil, errors.New("twin is closed")
+	}
+	opt = opt.withDefaults()
+	if err := tw.installTrace(probes); err != nil {
+		return nil, err
+	}
+	results := make([]Result, 0, len(probes))
+	for i, p := range probes {
+		if err := ctx.Err(); err != nil {
+			return results, err
+		}
+		r := tw.probeOne(i, p, idx, opt)
+		if r.Err != nil {
+			r.Error = r.Err.Error()
+		}
+		results = append(results, r)
+	}
+	return results, nil
+}
+
+// observation collects what one probe did.
+type observation struct {
+	spec      pktSpec
+	probe     Probe
+	delivered *pktInfo
+	forwarded *pktInfo
+	via       string
+	rejected  *pktInfo
+	traceID   uint32
+	haveID    bool
+	events    []traceEvent
+	ended     bool // the trace id was reused by another packet
+	dropAt    time.Time
+}
+
+func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
+	res := Result{Probe: p}
+	s := tw.sock
+	fail := func(err error) Result { res.Err = err; return res }
+	var in, out *twinIface
+	if p.In != "" {
+		if in = tw.byName[p.In]; in == nil {
+			return fail(fmt.Errorf("the twin has no interface %q (add it to the topology)", p.In))
+		}
+	}
+	if p.Out != "" {
+		if out = tw.byName[p.Out]; out == nil {
+			return fail(fmt.Errorf("the twin has no interface %q (add it to the topology)", p.Out))
+		}
+	}
+	spec := pktSpec{src: p.Src.Addr, dst: p.Dst.Addr, proto: p.Proto.number(), sport: p.Src.Port,
+		dport: p.Dst.Port, flags: p.Flags, icmpType: p.ICMPType, tag: tagFor(i, p.Is6())}
+	if spec.sport == 0 && p.Proto.hasPorts() {
+		spec.sport = sportFor(i)
+	}
+	if err := tw.drain(); err != nil {
+		return fail(err)
+	}
+	if err := s.ctFlush(); err != nil {
+		return fail(err)
+	}
+	if p.State == StateEstablished {
+		if err := s.ctEstablish(spec); err != nil {
+			return fail(err)
+		}
+	}
+	pkt := buildIP(spec)
+	if in != nil {
+		ethType := uint16(unix.ETH_P_IP)
+		if p.Is6() {
+			ethType = unix.ETH_P_IPV6
+		}
+		frame := make([]byte, 14, 14+len(pkt))
+		copy(frame[0:], in.twinMAC)
+		copy(frame[6:], in.peerMAC)
+		frame[12], frame[13] = byte(ethType>>8), byte(ethType)
+		frame = append(frame, pkt...)
+		sa := &unix.SockaddrLinklayer{Ifindex: in.peerIndex, Protocol: htons(ethType), Halen: 6}
+		copy(sa.Addr[:], in.twinMAC)
+		if err := unix.Sendto(in.capFD, frame, 0, sa); err != nil {
+			return fail(fmt.Errorf("inject probe at %s: %w", p.In, err))
+		}
+	} else {
+		var err error
+		if p.Is6() {
+			if err = setMark(s.send6, &s.mark6, p.Mark); err == nil {
+				err = unix.Sendto(s.send6, pkt, 0, &unix.SockaddrInet6{Addr: p.Dst.Addr.As16()})
+			}
+		} else {
+			if err = setMark(s.send4, &s.mark4, p.Mark); err == nil {
+				err = unix.Sendto(s.send4, pkt, 0, &unix.SockaddrInet4{Addr: p.Dst.Addr.As4()})
+			}
+		}
+		// EPERM is netfilter dropping the packet in the output path: a
+		// result, not a failure; the trace tells the rest.
+		if err != nil && !errors.Is(err, unix.EPERM) {
+			return fail(fmt.Errorf("send probe from the twin: %w", err))
+		}
+	}
+	o := &observation{spec: spec, probe: p}
+	if err := tw.observe(o, opt); err != nil {
+		return fail(err)
+	}
+	res.events = o.events
+	return judge(res, o, buildPath(o.events, idx))
+}
+
+// observe waits until the packet's fate is known: seen delivered,
+// forwarded or answered, or dropped according to the trace and nothing
+// arrived within the grace time.
+func (tw *Twin) observe(o *observation, opt Options) error {
+	s := tw.sock
+	start := time.Now()
+	deadline := start.Add(opt.Timeout)
+	fds := []unix.PollFd{{Fd: int32(s.trace), Events: unix.POLLIN}}
+	for _, ti := range tw.ifaces {
+		fds = append(fds, unix.PollFd{Fd: int32(ti.capFD), Events: unix.POLLIN})
+	}
+	for _, fd := range s.raw4 {
+		fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
+	}
+	for _, fd := range s.raw6 {
+		fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
+	}
+	for {
+		if err := tw.readRaw(o); err != nil {
+			return err
+		}
+		if err := tw.readPeers(o); err != nil {
+			return err
+		}
+		if err := tw.readRaw(o); err != nil { // copies queued before a reply was read
+			return err
+		}
+		if err := s.readTrace(o.addEvent); err != nil {
+			return err
+		}
+		if o.delivered != nil || o.forwarded != nil || o.rejected != nil {
+			return nil
+		}
+		now := time.Now()
+		if o.dropAt.IsZero() && o.traceDropped() {
+			o.dropAt = now
+		}
+		until := deadline
+		if !o.dropAt.IsZero() {
+			until = o.dropAt.Add(opt.DropGrace)
+		}
+		if !now.Before(until) {
+			return nil
+		}
+		ts := unix.NsecToTimespec(int64(until.Sub(now)))
+		if _, err := unix.Ppoll(fds, &ts, nil); err != nil && !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("poll probe sockets: %w", err)
+		}
+	}
+}
+
+// traceDropped reports whether the probe's trace already ended in a drop.
+func (o *observation) traceDropped() bool {
+	for _, ev := range o.events {
+		if ev.table == traceTable {
+			continue
+		}
+		if (ev.typ == traceTypeRule || ev.typ == traceTypePolicy) && ev.verdict >= 0 && ev.verdict&nfVerdMask == nfDrop {
+			return true
+		}
+	}
+	return false
+}
+
+// addEvent keeps the events of the probe's own trace: the first event with
+// headers that carry the probe's tag and addresses picks the trace id.
+func (o *observation) addEvent(ev traceEvent) {
+	if o.ended {
+		return
+	}
+	if !o.haveID {
+		if !ev.hasHdr {
+			return
+		}
+		pk, ok := parseIP(ev.nethdr)
+		if !ok || pk.tag != o.spec.tag || pk.src != o.spec.src || pk.dst != o.spec.dst || pk.proto != o.spec.proto {
+			return
+		}
+		o.traceID, o.haveID = ev.id, true
+	}
+	if ev.id != o.traceID {
+		return
+	}
+	if ev.hasHdr {
+		if pk, ok := parseIP(ev.nethdr); ok && pk.tag != o.spec.tag {
+			o.ended = true
+			return
+		}
+	}
+	o.events = append(o.events, ev)
+}
+
+// isProbe reports whether a packet is the probe itself (possibly NATed).
+func (o *observation) isProbe(pk pktInfo, v6NoHeader bool) bool {
+	if pk.proto != o.spec.proto || pk.v6 != o.spec.src.Is6() {
+		return false
+	}
+	if !v6NoHeader {
+		return pk.tag == o.spec.tag && !(pk.isUnreachable() && pk.inner != nil)
+	}
+	// IPv6 raw sockets give no header: match source and ports or icmp id.
+	if pk.src != o.spec.src && (o.probe.SNAT == nil || pk.src != o.probe.SNAT.Addr) {
+		return false
+	}
+	switch pk.proto {
+	case 58:
+		return pk.icmpType == o.spec.icmpType && pk.sport == uint16(o.spec.tag)
+	default:
+		return pk.sport == o.spec.sport || (o.probe.SNAT != nil && pk.sport == o.probe.SNAT.Port)
+	}
+}
+
+// isAnswer reports whether a packet is a reject's answer to the probe.
+func (o *observation) isAnswer(pk pktInfo) bool {
+	if pk.isUnreachable() && pk.inner != nil {
+		return pk.inner.tag == o.spec.tag && pk.inner.proto == o.spec.proto
+	}
+	return pk.proto == 6 && pk.tcpFlags&FlagRST != 0 && o.spec.proto == 6 &&
+		pk.dst == o.spec.src && pk.dport == o.spec.sport
+}
+
+func (tw *Twin) readPeers(o *observation) error {
+	s := tw.sock
+	for _, ti := range tw.ifaces {
+		for {
+			n, from, err := unix.Recvfrom(ti.capFD, s.buf, unix.MSG_DONTWAIT)
+			if err != nil {
+				if errAgain(err) {
+					break
+				}
+				return fmt.Errorf("capture at peer of %s: %w", ti.Name, err)
+			}
+			if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
+				continue
+			}
+			if n < 14 || o == nil {
+				continue
+			}
+			pk, ok := parseIP(s.buf[14:n])
+			if !ok {
+				continue
+			}
+			switch {
+			case o.isAnswer(pk):
+				if o.rejected == nil {
+					o.rejected = &pk
+				}
+			case o.isProbe(pk, false):
+				if o.forwarded == nil {
+					o.forwarded, o.via = &pk, ti.Name
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (tw *Twin) readRaw(o *observation) error {
+	s := tw.sock
+	for _, fd := range s.raw4 {
+		for {
+			n, _, err := unix.Recvfrom(fd, s.buf, unix.MSG_DONTWAIT)
+			if err != nil {
+				if errAgain(err) {
+					break
+				}
+				return fmt.Errorf("read local delivery: %w", err)
+			}
+			if o == nil {
+				continue
+			}
+			if pk, ok := parseIP(s.buf[:n]); ok {
+				o.local(pk, false)
+			}
+		}
+	}
+	for proto, fd := range s.raw6 {
+		for {
+			n, oobn, _, from, err := unix.Recvmsg(fd, s.buf, s.oob, unix.MSG_DONTWAIT)
+			if err != nil {
+				if errAgain(err) {
+					break
+				}
+				return fmt.Errorf("read local delivery: %w", err)
+			}
+			if o == nil {
+				continue
+			}
+			pk := pktInfo{v6: true, proto: proto}
+			if sa, ok := from.(*unix.SockaddrInet6); ok {
+				pk.src = netip.AddrFrom16(sa.Addr)
+			}
+			if cms, err := unix.ParseSocketControlMessage(s.oob[:oobn]); err == nil {
+				for _, cm := range cms {
+					if cm.Header.Level == unix.IPPROTO_IPV6 && cm.Header.Type == unix.IPV6_PKTINFO && len(cm.Data) >= 16 {
+						pk.dst = netip.AddrFrom16([16]byte(cm.Data[:16]))
+					}
+				}
+			}
+			parseL4(&pk, s.buf[:n])
+			o.local(pk, true)
+		}
+	}
+	return nil
+}
+
+// local classifies a packet that reached a local socket of the twin.
+func (o *observation) local(pk pktInfo, v6NoHeader bool) {
+	switch {
+	case o.isAnswer(pk):
+		if o.rejected == nil {
+			o.rejected = &pk
+		}
+	case o.probe.Direction() != DirOut && o.isProbe(pk, v6NoHeader):
+		if o.delivered == nil {
+			o.delivered = &pk
+		}
+	}
+}
+
+// drain discards everything queued on the twin's sockets.
+func (tw *Twin) drain() error {
+	if err := tw.readRaw(nil); err != nil {
+		return err
+	}
+	if err := tw.readPeers(nil); err != nil {
+		return err
+	}
+	return tw.sock.readTrace(func(traceEvent) {})
+}
+
+func endpointOf(a netip.Addr, port uint16, proto uint8) Endpoint {
+	if proto == 1 || proto == 58 {
+		port = 0
+	}
+	return Endpoint{Addr: a, Port: port}
+}
+
+// judge turns the observation and the path into a result, and checks that
+// the trace and the wire agree.
+func judge(res Result, o *observation, path Path) Result {
+	p := o.probe
+	res.Path = path
+	var seen *pktInfo
+	switch {
+	case o.delivered != nil:
+		res.Outcome, res.Got, seen = Delivered, Accept, o.delivered
+	case o.forwarded != nil:
+		res.Outcome, res.Got, seen = Forwarded, Accept, o.forwarded
+	case o.rejected != nil:
+		res.Outcome, res.Got = Rejected, Reject
+	default:
+		res.Outcome, res.Got = Dropped, Drop
+	}
+	if seen != nil {
+		res.Seen = &Seen{Src: endpointOf(seen.src, seen.sport, seen.proto), Dst: endpointOf(seen.dst, seen.dport, seen.proto)}
+		if res.Outcome == Forwarded {
+			res.Seen.Iface = o.via
+		}
+	}
+	tv := path.Verdict()
+	switch {
+	case len(o.events) == 0:
+		res.Err = fmt.Errorf("no trace events for the probe (the wire says %s)", res.Outcome)
+	case res.Got == Accept && tv != "accept":
+		res.Err = fmt.Errorf("trace says %s but the packet was %s", tv, res.Outcome)
+	case res.Got != Accept && tv == "accept":
+		if res.Outcome == Rejected {
+			res.Err = fmt.Errorf("the ruleset accepted the packet but the kernel answered it with %s (no route or closed port? check the topology)", answerName(*o.rejected))
+		} else {
+			res.Err = errors.New("the ruleset accepted the packet but it was neither delivered nor forwarded (no route? check the topology)")
+		}
+	}
+	if res.Err != nil {
+		return res
+	}
+	var problems []string
+	switch dir := p.Direction(); {
+	case dir == DirIn && res.Outcome == Forwarded:
+		problems = append(problems, "forwarded out "+o.via+" instead of delivered locally")
+	case dir != DirIn && res.Outcome == Forwarded && o.via != p.Out:
+		problems = append(problems, "left through "+o.via+", expected "+p.Out)
+	case dir != DirIn && res.Outcome == Delivered:
+		problems = append(problems, "delivered locally instead of leaving through "+p.Out)
+	}
+	if seen != nil {
+		if p.SNAT != nil && !natMatches(*p.SNAT, seen.src, seen.sport) {
+			problems = append(problems, fmt.Sprintf("source after nat is %s, expected snat %s", res.Seen.Src, p.SNAT))
+		}
+		if p.DNAT != nil && !natMatches(*p.DNAT, seen.dst, seen.dport) {
+			problems = append(problems, fmt.Sprintf("destination after nat is %s, expected dnat %s", res.Seen.Dst, p.DNAT))
+		}
+	}
+	res.Failure = strings.Join(problems, "; ")
+	return res
+}
+
+func natMatches(want Endpoint, a netip.Addr, port uint16) bool {
+	return want.Addr == a && (want.Port == 0 || want.Port == port)
+}
+
+func answerName(pk pktInfo) string {
+	if pk.proto == 6 {
+		return "a TCP reset"
+	}
+	return fmt.Sprintf("ICMP unreachable code %d", pk.icmpCode)
+}

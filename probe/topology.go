@@ -1,0 +1,235 @@
+package probe
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Topology describes the interfaces of the host under test, which the twin
+// reproduces: one veth per interface, with its addresses and the prefixes
+// routed through it.
+type Topology struct {
+	Interfaces []Interface `json:"interfaces"`
+}
+
+// Interface is one network interface of the host under test. Addrs are its
+// local addresses (the first of each family is the primary one); Routes are
+// destination prefixes reachable through it. Index, when not 0, is the
+// interface index to give it (to mirror a target's indexes).
+type Interface struct {
+	Name   string         `json:"name"`
+	Index  int            `json:"index,omitempty"`
+	Addrs  []netip.Prefix `json:"addrs,omitempty"`
+	Routes []netip.Prefix `json:"routes,omitempty"`
+}
+
+// Lookup returns the interface with the given name.
+func (t *Topology) Lookup(name string) (*Interface, bool) {
+	for i := range t.Interfaces {
+		if t.Interfaces[i].Name == name {
+			return &t.Interfaces[i], true
+		}
+	}
+	return nil, false
+}
+
+func (t *Topology) iface(name string) *Interface {
+	if i, ok := t.Lookup(name); ok {
+		return i
+	}
+	t.Interfaces = append(t.Interfaces, Interface{Name: name})
+	return &t.Interfaces[len(t.Interfaces)-1]
+}
+
+func hostPrefix(a netip.Addr) netip.Prefix {
+	return netip.PrefixFrom(a, a.BitLen())
+}
+
+func addPrefix(list []netip.Prefix, p netip.Prefix) []netip.Prefix {
+	for _, q := range list {
+		if q == p {
+			return list
+		}
+	}
+	return append(list, p)
+}
+
+// InferTopology derives a topology from probes when the target's own is not
+// known: local addresses from the destinations of `in`-only probes, the
+// sources of `out`-only probes, snat addresses (masquerade) on the out
+// interface and the original destination of dnat probes on the in
+// interface; host routes to forwarded and `out` destinations (after dnat)
+// via the out interface, then back to every `in` source via its in
+// interface. The first route for an address wins (destinations before
+// sources); routes to local addresses are skipped. Because an snat address
+// becomes the out interface's address, a masquerade probe checks that the
+// source was rewritten to that interface's address; give a topology file to
+// check it against the real one.
+func InferTopology(probes []Probe) Topology {
+	var t Topology
+	local := map[netip.Addr]bool{}
+	addLocal := func(ifname string, a netip.Addr) {
+		if local[a] {
+			return
+		}
+		local[a] = true
+		i := t.iface(ifname)
+		i.Addrs = addPrefix(i.Addrs, hostPrefix(a))
+	}
+	for _, p := range probes {
+		if p.In != "" {
+			t.iface(p.In)
+		}
+		if p.Out != "" {
+			t.iface(p.Out)
+		}
+		switch p.Direction() {
+		case DirIn:
+			addLocal(p.In, p.Dst.Addr)
+		case DirOut:
+			addLocal(p.Out, p.Src.Addr)
+		case DirForward:
+			if p.SNAT != nil {
+				addLocal(p.Out, p.SNAT.Addr)
+			}
+			if p.DNAT != nil {
+				addLocal(p.In, p.Dst.Addr)
+			}
+		}
+	}
+	routed := map[netip.Addr]bool{}
+	addRoute := func(ifname string, a netip.Addr) {
+		if local[a] || routed[a] {
+			return
+		}
+		routed[a] = true
+		i := t.iface(ifname)
+		i.Routes = addPrefix(i.Routes, hostPrefix(a))
+	}
+	// Destinations first: a forwarded packet must leave where the probe
+	// says; a route back to a source only carries a reject's answer.
+	for _, p := range probes {
+		if p.Out != "" {
+			dst := p.Dst.Addr
+			if p.DNAT != nil {
+				dst = p.DNAT.Addr
+			}
+			addRoute(p.Out, dst)
+		}
+	}
+	for _, p := range probes {
+		if p.In != "" {
+			addRoute(p.In, p.Src.Addr)
+		}
+	}
+	return t
+}
+
+// ParseTopology reads a topology file (the --topology format). One statement
+// per line, '#' starts a comment:
+//
+//	iface NAME [index N]     declare an interface (optional: its ifindex)
+//	addr NAME PREFIX         a local address, e.g. 192.0.2.10/24 or 2001:db8::1/64
+//	route NAME PREFIX        a destination reachable through NAME, e.g. 0.0.0.0/0
+//
+// addr and route declare the interface implicitly. Addresses without a
+// prefix length are host addresses (/32, /128).
+func ParseTopology(name string, r io.Reader) (Topology, error) {
+	var t Topology
+	var errs []error
+	sc := bufio.NewScanner(r)
+	n := 0
+	for sc.Scan() {
+		n++
+		body, _, _ := strings.Cut(sc.Text(), "#")
+		f := strings.Fields(body)
+		if len(f) == 0 {
+			continue
+		}
+		fail := func(exp, got string) {
+			errs = append(errs, &ParseError{File: name, Line: n, Expected: exp, Got: got})
+		}
+		arg := func(i int) string {
+			if i < len(f) {
+				return f[i]
+			}
+			return ""
+		}
+		if !validIfname(arg(1)) {
+			fail("interface name after "+f[0], arg(1))
+			continue
+		}
+		switch f[0] {
+		case "iface":
+			i := t.iface(f[1])
+			switch {
+			case len(f) == 2:
+			case len(f) == 4 && f[2] == "index":
+				idx, err := strconv.Atoi(f[3])
+				if err != nil || idx <= 0 {
+					fail("positive interface index", f[3])
+					continue
+				}
+				i.Index = idx
+			default:
+				fail("end of line or index N", arg(2))
+			}
+		case "addr", "route":
+			p, err := parsePrefix(arg(2))
+			if err != nil || len(f) != 3 {
+				fail("one address prefix like 192.0.2.10/24", strings.Join(f[2:], " "))
+				continue
+			}
+			i := t.iface(f[1])
+			if f[0] == "addr" {
+				i.Addrs = addPrefix(i.Addrs, p)
+			} else {
+				i.Routes = addPrefix(i.Routes, p.Masked())
+			}
+		default:
+			fail("iface, addr or route", f[0])
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return t, fmt.Errorf("read topology %s: %w", name, err)
+	}
+	return t, errors.Join(errs...)
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		return netip.ParsePrefix(s)
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return hostPrefix(a), nil
+}
+
+// Validate checks that the topology can be built: unique interface names
+// no longer than 15 bytes, at most 250 interfaces.
+func (t Topology) Validate() error {
+	if len(t.Interfaces) == 0 {
+		return errors.New("topology has no interfaces")
+	}
+	if len(t.Interfaces) > 250 {
+		return fmt.Errorf("topology has %d interfaces, at most 250 supported", len(t.Interfaces))
+	}
+	seen := map[string]bool{}
+	for _, i := range t.Interfaces {
+		if !validIfname(i.Name) || i.Name == "lo" {
+			return fmt.Errorf("invalid interface name %q", i.Name)
+		}
+		if seen[i.Name] {
+			return fmt.Errorf("interface %q declared twice", i.Name)
+		}
+		seen[i.Name] = true
+	}
+	return nil
+}
