@@ -448,3 +448,23 @@ func verdictRule(table, chain string, handle uint64, code uint32, target, commen
 func jumpRule(table, chain, target, comment string) []byte {
 	return verdictRule(table, chain, 0, nfnl.VerdictJump, target, comment)
 }
+
+// Install writes rs into an empty namespace and makes it live, in one
+// transaction: the probe twin and boot restore use it.
+func Install(c *nfnl.Conn, rs *Ruleset, tag Tag) error {
+	st, err := ReadState(c)
+	if err != nil {
+		return err
+	}
+	if len(st.Managed()) > 0 {
+		return fmt.Errorf("install: the namespace already holds fwslot tables")
+	}
+	var b nfnl.Batch
+	if err := Stage(&b, st, rs, names.SlotA, tag, names.SlotA); err != nil {
+		return err
+	}
+	if err := Flip(&b, st, names.SlotA, nil); err != nil {
+		return err
+	}
+	return c.Commit(&b)
+}

@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/slots"
 	"github.com/fwslot/fwslot/swap"
 	"github.com/spf13/cobra"
 )
 
 func newLoad(g *globals) *cobra.Command {
-	var msg string
+	var msg, probesFile, topoFile string
 	c := &cobra.Command{
 		Use:   "load FILE",
 		Short: "Compile a ruleset and stage it beside production",
@@ -34,7 +35,19 @@ as a version of its own, so "fwslot rollback" returns to it.`,
 				return err
 			}
 			defer done()
-			res, err := t.Load(cmd.Context(), args[0], slotsLoadOptions(msg))
+			opts := slots.LoadOptions{Message: msg}
+			if probesFile != "" {
+				ps, err := readProbes(probesFile)
+				if err != nil {
+					return err
+				}
+				topo, err := readTopology(topoFile)
+				if err != nil {
+					return err
+				}
+				opts.Check = probeCheck(g, cmd, ps, topo)
+			}
+			res, err := t.Load(cmd.Context(), args[0], opts)
 			if err != nil {
 				return err
 			}
@@ -56,6 +69,8 @@ as a version of its own, so "fwslot rollback" returns to it.`,
 		},
 	}
 	c.Flags().StringVarP(&msg, "message", "m", "", "why this version exists (kept in history)")
+	c.Flags().StringVar(&probesFile, "probes", "", "refuse to stage unless every probe in this file passes (see fwslot test)")
+	c.Flags().StringVar(&topoFile, "topology", "", "interfaces of the probe twin (default: inferred from the probes)")
 	return c
 }
 

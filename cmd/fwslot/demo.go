@@ -130,7 +130,7 @@ func runDemo(ctx context.Context, w io.Writer) (err error) {
 	fmt.Fprintf(w, "    staged version %d in slot %s; production still runs version 1:\n", r.Version, r.Slot)
 	reach()
 
-	step("probe: prove version 2 with real packets before it goes live")
+	step("fwslot test v2.nft --probes v2.probes   (prove version 2 with real packets in a twin)")
 	if err := demoProbe(ctx, w, dir); err != nil {
 		return err
 	}

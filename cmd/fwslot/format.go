@@ -7,8 +7,6 @@ import (
 	"github.com/fwslot/fwslot/slots"
 )
 
-func slotsLoadOptions(msg string) slots.LoadOptions { return slots.LoadOptions{Message: msg} }
-
 // slotLine formats one slot of a status.
 func slotLine(v any) string {
 	info, _ := v.(*slots.SlotInfo)

@@ -54,7 +54,7 @@ Exit codes: 0 success, 1 the operation failed (production unchanged),
 	root.PersistentFlags().StringVar(&g.netns, "netns", "", "act on this named network namespace (ip netns) instead of the host")
 	root.PersistentFlags().StringVar(&g.db, "db", db, "history file (env FWSLOT_DB)")
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
-	root.AddCommand(newLoad(g), newSwap(g), newRollback(g), newStatus(g), newHistory(g), newShow(g), newDemo(g))
+	root.AddCommand(newLoad(g), newSwap(g), newRollback(g), newStatus(g), newHistory(g), newShow(g), newDemo(g), newTest(g), newProbeCmd(g, "probe"), newProbeCmd(g, "explain"), newDiff(g))
 	return root
 }
 

@@ -1,0 +1,398 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/internal/source"
+	"github.com/fwslot/fwslot/probe"
+	"github.com/fwslot/fwslot/slots"
+	"github.com/spf13/cobra"
+)
+
+// probesFailed is returned when probes ran and some did not pass: exit 1.
+type probesFailed struct{ failed, total int }
+
+func (e probesFailed) Error() string {
+	return fmt.Sprintf("%d of %d probes failed", e.failed, e.total)
+}
+
+func readProbes(path string) ([]probe.Probe, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("probes: %w", err)}
+	}
+	defer f.Close()
+	ps, err := probe.Parse(path, f)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if len(ps) == 0 {
+		return nil, usagef("%s holds no probes", path)
+	}
+	return ps, nil
+}
+
+func readTopology(path string) (probe.Topology, error) {
+	if path == "" {
+		return probe.Topology{}, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return probe.Topology{}, usageError{fmt.Errorf("topology: %w", err)}
+	}
+	defer f.Close()
+	t, err := probe.ParseTopology(path, f)
+	if err != nil {
+		return probe.Topology{}, usageError{err}
+	}
+	return t, nil
+}
+
+func locatorFor(file string) (probe.Locator, error) {
+	b, err := source.Load(file, source.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return probe.SourceLocator(b)
+}
+
+// historyLocator rebuilds a version's source bundle from history.
+func historyLocator(v history.Version) probe.Locator {
+	if len(v.Files) == 0 {
+		return nil
+	}
+	b := &source.Bundle{Main: v.Files[0].Path, Flat: v.Source, Hash: v.Hash}
+	for _, f := range v.Files {
+		b.Files = append(b.Files, source.File{Path: f.Path, Content: f.Content})
+	}
+	loc, err := probe.SourceLocator(b)
+	if err != nil {
+		return nil
+	}
+	return loc
+}
+
+func writeReport(g *globals, w io.Writer, rep probe.Report, junit, suite string) error {
+	if junit != "" {
+		f, err := os.Create(junit)
+		if err != nil {
+			return fmt.Errorf("junit report: %w", err)
+		}
+		err = probe.WriteJUnit(f, suite, rep)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("junit report %s: %w", junit, err)
+		}
+	}
+	if g.json {
+		if err := printJSON(w, rep); err != nil {
+			return err
+		}
+	} else if err := probe.WriteText(w, rep); err != nil {
+		return err
+	}
+	if !rep.OK() {
+		return probesFailed{rep.Failed, len(rep.Results)}
+	}
+	return nil
+}
+
+func newTest(g *globals) *cobra.Command {
+	var probesFile, junit, topoFile string
+	c := &cobra.Command{
+		Use:   "test RULESET --probes FILE",
+		Short: "Prove a ruleset with probe packets in a throwaway twin (for CI)",
+		Long: `Build a throwaway network namespace ("twin") with the ruleset live in the
+same slot layout it has in production, send every probe packet through the
+real kernel, and check each verdict (accept, drop, reject) and NAT rewrite.
+Failed probes print the probe's file:line, expected vs got, and the path of
+chains and rules (with their source file:line) that decided the packet.
+Rules no probe reached are listed as coverage.
+
+Nothing on the host changes. Exit 0 when every probe passes, 1 when one
+fails, 2 for bad input (a ruleset nft rejects, a malformed probe file).
+
+Probe file: one probe per line, "# name" after it, "#" lines are comments:
+  VERDICT PROTO SRC -> DST [in IFACE] [out IFACE] [OPTION ...]
+  accept tcp 198.51.100.7:40000 -> 192.0.2.10:22 in eth0   # ssh from the office
+See the README for every option.`,
+		Example: `  fwslot test ruleset.nft --probes ruleset.probes
+  fwslot test ruleset.nft --probes ruleset.probes --junit probes.xml`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if probesFile == "" {
+				return usagef("test needs --probes FILE")
+			}
+			file := args[0]
+			ps, err := readProbes(probesFile)
+			if err != nil {
+				return err
+			}
+			topo, err := readTopology(topoFile)
+			if err != nil {
+				return err
+			}
+			loc, err := locatorFor(file)
+			if err != nil {
+				return err
+			}
+			rep, err := probe.Run(cmd.Context(), topo, probe.CompileLoader(cmd.Context(), file), ps, nil, probe.Options{Locate: loc})
+			if err != nil {
+				return err
+			}
+			return writeReport(g, cmd.OutOrStdout(), rep, junit, filepath.Base(file))
+		},
+	}
+	c.Flags().StringVar(&probesFile, "probes", "", "probe file (required)")
+	c.Flags().StringVar(&junit, "junit", "", "also write a JUnit XML report to this file")
+	c.Flags().StringVar(&topoFile, "topology", "", "interfaces, addresses and routes of the twin (default: inferred from the probes)")
+	return c
+}
+
+// slotRuleset returns the compiled ruleset and history record of a slot.
+func slotRuleset(t *slots.Target, which string) (*slots.Ruleset, history.Version, error) {
+	st, err := t.Status()
+	if err != nil {
+		return nil, history.Version{}, err
+	}
+	var info *slots.SlotInfo
+	switch which {
+	case "production":
+		info = st.Production
+	case "staging":
+		info = st.Staging
+	default:
+		return nil, history.Version{}, usagef("--slot is production or staging, not %q", which)
+	}
+	if info == nil {
+		return nil, history.Version{}, fmt.Errorf("the %s slot is empty", which)
+	}
+	if t.Store == nil {
+		return nil, history.Version{}, fmt.Errorf("no history file: cannot read the %s slot's version %d", which, info.Version)
+	}
+	v, err := t.Store.Get(t.Key(), info.Version)
+	if err != nil {
+		return nil, v, err
+	}
+	blob, err := t.Store.Compiled(t.Key(), info.Version)
+	if err != nil {
+		return nil, v, err
+	}
+	rs, err := slots.Decode(blob)
+	return rs, v, err
+}
+
+// twinFor returns how to build a twin that runs what a slot of the
+// target (or a file) holds.
+func twinFor(ctx context.Context, g *globals, file, slot string, topo probe.Topology, ps []probe.Probe) (probe.Loader, probe.Topology, probe.Locator, func(), error) {
+	if file != "" {
+		loc, err := locatorFor(file)
+		if err != nil {
+			return nil, topo, nil, nil, err
+		}
+		return probe.CompileLoader(ctx, file), topo, loc, func() {}, nil
+	}
+	t, done, err := g.target(false)
+	if err != nil {
+		return nil, topo, nil, nil, err
+	}
+	rs, v, err := slotRuleset(t, slot)
+	if err != nil {
+		done()
+		return nil, topo, nil, nil, err
+	}
+	ifs, err := slots.Interfaces(g.netns)
+	if err != nil {
+		done()
+		return nil, topo, nil, nil, err
+	}
+	if len(topo.Interfaces) == 0 {
+		topo = probe.InferTopology(ps)
+	}
+	return probe.RulesetLoader(rs), probe.MirrorIndexes(topo, ifs), historyLocator(v), done, nil
+}
+
+func newProbeCmd(g *globals, name string) *cobra.Command {
+	var file, slot, topoFile string
+	short := "Send one packet through a slot (or a file) and print its verdict"
+	if name == "explain" {
+		short = "Show every chain and rule a packet meets, and the rule that decides it"
+	}
+	c := &cobra.Command{
+		Use:   name + " PACKET",
+		Short: short,
+		Long: short + `.
+
+PACKET is a probe line without the verdict:
+  PROTO SRC -> DST [in IFACE] [out IFACE] [OPTION ...]
+The packet runs through a throwaway twin namespace built from the slot's
+content (default production) or from --file, never through the live host.`,
+		Example: `  fwslot ` + name + ` 'tcp 198.51.100.7:40000 -> 192.0.2.10:22 in eth0'
+  fwslot ` + name + ` --slot staging 'udp 203.0.113.9 -> 192.0.2.10:53 in eth0'
+  fwslot ` + name + ` --file ruleset.nft 'icmp 203.0.113.9 -> 192.0.2.10 in eth0 type echo-request'
+Quote the packet: the shell reads a bare -> as a redirection.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("%s needs a packet, like: tcp 198.51.100.7 -> 192.0.2.10:22 in eth0", name)
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := probe.ParseLine(strings.Join(args, " "))
+			if err != nil {
+				return usageError{err}
+			}
+			topo, err := readTopology(topoFile)
+			if err != nil {
+				return err
+			}
+			ps := []probe.Probe{p}
+			load, topo, loc, done, err := twinFor(cmd.Context(), g, file, slot, topo, ps)
+			if err != nil {
+				return err
+			}
+			defer done()
+			rep, err := probe.Run(cmd.Context(), topo, load, ps, nil, probe.Options{Locate: loc})
+			if err != nil {
+				return err
+			}
+			r := rep.Results[0]
+			if g.json {
+				return printJSON(cmd.OutOrStdout(), r)
+			}
+			w := cmd.OutOrStdout()
+			if r.Err != nil || r.Error != "" {
+				msg := r.Error
+				if r.Err != nil {
+					msg = r.Err.Error()
+				}
+				return fmt.Errorf("probe: %s", msg)
+			}
+			fmt.Fprintf(w, "%s: %s (%s)\n", p.Text, r.Got, r.Outcome)
+			if r.Failure != "" {
+				fmt.Fprintf(w, "  %s\n", r.Failure)
+			}
+			if _, st := r.Path.Decision(); st != nil {
+				where := ""
+				if st.Rule != nil && st.Rule.Where() != "" {
+					where = st.Rule.Where() + ": "
+				}
+				text := st.Verdict
+				if st.Rule != nil {
+					text = st.Rule.Text
+				} else if st.Policy {
+					text = "policy " + st.Verdict
+				}
+				fmt.Fprintf(w, "decided by %schain %s: %s\n", where, st.Chain, text)
+			}
+			if name == "explain" {
+				fmt.Fprint(w, r.Path.String())
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&file, "file", "", "probe this ruleset file instead of a slot of the target")
+	c.Flags().StringVar(&slot, "slot", "production", "which slot of the target: production or staging")
+	c.Flags().StringVar(&topoFile, "topology", "", "interfaces of the twin (default: inferred from the packet)")
+	return c
+}
+
+func newDiff(g *globals) *cobra.Command {
+	var probesFile, topoFile string
+	c := &cobra.Command{
+		Use:   "diff --probes FILE",
+		Short: "List probes whose verdict differs between production and staging",
+		Long: `Run the same probes against twins of production and staging and list the
+probes whose verdict or NAT outcome differs: what the swap would change.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if probesFile == "" {
+				return usagef("diff needs --probes FILE")
+			}
+			ps, err := readProbes(probesFile)
+			if err != nil {
+				return err
+			}
+			topo, err := readTopology(topoFile)
+			if err != nil {
+				return err
+			}
+			reps := map[string]probe.Report{}
+			for _, slot := range []string{"production", "staging"} {
+				load, tp, loc, done, err := twinFor(cmd.Context(), g, "", slot, topo, ps)
+				if err != nil {
+					return err
+				}
+				rep, err := probe.Run(cmd.Context(), tp, load, ps, nil, probe.Options{Locate: loc})
+				done()
+				if err != nil {
+					return fmt.Errorf("%s: %w", slot, err)
+				}
+				reps[slot] = rep
+			}
+			type change struct {
+				Probe      string `json:"probe"`
+				Where      string `json:"where"`
+				Production string `json:"production"`
+				Staging    string `json:"staging"`
+			}
+			changes := []change{}
+			for i, p := range ps {
+				a, b := reps["production"].Results[i], reps["staging"].Results[i]
+				if string(a.Got) != string(b.Got) || a.Outcome != b.Outcome {
+					changes = append(changes, change{p.Text, p.Where(), fmt.Sprintf("%s (%s)", a.Got, a.Outcome), fmt.Sprintf("%s (%s)", b.Got, b.Outcome)})
+				}
+			}
+			if g.json {
+				return printJSON(cmd.OutOrStdout(), changes)
+			}
+			w := cmd.OutOrStdout()
+			for _, c := range changes {
+				fmt.Fprintf(w, "%s: %s\n  production: %s\n  staging:    %s\n", c.Where, c.Probe, c.Production, c.Staging)
+			}
+			fmt.Fprintf(w, "%d of %d probes change verdict with the swap\n", len(changes), len(ps))
+			return nil
+		},
+	}
+	c.Flags().StringVar(&probesFile, "probes", "", "probe file (required)")
+	c.Flags().StringVar(&topoFile, "topology", "", "interfaces of the twins (default: inferred from the probes)")
+	return c
+}
+
+// probeCheck proves a compiled candidate with probes in a twin whose
+// interfaces carry the target's indexes, before load touches the target.
+func probeCheck(g *globals, cmd *cobra.Command, ps []probe.Probe, topo probe.Topology) func(context.Context, string, *slots.Ruleset) error {
+	return func(ctx context.Context, file string, rs *slots.Ruleset) error {
+		ifs, err := slots.Interfaces(g.netns)
+		if err != nil {
+			return err
+		}
+		if len(topo.Interfaces) == 0 {
+			topo = probe.InferTopology(ps)
+		}
+		loc, err := locatorFor(file)
+		if err != nil {
+			return err
+		}
+		rep, err := probe.Run(ctx, probe.MirrorIndexes(topo, ifs), probe.RulesetLoader(rs), ps, nil, probe.Options{Locate: loc})
+		if err != nil {
+			return fmt.Errorf("probes: %w", err)
+		}
+		if rep.OK() {
+			fmt.Fprintf(cmd.ErrOrStderr(), "probes: %d of %d passed\n", rep.Passed, len(rep.Results))
+			return nil
+		}
+		if !g.json {
+			probe.WriteText(cmd.ErrOrStderr(), rep)
+		}
+		return fmt.Errorf("refusing to stage %s (production and staging untouched): %w", file, probesFailed{rep.Failed, len(rep.Results)})
+	}
+}
