@@ -106,6 +106,11 @@ type Activation struct {
 	How  string    `json:"how"` // "swap", "rollback", "revert", "restore"...
 	User string    `json:"user"`
 	Note string    `json:"note,omitempty"`
+	// Result is "pending" while a confirmed swap waits for `fwslot
+	// confirm`, then "confirmed" or "reverted"; empty for plain swaps.
+	Result string `json:"result,omitempty"`
+	// Deadline is when a pending activation reverts.
+	Deadline time.Time `json:"deadline,omitempty"`
 }
 
 type sourceDoc struct {
