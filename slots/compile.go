@@ -107,6 +107,7 @@ func Compile(ctx context.Context, file string, ifaces []Iface) (*Ruleset, error)
 	if err != nil {
 		return nil, err
 	}
+	rs.Ifaces = ifaces
 	if len(rs.Tables) == 0 {
 		return nil, &CompileError{File: file, Output: "the ruleset declares no table; fwslot manages tables (table inet filter { ... })"}
 	}

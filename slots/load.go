@@ -3,6 +3,7 @@ package slots
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -22,6 +23,8 @@ type LoadOptions struct {
 	// Check, when set, runs after compiling and before anything touches
 	// the target; an error refuses the load (probes use it).
 	Check func(ctx context.Context, file string, rs *Ruleset) error
+	// IncludeDirs, when set, are the only directories includes may read.
+	IncludeDirs []string
 }
 
 // LoadResult says what a load did.
@@ -36,19 +39,28 @@ type LoadResult struct {
 	Unchanged string `json:"unchanged,omitempty"`
 	// Adopted is the version recorded for the tables that ran before
 	// fwslot took them over.
-	Adopted  uint64        `json:"adopted,omitempty"`
+	Adopted uint64 `json:"adopted,omitempty"`
+	// Warnings are things the operator should know (a ruleset file
+	// others can write); Repaired says what reconciling history fixed.
+	Warnings []string      `json:"warnings"`
+	Repaired []string      `json:"repaired"`
 	Duration time.Duration `json:"duration_ns"`
 }
 
 // Load compiles file, and stages it into the target's inactive slot in one
 // netlink transaction. Production is not touched. A file with the content
 // of the staged or live version changes nothing.
+//
+// History is written before the kernel: a load stopped in between leaves
+// a version that never reached a slot, never a slot that history does not
+// know. A transaction the kernel refuses takes its version back out.
 func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*LoadResult, error) {
 	start := time.Now()
-	b, err := source.Load(file, source.Options{})
+	b, err := source.Load(file, source.Options{AllowedDirs: opts.IncludeDirs})
 	if err != nil {
 		return nil, err
 	}
+	res := &LoadResult{Hash: b.Hash, Warnings: writableWarnings(b), Repaired: []string{}}
 	c, err := t.Dial()
 	if err != nil {
 		return nil, err
@@ -58,11 +70,14 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 	if err != nil {
 		return nil, err
 	}
+	if res.Repaired, err = t.Reconcile(c, st); err != nil {
+		return nil, err
+	}
 	status, err := Describe(st)
 	if err != nil {
 		return nil, err
 	}
-	res := &LoadResult{Hash: b.Hash, Slot: status.active.Other()}
+	res.Slot = status.active.Other()
 	for _, s := range []struct {
 		info *SlotInfo
 		name string
@@ -105,10 +120,26 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 		return nil, fmt.Errorf("table %s exists and fwslot does not manage it, while fwslot already manages %s; fwslot takes over existing tables only on its first load: remove the table (nft delete table %s) or leave it out of the file", adopt[0].Key(), strings.Join(status.Tables, ", "), adopt[0].Key())
 	}
 
+	genBefore, err := c.GenID()
+	if err != nil {
+		return nil, err
+	}
 	var batch nfnl.Batch
 	now := time.Now().UTC()
 	who := CurrentUser()
-	var adopted *history.Version
+	var added []uint64 // versions this load added, taken back if the kernel refuses
+	undo := func(err error) error {
+		for _, n := range added {
+			if derr := t.Store.DeleteVersion(t.Key(), n); derr != nil {
+				err = errors.Join(err, derr)
+			}
+		}
+		return err
+	}
+	var prod uint64
+	if status.Production != nil {
+		prod = status.Production.Version
+	}
 	if len(adopt) > 0 {
 		legacy, src, err := t.readLegacy(c, adopt)
 		if err != nil {
@@ -125,27 +156,22 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 			return nil, err
 		} else if ok {
 			v = old
-		} else if v, err = t.Store.AddVersion(t.Key(), v, lc); err != nil {
-			return nil, err
+		} else {
+			if v, err = t.Store.AddVersion(t.Key(), v, lc); err != nil {
+				return nil, err
+			}
+			added = append(added, v.Number)
 		}
-		adopted = &v
-		res.Adopted = v.Number
+		res.Adopted, prod = v.Number, v.Number
 		if err := Stage(&batch, st, legacy, names.SlotA, Tag{Version: v.Number, Hash: v.Hash}, names.SlotA); err != nil {
-			return nil, err
+			return nil, undo(err)
 		}
 		res.Slot = names.SlotB
 	}
 
 	number, isNew, err := t.versionFor(b.Hash)
 	if err != nil {
-		return nil, err
-	}
-	tag := Tag{Version: number, Hash: b.Hash}
-	if err := Stage(&batch, st, rs, res.Slot, tag, status.active); err != nil {
-		return nil, err
-	}
-	if err := c.Commit(&batch); err != nil {
-		return nil, fmt.Errorf("stage %s into slot %s (production untouched): %w", file, res.Slot, err)
+		return nil, undo(err)
 	}
 	if isNew {
 		v := history.Version{Hash: b.Hash, User: who, Time: now, Message: opts.Message, Origin: "file",
@@ -155,18 +181,35 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 		}
 		got, err := t.Store.AddVersion(t.Key(), v, compiled)
 		if err != nil {
-			return nil, fmt.Errorf("version %d is staged in the kernel but recording it in history failed: %w", number, err)
+			return nil, undo(err)
 		}
-		if got.Number != number {
-			return nil, fmt.Errorf("history numbered the staged version %d, the kernel has %d; run `fwslot status`", got.Number, number)
-		}
+		number = got.Number
+		added = append(added, number)
 	}
-	if adopted != nil && !isNew {
-		_ = adopted // the adopted record exists already
+	if err := Stage(&batch, st, rs, res.Slot, Tag{Version: number, Hash: b.Hash}, status.active); err != nil {
+		return nil, undo(err)
+	}
+	if err := c.Commit(&batch); err != nil {
+		return nil, undo(fmt.Errorf("stage %s into slot %s (production untouched): %w", file, res.Slot, err))
+	}
+	if err := t.recordKernel(c, prod, number, genBefore); err != nil {
+		return nil, fmt.Errorf("version %d is staged, but recording the kernel state failed: %w", number, err)
 	}
 	res.Version, res.Rules, res.Tables = number, rs.RuleCount(), rs.TableKeys()
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// writableWarnings names ruleset files that users other than the owner
+// can write: whoever can write them can change the firewall.
+func writableWarnings(b *source.Bundle) []string {
+	out := []string{}
+	for _, f := range b.Files {
+		if f.Mode&0o022 != 0 {
+			out = append(out, fmt.Sprintf("%s is writable by group or others (mode %v): anyone who can write it can change the firewall; chmod go-w it", f.Path, f.Mode.Perm()))
+		}
+	}
+	return out
 }
 
 // versionFor returns the version number for content with the given hash:

@@ -22,6 +22,10 @@ import (
 // transplant replays, so restaging a version never compiles again.
 type Ruleset struct {
 	Tables []*Table
+	// Ifaces are the interfaces (names and indexes) it was compiled for:
+	// iif/oif rules hold indexes, so a replay on another set of indexes
+	// must compile again.
+	Ifaces []Iface
 }
 
 // Table is one nf_tables table and everything in it.

@@ -26,6 +26,9 @@ type TableState struct {
 	Managed bool
 	// Active is the slot the meta rule names.
 	Active names.Slot
+	// Takeover is true while the table runs the content it had before
+	// fwslot managed it; the next swap replaces it.
+	Takeover bool
 	// MetaRule is the handle of the meta rule.
 	MetaRule uint64
 	// Markers holds the tag of each slot that has content.
@@ -257,6 +260,7 @@ func readMeta(c *nfnl.Conn, t *TableState) error {
 			h, _ := m.Attr(nfnl.RuleHandle)
 			t.MetaRule = nfnl.U64(h)
 			t.Active = names.Slot(f["active"])
+			t.Takeover = f["takeover"] == "pending"
 		}
 	}
 	if t.MetaRule == 0 {

@@ -60,7 +60,12 @@ func markerComment(slot names.Slot, t Tag) string {
 	return fmt.Sprintf("%sslot=%s version=%d hash=%s", names.TagPrefix, slot, t.Version, t.Hash)
 }
 
-func metaComment(active names.Slot) string {
+// metaComment is the comment of a table's meta rule. takeover marks a
+// table that still runs its pre-fwslot content until the next swap.
+func metaComment(active names.Slot, takeover bool) string {
+	if takeover {
+		return fmt.Sprintf("%sactive=%s takeover=pending", names.TagPrefix, active)
+	}
 	return fmt.Sprintf("%sactive=%s", names.TagPrefix, active)
 }
 

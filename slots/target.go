@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/user"
 	"sort"
+	"time"
 
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/names"
@@ -75,7 +76,23 @@ type Status struct {
 	Tables   []string `json:"tables"`
 	// Warnings say where kernel and history disagree.
 	Warnings []string `json:"warnings"`
-	active   names.Slot
+	// Pending is a confirmed swap that waits for `fwslot confirm`.
+	Pending *Pending `json:"pending"`
+	// Drift is true when the managed tables were changed behind fwslot's
+	// back; DriftChanges says how.
+	Drift        bool     `json:"drift"`
+	DriftChanges []string `json:"drift_changes"`
+	active       names.Slot
+}
+
+// Pending describes a swap that reverts unless confirmed.
+type Pending struct {
+	Version  uint64    `json:"version"`
+	From     uint64    `json:"from"`
+	Deadline time.Time `json:"deadline"`
+	// SecondsLeft is negative when the deadline has passed and the next
+	// command will revert.
+	SecondsLeft float64 `json:"seconds_left"`
 }
 
 // Active returns the live slot (SlotA when nothing is managed yet).
@@ -83,7 +100,7 @@ func (s *Status) Active() names.Slot { return s.active }
 
 // Describe derives the status from kernel state alone.
 func Describe(st *State) (*Status, error) {
-	s := &Status{active: names.SlotA, Warnings: []string{}, Tables: []string{}}
+	s := &Status{active: names.SlotA, Warnings: []string{}, Tables: []string{}, DriftChanges: []string{}}
 	managed := st.Managed()
 	if len(managed) == 0 {
 		return s, nil
@@ -123,13 +140,12 @@ func Describe(st *State) (*Status, error) {
 		return nil, err
 	}
 	for _, t := range managed {
-		if len(t.Legacy) > 0 {
+		if t.Takeover {
 			s.Takeover = true
+			continue
 		}
 		for _, bc := range t.Base {
-			if bc.Dispatch == nil {
-				s.Takeover = true
-			} else if bc.Dispatch.Slot != t.Active {
+			if bc.Dispatch != nil && bc.Dispatch.Slot != t.Active {
 				s.Warnings = append(s.Warnings, fmt.Sprintf("table %s: base chain %s jumps to slot %s but the meta rule says %s", t.Key(), bc.Name, bc.Dispatch.Slot, t.Active))
 			}
 		}
@@ -154,6 +170,16 @@ func (t *Target) Status() (*Status, error) {
 	}
 	s.Target = t.Key()
 	t.crossCheck(s)
+	d, err := t.CheckDrift(c, st, s)
+	if err != nil {
+		return nil, err
+	}
+	s.Drift, s.DriftChanges = d.Drift, d.Changes
+	if t.Store != nil {
+		if p, ok, err := t.Store.Pending(t.Key()); err == nil && ok {
+			s.Pending = &Pending{Version: p.To, From: p.From, Deadline: p.Deadline, SecondsLeft: time.Until(p.Deadline).Seconds()}
+		}
+	}
 	return s, nil
 }
 

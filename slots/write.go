@@ -45,13 +45,16 @@ func Stage(b *nfnl.Batch, st *State, rs *Ruleset, slot names.Slot, tag Tag, newA
 			st.Tables = append(st.Tables, ts)
 		}
 		if !ts.Managed {
+			// A table that exists unmanaged keeps running its own
+			// chains until the next swap takes it over.
+			ts.Takeover = len(ts.Base) > 0 || len(ts.Legacy) > 0
 			var e nfnl.Encoder
 			e.String(nfnl.ChainTable, t.Name)
 			e.String(nfnl.ChainName, names.MetaChain)
 			e.Raw(nfnl.ChainUserdata, commentUdata(names.TagPrefix+"meta: which slot is live"))
 			b.Add(nfnl.MsgNewChain, t.Family, nfnl.FlagCreate, e.Bytes(), "add chain "+names.MetaChain)
 			b.Add(nfnl.MsgNewRule, t.Family, nfnl.FlagCreate|nfnl.FlagAppend,
-				verdictRule(t.Name, names.MetaChain, 0, nfnl.VerdictContinue, "", metaComment(newActive)), "add meta rule")
+				verdictRule(t.Name, names.MetaChain, 0, nfnl.VerdictContinue, "", metaComment(newActive, ts.Takeover)), "add meta rule")
 			ts.Managed, ts.Active, ts.MetaRule = true, newActive, 0
 		}
 		if err := writeSlot(b, t, ts, slot, tag, &ids); err != nil {
@@ -400,13 +403,13 @@ func flipTable(b *nfnl.Batch, t *TableState, to names.Slot, keep func(t *TableSt
 		}
 	}
 
-	meta := verdictRule(t.Name, names.MetaChain, t.MetaRule, nfnl.VerdictContinue, "", metaComment(to))
+	meta := verdictRule(t.Name, names.MetaChain, t.MetaRule, nfnl.VerdictContinue, "", metaComment(to, false))
 	if t.MetaRule != 0 {
 		b.Add(nfnl.MsgNewRule, t.Family, nfnl.FlagReplace, meta, "replace meta rule")
 	}
 	// A meta rule created in this batch already names its slot (see
 	// Stage's newActive).
-	t.Active = to
+	t.Active, t.Takeover = to, false
 	return nil
 }
 

@@ -1,0 +1,367 @@
+package slots
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/fwslot/fwslot/internal/names"
+	"github.com/fwslot/fwslot/internal/nfnl"
+)
+
+// Canon is a ruleset in canonical form for comparison: chains, sets and
+// objects under the user's names, anonymous sets named by their content,
+// and rules as the kernel's bytes with names mapped. Two rulesets that
+// filter alike have equal Canons, whether one sits in a slot or not.
+type Canon struct {
+	// Chains maps "inet filter input" to the chain.
+	Chains map[string]CanonChain
+	// Objects maps "inet filter set allowed" to a digest of its
+	// definition and elements.
+	Objects map[string]string
+}
+
+// CanonChain is one chain of a Canon.
+type CanonChain struct {
+	// Base describes hook, type and policy for base chains.
+	Base  string
+	Attrs string
+	Rules []string
+}
+
+// CanonOptions select what Canonical reads.
+type CanonOptions struct {
+	// Slot, when set, reads fwslot's layout: only that slot's chains,
+	// sets and objects, with base chains taken from the kernel's base
+	// chains and their policy rule.
+	Slot names.Slot
+	// MaskState leaves out what packets change: counter and quota
+	// values, element expirations and statistics, shared state sets.
+	MaskState bool
+}
+
+// statefulExprs hold values that packets change.
+var statefulExprs = map[string]bool{"counter": true, "quota": true, "last": true, "connlimit": true}
+
+// Canonical renders rs in canonical form.
+func Canonical(rs *Ruleset, o CanonOptions) (*Canon, error) {
+	c := &Canon{Chains: map[string]CanonChain{}, Objects: map[string]string{}}
+	user := func(n string) string {
+		if o.Slot == "" {
+			return n
+		}
+		if s, u, ok := names.FromSlot(n); ok && s == o.Slot {
+			return u
+		}
+		return n
+	}
+	other := func(n string) bool {
+		s, _, ok := names.FromSlot(n)
+		return o.Slot != "" && ok && s != o.Slot
+	}
+	for _, tab := range rs.Tables {
+		cn := &canoner{opts: o, user: user, anon: map[string]string{}}
+		for _, s := range tab.Sets {
+			if s.Anonymous() {
+				d, err := cn.setDigest(s)
+				if err != nil {
+					return nil, err
+				}
+				cn.anon[s.Name] = "anon:" + d
+			}
+		}
+		prefix := tab.Key()
+		bases := map[string]*Chain{}
+		for _, ch := range tab.Chains {
+			if ch.Base != nil {
+				bases[ch.Name] = ch
+			}
+		}
+		for _, ch := range tab.Chains {
+			name, attrs, base := ch.Name, ch.Attrs, ""
+			if o.Slot != "" {
+				s, u, ok := names.FromSlot(ch.Name)
+				if !ok || s != o.Slot {
+					continue
+				}
+				name = u
+				var err error
+				if attrs, err = userAttrs(ch.Attrs); err != nil {
+					return nil, err
+				}
+				if b := bases[u]; b != nil {
+					if len(b.Rules) != 2 {
+						base = fmt.Sprintf("base chain holds %d rules instead of fwslot's 2", len(b.Rules))
+					} else {
+						base = baseText(b.Base, policyOf(b.Rules[1]))
+					}
+				}
+			} else if ch.Base != nil {
+				base = baseText(ch.Base, ch.Base.Policy)
+			}
+			cc := CanonChain{Base: base, Attrs: fmt.Sprintf("%x", attrs)}
+			for _, r := range ch.Rules {
+				t, err := cn.ruleText(r)
+				if err != nil {
+					return nil, fmt.Errorf("chain %s: %w", ch.Name, err)
+				}
+				cc.Rules = append(cc.Rules, t)
+			}
+			c.Chains[prefix+" "+name] = cc
+		}
+		for _, s := range tab.Sets {
+			if s.Anonymous() || other(s.Name) || (o.MaskState && s.Shared) {
+				continue
+			}
+			d, err := cn.setDigest(s)
+			if err != nil {
+				return nil, err
+			}
+			c.Objects[fmt.Sprintf("%s set %s", prefix, user(s.Name))] = fmt.Sprintf("shared=%v %s", s.Shared, d)
+		}
+		for _, ob := range tab.Objs {
+			if other(ob.Name) || (o.MaskState && ob.Shared) {
+				continue
+			}
+			c.Objects[fmt.Sprintf("%s object %s", prefix, user(ob.Name))] = fmt.Sprintf("type=%d %x", ob.Type, ob.Attrs)
+		}
+		for _, f := range tab.Flowtables {
+			c.Objects[fmt.Sprintf("%s flowtable %s", prefix, f.Name)] = fmt.Sprintf("%x", f.Attrs)
+		}
+	}
+	return c, nil
+}
+
+// Diff lists, in words, how b differs from a (a is what should be).
+func (a *Canon) Diff(b *Canon) []string {
+	var out []string
+	for _, k := range sortedCanon(a.Chains, b.Chains) {
+		x, inA := a.Chains[k]
+		y, inB := b.Chains[k]
+		switch {
+		case !inB:
+			out = append(out, fmt.Sprintf("chain %s is missing", k))
+		case !inA:
+			out = append(out, fmt.Sprintf("chain %s was added (%d rules)", k, len(y.Rules)))
+		default:
+			if x.Base != y.Base {
+				out = append(out, fmt.Sprintf("chain %s: hook or policy changed (%s; want %s)", k, y.Base, x.Base))
+			}
+			if x.Attrs != y.Attrs {
+				out = append(out, fmt.Sprintf("chain %s: attributes changed", k))
+			}
+			if len(x.Rules) != len(y.Rules) {
+				out = append(out, fmt.Sprintf("chain %s holds %d rules, want %d", k, len(y.Rules), len(x.Rules)))
+				continue
+			}
+			for i := range x.Rules {
+				if x.Rules[i] != y.Rules[i] {
+					out = append(out, fmt.Sprintf("chain %s: rule %d changed", k, i+1))
+				}
+			}
+		}
+	}
+	for _, k := range sortedCanon(a.Objects, b.Objects) {
+		x, inA := a.Objects[k]
+		y, inB := b.Objects[k]
+		switch {
+		case !inB:
+			out = append(out, k+" is missing")
+		case !inA:
+			out = append(out, k+" was added")
+		case x != y:
+			out = append(out, k+" changed")
+		}
+	}
+	return out
+}
+
+func sortedCanon[V any](a, b map[string]V) []string {
+	seen := map[string]bool{}
+	var keys []string
+	for _, m := range []map[string]V{a, b} {
+		for k := range m {
+			if !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+type canoner struct {
+	opts CanonOptions
+	user func(string) string
+	anon map[string]string
+}
+
+func (cn *canoner) ref(n string) string {
+	if a, ok := cn.anon[n]; ok {
+		return a
+	}
+	return cn.user(n)
+}
+
+func baseText(b *BaseSpec, policy uint32) string {
+	return fmt.Sprintf("hook=%x type=%s flags=%d policy=%d", b.Hook, b.Type, b.Flags&^nfnl.ChainFlagBase, policy)
+}
+
+// userAttrs drops fwslot's own userdata TLV from a slot chain's attributes.
+func userAttrs(attrs []byte) ([]byte, error) {
+	as, err := nfnl.ParseAttrs(attrs)
+	if err != nil {
+		return nil, err
+	}
+	var e nfnl.Encoder
+	for _, a := range as {
+		if a.Kind() != nfnl.ChainUserdata {
+			e.Attr(a)
+			continue
+		}
+		var ud []byte
+		b := a.Data
+		for len(b) >= 2 && 2+int(b[1]) <= len(b) {
+			if b[0] != udataBaseSpec {
+				ud = append(ud, b[:2+int(b[1])]...)
+			}
+			b = b[2+int(b[1]):]
+		}
+		if len(ud) > 0 {
+			e.Raw(a.Type, ud)
+		}
+	}
+	return e.Bytes(), nil
+}
+
+// policyOf reads the verdict of fwslot's policy rule.
+func policyOf(rule []byte) uint32 {
+	var code uint32 = 1 << 31
+	forEachExpr(rule, func(name string, data []nfnl.Attr) {
+		if name != "immediate" {
+			return
+		}
+		d, _ := nfnl.Find(data, nfnl.ImmediateData)
+		da, _ := nfnl.ParseAttrs(d.Data)
+		v, _ := nfnl.Find(da, nfnl.DataVerdict)
+		va, _ := nfnl.ParseAttrs(v.Data)
+		c, _ := nfnl.Find(va, nfnl.VerdictCode)
+		code = nfnl.U32(c.Data)
+	})
+	return code
+}
+
+// ruleText renders a rule with every name it references mapped and
+// batch-local set ids dropped; everything else is the kernel's bytes.
+func (cn *canoner) ruleText(rule []byte) (string, error) {
+	attrs, err := nfnl.ParseAttrs(rule)
+	if err != nil {
+		return "", err
+	}
+	var parts []string
+	for _, a := range attrs {
+		if a.Kind() != nfnl.RuleExpressions {
+			parts = append(parts, fmt.Sprintf("attr%d=%x", a.Kind(), a.Data))
+		}
+	}
+	var ferr error
+	forEachExpr(rule, func(name string, data []nfnl.Attr) {
+		if cn.opts.MaskState && statefulExprs[name] {
+			parts = append(parts, name+"{…}")
+			return
+		}
+		var fields []string
+		for _, d := range data {
+			v := fmt.Sprintf("%x", d.Data)
+			switch {
+			case name == "immediate" && d.Kind() == nfnl.ImmediateData:
+				s, err := cn.dataText(d.Data)
+				if err != nil {
+					ferr = err
+				}
+				v = s
+			case name == "lookup" && d.Kind() == nfnl.LookupSet,
+				name == "dynset" && d.Kind() == nfnl.DynsetSetName,
+				name == "objref" && (d.Kind() == nfnl.ObjrefSetName || d.Kind() == nfnl.ObjrefImmName):
+				v = cn.ref(nfnl.Str(d.Data))
+			case name == "lookup" && d.Kind() == nfnl.LookupSetID,
+				name == "dynset" && d.Kind() == nfnl.DynsetSetID,
+				name == "objref" && d.Kind() == nfnl.ObjrefSetID:
+				continue
+			case name == "dynset" && d.Kind() == nfnl.DynsetTimeout && nfnl.U64(d.Data) == 0:
+				continue
+			}
+			fields = append(fields, fmt.Sprintf("%d=%s", d.Kind(), v))
+		}
+		parts = append(parts, name+"{"+strings.Join(fields, ",")+"}")
+	})
+	return strings.Join(parts, " "), ferr
+}
+
+func (cn *canoner) dataText(b []byte) (string, error) {
+	attrs, err := nfnl.ParseAttrs(b)
+	if err != nil {
+		return "", err
+	}
+	var parts []string
+	for _, a := range attrs {
+		if a.Kind() != nfnl.DataVerdict {
+			parts = append(parts, fmt.Sprintf("%d:%x", a.Kind(), a.Data))
+			continue
+		}
+		va, err := nfnl.ParseAttrs(a.Data)
+		if err != nil {
+			return "", err
+		}
+		for _, v := range va {
+			if v.Kind() == nfnl.VerdictChain {
+				parts = append(parts, "chain:"+cn.ref(nfnl.Str(v.Data)))
+			} else {
+				parts = append(parts, fmt.Sprintf("v%d:%x", v.Kind(), v.Data))
+			}
+		}
+	}
+	return strings.Join(parts, ";"), nil
+}
+
+// Element attributes that packets change (NFTA_SET_ELEM_EXPR,
+// NFTA_SET_ELEM_EXPRESSIONS).
+const (
+	setElemExpr        = 7
+	setElemExpressions = 11
+)
+
+// setDigest renders a set's definition and sorted elements (verdict
+// chains and object names mapped) as a short digest.
+func (cn *canoner) setDigest(s *Set) (string, error) {
+	var elems []string
+	for _, e := range s.Elems {
+		as, err := nfnl.ParseAttrs(e)
+		if err != nil {
+			return "", err
+		}
+		var parts []string
+		for _, a := range as {
+			switch {
+			case a.Kind() == nfnl.SetElemData:
+				d, err := cn.dataText(a.Data)
+				if err != nil {
+					return "", err
+				}
+				parts = append(parts, "data="+d)
+			case a.Kind() == nfnl.SetElemObjref:
+				parts = append(parts, "obj="+cn.user(nfnl.Str(a.Data)))
+			case cn.opts.MaskState && (a.Kind() == setElemExpr || a.Kind() == setElemExpressions):
+			default:
+				parts = append(parts, fmt.Sprintf("%d=%x", a.Kind(), a.Data))
+			}
+		}
+		elems = append(elems, strings.Join(parts, ","))
+	}
+	sort.Strings(elems)
+	h := sha256.Sum256([]byte(fmt.Sprintf("%x|%s", s.Attrs, strings.Join(elems, "|"))))
+	return fmt.Sprintf("%d-elems-%s", len(elems), hex.EncodeToString(h[:8])), nil
+}

@@ -1,0 +1,231 @@
+package slots
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/internal/nfnl"
+)
+
+// Drift says whether the managed tables were changed behind fwslot's back.
+type Drift struct {
+	Drift   bool     `json:"drift"`
+	Changes []string `json:"changes"`
+	// Checked says how: "structure" (dispatch and bookkeeping only: the
+	// ruleset generation has not moved since fwslot's last change) or
+	// "content" (production compared rule by rule with history).
+	Checked string `json:"checked"`
+}
+
+// CheckDrift compares what the kernel runs with what fwslot put there.
+// The dispatch rules and bookkeeping chains are always checked; the
+// production slot is compared rule by rule only when the ruleset
+// generation moved since fwslot's last change, so the common case costs
+// no more than reading the state. Changes to the elements of shared state
+// sets are not drift.
+func (t *Target) CheckDrift(c *nfnl.Conn, st *State, status *Status) (*Drift, error) {
+	d := &Drift{Changes: []string{}, Checked: "structure"}
+	if status.Takeover {
+		return d, nil
+	}
+	for _, ts := range st.Managed() {
+		specs := ts.BaseSpecs[ts.Active]
+		for name, bc := range ts.Base {
+			if _, ok := specs[name]; !ok {
+				d.Changes = append(d.Changes, fmt.Sprintf("table %s: base chain %s was added by hand", ts.Key(), name))
+				continue
+			}
+			if bc.Dispatch == nil {
+				d.Changes = append(d.Changes, fmt.Sprintf("table %s: base chain %s holds %d rules instead of fwslot's dispatch", ts.Key(), name, len(bc.Rules)))
+			}
+		}
+		for name := range specs {
+			if ts.Base[name] == nil {
+				d.Changes = append(d.Changes, fmt.Sprintf("table %s: base chain %s was deleted", ts.Key(), name))
+			}
+		}
+		for _, l := range ts.Legacy {
+			d.Changes = append(d.Changes, fmt.Sprintf("table %s: chain %s was added by hand", ts.Key(), l))
+		}
+	}
+	if (status.Production != nil || status.Staging != nil) && t.Store != nil {
+		gen, err := c.GenID()
+		if err != nil {
+			return nil, err
+		}
+		k, ok, err := t.Store.Kernel(t.Key())
+		if err != nil {
+			return nil, err
+		}
+		if !ok || k.Gen != gen {
+			d.Checked = "content"
+			changes, err := t.compareSlots(c, st, status)
+			if err != nil {
+				return nil, err
+			}
+			d.Changes = append(d.Changes, changes...)
+		}
+	}
+	sort.Strings(d.Changes)
+	d.Drift = len(d.Changes) > 0
+	return d, nil
+}
+
+// compareSlots reads both slots' chains, sets and objects and compares
+// each with its compiled version in history: a hand edit of staging would
+// go live with the next swap, so it is drift too.
+func (t *Target) compareSlots(c *nfnl.Conn, st *State, status *Status) ([]string, error) {
+	managed := map[tkey]bool{}
+	for _, ts := range st.Managed() {
+		managed[tkey{ts.Family, ts.Name}] = true
+	}
+	got, err := ReadTables(c, func(f uint8, n string) bool { return managed[tkey{f, n}] })
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, s := range []struct {
+		name string
+		info *SlotInfo
+	}{{"production", status.Production}, {"staging", status.Staging}} {
+		if s.info == nil {
+			continue
+		}
+		blob, err := t.Store.Compiled(t.Key(), s.info.Version)
+		if err != nil {
+			return nil, fmt.Errorf("drift check needs version %d: %w", s.info.Version, err)
+		}
+		want, err := Decode(blob)
+		if err != nil {
+			return nil, err
+		}
+		// Shared sets in the kernel are marked as such by the version.
+		shared := SharedNames(want)
+		for _, tab := range got.Tables {
+			for _, set := range tab.Sets {
+				set.Shared = shared[tab.Key()][set.Name]
+			}
+		}
+		a, err := Canonical(want, CanonOptions{MaskState: true})
+		if err != nil {
+			return nil, err
+		}
+		b, err := Canonical(got, CanonOptions{Slot: s.info.Slot, MaskState: true})
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range a.Diff(b) {
+			out = append(out, fmt.Sprintf("%s (version %d): %s", s.name, s.info.Version, d))
+		}
+	}
+	return out, nil
+}
+
+// recordKernel notes in history what fwslot just left in the kernel. The
+// generation is advanced only when the kernel had not moved since
+// fwslot's previous record before this command (genBefore): a foreign
+// change must keep forcing content drift checks until one passes.
+func (t *Target) recordKernel(c *nfnl.Conn, prod, staging uint64, genBefore uint32) error {
+	k, ok, err := t.Store.Kernel(t.Key())
+	if err != nil {
+		return err
+	}
+	gen := k.Gen
+	if !ok || k.Gen == genBefore {
+		if gen, err = c.GenID(); err != nil {
+			return err
+		}
+	}
+	return t.Store.SetKernel(t.Key(), history.Kernel{Production: prod, Staging: staging, Gen: gen})
+}
+
+// RecordKernel is recordKernel for the swap package: the slots are read
+// from st as Stage and Flip left it.
+func (t *Target) RecordKernel(c *nfnl.Conn, st *State, genBefore uint32) error {
+	s, err := Describe(st)
+	if err != nil {
+		return err
+	}
+	var prod, staging uint64
+	if s.Production != nil {
+		prod = s.Production.Version
+	}
+	if s.Staging != nil {
+		staging = s.Staging.Version
+	}
+	return t.recordKernel(c, prod, staging, genBefore)
+}
+
+// MarkClean records the current generation after a content check found
+// no drift, so later checks take the fast path again.
+func (t *Target) MarkClean(c *nfnl.Conn) error {
+	k, _, err := t.Store.Kernel(t.Key())
+	if err != nil {
+		return err
+	}
+	if k.Gen, err = c.GenID(); err != nil {
+		return err
+	}
+	return t.Store.SetKernel(t.Key(), k)
+}
+
+// Reconcile repairs history where an interrupted command left it behind
+// the kernel (the kernel is the source of truth) and returns what it
+// repaired. It records a version found live without an activation.
+func (t *Target) Reconcile(c *nfnl.Conn, st *State) ([]string, error) {
+	if t.Store == nil {
+		return nil, nil
+	}
+	s, err := Describe(st)
+	if err != nil {
+		return nil, err
+	}
+	var repaired []string
+	if s.Production != nil && !s.Takeover {
+		v, err := t.Store.Get(t.Key(), s.Production.Version)
+		if err != nil || v.Hash != s.Production.Hash {
+			// Not ours to repair: status reports the mismatch.
+			return nil, nil
+		}
+		last, ok, err := t.Store.LastActivation(t.Key())
+		if err != nil {
+			return nil, err
+		}
+		if !ok || last.To != s.Production.Version {
+			a := history.Activation{To: s.Production.Version, How: "reconcile", User: CurrentUser(),
+				Note: "found live after an interrupted command"}
+			if ok {
+				a.From = last.To
+			}
+			if _, err := t.Store.AddActivation(t.Key(), a); err != nil {
+				return nil, err
+			}
+			repaired = append(repaired, fmt.Sprintf("recorded version %d as live: an earlier command changed the kernel but was stopped before it updated history", s.Production.Version))
+		}
+	}
+	if len(st.Managed()) == 0 {
+		// An empty kernel (after a reboot) keeps the record: restore
+		// rebuilds the slots from it.
+		return repaired, nil
+	}
+	k, ok, err := t.Store.Kernel(t.Key())
+	if err != nil {
+		return nil, err
+	}
+	var prod, staging uint64
+	if s.Production != nil {
+		prod = s.Production.Version
+	}
+	if s.Staging != nil {
+		staging = s.Staging.Version
+	}
+	if ok && (k.Production != prod || k.Staging != staging) {
+		k.Production, k.Staging = prod, staging
+		if err := t.Store.SetKernel(t.Key(), k); err != nil {
+			return nil, err
+		}
+		repaired = append(repaired, fmt.Sprintf("updated the recorded slots to production %d, staging %d", prod, staging))
+	}
+	return repaired, nil
+}
