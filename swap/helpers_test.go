@@ -48,7 +48,7 @@ func load(t *testing.T, tg *slots.Target, file string) *slots.LoadResult {
 
 func mustSwap(t *testing.T, tg *slots.Target) *Result {
 	t.Helper()
-	res, err := Swap(context.Background(), tg)
+	res, err := Swap(context.Background(), tg, Options{})
 	if err != nil {
 		t.Fatalf("swap: %v", err)
 	}

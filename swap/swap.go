@@ -1,6 +1,7 @@
 // Package swap changes which version is live on a target: the atomic flip
-// of the dispatch rules (swap), and rollback to the previous or any older
-// version. Each change is one netlink transaction followed by an
+// of the dispatch rules (swap), rollback to the previous or any older
+// version, and commit-confirmed swaps that revert on their own unless
+// confirmed. Each change is one netlink transaction followed by an
 // activation record in history.
 package swap
 
@@ -8,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/fwslot/fwslot/history"
@@ -16,8 +18,26 @@ import (
 	"github.com/fwslot/fwslot/slots"
 )
 
-// ErrNothingStaged means swap found an empty staging slot.
-var ErrNothingStaged = errors.New("nothing is staged: run `fwslot load FILE` first")
+var (
+	// ErrNothingStaged means swap found an empty staging slot.
+	ErrNothingStaged = errors.New("nothing is staged: run `fwslot load FILE` first")
+	// ErrDrift means production was changed behind fwslot's back.
+	ErrDrift = errors.New("production has drifted")
+	// ErrPending means a confirmed swap still waits for `fwslot confirm`.
+	ErrPending = errors.New("a swap waits for confirmation")
+)
+
+// Options tune Swap and Rollback.
+type Options struct {
+	// Confirm, when set, makes the swap provisional: unless Confirm is
+	// called before the deadline, the previous version comes back.
+	Confirm time.Duration
+	// Force swaps despite drift or a pending confirmation.
+	Force bool
+	// Check, when set, runs on the version about to go live before the
+	// kernel changes; an error refuses the swap (the lockout guard).
+	Check func(ctx context.Context, version uint64, rs *slots.Ruleset) error
+}
 
 // Result says what went live.
 type Result struct {
@@ -26,30 +46,101 @@ type Result struct {
 	Slot     names.Slot    `json:"slot"`
 	How      string        `json:"how"`
 	Restaged bool          `json:"restaged"`
+	Seq      uint64        `json:"activation"`
+	Deadline time.Time     `json:"deadline,omitempty"`
+	Repaired []string      `json:"repaired"`
 	Duration time.Duration `json:"duration_ns"`
 }
 
-// Swap makes the staged version live in one transaction. The previous
-// production stays loaded in the other slot, so rollback is the same flip.
-func Swap(ctx context.Context, t *slots.Target) (*Result, error) {
-	start := time.Now()
+// session is one command's view of a target: connection, kernel state,
+// and what reconciling repaired.
+type session struct {
+	t        *slots.Target
+	c        *nfnl.Conn
+	st       *slots.State
+	status   *slots.Status
+	repaired []string
+	gen      uint32
+}
+
+func open(t *slots.Target) (*session, error) {
 	c, err := t.Dial()
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
-	st, err := slots.ReadState(c)
+	s := &session{t: t, c: c}
+	if err := s.refresh(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if s.repaired, err = t.Reconcile(c, s.st); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if s.repaired == nil {
+		s.repaired = []string{}
+	}
+	return s, nil
+}
+
+func (s *session) refresh() error {
+	var err error
+	if s.st, err = slots.ReadState(s.c); err != nil {
+		return err
+	}
+	if s.status, err = slots.Describe(s.st); err != nil {
+		return err
+	}
+	s.gen, err = s.c.GenID()
+	return err
+}
+
+func (s *session) close() { s.c.Close() }
+
+// Swap makes the staged version live in one transaction. The previous
+// production stays loaded in the other slot, so rollback is the same flip.
+// It refuses while production has drifted or a confirmation is pending,
+// unless opts.Force.
+func Swap(ctx context.Context, t *slots.Target, opts Options) (*Result, error) {
+	start := time.Now()
+	s, err := open(t)
 	if err != nil {
 		return nil, err
 	}
-	status, err := slots.Describe(st)
-	if err != nil {
-		return nil, err
-	}
-	if status.Staging == nil {
+	defer s.close()
+	if s.status.Staging == nil {
 		return nil, ErrNothingStaged
 	}
-	res, err := flip(c, t, st, status, status.Staging.Version, "swap")
+	if !opts.Force {
+		if p, ok, err := t.Store.Pending(t.Key()); err != nil {
+			return nil, err
+		} else if ok {
+			return nil, fmt.Errorf("%w: version %d reverts to %d at %s unless you run `fwslot confirm`; confirm first, or use --force", ErrPending, p.To, p.From, p.Deadline.Local().Format("15:04:05"))
+		}
+		d, err := t.CheckDrift(s.c, s.st, s.status)
+		if err != nil {
+			return nil, err
+		}
+		if d.Drift {
+			return nil, fmt.Errorf("%w: %s; inspect with `fwslot status`, then load and swap a version that says what you want, or swap with --force", ErrDrift, strings.Join(d.Changes, "; "))
+		}
+		if d.Checked == "content" {
+			if err := t.MarkClean(s.c); err != nil {
+				return nil, err
+			}
+			s.gen, _ = s.c.GenID()
+		}
+	}
+	if opts.Check != nil {
+		rs, err := compiled(t, s.status.Staging.Version)
+		if err != nil {
+			return nil, err
+		}
+		if err := opts.Check(ctx, s.status.Staging.Version, rs); err != nil {
+			return nil, err
+		}
+	}
+	res, err := s.flip(s.status.Staging.Version, "swap", opts.Confirm)
 	if err != nil {
 		return nil, err
 	}
@@ -63,43 +154,43 @@ func Swap(ctx context.Context, t *slots.Target) (*Result, error) {
 // the compiled form in history and made live in the same transaction.
 func Rollback(ctx context.Context, t *slots.Target, to uint64) (*Result, error) {
 	start := time.Now()
-	c, err := t.Dial()
+	s, err := open(t)
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
-	st, err := slots.ReadState(c)
+	defer s.close()
+	res, err := s.rollback(to, "rollback")
 	if err != nil {
 		return nil, err
 	}
-	status, err := slots.Describe(st)
-	if err != nil {
-		return nil, err
+	if p, ok, err := t.Store.Pending(t.Key()); err == nil && ok && p.Seq != res.Seq {
+		// Rolling back settles a pending confirmation: the operator
+		// chose what runs.
+		_ = t.Store.SetResult(t.Key(), p.Seq, "rolled back", "")
 	}
-	if status.Production == nil {
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+func (s *session) rollback(to uint64, how string) (*Result, error) {
+	t := s.t
+	if s.status.Production == nil {
 		return nil, errors.New("nothing is live yet, so there is nothing to roll back")
 	}
 	if to == 0 {
-		prev, err := previous(t, status.Production.Version)
+		prev, err := previous(t, s.status.Production.Version)
 		if err != nil {
 			return nil, err
 		}
 		to = prev
 	}
-	if to == status.Production.Version {
+	if to == s.status.Production.Version {
 		return nil, fmt.Errorf("version %d is already live", to)
 	}
-	var res *Result
-	if status.Staging != nil && status.Staging.Version == to {
-		res, err = flip(c, t, st, status, to, "rollback")
-	} else {
-		res, err = restage(c, t, st, status, to, "rollback")
+	if s.status.Staging != nil && s.status.Staging.Version == to {
+		return s.flip(to, how, 0)
 	}
-	if err != nil {
-		return nil, err
-	}
-	res.Duration = time.Since(start)
-	return res, nil
+	return s.restage(to, how)
 }
 
 // previous finds the version that was live before the current one.
@@ -116,30 +207,7 @@ func previous(t *slots.Target, current uint64) (uint64, error) {
 	return 0, fmt.Errorf("history has no version that was live before version %d; name one with --to N (see `fwslot history`)", current)
 }
 
-// flip makes the version in the inactive slot live.
-func flip(c *nfnl.Conn, t *slots.Target, st *slots.State, status *slots.Status, want uint64, how string) (*Result, error) {
-	to := status.Active().Other()
-	keep, err := legacyKeep(t, st, status)
-	if err != nil {
-		return nil, err
-	}
-	var b nfnl.Batch
-	if err := slots.Flip(&b, st, to, keep); err != nil {
-		return nil, err
-	}
-	if err := c.Commit(&b); err != nil {
-		return nil, fmt.Errorf("%s to version %d (production unchanged): %w", how, want, err)
-	}
-	return record(t, status, want, to, how, false)
-}
-
-// restage writes a version from history into the inactive slot and makes
-// it live, in one transaction.
-func restage(c *nfnl.Conn, t *slots.Target, st *slots.State, status *slots.Status, version uint64, how string) (*Result, error) {
-	v, err := t.Store.Get(t.Key(), version)
-	if err != nil {
-		return nil, err
-	}
+func compiled(t *slots.Target, version uint64) (*slots.Ruleset, error) {
 	blob, err := t.Store.Compiled(t.Key(), version)
 	if err != nil {
 		return nil, err
@@ -148,28 +216,60 @@ func restage(c *nfnl.Conn, t *slots.Target, st *slots.State, status *slots.Statu
 	if err != nil {
 		return nil, fmt.Errorf("version %d: %w", version, err)
 	}
-	to := status.Active().Other()
-	keep, err := legacyKeep(t, st, status)
+	return rs, nil
+}
+
+// flip makes the version in the inactive slot live.
+func (s *session) flip(want uint64, how string, confirm time.Duration) (*Result, error) {
+	to := s.status.Active().Other()
+	keep, err := legacyKeep(s.t, s.status)
 	if err != nil {
 		return nil, err
 	}
 	var b nfnl.Batch
-	if err := slots.Stage(&b, st, rs, to, slots.Tag{Version: v.Number, Hash: v.Hash}, to); err != nil {
+	if err := slots.Flip(&b, s.st, to, keep); err != nil {
 		return nil, err
 	}
-	if err := slots.Flip(&b, st, to, keep); err != nil {
+	if err := s.c.Commit(&b); err != nil {
+		return nil, fmt.Errorf("%s to version %d (production unchanged): %w", how, want, err)
+	}
+	return s.record(want, to, how, false, confirm)
+}
+
+// restage writes a version from history into the inactive slot and makes
+// it live, in one transaction.
+func (s *session) restage(version uint64, how string) (*Result, error) {
+	t := s.t
+	v, err := t.Store.Get(t.Key(), version)
+	if err != nil {
 		return nil, err
 	}
-	if err := c.Commit(&b); err != nil {
+	rs, err := compiled(t, version)
+	if err != nil {
+		return nil, err
+	}
+	to := s.status.Active().Other()
+	keep, err := legacyKeep(t, s.status)
+	if err != nil {
+		return nil, err
+	}
+	var b nfnl.Batch
+	if err := slots.Stage(&b, s.st, rs, to, slots.Tag{Version: v.Number, Hash: v.Hash}, to); err != nil {
+		return nil, err
+	}
+	if err := slots.Flip(&b, s.st, to, keep); err != nil {
+		return nil, err
+	}
+	if err := s.c.Commit(&b); err != nil {
 		return nil, fmt.Errorf("%s to version %d (production unchanged): %w", how, version, err)
 	}
-	return record(t, status, version, to, how, true)
+	return s.record(version, to, how, true, 0)
 }
 
 // legacyKeep returns, while a table still holds pre-fwslot content, the
 // test that keeps the legacy sets and objects that a slot shares; nil
 // otherwise.
-func legacyKeep(t *slots.Target, st *slots.State, status *slots.Status) (func(*slots.TableState, string) bool, error) {
+func legacyKeep(t *slots.Target, status *slots.Status) (func(*slots.TableState, string) bool, error) {
 	if !status.Takeover {
 		return nil, nil
 	}
@@ -178,13 +278,9 @@ func legacyKeep(t *slots.Target, st *slots.State, status *slots.Status) (func(*s
 		if info == nil {
 			continue
 		}
-		blob, err := t.Store.Compiled(t.Key(), info.Version)
+		rs, err := compiled(t, info.Version)
 		if err != nil {
 			return nil, fmt.Errorf("taking over existing tables needs version %d from history: %w", info.Version, err)
-		}
-		rs, err := slots.Decode(blob)
-		if err != nil {
-			return nil, err
 		}
 		for table, ns := range slots.SharedNames(rs) {
 			for n := range ns {
@@ -195,15 +291,27 @@ func legacyKeep(t *slots.Target, st *slots.State, status *slots.Status) (func(*s
 	return func(ts *slots.TableState, name string) bool { return shared[ts.Key()+"\x00"+name] }, nil
 }
 
-func record(t *slots.Target, status *slots.Status, to uint64, slot names.Slot, how string, restaged bool) (*Result, error) {
+// record writes the activation and the new kernel state to history.
+func (s *session) record(to uint64, slot names.Slot, how string, restaged bool, confirm time.Duration) (*Result, error) {
+	t := s.t
 	var from uint64
-	if status.Production != nil {
-		from = status.Production.Version
+	if s.status.Production != nil {
+		from = s.status.Production.Version
 	}
-	res := &Result{From: from, To: to, Slot: slot, How: how, Restaged: restaged}
-	_, err := t.Store.AddActivation(t.Key(), history.Activation{From: from, To: to, Time: time.Now().UTC(), How: how, User: slots.CurrentUser()})
+	res := &Result{From: from, To: to, Slot: slot, How: how, Restaged: restaged, Repaired: s.repaired}
+	a := history.Activation{From: from, To: to, How: how, User: slots.CurrentUser()}
+	if confirm > 0 {
+		a.Result = "pending"
+		a.Deadline = time.Now().Add(confirm).UTC()
+		res.Deadline = a.Deadline
+	}
+	got, err := t.Store.AddActivation(t.Key(), a)
 	if err != nil {
 		return res, fmt.Errorf("version %d is live, but recording the activation in history failed: %w", to, err)
+	}
+	res.Seq = got.Seq
+	if err := t.RecordKernel(s.c, s.st, s.gen); err != nil {
+		return res, fmt.Errorf("version %d is live, but recording the kernel state failed: %w", to, err)
 	}
 	return res, nil
 }

@@ -135,7 +135,7 @@ func TestIdenticalLoadDoesNothing(t *testing.T) {
 	if r := load(t, tg, v1); r.Unchanged != "production" {
 		t.Fatalf("reload of live content: %+v", r)
 	}
-	if _, err := Swap(context.Background(), tg); !errors.Is(err, ErrNothingStaged) {
+	if _, err := Swap(context.Background(), tg, Options{}); !errors.Is(err, ErrNothingStaged) {
 		t.Fatalf("swap with nothing staged: %v", err)
 	}
 	vs, _ := tg.Store.Versions(tg.Key())

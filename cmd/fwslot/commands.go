@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"text/tabwriter"
@@ -13,7 +14,8 @@ import (
 )
 
 func newLoad(g *globals) *cobra.Command {
-	var msg, probesFile, topoFile string
+	var msg, probesFile, topoFile, keep string
+	var force bool
 	c := &cobra.Command{
 		Use:   "load FILE",
 		Short: "Compile a ruleset and stage it beside production",
@@ -36,6 +38,7 @@ as a version of its own, so "fwslot rollback" returns to it.`,
 			}
 			defer done()
 			opts := slots.LoadOptions{Message: msg}
+			var checks []func(context.Context, string, *slots.Ruleset) error
 			if probesFile != "" {
 				ps, err := readProbes(probesFile)
 				if err != nil {
@@ -45,7 +48,30 @@ as a version of its own, so "fwslot rollback" returns to it.`,
 				if err != nil {
 					return err
 				}
-				opts.Check = probeCheck(g, cmd, ps, topo)
+				checks = append(checks, probeCheck(g, cmd, ps, topo))
+			}
+			if !force {
+				a, err := accessToKeep(g.netns, keep)
+				if err != nil {
+					return err
+				}
+				if a != nil {
+					checks = append(checks, func(ctx context.Context, file string, rs *slots.Ruleset) error {
+						loc, err := locatorFor(file)
+						if err != nil {
+							return err
+						}
+						return guard(ctx, g, a, file, rs, loc)
+					})
+				}
+			}
+			opts.Check = func(ctx context.Context, file string, rs *slots.Ruleset) error {
+				for _, check := range checks {
+					if err := check(ctx, file, rs); err != nil {
+						return err
+					}
+				}
+				return nil
 			}
 			res, err := t.Load(cmd.Context(), args[0], opts)
 			if err != nil {
@@ -55,6 +81,12 @@ as a version of its own, so "fwslot rollback" returns to it.`,
 				return printJSON(cmd.OutOrStdout(), res)
 			}
 			w := cmd.OutOrStdout()
+			for _, r := range res.Repaired {
+				fmt.Fprintln(cmd.ErrOrStderr(), "fwslot: repaired: "+r)
+			}
+			for _, warn := range res.Warnings {
+				fmt.Fprintln(cmd.ErrOrStderr(), "fwslot: warning: "+warn)
+			}
 			if res.Unchanged != "" {
 				fmt.Fprintf(w, "unchanged: %s already holds this content as version %d; nothing to do\n", res.Unchanged, res.Version)
 				return nil
@@ -71,31 +103,9 @@ as a version of its own, so "fwslot rollback" returns to it.`,
 	c.Flags().StringVarP(&msg, "message", "m", "", "why this version exists (kept in history)")
 	c.Flags().StringVar(&probesFile, "probes", "", "refuse to stage unless every probe in this file passes (see fwslot test)")
 	c.Flags().StringVar(&topoFile, "topology", "", "interfaces of the probe twin (default: inferred from the probes)")
+	c.Flags().StringVar(&keep, "keep-access", "", `refuse a ruleset that would cut this connection, like "198.51.100.7:50022 -> 192.0.2.10:22" (default: $SSH_CONNECTION on the host)`)
+	c.Flags().BoolVar(&force, "force", false, "stage even if the lockout guard fails")
 	return c
-}
-
-func newSwap(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "swap",
-		Short: "Make the staged version live, atomically",
-		Long: `Make the staging slot live in one netlink transaction: the dispatch rules
-of every base chain are replaced together, so each packet sees the old
-ruleset or the new one, never a mix. Conntrack entries survive. The old
-production stays loaded in the other slot: "fwslot rollback" flips back.`,
-		Args: exactArgs(0),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			t, done, err := g.target(true)
-			if err != nil {
-				return err
-			}
-			defer done()
-			res, err := swap.Swap(cmd.Context(), t)
-			if err != nil {
-				return err
-			}
-			return printActivation(g, cmd, res)
-		},
-	}
 }
 
 func newRollback(g *globals) *cobra.Command {
@@ -128,6 +138,9 @@ same transaction.`,
 }
 
 func printActivation(g *globals, cmd *cobra.Command, res *swap.Result) error {
+	for _, r := range res.Repaired {
+		fmt.Fprintln(cmd.ErrOrStderr(), "fwslot: repaired: "+r)
+	}
 	if g.json {
 		return printJSON(cmd.OutOrStdout(), res)
 	}
@@ -175,6 +188,19 @@ with history. Warnings say where the two disagree.`,
 			w.Flush()
 			if s.Takeover {
 				fmt.Fprintln(cmd.OutOrStdout(), "note: tables still run the content they had before fwslot; the next swap takes them over")
+			}
+			if p := s.Pending; p != nil {
+				if p.SecondsLeft > 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "pending: version %d goes back to %d in %v unless you run `fwslot confirm`\n", p.Version, p.From, time.Duration(p.SecondsLeft*float64(time.Second)).Round(time.Second))
+				} else {
+					fmt.Fprintf(cmd.OutOrStdout(), "pending: version %d was not confirmed by %s; the next fwslot command reverts it to %d\n", p.Version, p.Deadline.Local().Format("15:04:05"), p.From)
+				}
+			}
+			if s.Drift {
+				fmt.Fprintln(cmd.OutOrStdout(), "drift: the managed tables were changed behind fwslot's back:")
+				for _, c := range s.DriftChanges {
+					fmt.Fprintln(cmd.OutOrStdout(), "  "+c)
+				}
 			}
 			for _, warn := range s.Warnings {
 				fmt.Fprintln(cmd.OutOrStdout(), "warning: "+warn)

@@ -118,7 +118,7 @@ func runDemo(ctx context.Context, w io.Writer) (err error) {
 	reach()
 
 	step("fwslot swap   (one atomic transaction)")
-	if err := demoActivate(w, func() (*swap.Result, error) { return swap.Swap(ctx, t) }); err != nil {
+	if err := demoActivate(w, func() (*swap.Result, error) { return swap.Swap(ctx, t, swap.Options{}) }); err != nil {
 		return err
 	}
 	reach()
@@ -136,7 +136,7 @@ func runDemo(ctx context.Context, w io.Writer) (err error) {
 	}
 
 	step("fwslot swap")
-	if err := demoActivate(w, func() (*swap.Result, error) { return swap.Swap(ctx, t) }); err != nil {
+	if err := demoActivate(w, func() (*swap.Result, error) { return swap.Swap(ctx, t, swap.Options{}) }); err != nil {
 		return err
 	}
 	reach()

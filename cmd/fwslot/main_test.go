@@ -111,18 +111,7 @@ func TestCommandsAndExitCodes(t *testing.T) {
 // Without CAP_NET_ADMIN fwslot says so in one line and exits 2.
 func TestWithoutPrivileges(t *testing.T) {
 	testnet.RequireRoot(t)
-	dir, err := os.MkdirTemp("", "fwslot-nobody-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "fwslot")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := fwslotBinary(t)
 	db := filepath.Join(t.TempDir(), "h.db")
 	for _, args := range [][]string{{"status"}, {"--db", db, "swap"}} {
 		cmd := exec.Command(bin, args...)

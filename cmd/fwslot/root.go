@@ -1,14 +1,17 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/slots"
+	"github.com/fwslot/fwslot/swap"
 	"github.com/spf13/cobra"
 )
 
@@ -20,6 +23,7 @@ type globals struct {
 	netns string
 	db    string
 	json  bool
+	wait  time.Duration
 }
 
 func newRoot() *cobra.Command {
@@ -54,12 +58,14 @@ Exit codes: 0 success, 1 the operation failed (production unchanged),
 	root.PersistentFlags().StringVar(&g.netns, "netns", "", "act on this named network namespace (ip netns) instead of the host")
 	root.PersistentFlags().StringVar(&g.db, "db", db, "history file (env FWSLOT_DB)")
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
-	root.AddCommand(newLoad(g), newSwap(g), newRollback(g), newStatus(g), newHistory(g), newShow(g), newDemo(g), newTest(g), newProbeCmd(g, "probe"), newProbeCmd(g, "explain"), newDiff(g))
+	root.PersistentFlags().DurationVar(&g.wait, "wait", history.DefaultTimeout, "how long to wait for another fwslot command on the same history")
+	root.AddCommand(withFromIptables(g, newLoad(g)), newSwap(g), newRollback(g), newStatus(g), withHistoryView(g, newHistory(g)), withOriginal(g, newShow(g)), newDemo(g), newConfirm(g), newRestore(g), newWatchdog(g), newTest(g), newProbeCmd(g, "probe"), newProbeCmd(g, "explain"), newDiff(g), newPrune(g), newExport(g), newImport(g), newWatch(g))
 	return root
 }
 
 // target opens the history and returns the target; the caller closes it.
-// Read-only commands work without a history file.
+// Read-only commands work without a history file. Commands that write
+// first revert a confirmed swap whose deadline passed unconfirmed.
 func (g *globals) target(write bool) (*slots.Target, func(), error) {
 	t := &slots.Target{NetNS: g.netns}
 	if !write {
@@ -67,14 +73,21 @@ func (g *globals) target(write bool) (*slots.Target, func(), error) {
 			return t, func() {}, nil
 		}
 	}
-	s, err := history.Open(g.db, history.Options{ReadOnly: !write})
+	s, err := history.Open(g.db, history.Options{ReadOnly: !write, Timeout: g.wait})
 	if err != nil {
-		if errors.Is(err, os.ErrPermission) {
-			return nil, nil, fmt.Errorf("%w: %v", slots.ErrPermission, err)
-		}
-		return nil, nil, err
+		return nil, nil, historyError(err)
 	}
 	t.Store = s
+	if write {
+		res, err := swap.ExpirePending(context.Background(), t)
+		if err != nil {
+			s.Close()
+			return nil, nil, fmt.Errorf("revert an unconfirmed swap: %w", err)
+		}
+		if res != nil {
+			fmt.Fprintf(os.Stderr, "fwslot: reverted to version %d: version %d was not confirmed in time\n", res.To, res.From)
+		}
+	}
 	return t, func() { s.Close() }, nil
 }
 
@@ -89,4 +102,18 @@ func short(h string) string {
 		return h[:12]
 	}
 	return h
+}
+
+// historyOpen opens the history file for writing.
+func historyOpen(path string, wait time.Duration) (*history.Store, error) {
+	s, err := history.Open(path, history.Options{Timeout: wait})
+	return s, historyError(err)
+}
+
+// historyError turns a permission problem into the one-line refusal.
+func historyError(err error) error {
+	if err != nil && errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("%w: %v", slots.ErrPermission, err)
+	}
+	return err
 }

@@ -1,0 +1,146 @@
+package swap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/internal/names"
+	"github.com/fwslot/fwslot/internal/nfnl"
+	"github.com/fwslot/fwslot/slots"
+)
+
+// ErrNotEmpty means restore found fwslot tables in the kernel already.
+var ErrNotEmpty = errors.New("the kernel already holds fwslot's tables")
+
+// Restore rebuilds the slots after a reboot, when the kernel is empty: the
+// last confirmed production goes live and the last staged version waits
+// beside it, in one transaction. Versions compiled for other interface
+// indexes than the target has now are compiled again from their source.
+func Restore(ctx context.Context, t *slots.Target) (*Result, error) {
+	start := time.Now()
+	s, err := open(t)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	if m := s.st.Managed(); len(m) > 0 {
+		if s.status.Production != nil {
+			return nil, fmt.Errorf("%w (version %d is live); restore is for an empty kernel after boot, use rollback to change versions", ErrNotEmpty, s.status.Production.Version)
+		}
+		return nil, fmt.Errorf("%w (table %s); restore is for an empty kernel after boot", ErrNotEmpty, m[0].Key())
+	}
+	prod, err := t.Store.LastConfirmed(t.Key())
+	if err != nil {
+		return nil, err
+	}
+	pending, isPending, err := t.Store.Pending(t.Key())
+	if err != nil {
+		return nil, err
+	}
+	if prod == 0 {
+		return nil, errors.New("history holds no version that went live: nothing to restore")
+	}
+	ifaces, err := slots.Interfaces(t.NetNS)
+	if err != nil {
+		return nil, err
+	}
+	var b nfnl.Batch
+	k, _, err := t.Store.Kernel(t.Key())
+	if err != nil {
+		return nil, err
+	}
+	// The other slot gets what was staged, or, when the last swap was
+	// never confirmed, the unconfirmed version.
+	for _, staged := range []uint64{k.Staging, k.Production} {
+		if staged == 0 || staged == prod {
+			continue
+		}
+		if err := stageVersion(ctx, t, &b, s.st, staged, names.SlotB, ifaces); err != nil {
+			return nil, fmt.Errorf("restore staging version %d: %w", staged, err)
+		}
+		break
+	}
+	if err := stageVersion(ctx, t, &b, s.st, prod, names.SlotA, ifaces); err != nil {
+		return nil, fmt.Errorf("restore production version %d: %w", prod, err)
+	}
+	if err := slots.Flip(&b, s.st, names.SlotA, nil); err != nil {
+		return nil, err
+	}
+	if err := s.c.Commit(&b); err != nil {
+		return nil, fmt.Errorf("restore version %d: %w", prod, err)
+	}
+	res := &Result{To: prod, Slot: names.SlotA, How: "restore", Restaged: true, Repaired: s.repaired}
+	a, err := t.Store.AddActivation(t.Key(), history.Activation{To: prod, How: "restore", User: slots.CurrentUser(), Note: "rebuilt from history into an empty kernel"})
+	if err != nil {
+		return res, fmt.Errorf("version %d is live, but recording it failed: %w", prod, err)
+	}
+	res.Seq = a.Seq
+	if isPending {
+		note := fmt.Sprintf("the kernel was emptied (reboot) before confirmation; restore brought back version %d", prod)
+		if err := t.Store.SetResult(t.Key(), pending.Seq, "reverted", note); err != nil {
+			return res, err
+		}
+	}
+	if err := t.RecordKernel(s.c, s.st, s.gen); err != nil {
+		return res, err
+	}
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+// stageVersion adds the messages that put a version from history into a
+// slot, compiling it again when the interface indexes have changed.
+func stageVersion(ctx context.Context, t *slots.Target, b *nfnl.Batch, st *slots.State, n uint64, slot names.Slot, ifaces []slots.Iface) error {
+	v, err := t.Store.Get(t.Key(), n)
+	if err != nil {
+		return err
+	}
+	rs, err := compiled(t, n)
+	if err != nil {
+		return err
+	}
+	if !sameIndexes(rs.Ifaces, ifaces) {
+		if rs, err = recompile(ctx, v, ifaces); err != nil {
+			return err
+		}
+	}
+	return slots.Stage(b, st, rs, slot, slots.Tag{Version: v.Number, Hash: v.Hash}, names.SlotA)
+}
+
+// sameIndexes reports whether every interface a ruleset was compiled for
+// still has its index.
+func sameIndexes(was, now []slots.Iface) bool {
+	idx := map[string]int{}
+	for _, i := range now {
+		idx[i.Name] = i.Index
+	}
+	for _, i := range was {
+		if i.Name == "lo" {
+			continue
+		}
+		if idx[i.Name] != i.Index {
+			return false
+		}
+	}
+	return true
+}
+
+// recompile compiles a version's flattened source for the current
+// interfaces.
+func recompile(ctx context.Context, v history.Version, ifaces []slots.Iface) (*slots.Ruleset, error) {
+	dir, err := os.MkdirTemp("", "fwslot-restore-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	f := filepath.Join(dir, fmt.Sprintf("version-%d.nft", v.Number))
+	if err := os.WriteFile(f, []byte(v.Source), 0o600); err != nil {
+		return nil, err
+	}
+	return slots.Compile(ctx, f, ifaces)
+}
