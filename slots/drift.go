@@ -25,6 +25,16 @@ type Drift struct {
 // no more than reading the state. Changes to the elements of shared state
 // sets are not drift.
 func (t *Target) CheckDrift(c *nfnl.Conn, st *State, status *Status) (*Drift, error) {
+	return t.checkDrift(c, st, status, false)
+}
+
+// CheckDriftFull is CheckDrift that always compares both slots rule by
+// rule with history, whatever the generation says.
+func (t *Target) CheckDriftFull(c *nfnl.Conn, st *State, status *Status) (*Drift, error) {
+	return t.checkDrift(c, st, status, true)
+}
+
+func (t *Target) checkDrift(c *nfnl.Conn, st *State, status *Status, full bool) (*Drift, error) {
 	d := &Drift{Changes: []string{}, Checked: "structure"}
 	if status.Takeover {
 		return d, nil
@@ -58,7 +68,7 @@ func (t *Target) CheckDrift(c *nfnl.Conn, st *State, status *Status) (*Drift, er
 		if err != nil {
 			return nil, err
 		}
-		if !ok || k.Gen != gen {
+		if full || !ok || k.Gen != gen {
 			d.Checked = "content"
 			changes, err := t.compareSlots(c, st, status)
 			if err != nil {
@@ -168,6 +178,20 @@ func (t *Target) MarkClean(c *nfnl.Conn) error {
 		return err
 	}
 	return t.Store.SetKernel(t.Key(), k)
+}
+
+// ReconcileNow connects to the target and reconciles history with it.
+func (t *Target) ReconcileNow() ([]string, error) {
+	c, err := t.Dial()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	st, err := ReadState(c)
+	if err != nil {
+		return nil, err
+	}
+	return t.Reconcile(c, st)
 }
 
 // Reconcile repairs history where an interrupted command left it behind

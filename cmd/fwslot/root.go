@@ -24,6 +24,8 @@ type globals struct {
 	db    string
 	json  bool
 	wait  time.Duration
+	// stderr receives notes about repairs; set when a command runs.
+	stderr io.Writer
 }
 
 func newRoot() *cobra.Command {
@@ -50,6 +52,8 @@ Exit codes: 0 success, 1 the operation failed (production unchanged),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	g.stderr = os.Stderr
+	root.PersistentPreRun = func(cmd *cobra.Command, args []string) { g.stderr = cmd.ErrOrStderr() }
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	db := os.Getenv("FWSLOT_DB")
 	if db == "" {
@@ -59,7 +63,7 @@ Exit codes: 0 success, 1 the operation failed (production unchanged),
 	root.PersistentFlags().StringVar(&g.db, "db", db, "history file (env FWSLOT_DB)")
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
 	root.PersistentFlags().DurationVar(&g.wait, "wait", history.DefaultTimeout, "how long to wait for another fwslot command on the same history")
-	root.AddCommand(withFromIptables(g, newLoad(g)), newSwap(g), newRollback(g), newStatus(g), withHistoryView(g, newHistory(g)), withOriginal(g, newShow(g)), newDemo(g), newConfirm(g), newRestore(g), newWatchdog(g), newTest(g), newProbeCmd(g, "probe"), newProbeCmd(g, "explain"), newDiff(g), newPrune(g), newExport(g), newImport(g), newWatch(g))
+	root.AddCommand(newLoad(g), newSwap(g), newRollback(g), newStatus(g), newHistory(g), newShow(g), newDemo(g), newConfirm(g), newRestore(g), newWatchdog(g), newTest(g), newProbeCmd(g, "probe"), newProbeCmd(g, "explain"), newDiff(g))
 	return root
 }
 
@@ -79,13 +83,21 @@ func (g *globals) target(write bool) (*slots.Target, func(), error) {
 	}
 	t.Store = s
 	if write {
+		repaired, err := t.ReconcileNow()
+		if err != nil {
+			s.Close()
+			return nil, nil, err
+		}
+		for _, r := range repaired {
+			fmt.Fprintln(g.stderr, "fwslot: repaired: "+r)
+		}
 		res, err := swap.ExpirePending(context.Background(), t)
 		if err != nil {
 			s.Close()
 			return nil, nil, fmt.Errorf("revert an unconfirmed swap: %w", err)
 		}
 		if res != nil {
-			fmt.Fprintf(os.Stderr, "fwslot: reverted to version %d: version %d was not confirmed in time\n", res.To, res.From)
+			fmt.Fprintf(g.stderr, "fwslot: reverted to version %d: version %d was not confirmed in time\n", res.To, res.From)
 		}
 	}
 	return t, func() { s.Close() }, nil

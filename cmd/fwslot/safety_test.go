@@ -59,7 +59,7 @@ type statusJSON struct {
 
 func status(t *testing.T, args ...string) statusJSON {
 	t.Helper()
-	out, code := run(t, append(args, "status", "--json")...)
+	out, code := run(t, append(append([]string{}, args...), "status", "--json")...)
 	var s statusJSON
 	if code != 0 || json.Unmarshal([]byte(out), &s) != nil {
 		t.Fatalf("status: exit %d\n%s", code, out)
