@@ -3,6 +3,7 @@ package probe
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 
 	"github.com/fwslot/fwslot/internal/nfnl"
@@ -66,20 +67,36 @@ func SourceLocator(b *source.Bundle) (Locator, error) {
 	}, nil
 }
 
-// MirrorIndexes gives the twin's interfaces the indexes that interfaces of
-// the same name have on the target, so a ruleset compiled for the target
-// (iif/oif match indexes) behaves the same in the twin.
+// MirrorIndexes makes the twin mirror the target: every interface of the
+// target (loopback aside) with its name, index and addresses, merged with
+// what topo (given or inferred from the probes) needs. Indexes matter: a
+// ruleset compiled for the target matches iif/oif by index.
 func MirrorIndexes(topo Topology, target []slots.Iface) Topology {
-	idx := map[string]int{}
-	for _, i := range target {
-		idx[i.Name] = i.Index
-	}
-	out := topo
-	out.Interfaces = append([]Interface(nil), topo.Interfaces...)
-	for i := range out.Interfaces {
-		if n, ok := idx[out.Interfaces[i].Name]; ok {
-			out.Interfaces[i].Index = n
+	out := Topology{Interfaces: append([]Interface(nil), topo.Interfaces...)}
+	for _, ti := range target {
+		if ti.Name == "lo" {
+			continue
+		}
+		i, ok := out.Lookup(ti.Name)
+		if !ok {
+			out.Interfaces = append(out.Interfaces, Interface{Name: ti.Name})
+			i = &out.Interfaces[len(out.Interfaces)-1]
+		}
+		i.Index = ti.Index
+		for _, a := range ti.Addrs {
+			if !hasPrefix(i.Addrs, a) {
+				i.Addrs = append(i.Addrs, a)
+			}
 		}
 	}
 	return out
+}
+
+func hasPrefix(ps []netip.Prefix, p netip.Prefix) bool {
+	for _, q := range ps {
+		if q.Addr() == p.Addr() {
+			return true
+		}
+	}
+	return false
 }

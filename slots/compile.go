@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -21,6 +22,9 @@ import (
 type Iface struct {
 	Name  string
 	Index int
+	// Addrs are its addresses (global scope), for probe twins that
+	// mirror the target.
+	Addrs []netip.Prefix
 }
 
 // CompileError is nft's own rejection of a ruleset file, with file:line:col.
@@ -46,7 +50,23 @@ func Interfaces(netns string) ([]Iface, error) {
 		}
 		for _, l := range links {
 			a := l.Attrs()
-			out = append(out, Iface{Name: a.Name, Index: a.Index})
+			i := Iface{Name: a.Name, Index: a.Index}
+			addrs, err := netlink.AddrList(l, netlink.FAMILY_ALL)
+			if err != nil {
+				return fmt.Errorf("list addresses of %s: %w", a.Name, err)
+			}
+			for _, ad := range addrs {
+				if ad.Scope != int(netlink.SCOPE_UNIVERSE) || ad.IPNet == nil {
+					continue
+				}
+				ip, ok := netip.AddrFromSlice(ad.IP)
+				if !ok {
+					continue
+				}
+				ones, _ := ad.Mask.Size()
+				i.Addrs = append(i.Addrs, netip.PrefixFrom(ip.Unmap(), ones))
+			}
+			out = append(out, i)
 		}
 		return nil
 	})
