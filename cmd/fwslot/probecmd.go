@@ -306,65 +306,7 @@ Quote the packet: the shell reads a bare -> as a redirection.`,
 }
 
 func newDiff(g *globals) *cobra.Command {
-	var probesFile, topoFile string
-	c := &cobra.Command{
-		Use:   "diff --probes FILE",
-		Short: "List probes whose verdict differs between production and staging",
-		Long: `Run the same probes against twins of production and staging and list the
-probes whose verdict or NAT outcome differs: what the swap would change.`,
-		Args: exactArgs(0),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if probesFile == "" {
-				return usagef("diff needs --probes FILE")
-			}
-			ps, err := readProbes(probesFile)
-			if err != nil {
-				return err
-			}
-			topo, err := readTopology(topoFile)
-			if err != nil {
-				return err
-			}
-			reps := map[string]probe.Report{}
-			for _, slot := range []string{"production", "staging"} {
-				load, tp, loc, done, err := twinFor(cmd.Context(), g, "", slot, topo, ps)
-				if err != nil {
-					return err
-				}
-				rep, err := probe.Run(cmd.Context(), tp, load, ps, nil, probe.Options{Locate: loc})
-				done()
-				if err != nil {
-					return fmt.Errorf("%s: %w", slot, err)
-				}
-				reps[slot] = rep
-			}
-			type change struct {
-				Probe      string `json:"probe"`
-				Where      string `json:"where"`
-				Production string `json:"production"`
-				Staging    string `json:"staging"`
-			}
-			changes := []change{}
-			for i, p := range ps {
-				a, b := reps["production"].Results[i], reps["staging"].Results[i]
-				if string(a.Got) != string(b.Got) || a.Outcome != b.Outcome {
-					changes = append(changes, change{p.Text, p.Where(), fmt.Sprintf("%s (%s)", a.Got, a.Outcome), fmt.Sprintf("%s (%s)", b.Got, b.Outcome)})
-				}
-			}
-			if g.json {
-				return printJSON(cmd.OutOrStdout(), changes)
-			}
-			w := cmd.OutOrStdout()
-			for _, c := range changes {
-				fmt.Fprintf(w, "%s: %s\n  production: %s\n  staging:    %s\n", c.Where, c.Probe, c.Production, c.Staging)
-			}
-			fmt.Fprintf(w, "%d of %d probes change verdict with the swap\n", len(changes), len(ps))
-			return nil
-		},
-	}
-	c.Flags().StringVar(&probesFile, "probes", "", "probe file (required)")
-	c.Flags().StringVar(&topoFile, "topology", "", "interfaces of the twins (default: inferred from the probes)")
-	return c
+	return newRulesetDiff(g) // the ruleset diff and --probes: histcmd.go
 }
 
 // probeCheck proves a compiled candidate with probes in a twin whose
