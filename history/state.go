@@ -183,3 +183,27 @@ func (s *Store) DeleteVersion(target string, n uint64) error {
 	}
 	return nil
 }
+
+// Meta returns a version's metadata without its source and files: what
+// cross-checks with the kernel need, at a cost that does not grow with the
+// ruleset.
+func (s *Store) Meta(target string, n uint64) (Version, error) {
+	var v Version
+	err := s.view(func(tx *bolt.Tx) error {
+		vb := sub(targetBucket(tx, target), bucketVersions)
+		if vb == nil {
+			return notFound(n)
+		}
+		data := vb.Get(u64(n))
+		if data == nil {
+			return notFound(n)
+		}
+		var err error
+		v, err = decodeVersion(data)
+		return err
+	})
+	if err != nil {
+		return Version{}, fmt.Errorf("get %s version %d from %s: %w", target, n, s.path, err)
+	}
+	return v, nil
+}

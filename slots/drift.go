@@ -207,7 +207,7 @@ func (t *Target) Reconcile(c *nfnl.Conn, st *State) ([]string, error) {
 	}
 	var repaired []string
 	if s.Production != nil && !s.Takeover {
-		v, err := t.Store.Get(t.Key(), s.Production.Version)
+		v, err := t.Store.Meta(t.Key(), s.Production.Version)
 		if err != nil || v.Hash != s.Production.Hash {
 			// Not ours to repair: status reports the mismatch.
 			return nil, nil

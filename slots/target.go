@@ -190,7 +190,7 @@ func (t *Target) crossCheck(s *Status) {
 		if info == nil || t.Store == nil {
 			continue
 		}
-		v, err := t.Store.Get(t.Key(), info.Version)
+		v, err := t.Store.Meta(t.Key(), info.Version)
 		if err != nil {
 			s.Warnings = append(s.Warnings, fmt.Sprintf("slot %s holds version %d, which the history file %s does not have (%v)", info.Slot, info.Version, t.Store.Path(), err))
 			continue

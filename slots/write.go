@@ -64,8 +64,10 @@ func Stage(b *nfnl.Batch, st *State, rs *Ruleset, slot names.Slot, tag Tag, newA
 	return nil
 }
 
-// clearSlot deletes every object of a slot in one table: rules first, so
-// that no chain, set or object is still referenced when it goes.
+// clearSlot deletes every object of a slot in one table, in the order
+// references allow: rules first (they use chains, sets and objects), then
+// sets (verdict maps jump to chains, object maps name objects), then
+// chains, then objects.
 func clearSlot(b *nfnl.Batch, t *TableState, slot names.Slot) {
 	for _, c := range t.SlotChains[slot] {
 		var e nfnl.Encoder
@@ -73,15 +75,15 @@ func clearSlot(b *nfnl.Batch, t *TableState, slot names.Slot) {
 		e.String(nfnl.RuleChain, c)
 		b.Add(nfnl.MsgDelRule, t.Family, 0, e.Bytes(), "flush chain "+c)
 	}
-	for _, c := range t.SlotChains[slot] {
-		b.Add(nfnl.MsgDelChain, t.Family, 0, chainID(t.Name, c), "delete chain "+c)
-	}
 	for _, s := range t.SlotSets[slot] {
 		var e nfnl.Encoder
 		e.String(nfnl.SetTable, t.Name)
 		e.String(nfnl.SetName, s)
 		b.Add(nfnl.MsgDelSet, t.Family, 0, e.Bytes(), "delete set "+s)
 		delete(t.Sets, s)
+	}
+	for _, c := range t.SlotChains[slot] {
+		b.Add(nfnl.MsgDelChain, t.Family, 0, chainID(t.Name, c), "delete chain "+c)
 	}
 	for _, o := range t.SlotObjs[slot] {
 		b.Add(nfnl.MsgDelObj, t.Family, 0, objID(t, o), "delete object "+o)
@@ -321,6 +323,34 @@ func flipTable(b *nfnl.Batch, t *TableState, to names.Slot, keep func(t *TableSt
 		e.String(nfnl.RuleChain, n)
 		b.Add(nfnl.MsgDelRule, t.Family, 0, e.Bytes(), "flush chain "+n)
 	}
+	// Legacy sets go before chains: a verdict map may jump to them.
+	if keep != nil {
+		var sets, objs []string
+		for s := range t.Sets {
+			if _, _, ok := names.FromSlot(s); !ok && !keep(t, s) {
+				sets = append(sets, s)
+			}
+		}
+		for o := range t.Objs {
+			if _, _, ok := names.FromSlot(o); !ok && !keep(t, o) {
+				objs = append(objs, o)
+			}
+		}
+		sort.Strings(sets)
+		sort.Strings(objs)
+		for _, s := range sets {
+			var e nfnl.Encoder
+			e.String(nfnl.SetTable, t.Name)
+			e.String(nfnl.SetName, s)
+			b.Add(nfnl.MsgDelSet, t.Family, 0, e.Bytes(), "delete legacy set "+s)
+			delete(t.Sets, s)
+		}
+		for _, o := range objs {
+			b.Add(nfnl.MsgDelObj, t.Family, 0, objID(t, o), "delete legacy object "+o)
+			delete(t.Objs, o)
+		}
+	}
+
 	for n, bc := range t.Base {
 		if _, ok := specs[n]; !ok {
 			b.Add(nfnl.MsgDelChain, t.Family, 0, chainID(t.Name, n), "delete base chain "+n)
@@ -374,33 +404,6 @@ func flipTable(b *nfnl.Batch, t *TableState, to names.Slot, keep func(t *TableSt
 		}
 		// Handles of new rules are unknown until read back.
 		t.Base[n] = &BaseChain{Name: n, Spec: spec}
-	}
-
-	if keep != nil {
-		var sets, objs []string
-		for s := range t.Sets {
-			if _, _, ok := names.FromSlot(s); !ok && !keep(t, s) {
-				sets = append(sets, s)
-			}
-		}
-		for o := range t.Objs {
-			if _, _, ok := names.FromSlot(o); !ok && !keep(t, o) {
-				objs = append(objs, o)
-			}
-		}
-		sort.Strings(sets)
-		sort.Strings(objs)
-		for _, s := range sets {
-			var e nfnl.Encoder
-			e.String(nfnl.SetTable, t.Name)
-			e.String(nfnl.SetName, s)
-			b.Add(nfnl.MsgDelSet, t.Family, 0, e.Bytes(), "delete legacy set "+s)
-			delete(t.Sets, s)
-		}
-		for _, o := range objs {
-			b.Add(nfnl.MsgDelObj, t.Family, 0, objID(t, o), "delete legacy object "+o)
-			delete(t.Objs, o)
-		}
 	}
 
 	meta := verdictRule(t.Name, names.MetaChain, t.MetaRule, nfnl.VerdictContinue, "", metaComment(to, false))

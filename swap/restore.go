@@ -96,7 +96,7 @@ func Restore(ctx context.Context, t *slots.Target) (*Result, error) {
 // stageVersion adds the messages that put a version from history into a
 // slot, compiling it again when the interface indexes have changed.
 func stageVersion(ctx context.Context, t *slots.Target, b *nfnl.Batch, st *slots.State, n uint64, slot names.Slot, ifaces []slots.Iface) error {
-	v, err := t.Store.Get(t.Key(), n)
+	v, err := t.Store.Meta(t.Key(), n)
 	if err != nil {
 		return err
 	}
@@ -105,7 +105,11 @@ func stageVersion(ctx context.Context, t *slots.Target, b *nfnl.Batch, st *slots
 		return err
 	}
 	if !sameIndexes(rs.Ifaces, ifaces) {
-		if rs, err = recompile(ctx, v, ifaces); err != nil {
+		full, err := t.Store.Get(t.Key(), n)
+		if err != nil {
+			return err
+		}
+		if rs, err = recompile(ctx, full, ifaces); err != nil {
 			return err
 		}
 	}

@@ -240,7 +240,7 @@ func (s *session) flip(want uint64, how string, confirm time.Duration) (*Result,
 // it live, in one transaction.
 func (s *session) restage(version uint64, how string) (*Result, error) {
 	t := s.t
-	v, err := t.Store.Get(t.Key(), version)
+	v, err := t.Store.Meta(t.Key(), version)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package swap
 
 import (
 	"bytes"
+	"fmt"
 	"context"
 	"errors"
 	"strings"
@@ -243,4 +244,32 @@ func TestFlushRulesetSparesOtherTables(t *testing.T) {
 	mustSwap(t, tg)
 	contains(t, nftList(t, target, "list", "ruleset"), "table ip other")
 	contains(t, nftList(t, target, "list", "table", "ip", "other"), "counter packets")
+}
+
+// A slot that holds a named verdict map is cleared map first: the map
+// jumps to the slot's chains. Taking over a table with one works too.
+func TestNamedVerdictMapSlotsAreReplaced(t *testing.T) {
+	target, peer := testnet.Pair(t)
+	testnet.Listen(t, target, "tcp", ":22")
+	body := `table inet filter {
+	map services { type inet_service : verdict; elements = { 22 : jump ssh, 23 : drop } }
+	counter seen { }
+	map counted { type ipv4_addr : counter; elements = { 192.0.2.2 : "seen" } }
+	chain ssh { counter name ip saddr map @counted accept; }
+	chain input {
+		type filter hook input priority 0; policy drop;
+		ct state established,related accept
+		tcp dport vmap @services
+	}
+}
+`
+	testnet.Run(t, target, "nft", "-f", writeRuleset(t, "legacy.nft", body))
+	tg := newTarget(t, target)
+	for i := 0; i < 4; i++ {
+		load(t, tg, writeRuleset(t, "v.nft", fmt.Sprintf("%s# revision %d\n", body, i)))
+		mustSwap(t, tg)
+		expectReach(t, peer, map[string]bool{"22": true})
+	}
+	mustRollback(t, tg, 1)
+	expectReach(t, peer, map[string]bool{"22": true})
 }

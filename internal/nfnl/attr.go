@@ -26,7 +26,8 @@ func (a Attr) Kind() uint16 { return a.Type & typeMask }
 
 // ParseAttrs splits a buffer into attributes. The returned Data slices alias b.
 func ParseAttrs(b []byte) ([]Attr, error) {
-	var out []Attr
+	// Most attributes nf_tables sends are 8 to 16 bytes long.
+	out := make([]Attr, 0, len(b)/12+1)
 	for len(b) > 0 {
 		if len(b) < 4 {
 			return nil, fmt.Errorf("netlink attribute: %d trailing bytes", len(b))
