@@ -255,50 +255,78 @@ func policyOf(rule []byte) uint32 {
 }
 
 // ruleText renders a rule with every name it references mapped and
-// batch-local set ids dropped; everything else is the kernel's bytes.
+// batch-local set ids dropped; everything else is the kernel's bytes,
+// copied without formatting (drift checks canonicalize every rule of both
+// slots). Only expressions that name other objects are parsed.
 func (cn *canoner) ruleText(rule []byte) (string, error) {
 	attrs, err := nfnl.ParseAttrs(rule)
 	if err != nil {
 		return "", err
 	}
-	var parts []string
+	out := make([]byte, 0, len(rule)+16)
 	for _, a := range attrs {
 		if a.Kind() != nfnl.RuleExpressions {
-			parts = append(parts, fmt.Sprintf("attr%d=%x", a.Kind(), a.Data))
+			out = appendField(out, a.Kind(), a.Data)
+			continue
 		}
-	}
-	var ferr error
-	forEachExpr(rule, func(name string, data []nfnl.Attr) {
-		if cn.opts.MaskState && statefulExprs[name] {
-			parts = append(parts, name+"{…}")
-			return
+		list, err := nfnl.ParseAttrs(a.Data)
+		if err != nil {
+			return "", err
 		}
-		var fields []string
-		for _, d := range data {
-			v := fmt.Sprintf("%x", d.Data)
+		for _, el := range list {
+			ea, err := nfnl.ParseAttrs(el.Data)
+			if err != nil {
+				return "", err
+			}
+			na, _ := nfnl.Find(ea, nfnl.ExprName)
+			da, _ := nfnl.Find(ea, nfnl.ExprData)
+			name := nfnl.Str(na.Data)
+			out = append(out, '|')
+			out = append(out, name...)
 			switch {
-			case name == "immediate" && d.Kind() == nfnl.ImmediateData:
-				s, err := cn.dataText(d.Data)
-				if err != nil {
-					ferr = err
-				}
-				v = s
-			case name == "lookup" && d.Kind() == nfnl.LookupSet,
-				name == "dynset" && d.Kind() == nfnl.DynsetSetName,
-				name == "objref" && (d.Kind() == nfnl.ObjrefSetName || d.Kind() == nfnl.ObjrefImmName):
-				v = cn.ref(nfnl.Str(d.Data))
-			case name == "lookup" && d.Kind() == nfnl.LookupSetID,
-				name == "dynset" && d.Kind() == nfnl.DynsetSetID,
-				name == "objref" && d.Kind() == nfnl.ObjrefSetID:
+			case cn.opts.MaskState && statefulExprs[name]:
 				continue
-			case name == "dynset" && d.Kind() == nfnl.DynsetTimeout && nfnl.U64(d.Data) == 0:
+			case name == "immediate" || name == "lookup" || name == "dynset" || name == "objref":
+			default:
+				out = append(out, '{')
+				out = append(out, da.Data...)
+				out = append(out, '}')
 				continue
 			}
-			fields = append(fields, fmt.Sprintf("%d=%s", d.Kind(), v))
+			data, err := nfnl.ParseAttrs(da.Data)
+			if err != nil {
+				return "", err
+			}
+			for _, d := range data {
+				switch {
+				case name == "immediate" && d.Kind() == nfnl.ImmediateData:
+					t, err := cn.dataText(d.Data)
+					if err != nil {
+						return "", err
+					}
+					out = appendField(out, d.Kind(), []byte(t))
+				case name == "lookup" && d.Kind() == nfnl.LookupSet,
+					name == "dynset" && d.Kind() == nfnl.DynsetSetName,
+					name == "objref" && (d.Kind() == nfnl.ObjrefSetName || d.Kind() == nfnl.ObjrefImmName):
+					out = appendField(out, d.Kind(), []byte(cn.ref(nfnl.Str(d.Data))))
+				case name == "lookup" && d.Kind() == nfnl.LookupSetID,
+					name == "dynset" && d.Kind() == nfnl.DynsetSetID,
+					name == "objref" && d.Kind() == nfnl.ObjrefSetID:
+				case name == "dynset" && d.Kind() == nfnl.DynsetTimeout && nfnl.U64(d.Data) == 0:
+				default:
+					out = appendField(out, d.Kind(), d.Data)
+				}
+			}
 		}
-		parts = append(parts, name+"{"+strings.Join(fields, ",")+"}")
-	})
-	return strings.Join(parts, " "), ferr
+	}
+	return string(out), nil
+}
+
+// appendField appends a kind, a length and the bytes, so that different
+// fields never run together into the same text.
+func appendField(out []byte, kind uint16, data []byte) []byte {
+	out = append(out, byte(kind>>8), byte(kind), byte(len(data)>>8), byte(len(data)))
+	return append(out, data...)
 }
 
 func (cn *canoner) dataText(b []byte) (string, error) {
@@ -306,10 +334,10 @@ func (cn *canoner) dataText(b []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var parts []string
+	var out []byte
 	for _, a := range attrs {
 		if a.Kind() != nfnl.DataVerdict {
-			parts = append(parts, fmt.Sprintf("%d:%x", a.Kind(), a.Data))
+			out = appendField(out, a.Kind(), a.Data)
 			continue
 		}
 		va, err := nfnl.ParseAttrs(a.Data)
@@ -318,13 +346,13 @@ func (cn *canoner) dataText(b []byte) (string, error) {
 		}
 		for _, v := range va {
 			if v.Kind() == nfnl.VerdictChain {
-				parts = append(parts, "chain:"+cn.ref(nfnl.Str(v.Data)))
+				out = appendField(out, 0xffff, []byte(cn.ref(nfnl.Str(v.Data))))
 			} else {
-				parts = append(parts, fmt.Sprintf("v%d:%x", v.Kind(), v.Data))
+				out = appendField(out, v.Kind(), v.Data)
 			}
 		}
 	}
-	return strings.Join(parts, ";"), nil
+	return string(out), nil
 }
 
 // Element attributes that packets change (NFTA_SET_ELEM_EXPR,

@@ -3,6 +3,7 @@ package slots
 import (
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/nfnl"
@@ -84,49 +85,88 @@ func (t *Target) checkDrift(c *nfnl.Conn, st *State, status *Status, full bool) 
 
 // compareSlots reads both slots' chains, sets and objects and compares
 // each with its compiled version in history: a hand edit of staging would
-// go live with the next swap, so it is drift too.
+// go live with the next swap, so it is drift too. The four canonical forms
+// are computed in parallel.
 func (t *Target) compareSlots(c *nfnl.Conn, st *State, status *Status) ([]string, error) {
+	type side struct {
+		name string
+		info *SlotInfo
+		want *Ruleset
+		a, b *Canon
+		err  error
+	}
+	var sides []*side
+	for _, s := range []struct {
+		name string
+		info *SlotInfo
+	}{{"production", status.Production}, {"staging", status.Staging}} {
+		if s.info != nil {
+			sides = append(sides, &side{name: s.name, info: s.info})
+		}
+	}
+	var wg sync.WaitGroup
+	for _, sd := range sides {
+		wg.Add(1)
+		go func(sd *side) {
+			defer wg.Done()
+			blob, err := t.Store.Compiled(t.Key(), sd.info.Version)
+			if err != nil {
+				sd.err = fmt.Errorf("drift check needs version %d: %w", sd.info.Version, err)
+				return
+			}
+			if sd.want, sd.err = Decode(blob); sd.err != nil {
+				return
+			}
+			sd.a, sd.err = Canonical(sd.want, CanonOptions{MaskState: true})
+		}(sd)
+	}
 	managed := map[tkey]bool{}
 	for _, ts := range st.Managed() {
 		managed[tkey{ts.Family, ts.Name}] = true
 	}
 	got, err := ReadTables(c, func(f uint8, n string) bool { return managed[tkey{f, n}] })
+	wg.Wait()
 	if err != nil {
 		return nil, err
 	}
-	var out []string
-	for _, s := range []struct {
-		name string
-		info *SlotInfo
-	}{{"production", status.Production}, {"staging", status.Staging}} {
-		if s.info == nil {
-			continue
+	for _, sd := range sides {
+		if sd.err != nil {
+			return nil, sd.err
 		}
-		blob, err := t.Store.Compiled(t.Key(), s.info.Version)
-		if err != nil {
-			return nil, fmt.Errorf("drift check needs version %d: %w", s.info.Version, err)
-		}
-		want, err := Decode(blob)
-		if err != nil {
-			return nil, err
-		}
-		// Shared sets in the kernel are marked as such by the version.
-		shared := SharedNames(want)
-		for _, tab := range got.Tables {
-			for _, set := range tab.Sets {
-				set.Shared = shared[tab.Key()][set.Name]
+	}
+	// Shared sets are state and left out of the comparison; the kernel's
+	// copies are marked shared by the versions that declare them.
+	shared := map[string]map[string]bool{}
+	for _, sd := range sides {
+		for table, ns := range SharedNames(sd.want) {
+			if shared[table] == nil {
+				shared[table] = map[string]bool{}
+			}
+			for n := range ns {
+				shared[table][n] = true
 			}
 		}
-		a, err := Canonical(want, CanonOptions{MaskState: true})
-		if err != nil {
-			return nil, err
+	}
+	for _, tab := range got.Tables {
+		for _, set := range tab.Sets {
+			set.Shared = shared[tab.Key()][set.Name]
 		}
-		b, err := Canonical(got, CanonOptions{Slot: s.info.Slot, MaskState: true})
-		if err != nil {
-			return nil, err
+	}
+	for _, sd := range sides {
+		wg.Add(1)
+		go func(sd *side) {
+			defer wg.Done()
+			sd.b, sd.err = Canonical(got, CanonOptions{Slot: sd.info.Slot, MaskState: true})
+		}(sd)
+	}
+	wg.Wait()
+	var out []string
+	for _, sd := range sides {
+		if sd.err != nil {
+			return nil, sd.err
 		}
-		for _, d := range a.Diff(b) {
-			out = append(out, fmt.Sprintf("%s (version %d): %s", s.name, s.info.Version, d))
+		for _, d := range sd.a.Diff(sd.b) {
+			out = append(out, fmt.Sprintf("%s (version %d): %s", sd.name, sd.info.Version, d))
 		}
 	}
 	return out, nil
