@@ -264,10 +264,17 @@ func (s *Store) init(readOnly bool) error {
 		}
 		return nil
 	}
-	var err error
-	if readOnly {
-		err = s.view(check)
-	} else {
+	// An existing history is only read: even an empty write transaction
+	// rewrites bbolt's meta page, and a command refused for bad input
+	// must leave the file's bytes as they were.
+	fresh := false
+	err := s.view(func(tx *bolt.Tx) error {
+		if fresh = tx.Bucket(bucketMeta) == nil; fresh && !readOnly {
+			return nil
+		}
+		return check(tx)
+	})
+	if err == nil && fresh && !readOnly {
 		err = s.update(check)
 	}
 	if err != nil {

@@ -9,11 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/fwslot/fwslot/internal/nfnl"
 	"github.com/fwslot/fwslot/internal/nsutil"
+	"github.com/fwslot/fwslot/internal/source"
 	"github.com/vishvananda/netlink"
 )
 
@@ -136,5 +138,222 @@ func Compile(ctx context.Context, file string, ifaces []Iface) (*Ruleset, error)
 			return nil, &CompileError{File: file, Output: err.Error()}
 		}
 	}
+	if err := checkDepth(file, rs); err != nil {
+		return nil, err
+	}
 	return rs, nil
+}
+
+// MaxLevels is how many levels of chains a ruleset may nest, its base
+// chain included: nf_tables validates at most 16 (a base chain and 15
+// jumps), and fwslot's dispatch jump into the slot takes one of them.
+const MaxLevels = 15
+
+// InputError is a ruleset nft accepts but fwslot cannot stage. Like a
+// CompileError, it is bad input.
+type InputError struct {
+	File string
+	Line int // 0 when not known
+	Msg  string
+}
+
+func (e *InputError) Error() string {
+	if e.Line == 0 {
+		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+}
+
+// depthMessage says why a ruleset nesting levels deep cannot be staged.
+func depthMessage(levels string) string {
+	return fmt.Sprintf("the ruleset nests jumps %s levels deep; nf_tables allows 16 and fwslot's dispatch uses one, so at most %d", levels, MaxLevels)
+}
+
+// checkDepth refuses a ruleset whose chains nest deeper than MaxLevels,
+// naming the jump that goes one level too far and the chains on the way.
+func checkDepth(file string, rs *Ruleset) error {
+	for _, t := range rs.Tables {
+		path, rules, err := deepestPath(t)
+		if err != nil {
+			return fmt.Errorf("check jump depth of table %s: %w", t.Key(), err)
+		}
+		if len(path) <= MaxLevels {
+			continue
+		}
+		e := &InputError{File: file, Msg: fmt.Sprintf("%s (table %s: %s); fold some chains into the ones that jump to them",
+			depthMessage(strconv.Itoa(len(path))), t.Key(), strings.Join(path, " -> "))}
+		// The jump from the last chain that fits into the first that does not.
+		if b, err := source.Load(file, source.Options{}); err == nil {
+			if locs, err := b.RuleLocations(); err == nil {
+				l := locs[source.ChainKey{Family: nfnl.FamilyName(t.Family), Table: t.Name, Chain: path[MaxLevels-1]}]
+				if n := rules[MaxLevels-1]; n < len(l) {
+					e.File, e.Line = l[n].File, l[n].Line
+				}
+			}
+		}
+		return e
+	}
+	return nil
+}
+
+// deepestPath returns the longest chain of jumps and gotos (verdict maps
+// included) from a base chain of t: the chains on it, and for each but the
+// last, the index of the rule that jumps to the next.
+func deepestPath(t *Table) ([]string, []int, error) {
+	chains := map[string]*Chain{}
+	for _, c := range t.Chains {
+		chains[c.Name] = c
+	}
+	vmaps := map[string][]string{}
+	for _, s := range t.Sets {
+		if s.Flags&nfnl.SetFlagMap == 0 {
+			continue
+		}
+		for _, el := range s.Elems {
+			attrs, err := nfnl.ParseAttrs(el)
+			if err != nil {
+				return nil, nil, err
+			}
+			if d, ok := nfnl.Find(attrs, nfnl.SetElemData); ok {
+				if to, err := verdictChain(d.Data); err != nil {
+					return nil, nil, err
+				} else if to != "" {
+					vmaps[s.Name] = append(vmaps[s.Name], to)
+				}
+			}
+		}
+	}
+	type link struct {
+		levels int
+		next   string
+		rule   int
+	}
+	memo := map[string]link{}
+	onPath := map[string]bool{}
+	var walk func(name string) (link, error)
+	walk = func(name string) (link, error) {
+		if l, ok := memo[name]; ok {
+			return l, nil
+		}
+		best := link{levels: 1}
+		c := chains[name]
+		if c == nil || onPath[name] { // the kernel refused loops already
+			return best, nil
+		}
+		onPath[name] = true
+		defer delete(onPath, name)
+		for i, r := range c.Rules {
+			targets, err := jumpTargets(r, vmaps)
+			if err != nil {
+				return best, fmt.Errorf("chain %s rule %d: %w", name, i, err)
+			}
+			for _, to := range targets {
+				l, err := walk(to)
+				if err != nil {
+					return best, err
+				}
+				if l.levels+1 > best.levels {
+					best = link{levels: l.levels + 1, next: to, rule: i}
+				}
+			}
+		}
+		memo[name] = best
+		return best, nil
+	}
+	var path []string
+	var rules []int
+	for _, c := range t.Chains {
+		if c.Base == nil {
+			continue
+		}
+		l, err := walk(c.Name)
+		if err != nil {
+			return nil, nil, err
+		}
+		if l.levels <= len(path) {
+			continue
+		}
+		path, rules = path[:0], rules[:0]
+		for n := c.Name; ; {
+			path = append(path, n)
+			l := memo[n]
+			if l.next == "" {
+				break
+			}
+			rules = append(rules, l.rule)
+			n = l.next
+		}
+	}
+	return path, rules, nil
+}
+
+// jumpTargets lists the chains a rule jumps or goes to, directly or
+// through a verdict map.
+func jumpTargets(rule []byte, vmaps map[string][]string) ([]string, error) {
+	attrs, err := nfnl.ParseAttrs(rule)
+	if err != nil {
+		return nil, err
+	}
+	ea, ok := nfnl.Find(attrs, nfnl.RuleExpressions)
+	if !ok {
+		return nil, nil
+	}
+	list, err := nfnl.ParseAttrs(ea.Data)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, el := range list {
+		ex, err := nfnl.ParseAttrs(el.Data)
+		if err != nil {
+			return nil, err
+		}
+		na, _ := nfnl.Find(ex, nfnl.ExprName)
+		da, ok := nfnl.Find(ex, nfnl.ExprData)
+		if !ok {
+			continue
+		}
+		data, err := nfnl.ParseAttrs(da.Data)
+		if err != nil {
+			return nil, err
+		}
+		switch nfnl.Str(na.Data) {
+		case "immediate":
+			if d, ok := nfnl.Find(data, nfnl.ImmediateData); ok {
+				to, err := verdictChain(d.Data)
+				if err != nil {
+					return nil, err
+				}
+				if to != "" {
+					out = append(out, to)
+				}
+			}
+		case "lookup":
+			if s, ok := nfnl.Find(data, nfnl.LookupSet); ok {
+				out = append(out, vmaps[nfnl.Str(s.Data)]...)
+			}
+		}
+	}
+	return out, nil
+}
+
+// verdictChain returns the chain of a jump or goto verdict in an NFTA_DATA
+// payload, or "".
+func verdictChain(b []byte) (string, error) {
+	attrs, err := nfnl.ParseAttrs(b)
+	if err != nil {
+		return "", err
+	}
+	v, ok := nfnl.Find(attrs, nfnl.DataVerdict)
+	if !ok {
+		return "", nil
+	}
+	va, err := nfnl.ParseAttrs(v.Data)
+	if err != nil {
+		return "", err
+	}
+	if c, ok := nfnl.Find(va, nfnl.VerdictChain); ok {
+		return nfnl.Str(c.Data), nil
+	}
+	return "", nil
 }

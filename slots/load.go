@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -23,8 +24,13 @@ type LoadOptions struct {
 	// Check, when set, runs after compiling and before anything touches
 	// the target; an error refuses the load (probes use it).
 	Check func(ctx context.Context, file string, rs *Ruleset) error
-	// IncludeDirs, when set, are the only directories includes may read.
+	// IncludeDirs are directories includes may read besides the main
+	// file's own directory (and below), which is always allowed; an
+	// include anywhere else is refused.
 	IncludeDirs []string
+	// Keep is how many versions that never went live history keeps
+	// (0: history.DefaultKeep); every version that was live stays.
+	Keep int
 }
 
 // LoadResult says what a load did.
@@ -56,7 +62,12 @@ type LoadResult struct {
 // know. A transaction the kernel refuses takes its version back out.
 func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*LoadResult, error) {
 	start := time.Now()
-	b, err := source.Load(file, source.Options{AllowedDirs: opts.IncludeDirs})
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return nil, fmt.Errorf("load ruleset %s: %w", file, err)
+	}
+	allowed := append([]string{filepath.Dir(abs)}, opts.IncludeDirs...)
+	b, err := source.Load(file, source.Options{AllowedDirs: allowed})
 	if err != nil {
 		return nil, err
 	}
@@ -194,6 +205,17 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 	}
 	if err := t.recordKernel(c, prod, number, genBefore); err != nil {
 		return nil, fmt.Errorf("version %d is staged, but recording the kernel state failed: %w", number, err)
+	}
+	if isNew {
+		// Retention: every version that was ever live stays, plus the
+		// newest staged-only ones, so the file does not grow forever.
+		keep := opts.Keep
+		if keep <= 0 {
+			keep = history.DefaultKeep
+		}
+		if _, err := t.Store.Prune(t.Key(), history.Policy{Keep: keep, Protect: history.Protect(prod, number)}); err != nil {
+			res.Warnings = append(res.Warnings, "prune history: "+err.Error())
+		}
 	}
 	res.Version, res.Rules, res.Tables = number, rs.RuleCount(), rs.TableKeys()
 	res.Duration = time.Since(start)

@@ -15,7 +15,9 @@ import (
 
 func newLoad(g *globals) *cobra.Command {
 	var msg, probesFile, topoFile, keep string
+	var includeDirs []string
 	var force bool
+	var keepVersions int
 	c := &cobra.Command{
 		Use:   "load FILE",
 		Short: "Compile a ruleset and stage it beside production",
@@ -37,7 +39,7 @@ as a version of its own, so "fwslot rollback" returns to it.`,
 				return err
 			}
 			defer done()
-			opts := slots.LoadOptions{Message: msg}
+			opts := slots.LoadOptions{Message: msg, IncludeDirs: includeDirs, Keep: keepVersions}
 			var checks []func(context.Context, string, *slots.Ruleset) error
 			if probesFile != "" {
 				ps, err := readProbes(probesFile)
@@ -105,6 +107,8 @@ as a version of its own, so "fwslot rollback" returns to it.`,
 	c.Flags().StringVar(&topoFile, "topology", "", "interfaces of the probe twin (default: inferred from the probes)")
 	c.Flags().StringVar(&keep, "keep-access", "", `refuse a ruleset that would cut this connection, like "198.51.100.7:50022 -> 192.0.2.10:22" (default: $SSH_CONNECTION on the host)`)
 	c.Flags().BoolVar(&force, "force", false, "stage even if the lockout guard fails")
+	c.Flags().IntVar(&keepVersions, "keep", 0, "versions that never went live to keep in history (default 100); every version that was live is kept")
+	c.Flags().StringArrayVar(&includeDirs, "include-dir", nil, "also let includes read files in this directory and below (repeatable); by default only FILE's own directory and below")
 	return c
 }
 

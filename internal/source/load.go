@@ -14,8 +14,9 @@ import (
 	"strings"
 )
 
-// DefaultMaxBytes is the default limit on the total size of a bundle.
-const DefaultMaxBytes = 64 << 20
+// DefaultMaxBytes is the default limit on the total size of a bundle:
+// 32 MiB, room for a 100k-rule ruleset (~6 MB) or a 1M-element set (~15 MB).
+const DefaultMaxBytes = 32 << 20
 
 // maxDepth is nft's limit on nested files, the main file included.
 const maxDepth = 16
