@@ -82,6 +82,13 @@ func Interfaces(netns string) ([]Iface, error) {
 // the private namespace changes, whatever the file says (`flush ruleset`
 // included).
 func Compile(ctx context.Context, file string, ifaces []Iface) (*Ruleset, error) {
+	return CompileTimed(ctx, file, ifaces, nil)
+}
+
+// CompileTimed is Compile reporting its phases (namespace setup, nft,
+// read back) to timer.
+func CompileTimed(ctx context.Context, file string, ifaces []Iface, timer Timer) (*Ruleset, error) {
+	mark := time.Now()
 	abs, err := filepath.Abs(file)
 	if err != nil {
 		return nil, err
@@ -103,6 +110,7 @@ func Compile(ctx context.Context, file string, ifaces []Iface) (*Ruleset, error)
 				return fmt.Errorf("mirror interface %s (index %d) in the compile namespace: %w", i.Name, i.Index, err)
 			}
 		}
+		mark = timer.lap(PhaseNetns, mark)
 		dir := filepath.Dir(abs)
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 		defer cancel()
@@ -118,12 +126,14 @@ func Compile(ctx context.Context, file string, ifaces []Iface) (*Ruleset, error)
 			}
 			return fmt.Errorf("run nft: %w", err)
 		}
+		mark = timer.lap(PhaseNft, mark)
 		c, err := nfnl.DialHere()
 		if err != nil {
 			return err
 		}
 		defer c.Close()
 		rs, err = ReadTables(c, nil)
+		mark = timer.lap(PhaseReadBack, mark)
 		return err
 	})
 	if err != nil {

@@ -31,6 +31,8 @@ type LoadOptions struct {
 	// Keep is how many versions that never went live history keeps
 	// (0: history.DefaultKeep); every version that was live stays.
 	Keep int
+	// Timer, when set, receives the duration of each phase (LoadPhases).
+	Timer Timer
 }
 
 // LoadResult says what a load did.
@@ -62,6 +64,7 @@ type LoadResult struct {
 // know. A transaction the kernel refuses takes its version back out.
 func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*LoadResult, error) {
 	start := time.Now()
+	timer, mark := opts.Timer, start
 	abs, err := filepath.Abs(file)
 	if err != nil {
 		return nil, fmt.Errorf("load ruleset %s: %w", file, err)
@@ -72,6 +75,7 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 		return nil, err
 	}
 	res := &LoadResult{Hash: b.Hash, Warnings: writableWarnings(b), Repaired: []string{}}
+	mark = timer.lap(PhaseSource, mark)
 	c, err := t.Dial()
 	if err != nil {
 		return nil, err
@@ -100,22 +104,22 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 		}
 	}
 
+	mark = timer.lap(PhaseState, mark)
 	ifaces, err := Interfaces(t.NetNS)
 	if err != nil {
 		return nil, err
 	}
-	rs, err := Compile(ctx, file, ifaces)
+	mark = timer.lap(PhaseIfaces, mark)
+	rs, err := CompileTimed(ctx, file, ifaces, timer)
 	if err != nil {
 		return nil, err
 	}
+	mark = time.Now()
 	if opts.Check != nil {
 		if err := opts.Check(ctx, file, rs); err != nil {
 			return nil, err
 		}
-	}
-	compiled, err := rs.Encode()
-	if err != nil {
-		return nil, err
+		mark = timer.lap(PhaseCheck, mark)
 	}
 
 	// Tables the file declares that exist but that fwslot does not manage
@@ -184,25 +188,37 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 	if err != nil {
 		return nil, undo(err)
 	}
+	// The history write (encode, then bbolt) runs while the batch is
+	// built: both take time on large rulesets and neither needs the other.
+	// It still completes before the kernel changes.
+	written := make(chan error, 1)
 	if isNew {
 		v := history.Version{Hash: b.Hash, User: who, Time: now, Message: opts.Message, Origin: "file",
 			Source: b.Flat, Tables: rs.TableKeys(), Rules: rs.RuleCount()}
 		for _, f := range b.Files {
 			v.Files = append(v.Files, history.File{Path: f.Path, Content: f.Content})
 		}
-		got, err := t.Store.AddVersion(t.Key(), v, compiled)
-		if err != nil {
-			return nil, undo(err)
-		}
-		number = got.Number
+		go func() { written <- t.addVersion(v, rs, number, timer) }()
+	} else {
+		written <- nil
+	}
+	stageErr := Stage(&batch, st, rs, res.Slot, Tag{Version: number, Hash: b.Hash}, status.active)
+	if timer != nil {
+		timer(PhaseBatchSize, time.Duration(batch.Len()))
+	}
+	mark = timer.lap(PhaseBatch, mark)
+	err = <-written
+	if isNew && err == nil {
 		added = append(added, number)
 	}
-	if err := Stage(&batch, st, rs, res.Slot, Tag{Version: number, Hash: b.Hash}, status.active); err != nil {
+	if err := errors.Join(err, stageErr); err != nil {
 		return nil, undo(err)
 	}
+	mark = time.Now()
 	if err := c.Commit(&batch); err != nil {
 		return nil, undo(fmt.Errorf("stage %s into slot %s (production untouched): %w", file, res.Slot, err))
 	}
+	mark = timer.lap(PhaseCommit, mark)
 	if err := t.recordKernel(c, prod, number, genBefore); err != nil {
 		return nil, fmt.Errorf("version %d is staged, but recording the kernel state failed: %w", number, err)
 	}
@@ -217,9 +233,30 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 			res.Warnings = append(res.Warnings, "prune history: "+err.Error())
 		}
 	}
+	timer.lap(PhaseRecord, mark)
 	res.Version, res.Rules, res.Tables = number, rs.RuleCount(), rs.TableKeys()
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// addVersion encodes rs and stores it as version want of history.
+func (t *Target) addVersion(v history.Version, rs *Ruleset, want uint64, timer Timer) error {
+	mark := time.Now()
+	compiled, err := rs.Encode()
+	if err != nil {
+		return err
+	}
+	mark = timer.lap(PhaseEncode, mark)
+	got, err := t.Store.AddVersion(t.Key(), v, compiled)
+	if err != nil {
+		return err
+	}
+	timer.lap(PhaseHistory, mark)
+	if got.Number != want {
+		_ = t.Store.DeleteVersion(t.Key(), got.Number)
+		return fmt.Errorf("history numbered the new version %d, expected %d; another writer? run `fwslot status`", got.Number, want)
+	}
+	return nil
 }
 
 // writableWarnings names ruleset files that users other than the owner

@@ -37,7 +37,23 @@ type Options struct {
 	// Check, when set, runs on the version about to go live before the
 	// kernel changes; an error refuses the swap (the lockout guard).
 	Check func(ctx context.Context, version uint64, rs *slots.Ruleset) error
+	// Timer, when set, receives the duration of each phase (SwapPhases).
+	Timer slots.Timer
 }
+
+// Phases of a swap, in order.
+const (
+	PhaseOpen   = "dial, read state, reconcile"
+	PhaseDrift  = "pending confirmation + drift check"
+	PhaseCheck  = "checks (lockout guard)"
+	PhaseBatch  = "build flip batch"
+	PhaseCommit = "commit (one transaction)"
+	PhaseRecord = "history: activation + kernel record"
+	PhaseClose  = "close netlink socket"
+)
+
+// SwapPhases lists the phases of Swap in order.
+var SwapPhases = []string{PhaseOpen, PhaseDrift, PhaseCheck, PhaseBatch, PhaseCommit, PhaseRecord, PhaseClose}
 
 // Result says what went live.
 type Result struct {
@@ -61,7 +77,12 @@ type session struct {
 	status   *slots.Status
 	repaired []string
 	gen      uint32
+	timer    slots.Timer
+	mark     time.Time
 }
+
+// lap reports the phase that ends now.
+func (s *session) lap(phase string) { s.mark = s.timer.Lap(phase, s.mark) }
 
 func open(t *slots.Target) (*session, error) {
 	c, err := t.Dial()
@@ -95,7 +116,13 @@ func (s *session) refresh() error {
 	return err
 }
 
-func (s *session) close() { s.c.Close() }
+// close releases the netlink socket; calling it twice is harmless.
+func (s *session) close() {
+	if s.c != nil {
+		s.c.Close()
+		s.c = nil
+	}
+}
 
 // Swap makes the staged version live in one transaction. The previous
 // production stays loaded in the other slot, so rollback is the same flip.
@@ -108,6 +135,8 @@ func Swap(ctx context.Context, t *slots.Target, opts Options) (*Result, error) {
 		return nil, err
 	}
 	defer s.close()
+	s.timer, s.mark = opts.Timer, start
+	s.lap(PhaseOpen)
 	if s.status.Staging == nil {
 		return nil, ErrNothingStaged
 	}
@@ -131,6 +160,7 @@ func Swap(ctx context.Context, t *slots.Target, opts Options) (*Result, error) {
 			s.gen, _ = s.c.GenID()
 		}
 	}
+	s.lap(PhaseDrift)
 	if opts.Check != nil {
 		rs, err := compiled(t, s.status.Staging.Version)
 		if err != nil {
@@ -139,11 +169,17 @@ func Swap(ctx context.Context, t *slots.Target, opts Options) (*Result, error) {
 		if err := opts.Check(ctx, s.status.Staging.Version, rs); err != nil {
 			return nil, err
 		}
+		s.lap(PhaseCheck)
 	}
 	res, err := s.flip(s.status.Staging.Version, "swap", opts.Confirm)
 	if err != nil {
 		return nil, err
 	}
+	// Releasing a socket that committed waits for nf_tables to destroy
+	// what the transaction replaced (an RCU grace period): part of the
+	// swap's cost, paid here rather than at process exit.
+	s.close()
+	s.lap(PhaseClose)
 	res.Duration = time.Since(start)
 	return res, nil
 }
@@ -230,10 +266,14 @@ func (s *session) flip(want uint64, how string, confirm time.Duration) (*Result,
 	if err := slots.Flip(&b, s.st, to, keep); err != nil {
 		return nil, err
 	}
+	s.lap(PhaseBatch)
 	if err := s.c.Commit(&b); err != nil {
 		return nil, fmt.Errorf("%s to version %d (production unchanged): %w", how, want, err)
 	}
-	return s.record(want, to, how, false, confirm)
+	s.lap(PhaseCommit)
+	res, err := s.record(want, to, how, false, confirm)
+	s.lap(PhaseRecord)
+	return res, err
 }
 
 // restage writes a version from history into the inactive slot and makes

@@ -1,0 +1,145 @@
+// Package bench measures fwslot against plain `nft -f` on the same
+// generated rulesets (internal/gen): swap, rollback, load and restage
+// latency, and peak memory. Everything runs in network namespaces that the
+// package creates and removes; the root namespace is never touched.
+//
+// The command bench/cmd/fwslot-bench prints the tables; bench_test.go holds
+// Go benchmarks of swap latency.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/fwslot/fwslot/internal/gen"
+	"github.com/fwslot/fwslot/internal/nsutil"
+)
+
+// NsPrefix starts the name of every namespace the benchmarks create.
+const NsPrefix = "fwsb-"
+
+// Proc is the outcome of one child process.
+type Proc struct {
+	Wall time.Duration
+	// MaxRSS is ru_maxrss of wait4 in bytes: the largest resident set of
+	// the process or of any descendant it waited for (Linux folds the
+	// children's maximum into the rusage of their parent at exit).
+	MaxRSS    int64
+	User, Sys time.Duration
+	Stdout    string
+}
+
+// Run starts name with args inside network namespace ns ("" = the current
+// one), waits for it, and reports wall time (fork/exec included) and its
+// rusage. A non-zero exit is an error carrying the output.
+func Run(ns string, name string, args ...string) (Proc, error) {
+	var p Proc
+	err := nsutil.Do(ns, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, name, args...)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		start := time.Now()
+		err := cmd.Run()
+		p.Wall = time.Since(start)
+		if cmd.ProcessState != nil {
+			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+				p.MaxRSS = ru.Maxrss * 1024
+				p.User = time.Duration(ru.Utime.Nano())
+				p.Sys = time.Duration(ru.Stime.Nano())
+			}
+		}
+		p.Stdout = out.String()
+		if err != nil {
+			e := errb.String()
+			if len(e) > 2000 {
+				e = e[:2000] + "..."
+			}
+			return fmt.Errorf("%s %v: %v: %s", name, args, err, e)
+		}
+		return nil
+	})
+	return p, err
+}
+
+// cleanup tracks namespaces so that an interrupted run still removes them.
+var cleanup struct {
+	sync.Mutex
+	ns map[string]bool
+}
+
+// CreateNS makes a namespace for a benchmark; remove it with DeleteNS.
+func CreateNS() (string, error) {
+	name, err := nsutil.Create(NsPrefix)
+	if err != nil {
+		return "", err
+	}
+	cleanup.Lock()
+	if cleanup.ns == nil {
+		cleanup.ns = map[string]bool{}
+	}
+	cleanup.ns[name] = true
+	cleanup.Unlock()
+	return name, nil
+}
+
+// DeleteNS removes a namespace made by CreateNS.
+func DeleteNS(name string) error {
+	cleanup.Lock()
+	delete(cleanup.ns, name)
+	cleanup.Unlock()
+	return nsutil.Delete(name)
+}
+
+// DeleteAllNS removes every namespace CreateNS made that still exists
+// (for signal handlers).
+func DeleteAllNS() {
+	cleanup.Lock()
+	names := make([]string, 0, len(cleanup.ns))
+	for n := range cleanup.ns {
+		names = append(names, n)
+	}
+	cleanup.Unlock()
+	for _, n := range names {
+		_ = DeleteNS(n)
+	}
+}
+
+// Files are one generated ruleset on disk in two forms.
+type Files struct {
+	Rules int
+	Seed  int64
+	// Plain is the generated text, what fwslot loads and `nft -f FILE`
+	// takes into an empty namespace.
+	Plain string
+	// Reload is "flush ruleset" followed by the same text: the full
+	// reload an operator runs with nft alone.
+	Reload string
+}
+
+// WriteRuleset generates gen.Ruleset(gen.Options{Rules: n, Seed: seed})
+// into dir.
+func WriteRuleset(dir string, n int, seed int64) (Files, error) {
+	text := gen.Ruleset(gen.Options{Rules: n, Seed: seed})
+	f := Files{Rules: n, Seed: seed,
+		Plain:  filepath.Join(dir, fmt.Sprintf("r%d-s%d.nft", n, seed)),
+		Reload: filepath.Join(dir, fmt.Sprintf("r%d-s%d.reload.nft", n, seed))}
+	if err := os.WriteFile(f.Plain, []byte(text), 0o600); err != nil {
+		return f, err
+	}
+	if err := os.WriteFile(f.Reload, []byte("flush ruleset\n"+text), 0o600); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+// Nft runs `nft -f file` inside ns.
+func Nft(ns, file string) (Proc, error) { return Run(ns, "nft", "-f", file) }

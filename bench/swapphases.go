@@ -1,0 +1,92 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/slots"
+	"github.com/fwslot/fwslot/swap"
+)
+
+// SwapPhases of a swap, in the order swap.Swap runs them.
+var SwapPhases = swap.SwapPhases
+
+// PhasedSwap runs swap.Swap and returns the duration of each phase.
+func PhasedSwap(ctx context.Context, t *slots.Target) (map[string]time.Duration, error) {
+	p := newPhases()
+	if _, err := swap.Swap(ctx, t, swap.Options{Timer: p.timer()}); err != nil {
+		return nil, err
+	}
+	return p.d, nil
+}
+
+// SwapBreakdown swaps cfg.Runs (+1 warm-up) times in-process on a managed
+// target with n rules in each slot, timing each phase of swap.Swap.
+func SwapBreakdown(cfg *Config, n int) (res *BreakdownResult, err error) {
+	res = &BreakdownResult{Rules: n, Phase: map[string][]float64{}}
+	dir := filepath.Join(cfg.Dir, fmt.Sprintf("sbd%d", n))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	tgt, err := CreateNS()
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if e := DeleteNS(tgt); e != nil && err == nil {
+			err = e
+		}
+	}()
+	store, err := history.Open(filepath.Join(dir, "fwslot.db"), history.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	t := &slots.Target{NetNS: tgt, Store: store}
+	ctx := context.Background()
+	if err := Prepare(ctx, t, dir, n); err != nil {
+		return nil, err
+	}
+	cfg.logf("  %d rules: phased in-process swap", n)
+	for i := 0; i <= cfg.Runs; i++ {
+		start := time.Now()
+		ph, err := PhasedSwap(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		total := time.Since(start)
+		if i == 0 {
+			continue
+		}
+		res.Total = append(res.Total, total.Seconds())
+		for _, p := range SwapPhases {
+			res.Phase[p] = append(res.Phase[p], ph[p].Seconds())
+		}
+	}
+	return res, nil
+}
+
+// Prepare brings target t to the steady state the swap measurements use:
+// version 1 (seed 1) live, version 2 (seed 2) staged, n rules each.
+func Prepare(ctx context.Context, t *slots.Target, dir string, n int) error {
+	for i, seed := range []int64{1, 2} {
+		f, err := WriteRuleset(dir, n, seed)
+		if err != nil {
+			return err
+		}
+		if _, err := t.Load(ctx, f.Plain, slots.LoadOptions{}); err != nil {
+			return err
+		}
+		if i == 0 {
+			if _, err := swap.Swap(ctx, t, swap.Options{}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
