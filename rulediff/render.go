@@ -10,7 +10,6 @@ import (
 	"github.com/fwslot/fwslot/internal/nfnl"
 	"github.com/fwslot/fwslot/internal/nsutil"
 	"github.com/fwslot/fwslot/slots"
-	"github.com/vishvananda/netlink"
 )
 
 // RenderCompiled installs a compiled ruleset in a private network namespace
@@ -24,14 +23,8 @@ func RenderCompiled(ctx context.Context, rs *slots.Ruleset, ifaces []slots.Iface
 	}
 	var text string
 	err = nsutil.DoFresh(func() error {
-		for _, i := range ifaces {
-			if i.Name == "lo" {
-				continue
-			}
-			d := &netlink.Ifb{LinkAttrs: netlink.LinkAttrs{Name: i.Name, Index: i.Index}}
-			if err := netlink.LinkAdd(d); err != nil {
-				return fmt.Errorf("mirror interface %s (index %d) in the render namespace: %w", i.Name, i.Index, err)
-			}
+		if err := slots.MirrorInterfaces(ifaces); err != nil {
+			return err
 		}
 		c, err := nfnl.DialHere()
 		if err != nil {

@@ -76,6 +76,24 @@ func Interfaces(netns string) ([]Iface, error) {
 	return out, err
 }
 
+// MirrorInterfaces creates, in the calling thread's (private) namespace,
+// interfaces with the names and indexes of ifaces, so rulesets compile and
+// print there as on the target.
+func MirrorInterfaces(ifaces []Iface) error {
+	for _, i := range ifaces {
+		if i.Name == "lo" {
+			continue
+		}
+		// ifb: the dummy driver is not in every kernel; ifb is a plain
+		// device that netdev hooks and flowtables accept.
+		d := &netlink.Ifb{LinkAttrs: netlink.LinkAttrs{Name: i.Name, Index: i.Index}}
+		if err := netlink.LinkAdd(d); err != nil {
+			return fmt.Errorf("mirror interface %s (index %d) in a private namespace: %w", i.Name, i.Index, err)
+		}
+	}
+	return nil
+}
+
 // Compile runs `nft -f file` in a private network namespace that has the
 // given interfaces with the same names and indexes, and reads back what
 // nft built. A file nft rejects returns a *CompileError; nothing outside
@@ -99,16 +117,8 @@ func CompileTimed(ctx context.Context, file string, ifaces []Iface, timer Timer)
 	}
 	var rs *Ruleset
 	err = nsutil.DoFresh(func() error {
-		for _, i := range ifaces {
-			if i.Name == "lo" {
-				continue
-			}
-			// ifb: the dummy driver is not in every kernel; ifb is a plain
-			// device that netdev hooks and flowtables accept.
-			d := &netlink.Ifb{LinkAttrs: netlink.LinkAttrs{Name: i.Name, Index: i.Index}}
-			if err := netlink.LinkAdd(d); err != nil {
-				return fmt.Errorf("mirror interface %s (index %d) in the compile namespace: %w", i.Name, i.Index, err)
-			}
+		if err := MirrorInterfaces(ifaces); err != nil {
+			return err
 		}
 		mark = timer.lap(PhaseNetns, mark)
 		dir := filepath.Dir(abs)

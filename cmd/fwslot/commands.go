@@ -288,10 +288,13 @@ func newHistory(g *globals) *cobra.Command {
 }
 
 func newShow(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var original bool
+	c := &cobra.Command{
 		Use:   "show N",
 		Short: "Print the source of version N (includes resolved)",
-		Args:  exactArgs(1),
+		Example: `  fwslot show 3
+  fwslot show 3 --original`,
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			n, err := strconv.ParseUint(args[0], 10, 64)
 			if err != nil || n == 0 {
@@ -309,6 +312,9 @@ func newShow(g *globals) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
+			if original {
+				return printOriginal(g, cmd, n, v)
+			}
 			if g.json {
 				return printJSON(cmd.OutOrStdout(), struct {
 					history.Version
@@ -319,6 +325,8 @@ func newShow(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+	c.Flags().BoolVar(&original, "original", false, "print the files as written (includes separate, each after a \"# ==> FILE <==\" line) instead of the flattened source")
+	return c
 }
 
 // exactArgs is cobra.ExactArgs with the documented exit code for misuse.

@@ -490,66 +490,39 @@ func activationEnd(acts []history.Activation, i int) string {
 	return end
 }
 
-// withOriginal adds --original to `show`: the files as written, includes
-// separate, each after a header line.
-func withOriginal(g *globals, c *cobra.Command) *cobra.Command {
-	var original bool
-	c.Flags().BoolVar(&original, "original", false, "print the files as written (includes separate, each after a \"# ==> FILE <==\" line) instead of the flattened source")
-	c.Example = `  fwslot show 3
-  fwslot show 3 --original`
-	plain := c.RunE
-	c.RunE = func(cmd *cobra.Command, args []string) error {
-		if !original {
-			return plain(cmd, args)
+// printOriginal prints a version's files as written, includes separate,
+// each after a "# ==> FILE <==" line (`show --original`).
+func printOriginal(g *globals, cmd *cobra.Command, n uint64, v history.Version) error {
+	if g.json {
+		type file struct {
+			Path    string `json:"path"`
+			Content string `json:"content"`
 		}
-		n, err := strconv.ParseUint(args[0], 10, 64)
-		if err != nil || n == 0 {
-			return usagef("show: %q is not a version number (see `fwslot history`)", args[0])
+		files := []file{}
+		for _, f := range v.Files {
+			files = append(files, file{f.Path, string(f.Content)})
 		}
-		t, done, err := g.target(false)
-		if err != nil {
-			return err
-		}
-		defer done()
-		if t.Store == nil {
-			return usagef("no history yet (%s does not exist)", g.db)
-		}
-		v, err := t.Store.Get(t.Key(), n)
-		if err != nil {
-			return usageError{err}
-		}
-		if g.json {
-			type file struct {
-				Path    string `json:"path"`
-				Content string `json:"content"`
-			}
-			files := []file{}
-			for _, f := range v.Files {
-				files = append(files, file{f.Path, string(f.Content)})
-			}
-			return printJSON(cmd.OutOrStdout(), struct {
-				history.Version
-				Files []file `json:"files"`
-			}{v, files})
-		}
-		w := cmd.OutOrStdout()
-		if len(v.Files) == 0 {
-			fmt.Fprintf(w, "# ==> version %d (%s): no files recorded; its source as fwslot read it <==\n%s", n, v.Origin, v.Source)
-			return nil
-		}
-		for i, f := range v.Files {
-			if i > 0 {
-				fmt.Fprintln(w)
-			}
-			fmt.Fprintf(w, "# ==> %s <==\n", f.Path)
-			w.Write(f.Content)
-			if len(f.Content) > 0 && f.Content[len(f.Content)-1] != '\n' {
-				fmt.Fprintln(w)
-			}
-		}
+		return printJSON(cmd.OutOrStdout(), struct {
+			history.Version
+			Files []file `json:"files"`
+		}{v, files})
+	}
+	w := cmd.OutOrStdout()
+	if len(v.Files) == 0 {
+		fmt.Fprintf(w, "# ==> version %d (%s): no files recorded; its source as fwslot read it <==\n%s", n, v.Origin, v.Source)
 		return nil
 	}
-	return c
+	for i, f := range v.Files {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "# ==> %s <==\n", f.Path)
+		w.Write(f.Content)
+		if len(f.Content) > 0 && f.Content[len(f.Content)-1] != '\n' {
+			fmt.Fprintln(w)
+		}
+	}
+	return nil
 }
 
 // ------------------------------------------------------------- prune
@@ -915,20 +888,9 @@ func (s *cliStager) Stage(ctx context.Context, file string) (watch.Outcome, erro
 // runProbes proves a compiled candidate in a twin with the target's
 // interface indexes; an error names the first failing probe.
 func runProbes(ctx context.Context, g *globals, file string, rs *slots.Ruleset, ps []probe.Probe, topo probe.Topology) error {
-	ifs, err := slots.Interfaces(g.netns)
+	rep, err := proveCandidate(ctx, g, file, rs, ps, topo)
 	if err != nil {
 		return err
-	}
-	if len(topo.Interfaces) == 0 {
-		topo = probe.InferTopology(ps)
-	}
-	loc, err := locatorFor(file)
-	if err != nil {
-		return err
-	}
-	rep, err := probe.Run(ctx, probe.MirrorIndexes(topo, ifs), probe.RulesetLoader(rs), ps, nil, probe.Options{Locate: loc})
-	if err != nil {
-		return fmt.Errorf("probes: %w", err)
 	}
 	if rep.OK() {
 		return nil

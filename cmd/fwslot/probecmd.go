@@ -309,24 +309,34 @@ func newDiff(g *globals) *cobra.Command {
 	return newRulesetDiff(g) // the ruleset diff and --probes: histcmd.go
 }
 
-// probeCheck proves a compiled candidate with probes in a twin whose
-// interfaces carry the target's indexes, before load touches the target.
+// proveCandidate runs probes on a compiled candidate in a twin that
+// mirrors the target's interfaces, before anything touches the target.
+func proveCandidate(ctx context.Context, g *globals, file string, rs *slots.Ruleset, ps []probe.Probe, topo probe.Topology) (probe.Report, error) {
+	ifs, err := slots.Interfaces(g.netns)
+	if err != nil {
+		return probe.Report{}, err
+	}
+	if len(topo.Interfaces) == 0 {
+		topo = probe.InferTopology(ps)
+	}
+	loc, err := locatorFor(file)
+	if err != nil {
+		return probe.Report{}, err
+	}
+	rep, err := probe.Run(ctx, probe.MirrorIndexes(topo, ifs), probe.RulesetLoader(rs), ps, nil, probe.Options{Locate: loc})
+	if err != nil {
+		return rep, fmt.Errorf("probes: %w", err)
+	}
+	return rep, nil
+}
+
+// probeCheck is load's check for --probes: it refuses to stage unless
+// every probe passes, printing the report of failures.
 func probeCheck(g *globals, cmd *cobra.Command, ps []probe.Probe, topo probe.Topology) func(context.Context, string, *slots.Ruleset) error {
 	return func(ctx context.Context, file string, rs *slots.Ruleset) error {
-		ifs, err := slots.Interfaces(g.netns)
+		rep, err := proveCandidate(ctx, g, file, rs, ps, topo)
 		if err != nil {
 			return err
-		}
-		if len(topo.Interfaces) == 0 {
-			topo = probe.InferTopology(ps)
-		}
-		loc, err := locatorFor(file)
-		if err != nil {
-			return err
-		}
-		rep, err := probe.Run(ctx, probe.MirrorIndexes(topo, ifs), probe.RulesetLoader(rs), ps, nil, probe.Options{Locate: loc})
-		if err != nil {
-			return fmt.Errorf("probes: %w", err)
 		}
 		if rep.OK() {
 			fmt.Fprintf(cmd.ErrOrStderr(), "probes: %d of %d passed\n", rep.Passed, len(rep.Results))
