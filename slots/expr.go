@@ -1,6 +1,7 @@
 package slots
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 
@@ -42,9 +43,36 @@ func (r *renamer) obj(n string) string {
 	return n
 }
 
+// Byte patterns of the expressions patchExpr rewrites: their names, and
+// the verdict codes of jump and goto (big-endian -3 and -4) that an
+// immediate carries with a chain name.
+var (
+	patchedNames = [][]byte{[]byte("lookup\x00"), []byte("dynset\x00"), []byte("objref\x00"), []byte("exthdr\x00")}
+	jumpCodes    = [][]byte{{0xff, 0xff, 0xff, 0xfd}, {0xff, 0xff, 0xff, 0xfc}}
+)
+
+// needsPatch reports whether a rule may name another object. Most rules
+// (matches and a verdict) do not, and are copied without being parsed.
+func needsPatch(rule []byte) bool {
+	for _, p := range patchedNames {
+		if bytes.Contains(rule, p) {
+			return true
+		}
+	}
+	for _, p := range jumpCodes {
+		if bytes.Contains(rule, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // patchRule rewrites the names a rule uses to point at the slot's objects
 // and copies everything else byte for byte.
 func patchRule(rule []byte, rn *renamer) ([]byte, error) {
+	if !needsPatch(rule) {
+		return rule, nil
+	}
 	attrs, err := nfnl.ParseAttrs(rule)
 	if err != nil {
 		return nil, err

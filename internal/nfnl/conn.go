@@ -174,30 +174,17 @@ func (c *Conn) Commit(b *Batch) error {
 	if b.n == 0 {
 		return nil
 	}
-	base := c.seq
-	c.seq += uint32(b.n) + 2
-	buf := make([]byte, 0, len(b.buf)+64)
-	buf = appendMsg(buf, msgBatchBegin, flagRequest, base, unix.AF_UNSPEC, SubsysNFTables, nil)
-	// Renumber the messages so their sequence numbers follow base.
-	msgs := b.buf
-	for off := 0; off < len(msgs); {
-		l := int(binary.NativeEndian.Uint32(msgs[off : off+4]))
-		seq := binary.NativeEndian.Uint32(msgs[off+8 : off+12])
-		binary.NativeEndian.PutUint32(msgs[off+8:off+12], base+seq)
-		off += align(l)
-	}
-	buf = append(buf, msgs...)
-	buf = appendMsg(buf, msgBatchEnd, flagRequest, base+uint32(b.n)+1, unix.AF_UNSPEC, SubsysNFTables, nil)
-	// Restore the batch so it can be inspected or sent again.
-	for off := 0; off < len(msgs); {
-		l := int(binary.NativeEndian.Uint32(msgs[off : off+4]))
-		seq := binary.NativeEndian.Uint32(msgs[off+8 : off+12])
-		binary.NativeEndian.PutUint32(msgs[off+8:off+12], seq-base)
-		off += align(l)
-	}
-
-	if err := unix.Sendto(c.fd, buf, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return fmt.Errorf("send batch of %d messages (%d bytes): %w", b.n, len(buf), err)
+	// The messages carry sequence numbers 1..n from Add; the delimiters
+	// take 0 and n+1. Errors of this batch are all queued before sendmsg
+	// returns and drained below, so numbers never mix across batches.
+	const base = 0
+	begin := appendMsg(nil, msgBatchBegin, flagRequest, base, unix.AF_UNSPEC, SubsysNFTables, nil)
+	end := appendMsg(nil, msgBatchEnd, flagRequest, base+uint32(b.n)+1, unix.AF_UNSPEC, SubsysNFTables, nil)
+	// Three buffers, one sendmsg: the batch (100 MB at 100k rules) is not
+	// copied again.
+	size := len(begin) + len(b.buf) + len(end)
+	if _, err := unix.SendmsgBuffers(c.fd, [][]byte{begin, b.buf, end}, nil, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}, 0); err != nil {
+		return fmt.Errorf("send batch of %d messages (%d bytes): %w", b.n, size, err)
 	}
 	var errs []error
 	for {
