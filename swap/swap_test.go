@@ -5,8 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fwslot/fwslot/internal/nsutil"
+	"io"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fwslot/fwslot/internal/testnet"
 	"github.com/fwslot/fwslot/slots"
@@ -272,4 +276,61 @@ func TestNamedVerdictMapSlotsAreReplaced(t *testing.T) {
 	}
 	mustRollback(t, tg, 1)
 	expectReach(t, peer, map[string]bool{"22": true})
+}
+
+// Conntrack entries survive a swap: an established connection keeps
+// working under a version that lets only established traffic reach its
+// port, while a new connection to that port is refused.
+func TestConntrackSurvivesSwap(t *testing.T) {
+	target, peer := testnet.Pair(t)
+	var l net.Listener
+	if err := nsutil.Do(target, func() error {
+		var err error
+		l, err = net.Listen("tcp", ":22")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	tg := newTarget(t, target)
+	load(t, tg, writeRuleset(t, "ssh.nft", onlySSH))
+	mustSwap(t, tg)
+	var conn net.Conn
+	if err := nsutil.Do(peer, func() error {
+		var err error
+		conn, err = net.DialTimeout("tcp", testnet.TargetIP+":22", time.Second)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	echo := func(msg string) error {
+		conn.SetDeadline(time.Now().Add(time.Second))
+		if _, err := conn.Write([]byte(msg)); err != nil {
+			return err
+		}
+		buf := make([]byte, len(msg))
+		_, err := io.ReadFull(conn, buf)
+		return err
+	}
+	if err := echo("before"); err != nil {
+		t.Fatal(err)
+	}
+	load(t, tg, writeRuleset(t, "web.nft", onlyWeb))
+	mustSwap(t, tg)
+	if err := echo("after the swap"); err != nil {
+		t.Fatalf("the established connection died with the swap: %v", err)
+	}
+	if testnet.Connect(peer, testnet.TargetIP+":22", 300*time.Millisecond) {
+		t.Fatal("version 2 must refuse new connections to port 22")
+	}
 }
