@@ -5,13 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/fwslot/fwslot/internal/nsutil"
 	"io"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fwslot/fwslot/internal/nsutil"
 	"github.com/fwslot/fwslot/internal/testnet"
 	"github.com/fwslot/fwslot/slots"
 )
