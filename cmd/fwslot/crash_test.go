@@ -39,7 +39,7 @@ func TestCrashTrials(t *testing.T) {
 	g := []string{"--netns", ns, "--db", db, "--wait", "30s"}
 	var files []string
 	for i := 0; i < 4; i++ {
-		body := gen.Ruleset(gen.Options{Rules: 1500, Seed: int64(i + 1)})
+		body := gen.Ruleset(gen.Options{Rules: 3000, Seed: int64(i + 1)})
 		files = append(files, writeFile(t, fmt.Sprintf("v%d.nft", i), body))
 	}
 	for _, step := range [][]string{{"load", files[0]}, {"swap"}, {"load", files[1]}} {
@@ -65,7 +65,7 @@ func TestCrashTrials(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(rng.Intn(120)) * time.Millisecond)
+		time.Sleep(time.Duration(rng.Intn(40)) * time.Millisecond)
 		cmd.Process.Signal(syscall.SIGKILL)
 		err := cmd.Wait()
 		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
