@@ -5,7 +5,7 @@ GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 GOFMT ?= $(dir $(GO))gofmt
 PKGS := ./...
 
-.PHONY: all build deps demo test check bench bench-quick clean
+.PHONY: all build deps bench-deps demo test check bench bench-quick clean
 
 all: build
 
@@ -30,10 +30,17 @@ check:
 test: deps check
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
-bench-quick: deps build
+# bench-deps adds the tools the benchmarks compare fwslot with.
+bench-deps: deps
+	@command -v iptables-restore >/dev/null && command -v ipset >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables ipset)
+
+# Benchmarks against nft -f, iptables-restore and ipset, in namespaces they
+# create and remove (docs/BENCHMARKS.md). bench-quick: under 2 minutes.
+bench-quick: bench-deps build
 	$(GO) run ./bench/cmd/fwslot-bench -quick
 
-bench: deps build
+bench: bench-deps build
 	$(GO) run ./bench/cmd/fwslot-bench
 
 clean:

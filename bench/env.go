@@ -125,10 +125,10 @@ type Files struct {
 	Reload string
 }
 
-// WriteRuleset generates gen.Ruleset(gen.Options{Rules: n, Seed: seed})
-// into dir.
+// WriteRuleset generates gen.Ruleset(gen.Options{Rules: n, Seed: seed,
+// Family: Family}) into dir.
 func WriteRuleset(dir string, n int, seed int64) (Files, error) {
-	text := gen.Ruleset(gen.Options{Rules: n, Seed: seed})
+	text := gen.Ruleset(gen.Options{Rules: n, Seed: seed, Family: Family})
 	f := Files{Rules: n, Seed: seed,
 		Plain:  filepath.Join(dir, fmt.Sprintf("r%d-s%d.nft", n, seed)),
 		Reload: filepath.Join(dir, fmt.Sprintf("r%d-s%d.reload.nft", n, seed))}

@@ -84,9 +84,12 @@ func Measure(cfg *Config, n int) (res *SizeResult, err error) {
 	fw := func(args ...string) (Proc, error) {
 		return Run("", cfg.Fwslot, append([]string{"--netns", tgt, "--db", db}, args...)...)
 	}
+	fwRSS := func(args ...string) (Proc, error) {
+		return RunRSS("", cfg.Fwslot, append([]string{"--netns", tgt, "--db", db}, args...)...)
+	}
 	byVersion := map[uint64]Files{}
 	load := func(f Files) (Proc, error) {
-		p, err := fw("load", f.Plain)
+		p, err := fwRSS("load", f.Plain)
 		if err != nil {
 			return p, err
 		}
@@ -216,7 +219,7 @@ func Measure(cfg *Config, n int) (res *SizeResult, err error) {
 		if err != nil {
 			return nil, err
 		}
-		q, err := Nft(ns, f.Plain)
+		q, err := NftRSS(ns, f.Plain)
 		if e := DeleteNS(ns); e != nil && err == nil {
 			err = e
 		}
@@ -259,7 +262,7 @@ func Measure(cfg *Config, n int) (res *SizeResult, err error) {
 		return nil, fmt.Errorf("only %d versions outside the slots, need %d", len(cands), cfg.Runs+1)
 	}
 	for i, v := range cands[:cfg.Runs+1] {
-		p, err := fw("rollback", "--to", strconv.FormatUint(v, 10))
+		p, err := fwRSS("rollback", "--to", strconv.FormatUint(v, 10))
 		if err != nil {
 			return nil, err
 		}

@@ -19,6 +19,10 @@
 // The rules mix address and port matches, anonymous sets, ct state, counters,
 // and on some rules log and limit, reject with tcp reset, and meta mark.
 //
+// IptablesSave gives the same rules in iptables-save form (see its doc for
+// the mapping), so that benchmarks load the same content with nft, fwslot
+// and iptables-restore.
+//
 // Anonymous sets are capped at MaxAnonSets per ruleset, spread over the
 // chains: the kernel names each new anonymous set by scanning the table's
 // sets, so loading N of them costs O(N²) (measured with nft 1.0.6 on 6.18:

@@ -3,6 +3,7 @@
 // (nft -f, ...) load the same content:
 //
 //	fwslot-gen -rules 10000 -seed 1 -family inet | nft -f -
+//	fwslot-gen -rules 10000 -seed 1 -family ip -sets=false -format iptables | iptables-restore
 package main
 
 import (
@@ -20,6 +21,7 @@ func main() {
 	flag.StringVar(&opts.Family, "family", "inet", "table family: inet, ip or ip6")
 	flag.StringVar(&opts.Table, "table", "filter", "table name")
 	flag.BoolVar(&opts.Sets, "sets", true, "declare named sets and a named verdict map and use them")
+	format := flag.String("format", "nft", "nft, or iptables (iptables-save form of the same rules; needs -sets=false; with -family inet prints the ip6tables part after the iptables part)")
 	flag.Parse()
 	if flag.NArg() != 0 {
 		fmt.Fprintln(os.Stderr, "fwslot-gen: unexpected arguments:", flag.Args())
@@ -33,7 +35,22 @@ func main() {
 		fmt.Fprintln(os.Stderr, "fwslot-gen: -rules must not be negative")
 		os.Exit(2)
 	}
-	if _, err := os.Stdout.WriteString(gen.Ruleset(opts)); err != nil {
+	text := ""
+	switch *format {
+	case "nft":
+		text = gen.Ruleset(opts)
+	case "iptables":
+		ipt, err := gen.IptablesSave(opts)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fwslot-gen:", err)
+			os.Exit(2)
+		}
+		text = ipt.V4 + ipt.V6
+	default:
+		fmt.Fprintf(os.Stderr, "fwslot-gen: -format is nft or iptables, not %q\n", *format)
+		os.Exit(2)
+	}
+	if _, err := os.Stdout.WriteString(text); err != nil {
 		fmt.Fprintln(os.Stderr, "fwslot-gen:", err)
 		os.Exit(1)
 	}
