@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then
 	exit 2
 fi
 need=()
-for tool in nft:nftables ip:iproute2 make:make gcc:gcc; do
+for tool in nft:nftables ip:iproute2 sysctl:procps make:make gcc:gcc; do
 	command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
