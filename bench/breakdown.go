@@ -3,13 +3,10 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/slots"
 )
 
@@ -55,30 +52,21 @@ type BreakdownResult struct {
 // managed target whose staging slot holds n rules, timing each phase.
 func Breakdown(cfg *Config, n int) (res *BreakdownResult, err error) {
 	res = &BreakdownResult{Rules: n, Phase: map[string][]float64{}}
-	dir := filepath.Join(cfg.Dir, fmt.Sprintf("bd%d", n))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	tgt, err := CreateNS()
+	dir, tgt, cleanup, err := workspace(cfg, fmt.Sprintf("bd%d", n))
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
-		if e := DeleteNS(tgt); e != nil && err == nil {
+		if e := cleanup(); e != nil && err == nil {
 			err = e
 		}
 	}()
-	store, err := history.Open(filepath.Join(dir, "fwslot.db"), history.Options{})
+	ctx := context.Background()
+	t, done, err := preparedTarget(ctx, dir, tgt, n)
 	if err != nil {
 		return nil, err
 	}
-	defer store.Close()
-	t := &slots.Target{NetNS: tgt, Store: store}
-	ctx := context.Background()
-	if err := Prepare(ctx, t, dir, n); err != nil {
-		return nil, err
-	}
+	defer done()
 	cfg.logf("  %d rules: phased in-process load", n)
 	for i := 0; i <= cfg.Runs; i++ {
 		f, err := WriteRuleset(dir, n, int64(3000+i))

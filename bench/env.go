@@ -11,6 +11,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/slots"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -143,3 +145,38 @@ func WriteRuleset(dir string, n int, seed int64) (Files, error) {
 
 // Nft runs `nft -f file` inside ns.
 func Nft(ns, file string) (Proc, error) { return Run(ns, "nft", "-f", file) }
+
+// workspace makes a scratch directory and a target namespace for one
+// measurement; cleanup removes both and reports the first failure.
+func workspace(cfg *Config, name string) (dir, ns string, cleanup func() error, err error) {
+	dir = filepath.Join(cfg.Dir, name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", nil, err
+	}
+	if ns, err = CreateNS(); err != nil {
+		os.RemoveAll(dir)
+		return "", "", nil, err
+	}
+	return dir, ns, func() error {
+		err := DeleteNS(ns)
+		if rerr := os.RemoveAll(dir); err == nil {
+			err = rerr
+		}
+		return err
+	}, nil
+}
+
+// preparedTarget opens a history in dir for the namespace ns and brings it
+// to the steady state the breakdowns measure (see Prepare).
+func preparedTarget(ctx context.Context, dir, ns string, n int) (*slots.Target, func(), error) {
+	store, err := history.Open(filepath.Join(dir, "fwslot.db"), history.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	t := &slots.Target{NetNS: ns, Store: store}
+	if err := Prepare(ctx, t, dir, n); err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return t, func() { store.Close() }, nil
+}

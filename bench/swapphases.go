@@ -3,11 +3,8 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
-	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/slots"
 	"github.com/fwslot/fwslot/swap"
 )
@@ -28,30 +25,21 @@ func PhasedSwap(ctx context.Context, t *slots.Target) (map[string]time.Duration,
 // target with n rules in each slot, timing each phase of swap.Swap.
 func SwapBreakdown(cfg *Config, n int) (res *BreakdownResult, err error) {
 	res = &BreakdownResult{Rules: n, Phase: map[string][]float64{}}
-	dir := filepath.Join(cfg.Dir, fmt.Sprintf("sbd%d", n))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	tgt, err := CreateNS()
+	dir, tgt, cleanup, err := workspace(cfg, fmt.Sprintf("sbd%d", n))
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
-		if e := DeleteNS(tgt); e != nil && err == nil {
+		if e := cleanup(); e != nil && err == nil {
 			err = e
 		}
 	}()
-	store, err := history.Open(filepath.Join(dir, "fwslot.db"), history.Options{})
+	ctx := context.Background()
+	t, done, err := preparedTarget(ctx, dir, tgt, n)
 	if err != nil {
 		return nil, err
 	}
-	defer store.Close()
-	t := &slots.Target{NetNS: tgt, Store: store}
-	ctx := context.Background()
-	if err := Prepare(ctx, t, dir, n); err != nil {
-		return nil, err
-	}
+	defer done()
 	cfg.logf("  %d rules: phased in-process swap", n)
 	for i := 0; i <= cfg.Runs; i++ {
 		start := time.Now()
