@@ -90,10 +90,7 @@ func ReadTables(c *nfnl.Conn, want func(family uint8, name string) bool) (*Rules
 			return nil, fmt.Errorf("table %s: anonymous chains (jump { ... }) are not supported; give chain %s a name", t.Key(), ch.Name)
 		}
 		if hook, ok := m.Attr(nfnl.ChainHook); ok {
-			ch.Base = &BaseSpec{Hook: hook, Type: str(m, nfnl.ChainType), Policy: nfnl.VerdictAccept, Flags: flags}
-			if p, ok := m.Attr(nfnl.ChainPolicy); ok {
-				ch.Base.Policy = nfnl.U32(p)
-			}
+			ch.Base = baseSpecOf(m, hook)
 		}
 		ch.Attrs = keep(m.Attrs, nfnl.ChainTable, nfnl.ChainHandle, nfnl.ChainName, nfnl.ChainHook,
 			nfnl.ChainPolicy, nfnl.ChainUse, nfnl.ChainType, nfnl.ChainCounters, nfnl.ChainFlags, nfnl.ChainID, 9)

@@ -82,6 +82,25 @@ type Dispatch struct {
 	Version      uint64
 }
 
+// newTableState returns the state of a table that holds nothing yet.
+func newTableState(family uint8, name string) *TableState {
+	return &TableState{Family: family, Name: name,
+		Markers: map[names.Slot]Tag{}, SlotChains: map[names.Slot][]string{},
+		SlotSets: map[names.Slot][]string{}, SlotObjs: map[names.Slot][]string{},
+		BaseSpecs: map[names.Slot]map[string]*BaseSpec{}, Base: map[string]*BaseChain{},
+		Sets: map[string]bool{}, Objs: map[string]bool{}, Flowtables: map[string]bool{}}
+}
+
+// baseSpecOf reads the hook, type, flags and policy of a base chain from
+// its dump message; hook is its NFTA_CHAIN_HOOK payload.
+func baseSpecOf(m nfnl.Msg, hook []byte) *BaseSpec {
+	spec := &BaseSpec{Hook: hook, Type: str(m, nfnl.ChainType), Flags: u32(m, nfnl.ChainFlags), Policy: nfnl.VerdictAccept}
+	if p, ok := m.Attr(nfnl.ChainPolicy); ok {
+		spec.Policy = nfnl.U32(p)
+	}
+	return spec
+}
+
 // Table returns the state of a table, or nil.
 func (s *State) Table(family uint8, name string) *TableState {
 	for _, t := range s.Tables {
@@ -116,11 +135,7 @@ func ReadState(c *nfnl.Conn) (*State, error) {
 	st := &State{}
 	byKey := map[tkey]*TableState{}
 	for _, m := range tmsgs {
-		t := &TableState{Family: m.Family, Name: str(m, nfnl.TableName),
-			Markers: map[names.Slot]Tag{}, SlotChains: map[names.Slot][]string{},
-			SlotSets: map[names.Slot][]string{}, SlotObjs: map[names.Slot][]string{},
-			BaseSpecs: map[names.Slot]map[string]*BaseSpec{}, Base: map[string]*BaseChain{},
-			Sets: map[string]bool{}, Objs: map[string]bool{}, Flowtables: map[string]bool{}}
+		t := newTableState(m.Family, str(m, nfnl.TableName))
 		st.Tables = append(st.Tables, t)
 		byKey[tkey{t.Family, t.Name}] = t
 	}
@@ -150,11 +165,7 @@ func ReadState(c *nfnl.Conn) (*State, error) {
 			}
 		default:
 			if hook, ok := m.Attr(nfnl.ChainHook); ok {
-				spec := &BaseSpec{Hook: hook, Type: str(m, nfnl.ChainType), Flags: u32(m, nfnl.ChainFlags), Policy: nfnl.VerdictAccept}
-				if p, ok := m.Attr(nfnl.ChainPolicy); ok {
-					spec.Policy = nfnl.U32(p)
-				}
-				t.Base[name] = &BaseChain{Name: name, Spec: spec}
+				t.Base[name] = &BaseChain{Name: name, Spec: baseSpecOf(m, hook)}
 				continue
 			}
 			if slot, user, ok := names.FromSlot(name); ok {

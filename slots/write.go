@@ -38,10 +38,7 @@ func Stage(b *nfnl.Batch, st *State, rs *Ruleset, slot names.Slot, tag Tag, newA
 			var e nfnl.Encoder
 			e.String(nfnl.TableName, t.Name)
 			b.Add(nfnl.MsgNewTable, t.Family, nfnl.FlagCreate, append(e.Bytes(), t.Attrs...), "add table "+t.Key())
-			ts = &TableState{Family: t.Family, Name: t.Name, Markers: map[names.Slot]Tag{},
-				SlotChains: map[names.Slot][]string{}, SlotSets: map[names.Slot][]string{}, SlotObjs: map[names.Slot][]string{},
-				BaseSpecs: map[names.Slot]map[string]*BaseSpec{}, Base: map[string]*BaseChain{},
-				Sets: map[string]bool{}, Objs: map[string]bool{}, Flowtables: map[string]bool{}}
+			ts = newTableState(t.Family, t.Name)
 			st.Tables = append(st.Tables, ts)
 		}
 		if !ts.Managed {
