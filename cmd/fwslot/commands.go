@@ -219,69 +219,15 @@ func newHistory(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "history",
 		Short: "List versions and activations",
-		Args:  exactArgs(0),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			t, done, err := g.target(false)
-			if err != nil {
-				return err
-			}
-			defer done()
-			if t.Store == nil {
-				if g.json {
-					return printJSON(cmd.OutOrStdout(), []any{})
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "no history yet (%s does not exist)\n", g.db)
-				return nil
-			}
-			vs, err := t.Store.Versions(t.Key())
-			if err != nil {
-				return err
-			}
-			acts, err := t.Store.Activations(t.Key())
-			if err != nil {
-				return err
-			}
-			if limit > 0 && len(vs) > limit {
-				vs = vs[len(vs)-limit:]
-			}
-			slotOf := map[uint64]string{}
-			if s, err := t.Status(); err == nil {
-				if s.Production != nil {
-					slotOf[s.Production.Version] = "production"
-				}
-				if s.Staging != nil {
-					slotOf[s.Staging.Version] = "staging"
-				}
-			}
-			if g.json {
-				type row struct {
-					history.Version
-					Slot string `json:"slot,omitempty"`
-				}
-				out := make([]row, 0, len(vs))
-				for _, v := range vs {
-					out = append(out, row{v, slotOf[v.Number]})
-				}
-				return printJSON(cmd.OutOrStdout(), out)
-			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "VERSION\tTIME\tUSER\tHASH\tRULES\tSLOT\tMESSAGE")
-			for _, v := range vs {
-				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", v.Number, v.Time.Local().Format("2006-01-02 15:04:05"),
-					v.User, short(v.Hash), v.Rules, slotOf[v.Number], v.Message)
-			}
-			w.Flush()
-			if len(acts) > 0 {
-				fmt.Fprintln(cmd.OutOrStdout())
-				w = tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(w, "ACTIVATION\tTIME\tHOW\tFROM\tTO\tUSER")
-				for _, a := range acts {
-					fmt.Fprintf(w, "%d\t%s\t%s\t%d\t%d\t%s\n", a.Seq, a.Time.Local().Format("2006-01-02 15:04:05"), a.How, a.From, a.To, a.User)
-				}
-				w.Flush()
-			}
-			return nil
-		},
+		Long: `List versions, newest last, with time, user, short hash, lines changed
+against the version before (from the flattened sources), the slot each sits
+in, and the message; then activations (what went live when) with how each
+ended: replaced by a later swap, rolled back, reverted, confirmed, or live.`,
+		Example: `  fwslot history
+  fwslot history --limit 10
+  fwslot history --json`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error { return runHistory(g, cmd, limit) },
 	}
 	c.Flags().IntVar(&limit, "limit", 0, "show only the newest N versions")
 	return c

@@ -336,65 +336,53 @@ type historyRow struct {
 	Removed int    `json:"lines_removed"`
 }
 
-// withHistoryView gives the history command its full view: lines changed
-// against the previous version, the slot of each version, and how each
-// activation ended. It keeps the command's flags (--limit).
-func withHistoryView(g *globals, c *cobra.Command) *cobra.Command {
-	c.Long = `List versions, newest last, with time, user, short hash, lines changed
-against the version before (from the flattened sources), the slot each sits
-in, and the message; then activations (what went live when) with how each
-ended: replaced by a later swap, rolled back, reverted, confirmed, or live.`
-	c.Example = `  fwslot history
-  fwslot history --limit 10
-  fwslot history --json`
-	c.RunE = func(cmd *cobra.Command, args []string) error {
-		limit, _ := cmd.Flags().GetInt("limit")
-		t, done, err := g.target(false)
-		if err != nil {
-			return err
-		}
-		defer done()
-		if t.Store == nil {
-			if g.json {
-				return printJSON(cmd.OutOrStdout(), []any{})
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "no history yet (%s does not exist)\n", g.db)
-			return nil
-		}
-		rows, acts, err := historyRows(t, limit)
-		if err != nil {
-			return err
-		}
-		if g.json {
-			return printJSON(cmd.OutOrStdout(), rows)
-		}
-		w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "VERSION\tTIME\tUSER\tHASH\tCHANGE\tRULES\tSLOT\tMESSAGE")
-		for _, r := range rows {
-			change := fmt.Sprintf("+%d -%d", r.Added, r.Removed)
-			if r.Origin == "adopted" {
-				change = "adopted"
-			}
-			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Number, r.Time.Local().Format("2006-01-02 15:04:05"),
-				r.User, short(r.Hash), change, r.Rules, r.Slot, r.Message)
-		}
-		w.Flush()
-		if len(acts) == 0 {
-			return nil
-		}
-		fmt.Fprintln(cmd.OutOrStdout())
-		w = tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "ACTIVATION\tTIME\tHOW\tFROM\tTO\tUSER\tENDED")
-		for _, a := range acts {
-			from := "-"
-			if a.From != 0 {
-				from = strconv.FormatUint(a.From, 10)
-			}
-			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", a.Seq, a.Time.Local().Format("2006-01-02 15:04:05"), a.How, from, a.To, a.User, a.Ended)
-		}
-		return w.Flush()
+// runHistory lists versions with lines changed against the previous
+// version and the slot each sits in, then activations with how each ended.
+func runHistory(g *globals, cmd *cobra.Command, limit int) error {
+	t, done, err := g.target(false)
+	if err != nil {
+		return err
 	}
-	return c
+	defer done()
+	if t.Store == nil {
+		if g.json {
+			return printJSON(cmd.OutOrStdout(), []any{})
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "no history yet (%s does not exist)\n", g.db)
+		return nil
+	}
+	rows, acts, err := historyRows(t, limit)
+	if err != nil {
+		return err
+	}
+	if g.json {
+		return printJSON(cmd.OutOrStdout(), rows)
+	}
+	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "VERSION\tTIME\tUSER\tHASH\tCHANGE\tRULES\tSLOT\tMESSAGE")
+	for _, r := range rows {
+		change := fmt.Sprintf("+%d -%d", r.Added, r.Removed)
+		if r.Origin == "adopted" {
+			change = "adopted"
+		}
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Number, r.Time.Local().Format("2006-01-02 15:04:05"),
+			r.User, short(r.Hash), change, r.Rules, r.Slot, r.Message)
+	}
+	w.Flush()
+	if len(acts) == 0 {
+		return nil
+	}
+	fmt.Fprintln(cmd.OutOrStdout())
+	w = tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ACTIVATION\tTIME\tHOW\tFROM\tTO\tUSER\tENDED")
+	for _, a := range acts {
+		from := "-"
+		if a.From != 0 {
+			from = strconv.FormatUint(a.From, 10)
+		}
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", a.Seq, a.Time.Local().Format("2006-01-02 15:04:05"), a.How, from, a.To, a.User, a.Ended)
+	}
+	return w.Flush()
 }
 
 // activationRow is an activation with how it ended.
