@@ -4,6 +4,10 @@
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 GOFMT ?= $(dir $(GO))gofmt
 PKGS := ./...
+# staticcheck is pinned (v0.8.2 is release 2026.2.2) so that the gate means
+# the same on every machine.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 
 .PHONY: all build deps bench-deps demo test check bench bench-quick clean
 
@@ -12,19 +16,27 @@ all: build
 build:
 	$(GO) build -o bin/fwslot ./cmd/fwslot
 
-# deps installs the tools fwslot drives (nft, ip) where they are missing.
+# deps installs what fwslot drives and what its tests need, where missing:
+# nft, ip, iptables-restore-translate (load --from-iptables), sysctl (twins).
 deps:
-	@command -v nft >/dev/null && command -v ip >/dev/null || \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables iproute2)
+	@command -v nft >/dev/null && command -v ip >/dev/null && \
+		command -v iptables-restore-translate >/dev/null && command -v sysctl >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables iproute2 iptables procps)
 
 demo: deps build
 	./bin/fwslot demo
 
-# check: formatting and vet, no root needed.
-check:
+# check is the gate: gofmt, vet, a tidy go.mod and staticcheck; no root
+# needed. Any finding fails it.
+check: $(STATICCHECK)
 	@out=$$($(GOFMT) -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) mod tidy -diff
+	$(STATICCHECK) $(PKGS)
+
+$(STATICCHECK):
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 # test: the whole suite, with the race detector, as root on the real kernel.
 test: deps check

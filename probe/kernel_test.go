@@ -36,21 +36,6 @@ func fwpNamespaces(t testing.TB) map[string]bool {
 	return m
 }
 
-// newTestTwin builds a twin and removes it when the test ends.
-func newTestTwin(t testing.TB, topo Topology, load Loader) *Twin {
-	t.Helper()
-	tw, err := NewTwin(context.Background(), topo, load)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := tw.Close(); err != nil {
-			t.Errorf("close twin: %v", err)
-		}
-	})
-	return tw
-}
-
 func inTwin(t testing.TB, tw *Twin, args ...string) string {
 	t.Helper()
 	var out []byte

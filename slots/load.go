@@ -109,7 +109,7 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 	if err != nil {
 		return nil, err
 	}
-	mark = timer.lap(PhaseIfaces, mark)
+	timer.lap(PhaseIfaces, mark)
 	rs, err := CompileTimed(ctx, file, ifaces, timer)
 	if err != nil {
 		return nil, err
@@ -206,7 +206,7 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 	if timer != nil {
 		timer(PhaseBatchSize, time.Duration(batch.Len()))
 	}
-	mark = timer.lap(PhaseBatch, mark)
+	timer.lap(PhaseBatch, mark)
 	err = <-written
 	if isNew && err == nil {
 		added = append(added, number)

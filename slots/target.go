@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/user"
-	"sort"
 	"time"
 
 	"github.com/fwslot/fwslot/history"
@@ -240,14 +239,5 @@ func SharedNames(rs *Ruleset) map[string]map[string]bool {
 		}
 		out[t.Key()] = m
 	}
-	return out
-}
-
-func sortedKeys(m map[string]bool) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }

@@ -137,9 +137,11 @@ func run() int {
 	bin := *fwslotBin
 	if bin == "" {
 		bin = filepath.Join(dir, "fwslot")
-		gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(gobin); err != nil {
-			gobin = "go"
+		// The go that runs this benchmark (go run) is first in PATH or
+		// at the standard install location.
+		gobin, err := exec.LookPath("go")
+		if err != nil {
+			gobin = "/usr/local/go/bin/go"
 		}
 		cmd := exec.Command(gobin, "build", "-o", bin, "github.com/fwslot/fwslot/cmd/fwslot")
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
