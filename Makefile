@@ -14,7 +14,7 @@ STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 all: build
 
 build:
-	$(GO) build -o bin/fwslot ./cmd/fwslot
+	$(GO) build -buildvcs=auto -o bin/fwslot ./cmd/fwslot
 
 # deps installs what fwslot drives and what its tests need, where missing:
 # nft, ip, iptables-restore-translate (load --from-iptables), sysctl (twins).

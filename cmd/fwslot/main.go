@@ -5,12 +5,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/fwslot/fwslot/internal/source"
 	"github.com/fwslot/fwslot/slots"
+	"github.com/spf13/cobra"
 )
 
 // Exit codes that scripts can trust.
@@ -46,10 +51,57 @@ func exitCode(err error) int {
 }
 
 func main() {
+	os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// execute runs one command line and returns its exit code. Ctrl-C and
+// SIGTERM cancel the command's context, so every command stops at its next
+// step and removes what it made (twins, temporary namespaces) on the way
+// out; a second signal kills the process as usual.
+func execute(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	root := newRoot()
-	err := root.Execute()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "fwslot: "+err.Error())
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err != nil && ctx.Err() != nil {
+		err = fmt.Errorf("interrupted: %w", err)
 	}
-	os.Exit(exitCode(err))
+	code := exitCode(err)
+	if err != nil {
+		reportError(stdout, stderr, wantsJSON(root, args), err, code)
+	}
+	return code
+}
+
+// wantsJSON tells whether the command line asked for JSON output, also when
+// parsing stopped before the flag was read.
+func wantsJSON(root *cobra.Command, args []string) bool {
+	if on, err := root.PersistentFlags().GetBool("json"); err == nil && on {
+		return true
+	}
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--json" || a == "--json=true" {
+			return true
+		}
+	}
+	return false
+}
+
+// reportError prints a failed command's error: one line on stderr, or with
+// --json an object {"error": ..., "exit": N} on stdout for scripts.
+func reportError(stdout, stderr io.Writer, asJSON bool, err error, code int) {
+	if asJSON {
+		_ = printJSON(stdout, struct {
+			Error string `json:"error"`
+			Exit  int    `json:"exit"`
+		}{err.Error(), code})
+		return
+	}
+	fmt.Fprintln(stderr, "fwslot: "+err.Error())
 }

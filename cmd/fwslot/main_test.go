@@ -14,20 +14,13 @@ import (
 	"github.com/fwslot/fwslot/internal/testnet"
 )
 
-// run executes the command tree in-process and returns stdout and the
-// exit code main would use.
+// run executes the command line in-process, as main does, and returns
+// what it printed (stdout and stderr) and its exit code.
 func run(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	root := newRoot()
 	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&out)
-	root.SetArgs(args)
-	err := root.ExecuteContext(context.Background())
-	if err != nil {
-		out.WriteString("error: " + err.Error())
-	}
-	return out.String(), exitCode(err)
+	code := execute(args, &out, &out)
+	return out.String(), code
 }
 
 func writeFile(t *testing.T, name, body string) string {
@@ -60,6 +53,7 @@ func TestCommandsAndExitCodes(t *testing.T) {
 		{"status on an empty target", args("status", "--json"), 0, `"production": null`},
 		{"history before any load", args("history"), 0, "no history yet"},
 		{"swap with nothing staged", args("swap"), 1, "nothing is staged"},
+		{"failure as JSON", args("swap", "--json"), 1, `"error": "nothing is staged`},
 		{"load a missing file", args("load", "/nonexistent/x.nft"), 2, "/nonexistent/x.nft"},
 		{"load a broken file", args("load", writeFile(t, "bad.nft", "table inet filter { chain c { acept; } }\n")), 2, "bad.nft:1:"},
 		{"load", args("load", f, "-m", "first"), 0, "staged version 1 in slot b"},
@@ -74,6 +68,9 @@ func TestCommandsAndExitCodes(t *testing.T) {
 		{"show a missing version", args("show", "99"), 2, "not found"},
 		{"unknown flag", args("swap", "--bogus"), 2, "unknown flag"},
 		{"extra argument", args("swap", "now"), 2, "takes 0 argument"},
+		{"unknown command", args("frobnicate"), 2, `unknown command "frobnicate"`},
+		{"usage error as JSON", args("swap", "now", "--json"), 2, `"exit": 2`},
+		{"version", args("version", "--json"), 0, `"nft": "nftables v`},
 		{"missing namespace", []string{"--netns", "fwslot-no-such-ns", "--db", db, "status"}, 2, "does not exist"},
 	}
 	for _, c := range cases {
