@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/probe"
 	"github.com/fwslot/fwslot/slots"
 	"github.com/fwslot/fwslot/swap"
 	"github.com/spf13/cobra"
@@ -62,7 +64,10 @@ Exit codes: 0 success, 1 the operation failed (production unchanged),
 		},
 	}
 	g.stderr = os.Stderr
-	root.PersistentPreRun = func(cmd *cobra.Command, args []string) { g.stderr = cmd.ErrOrStderr() }
+	root.PersistentPreRun = func(cmd *cobra.Command, args []string) {
+		g.stderr = cmd.ErrOrStderr()
+		sweepTwins(g.stderr)
+	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	db := os.Getenv("FWSLOT_DB")
 	if db == "" {
@@ -139,3 +144,17 @@ func historyError(err error) error {
 	return err
 }
 
+// sweepTwins removes probe twins that a killed fwslot left behind, and says
+// so. It needs root; without it there is nothing it could have made.
+func sweepTwins(w io.Writer) {
+	if os.Geteuid() != 0 {
+		return
+	}
+	swept, err := probe.SweepStaleTwins()
+	if len(swept) > 0 {
+		fmt.Fprintf(w, "fwslot: removed %d probe namespace(s) left by a process that died: %s\n", len(swept), strings.Join(swept, " "))
+	}
+	if err != nil {
+		fmt.Fprintf(w, "fwslot: warning: %v\n", err)
+	}
+}

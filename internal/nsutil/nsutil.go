@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"github.com/vishvananda/netns"
@@ -122,14 +123,15 @@ func DoFresh(fn func() error) error {
 	return <-errc
 }
 
-// Create makes a named namespace with the given prefix and a random suffix,
-// brings its loopback up, and returns its name. Remove it with Delete.
+// Create makes a named namespace called prefix, the creating process's pid,
+// a dash and a random suffix, brings its loopback up, and returns its name.
+// Remove it with Delete; SweepStale removes those whose creator died.
 func Create(prefix string) (string, error) {
 	var b [4]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("random netns name: %w", err)
 	}
-	name := prefix + hex.EncodeToString(b[:])
+	name := prefix + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b[:])
 	if err := CreateNamed(name); err != nil {
 		return "", err
 	}
@@ -193,4 +195,49 @@ func setLoopbackUp() error {
 		return fmt.Errorf("set lo up: %w", err)
 	}
 	return nil
+}
+
+// SweepStale deletes the namespaces that Create made with prefix for a
+// process that no longer exists (killed before its cleanup ran), and returns
+// their names. Namespaces of live processes, and names it cannot read a pid
+// from, are left alone.
+func SweepStale(prefix string) ([]string, error) {
+	entries, err := os.ReadDir(RunDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sweep stale namespaces: %w", err)
+	}
+	var swept []string
+	var errs []error
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok {
+			continue
+		}
+		pidText, _, ok := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || pid <= 0 || processExists(pid) {
+			continue
+		}
+		if err := Delete(e.Name()); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		swept = append(swept, e.Name())
+	}
+	return swept, errors.Join(errs...)
+}
+
+// processExists reports whether pid names a live process (zombies count
+// as dead: they will run no more cleanup).
+func processExists(pid int) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name: "pid (comm) S ...".
+	i := strings.LastIndexByte(string(b), ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
 }

@@ -3,6 +3,7 @@ package nsutil
 import (
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -76,5 +77,39 @@ func TestDoFreshIsPrivate(t *testing.T) {
 func TestOpenMissing(t *testing.T) {
 	if _, err := Open("fwslot-does-not-exist"); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("want a clear error, got %v", err)
+	}
+}
+
+// A namespace whose creator died is swept; one whose creator lives, and
+// one with no pid in its name, are kept.
+func TestSweepStale(t *testing.T) {
+	requireRoot(t)
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	prefix := "fwslot-sweep-"
+	names := map[string]bool{ // name -> swept
+		prefix + strconv.Itoa(dead.Process.Pid) + "-00": true,
+		prefix + strconv.Itoa(os.Getpid()) + "-00":      false,
+		prefix + "nopid": false,
+	}
+	for n := range names {
+		if err := CreateNamed(n); err != nil {
+			t.Fatal(err)
+		}
+		defer Delete(n)
+	}
+	swept, err := SweepStale(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n, want := range names {
+		if Exists(n) == want {
+			t.Errorf("%s: exists=%v after sweep, want swept=%v (swept %v)", n, Exists(n), want, swept)
+		}
+	}
+	if len(swept) != 1 {
+		t.Errorf("swept %v, want exactly the dead creator's namespace", swept)
 	}
 }
