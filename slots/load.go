@@ -139,7 +139,7 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 	if err != nil {
 		return nil, err
 	}
-	var batch nfnl.Batch
+	batch := nfnl.Batch{Gen: st.Gen}
 	now := time.Now().UTC()
 	who := CurrentUser()
 	var added []uint64 // versions this load added, taken back if the kernel refuses

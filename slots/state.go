@@ -16,6 +16,10 @@ import (
 // same at ten rules and at a hundred thousand.
 type State struct {
 	Tables []*TableState
+	// Gen is the ruleset generation read just before the tables: a batch
+	// built from this state carries it, so it fails rather than apply
+	// over a change committed in between.
+	Gen uint32
 }
 
 // TableState describes one kernel table.
@@ -125,6 +129,13 @@ func (s *State) Managed() []*TableState {
 // ReadState reads the target's tables, chains, sets and objects and the
 // rules of fwslot's meta and base chains.
 func ReadState(c *nfnl.Conn) (*State, error) {
+	gen, err := c.GenID()
+	if errors.Is(err, unix.EPERM) {
+		return nil, ErrPermission
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read ruleset generation: %w", err)
+	}
 	tmsgs, err := c.Dump(nfnl.MsgGetTable, unix.AF_UNSPEC, nil)
 	if errors.Is(err, unix.EPERM) {
 		return nil, ErrPermission
@@ -132,7 +143,7 @@ func ReadState(c *nfnl.Conn) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list tables: %w", err)
 	}
-	st := &State{}
+	st := &State{Gen: gen}
 	byKey := map[tkey]*TableState{}
 	for _, m := range tmsgs {
 		t := newTableState(m.Family, str(m, nfnl.TableName))

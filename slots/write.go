@@ -462,7 +462,7 @@ func Install(c *nfnl.Conn, rs *Ruleset, tag Tag) error {
 	if len(st.Managed()) > 0 {
 		return fmt.Errorf("install: the namespace already holds fwslot tables")
 	}
-	var b nfnl.Batch
+	b := nfnl.Batch{Gen: st.Gen}
 	if err := Stage(&b, st, rs, names.SlotA, tag, names.SlotA); err != nil {
 		return err
 	}

@@ -49,7 +49,7 @@ func Restore(ctx context.Context, t *slots.Target) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	var b nfnl.Batch
+	b := nfnl.Batch{Gen: s.st.Gen}
 	k, _, err := t.Store.Kernel(t.Key())
 	if err != nil {
 		return nil, err

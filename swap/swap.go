@@ -262,7 +262,7 @@ func (s *session) flip(want uint64, how string, confirm time.Duration) (*Result,
 	if err != nil {
 		return nil, err
 	}
-	var b nfnl.Batch
+	b := nfnl.Batch{Gen: s.st.Gen}
 	if err := slots.Flip(&b, s.st, to, keep); err != nil {
 		return nil, err
 	}
@@ -293,7 +293,7 @@ func (s *session) restage(version uint64, how string) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	var b nfnl.Batch
+	b := nfnl.Batch{Gen: s.st.Gen}
 	if err := slots.Stage(&b, s.st, rs, to, slots.Tag{Version: v.Number, Hash: v.Hash}, to); err != nil {
 		return nil, err
 	}

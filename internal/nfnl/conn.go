@@ -112,10 +112,23 @@ func (m Msg) Attr(kind uint16) ([]byte, bool) {
 
 // Batch collects messages that the kernel applies as one transaction.
 type Batch struct {
+	// Gen, when not zero, is the ruleset generation the batch was built
+	// from: the kernel applies the batch only if no other transaction
+	// committed since (NFNL_BATCH_GENID), and Commit returns
+	// ErrGenChanged otherwise.
+	Gen   uint32
 	buf   []byte
 	descs []string
 	n     int
 }
+
+// ErrGenChanged means another transaction committed after the state a batch
+// was built from was read; the kernel applied nothing of the batch.
+var ErrGenChanged = errors.New("the ruleset changed while the transaction was prepared; nothing was applied")
+
+// batchGenID is NFNL_BATCH_GENID, the attribute of the batch begin message
+// that carries the expected generation.
+const batchGenID = 1
 
 // Len returns the number of messages in the batch, delimiters excluded.
 func (b *Batch) Len() int { return b.n }
@@ -178,7 +191,11 @@ func (c *Conn) Commit(b *Batch) error {
 	// take 0 and n+1. Errors of this batch are all queued before sendmsg
 	// returns and drained below, so numbers never mix across batches.
 	const base = 0
-	begin := appendMsg(nil, msgBatchBegin, flagRequest, base, unix.AF_UNSPEC, SubsysNFTables, nil)
+	var genAttr Encoder
+	if b.Gen != 0 {
+		genAttr.Uint32(batchGenID, b.Gen)
+	}
+	begin := appendMsg(nil, msgBatchBegin, flagRequest, base, unix.AF_UNSPEC, SubsysNFTables, genAttr.Bytes())
 	end := appendMsg(nil, msgBatchEnd, flagRequest, base+uint32(b.n)+1, unix.AF_UNSPEC, SubsysNFTables, nil)
 	// Three buffers, one sendmsg: the batch (100 MB at 100k rules) is not
 	// copied again.
@@ -211,6 +228,9 @@ func (c *Conn) Commit(b *Batch) error {
 			desc := "commit"
 			if i := int(seq) - int(base) - 1; i >= 0 && i < len(b.descs) {
 				desc = b.descs[i]
+			} else if errno == unix.ERESTART && b.Gen != 0 {
+				errs = append(errs, fmt.Errorf("%w (generation %d expected)", ErrGenChanged, b.Gen))
+				return nil
 			}
 			errs = append(errs, &Error{Desc: desc, Errno: errno, Detail: detail})
 			return nil
