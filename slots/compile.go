@@ -33,10 +33,17 @@ type Iface struct {
 type CompileError struct {
 	File   string
 	Output string
+	// Hint names a likely cause nft's message does not (iptables-save
+	// input, CRLF line endings); empty when there is none.
+	Hint string
 }
 
 func (e *CompileError) Error() string {
-	return fmt.Sprintf("nft rejected %s:\n%s", e.File, strings.TrimRight(e.Output, "\n"))
+	msg := fmt.Sprintf("nft rejected %s:\n%s", e.File, strings.TrimRight(e.Output, "\n"))
+	if e.Hint != "" {
+		msg += "\n" + e.Hint
+	}
+	return msg
 }
 
 // NftBinary is the nft compiler fwslot runs; tests may point it elsewhere.
@@ -124,7 +131,12 @@ func CompileTimed(ctx context.Context, file string, ifaces []Iface, timer Timer)
 		dir := filepath.Dir(abs)
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, nft, "-I", dir, "-f", abs)
+		kind := sniffInput(abs)
+		args := []string{"-I", dir, "-f", abs}
+		if kind == kindJSON {
+			args = append([]string{"-j"}, args...) // nft -j list ruleset output
+		}
+		cmd := exec.CommandContext(ctx, nft, args...)
 		cmd.Dir = dir
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -132,7 +144,7 @@ func CompileTimed(ctx context.Context, file string, ifaces []Iface, timer Timer)
 		if err := cmd.Run(); err != nil {
 			var ee *exec.ExitError
 			if errors.As(err, &ee) {
-				return &CompileError{File: file, Output: stderr.String()}
+				return &CompileError{File: file, Output: stderr.String(), Hint: kind.hint()}
 			}
 			return fmt.Errorf("run nft: %w", err)
 		}

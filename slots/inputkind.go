@@ -1,0 +1,67 @@
+package slots
+
+import (
+	"bytes"
+	"io"
+	"os"
+)
+
+// inputKind is what a ruleset file looks like from its first bytes.
+type inputKind int
+
+const (
+	kindNft      inputKind = iota // native nft syntax
+	kindJSON                      // nft's JSON (nft -j list ruleset)
+	kindIptables                  // iptables-save or ip6tables-save output
+	kindCRLF                      // nft syntax with Windows line endings
+)
+
+// sniffByteLimit bounds how much of a file sniffInput reads.
+const sniffByteLimit = 64 << 10
+
+// sniffInput reads the head of a ruleset file to tell which compiler mode
+// it needs, or which mistake to name when nft rejects it.
+func sniffInput(path string) inputKind {
+	f, err := os.Open(path)
+	if err != nil {
+		return kindNft
+	}
+	defer f.Close()
+	head, _ := io.ReadAll(io.LimitReader(f, sniffByteLimit))
+	return classify(head)
+}
+
+func classify(head []byte) inputKind {
+	trimmed := bytes.TrimLeft(head, " \t\r\n")
+	if bytes.HasPrefix(trimmed, []byte("{")) {
+		return kindJSON
+	}
+	for _, line := range bytes.Split(head, []byte("\n")) {
+		line = bytes.TrimRight(line, "\r")
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		// iptables-save: "*filter", then ":INPUT ACCEPT [0:0]", "-A ...",
+		// "COMMIT". nft syntax never starts a statement with these.
+		if line[0] == '*' || line[0] == ':' || bytes.HasPrefix(line, []byte("-A ")) || bytes.Equal(line, []byte("COMMIT")) {
+			return kindIptables
+		}
+		break
+	}
+	if bytes.Contains(head, []byte("\r\n")) {
+		return kindCRLF
+	}
+	return kindNft
+}
+
+// hint says what to do about a file nft rejected, when its kind explains
+// the rejection.
+func (k inputKind) hint() string {
+	switch k {
+	case kindIptables:
+		return "this looks like iptables-save output, not nft syntax: use `fwslot load --from-iptables FILE` (or --from-ip6tables) to translate it"
+	case kindCRLF:
+		return "the file has Windows line endings (CRLF), which nft does not accept: convert it first, for example with `sed -i 's/\\r$//' FILE`"
+	}
+	return ""
+}
