@@ -235,10 +235,15 @@ func previous(t *slots.Target, current uint64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	first := false
 	for i := len(acts) - 1; i >= 0; i-- {
 		if acts[i].To == current && acts[i].From != 0 {
 			return acts[i].From, nil
 		}
+		first = first || acts[i].To == current
+	}
+	if first {
+		return 0, fmt.Errorf("version %d is the first version that went live here: there is nothing before it to roll back to (a version that was only staged can be made live with --to N; see `fwslot history`)", current)
 	}
 	return 0, fmt.Errorf("history has no version that was live before version %d; name one with --to N (see `fwslot history`)", current)
 }

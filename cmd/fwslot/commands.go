@@ -125,6 +125,9 @@ same transaction.`,
   fwslot rollback --to 3`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("to") && to == 0 {
+				return usagef("--to needs a version number (1 or more; see `fwslot history`)")
+			}
 			t, done, err := g.target(true)
 			if err != nil {
 				return err

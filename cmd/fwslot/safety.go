@@ -45,7 +45,7 @@ behind fwslot's back). --force skips these checks.`,
   fwslot swap --confirm 2m      # then, from a new ssh session: fwslot confirm`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if confirm < 0 {
+			if confirm < 0 || (confirm == 0 && cmd.Flags().Changed("confirm")) {
 				return usagef("--confirm needs a positive duration like 2m")
 			}
 			t, done, err := g.target(true)
