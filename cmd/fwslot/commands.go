@@ -40,7 +40,7 @@ as a version of its own, so "fwslot rollback" returns to it.`,
 			}
 			defer done()
 			opts := slots.LoadOptions{Message: msg, IncludeDirs: includeDirs, Keep: keepVersions}
-			var checks []func(context.Context, string, *slots.Ruleset) error
+			var probes func(context.Context, string, *slots.Ruleset) error
 			if probesFile != "" {
 				ps, err := readProbes(probesFile)
 				if err != nil {
@@ -50,31 +50,13 @@ as a version of its own, so "fwslot rollback" returns to it.`,
 				if err != nil {
 					return err
 				}
-				checks = append(checks, probeCheck(g, cmd, ps, topo))
+				probes = probeCheck(g, cmd, ps, topo)
 			}
-			if !force {
-				a, err := accessToKeep(g.netns, keep)
-				if err != nil {
-					return err
-				}
-				if a != nil {
-					checks = append(checks, func(ctx context.Context, file string, rs *slots.Ruleset) error {
-						loc, err := locatorFor(file)
-						if err != nil {
-							return err
-						}
-						return guard(ctx, g, a, file, rs, loc)
-					})
-				}
+			guardStage, _, err := lockoutGuard(g, keep, force)
+			if err != nil {
+				return err
 			}
-			opts.Check = func(ctx context.Context, file string, rs *slots.Ruleset) error {
-				for _, check := range checks {
-					if err := check(ctx, file, rs); err != nil {
-						return err
-					}
-				}
-				return nil
-			}
+			opts.Check = allChecks(probes, guardStage)
 			res, err := t.Load(cmd.Context(), args[0], opts)
 			if err != nil {
 				return err

@@ -835,6 +835,7 @@ type cliStager struct {
 	topo    probe.Topology
 	swap    bool
 	confirm time.Duration
+	keep    string // --keep-access; the lockout guard as in load and swap
 }
 
 func (s *cliStager) Stage(ctx context.Context, file string) (watch.Outcome, error) {
@@ -843,12 +844,18 @@ func (s *cliStager) Stage(ctx context.Context, file string) (watch.Outcome, erro
 		return watch.Outcome{}, err
 	}
 	defer done()
+	guardStage, guardLive, err := lockoutGuard(s.g, s.keep, false)
+	if err != nil {
+		return watch.Outcome{}, err
+	}
 	opts := slots.LoadOptions{Message: s.message}
+	var probes func(context.Context, string, *slots.Ruleset) error
 	if len(s.probes) > 0 {
-		opts.Check = func(ctx context.Context, file string, rs *slots.Ruleset) error {
+		probes = func(ctx context.Context, file string, rs *slots.Ruleset) error {
 			return runProbes(ctx, s.g, file, rs, s.probes, s.topo)
 		}
 	}
+	opts.Check = allChecks(probes, guardStage)
 	res, err := t.Load(ctx, file, opts)
 	if err != nil {
 		return watch.Outcome{}, err
@@ -861,7 +868,7 @@ func (s *cliStager) Stage(ctx context.Context, file string) (watch.Outcome, erro
 		return out, nil
 	}
 	// Probes passed (Load refuses otherwise): make it live, provisionally.
-	sw, err := swap.Swap(ctx, t, swap.Options{Confirm: s.confirm})
+	sw, err := swap.Swap(ctx, t, swap.Options{Confirm: s.confirm, Check: guardLive})
 	if err != nil {
 		out.Detail = "not made live: " + watch.FirstErrorLine(err)
 		return out, nil
@@ -896,7 +903,7 @@ func runProbes(ctx context.Context, g *globals, file string, rs *slots.Ruleset, 
 }
 
 func newWatch(g *globals) *cobra.Command {
-	var probesFile, topoFile, msg string
+	var probesFile, topoFile, msg, keep string
 	var doSwap bool
 	var confirm, debounce time.Duration
 	c := &cobra.Command{
@@ -927,7 +934,10 @@ in the foreground until SIGINT or SIGTERM; deploy/systemd ships a unit.`,
 			if _, err := os.Stat(args[0]); err != nil {
 				return usageError{fmt.Errorf("watch: %w", err)}
 			}
-			st := &cliStager{g: g, message: msg, swap: doSwap, confirm: confirm}
+			if _, _, err := lockoutGuard(g, keep, false); err != nil {
+				return err
+			}
+			st := &cliStager{g: g, message: msg, swap: doSwap, confirm: confirm, keep: keep}
 			if probesFile != "" {
 				var err error
 				if st.probes, err = readProbes(probesFile); err != nil {
@@ -963,6 +973,7 @@ in the foreground until SIGINT or SIGTERM; deploy/systemd ships a unit.`,
 	c.Flags().BoolVar(&doSwap, "swap", false, "make each staged version that passes all probes live (needs --probes and --confirm)")
 	c.Flags().DurationVar(&confirm, "confirm", 0, "with --swap: revert unless `fwslot confirm` runs within this time")
 	c.Flags().DurationVar(&debounce, "debounce", watch.DefaultDebounce, "quiet time after the last write before a change is staged")
+	c.Flags().StringVar(&keep, "keep-access", "", `refuse to stage or swap a version that would cut this connection, like "198.51.100.7:50022 -> 192.0.2.10:22" (default: $SSH_CONNECTION on the host)`)
 	return c
 }
 

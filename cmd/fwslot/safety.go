@@ -54,16 +54,8 @@ behind fwslot's back). --force skips these checks.`,
 			}
 			defer done()
 			opts := swap.Options{Confirm: confirm, Force: force}
-			if !force {
-				a, err := accessToKeep(g.netns, keep)
-				if err != nil {
-					return err
-				}
-				if a != nil {
-					opts.Check = func(ctx context.Context, version uint64, rs *slots.Ruleset) error {
-						return guard(ctx, g, a, fmt.Sprintf("version %d", version), rs, nil)
-					}
-				}
+			if _, opts.Check, err = lockoutGuard(g, keep, force); err != nil {
+				return err
 			}
 			res, err := swap.Swap(cmd.Context(), t, opts)
 			if err != nil {
