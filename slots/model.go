@@ -4,8 +4,9 @@
 //
 // The kernel layout follows the slot contract of DESIGN.md: every user
 // chain lives once per slot as a regular chain named fwslot_<slot>_<name>;
-// every user base chain is a stable base chain with two fwslot rules (a
-// jump to the active slot's copy, then the user's policy); configuration
+// every user base chain is a stable base chain that carries the user's
+// policy and holds two fwslot rules (a jump to the active slot's copy,
+// then a rule with the user's policy as verdict); configuration
 // sets and objects are per slot, state sets and counters/quotas are shared.
 package slots
 

@@ -268,6 +268,8 @@ func TestDrift(t *testing.T) {
 		{"chain deleted", "flush chain inet filter fwslot_a_input; delete chain inet filter fwslot_a_input", "chain inet filter input is missing"},
 		{"rule added to a base chain", "add rule inet filter input tcp dport 9 accept", "instead of fwslot's dispatch"},
 		{"chain added", "add chain inet filter extra", "chain extra was added"},
+		{"base chain flushed", "flush chain inet filter input", "holds 0 rules instead of fwslot's dispatch"},
+		{"base chain policy opened", "chain inet filter input { policy accept; }", "base chain input: policy accept, want drop"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
