@@ -81,9 +81,9 @@ type Set struct {
 	Attrs []byte
 	// Elems are the elements, each the payload of one NFTA_LIST_ELEM.
 	Elems [][]byte
-	// Shared is true for sets that hold state (dynamic, timeout or
-	// written by rules): both slots use one kernel set under the user's
-	// name.
+	// Shared is true for sets that hold state (dynamic, timeout, written
+	// by rules, or declared without elements to be fed by hand): both
+	// slots use one kernel set under the user's name.
 	Shared bool
 }
 
