@@ -34,9 +34,14 @@ type CanonChain struct {
 // CanonOptions select what Canonical reads.
 type CanonOptions struct {
 	// Slot, when set, reads fwslot's layout: only that slot's chains,
-	// sets and objects, with base chains taken from the kernel's base
-	// chains and their policy rule.
+	// sets and objects, with the hook and policy of each base chain as
+	// fwslot recorded them on the slot's copy. A staged version's base
+	// chains need not exist in the kernel yet.
 	Slot names.Slot
+	// LiveBase, with Slot, takes hook and policy from the kernel's base
+	// chains instead (the chain's own policy and its dispatch's policy
+	// rule): for the live slot.
+	LiveBase bool
 	// MaskState leaves out what packets change: counter and quota
 	// values, element expirations and statistics, shared state sets.
 	MaskState bool
@@ -91,11 +96,23 @@ func Canonical(rs *Ruleset, o CanonOptions) (*Canon, error) {
 				if attrs, err = userAttrs(ch.Attrs); err != nil {
 					return nil, err
 				}
-				if b := bases[u]; b != nil {
-					if len(b.Rules) != 2 {
+				spec, err := slotBaseSpec(ch.Attrs)
+				if err != nil {
+					return nil, fmt.Errorf("chain %s: %w", ch.Name, err)
+				}
+				if spec != nil {
+					base = baseText(spec, spec.Policy)
+				}
+				if b := bases[u]; o.LiveBase && spec != nil {
+					switch {
+					case b == nil:
+						base = "base chain is missing"
+					case len(b.Rules) != 2:
 						base = fmt.Sprintf("base chain holds %d rules instead of fwslot's 2", len(b.Rules))
-					} else {
-						base = baseText(b.Base, policyOf(b.Rules[1]))
+					case policyOf(b.Rules[1]) != b.Base.Policy:
+						base = fmt.Sprintf("base chain has policy %d but its policy rule says %d", b.Base.Policy, policyOf(b.Rules[1]))
+					default:
+						base = baseText(b.Base, b.Base.Policy)
 					}
 				}
 			} else if ch.Base != nil {
@@ -235,6 +252,24 @@ func userAttrs(attrs []byte) ([]byte, error) {
 		}
 	}
 	return e.Bytes(), nil
+}
+
+// slotBaseSpec returns the base chain spec fwslot recorded in a slot
+// chain's userdata, or nil for a regular chain.
+func slotBaseSpec(attrs []byte) (*BaseSpec, error) {
+	as, err := nfnl.ParseAttrs(attrs)
+	if err != nil {
+		return nil, err
+	}
+	a, ok := nfnl.Find(as, nfnl.ChainUserdata)
+	if !ok {
+		return nil, nil
+	}
+	v, ok := parseUdata(a.Data)[udataBaseSpec]
+	if !ok {
+		return nil, nil
+	}
+	return decodeBaseSpec(v)
 }
 
 // policyOf reads the verdict of fwslot's policy rule.

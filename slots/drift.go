@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/internal/names"
 	"github.com/fwslot/fwslot/internal/nfnl"
 )
 
@@ -50,6 +51,7 @@ func (t *Target) checkDrift(c *nfnl.Conn, st *State, status *Status, full bool) 
 			if bc.Dispatch == nil {
 				d.Changes = append(d.Changes, fmt.Sprintf("table %s: base chain %s holds %d rules instead of fwslot's dispatch", ts.Key(), name, len(bc.Rules)))
 			}
+			d.Changes = append(d.Changes, baseDrift(ts, bc, specs[name])...)
 		}
 		for name := range specs {
 			if ts.Base[name] == nil {
@@ -81,6 +83,39 @@ func (t *Target) checkDrift(c *nfnl.Conn, st *State, status *Status, full bool) 
 	sort.Strings(d.Changes)
 	d.Drift = len(d.Changes) > 0
 	return d, nil
+}
+
+// baseDrift compares a live base chain with the spec of the live
+// version: hook, type and flags, the policy the chain carries (what an
+// empty chain does) and the dispatch's jump target and policy verdict.
+func baseDrift(ts *TableState, bc *BaseChain, spec *BaseSpec) []string {
+	var out []string
+	where := fmt.Sprintf("table %s: base chain %s", ts.Key(), bc.Name)
+	if !bc.Spec.Equal(spec) {
+		out = append(out, where+": hook, priority, type or devices changed")
+	}
+	if bc.Spec.Policy != spec.Policy {
+		out = append(out, fmt.Sprintf("%s: policy %s, want %s", where, verdictName(bc.Spec.Policy), verdictName(spec.Policy)))
+	}
+	if dp := bc.Dispatch; dp != nil {
+		if want := names.InSlot(ts.Active, bc.Name); dp.Target != want {
+			out = append(out, fmt.Sprintf("%s: jumps to %q, want %q", where, dp.Target, want))
+		}
+		if dp.Verdict != spec.Policy {
+			out = append(out, fmt.Sprintf("%s: policy rule says %s, want %s", where, verdictName(dp.Verdict), verdictName(spec.Policy)))
+		}
+	}
+	return out
+}
+
+func verdictName(v uint32) string {
+	switch v {
+	case nfnl.VerdictAccept:
+		return "accept"
+	case nfnl.VerdictDrop:
+		return "drop"
+	}
+	return fmt.Sprintf("verdict %d", int32(v))
 }
 
 // compareSlots reads both slots' chains, sets and objects and compares

@@ -53,7 +53,7 @@ func TestFidelityCorpus(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := Canonical(staged, CanonOptions{Slot: names.SlotB})
+			got, err := Canonical(staged, CanonOptions{Slot: names.SlotB, LiveBase: true})
 			if err != nil {
 				t.Fatal(err)
 			}

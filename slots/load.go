@@ -160,6 +160,7 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 		if err != nil {
 			return nil, err
 		}
+		shareLike(legacy, rs)
 		lc, err := legacy.Encode()
 		if err != nil {
 			return nil, err

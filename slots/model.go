@@ -4,8 +4,9 @@
 //
 // The kernel layout follows the slot contract of DESIGN.md: every user
 // chain lives once per slot as a regular chain named fwslot_<slot>_<name>;
-// every user base chain is a stable base chain with two fwslot rules (a
-// jump to the active slot's copy, then the user's policy); configuration
+// every user base chain is a stable base chain that carries the user's
+// policy and holds two fwslot rules (a jump to the active slot's copy,
+// then a rule with the user's policy as verdict); configuration
 // sets and objects are per slot, state sets and counters/quotas are shared.
 package slots
 
@@ -80,9 +81,9 @@ type Set struct {
 	Attrs []byte
 	// Elems are the elements, each the payload of one NFTA_LIST_ELEM.
 	Elems [][]byte
-	// Shared is true for sets that hold state (dynamic, timeout or
-	// written by rules): both slots use one kernel set under the user's
-	// name.
+	// Shared is true for sets that hold state (dynamic, timeout, written
+	// by rules, or declared without elements to be fed by hand): both
+	// slots use one kernel set under the user's name.
 	Shared bool
 }
 

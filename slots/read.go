@@ -157,7 +157,7 @@ func ReadTables(c *nfnl.Conn, want func(family uint8, name string) bool) (*Rules
 				s.Elems = append(s.Elems, keep(inner, nfnl.SetElemExpiration, 8))
 			}
 		}
-		s.Shared = !s.Anonymous() && s.Flags&(nfnl.SetFlagTimeout|nfnl.SetFlagEval) != 0
+		s.Shared = stateSet(s, u32(m, nfnl.SetDataType))
 		t.Sets = append(t.Sets, s)
 	}
 
@@ -194,6 +194,43 @@ func ReadTables(c *nfnl.Conn, want func(family uint8, name string) bool) (*Rules
 		sort.SliceStable(t.Sets, func(i, j int) bool { return !t.Sets[i].Anonymous() && t.Sets[j].Anonymous() })
 	}
 	return rs, nil
+}
+
+// dataVerdict is the data type of verdict maps (NFT_DATA_VERDICT).
+const dataVerdict = 0xffffff00
+
+// stateSet reports whether a named set holds state rather than
+// configuration, judging by its definition: sets with timeouts or marked
+// dynamic, and sets declared without elements, which exist to be fed by
+// hand (`nft add element`) or by other tools. Verdict maps and object maps
+// stay configuration even when empty: their elements name chains and
+// objects that live once per slot. Sets written by rules are marked by
+// markDynsetTargets.
+func stateSet(s *Set, dataType uint32) bool {
+	switch {
+	case s.Anonymous():
+		return false
+	case s.Flags&(nfnl.SetFlagTimeout|nfnl.SetFlagEval) != 0:
+		return true
+	case s.Flags&nfnl.SetFlagObject != 0, s.Flags&nfnl.SetFlagMap != 0 && dataType == dataVerdict:
+		return false
+	}
+	return len(s.Elems) == 0
+}
+
+// shareLike marks the sets of an adopted ruleset as shared where the
+// version taking the table over shares a set of the same name: elements
+// fed by hand before fwslot then stay in the one kernel set, whichever of
+// the two versions runs.
+func shareLike(adopted, next *Ruleset) {
+	shared := SharedNames(next)
+	for _, t := range adopted.Tables {
+		for _, s := range t.Sets {
+			if !s.Anonymous() && shared[t.Key()][s.Name] {
+				s.Shared = true
+			}
+		}
+	}
 }
 
 // markDynsetTargets marks sets written by rules (`add @s`, `update @s`) as

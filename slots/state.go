@@ -79,11 +79,17 @@ type BaseChain struct {
 	Dispatch *Dispatch
 }
 
-// Dispatch is the pair of fwslot rules in a base chain.
+// Dispatch is the pair of fwslot rules in a base chain: a jump to the
+// live slot's copy, then a rule with the user's policy as its verdict.
 type Dispatch struct {
+	// Jump and Policy are the handles of the two rules.
 	Jump, Policy uint64
 	Slot         names.Slot
 	Version      uint64
+	// Target is the chain the jump rule jumps to; Verdict is the
+	// verdict of the policy rule.
+	Target  string
+	Verdict uint32
 }
 
 // newTableState returns the state of a table that holds nothing yet.
@@ -308,6 +314,21 @@ func readDispatch(c *nfnl.Conn, t *TableState, bc *BaseChain) error {
 	}
 	slot := names.Slot(tags[0]["slot"])
 	tag, _ := tagFrom(tags[0])
-	bc.Dispatch = &Dispatch{Jump: bc.Rules[0], Policy: bc.Rules[1], Slot: slot, Version: tag.Version}
+	bc.Dispatch = &Dispatch{Jump: bc.Rules[0], Policy: bc.Rules[1], Slot: slot, Version: tag.Version,
+		Target: jumpTarget(keep(msgs[0].Attrs)), Verdict: policyOf(keep(msgs[1].Attrs))}
 	return nil
+}
+
+// jumpTarget returns the chain of the first jump or goto of a rule, or "".
+func jumpTarget(rule []byte) string {
+	var to string
+	forEachExpr(rule, func(name string, data []nfnl.Attr) {
+		if name != "immediate" || to != "" {
+			return
+		}
+		if d, ok := nfnl.Find(data, nfnl.ImmediateData); ok {
+			to, _ = verdictChain(d.Data)
+		}
+	})
+	return to
 }

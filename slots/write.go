@@ -282,9 +282,10 @@ func addElems(b *nfnl.Batch, t *Table, s *Set, ref setRef, rn *renamer) error {
 }
 
 // Flip adds to b the messages that make slot to live in every managed
-// table: the two dispatch rules of each base chain are replaced, base
-// chains that only one version has are added or deleted, and the meta
-// rule is updated. A table fwslot has not taken over yet (legacy chains)
+// table: the two dispatch rules of each base chain are replaced, a base
+// chain whose policy differs between the versions takes the new policy,
+// base chains that only one version has are added or deleted, and the
+// meta rule is updated. A table fwslot has not taken over yet (legacy chains)
 // loses its legacy chains in the same batch; legacy sets and objects go
 // too unless keep says a slot uses them. st is updated to describe the
 // kernel after the batch.
@@ -369,17 +370,16 @@ func flipTable(b *nfnl.Batch, t *TableState, to names.Slot, keep func(t *TableSt
 		}
 		switch {
 		case bc != nil && bc.Dispatch != nil && bc.Spec.Equal(spec):
+			if bc.Spec.Policy != spec.Policy {
+				setPolicy(b, t, n, spec.Policy)
+			}
 			b.Add(nfnl.MsgNewRule, t.Family, nfnl.FlagReplace, withHandle(jump, bc.Dispatch.Jump), "replace dispatch of "+n)
 			b.Add(nfnl.MsgNewRule, t.Family, nfnl.FlagReplace, pol(bc.Dispatch.Policy), "replace policy of "+n)
 		case bc != nil && bc.Dispatch == nil && bc.Spec.Equal(spec):
 			// A legacy base chain with the same hook: its rules
-			// were flushed above; it keeps its hook, takes policy
-			// accept and gets the dispatch rules.
-			var e nfnl.Encoder
-			e.String(nfnl.ChainTable, t.Name)
-			e.String(nfnl.ChainName, n)
-			e.Uint32(nfnl.ChainPolicy, nfnl.VerdictAccept)
-			b.Add(nfnl.MsgNewChain, t.Family, 0, e.Bytes(), "set policy of "+n)
+			// were flushed above; it keeps its hook, takes the
+			// user's policy and gets the dispatch rules.
+			setPolicy(b, t, n, spec.Policy)
 			b.Add(nfnl.MsgNewRule, t.Family, nfnl.FlagCreate|nfnl.FlagAppend, jump, "add dispatch to "+n)
 			b.Add(nfnl.MsgNewRule, t.Family, nfnl.FlagCreate|nfnl.FlagAppend, pol(0), "add policy to "+n)
 		default:
@@ -391,7 +391,7 @@ func flipTable(b *nfnl.Batch, t *TableState, to names.Slot, keep func(t *TableSt
 			e.String(nfnl.ChainName, n)
 			e.Raw(nfnl.ChainHook|nfnl.FlagNested, spec.Hook)
 			e.String(nfnl.ChainType, spec.Type)
-			e.Uint32(nfnl.ChainPolicy, nfnl.VerdictAccept)
+			e.Uint32(nfnl.ChainPolicy, spec.Policy)
 			if f := spec.Flags &^ nfnl.ChainFlagBase; f != 0 {
 				e.Uint32(nfnl.ChainFlags, f)
 			}
@@ -411,6 +411,19 @@ func flipTable(b *nfnl.Batch, t *TableState, to names.Slot, keep func(t *TableSt
 	// Stage's newActive).
 	t.Active, t.Takeover = to, false
 	return nil
+}
+
+// setPolicy adds the message that gives an existing base chain the
+// user's policy. The base chain carries the policy itself so that a chain
+// flushed by hand (`nft flush chain`, `nft flush table`) fails closed as
+// under plain nft; the dispatch's policy rule decides every packet while
+// the dispatch is there (see docs/ARCHITECTURE-layout.md).
+func setPolicy(b *nfnl.Batch, t *TableState, chain string, policy uint32) {
+	var e nfnl.Encoder
+	e.String(nfnl.ChainTable, t.Name)
+	e.String(nfnl.ChainName, chain)
+	e.Uint32(nfnl.ChainPolicy, policy)
+	b.Add(nfnl.MsgNewChain, t.Family, 0, e.Bytes(), "set policy of "+chain)
 }
 
 func withHandle(rule []byte, h uint64) []byte {

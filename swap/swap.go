@@ -57,14 +57,21 @@ var SwapPhases = []string{PhaseOpen, PhaseDrift, PhaseCheck, PhaseBatch, PhaseCo
 
 // Result says what went live.
 type Result struct {
-	From     uint64        `json:"from"`
-	To       uint64        `json:"to"`
-	Slot     names.Slot    `json:"slot"`
-	How      string        `json:"how"`
-	Restaged bool          `json:"restaged"`
-	Seq      uint64        `json:"activation"`
-	Deadline time.Time     `json:"deadline,omitempty"`
-	Repaired []string      `json:"repaired"`
+	From     uint64     `json:"from"`
+	To       uint64     `json:"to"`
+	Slot     names.Slot `json:"slot"`
+	How      string     `json:"how"`
+	Restaged bool       `json:"restaged"`
+	Seq      uint64     `json:"activation"`
+	Deadline time.Time  `json:"deadline,omitempty"`
+	Repaired []string   `json:"repaired"`
+	// Overrode lists the drift a forced swap went over; the version was
+	// then restaged from history rather than flipped.
+	Overrode []string `json:"overrode"`
+	// Deleted names what the swap deleted that fwslot did not write
+	// (another tool's base chain in a managed table, rules added by
+	// hand).
+	Deleted  []string      `json:"deleted"`
 	Duration time.Duration `json:"duration_ns"`
 }
 
@@ -146,19 +153,21 @@ func Swap(ctx context.Context, t *slots.Target, opts Options) (*Result, error) {
 		} else if ok {
 			return nil, fmt.Errorf("%w: version %d reverts to %d at %s unless you run `fwslot confirm`; confirm first, or use --force", ErrPending, p.To, p.From, p.Deadline.Local().Format("15:04:05"))
 		}
-		d, err := t.CheckDrift(s.c, s.st, s.status)
-		if err != nil {
+	}
+	// A forced swap checks drift too: hand-edited staging content must
+	// not go live under the staged version's number.
+	d, err := t.CheckDrift(s.c, s.st, s.status)
+	if err != nil {
+		return nil, err
+	}
+	if d.Drift && !opts.Force {
+		return nil, fmt.Errorf("%w: %s; inspect with `fwslot status`, then load and swap a version that says what you want, or swap with --force", ErrDrift, strings.Join(d.Changes, "; "))
+	}
+	if !d.Drift && d.Checked == "content" {
+		if err := t.MarkClean(s.c); err != nil {
 			return nil, err
 		}
-		if d.Drift {
-			return nil, fmt.Errorf("%w: %s; inspect with `fwslot status`, then load and swap a version that says what you want, or swap with --force", ErrDrift, strings.Join(d.Changes, "; "))
-		}
-		if d.Checked == "content" {
-			if err := t.MarkClean(s.c); err != nil {
-				return nil, err
-			}
-			s.gen, _ = s.c.GenID()
-		}
+		s.gen, _ = s.c.GenID()
 	}
 	s.lap(PhaseDrift)
 	if opts.Check != nil {
@@ -171,7 +180,17 @@ func Swap(ctx context.Context, t *slots.Target, opts Options) (*Result, error) {
 		}
 		s.lap(PhaseCheck)
 	}
-	res, err := s.flip(s.status.Staging.Version, "swap", opts.Confirm)
+	var res *Result
+	if d.Drift {
+		// Over drift, the staged version comes from history, not from
+		// a slot someone may have edited.
+		res, err = s.restage(s.status.Staging.Version, "swap", opts.Confirm, true)
+		if res != nil {
+			res.Overrode = d.Changes
+		}
+	} else {
+		res, err = s.flip(s.status.Staging.Version, "swap", opts.Confirm)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +245,7 @@ func (s *session) rollback(to uint64, how string) (*Result, error) {
 	if s.status.Staging != nil && s.status.Staging.Version == to {
 		return s.flip(to, how, 0)
 	}
-	return s.restage(to, how)
+	return s.restage(to, how, 0, false)
 }
 
 // previous finds the version that was live before the current one.
@@ -267,6 +286,7 @@ func (s *session) flip(want uint64, how string, confirm time.Duration) (*Result,
 	if err != nil {
 		return nil, err
 	}
+	deleted := slots.Foreign(s.st, to, nil)
 	b := nfnl.Batch{Gen: s.st.Gen}
 	if err := slots.Flip(&b, s.st, to, keep); err != nil {
 		return nil, err
@@ -277,13 +297,18 @@ func (s *session) flip(want uint64, how string, confirm time.Duration) (*Result,
 	}
 	s.lap(PhaseCommit)
 	res, err := s.record(want, to, how, false, confirm)
+	if res != nil && deleted != nil {
+		res.Deleted = deleted
+	}
 	s.lap(PhaseRecord)
 	return res, err
 }
 
 // restage writes a version from history into the inactive slot and makes
-// it live, in one transaction.
-func (s *session) restage(version uint64, how string) (*Result, error) {
+// it live, in one transaction. same says the version already sits in that
+// slot (a forced swap over drift): objects added there by hand are then
+// named among the deleted ones.
+func (s *session) restage(version uint64, how string, confirm time.Duration, same bool) (*Result, error) {
 	t := s.t
 	v, err := t.Store.Meta(t.Key(), version)
 	if err != nil {
@@ -298,6 +323,11 @@ func (s *session) restage(version uint64, how string) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	var inSlot *slots.Ruleset
+	if same {
+		inSlot = rs
+	}
+	deleted := slots.Foreign(s.st, to, inSlot)
 	b := nfnl.Batch{Gen: s.st.Gen}
 	if err := slots.Stage(&b, s.st, rs, to, slots.Tag{Version: v.Number, Hash: v.Hash}, to); err != nil {
 		return nil, err
@@ -308,7 +338,11 @@ func (s *session) restage(version uint64, how string) (*Result, error) {
 	if err := s.c.Commit(&b); err != nil {
 		return nil, fmt.Errorf("%s to version %d (production unchanged): %w", how, version, err)
 	}
-	return s.record(version, to, how, true, 0)
+	res, err := s.record(version, to, how, true, confirm)
+	if res != nil && deleted != nil {
+		res.Deleted = deleted
+	}
+	return res, err
 }
 
 // legacyKeep returns, while a table still holds pre-fwslot content, the
@@ -343,7 +377,8 @@ func (s *session) record(to uint64, slot names.Slot, how string, restaged bool, 
 	if s.status.Production != nil {
 		from = s.status.Production.Version
 	}
-	res := &Result{From: from, To: to, Slot: slot, How: how, Restaged: restaged, Repaired: s.repaired}
+	res := &Result{From: from, To: to, Slot: slot, How: how, Restaged: restaged, Repaired: s.repaired,
+		Overrode: []string{}, Deleted: []string{}}
 	a := history.Activation{From: from, To: to, How: how, User: slots.CurrentUser()}
 	if confirm > 0 {
 		a.Result = "pending"

@@ -130,6 +130,12 @@ func printActivation(g *globals, cmd *cobra.Command, res *swap.Result) error {
 	for _, r := range res.Repaired {
 		fmt.Fprintln(cmd.ErrOrStderr(), "fwslot: repaired: "+r)
 	}
+	for _, d := range res.Overrode {
+		fmt.Fprintln(cmd.ErrOrStderr(), "fwslot: forced over drift: "+d)
+	}
+	for _, d := range res.Deleted {
+		fmt.Fprintln(cmd.ErrOrStderr(), "fwslot: deleted what fwslot did not write: "+d)
+	}
 	if g.json {
 		return printJSON(cmd.OutOrStdout(), res)
 	}

@@ -39,8 +39,10 @@ With --confirm D the swap is provisional: a watchdog, detached from your
 shell and ssh session, swaps back when D passes unless "fwslot confirm"
 runs first. Over ssh (SSH_CONNECTION set) swap first proves with probes
 that the new version keeps your session and lets you reconnect; it
-refuses otherwise. It also refuses while production has drifted (changed
-behind fwslot's back). --force skips these checks.`,
+refuses otherwise. It also refuses while the slots have drifted (changed
+behind fwslot's back). --force skips these checks; over drift it restages
+the staged version from history instead of making a hand-edited slot live,
+and names everything it deleted that fwslot did not write.`,
 		Example: `  fwslot swap
   fwslot swap --confirm 2m      # then, from a new ssh session: fwslot confirm`,
 		Args: exactArgs(0),

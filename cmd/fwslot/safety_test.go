@@ -268,6 +268,12 @@ func TestDrift(t *testing.T) {
 		{"chain deleted", "flush chain inet filter fwslot_a_input; delete chain inet filter fwslot_a_input", "chain inet filter input is missing"},
 		{"rule added to a base chain", "add rule inet filter input tcp dport 9 accept", "instead of fwslot's dispatch"},
 		{"chain added", "add chain inet filter extra", "chain extra was added"},
+		{"base chain flushed", "flush chain inet filter input", "holds 0 rules instead of fwslot's dispatch"},
+		{"base chain policy opened", "chain inet filter input { policy accept; }", "base chain input: policy accept, want drop"},
+	}
+	deletedBy := map[string]string{
+		"chain added":                "chain extra, which no version declares",
+		"rule added to a base chain": "base chain input holds 3 rules",
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -282,8 +288,14 @@ func TestDrift(t *testing.T) {
 			if code != 1 || !strings.Contains(out, "drifted") {
 				t.Fatalf("swap on drift: exit %d\n%s", code, out)
 			}
-			if out, code := run(t, append(g, "swap", "--force")...); code != 0 {
-				t.Fatalf("swap --force: %s", out)
+			out, code = run(t, append(g, "swap", "--force")...)
+			if code != 0 || !strings.Contains(out, "forced over drift: ") {
+				t.Fatalf("swap --force: exit %d\n%s", code, out)
+			}
+			// What a forced swap deletes that fwslot did not write is
+			// named.
+			if want, ok := deletedBy[c.name]; ok && !strings.Contains(out, "deleted what fwslot did not write: table inet filter: "+want) {
+				t.Fatalf("swap --force does not name %q:\n%s", want, out)
 			}
 		})
 	}
