@@ -125,7 +125,7 @@ func Canonical(rs *Ruleset, o CanonOptions) (*Canon, error) {
 			if other(ob.Name) || (o.MaskState && ob.Shared) {
 				continue
 			}
-			c.Objects[fmt.Sprintf("%s object %s", prefix, user(ob.Name))] = fmt.Sprintf("type=%d %x", ob.Type, ob.Attrs)
+			c.Objects[fmt.Sprintf("%s %s %s", prefix, nfnl.ObjTypeName(ob.Type), user(ob.Name))] = fmt.Sprintf("type=%d %x", ob.Type, ob.Attrs)
 		}
 		for _, f := range tab.Flowtables {
 			c.Objects[fmt.Sprintf("%s flowtable %s", prefix, f.Name)] = fmt.Sprintf("%x", f.Attrs)

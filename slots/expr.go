@@ -19,7 +19,7 @@ type setRef struct {
 type renamer struct {
 	chains map[string]string
 	sets   map[string]setRef
-	objs   map[string]string
+	objs   map[ObjKey]string
 }
 
 func (r *renamer) chain(n string) (string, error) {
@@ -36,8 +36,10 @@ func (r *renamer) set(n string) (setRef, error) {
 	return setRef{}, fmt.Errorf("reference to unknown set %q", n)
 }
 
-func (r *renamer) obj(n string) string {
-	if s, ok := r.objs[n]; ok {
+// obj maps an object of a type; objects are keyed by type and name, and
+// shared ones keep the user's name.
+func (r *renamer) obj(typ uint32, n string) string {
+	if s, ok := r.objs[ObjKey{Type: typ, Name: n}]; ok {
 		return s
 	}
 	return n
@@ -253,10 +255,14 @@ func patchSetRef(data []nfnl.Attr, rn *renamer, nameKind, idKind uint16) ([]byte
 func patchObjref(data []nfnl.Attr, rn *renamer) ([]byte, error) {
 	var out nfnl.Encoder
 	var ref setRef
+	var typ uint32
+	if a, ok := nfnl.Find(data, nfnl.ObjrefImmType); ok {
+		typ = nfnl.U32(a.Data)
+	}
 	for _, a := range data {
 		switch a.Kind() {
 		case nfnl.ObjrefImmName:
-			out.String(a.Type, rn.obj(nfnl.Str(a.Data)))
+			out.String(a.Type, rn.obj(typ, nfnl.Str(a.Data)))
 		case nfnl.ObjrefSetName:
 			r, err := rn.set(nfnl.Str(a.Data))
 			if err != nil {
@@ -276,8 +282,8 @@ func patchObjref(data []nfnl.Attr, rn *renamer) ([]byte, error) {
 }
 
 // patchElem rewrites the verdict chain or object name inside one set
-// element.
-func patchElem(elem []byte, rn *renamer) ([]byte, error) {
+// element; objType is the object type of an object map.
+func patchElem(elem []byte, rn *renamer, objType uint32) ([]byte, error) {
 	attrs, err := nfnl.ParseAttrs(elem)
 	if err != nil {
 		return nil, err
@@ -292,7 +298,7 @@ func patchElem(elem []byte, rn *renamer) ([]byte, error) {
 			}
 			out.Raw(a.Type, p)
 		case nfnl.SetElemObjref:
-			out.String(a.Type, rn.obj(nfnl.Str(a.Data)))
+			out.String(a.Type, rn.obj(objType, nfnl.Str(a.Data)))
 		default:
 			out.Attr(a)
 		}

@@ -83,7 +83,7 @@ func clearSlot(b *nfnl.Batch, t *TableState, slot names.Slot) {
 		b.Add(nfnl.MsgDelChain, t.Family, 0, chainID(t.Name, c), "delete chain "+c)
 	}
 	for _, o := range t.SlotObjs[slot] {
-		b.Add(nfnl.MsgDelObj, t.Family, 0, objID(t, o), "delete object "+o)
+		b.Add(nfnl.MsgDelObj, t.Family, 0, objID(t.Name, o), "delete object "+o.Name)
 		delete(t.Objs, o)
 	}
 	delete(t.SlotChains, slot)
@@ -95,11 +95,11 @@ func clearSlot(b *nfnl.Batch, t *TableState, slot names.Slot) {
 
 // objID names an object for deletion by name and type; the kernel needs
 // both.
-func objID(t *TableState, name string) []byte {
+func objID(table string, k ObjKey) []byte {
 	var e nfnl.Encoder
-	e.String(nfnl.ObjTable, t.Name)
-	e.String(nfnl.ObjName, name)
-	e.Uint32(nfnl.ObjType, t.objTypes[name])
+	e.String(nfnl.ObjTable, table)
+	e.String(nfnl.ObjName, k.Name)
+	e.Uint32(nfnl.ObjType, k.Type)
 	return e.Bytes()
 }
 
@@ -112,7 +112,7 @@ func chainID(table, chain string) []byte {
 
 // writeSlot adds the messages that create table t's content in slot.
 func writeSlot(b *nfnl.Batch, t *Table, ts *TableState, slot names.Slot, tag Tag, ids *uint32) error {
-	rn := &renamer{chains: map[string]string{}, sets: map[string]setRef{}, objs: map[string]string{}}
+	rn := &renamer{chains: map[string]string{}, sets: map[string]setRef{}, objs: map[ObjKey]string{}}
 	for _, c := range t.Chains {
 		rn.chains[c.Name] = names.InSlot(slot, c.Name)
 	}
@@ -129,7 +129,7 @@ func writeSlot(b *nfnl.Batch, t *Table, ts *TableState, slot names.Slot, tag Tag
 	}
 	for _, o := range t.Objs {
 		if !o.Shared {
-			rn.objs[o.Name] = names.InSlot(slot, o.Name)
+			rn.objs[o.Key()] = names.InSlot(slot, o.Name)
 		}
 	}
 
@@ -190,18 +190,17 @@ func writeSlot(b *nfnl.Batch, t *Table, ts *TableState, slot names.Slot, tag Tag
 	}
 
 	for _, o := range t.Objs {
-		name := rn.obj(o.Name)
-		if o.Shared && ts.Objs[name] {
+		k := ObjKey{Type: o.Type, Name: rn.obj(o.Type, o.Name)}
+		if o.Shared && ts.Objs[k] {
 			continue
 		}
 		var e nfnl.Encoder
 		e.String(nfnl.ObjTable, t.Name)
-		e.String(nfnl.ObjName, name)
-		b.Add(nfnl.MsgNewObj, t.Family, nfnl.FlagCreate, append(e.Bytes(), o.Attrs...), "add object "+name)
-		ts.Objs[name] = true
-		ts.setObjType(name, o.Type)
+		e.String(nfnl.ObjName, k.Name)
+		b.Add(nfnl.MsgNewObj, t.Family, nfnl.FlagCreate, append(e.Bytes(), o.Attrs...), "add object "+k.Name)
+		ts.Objs[k] = true
 		if !o.Shared {
-			ts.SlotObjs[slot] = append(ts.SlotObjs[slot], name)
+			ts.SlotObjs[slot] = append(ts.SlotObjs[slot], k)
 		}
 	}
 
@@ -267,8 +266,9 @@ func addElems(b *nfnl.Batch, t *Table, s *Set, ref setRef, rn *renamer) error {
 		b.Add(nfnl.MsgNewSetElem, t.Family, nfnl.FlagCreate, e.Bytes(), "add elements to set "+s.Name)
 		list = nfnl.Encoder{}
 	}
+	objType := s.ObjType()
 	for _, el := range s.Elems {
-		p, err := patchElem(el, rn)
+		p, err := patchElem(el, rn, objType)
 		if err != nil {
 			return fmt.Errorf("set %s: %w", s.Name, err)
 		}
@@ -322,19 +322,25 @@ func flipTable(b *nfnl.Batch, t *TableState, to names.Slot, keep func(t *TableSt
 	}
 	// Legacy sets go before chains: a verdict map may jump to them.
 	if keep != nil {
-		var sets, objs []string
+		var sets []string
+		var objs []ObjKey
 		for s := range t.Sets {
 			if _, _, ok := names.FromSlot(s); !ok && !keep(t, s) {
 				sets = append(sets, s)
 			}
 		}
 		for o := range t.Objs {
-			if _, _, ok := names.FromSlot(o); !ok && !keep(t, o) {
+			if _, _, ok := names.FromSlot(o.Name); !ok && !keep(t, o.Name) {
 				objs = append(objs, o)
 			}
 		}
 		sort.Strings(sets)
-		sort.Strings(objs)
+		sort.Slice(objs, func(i, j int) bool {
+			if objs[i].Name != objs[j].Name {
+				return objs[i].Name < objs[j].Name
+			}
+			return objs[i].Type < objs[j].Type
+		})
 		for _, s := range sets {
 			var e nfnl.Encoder
 			e.String(nfnl.SetTable, t.Name)
@@ -343,7 +349,7 @@ func flipTable(b *nfnl.Batch, t *TableState, to names.Slot, keep func(t *TableSt
 			delete(t.Sets, s)
 		}
 		for _, o := range objs {
-			b.Add(nfnl.MsgDelObj, t.Family, 0, objID(t, o), "delete legacy object "+o)
+			b.Add(nfnl.MsgDelObj, t.Family, 0, objID(t.Name, o), "delete legacy object "+o.Name)
 			delete(t.Objs, o)
 		}
 	}
