@@ -69,7 +69,13 @@ func Canonical(rs *Ruleset, o CanonOptions) (*Canon, error) {
 				if err != nil {
 					return nil, err
 				}
-				cn.anon[s.Name] = "anon:" + d
+				// A meter keeps its user's name; kernel-numbered
+				// names ("__set3") say nothing.
+				if kernelNumbered(s.Name) {
+					cn.anon[s.Name] = "anon:" + d
+				} else {
+					cn.anon[s.Name] = "anon:" + user(s.Name) + ":" + d
+				}
 			}
 		}
 		prefix := tab.Key()

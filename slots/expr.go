@@ -2,6 +2,7 @@ package slots
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"strings"
 
@@ -49,7 +50,7 @@ func (r *renamer) obj(typ uint32, n string) string {
 // the verdict codes of jump and goto (big-endian -3 and -4) that an
 // immediate carries with a chain name.
 var (
-	patchedNames = [][]byte{[]byte("lookup\x00"), []byte("dynset\x00"), []byte("objref\x00"), []byte("exthdr\x00")}
+	patchedNames = [][]byte{[]byte("lookup\x00"), []byte("dynset\x00"), []byte("objref\x00"), []byte("exthdr\x00"), []byte("osf\x00")}
 	jumpCodes    = [][]byte{{0xff, 0xff, 0xff, 0xfd}, {0xff, 0xff, 0xff, 0xfc}}
 )
 
@@ -121,14 +122,35 @@ func patchExpr(expr []byte, rn *renamer) ([]byte, error) {
 		patch = func(d []nfnl.Attr) ([]byte, error) {
 			// The kernel dumps a zero timeout for every dynset but
 			// refuses one on a set without timeouts.
+			_, multi := nfnl.Find(d, dynsetExpressions)
 			var kept []nfnl.Attr
 			for _, a := range d {
 				if a.Kind() == nfnl.DynsetTimeout && nfnl.U64(a.Data) == 0 {
 					continue
 				}
+				if a.Kind() == dynsetFlags && multi {
+					// Two or more statements (NFTA_DYNSET_EXPRESSIONS)
+					// need NFT_DYNSET_F_EXPR, which the kernel takes
+					// but never dumps (nft_dynset_dump).
+					a = nfnl.Attr{Type: a.Type, Data: binary.BigEndian.AppendUint32(nil, nfnl.U32(a.Data)|dynsetFlagExpr)}
+				}
 				kept = append(kept, a)
 			}
 			return patchSetRef(kept, rn, nfnl.DynsetSetName, nfnl.DynsetSetID)
+		}
+	case "osf":
+		// `osf name`/`osf ttl` are dumped with a zero flags attribute
+		// that the kernel refuses on input (only NFT_OSF_F_VERSION is
+		// valid).
+		patch = func(d []nfnl.Attr) ([]byte, error) {
+			var e nfnl.Encoder
+			for _, a := range d {
+				if a.Kind() == osfFlags && nfnl.U32(a.Data) == 0 {
+					continue
+				}
+				e.Attr(a)
+			}
+			return e.Bytes(), nil
 		}
 	case "objref":
 		patch = func(d []nfnl.Attr) ([]byte, error) { return patchObjref(d, rn) }
@@ -306,10 +328,23 @@ func patchElem(elem []byte, rn *renamer, objType uint32) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// anonTemplate turns a kernel-assigned anonymous set name ("__set3") into
-// the template the kernel fills in ("__set%d").
-func anonTemplate(name string) string {
-	return strings.TrimRight(name, "0123456789") + "%d"
+// anonName returns the name an anonymous set gets in slot: a name nft
+// had the kernel number ("__set3", "__objmap0") becomes the template the
+// kernel fills in ("__set%d"); a name the user gave (`meter f`, an
+// anonymous-flagged set) stays the user's, in the slot's namespace, since
+// both slots' copies live in one table.
+func anonName(slot names.Slot, name string) string {
+	if kernelNumbered(name) {
+		return strings.TrimRight(name, "0123456789") + "%d"
+	}
+	return names.InSlot(slot, name)
+}
+
+// kernelNumbered reports whether nft had the kernel number an anonymous
+// set's name ("__set3"): such names differ between loads.
+func kernelNumbered(name string) bool {
+	base := strings.TrimRight(name, "0123456789")
+	return strings.HasPrefix(base, "__") && len(base) < len(name)
 }
 
 // checkReserved rejects user names that collide with fwslot's own.
@@ -323,7 +358,7 @@ func checkReserved(t *Table) error {
 		}
 	}
 	for _, s := range t.Sets {
-		if !s.Anonymous() && names.Reserved(s.Name) {
+		if (!s.Anonymous() || !kernelNumbered(s.Name)) && names.Reserved(s.Name) {
 			return bad("set", s.Name)
 		}
 	}
@@ -340,8 +375,13 @@ func checkReserved(t *Table) error {
 	return nil
 }
 
-// Attributes of the exthdr expression (NFTA_EXTHDR_*).
+// Attributes of the exthdr, dynset and osf expressions (NFTA_EXTHDR_*,
+// NFTA_DYNSET_*, NFTA_OSF_*) and the dynset flag NFT_DYNSET_F_EXPR.
 const (
-	exthdrFlags = 5
-	exthdrSreg  = 7
+	exthdrFlags       = 5
+	exthdrSreg        = 7
+	dynsetFlags       = 9
+	dynsetExpressions = 10
+	dynsetFlagExpr    = 2
+	osfFlags          = 3
 )

@@ -120,7 +120,7 @@ func writeSlot(b *nfnl.Batch, t *Table, ts *TableState, slot names.Slot, tag Tag
 		switch {
 		case s.Anonymous():
 			*ids++
-			rn.sets[s.Name] = setRef{name: anonTemplate(s.Name), id: *ids}
+			rn.sets[s.Name] = setRef{name: anonName(slot, s.Name), id: *ids}
 		case s.Shared:
 			rn.sets[s.Name] = setRef{name: s.Name}
 		default:
