@@ -236,6 +236,7 @@ func writeSlot(b *nfnl.Batch, t *Table, ts *TableState, slot names.Slot, tag Tag
 
 	for _, c := range t.Chains {
 		chain := rn.chains[c.Name]
+		b.Mark(&RuleOrigin{Table: t, Chain: c.Name})
 		for i, r := range c.Rules {
 			p, err := patchRule(r, rn)
 			if err != nil {
@@ -247,6 +248,7 @@ func writeSlot(b *nfnl.Batch, t *Table, ts *TableState, slot names.Slot, tag Tag
 			b.Add(nfnl.MsgNewRule, t.Family, nfnl.FlagCreate|nfnl.FlagAppend, append(e.Bytes(), p...), "add rule to "+chain)
 		}
 	}
+	b.Mark(nil)
 	return nil
 }
 
