@@ -16,18 +16,24 @@ type setRef struct {
 	id   uint32 // non-zero for anonymous sets created in the same batch
 }
 
+// chainRef is what a reference to a user chain becomes in a slot.
+type chainRef struct {
+	name string
+	id   uint32 // non-zero for binding chains created in the same batch
+}
+
 // renamer maps the user's names of one table to their names in a slot.
 type renamer struct {
-	chains map[string]string
+	chains map[string]chainRef
 	sets   map[string]setRef
 	objs   map[ObjKey]string
 }
 
-func (r *renamer) chain(n string) (string, error) {
+func (r *renamer) chain(n string) (chainRef, error) {
 	if s, ok := r.chains[n]; ok {
 		return s, nil
 	}
-	return "", fmt.Errorf("reference to unknown chain %q", n)
+	return chainRef{}, fmt.Errorf("reference to unknown chain %q", n)
 }
 
 func (r *renamer) set(n string) (setRef, error) {
@@ -240,7 +246,11 @@ func patchData(b []byte, rn *renamer) ([]byte, error) {
 				if err != nil {
 					return nil, err
 				}
-				ve.String(v.Type, to)
+				if to.id != 0 {
+					ve.Uint32(nfnl.VerdictChainID, to.id)
+				} else {
+					ve.String(v.Type, to.name)
+				}
 				continue
 			}
 			ve.Attr(v)

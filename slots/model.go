@@ -53,6 +53,10 @@ type Chain struct {
 	Attrs []byte
 	// Rules are the rules' attributes without table, chain and handle.
 	Rules [][]byte
+	// Binding is set for anonymous chains (`jump { ... }`): nft has the
+	// kernel name them (__chainN), and the one rule that jumps to them
+	// owns them.
+	Binding bool
 }
 
 // BaseSpec describes the hook of a base chain.

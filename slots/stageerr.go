@@ -8,14 +8,6 @@ import (
 	"github.com/fwslot/fwslot/internal/source"
 )
 
-// RuleOrigin tags the rule messages of one chain in a staging batch (see
-// nfnl.Batch.Mark): the compiled table and the user's chain name. A
-// refused message's offset is the rule's index in the chain.
-type RuleOrigin struct {
-	Table *Table
-	Chain string
-}
-
 // StageError is a rule of the user's file that the kernel refused while
 // staging, located in the source: production is untouched.
 type StageError struct {
@@ -58,15 +50,16 @@ func locateRefusal(err error, b *source.Bundle, rs *Ruleset) error {
 	if !ok || !rs.holds(o.Table) {
 		return err
 	}
+	n := o.Rule(first.Offset)
 	se := &StageError{File: b.Main, Chain: o.Table.Key() + " " + o.Chain, Err: first,
-		Rule: fmt.Sprintf("rule %d of the chain", first.Offset+1)}
+		Rule: fmt.Sprintf("rule %d of the chain", n+1)}
 	locs, lerr := b.RuleLocations()
 	if lerr != nil {
 		return errors.Join(err, lerr)
 	}
 	l := locs[source.ChainKey{Family: nfnl.FamilyName(o.Table.Family), Table: o.Table.Name, Chain: o.Chain}]
-	if first.Offset < len(l) {
-		se.File, se.Line, se.Rule = l[first.Offset].File, l[first.Offset].Line, l[first.Offset].Text
+	if n < len(l) {
+		se.File, se.Line, se.Rule = l[n].File, l[n].Line, l[n].Text
 	}
 	return se
 }

@@ -44,6 +44,7 @@ func TestKernelRefusalNamesTheRule(t *testing.T) {
 		type filter hook input priority 0; policy accept;
 		tcp dport 22 accept
 		tcp dport 80 counter accept
+		tcp dport 443 jump { ip saddr 10.0.0.9 accept; }
 	}
 	include "inc.nft"
 }
@@ -95,13 +96,16 @@ add rule inet t other udp dport 53 accept
 		{"first rule of a chain block", "input", 0, main, 4, "tcp dport 22 accept"},
 		{"second rule of a chain block", "input", 1, main, 5, "tcp dport 80 counter accept"},
 		{"rule of an included chain", "other", 0, inc, 2, "ip saddr 10.0.0.1 drop"},
-		{"add rule command", "other", 1, main, 9, "udp dport 53 accept"},
+		{"add rule command", "other", 1, main, 10, "udp dport 53 accept"},
+		// The rule of an anonymous chain is written inside the rule
+		// that jumps to it.
+		{"rule of a binding chain", "", 0, main, 6, "tcp dport 443 jump { ip saddr 10.0.0.9 accept; }"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := tg.Load(context.Background(), main, LoadOptions{
 				Check: func(_ context.Context, _ string, rs *Ruleset) error {
 					for _, ch := range rs.Tables[0].Chains {
-						if ch.Name == tc.chain {
+						if ch.Name == tc.chain || (tc.chain == "" && ch.Binding) {
 							ch.Rules[tc.rule] = badRule()
 							return nil
 						}
@@ -114,7 +118,11 @@ add rule inet t other udp dport 53 accept
 			if !errors.As(err, &se) {
 				t.Fatalf("want a StageError, got %v", err)
 			}
-			if se.File != tc.wantFile || se.Line != tc.wantLine || se.Rule != tc.wantText || se.Chain != "inet t "+tc.chain {
+			wantChain := tc.chain
+			if wantChain == "" {
+				wantChain = "input"
+			}
+			if se.File != tc.wantFile || se.Line != tc.wantLine || se.Rule != tc.wantText || se.Chain != "inet t "+wantChain {
 				t.Fatalf("error names %s:%d %q in %s, want %s:%d %q: %v", se.File, se.Line, se.Rule, se.Chain, tc.wantFile, tc.wantLine, tc.wantText, err)
 			}
 			if want := filepath.Base(tc.wantFile); !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), tc.wantText) {

@@ -151,6 +151,11 @@ func ReadState(c *nfnl.Conn) (*State, error) {
 			continue
 		}
 		name := str(m, nfnl.ChainName)
+		if u32(m, nfnl.ChainFlags)&nfnl.ChainFlagBinding != 0 {
+			// A binding chain belongs to the rule that jumps to it
+			// and goes with that rule.
+			continue
+		}
 		ud, _ := m.Attr(nfnl.ChainUserdata)
 		switch {
 		case name == names.MetaChain:

@@ -112,9 +112,14 @@ func chainID(table, chain string) []byte {
 
 // writeSlot adds the messages that create table t's content in slot.
 func writeSlot(b *nfnl.Batch, t *Table, ts *TableState, slot names.Slot, tag Tag, ids *uint32) error {
-	rn := &renamer{chains: map[string]string{}, sets: map[string]setRef{}, objs: map[ObjKey]string{}}
+	rn := &renamer{chains: map[string]chainRef{}, sets: map[string]setRef{}, objs: map[ObjKey]string{}}
 	for _, c := range t.Chains {
-		rn.chains[c.Name] = names.InSlot(slot, c.Name)
+		if c.Binding {
+			*ids++
+			rn.chains[c.Name] = chainRef{id: *ids}
+			continue
+		}
+		rn.chains[c.Name] = chainRef{name: names.InSlot(slot, c.Name)}
 	}
 	for _, s := range t.Sets {
 		switch {
@@ -146,14 +151,22 @@ func writeSlot(b *nfnl.Batch, t *Table, ts *TableState, slot names.Slot, tag Tag
 
 	specs := map[string]*BaseSpec{}
 	for _, c := range t.Chains {
-		name := rn.chains[c.Name]
+		ref := rn.chains[c.Name]
+		name := ref.name
 		attrs, err := nfnl.ParseAttrs(c.Attrs)
 		if err != nil {
 			return fmt.Errorf("chain %s: %w", c.Name, err)
 		}
 		var e nfnl.Encoder
 		e.String(nfnl.ChainTable, t.Name)
-		e.String(nfnl.ChainName, name)
+		if ref.id != 0 {
+			// A binding chain: the kernel names it, rules find it by id.
+			e.Uint32(nfnl.ChainFlags, nfnl.ChainFlagBinding)
+			e.Uint32(nfnl.ChainID, ref.id)
+			name = "anonymous " + c.Name
+		} else {
+			e.String(nfnl.ChainName, name)
+		}
 		var ud []byte
 		for _, a := range attrs {
 			if a.Kind() == nfnl.ChainUserdata {
@@ -174,7 +187,9 @@ func writeSlot(b *nfnl.Batch, t *Table, ts *TableState, slot names.Slot, tag Tag
 			e.Raw(nfnl.ChainUserdata, ud)
 		}
 		b.Add(nfnl.MsgNewChain, t.Family, nfnl.FlagCreate|nfnl.FlagExcl, e.Bytes(), "add chain "+name)
-		ts.SlotChains[slot] = append(ts.SlotChains[slot], name)
+		if ref.id == 0 {
+			ts.SlotChains[slot] = append(ts.SlotChains[slot], name)
+		}
 	}
 	ts.BaseSpecs[slot] = specs
 
@@ -234,22 +249,7 @@ func writeSlot(b *nfnl.Batch, t *Table, ts *TableState, slot names.Slot, tag Tag
 		}
 	}
 
-	for _, c := range t.Chains {
-		chain := rn.chains[c.Name]
-		b.Mark(&RuleOrigin{Table: t, Chain: c.Name})
-		for i, r := range c.Rules {
-			p, err := patchRule(r, rn)
-			if err != nil {
-				return fmt.Errorf("chain %s rule %d: %w", c.Name, i+1, err)
-			}
-			var e nfnl.Encoder
-			e.String(nfnl.RuleTable, t.Name)
-			e.String(nfnl.RuleChain, chain)
-			b.Add(nfnl.MsgNewRule, t.Family, nfnl.FlagCreate|nfnl.FlagAppend, append(e.Bytes(), p...), "add rule to "+chain)
-		}
-	}
-	b.Mark(nil)
-	return nil
+	return addRules(b, t, rn)
 }
 
 func addElems(b *nfnl.Batch, t *Table, s *Set, ref setRef, rn *renamer) error {

@@ -158,6 +158,9 @@ const (
 	DataVerdict  = 2
 	VerdictCode  = 1
 	VerdictChain = 2
+	// VerdictChainID names a chain created in the same batch by its
+	// NFTA_CHAIN_ID (binding chains have no name to give).
+	VerdictChainID = 3
 )
 
 // Verdict codes.
