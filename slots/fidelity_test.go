@@ -28,7 +28,7 @@ func TestFidelityCorpus(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(dir, "[0-9][0-9]-*.nft"))
 	generated, _ := filepath.Glob(filepath.Join(dir, "gen", "*.nft"))
 	files = append(files, generated...)
-	if len(files) < 25 {
+	if len(files) < 150 {
 		t.Fatalf("corpus has %d rulesets, want at least 150", len(files))
 	}
 	// Rulesets under optional/ need kernel features that not every kernel
