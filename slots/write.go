@@ -288,7 +288,8 @@ func addElems(b *nfnl.Batch, t *Table, s *Set, ref setRef, rn *renamer) error {
 // chains that only one version has are added or deleted, and the meta
 // rule is updated. A table fwslot has not taken over yet (legacy chains)
 // loses its legacy chains in the same batch; legacy sets and objects go
-// too unless keep says a slot uses them. st is updated to describe the
+// too unless keep says a slot uses them (keep is asked a set's name, or an
+// object's SharedKey). st is updated to describe the
 // kernel after the batch.
 func Flip(b *nfnl.Batch, st *State, to names.Slot, keep func(t *TableState, name string) bool) error {
 	for _, t := range st.Managed() {
@@ -332,7 +333,7 @@ func flipTable(b *nfnl.Batch, t *TableState, to names.Slot, keep func(t *TableSt
 			}
 		}
 		for o := range t.Objs {
-			if _, _, ok := names.FromSlot(o.Name); !ok && !keep(t, o.Name) {
+			if _, _, ok := names.FromSlot(o.Name); !ok && !keep(t, SharedKey(o)) {
 				objs = append(objs, o)
 			}
 		}
