@@ -142,6 +142,9 @@ func patchExpr(expr []byte, rn *renamer) ([]byte, error) {
 				}
 				kept = append(kept, a)
 			}
+			if _, ok := nfnl.Find(d, dynsetFlags); multi && !ok {
+				kept = append(kept, nfnl.Attr{Type: dynsetFlags, Data: binary.BigEndian.AppendUint32(nil, dynsetFlagExpr)})
+			}
 			return patchSetRef(kept, rn, nfnl.DynsetSetName, nfnl.DynsetSetID)
 		}
 	case "osf":
