@@ -692,4 +692,29 @@ var corpusFeatures = []feature{
 		iifname "veth*" drop
 		iiftype ether counter
 		meta iif vmap { "eth0" : accept, "eth1" : drop }`},
+	{name: "misc-matches", fams: "ip inet", rules: `
+		sctp chunk data exists counter
+		sctp chunk init num-inbound-streams 1 counter
+		tcp option mptcp subtype 1 counter
+		meta l4proto tcp tcp option 254 exists counter
+		ct label 1 counter
+		ct label set 2
+		meta secpath exists counter
+		ct original ip saddr . ct original ip daddr { 192.0.2.1 . 192.0.2.2 } counter
+		meta iifkind "veth" counter
+		ether type 8021q vlan id 5 counter
+		tcp dport 9 reject with icmp type frag-needed`},
+	{name: "nat-concat", fams: "ip", chain: "nat prerouting -100", decl: `
+		map dn { typeof ip daddr . tcp dport : ip daddr . tcp dport; elements = { 192.0.2.1 . 80 : 10.0.0.1 . 8080 }; }
+		map dr { type ipv4_addr : interval ipv4_addr; flags interval; elements = { 192.0.2.0/28 : 10.0.0.1-10.0.0.10 }; }`, rules: `
+		dnat ip to ip daddr . tcp dport map @dn
+		dnat to ip daddr map @dr
+		dnat ip to ip saddr . tcp dport map { 192.0.2.9 . 22 : 10.0.0.9 . 2222 }`},
+	{name: "set-policy-size", fams: "ip ip6 inet", decl: `
+		set sp { type inet_service; policy memory; elements = { 1, 2, 3 }; }
+		set ss { type inet_service; size 16; policy performance; elements = { 4 }; }
+		set ea { type inet_service; flags interval; elements = { 10-20 }; auto-merge; }`, rules: `
+		tcp dport @sp counter
+		udp dport @ss counter
+		tcp dport @ea drop`},
 }
