@@ -87,7 +87,7 @@ func addRules(b *nfnl.Batch, t *Table, rn *renamer) error {
 			desc := "add rule to " + ref.name
 			if ref.id != 0 {
 				e.Uint32(nfnl.RuleChainID, ref.id)
-				desc = "add rule to anonymous chain " + c.Name
+				desc = "add rule to an anonymous chain (jump { ... })"
 			} else {
 				e.String(nfnl.RuleChain, ref.name)
 			}

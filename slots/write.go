@@ -163,7 +163,7 @@ func writeSlot(b *nfnl.Batch, t *Table, ts *TableState, slot names.Slot, tag Tag
 			// A binding chain: the kernel names it, rules find it by id.
 			e.Uint32(nfnl.ChainFlags, nfnl.ChainFlagBinding)
 			e.Uint32(nfnl.ChainID, ref.id)
-			name = "anonymous " + c.Name
+			name = "an anonymous chain (jump { ... })" // never the kernel's __chainN
 		} else {
 			e.String(nfnl.ChainName, name)
 		}
