@@ -410,7 +410,13 @@ const (
 // chains and object names mapped) as a short digest.
 func (cn *canoner) setDigest(s *Set) (string, error) {
 	var elems []string
+	// The elements of a dynamic set are what packets put there (a
+	// meter's are, and meters are anonymous, so never shared).
+	dynamic := s.Flags&(nfnl.SetFlagEval|nfnl.SetFlagTimeout) != 0
 	for _, e := range s.Elems {
+		if cn.opts.MaskState && dynamic {
+			break
+		}
 		as, err := nfnl.ParseAttrs(e)
 		if err != nil {
 			return "", err

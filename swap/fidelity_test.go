@@ -3,7 +3,9 @@ package swap
 import (
 	"testing"
 
+	"github.com/fwslot/fwslot/internal/nfnl"
 	"github.com/fwslot/fwslot/internal/testnet"
+	"github.com/fwslot/fwslot/slots"
 )
 
 // TestTransplantedFeaturesFilterPackets runs rulesets with the features the
@@ -56,6 +58,27 @@ func TestTransplantedFeaturesFilterPackets(t *testing.T) {
 			expectReach(t, peer, web)
 			if st, err := tg.Status(); err != nil || len(st.Warnings) != 0 || st.Production.Version != 3 {
 				t.Fatalf("status after the third load: %+v %v", st, err)
+			}
+			// Both slots hold exactly their versions, rule by rule.
+			c, err := nfnl.Dial(target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			st, err := slots.ReadState(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			status, err := slots.Describe(st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := tg.CheckDriftFull(c, st, status)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Drift || len(d.Changes) != 0 {
+				t.Fatalf("slots differ from their versions: %v", d.Changes)
 			}
 		})
 	}
