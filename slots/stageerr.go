@@ -73,3 +73,18 @@ func (rs *Ruleset) holds(t *Table) bool {
 	}
 	return false
 }
+
+// LocateRefusal is what Load does with a refused staging batch, for
+// callers that hold only the file (the probe twin's Install): a refusal
+// of one of rs's rules becomes a StageError naming the file and line.
+// Other errors, and any error reading the file again, leave err as it is.
+func LocateRefusal(err error, file string, rs *Ruleset) error {
+	if err == nil {
+		return nil
+	}
+	b, lerr := source.Load(file, source.Options{})
+	if lerr != nil {
+		return err
+	}
+	return locateRefusal(err, b, rs)
+}
