@@ -37,7 +37,7 @@ type feature struct {
 // kernel expressions. The output is deterministic.
 func Corpus() []CorpusFile {
 	var out []CorpusFile
-	for _, f := range corpusFeatures {
+	for _, f := range append(append([]feature(nil), matchFeatures...), statementFeatures...) {
 		for _, fam := range strings.Fields(f.fams) {
 			out = append(out, CorpusFile{Name: f.name + "-" + fam + ".nft", Text: f.render(fam)})
 		}
