@@ -122,3 +122,38 @@ func TestAdoptKeepsSharedObjectsByType(t *testing.T) {
 		}
 	}
 }
+
+// A legacy table with anonymous chains (`jump { ... }`) is taken over and
+// given back by rollback: the anonymous chains go with the rules that
+// hold them, and come back with the adopted version.
+func TestAdoptTableWithAnonymousChains(t *testing.T) {
+	target, peer := testnet.Pair(t)
+	testnet.Listen(t, target, "tcp", ":22")
+	testnet.Listen(t, target, "tcp", ":80")
+	legacy := writeRuleset(t, "nftables.conf", `table inet filter {
+	chain ssh { tcp dport 22 jump { accept; }; }
+	chain input {
+		type filter hook input priority 0; policy drop;
+		ct state established,related accept
+		jump ssh
+		tcp dport 80 goto { drop; }
+	}
+}
+`)
+	testnet.Run(t, target, "nft", "-f", legacy)
+	expectReach(t, peer, map[string]bool{"22": true, "80": false})
+	tg := newTarget(t, target)
+	load(t, tg, writeRuleset(t, "web.nft", onlyWeb))
+	mustSwap(t, tg)
+	expectReach(t, peer, map[string]bool{"22": false, "80": true})
+	if list := nftList(t, target, "list", "table", "inet", "filter"); strings.Contains(list, "chain ssh {") {
+		t.Fatalf("legacy chain still there after takeover:\n%s", list)
+	}
+	mustRollback(t, tg, 0)
+	expectReach(t, peer, map[string]bool{"22": true, "80": false})
+	mustSwap(t, tg)
+	expectReach(t, peer, map[string]bool{"22": false, "80": true})
+	if st, err := tg.Status(); err != nil || len(st.Warnings) != 0 || st.Drift {
+		t.Fatalf("status: %+v %v", st, err)
+	}
+}
