@@ -24,7 +24,10 @@ func CompileLoader(ctx context.Context, file string) Loader {
 		if err != nil {
 			return err
 		}
-		return install(ns, rs)
+		if err := installRaw(ns, rs); err != nil {
+			return fmt.Errorf("load the ruleset into the twin: %w", slots.LocateRefusal(err, file, rs))
+		}
+		return nil
 	}
 }
 
@@ -35,15 +38,19 @@ func RulesetLoader(rs *slots.Ruleset) Loader {
 }
 
 func install(ns string, rs *slots.Ruleset) error {
+	if err := installRaw(ns, rs); err != nil {
+		return fmt.Errorf("load the ruleset into the twin: %w", err)
+	}
+	return nil
+}
+
+func installRaw(ns string, rs *slots.Ruleset) error {
 	c, err := nfnl.Dial(ns)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if err := slots.Install(c, rs, slots.Tag{}); err != nil {
-		return fmt.Errorf("load the ruleset into the twin: %w", err)
-	}
-	return nil
+	return slots.Install(c, rs, slots.Tag{})
 }
 
 // SourceLocator maps rules to the lines of a ruleset bundle that wrote

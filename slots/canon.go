@@ -67,14 +67,25 @@ func Canonical(rs *Ruleset, o CanonOptions) (*Canon, error) {
 		return o.Slot != "" && ok && s != o.Slot
 	}
 	for _, tab := range rs.Tables {
-		cn := &canoner{opts: o, user: user, anon: map[string]string{}}
+		cn := &canoner{opts: o, user: user, anon: map[string]string{}, binding: map[string]*Chain{}}
+		for _, ch := range tab.Chains {
+			if ch.Binding {
+				cn.binding[ch.Name] = ch
+			}
+		}
 		for _, s := range tab.Sets {
 			if s.Anonymous() {
 				d, err := cn.setDigest(s)
 				if err != nil {
 					return nil, err
 				}
-				cn.anon[s.Name] = "anon:" + d
+				// A meter keeps its user's name; kernel-numbered
+				// names ("__set3") say nothing.
+				if kernelNumbered(s.Name) {
+					cn.anon[s.Name] = "anon:" + d
+				} else {
+					cn.anon[s.Name] = "anon:" + user(s.Name) + ":" + d
+				}
 			}
 		}
 		prefix := tab.Key()
@@ -85,6 +96,9 @@ func Canonical(rs *Ruleset, o CanonOptions) (*Canon, error) {
 			}
 		}
 		for _, ch := range tab.Chains {
+			if ch.Binding {
+				continue // rendered inside the rule that jumps to it
+			}
 			name, attrs, base := ch.Name, ch.Attrs, ""
 			if o.Slot != "" {
 				s, u, ok := names.FromSlot(ch.Name)
@@ -142,7 +156,7 @@ func Canonical(rs *Ruleset, o CanonOptions) (*Canon, error) {
 			if other(ob.Name) || (o.MaskState && ob.Shared) {
 				continue
 			}
-			c.Objects[fmt.Sprintf("%s object %s", prefix, user(ob.Name))] = fmt.Sprintf("type=%d %x", ob.Type, ob.Attrs)
+			c.Objects[fmt.Sprintf("%s %s %s", prefix, nfnl.ObjTypeName(ob.Type), user(ob.Name))] = fmt.Sprintf("type=%d %x", ob.Type, ob.Attrs)
 		}
 		for _, f := range tab.Flowtables {
 			c.Objects[fmt.Sprintf("%s flowtable %s", prefix, f.Name)] = fmt.Sprintf("%x", f.Attrs)
@@ -214,6 +228,27 @@ type canoner struct {
 	opts CanonOptions
 	user func(string) string
 	anon map[string]string
+	// binding holds the anonymous chains (`jump { ... }`) by their
+	// kernel names, which differ from load to load: a jump to one is
+	// rendered as the chain's content.
+	binding map[string]*Chain
+}
+
+// bindingText renders a binding chain as its attributes and rules.
+func (cn *canoner) bindingText(c *Chain) (string, error) {
+	attrs, err := userAttrs(c.Attrs)
+	if err != nil {
+		return "", err
+	}
+	out := fmt.Sprintf("bind{%x", attrs)
+	for _, r := range c.Rules {
+		t, err := cn.ruleText(r)
+		if err != nil {
+			return "", fmt.Errorf("anonymous chain: %w", err)
+		}
+		out += "\n" + t
+	}
+	return out + "}", nil
 }
 
 func (cn *canoner) ref(n string) string {
@@ -381,7 +416,16 @@ func (cn *canoner) dataText(b []byte) (string, error) {
 		}
 		for _, v := range va {
 			if v.Kind() == nfnl.VerdictChain {
-				out = appendField(out, 0xffff, []byte(cn.ref(nfnl.Str(v.Data))))
+				name := nfnl.Str(v.Data)
+				if bc := cn.binding[name]; bc != nil {
+					t, err := cn.bindingText(bc)
+					if err != nil {
+						return "", err
+					}
+					out = appendField(out, 0xfffe, []byte(t))
+					continue
+				}
+				out = appendField(out, 0xffff, []byte(cn.ref(name)))
 			} else {
 				out = appendField(out, v.Kind(), v.Data)
 			}
@@ -401,7 +445,13 @@ const (
 // chains and object names mapped) as a short digest.
 func (cn *canoner) setDigest(s *Set) (string, error) {
 	var elems []string
+	// The elements of a dynamic set are what packets put there (a
+	// meter's are, and meters are anonymous, so never shared).
+	dynamic := s.Flags&(nfnl.SetFlagEval|nfnl.SetFlagTimeout) != 0
 	for _, e := range s.Elems {
+		if cn.opts.MaskState && dynamic {
+			break
+		}
 		as, err := nfnl.ParseAttrs(e)
 		if err != nil {
 			return "", err

@@ -212,13 +212,32 @@ func checkDepth(file string, rs *Ruleset) error {
 		if len(path) <= MaxLevels {
 			continue
 		}
+		binding := map[string]bool{}
+		for _, c := range t.Chains {
+			binding[c.Name] = c.Binding
+		}
+		// Anonymous chains (`jump { ... }`) have kernel-made names
+		// that the user never wrote.
+		shown := make([]string, len(path))
+		for i, n := range path {
+			shown[i] = n
+			if binding[n] {
+				shown[i] = "jump { ... }"
+			}
+		}
 		e := &InputError{File: file, Msg: fmt.Sprintf("%s (table %s: %s); fold some chains into the ones that jump to them",
-			depthMessage(strconv.Itoa(len(path))), t.Key(), strings.Join(path, " -> "))}
-		// The jump from the last chain that fits into the first that does not.
+			depthMessage(strconv.Itoa(len(path))), t.Key(), strings.Join(shown, " -> "))}
+		// The jump from the last chain that fits into the first that
+		// does not; inside an anonymous chain, the rule of the user's
+		// chain that holds it.
+		k := MaxLevels - 1
+		for k > 0 && binding[path[k]] {
+			k--
+		}
 		if b, err := source.Load(file, source.Options{}); err == nil {
 			if locs, err := b.RuleLocations(); err == nil {
-				l := locs[source.ChainKey{Family: nfnl.FamilyName(t.Family), Table: t.Name, Chain: path[MaxLevels-1]}]
-				if n := rules[MaxLevels-1]; n < len(l) {
+				l := locs[source.ChainKey{Family: nfnl.FamilyName(t.Family), Table: t.Name, Chain: path[k]}]
+				if n := rules[k]; n < len(l) {
 					e.File, e.Line = l[n].File, l[n].Line
 				}
 			}

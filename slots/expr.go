@@ -2,6 +2,7 @@ package slots
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"strings"
 
@@ -15,18 +16,24 @@ type setRef struct {
 	id   uint32 // non-zero for anonymous sets created in the same batch
 }
 
-// renamer maps the user's names of one table to their names in a slot.
-type renamer struct {
-	chains map[string]string
-	sets   map[string]setRef
-	objs   map[string]string
+// chainRef is what a reference to a user chain becomes in a slot.
+type chainRef struct {
+	name string
+	id   uint32 // non-zero for binding chains created in the same batch
 }
 
-func (r *renamer) chain(n string) (string, error) {
+// renamer maps the user's names of one table to their names in a slot.
+type renamer struct {
+	chains map[string]chainRef
+	sets   map[string]setRef
+	objs   map[ObjKey]string
+}
+
+func (r *renamer) chain(n string) (chainRef, error) {
 	if s, ok := r.chains[n]; ok {
 		return s, nil
 	}
-	return "", fmt.Errorf("reference to unknown chain %q", n)
+	return chainRef{}, fmt.Errorf("reference to unknown chain %q", n)
 }
 
 func (r *renamer) set(n string) (setRef, error) {
@@ -36,8 +43,10 @@ func (r *renamer) set(n string) (setRef, error) {
 	return setRef{}, fmt.Errorf("reference to unknown set %q", n)
 }
 
-func (r *renamer) obj(n string) string {
-	if s, ok := r.objs[n]; ok {
+// obj maps an object of a type; objects are keyed by type and name, and
+// shared ones keep the user's name.
+func (r *renamer) obj(typ uint32, n string) string {
+	if s, ok := r.objs[ObjKey{Type: typ, Name: n}]; ok {
 		return s
 	}
 	return n
@@ -47,7 +56,7 @@ func (r *renamer) obj(n string) string {
 // the verdict codes of jump and goto (big-endian -3 and -4) that an
 // immediate carries with a chain name.
 var (
-	patchedNames = [][]byte{[]byte("lookup\x00"), []byte("dynset\x00"), []byte("objref\x00"), []byte("exthdr\x00")}
+	patchedNames = [][]byte{[]byte("lookup\x00"), []byte("dynset\x00"), []byte("objref\x00"), []byte("exthdr\x00"), []byte("osf\x00")}
 	jumpCodes    = [][]byte{{0xff, 0xff, 0xff, 0xfd}, {0xff, 0xff, 0xff, 0xfc}}
 )
 
@@ -119,14 +128,38 @@ func patchExpr(expr []byte, rn *renamer) ([]byte, error) {
 		patch = func(d []nfnl.Attr) ([]byte, error) {
 			// The kernel dumps a zero timeout for every dynset but
 			// refuses one on a set without timeouts.
+			_, multi := nfnl.Find(d, dynsetExpressions)
 			var kept []nfnl.Attr
 			for _, a := range d {
 				if a.Kind() == nfnl.DynsetTimeout && nfnl.U64(a.Data) == 0 {
 					continue
 				}
+				if a.Kind() == dynsetFlags && multi {
+					// Two or more statements (NFTA_DYNSET_EXPRESSIONS)
+					// need NFT_DYNSET_F_EXPR, which the kernel takes
+					// but never dumps (nft_dynset_dump).
+					a = nfnl.Attr{Type: a.Type, Data: binary.BigEndian.AppendUint32(nil, nfnl.U32(a.Data)|dynsetFlagExpr)}
+				}
 				kept = append(kept, a)
 			}
+			if _, ok := nfnl.Find(d, dynsetFlags); multi && !ok {
+				kept = append(kept, nfnl.Attr{Type: dynsetFlags, Data: binary.BigEndian.AppendUint32(nil, dynsetFlagExpr)})
+			}
 			return patchSetRef(kept, rn, nfnl.DynsetSetName, nfnl.DynsetSetID)
+		}
+	case "osf":
+		// `osf name`/`osf ttl` are dumped with a zero flags attribute
+		// that the kernel refuses on input (only NFT_OSF_F_VERSION is
+		// valid).
+		patch = func(d []nfnl.Attr) ([]byte, error) {
+			var e nfnl.Encoder
+			for _, a := range d {
+				if a.Kind() == osfFlags && nfnl.U32(a.Data) == 0 {
+					continue
+				}
+				e.Attr(a)
+			}
+			return e.Bytes(), nil
 		}
 	case "objref":
 		patch = func(d []nfnl.Attr) ([]byte, error) { return patchObjref(d, rn) }
@@ -216,7 +249,11 @@ func patchData(b []byte, rn *renamer) ([]byte, error) {
 				if err != nil {
 					return nil, err
 				}
-				ve.String(v.Type, to)
+				if to.id != 0 {
+					ve.Uint32(nfnl.VerdictChainID, to.id)
+				} else {
+					ve.String(v.Type, to.name)
+				}
 				continue
 			}
 			ve.Attr(v)
@@ -253,10 +290,14 @@ func patchSetRef(data []nfnl.Attr, rn *renamer, nameKind, idKind uint16) ([]byte
 func patchObjref(data []nfnl.Attr, rn *renamer) ([]byte, error) {
 	var out nfnl.Encoder
 	var ref setRef
+	var typ uint32
+	if a, ok := nfnl.Find(data, nfnl.ObjrefImmType); ok {
+		typ = nfnl.U32(a.Data)
+	}
 	for _, a := range data {
 		switch a.Kind() {
 		case nfnl.ObjrefImmName:
-			out.String(a.Type, rn.obj(nfnl.Str(a.Data)))
+			out.String(a.Type, rn.obj(typ, nfnl.Str(a.Data)))
 		case nfnl.ObjrefSetName:
 			r, err := rn.set(nfnl.Str(a.Data))
 			if err != nil {
@@ -276,8 +317,8 @@ func patchObjref(data []nfnl.Attr, rn *renamer) ([]byte, error) {
 }
 
 // patchElem rewrites the verdict chain or object name inside one set
-// element.
-func patchElem(elem []byte, rn *renamer) ([]byte, error) {
+// element; objType is the object type of an object map.
+func patchElem(elem []byte, rn *renamer, objType uint32) ([]byte, error) {
 	attrs, err := nfnl.ParseAttrs(elem)
 	if err != nil {
 		return nil, err
@@ -292,7 +333,7 @@ func patchElem(elem []byte, rn *renamer) ([]byte, error) {
 			}
 			out.Raw(a.Type, p)
 		case nfnl.SetElemObjref:
-			out.String(a.Type, rn.obj(nfnl.Str(a.Data)))
+			out.String(a.Type, rn.obj(objType, nfnl.Str(a.Data)))
 		default:
 			out.Attr(a)
 		}
@@ -300,10 +341,23 @@ func patchElem(elem []byte, rn *renamer) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// anonTemplate turns a kernel-assigned anonymous set name ("__set3") into
-// the template the kernel fills in ("__set%d").
-func anonTemplate(name string) string {
-	return strings.TrimRight(name, "0123456789") + "%d"
+// anonName returns the name an anonymous set gets in slot: a name nft
+// had the kernel number ("__set3", "__objmap0") becomes the template the
+// kernel fills in ("__set%d"); a name the user gave (`meter f`, an
+// anonymous-flagged set) stays the user's, in the slot's namespace, since
+// both slots' copies live in one table.
+func anonName(slot names.Slot, name string) string {
+	if kernelNumbered(name) {
+		return strings.TrimRight(name, "0123456789") + "%d"
+	}
+	return names.InSlot(slot, name)
+}
+
+// kernelNumbered reports whether nft had the kernel number an anonymous
+// set's name ("__set3"): such names differ between loads.
+func kernelNumbered(name string) bool {
+	base := strings.TrimRight(name, "0123456789")
+	return strings.HasPrefix(base, "__") && len(base) < len(name)
 }
 
 // checkReserved rejects user names that collide with fwslot's own.
@@ -317,7 +371,7 @@ func checkReserved(t *Table) error {
 		}
 	}
 	for _, s := range t.Sets {
-		if !s.Anonymous() && names.Reserved(s.Name) {
+		if (!s.Anonymous() || !kernelNumbered(s.Name)) && names.Reserved(s.Name) {
 			return bad("set", s.Name)
 		}
 	}
@@ -334,8 +388,13 @@ func checkReserved(t *Table) error {
 	return nil
 }
 
-// Attributes of the exthdr expression (NFTA_EXTHDR_*).
+// Attributes of the exthdr, dynset and osf expressions (NFTA_EXTHDR_*,
+// NFTA_DYNSET_*, NFTA_OSF_*) and the dynset flag NFT_DYNSET_F_EXPR.
 const (
-	exthdrFlags = 5
-	exthdrSreg  = 7
+	exthdrFlags       = 5
+	exthdrSreg        = 7
+	dynsetFlags       = 9
+	dynsetExpressions = 10
+	dynsetFlagExpr    = 2
+	osfFlags          = 3
 )

@@ -2,8 +2,8 @@ package slots
 
 import (
 	"bytes"
+	"context"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -11,13 +11,14 @@ import (
 
 	"github.com/fwslot/fwslot/internal/names"
 	"github.com/fwslot/fwslot/internal/nfnl"
-	"github.com/fwslot/fwslot/internal/nsutil"
 )
 
-// TestFidelityCorpus stages every ruleset of testdata/corpus into a slot,
-// makes it live, and proves the slot equal to what `nft -f` builds from
-// the same file: every chain, rule, expression, set, element and object,
-// modulo the names the slot layout renames.
+// TestFidelityCorpus runs every ruleset of testdata/corpus (hand-written
+// NN-*.nft and the generated gen/*.nft) through load, swap, a second load
+// and swap, a rollback and a third load into a slot that holds content,
+// and after each activation proves the live slot equal to what `nft -f`
+// builds from the same file: every chain, rule, expression, set, element
+// and object, modulo the names the slot layout renames.
 func TestFidelityCorpus(t *testing.T) {
 	requireRoot(t)
 	dir, err := filepath.Abs("../testdata/corpus")
@@ -25,8 +26,10 @@ func TestFidelityCorpus(t *testing.T) {
 		t.Fatal(err)
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "[0-9][0-9]-*.nft"))
-	if len(files) < 25 {
-		t.Fatalf("corpus has %d rulesets, want at least 25", len(files))
+	generated, _ := filepath.Glob(filepath.Join(dir, "gen", "*.nft"))
+	files = append(files, generated...)
+	if len(files) < 150 {
+		t.Fatalf("corpus has %d rulesets, want at least 150", len(files))
 	}
 	// Rulesets under optional/ need kernel features that not every kernel
 	// has (flowtables); they are skipped, saying so, where nft -f fails.
@@ -34,67 +37,98 @@ func TestFidelityCorpus(t *testing.T) {
 	for _, f := range append(files, optional...) {
 		f := f
 		isOptional := strings.Contains(f, "/optional/")
-		t.Run(strings.TrimSuffix(filepath.Base(f), ".nft"), func(t *testing.T) {
-			want, err := plainLoad(dir, f)
+		name := strings.TrimSuffix(filepath.Base(f), ".nft")
+		if strings.Contains(f, "/gen/") {
+			name = "gen-" + name
+		}
+		t.Run(name, func(t *testing.T) {
+			ns := newTarget(t)
+			ifs, err := Interfaces(ns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The compiled form is what `nft -f` built in a namespace
+			// with the target's interfaces, read back whole.
+			rs, err := Compile(context.Background(), f, ifs)
 			if err != nil && isOptional {
 				t.Skipf("this kernel cannot load %s with nft -f either: %v", filepath.Base(f), err)
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			ns := newTarget(t)
-			stageAndFlip(t, ns, f, 1, true)
-			c, err := nfnl.Dial(ns)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			staged, err := ReadTables(c, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := Canonical(staged, CanonOptions{Slot: names.SlotB, LiveBase: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			exp, err := Canonical(want, CanonOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d := exp.Diff(got); len(d) > 0 || !reflect.DeepEqual(exp, got) {
-				t.Fatalf("staged slot differs from nft -f: %s\n%s", strings.Join(d, "; "), diffLines(fmt.Sprint(exp), fmt.Sprint(got)))
-			}
-			if n := want.RuleCount(); n == 0 {
+			if rs.RuleCount() == 0 {
 				t.Fatalf("%s has no rules", f)
 			}
+			want, err := Canonical(rs, CanonOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fidelityCycle(t, ns, rs, want)
 		})
 	}
 }
 
-// plainLoad runs `nft -f` in a throwaway namespace with the same
-// interfaces and reads what it built.
-func plainLoad(dir, file string) (*Ruleset, error) {
-	var rs *Ruleset
-	err := nsutil.DoFresh(func() error {
-		for _, l := range []string{"eth0", "eth1"} {
-			if out, err := exec.Command("ip", "link", "add", l, "type", "ifb").CombinedOutput(); err != nil {
-				return fmt.Errorf("%v: %s", err, out)
+// fidelityCycle loads rs into slot b and swaps, loads it again into slot
+// a and swaps, rolls back to b, and loads it a third time into a (which
+// clears what a held), comparing the live slot with want after each step.
+func fidelityCycle(t *testing.T, ns string, rs *Ruleset, want *Canon) {
+	t.Helper()
+	c, err := nfnl.Dial(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	steps := []struct {
+		what  string
+		stage bool
+		slot  names.Slot
+	}{
+		{"first load and swap", true, names.SlotB},
+		{"second load and swap", true, names.SlotA},
+		{"rollback", false, names.SlotB},
+		{"third load over a used slot and swap", true, names.SlotA},
+	}
+	for i, s := range steps {
+		st, err := ReadState(c)
+		if err != nil {
+			t.Fatalf("%s: %v", s.what, err)
+		}
+		if s.stage {
+			active := names.SlotA
+			for _, ts := range st.Managed() {
+				active = ts.Active
+			}
+			var b nfnl.Batch
+			if err := Stage(&b, st, rs, s.slot, Tag{Version: uint64(i + 1), Hash: "h"}, active); err != nil {
+				t.Fatalf("%s: stage: %v", s.what, err)
+			}
+			if err := c.Commit(&b); err != nil {
+				t.Fatalf("%s: stage: %v", s.what, err)
+			}
+			if st, err = ReadState(c); err != nil {
+				t.Fatalf("%s: %v", s.what, err)
 			}
 		}
-		cmd := exec.Command("nft", "-I", dir, "-f", file)
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("nft -f %s: %v\n%s", file, err, out)
+		var fb nfnl.Batch
+		if err := Flip(&fb, st, s.slot, nil); err != nil {
+			t.Fatalf("%s: flip: %v", s.what, err)
 		}
-		c, err := nfnl.DialHere()
+		if err := c.Commit(&fb); err != nil {
+			t.Fatalf("%s: flip: %v", s.what, err)
+		}
+		live, err := ReadTables(c, nil)
 		if err != nil {
-			return err
+			t.Fatalf("%s: %v", s.what, err)
 		}
-		defer c.Close()
-		rs, err = ReadTables(c, nil)
-		return err
-	})
-	return rs, err
+		got, err := Canonical(live, CanonOptions{Slot: s.slot, LiveBase: true})
+		if err != nil {
+			t.Fatalf("%s: %v", s.what, err)
+		}
+		if d := want.Diff(got); len(d) > 0 || !reflect.DeepEqual(want, got) {
+			t.Fatalf("%s: live slot %s differs from nft -f: %s\n%s", s.what, s.slot, strings.Join(d, "; "),
+				diffLines(fmt.Sprint(want), fmt.Sprint(got)))
+		}
+	}
 }
 
 func diffLines(want, got string) string {

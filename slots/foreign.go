@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/fwslot/fwslot/internal/names"
+	"github.com/fwslot/fwslot/internal/nfnl"
 )
 
 // Foreign lists, in words, what making slot to live deletes that fwslot
@@ -53,6 +54,7 @@ func Foreign(st *State, to names.Slot, staged *Ruleset) []string {
 func foreignInSlot(t *TableState, to names.Slot, staged *Ruleset) []string {
 	chains := map[string]bool{names.Marker(to): true}
 	others := map[string]bool{}
+	objs := map[ObjKey]bool{}
 	for _, tab := range staged.Tables {
 		if tab.Family != t.Family || tab.Name != t.Name {
 			continue
@@ -64,7 +66,7 @@ func foreignInSlot(t *TableState, to names.Slot, staged *Ruleset) []string {
 			others[names.InSlot(to, s.Name)] = true
 		}
 		for _, o := range tab.Objs {
-			others[names.InSlot(to, o.Name)] = true
+			objs[ObjKey{Type: o.Type, Name: names.InSlot(to, o.Name)}] = true
 		}
 	}
 	var out []string
@@ -79,8 +81,8 @@ func foreignInSlot(t *TableState, to names.Slot, staged *Ruleset) []string {
 		}
 	}
 	for _, o := range t.SlotObjs[to] {
-		if !others[o] {
-			out = append(out, fmt.Sprintf("table %s: object %s, added by hand to the slot", t.Key(), o))
+		if !objs[o] {
+			out = append(out, fmt.Sprintf("table %s: %s %s, added by hand to the slot", t.Key(), nfnl.ObjTypeName(o.Type), o.Name))
 		}
 	}
 	return out

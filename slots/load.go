@@ -217,7 +217,7 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 	}
 	mark = time.Now()
 	if err := c.Commit(&batch); err != nil {
-		return nil, undo(fmt.Errorf("stage %s into slot %s (production untouched): %w", file, res.Slot, err))
+		return nil, undo(fmt.Errorf("stage %s into slot %s (production untouched): %w", file, res.Slot, locateRefusal(err, b, rs)))
 	}
 	mark = timer.lap(PhaseCommit, mark)
 	if err := t.recordKernel(c, prod, number, genBefore); err != nil {

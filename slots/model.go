@@ -54,6 +54,10 @@ type Chain struct {
 	Attrs []byte
 	// Rules are the rules' attributes without table, chain and handle.
 	Rules [][]byte
+	// Binding is set for anonymous chains (`jump { ... }`): nft has the
+	// kernel name them (__chainN), and the one rule that jumps to them
+	// owns them.
+	Binding bool
 }
 
 // BaseSpec describes the hook of a base chain.
@@ -90,6 +94,18 @@ type Set struct {
 // Anonymous reports whether the set belongs to a single rule.
 func (s *Set) Anonymous() bool { return s.Flags&nfnl.SetFlagAnonymous != 0 }
 
+// ObjType returns the object type of an object map, or 0.
+func (s *Set) ObjType() uint32 {
+	attrs, err := nfnl.ParseAttrs(s.Attrs)
+	if err != nil {
+		return 0
+	}
+	if a, ok := nfnl.Find(attrs, nfnl.SetObjType); ok {
+		return nfnl.U32(a.Data)
+	}
+	return 0
+}
+
 // Obj is a named stateful object (counter, quota, limit, ct helper...).
 type Obj struct {
 	Name string
@@ -101,6 +117,9 @@ type Obj struct {
 	// survive a swap.
 	Shared bool
 }
+
+// Key returns the object's type and name, which identify it in its table.
+func (o *Obj) Key() ObjKey { return ObjKey{Type: o.Type, Name: o.Name} }
 
 // Flowtable is a named flowtable. Flowtables are always shared: a device
 // can belong to one flowtable only.

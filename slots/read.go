@@ -85,10 +85,7 @@ func ReadTables(c *nfnl.Conn, want func(family uint8, name string) bool) (*Rules
 			continue
 		}
 		ch := &Chain{Name: str(m, nfnl.ChainName)}
-		flags := u32(m, nfnl.ChainFlags)
-		if flags&nfnl.ChainFlagBinding != 0 {
-			return nil, fmt.Errorf("table %s: anonymous chains (jump { ... }) are not supported; give chain %s a name", t.Key(), ch.Name)
-		}
+		ch.Binding = u32(m, nfnl.ChainFlags)&nfnl.ChainFlagBinding != 0
 		if hook, ok := m.Attr(nfnl.ChainHook); ok {
 			ch.Base = baseSpecOf(m, hook)
 		}

@@ -41,7 +41,7 @@ type TableState struct {
 	// marker chain included.
 	SlotChains map[names.Slot][]string
 	SlotSets   map[names.Slot][]string
-	SlotObjs   map[names.Slot][]string
+	SlotObjs   map[names.Slot][]ObjKey
 	// BaseSpecs holds, per slot, the hooks of the user's base chains, as
 	// recorded in the userdata of their slot copies.
 	BaseSpecs map[names.Slot]map[string]*BaseSpec
@@ -50,19 +50,19 @@ type TableState struct {
 	// Legacy lists regular chains that are not fwslot's: the content of a
 	// table that fwslot has not taken over yet.
 	Legacy []string
-	// Sets, Objs and Flowtables hold the names of all named objects.
+	// Sets and Flowtables hold the names of all named sets and
+	// flowtables; Objs holds every object by type and name (a counter
+	// and a quota may share a name).
 	Sets       map[string]bool
-	Objs       map[string]bool
+	Objs       map[ObjKey]bool
 	Flowtables map[string]bool
-	// objTypes remembers each object's type: deleting an object needs it.
-	objTypes map[string]uint32
 }
 
-func (t *TableState) setObjType(name string, typ uint32) {
-	if t.objTypes == nil {
-		t.objTypes = map[string]uint32{}
-	}
-	t.objTypes[name] = typ
+// ObjKey identifies a stateful object: nf_tables keys objects by type and
+// name, so `counter x` and `quota x` are two objects.
+type ObjKey struct {
+	Type uint32
+	Name string
 }
 
 // Key names the table as nft does: "inet filter".
@@ -96,9 +96,9 @@ type Dispatch struct {
 func newTableState(family uint8, name string) *TableState {
 	return &TableState{Family: family, Name: name,
 		Markers: map[names.Slot]Tag{}, SlotChains: map[names.Slot][]string{},
-		SlotSets: map[names.Slot][]string{}, SlotObjs: map[names.Slot][]string{},
+		SlotSets: map[names.Slot][]string{}, SlotObjs: map[names.Slot][]ObjKey{},
 		BaseSpecs: map[names.Slot]map[string]*BaseSpec{}, Base: map[string]*BaseChain{},
-		Sets: map[string]bool{}, Objs: map[string]bool{}, Flowtables: map[string]bool{}}
+		Sets: map[string]bool{}, Objs: map[ObjKey]bool{}, Flowtables: map[string]bool{}}
 }
 
 // baseSpecOf reads the hook, type, flags and policy of a base chain from
@@ -168,6 +168,11 @@ func ReadState(c *nfnl.Conn) (*State, error) {
 			continue
 		}
 		name := str(m, nfnl.ChainName)
+		if u32(m, nfnl.ChainFlags)&nfnl.ChainFlagBinding != 0 {
+			// A binding chain belongs to the rule that jumps to it
+			// and goes with that rule.
+			continue
+		}
 		ud, _ := m.Attr(nfnl.ChainUserdata)
 		switch {
 		case name == names.MetaChain:
@@ -227,11 +232,10 @@ func ReadState(c *nfnl.Conn) (*State, error) {
 		if t == nil {
 			continue
 		}
-		name := str(m, nfnl.ObjName)
-		t.Objs[name] = true
-		t.setObjType(name, u32(m, nfnl.ObjType))
-		if slot, _, ok := names.FromSlot(name); ok {
-			t.SlotObjs[slot] = append(t.SlotObjs[slot], name)
+		k := ObjKey{Type: u32(m, nfnl.ObjType), Name: str(m, nfnl.ObjName)}
+		t.Objs[k] = true
+		if slot, _, ok := names.FromSlot(k.Name); ok {
+			t.SlotObjs[slot] = append(t.SlotObjs[slot], k)
 		}
 	}
 	fmsgs, err := c.Dump(nfnl.MsgGetFlowtable, unix.AF_UNSPEC, nil)

@@ -221,8 +221,9 @@ func CurrentUser() string {
 	return name
 }
 
-// SharedNames returns the names of sets, objects and flowtables that a
-// version keeps under the user's own names.
+// SharedNames returns, per table, the sets (by name) and objects (by
+// SharedKey: objects of different types may share a name) that a version
+// keeps under the user's own names.
 func SharedNames(rs *Ruleset) map[string]map[string]bool {
 	out := map[string]map[string]bool{}
 	for _, t := range rs.Tables {
@@ -234,10 +235,14 @@ func SharedNames(rs *Ruleset) map[string]map[string]bool {
 		}
 		for _, o := range t.Objs {
 			if o.Shared {
-				m[o.Name] = true
+				m[SharedKey(o.Key())] = true
 			}
 		}
 		out[t.Key()] = m
 	}
 	return out
 }
+
+// SharedKey names an object among SharedNames: its type as nft spells it
+// and its name ("counter x"), which no set name nft accepts can be.
+func SharedKey(k ObjKey) string { return nfnl.ObjTypeName(k.Type) + " " + k.Name }

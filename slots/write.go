@@ -83,7 +83,7 @@ func clearSlot(b *nfnl.Batch, t *TableState, slot names.Slot) {
 		b.Add(nfnl.MsgDelChain, t.Family, 0, chainID(t.Name, c), "delete chain "+c)
 	}
 	for _, o := range t.SlotObjs[slot] {
-		b.Add(nfnl.MsgDelObj, t.Family, 0, objID(t, o), "delete object "+o)
+		b.Add(nfnl.MsgDelObj, t.Family, 0, objID(t.Name, o), "delete object "+o.Name)
 		delete(t.Objs, o)
 	}
 	delete(t.SlotChains, slot)
@@ -95,11 +95,11 @@ func clearSlot(b *nfnl.Batch, t *TableState, slot names.Slot) {
 
 // objID names an object for deletion by name and type; the kernel needs
 // both.
-func objID(t *TableState, name string) []byte {
+func objID(table string, k ObjKey) []byte {
 	var e nfnl.Encoder
-	e.String(nfnl.ObjTable, t.Name)
-	e.String(nfnl.ObjName, name)
-	e.Uint32(nfnl.ObjType, t.objTypes[name])
+	e.String(nfnl.ObjTable, table)
+	e.String(nfnl.ObjName, k.Name)
+	e.Uint32(nfnl.ObjType, k.Type)
 	return e.Bytes()
 }
 
@@ -112,15 +112,20 @@ func chainID(table, chain string) []byte {
 
 // writeSlot adds the messages that create table t's content in slot.
 func writeSlot(b *nfnl.Batch, t *Table, ts *TableState, slot names.Slot, tag Tag, ids *uint32) error {
-	rn := &renamer{chains: map[string]string{}, sets: map[string]setRef{}, objs: map[string]string{}}
+	rn := &renamer{chains: map[string]chainRef{}, sets: map[string]setRef{}, objs: map[ObjKey]string{}}
 	for _, c := range t.Chains {
-		rn.chains[c.Name] = names.InSlot(slot, c.Name)
+		if c.Binding {
+			*ids++
+			rn.chains[c.Name] = chainRef{id: *ids}
+			continue
+		}
+		rn.chains[c.Name] = chainRef{name: names.InSlot(slot, c.Name)}
 	}
 	for _, s := range t.Sets {
 		switch {
 		case s.Anonymous():
 			*ids++
-			rn.sets[s.Name] = setRef{name: anonTemplate(s.Name), id: *ids}
+			rn.sets[s.Name] = setRef{name: anonName(slot, s.Name), id: *ids}
 		case s.Shared:
 			rn.sets[s.Name] = setRef{name: s.Name}
 		default:
@@ -129,7 +134,7 @@ func writeSlot(b *nfnl.Batch, t *Table, ts *TableState, slot names.Slot, tag Tag
 	}
 	for _, o := range t.Objs {
 		if !o.Shared {
-			rn.objs[o.Name] = names.InSlot(slot, o.Name)
+			rn.objs[o.Key()] = names.InSlot(slot, o.Name)
 		}
 	}
 
@@ -146,14 +151,22 @@ func writeSlot(b *nfnl.Batch, t *Table, ts *TableState, slot names.Slot, tag Tag
 
 	specs := map[string]*BaseSpec{}
 	for _, c := range t.Chains {
-		name := rn.chains[c.Name]
+		ref := rn.chains[c.Name]
+		name := ref.name
 		attrs, err := nfnl.ParseAttrs(c.Attrs)
 		if err != nil {
 			return fmt.Errorf("chain %s: %w", c.Name, err)
 		}
 		var e nfnl.Encoder
 		e.String(nfnl.ChainTable, t.Name)
-		e.String(nfnl.ChainName, name)
+		if ref.id != 0 {
+			// A binding chain: the kernel names it, rules find it by id.
+			e.Uint32(nfnl.ChainFlags, nfnl.ChainFlagBinding)
+			e.Uint32(nfnl.ChainID, ref.id)
+			name = "an anonymous chain (jump { ... })" // never the kernel's __chainN
+		} else {
+			e.String(nfnl.ChainName, name)
+		}
 		var ud []byte
 		for _, a := range attrs {
 			if a.Kind() == nfnl.ChainUserdata {
@@ -174,7 +187,9 @@ func writeSlot(b *nfnl.Batch, t *Table, ts *TableState, slot names.Slot, tag Tag
 			e.Raw(nfnl.ChainUserdata, ud)
 		}
 		b.Add(nfnl.MsgNewChain, t.Family, nfnl.FlagCreate|nfnl.FlagExcl, e.Bytes(), "add chain "+name)
-		ts.SlotChains[slot] = append(ts.SlotChains[slot], name)
+		if ref.id == 0 {
+			ts.SlotChains[slot] = append(ts.SlotChains[slot], name)
+		}
 	}
 	ts.BaseSpecs[slot] = specs
 
@@ -190,18 +205,17 @@ func writeSlot(b *nfnl.Batch, t *Table, ts *TableState, slot names.Slot, tag Tag
 	}
 
 	for _, o := range t.Objs {
-		name := rn.obj(o.Name)
-		if o.Shared && ts.Objs[name] {
+		k := ObjKey{Type: o.Type, Name: rn.obj(o.Type, o.Name)}
+		if o.Shared && ts.Objs[k] {
 			continue
 		}
 		var e nfnl.Encoder
 		e.String(nfnl.ObjTable, t.Name)
-		e.String(nfnl.ObjName, name)
-		b.Add(nfnl.MsgNewObj, t.Family, nfnl.FlagCreate, append(e.Bytes(), o.Attrs...), "add object "+name)
-		ts.Objs[name] = true
-		ts.setObjType(name, o.Type)
+		e.String(nfnl.ObjName, k.Name)
+		b.Add(nfnl.MsgNewObj, t.Family, nfnl.FlagCreate, append(e.Bytes(), o.Attrs...), "add object "+k.Name)
+		ts.Objs[k] = true
 		if !o.Shared {
-			ts.SlotObjs[slot] = append(ts.SlotObjs[slot], name)
+			ts.SlotObjs[slot] = append(ts.SlotObjs[slot], k)
 		}
 	}
 
@@ -235,20 +249,7 @@ func writeSlot(b *nfnl.Batch, t *Table, ts *TableState, slot names.Slot, tag Tag
 		}
 	}
 
-	for _, c := range t.Chains {
-		chain := rn.chains[c.Name]
-		for i, r := range c.Rules {
-			p, err := patchRule(r, rn)
-			if err != nil {
-				return fmt.Errorf("chain %s rule %d: %w", c.Name, i+1, err)
-			}
-			var e nfnl.Encoder
-			e.String(nfnl.RuleTable, t.Name)
-			e.String(nfnl.RuleChain, chain)
-			b.Add(nfnl.MsgNewRule, t.Family, nfnl.FlagCreate|nfnl.FlagAppend, append(e.Bytes(), p...), "add rule to "+chain)
-		}
-	}
-	return nil
+	return addRules(b, t, rn)
 }
 
 func addElems(b *nfnl.Batch, t *Table, s *Set, ref setRef, rn *renamer) error {
@@ -267,8 +268,9 @@ func addElems(b *nfnl.Batch, t *Table, s *Set, ref setRef, rn *renamer) error {
 		b.Add(nfnl.MsgNewSetElem, t.Family, nfnl.FlagCreate, e.Bytes(), "add elements to set "+s.Name)
 		list = nfnl.Encoder{}
 	}
+	objType := s.ObjType()
 	for _, el := range s.Elems {
-		p, err := patchElem(el, rn)
+		p, err := patchElem(el, rn, objType)
 		if err != nil {
 			return fmt.Errorf("set %s: %w", s.Name, err)
 		}
@@ -287,7 +289,8 @@ func addElems(b *nfnl.Batch, t *Table, s *Set, ref setRef, rn *renamer) error {
 // base chains that only one version has are added or deleted, and the
 // meta rule is updated. A table fwslot has not taken over yet (legacy chains)
 // loses its legacy chains in the same batch; legacy sets and objects go
-// too unless keep says a slot uses them. st is updated to describe the
+// too unless keep says a slot uses them (keep is asked a set's name, or an
+// object's SharedKey). st is updated to describe the
 // kernel after the batch.
 func Flip(b *nfnl.Batch, st *State, to names.Slot, keep func(t *TableState, name string) bool) error {
 	for _, t := range st.Managed() {
@@ -323,19 +326,25 @@ func flipTable(b *nfnl.Batch, t *TableState, to names.Slot, keep func(t *TableSt
 	}
 	// Legacy sets go before chains: a verdict map may jump to them.
 	if keep != nil {
-		var sets, objs []string
+		var sets []string
+		var objs []ObjKey
 		for s := range t.Sets {
 			if _, _, ok := names.FromSlot(s); !ok && !keep(t, s) {
 				sets = append(sets, s)
 			}
 		}
 		for o := range t.Objs {
-			if _, _, ok := names.FromSlot(o); !ok && !keep(t, o) {
+			if _, _, ok := names.FromSlot(o.Name); !ok && !keep(t, SharedKey(o)) {
 				objs = append(objs, o)
 			}
 		}
 		sort.Strings(sets)
-		sort.Strings(objs)
+		sort.Slice(objs, func(i, j int) bool {
+			if objs[i].Name != objs[j].Name {
+				return objs[i].Name < objs[j].Name
+			}
+			return objs[i].Type < objs[j].Type
+		})
 		for _, s := range sets {
 			var e nfnl.Encoder
 			e.String(nfnl.SetTable, t.Name)
@@ -344,7 +353,7 @@ func flipTable(b *nfnl.Batch, t *TableState, to names.Slot, keep func(t *TableSt
 			delete(t.Sets, s)
 		}
 		for _, o := range objs {
-			b.Add(nfnl.MsgDelObj, t.Family, 0, objID(t, o), "delete legacy object "+o)
+			b.Add(nfnl.MsgDelObj, t.Family, 0, objID(t.Name, o), "delete legacy object "+o.Name)
 			delete(t.Objs, o)
 		}
 	}

@@ -76,3 +76,84 @@ func TestAdoptExistingTable(t *testing.T) {
 	contains(t, v.Source, "chain ssh")
 	contains(t, v.Source, "policy drop")
 }
+
+// Taking over a table whose objects share names with the new version's
+// objects keeps exactly the objects the versions share, by type and name:
+// the counter x and quota y stay (shared by the adopted version, which a
+// rollback returns to), the legacy limit x goes (the adopted version has
+// its own copy in its slot), although a shared counter is named x too.
+func TestAdoptKeepsSharedObjectsByType(t *testing.T) {
+	target := testnet.Namespace(t, "fwslot-adopt-")
+	legacy := writeRuleset(t, "nftables.conf", `table inet filter {
+	counter x { }
+	limit x { rate 10/second }
+	quota y { over 10 mbytes }
+	chain input {
+		type filter hook input priority 0; policy accept;
+		counter name "x"
+		limit name "x" accept
+		quota name "y" drop
+	}
+}
+`)
+	testnet.Run(t, target, "nft", "-f", legacy)
+	tg := newTarget(t, target)
+	load(t, tg, writeRuleset(t, "v2.nft", `table inet filter {
+	counter x { }
+	chain input {
+		type filter hook input priority 0; policy accept;
+		counter name "x"
+	}
+}
+`))
+	mustSwap(t, tg)
+	objs := nftList(t, target, "list", "table", "inet", "filter")
+	for _, tc := range []struct {
+		what string
+		want bool
+	}{
+		{"counter x {", true},
+		{"limit x {", false},
+		{"quota y {", true},
+		{"limit fwslot_a_x {", true},
+	} {
+		if strings.Contains(objs, tc.what) != tc.want {
+			t.Errorf("after takeover, %q present = %v, want %v:\n%s", tc.what, !tc.want, tc.want, objs)
+		}
+	}
+}
+
+// A legacy table with anonymous chains (`jump { ... }`) is taken over and
+// given back by rollback: the anonymous chains go with the rules that
+// hold them, and come back with the adopted version.
+func TestAdoptTableWithAnonymousChains(t *testing.T) {
+	target, peer := testnet.Pair(t)
+	testnet.Listen(t, target, "tcp", ":22")
+	testnet.Listen(t, target, "tcp", ":80")
+	legacy := writeRuleset(t, "nftables.conf", `table inet filter {
+	chain ssh { tcp dport 22 jump { accept; }; }
+	chain input {
+		type filter hook input priority 0; policy drop;
+		ct state established,related accept
+		jump ssh
+		tcp dport 80 goto { drop; }
+	}
+}
+`)
+	testnet.Run(t, target, "nft", "-f", legacy)
+	expectReach(t, peer, map[string]bool{"22": true, "80": false})
+	tg := newTarget(t, target)
+	load(t, tg, writeRuleset(t, "web.nft", onlyWeb))
+	mustSwap(t, tg)
+	expectReach(t, peer, map[string]bool{"22": false, "80": true})
+	if list := nftList(t, target, "list", "table", "inet", "filter"); strings.Contains(list, "chain ssh {") {
+		t.Fatalf("legacy chain still there after takeover:\n%s", list)
+	}
+	mustRollback(t, tg, 0)
+	expectReach(t, peer, map[string]bool{"22": true, "80": false})
+	mustSwap(t, tg)
+	expectReach(t, peer, map[string]bool{"22": false, "80": true})
+	if st, err := tg.Status(); err != nil || len(st.Warnings) != 0 || st.Drift {
+		t.Fatalf("status: %+v %v", st, err)
+	}
+}

@@ -120,6 +120,32 @@ type Batch struct {
 	buf   []byte
 	descs []string
 	n     int
+	// marks say where the messages a caller tagged with Mark start.
+	marks []batchMark
+}
+
+type batchMark struct {
+	at     int // index of the first message the mark covers
+	origin any
+}
+
+// Mark tags the messages added from now on with origin (nil ends a tag),
+// so that an Error names where a refused message came from: its Origin
+// and its Offset among the messages of that origin. One mark covers many
+// messages (a chain's rules), so the batch stays cheap at 100k rules.
+func (b *Batch) Mark(origin any) {
+	b.marks = append(b.marks, batchMark{at: b.n, origin: origin})
+}
+
+// origin returns the mark covering message i and i's offset from its
+// start.
+func (b *Batch) origin(i int) (any, int) {
+	for j := len(b.marks) - 1; j >= 0; j-- {
+		if b.marks[j].at <= i {
+			return b.marks[j].origin, i - b.marks[j].at
+		}
+	}
+	return nil, 0
 }
 
 // ErrGenChanged means another transaction committed after the state a batch
@@ -167,6 +193,11 @@ type Error struct {
 	Errno syscall.Errno
 	// Detail is the kernel's extended ack text, if any.
 	Detail string
+	// Origin is what Batch.Mark tagged the message with (nil if
+	// nothing), and Offset its position among the messages of that
+	// origin.
+	Origin any
+	Offset int
 }
 
 func (e *Error) Error() string {
@@ -225,14 +256,15 @@ func (c *Conn) Commit(b *Batch) error {
 			if errno == 0 {
 				return nil
 			}
-			desc := "commit"
+			e := &Error{Desc: "commit", Errno: errno, Detail: detail}
 			if i := int(seq) - int(base) - 1; i >= 0 && i < len(b.descs) {
-				desc = b.descs[i]
+				e.Desc = b.descs[i]
+				e.Origin, e.Offset = b.origin(i)
 			} else if errno == unix.ERESTART && b.Gen != 0 {
 				errs = append(errs, fmt.Errorf("%w (generation %d expected)", ErrGenChanged, b.Gen))
 				return nil
 			}
-			errs = append(errs, &Error{Desc: desc, Errno: errno, Detail: detail})
+			errs = append(errs, e)
 			return nil
 		})
 		if err != nil {

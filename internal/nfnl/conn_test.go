@@ -116,3 +116,46 @@ func TestAttrRoundTrip(t *testing.T) {
 		t.Fatal("truncated attribute accepted")
 	}
 }
+
+// TestCommitErrorNamesItsMark proves that a refused message carries the
+// mark it was added under and its offset within it, for every position
+// of the refused message.
+func TestCommitErrorNamesItsMark(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		bad        int // index of the refused chain among the marked ones
+		wantOrigin any
+	}{
+		{"first of the span", 0, "span"},
+		{"middle of the span", 2, "span"},
+		{"last of the span", 3, "span"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inFreshNetns(t, func(c *Conn) {
+				var b Batch
+				b.Add(MsgNewTable, FamilyInet, FlagCreate, tableAttrs("t"), "add table t")
+				b.Mark("span")
+				for i := 0; i < 4; i++ {
+					table := "t"
+					if i == tc.bad {
+						table = "missing"
+					}
+					var e Encoder
+					e.String(ChainTable, table)
+					e.String(ChainName, "c"+string(rune('0'+i)))
+					b.Add(MsgNewChain, FamilyInet, FlagCreate, e.Bytes(), "add chain")
+				}
+				b.Mark(nil)
+				b.Add(MsgNewChain, FamilyInet, FlagCreate, tableAttrs("t"), "unmarked")
+				err := c.Commit(&b)
+				var ne *Error
+				if !errors.As(err, &ne) {
+					t.Fatalf("want an *Error, got %v", err)
+				}
+				if ne.Origin != tc.wantOrigin || ne.Offset != tc.bad {
+					t.Fatalf("origin %v offset %d, want %v %d (%v)", ne.Origin, ne.Offset, tc.wantOrigin, tc.bad, err)
+				}
+			})
+		})
+	}
+}

@@ -1,5 +1,7 @@
 package nfnl
 
+import "fmt"
+
 // Constants of the nf_tables netlink API (include/uapi/linux/netfilter/
 // nf_tables.h). golang.org/x/sys/unix lacks the newer ones, so the ones
 // fwslot uses are spelled out here in one place.
@@ -156,6 +158,9 @@ const (
 	DataVerdict  = 2
 	VerdictCode  = 1
 	VerdictChain = 2
+	// VerdictChainID names a chain created in the same batch by its
+	// NFTA_CHAIN_ID (binding chains have no name to give).
+	VerdictChainID = 3
 )
 
 // Verdict codes.
@@ -242,4 +247,32 @@ func FamilyName(f uint8) string {
 		return "ip6"
 	}
 	return "unknown"
+}
+
+// ObjTypeName returns an object type as nft names it ("counter",
+// "ct helper"), or "object N" for a type nft 1.0.6 does not know.
+func ObjTypeName(t uint32) string {
+	switch t {
+	case ObjTypeCounter:
+		return "counter"
+	case ObjTypeQuota:
+		return "quota"
+	case 3:
+		return "ct helper"
+	case 4:
+		return "limit"
+	case 5:
+		return "connlimit"
+	case 6:
+		return "tunnel"
+	case 7:
+		return "ct timeout"
+	case 8:
+		return "secmark"
+	case 9:
+		return "ct expectation"
+	case 10:
+		return "synproxy"
+	}
+	return fmt.Sprintf("object %d", t)
 }

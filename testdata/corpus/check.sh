@@ -5,7 +5,7 @@
 # Interfaces are dummies; on kernels built without CONFIG_DUMMY it falls
 # back to ifb devices (as slots/fidelity_test.go does), then tap devices.
 cd "$(dirname "$0")" || exit 1
-[ $# -gt 0 ] || set -- [0-9]*.nft
+[ $# -gt 0 ] || set -- [0-9]*.nft gen/*.nft
 rc=0
 for f in "$@"; do
 	case $f in testdata/corpus/*) f=${f#testdata/corpus/};; esac
