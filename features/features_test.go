@@ -36,7 +36,7 @@ func TestParseErrorsAndMatch(t *testing.T) {
 	}{
 		{"flowtable ft {", "flowtable"},
 		{"ip protocol tcp flow add @ft", "flow offload"},
-		{"jump missing_chain", ""},       // a real ENOENT, not a missing feature
+		{"jump missing_chain", ""},      // a real ENOENT, not a missing feature
 		{"counter name \"nosuch\"", ""}, // counters are supported
 	}
 	for _, c := range cases {

@@ -20,6 +20,9 @@ type renamer struct {
 	chains map[string]string
 	sets   map[string]setRef
 	objs   map[string]string
+	// renameOnly keeps attributes the kernel dumps but refuses on input
+	// (reading a slot back keeps rules as a compile reads them).
+	renameOnly bool
 }
 
 func (r *renamer) chain(n string) (string, error) {
@@ -121,7 +124,7 @@ func patchExpr(expr []byte, rn *renamer) ([]byte, error) {
 			// refuses one on a set without timeouts.
 			var kept []nfnl.Attr
 			for _, a := range d {
-				if a.Kind() == nfnl.DynsetTimeout && nfnl.U64(a.Data) == 0 {
+				if a.Kind() == nfnl.DynsetTimeout && nfnl.U64(a.Data) == 0 && !rn.renameOnly {
 					continue
 				}
 				kept = append(kept, a)
@@ -138,7 +141,7 @@ func patchExpr(expr []byte, rn *renamer) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, write := nfnl.Find(data, exthdrSreg); !write {
+		if _, write := nfnl.Find(data, exthdrSreg); !write || rn.renameOnly {
 			return expr, nil
 		}
 		patch = func(d []nfnl.Attr) ([]byte, error) {
