@@ -18,9 +18,10 @@ func newCommit(g *globals) *cobra.Command {
 (nft add rule, nft add element), as a new version in history, so drift is
 gone and the next swap and rollback keep the change.
 
-fwslot renders production as nft source with your own names (see it with
-fwslot show N), stages that source beside production and makes it live in
-one atomic flip: the live slot then holds exactly the recorded version.
+fwslot reads production back from the kernel under your own names (the
+version's source is what nft prints for it: fwslot show N), stages it
+beside production and makes it live in one atomic flip: the live slot then
+holds exactly the recorded version, the same rules as before.
 Staging gets back the version it held before. With --staged, the staging
 slot is recorded and restaged in place; production is not touched.
 
