@@ -74,6 +74,9 @@ func Probe(ctx context.Context) (*Report, error) {
 		}
 		return tryAll(ctx, nft, filepath.Join(dir, "probe.nft"), failed)
 	})
+	if errors.Is(err, os.ErrPermission) {
+		return nil, fmt.Errorf("%w: probing needs a private network namespace: %v", slots.ErrPermission, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("probe nf_tables features in a private namespace: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -200,6 +201,7 @@ func TestEdit(t *testing.T) {
 	mustRun(t, g, "load", writeFile(t, "r.nft", sshOnly), "-m", "one")
 	mustRun(t, g, "swap")
 	perms := t.TempDir() + "/perms"
+	sshProbe := writeFile(t, "ssh.probes", "accept tcp 198.51.100.7:40000 -> 192.0.2.10:22 in eth0\n")
 	t.Setenv("VISUAL", "")
 	cases := []struct {
 		name    string
@@ -214,6 +216,7 @@ func TestEdit(t *testing.T) {
 		{"emptied", `: > "$1"`, nil, 0, "empty: nothing staged", 0, ""},
 		{"edited", `stat -c '%a' "$1" "$(dirname "$1")" > ` + perms + `; sed -i 's/dport 22 accept/dport 2222 accept/' "$1"`, []string{"-m", "ssh on 2222"}, 0, "staged version 2", 2, "tcp dport 2222 accept"},
 		{"staged version edited", `sed -i 's/dport 2222 accept/dport 2223 accept/' "$1"`, []string{"--staged"}, 0, "staged version 3", 3, "tcp dport 2223 accept"},
+		{"refused by a probe", `sed -i 's/dport 22 accept/dport 2224 accept/' "$1"`, []string{"--probes", sshProbe}, 1, "refusing to stage", 3, "tcp dport 2223 accept"},
 		{"broken", `echo 'chain {' >> "$1"`, nil, 2, "your edit is kept in", 3, "tcp dport 2223 accept"},
 		{"editor fails", "exit 3", nil, 1, "nothing staged", 3, ""},
 	}
@@ -223,6 +226,14 @@ func TestEdit(t *testing.T) {
 			out, code := run(t, append(append(append([]string{}, g...), "edit"), c.args...)...)
 			if code != c.code || !strings.Contains(out, c.want) {
 				t.Fatalf("exit %d, want %d; output lacks %q:\n%s", code, c.code, c.want, out)
+			}
+			if _, rest, ok := strings.Cut(out, "your edit is kept in "); ok {
+				kept, _, _ := strings.Cut(rest, ";")
+				b, err := os.ReadFile(kept)
+				os.RemoveAll(filepath.Dir(kept))
+				if err != nil || len(b) == 0 {
+					t.Fatalf("the kept edit %s: %v", kept, err)
+				}
 			}
 			s := readStatus(t, g)
 			if s.Production.Version != 1 || s.Drift {
