@@ -99,8 +99,9 @@ func Read(ctx context.Context, t *slots.Target, staged bool) (*Snapshot, error) 
 	return snap, nil
 }
 
-// render lists the tables with `nft -s list table` in the target's
-// namespace and returns the slot's source with the user's names.
+// render lists the ruleset with `nft -s list ruleset` in the target's
+// namespace and returns the source of the slot in the given tables, with
+// the user's names.
 func render(ctx context.Context, netns string, tables []string, slot names.Slot) (string, error) {
 	nft, err := exec.LookPath(slots.NftBinary)
 	if err != nil {
