@@ -9,12 +9,54 @@ PKGS := ./...
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: all build deps bench-deps demo test check bench bench-quick clean
+.PHONY: all build deps bench-deps demo test check bench bench-quick clean docs install deb
+
+# Where make install puts things; DESTDIR stages into another root.
+PREFIX ?= /usr
+DESTDIR ?=
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/vendor-completions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+# BIN is the build output directory; DEBOUT where make deb writes the .deb.
+BIN ?= bin
+DEBOUT ?= $(BIN)
 
 all: build
 
 build:
-	$(GO) build -buildvcs=auto -o bin/fwslot ./cmd/fwslot
+	$(GO) build -buildvcs=auto -o $(BIN)/fwslot ./cmd/fwslot
+
+# docs: man pages and shell completions, generated from the command tree
+# by the binary itself (a hidden command), so they match its flags.
+docs: build
+	rm -rf $(BIN)/docs
+	$(BIN)/fwslot __gen-docs $(BIN)/docs
+
+# install: the binary, man pages (gzipped), completions for bash, zsh and
+# fish, and the systemd units with ExecStart pointing at $(SBINDIR). No
+# unit is enabled: that stays the operator's decision.
+install: docs
+	install -D -m 0755 $(BIN)/fwslot $(DESTDIR)$(SBINDIR)/fwslot
+	install -d -m 0755 $(DESTDIR)$(MANDIR)/man8
+	for p in $(BIN)/docs/man/man8/*.8; do \
+		gzip -9n -c $$p > $(DESTDIR)$(MANDIR)/man8/$$(basename $$p).gz && \
+		chmod 0644 $(DESTDIR)$(MANDIR)/man8/$$(basename $$p).gz || exit 1; \
+	done
+	install -D -m 0644 $(BIN)/docs/completions/fwslot.bash $(DESTDIR)$(BASHCOMPDIR)/fwslot
+	install -D -m 0644 $(BIN)/docs/completions/_fwslot $(DESTDIR)$(ZSHCOMPDIR)/_fwslot
+	install -D -m 0644 $(BIN)/docs/completions/fwslot.fish $(DESTDIR)$(FISHCOMPDIR)/fwslot.fish
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	for u in deploy/systemd/*.service; do \
+		sed 's#/usr/local/s\{0,1\}bin/fwslot#$(SBINDIR)/fwslot#g' $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u) && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u) || exit 1; \
+	done
+
+# deb: the same content as a Debian package, built with dpkg-deb only.
+deb:
+	@GO=$(GO) BIN=$(BIN) ./deploy/deb/build.sh $(DEBOUT)
 
 # deps installs what fwslot drives and what its tests need, where missing:
 # nft, ip, iptables-restore-translate (load --from-iptables), sysctl (twins).

@@ -27,6 +27,9 @@ type renamer struct {
 	chains map[string]chainRef
 	sets   map[string]setRef
 	objs   map[ObjKey]string
+	// renameOnly keeps attributes the kernel dumps but refuses on input
+	// (reading a slot back keeps rules as a compile reads them).
+	renameOnly bool
 }
 
 func (r *renamer) chain(n string) (chainRef, error) {
@@ -131,10 +134,10 @@ func patchExpr(expr []byte, rn *renamer) ([]byte, error) {
 			_, multi := nfnl.Find(d, dynsetExpressions)
 			var kept []nfnl.Attr
 			for _, a := range d {
-				if a.Kind() == nfnl.DynsetTimeout && nfnl.U64(a.Data) == 0 {
+				if a.Kind() == nfnl.DynsetTimeout && nfnl.U64(a.Data) == 0 && !rn.renameOnly {
 					continue
 				}
-				if a.Kind() == dynsetFlags && multi {
+				if a.Kind() == dynsetFlags && multi && !rn.renameOnly {
 					// Two or more statements (NFTA_DYNSET_EXPRESSIONS)
 					// need NFT_DYNSET_F_EXPR, which the kernel takes
 					// but never dumps (nft_dynset_dump).
@@ -142,7 +145,7 @@ func patchExpr(expr []byte, rn *renamer) ([]byte, error) {
 				}
 				kept = append(kept, a)
 			}
-			if _, ok := nfnl.Find(d, dynsetFlags); multi && !ok {
+			if _, ok := nfnl.Find(d, dynsetFlags); multi && !ok && !rn.renameOnly {
 				kept = append(kept, nfnl.Attr{Type: dynsetFlags, Data: binary.BigEndian.AppendUint32(nil, dynsetFlagExpr)})
 			}
 			return patchSetRef(kept, rn, nfnl.DynsetSetName, nfnl.DynsetSetID)
@@ -154,7 +157,7 @@ func patchExpr(expr []byte, rn *renamer) ([]byte, error) {
 		patch = func(d []nfnl.Attr) ([]byte, error) {
 			var e nfnl.Encoder
 			for _, a := range d {
-				if a.Kind() == osfFlags && nfnl.U32(a.Data) == 0 {
+				if a.Kind() == osfFlags && nfnl.U32(a.Data) == 0 && !rn.renameOnly {
 					continue
 				}
 				e.Attr(a)
@@ -171,7 +174,7 @@ func patchExpr(expr []byte, rn *renamer) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, write := nfnl.Find(data, exthdrSreg); !write {
+		if _, write := nfnl.Find(data, exthdrSreg); !write || rn.renameOnly {
 			return expr, nil
 		}
 		patch = func(d []nfnl.Attr) ([]byte, error) {

@@ -33,6 +33,9 @@ type LoadOptions struct {
 	Keep int
 	// Timer, when set, receives the duration of each phase (LoadPhases).
 	Timer Timer
+	// Origin is recorded with the version: "file" when empty, "edit"
+	// or "commit" for versions made from what ran.
+	Origin string
 }
 
 // LoadResult says what a load did.
@@ -194,7 +197,11 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 	// It still completes before the kernel changes.
 	written := make(chan error, 1)
 	if isNew {
-		v := history.Version{Hash: b.Hash, User: who, Time: now, Message: opts.Message, Origin: "file",
+		origin := opts.Origin
+		if origin == "" {
+			origin = "file"
+		}
+		v := history.Version{Hash: b.Hash, User: who, Time: now, Message: opts.Message, Origin: origin,
 			Source: b.Flat, Tables: rs.TableKeys(), Rules: rs.RuleCount()}
 		for _, f := range b.Files {
 			v.Files = append(v.Files, history.File{Path: f.Path, Content: f.Content})

@@ -1,23 +1,18 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"text/tabwriter"
 	"time"
 
 	"github.com/fwslot/fwslot/history"
-	"github.com/fwslot/fwslot/slots"
 	"github.com/fwslot/fwslot/swap"
 	"github.com/spf13/cobra"
 )
 
 func newLoad(g *globals) *cobra.Command {
-	var msg, probesFile, topoFile, keep string
-	var includeDirs []string
-	var force bool
-	var keepVersions int
+	f := &loadFlags{}
 	c := &cobra.Command{
 		Use:   "load FILE",
 		Short: "Compile a ruleset and stage it beside production",
@@ -29,68 +24,18 @@ file says "flush ruleset".
 
 On the first load, tables that already exist (say, from nftables.service)
 keep running; the first swap takes them over, and their old content is kept
-as a version of its own, so "fwslot rollback" returns to it.`,
+as a version of its own, so "fwslot rollback" returns to it.
+
+A ruleset that needs a feature this kernel lacks (see fwslot features) is
+refused with the feature, the line that needs it and the kernel option.`,
 		Example: `  fwslot load /etc/fwslot/ruleset.nft -m "open 8443 for the new API"
   fwslot --netns lab load ruleset.nft`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, done, err := g.target(true)
-			if err != nil {
-				return err
-			}
-			defer done()
-			opts := slots.LoadOptions{Message: msg, IncludeDirs: includeDirs, Keep: keepVersions}
-			var probes func(context.Context, string, *slots.Ruleset) error
-			if probesFile != "" {
-				ps, err := readProbes(probesFile)
-				if err != nil {
-					return err
-				}
-				topo, err := readTopology(topoFile)
-				if err != nil {
-					return err
-				}
-				probes = probeCheck(g, cmd, ps, topo)
-			}
-			guardStage, _, err := lockoutGuard(g, keep, force)
-			if err != nil {
-				return err
-			}
-			opts.Check = allChecks(probes, guardStage)
-			res, err := t.Load(cmd.Context(), args[0], opts)
-			if err != nil {
-				return err
-			}
-			if g.json {
-				return printJSON(cmd.OutOrStdout(), res)
-			}
-			w := cmd.OutOrStdout()
-			for _, r := range res.Repaired {
-				fmt.Fprintln(cmd.ErrOrStderr(), "fwslot: repaired: "+r)
-			}
-			for _, warn := range res.Warnings {
-				fmt.Fprintln(cmd.ErrOrStderr(), "fwslot: warning: "+warn)
-			}
-			if res.Unchanged != "" {
-				fmt.Fprintf(w, "unchanged: %s already holds this content as version %d; nothing to do\n", res.Unchanged, res.Version)
-				return nil
-			}
-			if res.Adopted != 0 {
-				fmt.Fprintf(w, "recorded the tables that ran before fwslot as version %d; they keep running until the first swap\n", res.Adopted)
-			}
-			fmt.Fprintf(w, "staged version %d in slot %s (%d rules in %v) in %v; production untouched\n",
-				res.Version, res.Slot, res.Rules, res.Tables, res.Duration.Round(time.Millisecond))
-			fmt.Fprintln(w, "make it live with: fwslot swap")
-			return nil
+			return runLoad(g, cmd, args[0], f, "")
 		},
 	}
-	c.Flags().StringVarP(&msg, "message", "m", "", "why this version exists (kept in history)")
-	c.Flags().StringVar(&probesFile, "probes", "", "refuse to stage unless every probe in this file passes (see fwslot test)")
-	c.Flags().StringVar(&topoFile, "topology", "", "interfaces of the probe twin (default: inferred from the probes)")
-	c.Flags().StringVar(&keep, "keep-access", "", `refuse a ruleset that would cut this connection, like "198.51.100.7:50022 -> 192.0.2.10:22" (default: $SSH_CONNECTION on the host)`)
-	c.Flags().BoolVar(&force, "force", false, "stage even if the lockout guard fails")
-	c.Flags().IntVar(&keepVersions, "keep", 0, "versions that never went live to keep in history (default 100); every version that was live is kept")
-	c.Flags().StringArrayVar(&includeDirs, "include-dir", nil, "also let includes read files in this directory and below (repeatable); by default only FILE's own directory and below")
+	f.register(c)
 	return c
 }
 

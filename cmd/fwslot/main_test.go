@@ -113,7 +113,7 @@ func TestWithoutPrivileges(t *testing.T) {
 	testnet.RequireRoot(t)
 	bin := fwslotBinary(t)
 	db := filepath.Join(t.TempDir(), "h.db")
-	for _, args := range [][]string{{"status"}, {"--db", db, "swap"}} {
+	for _, args := range [][]string{{"status"}, {"--db", db, "swap"}, {"features"}} {
 		cmd := exec.Command(bin, args...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 		var stderr bytes.Buffer

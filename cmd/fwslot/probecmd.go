@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/fwslot/fwslot/features"
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/source"
 	"github.com/fwslot/fwslot/probe"
@@ -146,7 +147,7 @@ See the README for every option.`,
 			}
 			rep, err := probe.Run(cmd.Context(), topo, probe.CompileLoader(cmd.Context(), file), ps, nil, probe.Options{Locate: loc})
 			if err != nil {
-				return err
+				return features.Explain(cmd.Context(), err)
 			}
 			return writeReport(g, cmd.OutOrStdout(), rep, junit, filepath.Base(file))
 		},

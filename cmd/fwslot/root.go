@@ -77,7 +77,7 @@ Exit codes: 0 success, 1 the operation failed (production unchanged),
 	root.PersistentFlags().StringVar(&g.db, "db", db, "history file (env FWSLOT_DB)")
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
 	root.PersistentFlags().DurationVar(&g.wait, "wait", history.DefaultTimeout, "how long to wait for another fwslot command on the same history")
-	root.AddCommand(withFromIptables(g, newLoad(g)), newSwap(g), newRollback(g), newStatus(g), newHistory(g), newShow(g), newDemo(g), newConfirm(g), newRestore(g), newWatchdog(g), newTest(g), newProbeCmd(g, "probe"), newProbeCmd(g, "explain"), newDiff(g), newPrune(g), newExport(g), newImport(g), newWatch(g), newVersion(g))
+	root.AddCommand(withFromIptables(g, newLoad(g)), newSwap(g), newRollback(g), newStatus(g), newHistory(g), newShow(g), newDemo(g), newConfirm(g), newRestore(g), newWatchdog(g), newTest(g), newProbeCmd(g, "probe"), newProbeCmd(g, "explain"), newDiff(g), newPrune(g), newExport(g), newImport(g), newWatch(g), newVersion(g), newFeatures(g), newCommit(g), newEdit(g), newGenDocs())
 	return root
 }
 
