@@ -92,6 +92,9 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 	if err != nil {
 		return nil, err
 	}
+	if err := t.CheckVanished(status); err != nil {
+		return nil, err
+	}
 	res.Slot = status.active.Other()
 	for _, s := range []struct {
 		info *SlotInfo

@@ -175,6 +175,12 @@ func (t *Target) Status() (*Status, error) {
 		return nil, err
 	}
 	s.Drift, s.DriftChanges = d.Drift, d.Changes
+	if n, err := t.Vanished(s); err != nil {
+		return nil, err
+	} else if n != 0 {
+		s.Drift = true
+		s.DriftChanges = append(s.DriftChanges, fmt.Sprintf("version %d is no longer in the kernel (its tables were deleted or flushed, or the host rebooted); run `fwslot restore`", n))
+	}
 	if t.Store != nil {
 		if p, ok, err := t.Store.Pending(t.Key()); err == nil && ok {
 			s.Pending = &Pending{Version: p.To, From: p.From, Deadline: p.Deadline, SecondsLeft: time.Until(p.Deadline).Seconds()}

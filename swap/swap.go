@@ -137,6 +137,9 @@ func Swap(ctx context.Context, t *slots.Target, opts Options) (*Result, error) {
 	defer s.close()
 	s.timer, s.mark = opts.Timer, start
 	s.lap(PhaseOpen)
+	if err := t.CheckVanished(s.status); err != nil {
+		return nil, err
+	}
 	if s.status.Staging == nil {
 		return nil, ErrNothingStaged
 	}
@@ -195,6 +198,9 @@ func Rollback(ctx context.Context, t *slots.Target, to uint64) (*Result, error) 
 		return nil, err
 	}
 	defer s.close()
+	if err := t.CheckVanished(s.status); err != nil {
+		return nil, err
+	}
 	res, err := s.rollback(to, "rollback")
 	if err != nil {
 		return nil, err
