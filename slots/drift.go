@@ -241,6 +241,9 @@ func (t *Target) Reconcile(c *nfnl.Conn, st *State) ([]string, error) {
 	if t.Store == nil {
 		return nil, nil
 	}
+	if err := t.CheckOwner(st); err != nil {
+		return nil, err
+	}
 	s, err := Describe(st)
 	if err != nil {
 		return nil, err

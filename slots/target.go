@@ -164,6 +164,9 @@ func (t *Target) Status() (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := t.CheckOwner(st); err != nil {
+		return nil, err
+	}
 	s, err := Describe(st)
 	if err != nil {
 		return nil, err

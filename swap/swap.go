@@ -116,6 +116,17 @@ func (s *session) refresh() error {
 	return err
 }
 
+// own adds to b the tag that names this history as the owner of the
+// target's tables, where they lack it.
+func (s *session) own(b *nfnl.Batch) error {
+	id, db, err := s.t.Identity()
+	if err != nil {
+		return err
+	}
+	slots.Own(b, s.st, id, db)
+	return nil
+}
+
 // close releases the netlink socket; calling it twice is harmless.
 func (s *session) close() {
 	if s.c != nil {
@@ -272,6 +283,9 @@ func (s *session) flip(want uint64, how string, confirm time.Duration) (*Result,
 	if err := slots.Flip(&b, s.st, to, keep); err != nil {
 		return nil, err
 	}
+	if err := s.own(&b); err != nil {
+		return nil, err
+	}
 	s.lap(PhaseBatch)
 	if err := s.c.Commit(&b); err != nil {
 		return nil, fmt.Errorf("%s to version %d (production unchanged): %w", how, want, err)
@@ -304,6 +318,9 @@ func (s *session) restage(version uint64, how string) (*Result, error) {
 		return nil, err
 	}
 	if err := slots.Flip(&b, s.st, to, keep); err != nil {
+		return nil, err
+	}
+	if err := s.own(&b); err != nil {
 		return nil, err
 	}
 	if err := s.c.Commit(&b); err != nil {
