@@ -882,7 +882,7 @@ func (s *cliStager) Stage(ctx context.Context, file string) (watch.Outcome, erro
 		out.Detail = "not made live: " + watch.FirstErrorLine(err)
 		return out, nil
 	}
-	if err := startWatchdog(s.g, sw.Seq, sw.Deadline); err != nil {
+	if err := startWatchdog(s.g, t, sw); err != nil {
 		out.Detail = fmt.Sprintf("watchdog did not start (%v); the next fwslot command after the deadline reverts", err)
 	}
 	out.Live = true
