@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/internal/names"
 	"github.com/fwslot/fwslot/internal/nfnl"
 	"github.com/fwslot/fwslot/internal/nsutil"
 	"github.com/fwslot/fwslot/slots"
@@ -40,6 +41,11 @@ type Watchdog struct {
 	Grace time.Duration
 	// Log receives what the watchdog sees and does, one line each.
 	Log io.Writer
+	// Prev and PrevHash are the compiled form and hash of version From,
+	// handed over by the swap: when a load replaced version From in the
+	// other slot meanwhile, the watchdog restages it from Prev.
+	Prev     []byte
+	PrevHash string
 }
 
 func (w *Watchdog) logf(format string, args ...any) {
@@ -201,24 +207,53 @@ func (w *Watchdog) revertKernel() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	switch prod, other := status.Production, status.Staging; {
+	switch prod := status.Production; {
 	case prod == nil:
 		return "the kernel holds no production (rebooted or flushed): nothing to flip; history will record the revert", nil
 	case prod.Version == w.From:
 		return fmt.Sprintf("the kernel already runs version %d", w.From), nil
 	case prod.Version != w.To:
 		return fmt.Sprintf("the kernel runs version %d, not %d: left alone", prod.Version, w.To), nil
-	case other == nil || other.Version != w.From:
-		return "", fmt.Errorf("version %d no longer sits in the other slot, so going back needs its compiled form from history", w.From)
 	}
 	var b nfnl.Batch
-	if err := slots.Flip(&b, st, status.Active().Other(), nil); err != nil {
+	to := status.Active().Other()
+	how := "flipped back"
+	if other := status.Staging; other == nil || other.Version != w.From || (w.PrevHash != "" && other.Hash != w.PrevHash) {
+		if err := w.restagePrev(&b, st, to); err != nil {
+			return "", err
+		}
+		how = "restaged from the copy the swap handed over, and flipped back"
+	}
+	if err := slots.Flip(&b, st, to, nil); err != nil {
 		return "", err
 	}
-	if err := c.Commit(&b); err != nil {
-		return "", fmt.Errorf("flip back to version %d: %w", w.From, err)
+	if w.Owner != "" {
+		slots.Own(&b, st, w.Owner, w.DB)
 	}
-	return fmt.Sprintf("reverted in the kernel: version %d is live again (history busy or missing; recorded once it is free)", w.From), nil
+	if err := c.Commit(&b); err != nil {
+		return "", fmt.Errorf("revert to version %d: %w", w.From, err)
+	}
+	return fmt.Sprintf("reverted in the kernel (%s): version %d is live again; history busy or missing, recorded once it is free", how, w.From), nil
+}
+
+// restagePrev adds to b the messages that put version From back into
+// slot to from the compiled form the swap handed over.
+func (w *Watchdog) restagePrev(b *nfnl.Batch, st *slots.State, to names.Slot) error {
+	if len(w.Prev) == 0 {
+		return fmt.Errorf("version %d no longer sits in the other slot and the watchdog has no copy of it: going back needs history", w.From)
+	}
+	rs, err := slots.Decode(w.Prev)
+	if err != nil {
+		return fmt.Errorf("version %d: %w", w.From, err)
+	}
+	ifaces, err := slots.Interfaces(w.NetNS)
+	if err != nil {
+		return err
+	}
+	if !sameIndexes(rs.Ifaces, ifaces) {
+		return fmt.Errorf("version %d no longer sits in the other slot and the interface indexes changed since it was compiled: going back needs history", w.From)
+	}
+	return slots.Stage(b, st, rs, to, slots.Tag{Version: w.From, Hash: w.PrevHash}, to)
 }
 
 // ExpirePending reverts a pending confirmed swap whose deadline has passed

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -42,6 +43,20 @@ func startWatchdog(g *globals, t *slots.Target, res *swap.Result) error {
 	args := []string{"__watchdog", "--db", db, "--seq", strconv.FormatUint(res.Seq, 10),
 		"--from", strconv.FormatUint(res.From, 10), "--to", strconv.FormatUint(res.To, 10),
 		"--owner", owner, "--deadline", res.Deadline.Format(time.RFC3339Nano)}
+	// The compiled form of the version to go back to travels on the
+	// watchdog's stdin: if a load replaces it in the other slot and
+	// history is busy at the deadline, the watchdog restages it.
+	var prev []byte
+	if res.From != 0 {
+		v, err := t.Store.Meta(t.Key(), res.From)
+		if err != nil {
+			return err
+		}
+		if prev, err = t.Store.Compiled(t.Key(), res.From); err != nil {
+			return err
+		}
+		args = append(args, "--prev-hash", v.Hash)
+	}
 	if g.netns != "" {
 		args = append(args, "--netns", g.netns)
 	}
@@ -57,8 +72,19 @@ func startWatchdog(g *globals, t *slots.Target, res *swap.Result) error {
 		defer logf.Close()
 		cmd.Stderr = logf
 	}
-	if err := cmd.Start(); err != nil {
+	r, w, err := os.Pipe()
+	if err != nil {
 		return err
+	}
+	defer r.Close()
+	cmd.Stdin = r
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return err
+	}
+	_, werr := w.Write(prev)
+	if err := errors.Join(werr, w.Close()); err != nil {
+		return fmt.Errorf("hand version %d to the watchdog: %w", res.From, err)
 	}
 	return cmd.Process.Release()
 }
@@ -80,6 +106,12 @@ func newWatchdog(g *globals) *cobra.Command {
 				return usagef("__watchdog needs --seq and --to")
 			}
 			w.NetNS, w.DB, w.Deadline, w.Log = g.netns, g.db, d, cmd.ErrOrStderr()
+			if w.PrevHash != "" {
+				if w.Prev, err = io.ReadAll(cmd.InOrStdin()); err != nil {
+					w.Prev = nil
+					fmt.Fprintf(w.Log, "fwslot watchdog: warning: read version %d from the swap: %v\n", w.From, err)
+				}
+			}
 			signal.Ignore(syscall.SIGHUP)
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
@@ -95,5 +127,6 @@ func newWatchdog(g *globals) *cobra.Command {
 	c.Flags().Uint64Var(&w.To, "to", 0, "version waiting for confirmation")
 	c.Flags().StringVar(&w.Owner, "owner", "", "identity of the history, as tagged in the kernel")
 	c.Flags().StringVar(&deadline, "deadline", "", "RFC 3339 deadline")
+	c.Flags().StringVar(&w.PrevHash, "prev-hash", "", "hash of version --from, whose compiled form comes on stdin")
 	return c
 }

@@ -159,61 +159,76 @@ func TestWatchdogWithoutHistoryRevertsFromKernelTags(t *testing.T) {
 }
 
 // A command holding the history lock across the deadline does not stop
-// the revert: the kernel goes back on time, and history records the
+// the revert: the kernel goes back on time, also when a load replaced the
+// previous version in the other slot meanwhile, and history records the
 // revert once the lock is free.
 func TestWatchdogRevertsWhileHistoryIsLocked(t *testing.T) {
 	testnet.RequireRoot(t)
-	sb, err := sandbox.New("fwslot-wl-")
-	if err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		name string
+		// during runs while the swap is pending, before the lock is taken.
+		during [][]string
+	}{
+		{"previous version in the other slot", nil},
+		{"a load replaced the previous version in the other slot", [][]string{{"load", writeFile(t, "v3.nft", strings.Replace(webOnly, "dport 80", "dport 443", 1))}}},
 	}
-	defer sb.Close()
-	if err := sb.Listen(22, 80); err != nil {
-		t.Fatal(err)
-	}
-	db := filepath.Join(t.TempDir(), "h.db")
-	key := "netns:" + sb.Target
-	g := []string{"--netns", sb.Target, "--db", db}
-	for _, step := range [][]string{
-		{"load", writeFile(t, "ssh.nft", sshOnly)}, {"swap"},
-		{"load", writeFile(t, "web.nft", webOnly)}, {"swap", "--confirm", "3s"},
-	} {
-		if out, code := run(t, append(g, step...)...); code != 0 {
-			t.Fatalf("%v: %s", step, out)
-		}
-	}
-	// A long command: it holds the lock from before the deadline until
-	// well after it.
-	held, err := history.Open(db, history.Options{Timeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Close()
-	p, ok, err := held.Pending(key)
-	if err != nil || !ok || time.Now().After(p.Deadline) {
-		t.Fatalf("the swap should still be pending when the lock is taken: %+v %v %v", p, ok, err)
-	}
-	for wait := time.Now().Add(30 * time.Second); kernelVersion(t, sb.Target) != 1; time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(wait) {
-			t.Fatal("the kernel was not reverted while history was locked")
-		}
-	}
-	checkVersion1(t, sb)
-	if p, ok, _ := held.Pending(key); !ok || p.Seq != 2 {
-		t.Fatalf("nobody could record the revert yet, but history changed: %+v", p)
-	}
-	if err := held.Close(); err != nil {
-		t.Fatal(err)
-	}
-	revert := waitReverted(t, db, key, 2)
-	if revert.How != "revert" || revert.From != 2 || revert.To != 1 || !strings.Contains(revert.Note, "busy") {
-		t.Fatalf("the revert is not recorded as made while history was busy: %+v", revert)
-	}
-	if s := status(t, g...); s.Production == nil || s.Production.Version != 1 || len(s.Warnings) != 0 || s.Pending != nil || s.Drift {
-		t.Fatalf("status after the revert: %+v", s)
-	}
-	log, err := os.ReadFile(watchdogLog(db))
-	if err != nil || !strings.Contains(string(log), "busy") || !strings.Contains(string(log), "reverted in the kernel") {
-		t.Fatalf("the watchdog log does not tell the story: %v\n%s", err, log)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sb, err := sandbox.New("fwslot-wl-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sb.Close()
+			if err := sb.Listen(22, 80); err != nil {
+				t.Fatal(err)
+			}
+			db := filepath.Join(t.TempDir(), "h.db")
+			key := "netns:" + sb.Target
+			g := []string{"--netns", sb.Target, "--db", db}
+			steps := [][]string{
+				{"load", writeFile(t, "ssh.nft", sshOnly)}, {"swap"},
+				{"load", writeFile(t, "web.nft", webOnly)}, {"swap", "--confirm", "5s"},
+			}
+			for _, step := range append(steps, c.during...) {
+				if out, code := run(t, append(g, step...)...); code != 0 {
+					t.Fatalf("%v: %s", step, out)
+				}
+			}
+			// A long command: it holds the lock from before the
+			// deadline until well after it.
+			held, err := history.Open(db, history.Options{Timeout: 10 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer held.Close()
+			p, ok, err := held.Pending(key)
+			if err != nil || !ok || time.Now().After(p.Deadline) {
+				t.Fatalf("the swap should still be pending when the lock is taken: %+v %v %v", p, ok, err)
+			}
+			for wait := time.Now().Add(30 * time.Second); kernelVersion(t, sb.Target) != 1; time.Sleep(100 * time.Millisecond) {
+				if time.Now().After(wait) {
+					t.Fatal("the kernel was not reverted while history was locked")
+				}
+			}
+			checkVersion1(t, sb)
+			if p, ok, _ := held.Pending(key); !ok || p.Seq != 2 {
+				t.Fatalf("nobody could record the revert yet, but history changed: %+v", p)
+			}
+			if err := held.Close(); err != nil {
+				t.Fatal(err)
+			}
+			revert := waitReverted(t, db, key, 2)
+			if revert.How != "revert" || revert.From != 2 || revert.To != 1 || !strings.Contains(revert.Note, "busy") {
+				t.Fatalf("the revert is not recorded as made while history was busy: %+v", revert)
+			}
+			if s := status(t, g...); s.Production == nil || s.Production.Version != 1 || len(s.Warnings) != 0 || s.Pending != nil || s.Drift {
+				t.Fatalf("status after the revert: %+v", s)
+			}
+			checkVersion1(t, sb)
+			log, err := os.ReadFile(watchdogLog(db))
+			if err != nil || !strings.Contains(string(log), "busy") || !strings.Contains(string(log), "reverted in the kernel") {
+				t.Fatalf("the watchdog log does not tell the story: %v\n%s", err, log)
+			}
+		})
 	}
 }
