@@ -48,6 +48,10 @@ type Watchdog struct {
 	PrevHash string
 }
 
+// nsGoneAfter is how long the watchdog waits for a target namespace that
+// disappeared after the deadline to come back.
+const nsGoneAfter = time.Minute
+
 func (w *Watchdog) logf(format string, args ...any) {
 	if w.Log != nil {
 		fmt.Fprintf(w.Log, "%s fwslot watchdog (activation %d, version %d -> %d): %s\n",
@@ -134,10 +138,24 @@ wait:
 	} else {
 		w.logf("%s", what)
 	}
+	var nsMissing time.Time
 	for {
 		if w.gone() {
 			w.logf("the history and the target namespace are gone; stopping")
 			return err
+		}
+		if w.NetNS != "" && !nsutil.Exists(w.NetNS) {
+			// A namespace that comes back (a reboot of a container) is
+			// waited for a while; one that stays gone has nothing to
+			// revert.
+			if nsMissing.IsZero() {
+				nsMissing = time.Now()
+			} else if time.Since(nsMissing) > nsGoneAfter {
+				w.logf("ERROR: the target namespace %s is gone; stopping (the next fwslot command records the revert)", w.NetNS)
+				return errors.Join(err, fmt.Errorf("%w: %q", slots.ErrNoNamespace, w.NetNS))
+			}
+		} else {
+			nsMissing = time.Time{}
 		}
 		if _, serr := os.Stat(w.DB); serr != nil {
 			w.logf("ERROR: cannot find history %s (%v): the revert is not recorded; the next fwslot command with the right --db records it", w.DB, serr)
@@ -173,6 +191,10 @@ func (w *Watchdog) revertWithHistory(ctx context.Context, reason string, wait ti
 	t := w.target()
 	t.Store = s
 	res, err := Revert(ctx, t, w.Seq, reason)
+	if errors.Is(err, slots.ErrNotOwner) {
+		w.logf("ERROR: %v; stopping", err)
+		return true, err
+	}
 	if err != nil {
 		w.logf("ERROR: revert: %v; trying again", err)
 		return false, err

@@ -125,8 +125,11 @@ func newRestore(g *globals) *cobra.Command {
 		Long: `After a reboot the kernel holds no ruleset. restore makes the last
 confirmed production live again and puts the last staged version beside
 it, in one transaction, from history (compiling again only when interface
-indexes changed). deploy/systemd/fwslot-restore.service runs it at boot,
-before the network comes up.`,
+indexes changed). A swap that was never confirmed is a revert: its version
+may come back in staging, never in production. restore is also the way
+back after fwslot's tables were deleted or flushed behind its back.
+deploy/systemd/fwslot-restore.service runs it at boot, before the network
+comes up.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, done, err := g.target(true)
