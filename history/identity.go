@@ -77,7 +77,7 @@ func (s *Store) EnsureID() (string, error) {
 // targets the exported one owned. It refuses a history with versions:
 // those may already be tagged into a kernel under its own identity.
 func (s *Store) AdoptID(id string) error {
-	if !validID(id) {
+	if !ValidID(id) {
 		return fmt.Errorf("adopt history identity %q: not an fwslot history identity", id)
 	}
 	err := s.update(func(tx *bolt.Tx) error {
@@ -105,9 +105,9 @@ func (s *Store) AdoptID(id string) error {
 	return nil
 }
 
-// validID reports whether id looks like an identity newID made: hex, and
+// ValidID reports whether id looks like a history identity: hex, and
 // short enough to tag a kernel rule.
-func validID(id string) bool {
+func ValidID(id string) bool {
 	if len(id) < 8 || len(id) > 64 {
 		return false
 	}

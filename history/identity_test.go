@@ -10,7 +10,7 @@ import (
 func TestIdentity(t *testing.T) {
 	s, path := openTemp(t)
 	id, err := s.ID()
-	if err != nil || !validID(id) {
+	if err != nil || !ValidID(id) {
 		t.Fatalf("a new history has identity %q, %v", id, err)
 	}
 	if again, err := s.EnsureID(); err != nil || again != id {

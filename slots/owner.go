@@ -13,7 +13,7 @@ import (
 // ErrNotOwner means the target's tables are managed by another history
 // file: two histories numbering versions for one kernel would each see
 // the other's versions as drift and could not roll back.
-var ErrNotOwner = errors.New("the target is managed by another history")
+var ErrNotOwner = errors.New("one history per target")
 
 // ownerPrefix starts the comment of the owner rule in a table's meta chain.
 const ownerPrefix = names.TagPrefix + "owner="
@@ -114,6 +114,6 @@ func (t *Target) CheckOwner(st *State) error {
 	if mine == "" {
 		mine = "none yet"
 	}
-	return fmt.Errorf("%w: %s is managed by history %s (%s), not by %s (identity %s); use --db %s, or import its export into a new history (fwslot export | fwslot --db NEW import -)",
-		ErrNotOwner, t.Key(), owner, db, t.Store.Path(), mine, db)
+	return fmt.Errorf("%s is managed by history %s (%s), not by %s (identity %s): %w; use --db %s",
+		t.Key(), owner, db, t.Store.Path(), mine, ErrNotOwner, db)
 }

@@ -32,6 +32,12 @@ func Confirm(t *slots.Target) (uint64, error) {
 		return 0, err
 	}
 	defer s.close()
+	// Reconciling (in open) may have recorded a revert the watchdog made.
+	if p, ok, err = t.Store.Pending(t.Key()); err != nil {
+		return 0, err
+	} else if !ok {
+		return 0, ErrNothingPending
+	}
 	if s.status.Production == nil || s.status.Production.Version != p.To {
 		live := "nothing"
 		if s.status.Production != nil {

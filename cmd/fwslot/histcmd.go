@@ -754,6 +754,9 @@ func readExport(r io.Reader) (manifest, []history.Record, []history.Activation, 
 	if !seenManifest || m.Format != exportFormat {
 		return m, nil, nil, errors.New("not an fwslot history export (no manifest.json of format " + exportFormat + ")")
 	}
+	if m.HistoryID != "" && !history.ValidID(m.HistoryID) {
+		return m, nil, nil, fmt.Errorf("manifest.json: history_id %q is not an fwslot history identity", m.HistoryID)
+	}
 	if m.FormatVer > 1 || m.Schema > history.SchemaVersion {
 		return m, nil, nil, fmt.Errorf("the archive was written by a newer fwslot (format %d, schema %d); use a newer fwslot", m.FormatVer, m.Schema)
 	}

@@ -1,6 +1,11 @@
 package main
 
 import (
+	"archive/tar"
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -84,6 +89,13 @@ func TestOneHistoryPerTarget(t *testing.T) {
 	if out, code := run(t, g(owner, "export", archive)...); code != 0 {
 		t.Fatalf("export: %s", out)
 	}
+	// An archive whose identity is not one is bad input: refused, and the
+	// new history stays empty with its own identity.
+	forged := filepath.Join(dir, "forged.tar")
+	rewriteManifest(t, archive, forged, func(m map[string]any) { m["history_id"] = "../../etc x" })
+	if out, code := run(t, g(filepath.Join(dir, "forged.db"), "import", forged)...); code != 2 || !strings.Contains(out, "history_id") {
+		t.Fatalf("import of a forged identity: exit %d, want 2\n%s", code, out)
+	}
 	if out, code := run(t, g(imported, "import", archive)...); code != 0 {
 		t.Fatalf("import into a new history: exit %d\n%s", code, out)
 	}
@@ -98,5 +110,53 @@ func TestOneHistoryPerTarget(t *testing.T) {
 	}
 	if got := testnet.Run(t, ns, "nft", "list", "ruleset"); !strings.Contains(got, "fwslot owner="+id+" db="+imported) {
 		t.Fatalf("the kernel should name the imported history's path now:\n%s", got)
+	}
+}
+
+// rewriteManifest copies the export archive src to dst with its manifest
+// changed by edit.
+func rewriteManifest(t *testing.T, src, dst string, edit func(map[string]any)) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	tr, tw := tar.NewReader(bytes.NewReader(data)), tar.NewWriter(&out)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Name == "manifest.json" {
+			var m map[string]any
+			if err := json.Unmarshal(body, &m); err != nil {
+				t.Fatal(err)
+			}
+			edit(m)
+			if body, err = json.Marshal(m); err != nil {
+				t.Fatal(err)
+			}
+			h.Size = int64(len(body))
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, out.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
