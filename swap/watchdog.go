@@ -46,6 +46,8 @@ type Watchdog struct {
 	// other slot meanwhile, the watchdog restages it from Prev.
 	Prev     []byte
 	PrevHash string
+
+	last string // the last line logChanged wrote
 }
 
 // nsGoneAfter is how long the watchdog waits for a target namespace that
@@ -56,6 +58,15 @@ func (w *Watchdog) logf(format string, args ...any) {
 	if w.Log != nil {
 		fmt.Fprintf(w.Log, "%s fwslot watchdog (activation %d, version %d -> %d): %s\n",
 			time.Now().Format(time.RFC3339), w.Seq, w.To, w.From, fmt.Sprintf(format, args...))
+	}
+}
+
+// logChanged logs a line unless it repeats the previous one: the watchdog
+// retries every Poll and its log must stay readable.
+func (w *Watchdog) logChanged(format string, args ...any) {
+	if line := fmt.Sprintf(format, args...); line != w.last {
+		w.last = line
+		w.logf("%s", line)
 	}
 }
 
@@ -125,6 +136,11 @@ wait:
 		}
 	}
 	reason := fmt.Sprintf("not confirmed by %s", w.Deadline.Local().Format("15:04:05"))
+	if _, err := os.Stat(w.DB); err != nil && !missing {
+		// Opening it for writing would create an empty history.
+		w.logf("WARNING: history %s is gone (%v): version %d goes back to %d from the kernel's own tags, unrecorded", w.DB, err, w.To, w.From)
+		missing = true
+	}
 	if !missing {
 		if done, err := w.revertWithHistory(ctx, reason, w.Grace); done {
 			return err
@@ -132,17 +148,23 @@ wait:
 	}
 	// History is busy or missing: the kernel goes back now, history
 	// hears of it later.
-	what, err := w.revertKernel()
-	if err != nil {
-		w.logf("ERROR: cannot revert in the kernel: %v; waiting for history", err)
-	} else {
+	kernelDone := false
+	tryKernel := func() error {
+		what, err := w.revertKernel()
+		if err != nil {
+			w.logChanged("ERROR: cannot revert in the kernel: %v; trying again", err)
+			return err
+		}
+		kernelDone = true
 		w.logf("%s", what)
+		return nil
 	}
+	kerr := tryKernel()
 	var nsMissing time.Time
 	for {
 		if w.gone() {
 			w.logf("the history and the target namespace are gone; stopping")
-			return err
+			return kerr
 		}
 		if w.NetNS != "" && !nsutil.Exists(w.NetNS) {
 			// A namespace that comes back (a reboot of a container) is
@@ -152,17 +174,21 @@ wait:
 				nsMissing = time.Now()
 			} else if time.Since(nsMissing) > nsGoneAfter {
 				w.logf("ERROR: the target namespace %s is gone; stopping (the next fwslot command records the revert)", w.NetNS)
-				return errors.Join(err, fmt.Errorf("%w: %q", slots.ErrNoNamespace, w.NetNS))
+				return fmt.Errorf("%w: %q", slots.ErrNoNamespace, w.NetNS)
 			}
 		} else {
 			nsMissing = time.Time{}
 		}
-		if _, serr := os.Stat(w.DB); serr != nil {
+		if _, serr := os.Stat(w.DB); serr == nil {
+			if done, rerr := w.revertWithHistory(ctx, reason, w.Poll); done {
+				return rerr
+			}
+		} else if kernelDone {
 			w.logf("ERROR: cannot find history %s (%v): the revert is not recorded; the next fwslot command with the right --db records it", w.DB, serr)
-			return errors.Join(err, fmt.Errorf("history %s: %w", w.DB, serr))
+			return fmt.Errorf("history %s: %w", w.DB, serr)
 		}
-		if done, rerr := w.revertWithHistory(ctx, reason, w.Poll); done {
-			return rerr
+		if !kernelDone {
+			kerr = tryKernel()
 		}
 		select {
 		case <-ctx.Done():
@@ -181,9 +207,9 @@ func (w *Watchdog) revertWithHistory(ctx context.Context, reason string, wait ti
 	s, err := history.Open(w.DB, history.Options{Timeout: wait})
 	if err != nil {
 		if errors.Is(err, history.ErrBusy) {
-			w.logf("history is busy: %v", err)
+			w.logChanged("%v", err)
 		} else {
-			w.logf("ERROR: open history: %v", err)
+			w.logChanged("ERROR: open history: %v", err)
 		}
 		return false, err
 	}
@@ -196,7 +222,7 @@ func (w *Watchdog) revertWithHistory(ctx context.Context, reason string, wait ti
 		return true, err
 	}
 	if err != nil {
-		w.logf("ERROR: revert: %v; trying again", err)
+		w.logChanged("ERROR: revert: %v; trying again", err)
 		return false, err
 	}
 	if res != nil {

@@ -139,7 +139,7 @@ func TestWatchdogWithoutHistoryRevertsFromKernelTags(t *testing.T) {
 	out, code := run(t, "--netns", sb.Target, "--db", "no-such-dir/h.db", "__watchdog",
 		"--seq", strconv.FormatUint(res.Seq, 10), "--from", "1", "--to", "2", "--owner", id,
 		"--deadline", res.Deadline.Format(time.RFC3339Nano))
-	if code != 1 || !strings.Contains(out, "cannot find history") || !strings.Contains(out, "is relative") || !strings.Contains(out, "reverted in the kernel: version 1 is live again") {
+	if code != 1 || !strings.Contains(out, "cannot find history") || !strings.Contains(out, "is relative") || !strings.Contains(out, "reverted in the kernel (flipped back): version 1 is live again") {
 		t.Fatalf("watchdog without its history: exit %d, want 1 saying so and reverting\n%s", code, out)
 	}
 	if v := kernelVersion(t, sb.Target); v != 1 {
