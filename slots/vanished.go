@@ -11,13 +11,19 @@ import (
 var ErrVanished = errors.New("production is no longer in the kernel")
 
 // Vanished returns the version history says is live when the kernel runs
-// no production at all; 0 when the kernel runs one or nothing ever went
-// live. Nothing may build on such a kernel silently: a load would adopt
-// whatever runs there now and a rollback would have nothing to go back
-// from. `fwslot restore` is the way back.
+// no production at all; 0 when the kernel runs one, or when no version
+// ever went live and was kept (the kernel then is as before fwslot, and
+// restore would have nothing to bring back). Nothing may build on such a
+// kernel silently: a load would adopt whatever runs there now and a
+// rollback would have nothing to go back from. `fwslot restore` is the way
+// back.
 func (t *Target) Vanished(s *Status) (uint64, error) {
 	if t.Store == nil || s.Production != nil {
 		return 0, nil
+	}
+	kept, err := t.Store.LastConfirmed(t.Key())
+	if err != nil || kept == 0 {
+		return 0, err
 	}
 	k, ok, err := t.Store.Kernel(t.Key())
 	if err != nil {
@@ -26,11 +32,7 @@ func (t *Target) Vanished(s *Status) (uint64, error) {
 	if ok && k.Production != 0 {
 		return k.Production, nil
 	}
-	last, ok, err := t.Store.LastActivation(t.Key())
-	if err != nil || !ok {
-		return 0, err
-	}
-	return last.To, nil
+	return kept, nil
 }
 
 // VanishedError says that version n is gone from the kernel and what to do.

@@ -101,3 +101,27 @@ func TestVanishedProduction(t *testing.T) {
 		})
 	}
 }
+
+// When no version was ever kept live (the only swap was never confirmed),
+// an emptied kernel is as before fwslot: load goes ahead, and restore says
+// there is nothing to bring back, so the operator is never told to run a
+// restore that cannot work.
+func TestNothingKeptIsNotVanished(t *testing.T) {
+	ns, _ := testnet.Pair(t)
+	g := []string{"--netns", ns, "--db", filepath.Join(t.TempDir(), "h.db")}
+	for _, step := range [][]string{{"load", writeFile(t, "ssh.nft", sshOnly)}, {"swap", "--confirm", "1h"}} {
+		if out, code := run(t, append(g, step...)...); code != 0 {
+			t.Fatalf("%v: %s", step, out)
+		}
+	}
+	testnet.Run(t, ns, "nft", "flush", "ruleset")
+	if s := status(t, g...); s.Drift {
+		t.Fatalf("nothing was ever kept live, yet status reports %v", s.DriftChanges)
+	}
+	if out, code := run(t, append(g, "restore")...); code != 1 || !strings.Contains(out, "nothing to restore") {
+		t.Fatalf("restore with nothing kept: exit %d\n%s", code, out)
+	}
+	if out, code := run(t, append(g, "load", writeFile(t, "web.nft", webOnly))...); code != 0 {
+		t.Fatalf("load into the emptied kernel: exit %d\n%s", code, out)
+	}
+}
