@@ -48,14 +48,18 @@ func startWatchdog(g *globals, t *slots.Target, res *swap.Result) error {
 	// history is busy at the deadline, the watchdog restages it.
 	var prev []byte
 	if res.From != 0 {
+		// Best effort: without the copy the watchdog still flips back
+		// when the previous version stays in the other slot.
 		v, err := t.Store.Meta(t.Key(), res.From)
+		if err == nil {
+			prev, err = t.Store.Compiled(t.Key(), res.From)
+		}
 		if err != nil {
-			return err
+			prev = nil
+			fmt.Fprintf(g.stderr, "fwslot: warning: the watchdog gets no copy of version %d (%v); it reverts by flipping only\n", res.From, err)
+		} else {
+			args = append(args, "--prev-hash", v.Hash)
 		}
-		if prev, err = t.Store.Compiled(t.Key(), res.From); err != nil {
-			return err
-		}
-		args = append(args, "--prev-hash", v.Hash)
 	}
 	if g.netns != "" {
 		args = append(args, "--netns", g.netns)
