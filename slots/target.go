@@ -82,7 +82,10 @@ type Status struct {
 	// back; DriftChanges says how.
 	Drift        bool     `json:"drift"`
 	DriftChanges []string `json:"drift_changes"`
-	active       names.Slot
+	// Vanished is the version history says is live when the kernel no
+	// longer runs it (see Target.Vanished); 0 otherwise.
+	Vanished uint64 `json:"vanished,omitempty"`
+	active   names.Slot
 }
 
 // Pending describes a swap that reverts unless confirmed.
@@ -181,7 +184,7 @@ func (t *Target) Status() (*Status, error) {
 	if n, err := t.Vanished(s); err != nil {
 		return nil, err
 	} else if n != 0 {
-		s.Drift = true
+		s.Drift, s.Vanished = true, n
 		s.DriftChanges = append(s.DriftChanges, fmt.Sprintf("version %d is no longer in the kernel (its tables were deleted or flushed, or the host rebooted); run `fwslot restore`", n))
 	}
 	if t.Store != nil {

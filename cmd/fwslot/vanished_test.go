@@ -67,7 +67,7 @@ func TestVanishedProduction(t *testing.T) {
 			if !s.Drift || !strings.Contains(strings.Join(s.DriftChanges, "\n"), advice) || !strings.Contains(strings.Join(s.DriftChanges, "\n"), "fwslot restore") {
 				t.Fatalf("status --json after the wipe: drift %v, changes %v; want %q and restore", s.Drift, s.DriftChanges, advice)
 			}
-			if out, code := run(t, append(g, "status")...); code != 0 || !strings.Contains(out, advice) {
+			if out, code := run(t, append(g, "status")...); code != 0 || !strings.Contains(out, "production  (empty: "+advice) {
 				t.Fatalf("status: exit %d, want 0 naming the gone version\n%s", code, out)
 			}
 			before := testnet.Run(t, sb.Target, "nft", "list", "ruleset")
