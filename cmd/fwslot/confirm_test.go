@@ -92,8 +92,8 @@ func TestUnconfirmedSwapNeverComesBack(t *testing.T) {
 		// "watchdog" waits for its deadline, "confirm" tries to confirm.
 		settle string
 	}{
-		{"reboot, watchdog at the deadline", rebootTarget, "4s", "watchdog"},
-		{"flush ruleset, watchdog at the deadline", flushRuleset, "4s", "watchdog"},
+		{"reboot, watchdog at the deadline", rebootTarget, "6s", "watchdog"},
+		{"flush ruleset, watchdog at the deadline", flushRuleset, "6s", "watchdog"},
 		{"reboot, confirm after the wipe", rebootTarget, "1h", "confirm"},
 		{"flush ruleset, confirm after the wipe", flushRuleset, "1h", "confirm"},
 	}

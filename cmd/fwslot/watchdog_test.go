@@ -187,7 +187,7 @@ func TestWatchdogRevertsWhileHistoryIsLocked(t *testing.T) {
 			g := []string{"--netns", sb.Target, "--db", db}
 			steps := [][]string{
 				{"load", writeFile(t, "ssh.nft", sshOnly)}, {"swap"},
-				{"load", writeFile(t, "web.nft", webOnly)}, {"swap", "--confirm", "5s"},
+				{"load", writeFile(t, "web.nft", webOnly)}, {"swap", "--confirm", "8s"},
 			}
 			for _, step := range append(steps, c.during...) {
 				if out, code := run(t, append(g, step...)...); code != 0 {
