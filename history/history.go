@@ -43,7 +43,7 @@ var (
 
 // Bucket layout:
 //
-//	meta                       schema -> uint64
+//	meta                       schema -> uint64, id -> identity (hex)
 //	targets/<target>/versions  n -> Version JSON (meta only)
 //	targets/<target>/sources   n -> sourceDoc JSON (flattened source and files)
 //	targets/<target>/compiled  n -> compiled blob
@@ -251,6 +251,13 @@ func (s *Store) init(readOnly bool) error {
 				return err
 			}
 			if _, err := tx.CreateBucketIfNotExists(bucketTargets); err != nil {
+				return err
+			}
+			id, err := newID()
+			if err != nil {
+				return err
+			}
+			if err := mb.Put(keyID, id); err != nil {
 				return err
 			}
 			return mb.Put(keySchema, u64(SchemaVersion))

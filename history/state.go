@@ -113,24 +113,20 @@ func (s *Store) Pending(target string) (Activation, bool, error) {
 	return a, true, nil
 }
 
-// LastConfirmed returns the version that was last live without a pending
-// or reverted confirmation: what boot restore brings back. 0 when none.
+// LastConfirmed returns the version that was last live by a plain or a
+// confirmed activation: what boot restore brings back. A swap that was
+// pending, reverted, rolled back or superseded never counts, whatever the
+// kernel did meanwhile: an unconfirmed version may lock the operator out.
+// 0 when none.
 func (s *Store) LastConfirmed(target string) (uint64, error) {
 	acts, err := s.Activations(target)
 	if err != nil {
 		return 0, err
 	}
 	for i := len(acts) - 1; i >= 0; i-- {
-		switch acts[i].Result {
-		case "pending":
-			if acts[i].From != 0 {
-				return acts[i].From, nil
-			}
-			continue
-		case "reverted":
-			continue
+		if r := acts[i].Result; r == "" || r == "confirmed" {
+			return acts[i].To, nil
 		}
-		return acts[i].To, nil
 	}
 	return 0, nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/names"
@@ -276,6 +277,9 @@ func (t *Target) Reconcile(c *nfnl.Conn, st *State) ([]string, error) {
 	if t.Store == nil {
 		return nil, nil
 	}
+	if err := t.CheckOwner(st); err != nil {
+		return nil, err
+	}
 	s, err := Describe(st)
 	if err != nil {
 		return nil, err
@@ -291,7 +295,21 @@ func (t *Target) Reconcile(c *nfnl.Conn, st *State) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !ok || last.To != s.Production.Version {
+		if ok && last.Result == "pending" && last.From == s.Production.Version && last.To != last.From {
+			// The watchdog reverted the unconfirmed swap in the kernel
+			// while history was busy: record that revert now.
+			note := fmt.Sprintf("not confirmed by %s; reverted in the kernel while history was busy", last.Deadline.Local().Format("15:04:05"))
+			if time.Now().Before(last.Deadline) {
+				note = "version " + fmt.Sprint(last.From) + " was found live again before confirmation"
+			}
+			if err := t.Store.SetResult(t.Key(), last.Seq, "reverted", note); err != nil {
+				return nil, err
+			}
+			if _, err := t.Store.AddActivation(t.Key(), history.Activation{From: last.To, To: last.From, How: "revert", User: CurrentUser(), Note: note}); err != nil {
+				return nil, err
+			}
+			repaired = append(repaired, fmt.Sprintf("recorded the revert of unconfirmed version %d to %d (%s)", last.To, last.From, note))
+		} else if !ok || last.To != s.Production.Version {
 			a := history.Activation{To: s.Production.Version, How: "reconcile", User: CurrentUser(),
 				Note: "found live after an interrupted command"}
 			if ok {

@@ -95,6 +95,9 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 	if err != nil {
 		return nil, err
 	}
+	if err := t.CheckVanished(status); err != nil {
+		return nil, err
+	}
 	res.Slot = status.active.Other()
 	for _, s := range []struct {
 		info *SlotInfo
@@ -222,6 +225,11 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 	if err := errors.Join(err, stageErr); err != nil {
 		return nil, undo(err)
 	}
+	id, db, err := t.Identity()
+	if err != nil {
+		return nil, undo(err)
+	}
+	Own(&batch, st, id, db)
 	mark = time.Now()
 	if err := c.Commit(&batch); err != nil {
 		return nil, undo(fmt.Errorf("stage %s into slot %s (production untouched): %w", file, res.Slot, locateRefusal(err, b, rs)))

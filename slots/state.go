@@ -35,6 +35,11 @@ type TableState struct {
 	Takeover bool
 	// MetaRule is the handle of the meta rule.
 	MetaRule uint64
+	// Owner and OwnerDB are the identity and path of the history that
+	// manages the table, from the owner rule of the meta chain (handle
+	// OwnerRule); empty for tables written before fwslot tagged owners.
+	Owner, OwnerDB string
+	OwnerRule      uint64
 	// Markers holds the tag of each slot that has content.
 	Markers map[names.Slot]Tag
 	// SlotChains, SlotSets and SlotObjs list each slot's kernel objects,
@@ -288,6 +293,11 @@ func readMeta(c *nfnl.Conn, t *TableState) error {
 		return err
 	}
 	for _, m := range msgs {
+		if id, db, ok := parseOwnerComment(ruleComment(m)); ok {
+			h, _ := m.Attr(nfnl.RuleHandle)
+			t.OwnerRule, t.Owner, t.OwnerDB = nfnl.U64(h), id, db
+			continue
+		}
 		if f, ok := parseTagComment(ruleComment(m)); ok && names.Slot(f["active"]).Valid() {
 			h, _ := m.Attr(nfnl.RuleHandle)
 			t.MetaRule = nfnl.U64(h)

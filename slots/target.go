@@ -81,7 +81,10 @@ type Status struct {
 	// back; DriftChanges says how.
 	Drift        bool     `json:"drift"`
 	DriftChanges []string `json:"drift_changes"`
-	active       names.Slot
+	// Vanished is the version history says is live when the kernel no
+	// longer runs it (see Target.Vanished); 0 otherwise.
+	Vanished uint64 `json:"vanished,omitempty"`
+	active   names.Slot
 }
 
 // Pending describes a swap that reverts unless confirmed.
@@ -163,6 +166,9 @@ func (t *Target) Status() (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := t.CheckOwner(st); err != nil {
+		return nil, err
+	}
 	s, err := Describe(st)
 	if err != nil {
 		return nil, err
@@ -174,6 +180,12 @@ func (t *Target) Status() (*Status, error) {
 		return nil, err
 	}
 	s.Drift, s.DriftChanges = d.Drift, d.Changes
+	if n, err := t.Vanished(s); err != nil {
+		return nil, err
+	} else if n != 0 {
+		s.Drift, s.Vanished = true, n
+		s.DriftChanges = append(s.DriftChanges, fmt.Sprintf("version %d is no longer in the kernel (its tables were deleted or flushed, or the host rebooted); run `fwslot restore`", n))
+	}
 	if t.Store != nil {
 		if p, ok, err := t.Store.Pending(t.Key()); err == nil && ok {
 			s.Pending = &Pending{Version: p.To, From: p.From, Deadline: p.Deadline, SecondsLeft: time.Until(p.Deadline).Seconds()}

@@ -71,6 +71,9 @@ func Restore(ctx context.Context, t *slots.Target) (*Result, error) {
 	if err := slots.Flip(&b, s.st, names.SlotA, nil); err != nil {
 		return nil, err
 	}
+	if err := s.own(&b); err != nil {
+		return nil, err
+	}
 	if err := s.c.Commit(&b); err != nil {
 		return nil, fmt.Errorf("restore version %d: %w", prod, err)
 	}

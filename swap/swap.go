@@ -123,6 +123,17 @@ func (s *session) refresh() error {
 	return err
 }
 
+// own adds to b the tag that names this history as the owner of the
+// target's tables, where they lack it.
+func (s *session) own(b *nfnl.Batch) error {
+	id, db, err := s.t.Identity()
+	if err != nil {
+		return err
+	}
+	slots.Own(b, s.st, id, db)
+	return nil
+}
+
 // close releases the netlink socket; calling it twice is harmless.
 func (s *session) close() {
 	if s.c != nil {
@@ -144,6 +155,9 @@ func Swap(ctx context.Context, t *slots.Target, opts Options) (*Result, error) {
 	defer s.close()
 	s.timer, s.mark = opts.Timer, start
 	s.lap(PhaseOpen)
+	if err := t.CheckVanished(s.status); err != nil {
+		return nil, err
+	}
 	if s.status.Staging == nil {
 		return nil, ErrNothingStaged
 	}
@@ -214,6 +228,9 @@ func Rollback(ctx context.Context, t *slots.Target, to uint64) (*Result, error) 
 		return nil, err
 	}
 	defer s.close()
+	if err := t.CheckVanished(s.status); err != nil {
+		return nil, err
+	}
 	res, err := s.rollback(to, "rollback")
 	if err != nil {
 		return nil, err
@@ -291,6 +308,9 @@ func (s *session) flip(want uint64, how string, confirm time.Duration) (*Result,
 	if err := slots.Flip(&b, s.st, to, keep); err != nil {
 		return nil, err
 	}
+	if err := s.own(&b); err != nil {
+		return nil, err
+	}
 	s.lap(PhaseBatch)
 	if err := s.c.Commit(&b); err != nil {
 		return nil, fmt.Errorf("%s to version %d (production unchanged): %w", how, want, err)
@@ -333,6 +353,9 @@ func (s *session) restage(version uint64, how string, confirm time.Duration, sam
 		return nil, err
 	}
 	if err := slots.Flip(&b, s.st, to, keep); err != nil {
+		return nil, err
+	}
+	if err := s.own(&b); err != nil {
 		return nil, err
 	}
 	if err := s.c.Commit(&b); err != nil {

@@ -123,7 +123,11 @@ with history. Warnings say where the two disagree.`,
 				name string
 				info any
 			}{{"production", s.Production}, {"staging", s.Staging}} {
-				fmt.Fprintf(w, "%s\t%s\n", row.name, slotLine(row.info))
+				line := slotLine(row.info)
+				if row.name == "production" && s.Vanished != 0 {
+					line = fmt.Sprintf("(empty: version %d is no longer in the kernel; run `fwslot restore`)", s.Vanished)
+				}
+				fmt.Fprintf(w, "%s\t%s\n", row.name, line)
 			}
 			w.Flush()
 			if s.Takeover {

@@ -595,6 +595,7 @@ type manifest struct {
 	FormatVer   int            `json:"format_version"`
 	Schema      int            `json:"schema"`
 	Target      string         `json:"target"`
+	HistoryID   string         `json:"history_id,omitempty"`
 	Exported    time.Time      `json:"exported"`
 	Sequence    uint64         `json:"sequence"`
 	Versions    []manifestItem `json:"versions"`
@@ -672,7 +673,11 @@ func exportTar(w io.Writer, t *slots.Target) error {
 	if err != nil {
 		return err
 	}
-	m := manifest{Format: exportFormat, FormatVer: 1, Schema: history.SchemaVersion, Target: t.Key(),
+	id, err := t.Store.ID()
+	if err != nil {
+		return err
+	}
+	m := manifest{Format: exportFormat, FormatVer: 1, Schema: history.SchemaVersion, Target: t.Key(), HistoryID: id,
 		Exported: time.Now().UTC(), Sequence: seq, Activations: len(acts), Versions: []manifestItem{}}
 	for _, v := range vs {
 		m.Versions = append(m.Versions, manifestItem{v.Number, v.Hash, versionEntry(v.Number)})
@@ -749,6 +754,9 @@ func readExport(r io.Reader) (manifest, []history.Record, []history.Activation, 
 	if !seenManifest || m.Format != exportFormat {
 		return m, nil, nil, errors.New("not an fwslot history export (no manifest.json of format " + exportFormat + ")")
 	}
+	if m.HistoryID != "" && !history.ValidID(m.HistoryID) {
+		return m, nil, nil, fmt.Errorf("manifest.json: history_id %q is not an fwslot history identity", m.HistoryID)
+	}
 	if m.FormatVer > 1 || m.Schema > history.SchemaVersion {
 		return m, nil, nil, fmt.Errorf("the archive was written by a newer fwslot (format %d, schema %d); use a newer fwslot", m.FormatVer, m.Schema)
 	}
@@ -779,7 +787,11 @@ in one transaction. An empty history takes everything. A history that
 already has versions takes the archive only if the two share a prefix
 (every version number both have carries the same hash); then the versions
 and activations newer than its own are added. Nothing in the kernel
-changes: use "fwslot rollback --to N" to run an imported version.`,
+changes: use "fwslot rollback --to N" to run an imported version.
+
+An empty history also takes the identity of the exported one, and with it
+the ownership of the targets the exported history manages: the import
+replaces that history (keep using only one of the two).`,
 		Example: `  fwslot import backup.tar
   ssh old-host fwslot export | fwslot import -`,
 		Args: exactArgs(1),
@@ -797,11 +809,18 @@ changes: use "fwslot rollback --to N" to run an imported version.`,
 			if err != nil {
 				return usageError{fmt.Errorf("import %s: %w", args[0], err)}
 			}
-			t, done, err := g.target(true)
+			// Import touches no kernel: it opens the history without the
+			// ownership check, so an empty history can take over the
+			// identity of the exported one.
+			s, err := historyOpen(g.db, g.wait)
 			if err != nil {
 				return err
 			}
-			defer done()
+			defer s.Close()
+			t := &slots.Target{NetNS: g.netns, Store: s}
+			if err := adoptIdentity(s, m.HistoryID); err != nil {
+				return err
+			}
 			res, err := t.Store.Import(t.Key(), recs, acts, m.Sequence)
 			if err != nil {
 				if errors.Is(err, history.ErrDiverged) {
@@ -873,7 +892,7 @@ func (s *cliStager) Stage(ctx context.Context, file string) (watch.Outcome, erro
 		out.Detail = "not made live: " + watch.FirstErrorLine(err)
 		return out, nil
 	}
-	if err := startWatchdog(s.g, sw.Seq, sw.Deadline); err != nil {
+	if err := startWatchdog(s.g, t, sw); err != nil {
 		out.Detail = fmt.Sprintf("watchdog did not start (%v); the next fwslot command after the deadline reverts", err)
 	}
 	out.Live = true

@@ -158,3 +158,20 @@ func sweepTwins(w io.Writer) {
 		fmt.Fprintf(w, "fwslot: warning: %v\n", err)
 	}
 }
+
+// adoptIdentity gives an empty history the identity of the history an
+// import comes from, so that it owns the targets that one owned. A
+// history that already holds versions keeps its own.
+func adoptIdentity(s *history.Store, id string) error {
+	if id == "" {
+		return nil
+	}
+	have, err := s.ID()
+	if err != nil || have == id {
+		return err
+	}
+	if err := s.AdoptID(id); err != nil && !errors.Is(err, history.ErrNotEmpty) {
+		return err
+	}
+	return nil
+}

@@ -7,14 +7,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
-	"os/signal"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/nsutil"
 	"github.com/fwslot/fwslot/probe"
 	"github.com/fwslot/fwslot/slots"
@@ -64,7 +59,7 @@ and names everything it deleted that fwslot did not write.`,
 				return err
 			}
 			if confirm > 0 {
-				if err := startWatchdog(g, res.Seq, res.Deadline); err != nil {
+				if err := startWatchdog(g, t, res); err != nil {
 					// Without a watchdog the next command still
 					// reverts once the deadline passed.
 					fmt.Fprintf(cmd.ErrOrStderr(), "fwslot: warning: start watchdog: %v; the next fwslot command after the deadline reverts\n", err)
@@ -83,77 +78,6 @@ and names everything it deleted that fwslot did not write.`,
 	c.Flags().DurationVar(&confirm, "confirm", 0, "revert automatically unless `fwslot confirm` runs within this time (e.g. 2m)")
 	c.Flags().BoolVar(&force, "force", false, "swap despite drift, a pending confirmation or a failing lockout guard")
 	c.Flags().StringVar(&keep, "keep-access", "", `prove this connection survives, like "198.51.100.7:50022 -> 192.0.2.10:22" (default: $SSH_CONNECTION on the host)`)
-	return c
-}
-
-// startWatchdog starts a detached `fwslot __watchdog` in a session of its
-// own, so that neither the end of the shell nor a kill of the invoking
-// process group stops it.
-func startWatchdog(g *globals, seq uint64, deadline time.Time) error {
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	args := []string{"__watchdog", "--db", g.db, "--seq", strconv.FormatUint(seq, 10), "--deadline", deadline.Format(time.RFC3339Nano)}
-	if g.netns != "" {
-		args = append(args, "--netns", g.netns)
-	}
-	cmd := exec.Command(exe, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	cmd.Dir = "/"
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	return cmd.Process.Release()
-}
-
-func newWatchdog(g *globals) *cobra.Command {
-	var seq uint64
-	var deadline string
-	c := &cobra.Command{
-		Use:    "__watchdog",
-		Short:  "internal: revert an unconfirmed swap at its deadline",
-		Hidden: true,
-		Args:   exactArgs(0),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := time.Parse(time.RFC3339Nano, deadline)
-			if err != nil {
-				return usageError{err}
-			}
-			signal.Ignore(syscall.SIGHUP)
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-			defer stop()
-			open := func() (*slots.Target, func(), error) {
-				t := &slots.Target{NetNS: g.netns}
-				s, err := historyOpen(g.db, time.Minute)
-				if err != nil {
-					return nil, nil, err
-				}
-				t.Store = s
-				return t, func() { s.Close() }, nil
-			}
-			key := (&slots.Target{NetNS: g.netns}).Key()
-			stillPending := func() bool {
-				if _, err := os.Stat(g.db); err != nil {
-					return false // the history is gone: nothing to revert
-				}
-				s, err := history.Open(g.db, history.Options{ReadOnly: true, Timeout: time.Second})
-				if err != nil {
-					return true // busy: look again later
-				}
-				defer s.Close()
-				p, ok, err := s.Pending(key)
-				return err != nil || (ok && p.Seq == seq)
-			}
-			_, err = swap.Wait(ctx, d, seq, time.Second, stillPending, open)
-			if errors.Is(err, context.Canceled) {
-				return nil
-			}
-			return err
-		},
-	}
-	c.Flags().Uint64Var(&seq, "seq", 0, "activation to watch")
-	c.Flags().StringVar(&deadline, "deadline", "", "RFC 3339 deadline")
 	return c
 }
 
@@ -195,8 +119,11 @@ func newRestore(g *globals) *cobra.Command {
 		Long: `After a reboot the kernel holds no ruleset. restore makes the last
 confirmed production live again and puts the last staged version beside
 it, in one transaction, from history (compiling again only when interface
-indexes changed). deploy/systemd/fwslot-restore.service runs it at boot,
-before the network comes up.`,
+indexes changed). A swap that was never confirmed is a revert: its version
+may come back in staging, never in production. restore is also the way
+back after fwslot's tables were deleted or flushed behind its back.
+deploy/systemd/fwslot-restore.service runs it at boot, before the network
+comes up.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, done, err := g.target(true)

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/fwslot/fwslot/history"
-	"github.com/fwslot/fwslot/internal/nsutil"
 	"github.com/fwslot/fwslot/internal/sandbox"
 	"github.com/fwslot/fwslot/internal/testnet"
 	"github.com/fwslot/fwslot/slots"
@@ -396,36 +395,7 @@ func TestRestoreAfterReboot(t *testing.T) {
 			t.Fatalf("%v: %s", step, out)
 		}
 	}
-	// Reboot: the namespace and everything in it is gone; a fresh one
-	// with the same name and wiring comes up.
-	if err := nsutil.Delete(sb.Target); err != nil {
-		t.Fatal(err)
-	}
-	if err := nsutil.CreateNamed(sb.Target); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range [][]string{
-		{sb.Target, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0r", "netns", sb.Client},
-		{sb.Client, "ip", "link", "del", "eth0"},
-		{sb.Client, "ip", "link", "set", "eth0r", "name", "eth0"},
-		{sb.Target, "ip", "addr", "add", sandbox.TargetIP + "/24", "dev", "eth0"},
-		{sb.Client, "ip", "addr", "add", sandbox.ClientIP + "/24", "dev", "eth0"},
-		{sb.Target, "ip", "link", "set", "eth0", "up"},
-		{sb.Client, "ip", "link", "set", "eth0", "up"},
-	} {
-		if out, err := sandbox.Exec(c[0], c[1:]...); err != nil && !strings.Contains(out, "Cannot find device") {
-			t.Fatalf("%v: %v %s", c, err, out)
-		}
-	}
-	if err := sb.Listen(22, 80); err != nil {
-		t.Fatal(err)
-	}
-	// The new veth pair needs a moment before it carries packets.
-	for wait := time.Now().Add(5 * time.Second); !sb.Connect(80, 200*time.Millisecond); {
-		if time.Now().After(wait) {
-			t.Fatal("an empty kernel should let everything in")
-		}
-	}
+	rebootTarget(t, sb, 22, 80)
 	out, code := run(t, append(g, "restore")...)
 	if code != 0 || !strings.Contains(out, "version 1 is live") {
 		t.Fatalf("restore: exit %d\n%s", code, out)

@@ -1,0 +1,119 @@
+package slots
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/fwslot/fwslot/internal/names"
+	"github.com/fwslot/fwslot/internal/nfnl"
+)
+
+// ErrNotOwner means the target's tables are managed by another history
+// file: two histories numbering versions for one kernel would each see
+// the other's versions as drift and could not roll back.
+var ErrNotOwner = errors.New("one history per target")
+
+// ownerPrefix starts the comment of the owner rule in a table's meta chain.
+const ownerPrefix = names.TagPrefix + "owner="
+
+// maxOwnerDB bounds the history path kept in the owner rule: a rule
+// comment holds at most 255 bytes.
+const maxOwnerDB = 180
+
+// ownerComment is the comment of the owner rule: the history's identity
+// and, for people reading `nft list ruleset`, its path (last, so it may
+// hold spaces).
+func ownerComment(id, db string) string {
+	if len(db) > maxOwnerDB {
+		db = "..." + db[len(db)-maxOwnerDB:]
+	}
+	return ownerPrefix + id + " db=" + db
+}
+
+// parseOwnerComment reads an owner rule's comment.
+func parseOwnerComment(s string) (id, db string, ok bool) {
+	rest, ok := strings.CutPrefix(s, ownerPrefix)
+	if !ok {
+		return "", "", false
+	}
+	id, db, _ = strings.Cut(rest, " db=")
+	return id, db, id != ""
+}
+
+// Owner returns the identity and path of the history that manages the
+// target's tables, as tagged in the kernel; "" when no managed table is
+// tagged. Tables tagged by two histories are an error.
+func (s *State) Owner() (id, db string, err error) {
+	for _, t := range s.Managed() {
+		switch {
+		case t.Owner == "":
+		case id == "":
+			id, db = t.Owner, t.OwnerDB
+		case t.Owner != id:
+			return "", "", fmt.Errorf("%w: tables are tagged by two histories, %s (%s) and %s (%s, table %s); remove the tables of the wrong one", ErrNotOwner, id, db, t.Owner, t.OwnerDB, t.Key())
+		}
+	}
+	return id, db, nil
+}
+
+// Own adds to b the messages that tag every managed table (as st says
+// after the batch's Stage) with the identity and path of the history
+// that manages it; tables already tagged so get nothing.
+func Own(b *nfnl.Batch, st *State, id, db string) {
+	comment := ownerComment(id, db)
+	for _, t := range st.Managed() {
+		if t.Owner == id && ownerComment(t.Owner, t.OwnerDB) == comment {
+			continue
+		}
+		if t.OwnerRule != 0 {
+			b.Add(nfnl.MsgNewRule, t.Family, nfnl.FlagReplace,
+				verdictRule(t.Name, names.MetaChain, t.OwnerRule, nfnl.VerdictContinue, "", comment), "replace owner rule")
+		} else {
+			b.Add(nfnl.MsgNewRule, t.Family, nfnl.FlagCreate|nfnl.FlagAppend,
+				verdictRule(t.Name, names.MetaChain, 0, nfnl.VerdictContinue, "", comment), "add owner rule")
+		}
+		t.Owner, t.OwnerDB = id, db
+	}
+}
+
+// Identity returns the identity and absolute path of the target's
+// history, giving a history that predates identities one. Own tags the
+// kernel with both.
+func (t *Target) Identity() (id, db string, err error) {
+	if id, err = t.Store.EnsureID(); err != nil {
+		return "", "", err
+	}
+	if db, err = filepath.Abs(t.Store.Path()); err != nil {
+		return "", "", fmt.Errorf("history path %s: %w", t.Store.Path(), err)
+	}
+	return id, db, nil
+}
+
+// CheckOwner refuses a history that does not own the target: the kernel's
+// tables carry another history's identity. Tables without a tag (written
+// before fwslot tagged owners, or nothing managed yet) are anyone's: the
+// next change tags them.
+func (t *Target) CheckOwner(st *State) error {
+	if t.Store == nil {
+		return nil
+	}
+	owner, db, err := st.Owner()
+	if err != nil || owner == "" {
+		return err
+	}
+	id, err := t.Store.ID()
+	if err != nil {
+		return err
+	}
+	if id == owner {
+		return nil
+	}
+	mine := id
+	if mine == "" {
+		mine = "none yet"
+	}
+	return fmt.Errorf("%s is managed by history %s (%s), not by %s (identity %s): %w; use --db %s",
+		t.Key(), owner, db, t.Store.Path(), mine, ErrNotOwner, db)
+}
