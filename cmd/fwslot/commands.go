@@ -15,7 +15,6 @@ import (
 
 func newLoad(g *globals) *cobra.Command {
 	var msg, probesFile, topoFile, keep string
-	var includeDirs []string
 	var force bool
 	var keepVersions int
 	c := &cobra.Command{
@@ -39,7 +38,7 @@ as a version of its own, so "fwslot rollback" returns to it.`,
 				return err
 			}
 			defer done()
-			opts := slots.LoadOptions{Message: msg, IncludeDirs: includeDirs, Keep: keepVersions}
+			opts := slots.LoadOptions{Message: msg, IncludeDirs: g.includeDirs, Keep: keepVersions}
 			var checks []func(context.Context, string, *slots.Ruleset) error
 			if probesFile != "" {
 				ps, err := readProbes(probesFile)
@@ -59,7 +58,7 @@ as a version of its own, so "fwslot rollback" returns to it.`,
 				}
 				if a != nil {
 					checks = append(checks, func(ctx context.Context, file string, rs *slots.Ruleset) error {
-						loc, err := locatorFor(file)
+						loc, err := locatorFor(g, file)
 						if err != nil {
 							return err
 						}
@@ -108,7 +107,6 @@ as a version of its own, so "fwslot rollback" returns to it.`,
 	c.Flags().StringVar(&keep, "keep-access", "", `refuse a ruleset that would cut this connection, like "198.51.100.7:50022 -> 192.0.2.10:22" (default: $SSH_CONNECTION on the host)`)
 	c.Flags().BoolVar(&force, "force", false, "stage even if the lockout guard fails")
 	c.Flags().IntVar(&keepVersions, "keep", 0, "versions that never went live to keep in history (default 100); every version that was live is kept")
-	c.Flags().StringArrayVar(&includeDirs, "include-dir", nil, "also let includes read files in this directory and below (repeatable); by default only FILE's own directory and below")
 	return c
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/nsutil"
+	"github.com/fwslot/fwslot/internal/sysbin"
 	"github.com/fwslot/fwslot/probe"
 	"github.com/fwslot/fwslot/rulediff"
 	"github.com/fwslot/fwslot/slots"
@@ -83,11 +84,17 @@ func (r *sideResolver) resolve(spec string) (*diffSide, error) {
 		if _, err := os.Stat(spec); err != nil {
 			return nil, usagef("diff: %q is not a version number, production, staging or a readable file (%v)", spec, err)
 		}
-		rs, err := slots.Compile(r.ctx, spec, r.ifaces)
+		// Read under the include policy before nft sees anything, and
+		// compile exactly what was read.
+		b, err := readRuleset(r.g, spec)
 		if err != nil {
 			return nil, err
 		}
-		loc, err := locatorFor(spec)
+		rs, err := slots.CompileBundle(r.ctx, b, r.ifaces, nil)
+		if err != nil {
+			return nil, err
+		}
+		loc, err := probe.SourceLocator(b)
 		if err != nil {
 			return nil, err
 		}
@@ -843,7 +850,7 @@ func (s *cliStager) Stage(ctx context.Context, file string) (watch.Outcome, erro
 		return watch.Outcome{}, err
 	}
 	defer done()
-	opts := slots.LoadOptions{Message: s.message}
+	opts := slots.LoadOptions{Message: s.message, IncludeDirs: s.g.includeDirs}
 	if len(s.probes) > 0 {
 		opts.Check = func(ctx context.Context, file string, rs *slots.Ruleset) error {
 			return runProbes(ctx, s.g, file, rs, s.probes, s.topo)
@@ -954,7 +961,7 @@ in the foreground until SIGINT or SIGTERM; deploy/systemd ships a unit.`,
 				fmt.Fprintln(w, watchLine(r))
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "fwslot: watching %s and its includes (Ctrl-C stops)\n", args[0])
-			return watch.Run(ctx, watch.Config{File: args[0], Debounce: debounce, Stager: st, Report: report})
+			return watch.Run(ctx, watch.Config{File: args[0], IncludeDirs: g.includeDirs, Debounce: debounce, Stager: st, Report: report})
 		},
 	}
 	c.Flags().StringVar(&probesFile, "probes", "", "refuse to stage a version unless every probe in this file passes")
@@ -1018,9 +1025,9 @@ type translation struct {
 // on file in a private network namespace and drops its time-stamped
 // header and footer so the same input always gives the same ruleset.
 func translateIptables(ctx context.Context, tool, file string) (*translation, error) {
-	bin, err := exec.LookPath(tool)
+	bin, err := sysbin.Find(tool, "apt-get install iptables")
 	if err != nil {
-		return nil, fmt.Errorf("%s is needed to read iptables-save files (apt-get install iptables): %w", tool, err)
+		return nil, err
 	}
 	if _, err := os.Stat(file); err != nil {
 		return nil, usageError{fmt.Errorf("--from-iptables: %w", err)}

@@ -24,6 +24,9 @@ type globals struct {
 	db    string
 	json  bool
 	wait  time.Duration
+	// includeDirs are where the files of a ruleset may be besides its own
+	// directory (--include-dir), for every command that reads one.
+	includeDirs []string
 	// stderr receives notes about repairs; set when a command runs.
 	stderr io.Writer
 }
@@ -62,6 +65,7 @@ Exit codes: 0 success, 1 the operation failed (production unchanged),
 	root.PersistentFlags().StringVar(&g.netns, "netns", "", "act on this named network namespace (ip netns) instead of the host")
 	root.PersistentFlags().StringVar(&g.db, "db", db, "history file (env FWSLOT_DB)")
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
+	root.PersistentFlags().StringArrayVar(&g.includeDirs, "include-dir", nil, "let a ruleset's includes read files in this directory and below (repeatable); by default only the ruleset's own directory and below")
 	root.PersistentFlags().DurationVar(&g.wait, "wait", history.DefaultTimeout, "how long to wait for another fwslot command on the same history")
 	root.AddCommand(withFromIptables(g, newLoad(g)), newSwap(g), newRollback(g), newStatus(g), newHistory(g), newShow(g), newDemo(g), newConfirm(g), newRestore(g), newWatchdog(g), newTest(g), newProbeCmd(g, "probe"), newProbeCmd(g, "explain"), newDiff(g), newPrune(g), newExport(g), newImport(g), newWatch(g))
 	return root

@@ -1,0 +1,99 @@
+package slots
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fwslot/fwslot/internal/source"
+)
+
+// compileInputRuleset is a ruleset whose port comes from an include.
+const compileInputRuleset = `include "./ports.nft"
+table inet filter {
+	chain input { type filter hook input priority 0; policy drop; tcp dport $PORT accept; }
+}
+`
+
+func encoded(t *testing.T, rs *Ruleset) []byte {
+	t.Helper()
+	b, err := rs.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestCompileBundleReadsOnce: nft compiles the bytes fwslot read and
+// hashed, never the user's files again. A file replaced between the two
+// reads used to be compiled in its new form while history recorded the
+// old one (and loading the real file then said "unchanged").
+func TestCompileBundleReadsOnce(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	main := filepath.Join(dir, "main.nft")
+	mustWrite(t, main, compileInputRuleset)
+	mustWrite(t, filepath.Join(dir, "ports.nft"), "define PORT = 22\n")
+	b, err := source.Load(main, source.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := CompileBundle(ctx, b, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Replaced after fwslot read it: an attacker's port, a file that now
+	// includes a secret, a file that is gone.
+	for _, replaced := range []string{"define PORT = 666\n", "include \"/etc/shadow\"\n", ""} {
+		if replaced == "" {
+			os.Remove(filepath.Join(dir, "ports.nft"))
+		} else {
+			mustWrite(t, filepath.Join(dir, "ports.nft"), replaced)
+		}
+		got, err := CompileBundle(ctx, b, nil, nil)
+		if err != nil {
+			t.Fatalf("after replacing ports.nft with %q: %v", replaced, err)
+		}
+		if !bytes.Equal(encoded(t, got), encoded(t, want)) {
+			t.Errorf("after replacing ports.nft with %q, nft compiled something else than what was read", replaced)
+		}
+	}
+}
+
+// TestCompileErrorNamesUserFiles: nft compiles a private copy, and its
+// errors name the user's files and lines, never the copy.
+func TestCompileErrorNamesUserFiles(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	main := filepath.Join(dir, "main.nft")
+	mustWrite(t, main, compileInputRuleset)
+	mustWrite(t, filepath.Join(dir, "ports.nft"), "define PORT = 22\n\nadd rule inet filter input tcp dport 1 acept\n")
+	_, err := Compile(context.Background(), main, nil)
+	var ce *CompileError
+	if !errors.As(err, &ce) {
+		t.Fatalf("error %v, want a CompileError", err)
+	}
+	for _, want := range []string{
+		"In file included from " + main + ":1:1-",
+		filepath.Join(dir, "ports.nft") + ":3:",
+	} {
+		if !strings.Contains(ce.Output, want) {
+			t.Errorf("output lacks %q:\n%s", want, ce.Output)
+		}
+	}
+	if strings.Contains(ce.Output, "fwslot-nft-") {
+		t.Errorf("output names the private copy:\n%s", ce.Output)
+	}
+}
+
+func mustWrite(t *testing.T, p, body string) {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
