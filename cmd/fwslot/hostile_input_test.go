@@ -266,3 +266,46 @@ func mustSymlink(t *testing.T, target, link string) {
 		t.Fatal(err)
 	}
 }
+
+// TestHostilePath: a $PATH with a user's nft, ip and
+// iptables-restore-translate first (sudo -E, a CI job that prepends a
+// directory) is never used: fwslot runs the system's programs by absolute
+// path, and every command still works.
+func TestHostilePath(t *testing.T) {
+	ns, _ := testnet.Pair(t)
+	g := setupTwoVersions(t, ns)
+	cmd := func(a ...string) []string { return append(slices.Clone(g), a...) }
+	fake := t.TempDir()
+	marker := filepath.Join(t.TempDir(), "ran")
+	for _, name := range []string{"nft", "ip", "iptables-restore-translate", "ip6tables-restore-translate"} {
+		script := "#!/bin/sh\necho \"$0 $*\" >> " + marker + "\nexit 0\n"
+		if err := os.WriteFile(filepath.Join(fake, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", fake+":"+os.Getenv("PATH"))
+	rules := writeFile(t, "ruleset.nft", strings.Replace(sshOnly, "dport 22", "dport { 22, 2222 }", 1))
+	probes := writeFile(t, "good.probes", goodProbe)
+	v4 := writeFile(t, "rules.v4", "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 2200 -j ACCEPT\nCOMMIT\n")
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"load", cmd("load", rules), "staged version 3"},
+		{"test", cmd("test", rules, "--probes", probes), "1 passed"},
+		{"explain", cmd("explain", "--file", rules, hostilePacket), "decided by"},
+		{"diff", cmd("diff", rules, "production"), "2222"},
+		{"load --from-iptables", cmd("load", "--from-iptables", v4), "staged version 4"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, code := run(t, tt.args...)
+			if code != 0 || !strings.Contains(out, tt.want) {
+				t.Errorf("exit %d, want 0 and %q:\n%s", code, tt.want, out)
+			}
+			if ran, err := os.ReadFile(marker); err == nil {
+				t.Errorf("fwslot ran a program from $PATH:\n%s", ran)
+			}
+		})
+	}
+}
