@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/internal/nsutil"
 	"github.com/fwslot/fwslot/slots"
 	"github.com/fwslot/fwslot/swap"
 	"github.com/spf13/cobra"
@@ -56,7 +57,10 @@ Exit codes: 0 success, 1 the operation failed (production unchanged),
 		SilenceErrors: true,
 	}
 	g.stderr = os.Stderr
-	root.PersistentPreRun = func(cmd *cobra.Command, args []string) { g.stderr = cmd.ErrOrStderr() }
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		g.stderr = cmd.ErrOrStderr()
+		return g.checkNetns(cmd.Flags().Changed("netns"))
+	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	db := os.Getenv("FWSLOT_DB")
 	if db == "" {
@@ -69,6 +73,27 @@ Exit codes: 0 success, 1 the operation failed (production unchanged),
 	root.PersistentFlags().DurationVar(&g.wait, "wait", history.DefaultTimeout, "how long to wait for another fwslot command on the same history")
 	root.AddCommand(withFromIptables(g, newLoad(g)), newSwap(g), newRollback(g), newStatus(g), newHistory(g), newShow(g), newDemo(g), newConfirm(g), newRestore(g), newWatchdog(g), newTest(g), newProbeCmd(g, "probe"), newProbeCmd(g, "explain"), newDiff(g), newPrune(g), newExport(g), newImport(g), newWatch(g))
 	return root
+}
+
+// checkNetns takes --netns as `ip netns` does: a name, not a path. A
+// name that pins the initial namespace is the host: the host's guards
+// (the SSH lockout guard) and history apply, whatever its spelling.
+func (g *globals) checkNetns(given bool) error {
+	if !given {
+		return nil
+	}
+	if err := nsutil.ValidName(g.netns); err != nil {
+		return usagef("--netns: %v", err)
+	}
+	host, err := nsutil.IsHost(g.netns)
+	if err != nil {
+		return err
+	}
+	if host {
+		fmt.Fprintf(g.stderr, "fwslot: --netns %s is the host's own network namespace; acting on the host\n", g.netns)
+		g.netns = ""
+	}
+	return nil
 }
 
 // target opens the history and returns the target; the caller closes it.
