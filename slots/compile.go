@@ -114,9 +114,9 @@ func CompileBundle(ctx context.Context, b *source.Bundle, ifaces []Iface, timer 
 	if err != nil {
 		return nil, err
 	}
-	priv, err := os.MkdirTemp("", "fwslot-nft-")
+	priv, err := privateDir()
 	if err != nil {
-		return nil, fmt.Errorf("private copy of %s for nft: %w", file, err)
+		return nil, err
 	}
 	defer os.RemoveAll(priv)
 	cp, err := b.WriteCopy(priv)

@@ -97,3 +97,18 @@ func mustWrite(t *testing.T, p, body string) {
 		t.Fatal(err)
 	}
 }
+
+// TestCompileIgnoresTMPDIR: the private copy nft compiles is made in root's
+// /tmp, never in $TMPDIR (the environment is the user's: a directory they
+// own would let them swap the copy before nft reads it).
+func TestCompileIgnoresTMPDIR(t *testing.T) {
+	requireRoot(t)
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "missing"))
+	dir := t.TempDir()
+	main := filepath.Join(dir, "main.nft")
+	mustWrite(t, main, compileInputRuleset)
+	mustWrite(t, filepath.Join(dir, "ports.nft"), "define PORT = 22\n")
+	if _, err := Compile(context.Background(), main, nil); err != nil {
+		t.Fatalf("compile with a $TMPDIR that does not exist: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -14,6 +15,25 @@ import (
 	"github.com/fwslot/fwslot/internal/sysbin"
 	"golang.org/x/sys/unix"
 )
+
+// privateDir makes a new directory only root can read for the private
+// copy nft compiles. $TMPDIR is not trusted (the environment is the
+// user's): the directory is made in /tmp, and only when /tmp is root's
+// and sticky (or not writable by others), so nobody can move it away.
+func privateDir() (string, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/tmp", &st); err != nil {
+		return "", fmt.Errorf("private directory for nft: %w", err)
+	}
+	if st.Uid != 0 || (st.Mode&0o002 != 0 && st.Mode&unix.S_ISVTX == 0) {
+		return "", errors.New("private directory for nft: /tmp is not root's sticky directory; fix its mode (1777, owner root)")
+	}
+	dir, err := os.MkdirTemp("/tmp", "fwslot-nft-")
+	if err != nil {
+		return "", fmt.Errorf("private directory for nft: %w", err)
+	}
+	return dir, nil
+}
 
 // nftPath returns the nft binary fwslot runs: by absolute path in the
 // system directories, never through $PATH.
