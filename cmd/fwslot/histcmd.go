@@ -20,6 +20,7 @@ import (
 
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/nsutil"
+	"github.com/fwslot/fwslot/internal/source"
 	"github.com/fwslot/fwslot/internal/sysbin"
 	"github.com/fwslot/fwslot/probe"
 	"github.com/fwslot/fwslot/rulediff"
@@ -130,16 +131,12 @@ func (r *sideResolver) version(s *diffSide, n uint64) error {
 		s.rs, err = slots.Decode(blob)
 		return err
 	}
-	dir, err := os.MkdirTemp("", "fwslot-diff-")
+	// Compiled from memory: no file a user could swap in between.
+	b, err := source.FromText(fmt.Sprintf("/version-%d.nft", n), v.Source)
 	if err != nil {
-		return err
+		return fmt.Errorf("version %d: %w", n, err)
 	}
-	defer os.RemoveAll(dir)
-	f := filepath.Join(dir, fmt.Sprintf("version-%d.nft", n))
-	if err := os.WriteFile(f, []byte(v.Source), 0o600); err != nil {
-		return err
-	}
-	s.rs, err = slots.Compile(r.ctx, f, r.ifaces)
+	s.rs, err = slots.CompileBundle(r.ctx, b, r.ifaces, nil)
 	return err
 }
 

@@ -1,6 +1,8 @@
 package source
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -125,4 +127,25 @@ func writeContent(p, content string) error {
 		return fmt.Errorf("private copy: %w", err)
 	}
 	return nil
+}
+
+// FromText makes a bundle of a single ruleset text that is not read from
+// disk (a version's flattened source from history), as if it were the
+// file name. An include in it is refused: it could only name files that
+// are not part of it.
+func FromText(name, text string) (*Bundle, error) {
+	if !filepath.IsAbs(name) {
+		return nil, fmt.Errorf("ruleset text %s: the name must be absolute", name)
+	}
+	fs := memFS{name: File{Path: name, Content: []byte(text), Mode: 0o600}}
+	l := &loader{fs: fs, dir: filepath.Dir(name), opts: Options{MaxBytes: DefaultMaxBytes}, seen: map[string]int{}, sites: map[siteKey]includeSite{}}
+	var flat strings.Builder
+	if err := l.load(name, nil, &flat); err != nil {
+		return nil, err
+	}
+	if len(l.files) != 1 {
+		return nil, fmt.Errorf("ruleset text %s includes other files; a flattened ruleset includes none", name)
+	}
+	sum := sha256.Sum256([]byte(flat.String()))
+	return &Bundle{Main: name, Files: l.files, Flat: flat.String(), Hash: hex.EncodeToString(sum[:]), sites: l.sites}, nil
 }

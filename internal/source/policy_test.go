@@ -206,3 +206,36 @@ func mknod(t *testing.T, p string) {
 		t.Fatal(err)
 	}
 }
+
+// TestFromText: a version's flattened source from history compiles from
+// memory; an include in it (a forged or imported history) is refused
+// rather than read from disk.
+func TestFromText(t *testing.T) {
+	for _, tt := range []struct {
+		name, text, wantErr string
+	}{
+		{"flat", "table ip t {\n\tchain c { accept; }\n}\n", ""},
+		{"absolute include", "include \"/etc/passwd\"\n", "/v.nft:1:9: include \"/etc/passwd\": file not found"},
+		{"relative include", "include \"./x.nft\"\n", "/v.nft:1:9: include \"./x.nft\": file not found"},
+		{"itself", "include \"/v.nft\"\n", "/v.nft:1:9: include loop"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := FromText("/v.nft", tt.text)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.Flat != tt.text || len(b.Files) != 1 {
+				t.Errorf("flat %q, files %d", b.Flat, len(b.Files))
+			}
+			if _, err := b.WriteCopy(t.TempDir()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
