@@ -129,7 +129,7 @@ func CompileBundle(ctx context.Context, b *source.Bundle, ifaces []Iface, timer 
 			return err
 		}
 		mark = timer.lap(PhaseNetns, mark)
-		if err := runNft(ctx, nft, priv, cp, file, int64(len(b.Flat))); err != nil {
+		if err := runNft(ctx, nft, priv, cp, file, limitsFor(int64(len(b.Flat)))); err != nil {
 			return err
 		}
 		mark = timer.lap(PhaseNft, mark)

@@ -56,11 +56,10 @@ func limitsFor(size int64) NftLimits {
 	return NftLimits{Memory: 1<<30 + 64*uint64(size), CPU: t, Wall: t + 30*time.Second}
 }
 
-// runNft runs `nft -f` on the private copy cp of file under limits for
-// an input of size bytes, in the calling thread's namespace; its messages
+// runNft runs `nft -f` on the private copy cp of file under lim, in the
+// calling thread's namespace; its messages
 // name the user's files. Exceeding a limit is a *CompileError naming it.
-func runNft(ctx context.Context, nft, dir string, cp *source.Copy, file string, size int64) error {
-	lim := limitsFor(size)
+func runNft(ctx context.Context, nft, dir string, cp *source.Copy, file string, lim NftLimits) error {
 	ctx, cancel := context.WithTimeout(ctx, lim.Wall)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, nft, "-f", cp.Main)
