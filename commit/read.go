@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fwslot/fwslot/internal/sysbin"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,9 +104,9 @@ func Read(ctx context.Context, t *slots.Target, staged bool) (*Snapshot, error) 
 // namespace and returns the source of the slot in the given tables, with
 // the user's names.
 func render(ctx context.Context, netns string, tables []string, slot names.Slot) (string, error) {
-	nft, err := exec.LookPath(slots.NftBinary)
+	nft, err := sysbin.Nft()
 	if err != nil {
-		return "", fmt.Errorf("the nft binary is needed to print rulesets (apt-get install nftables): %w", err)
+		return "", err
 	}
 	// The whole ruleset, not table by table: `nft list table inet sets`
 	// fails for tables named like nft keywords.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fwslot/fwslot/internal/sysbin"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,9 +58,9 @@ func (r *Report) Lookup(name string) (Result, bool) {
 // Nothing outside the private namespace changes.
 func Probe(ctx context.Context) (*Report, error) {
 	start := time.Now()
-	nft, err := exec.LookPath(slots.NftBinary)
+	nft, err := sysbin.Nft()
 	if err != nil {
-		return nil, fmt.Errorf("the nft binary is needed to probe the kernel (apt-get install nftables): %w", err)
+		return nil, err
 	}
 	rep := &Report{Kernel: kernelRelease(), Nft: nftVersion(nft)}
 	dir, err := os.MkdirTemp("", "fwslot-features-")

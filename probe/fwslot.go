@@ -11,21 +11,21 @@ import (
 	"github.com/fwslot/fwslot/slots"
 )
 
-// CompileLoader returns a Loader that compiles a ruleset file for the
-// twin's interfaces and makes it live there in fwslot's slot layout, as it
-// would run on a real target.
-func CompileLoader(ctx context.Context, file string) Loader {
+// CompileLoader returns a Loader that compiles a ruleset bundle (exactly
+// the files source.Load read) for the twin's interfaces and makes it live
+// there in fwslot's slot layout, as it would run on a real target.
+func CompileLoader(ctx context.Context, b *source.Bundle) Loader {
 	return func(ns string) error {
 		ifs, err := slots.Interfaces(ns)
 		if err != nil {
 			return err
 		}
-		rs, err := slots.Compile(ctx, file, ifs)
+		rs, err := slots.CompileBundle(ctx, b, ifs, nil)
 		if err != nil {
 			return err
 		}
 		if err := installRaw(ns, rs); err != nil {
-			return fmt.Errorf("load the ruleset into the twin: %w", slots.LocateRefusal(err, file, rs))
+			return fmt.Errorf("load the ruleset into the twin: %w", slots.LocateRefusal(err, b.Main, rs))
 		}
 		return nil
 	}

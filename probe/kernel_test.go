@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fwslot/fwslot/internal/nsutil"
+	"github.com/fwslot/fwslot/internal/source"
 )
 
 func requireRoot(t testing.TB) {
@@ -327,7 +328,11 @@ func TestSharedExamples(t *testing.T) {
 			}
 			// The examples run as fwslot runs them: compiled for the
 			// twin and live in the slot layout.
-			rep, err := Run(context.Background(), topo, CompileLoader(context.Background(), nftFile), probes, nil, Options{})
+			bundle, err := source.Load(nftFile, source.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := Run(context.Background(), topo, CompileLoader(context.Background(), bundle), probes, nil, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fwslot/fwslot/internal/nsutil"
+	"github.com/fwslot/fwslot/internal/sysbin"
 )
 
 // Loader puts the candidate ruleset into the named network namespace (the
@@ -32,8 +33,12 @@ func NftFileLoader(path string) Loader {
 // nftIn runs the nft binary inside a namespace.
 func nftIn(ns string, args ...string) error {
 	return nsutil.Do(ns, func() error {
+		nft, err := sysbin.Nft()
+		if err != nil {
+			return err
+		}
 		var stderr bytes.Buffer
-		cmd := exec.Command("nft", args...)
+		cmd := exec.Command(nft, args...)
 		cmd.Stderr = &stderr
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("nft %s in %s: %w: %s", strings.Join(args, " "), ns, err, strings.TrimSpace(stderr.String()))
@@ -46,8 +51,12 @@ func nftIn(ns string, args ...string) error {
 func nftOutput(ns string, stdin string, args ...string) (string, error) {
 	var out string
 	err := nsutil.Do(ns, func() error {
+		nft, err := sysbin.Nft()
+		if err != nil {
+			return err
+		}
 		var stdout, stderr bytes.Buffer
-		cmd := exec.Command("nft", args...)
+		cmd := exec.Command(nft, args...)
 		cmd.Stdin = strings.NewReader(stdin)
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err != nil {
@@ -223,8 +232,12 @@ func ipBatch(ns, cmds string) error {
 	if cmds == "" {
 		return nil
 	}
+	ip, err := sysbin.IP()
+	if err != nil {
+		return err
+	}
 	var stderr bytes.Buffer
-	cmd := exec.Command("ip", "-n", ns, "-batch", "-")
+	cmd := exec.Command(ip, "-n", ns, "-batch", "-")
 	cmd.Stdin = strings.NewReader(cmds)
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {

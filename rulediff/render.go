@@ -9,6 +9,7 @@ import (
 
 	"github.com/fwslot/fwslot/internal/nfnl"
 	"github.com/fwslot/fwslot/internal/nsutil"
+	"github.com/fwslot/fwslot/internal/sysbin"
 	"github.com/fwslot/fwslot/slots"
 )
 
@@ -17,9 +18,9 @@ import (
 // `nft -s list ruleset` and returns it without fwslot's slot layout.
 // Nothing outside the private namespace changes.
 func RenderCompiled(ctx context.Context, rs *slots.Ruleset, ifaces []slots.Iface) (*Ruleset, error) {
-	nft, err := exec.LookPath(slots.NftBinary)
+	nft, err := sysbin.Nft()
 	if err != nil {
-		return nil, fmt.Errorf("the nft binary is needed to print rulesets (apt-get install nftables): %w", err)
+		return nil, err
 	}
 	var text string
 	err = nsutil.DoFresh(func() error {

@@ -1,13 +1,10 @@
 package slots
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
-	"os/exec"
-	"path/filepath"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,9 +42,6 @@ func (e *CompileError) Error() string {
 	}
 	return msg
 }
-
-// NftBinary is the nft compiler fwslot runs; tests may point it elsewhere.
-const NftBinary = "nft"
 
 // Interfaces lists the interfaces of the named namespace ("" = current).
 func Interfaces(netns string) ([]Iface, error) {
@@ -101,26 +95,40 @@ func MirrorInterfaces(ifaces []Iface) error {
 	return nil
 }
 
-// Compile runs `nft -f file` in a private network namespace that has the
-// given interfaces with the same names and indexes, and reads back what
-// nft built. A file nft rejects returns a *CompileError; nothing outside
-// the private namespace changes, whatever the file says (`flush ruleset`
-// included).
+// Compile reads file with every file it includes, under the include policy
+// (regular files in the file's own directory and below), and compiles
+// what it read with CompileBundle.
 func Compile(ctx context.Context, file string, ifaces []Iface) (*Ruleset, error) {
-	return CompileTimed(ctx, file, ifaces, nil)
-}
-
-// CompileTimed is Compile reporting its phases (namespace setup, nft,
-// read back) to timer.
-func CompileTimed(ctx context.Context, file string, ifaces []Iface, timer Timer) (*Ruleset, error) {
-	mark := time.Now()
-	abs, err := filepath.Abs(file)
+	b, err := source.Load(file, source.Options{})
 	if err != nil {
 		return nil, err
 	}
-	nft, err := exec.LookPath(NftBinary)
+	return CompileBundle(ctx, b, ifaces, nil)
+}
+
+// CompileBundle runs nft on a private copy of exactly the files of b, as
+// read and hashed (never on the user's paths, which may have changed or
+// resolve differently), in a private network namespace that has the given
+// interfaces with the same names and indexes, and reads back what nft
+// built. nft's messages name the user's files. A bundle nft rejects
+// returns a *CompileError; nothing outside the private namespace changes,
+// whatever the file says (`flush ruleset` included). timer, when set,
+// receives the phases (namespace setup, nft, read back).
+func CompileBundle(ctx context.Context, b *source.Bundle, ifaces []Iface, timer Timer) (*Ruleset, error) {
+	mark := time.Now()
+	file := b.Main
+	nft, err := nftPath()
 	if err != nil {
-		return nil, fmt.Errorf("the nft binary is needed to compile rulesets (apt-get install nftables): %w", err)
+		return nil, err
+	}
+	priv, err := privateDir()
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(priv)
+	cp, err := b.WriteCopy(priv)
+	if err != nil {
+		return nil, err
 	}
 	var rs *Ruleset
 	err = nsutil.DoFresh(func() error {
@@ -128,25 +136,8 @@ func CompileTimed(ctx context.Context, file string, ifaces []Iface, timer Timer)
 			return err
 		}
 		mark = timer.lap(PhaseNetns, mark)
-		dir := filepath.Dir(abs)
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-		defer cancel()
-		kind := sniffInput(abs)
-		args := []string{"-I", dir, "-f", abs}
-		if kind == kindJSON {
-			args = append([]string{"-j"}, args...) // nft -j list ruleset output
-		}
-		cmd := exec.CommandContext(ctx, nft, args...)
-		cmd.Dir = dir
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		cmd.Stdout = &stderr
-		if err := cmd.Run(); err != nil {
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				return &CompileError{File: file, Output: stderr.String(), Hint: kind.hint()}
-			}
-			return fmt.Errorf("run nft: %w", err)
+		if err := runNft(ctx, nft, priv, cp, file, classify([]byte(b.Flat)), limitsFor(int64(len(b.Flat)))); err != nil {
+			return err
 		}
 		mark = timer.lap(PhaseNft, mark)
 		c, err := nfnl.DialHere()
@@ -170,7 +161,7 @@ func CompileTimed(ctx context.Context, file string, ifaces []Iface, timer Timer)
 			return nil, &CompileError{File: file, Output: err.Error()}
 		}
 	}
-	if err := checkDepth(file, rs); err != nil {
+	if err := checkDepth(b, rs); err != nil {
 		return nil, err
 	}
 	return rs, nil
@@ -203,7 +194,8 @@ func depthMessage(levels string) string {
 
 // checkDepth refuses a ruleset whose chains nest deeper than MaxLevels,
 // naming the jump that goes one level too far and the chains on the way.
-func checkDepth(file string, rs *Ruleset) error {
+func checkDepth(b *source.Bundle, rs *Ruleset) error {
+	file := b.Main
 	for _, t := range rs.Tables {
 		path, rules, err := deepestPath(t)
 		if err != nil {
@@ -234,12 +226,10 @@ func checkDepth(file string, rs *Ruleset) error {
 		for k > 0 && binding[path[k]] {
 			k--
 		}
-		if b, err := source.Load(file, source.Options{}); err == nil {
-			if locs, err := b.RuleLocations(); err == nil {
-				l := locs[source.ChainKey{Family: nfnl.FamilyName(t.Family), Table: t.Name, Chain: path[k]}]
-				if n := rules[k]; n < len(l) {
-					e.File, e.Line = l[n].File, l[n].Line
-				}
+		if locs, err := b.RuleLocations(); err == nil {
+			l := locs[source.ChainKey{Family: nfnl.FamilyName(t.Family), Table: t.Name, Chain: path[k]}]
+			if n := rules[k]; n < len(l) {
+				e.File, e.Line = l[n].File, l[n].Line
 			}
 		}
 		return e

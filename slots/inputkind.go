@@ -1,10 +1,6 @@
 package slots
 
-import (
-	"bytes"
-	"io"
-	"os"
-)
+import "bytes"
 
 // inputKind is what a ruleset file looks like from its first bytes.
 type inputKind int
@@ -16,21 +12,8 @@ const (
 	kindCRLF                      // nft syntax with Windows line endings
 )
 
-// sniffByteLimit bounds how much of a file sniffInput reads.
-const sniffByteLimit = 64 << 10
-
-// sniffInput reads the head of a ruleset file to tell which compiler mode
-// it needs, or which mistake to name when nft rejects it.
-func sniffInput(path string) inputKind {
-	f, err := os.Open(path)
-	if err != nil {
-		return kindNft
-	}
-	defer f.Close()
-	head, _ := io.ReadAll(io.LimitReader(f, sniffByteLimit))
-	return classify(head)
-}
-
+// classify tells from the head of a ruleset (the flattened source) which
+// compiler mode it needs, or which mistake to name when nft rejects it.
 func classify(head []byte) inputKind {
 	trimmed := bytes.TrimLeft(head, " \t\r\n")
 	if bytes.HasPrefix(trimmed, []byte("{")) {

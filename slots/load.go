@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -68,12 +67,7 @@ type LoadResult struct {
 func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*LoadResult, error) {
 	start := time.Now()
 	timer, mark := opts.Timer, start
-	abs, err := filepath.Abs(file)
-	if err != nil {
-		return nil, fmt.Errorf("load ruleset %s: %w", file, err)
-	}
-	allowed := append([]string{filepath.Dir(abs)}, opts.IncludeDirs...)
-	b, err := source.Load(file, source.Options{AllowedDirs: allowed})
+	b, err := source.Load(file, source.Options{IncludeDirs: opts.IncludeDirs})
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +110,7 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 		return nil, err
 	}
 	timer.lap(PhaseIfaces, mark)
-	rs, err := CompileTimed(ctx, file, ifaces, timer)
+	rs, err := CompileBundle(ctx, b, ifaces, timer)
 	if err != nil {
 		return nil, err
 	}
@@ -314,7 +308,11 @@ func (t *Target) readLegacy(c *nfnl.Conn, tables []*TableState) (*Ruleset, strin
 	for _, ts := range tables {
 		var out, stderr bytes.Buffer
 		err := nsutil.Do(t.NetNS, func() error {
-			cmd := exec.Command(NftBinary, "list", "table", nfnl.FamilyName(ts.Family), ts.Name)
+			nft, err := nftPath()
+			if err != nil {
+				return err
+			}
+			cmd := exec.Command(nft, "list", "table", nfnl.FamilyName(ts.Family), ts.Name)
 			cmd.Stdout, cmd.Stderr = &out, &stderr
 			return cmd.Run()
 		})

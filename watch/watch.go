@@ -64,6 +64,9 @@ type Report struct {
 type Config struct {
 	// File is the main ruleset file.
 	File string
+	// IncludeDirs are where its includes may read besides its own
+	// directory (source.Options.IncludeDirs).
+	IncludeDirs []string
 	// Debounce is the quiet time before a change is processed; zero means
 	// DefaultDebounce.
 	Debounce time.Duration
@@ -186,7 +189,7 @@ func (w *watcher) sync(files []string) error {
 // check reads the ruleset with its includes and stages it when its
 // content changed.
 func (w *watcher) check(ctx context.Context) {
-	b, err := source.Load(w.main, source.Options{})
+	b, err := source.Load(w.main, source.Options{IncludeDirs: w.cfg.IncludeDirs})
 	if err != nil {
 		msg := FirstErrorLine(err)
 		if msg == w.lastErr {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/fwslot/fwslot/internal/source"
 	"github.com/fwslot/fwslot/probe"
 )
 
@@ -30,11 +31,15 @@ func demoProbe(ctx context.Context, w io.Writer, dir string) error {
 		return err
 	}
 	file := filepath.Join(dir, "v2.nft")
-	loc, err := locatorFor(file)
+	b, err := source.Load(file, source.Options{})
 	if err != nil {
 		return err
 	}
-	rep, err := probe.Run(ctx, probe.Topology{}, probe.CompileLoader(ctx, file), ps, nil, probe.Options{Locate: loc})
+	loc, err := probe.SourceLocator(b)
+	if err != nil {
+		return err
+	}
+	rep, err := probe.Run(ctx, probe.Topology{}, probe.CompileLoader(ctx, b), ps, nil, probe.Options{Locate: loc})
 	if err != nil {
 		return err
 	}

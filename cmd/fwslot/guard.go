@@ -21,7 +21,7 @@ func lockoutGuard(g *globals, keep string, force bool) (stage func(context.Conte
 		return nil, nil, err
 	}
 	stage = func(ctx context.Context, file string, rs *slots.Ruleset) error {
-		loc, err := locatorFor(file)
+		loc, err := locatorFor(g, file)
 		if err != nil {
 			return err
 		}

@@ -20,6 +20,8 @@ import (
 
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/nsutil"
+	"github.com/fwslot/fwslot/internal/source"
+	"github.com/fwslot/fwslot/internal/sysbin"
 	"github.com/fwslot/fwslot/probe"
 	"github.com/fwslot/fwslot/rulediff"
 	"github.com/fwslot/fwslot/slots"
@@ -83,11 +85,17 @@ func (r *sideResolver) resolve(spec string) (*diffSide, error) {
 		if _, err := os.Stat(spec); err != nil {
 			return nil, usagef("diff: %q is not a version number, production, staging or a readable file (%v)", spec, err)
 		}
-		rs, err := slots.Compile(r.ctx, spec, r.ifaces)
+		// Read under the include policy before nft sees anything, and
+		// compile exactly what was read.
+		b, err := readRuleset(r.g, spec)
 		if err != nil {
 			return nil, err
 		}
-		loc, err := locatorFor(spec)
+		rs, err := slots.CompileBundle(r.ctx, b, r.ifaces, nil)
+		if err != nil {
+			return nil, err
+		}
+		loc, err := probe.SourceLocator(b)
 		if err != nil {
 			return nil, err
 		}
@@ -123,16 +131,12 @@ func (r *sideResolver) version(s *diffSide, n uint64) error {
 		s.rs, err = slots.Decode(blob)
 		return err
 	}
-	dir, err := os.MkdirTemp("", "fwslot-diff-")
+	// Compiled from memory: no file a user could swap in between.
+	b, err := source.FromText(fmt.Sprintf("/version-%d.nft", n), v.Source)
 	if err != nil {
-		return err
+		return fmt.Errorf("version %d: %w", n, err)
 	}
-	defer os.RemoveAll(dir)
-	f := filepath.Join(dir, fmt.Sprintf("version-%d.nft", n))
-	if err := os.WriteFile(f, []byte(v.Source), 0o600); err != nil {
-		return err
-	}
-	s.rs, err = slots.Compile(r.ctx, f, r.ifaces)
+	s.rs, err = slots.CompileBundle(r.ctx, b, r.ifaces, nil)
 	return err
 }
 
@@ -867,7 +871,7 @@ func (s *cliStager) Stage(ctx context.Context, file string) (watch.Outcome, erro
 	if err != nil {
 		return watch.Outcome{}, err
 	}
-	opts := slots.LoadOptions{Message: s.message}
+	opts := slots.LoadOptions{Message: s.message, IncludeDirs: s.g.includeDirs}
 	var probes func(context.Context, string, *slots.Ruleset) error
 	if len(s.probes) > 0 {
 		probes = func(ctx context.Context, file string, rs *slots.Ruleset) error {
@@ -983,7 +987,7 @@ in the foreground until SIGINT or SIGTERM; deploy/systemd ships a unit.`,
 				fmt.Fprintln(w, watchLine(r))
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "fwslot: watching %s and its includes (Ctrl-C stops)\n", args[0])
-			return watch.Run(ctx, watch.Config{File: args[0], Debounce: debounce, Stager: st, Report: report})
+			return watch.Run(ctx, watch.Config{File: args[0], IncludeDirs: g.includeDirs, Debounce: debounce, Stager: st, Report: report})
 		},
 	}
 	c.Flags().StringVar(&probesFile, "probes", "", "refuse to stage a version unless every probe in this file passes")
@@ -1048,9 +1052,9 @@ type translation struct {
 // on file in a private network namespace and drops its time-stamped
 // header and footer so the same input always gives the same ruleset.
 func translateIptables(ctx context.Context, tool, file string) (*translation, error) {
-	bin, err := exec.LookPath(tool)
+	bin, err := sysbin.Find(tool, "apt-get install iptables")
 	if err != nil {
-		return nil, fmt.Errorf("%s is needed to read iptables-save files (apt-get install iptables): %w", tool, err)
+		return nil, err
 	}
 	if _, err := os.Stat(file); err != nil {
 		return nil, usageError{fmt.Errorf("--from-iptables: %w", err)}

@@ -56,10 +56,14 @@ func readHostileCases(t *testing.T, dir string) []hostileCase {
 		c := hostileCase{file: fields[0], line: n}
 		for _, cmd := range strings.Split(fields[1], ",") {
 			cmd = strings.TrimSpace(cmd)
-			if cmd != "load" && cmd != "test" && cmd != "probes" {
-				t.Fatalf("cases.txt:%d: unknown command %q (load, test or probes)", n, cmd)
+			switch {
+			case cmd == "files":
+				c.commands = append(c.commands, fileCommands...)
+			case cmd == "probes" || slices.Contains(fileCommands, cmd):
+				c.commands = append(c.commands, cmd)
+			default:
+				t.Fatalf("cases.txt:%d: unknown command %q (%s, files or probes)", n, cmd, strings.Join(fileCommands, ", "))
 			}
-			c.commands = append(c.commands, cmd)
 		}
 		if c.exit, err = strconv.Atoi(fields[2]); err != nil {
 			t.Fatalf("cases.txt:%d: exit code: %v", n, err)
@@ -115,10 +119,11 @@ func (s kernelSnapshot) diff(before kernelSnapshot) string {
 	return strings.Join(d, "\n")
 }
 
-// hostileRun is one command of a case.
+// hostileRun is one command of a case; watch runs until it reports.
 type hostileRun struct {
-	name string
-	args []string
+	name  string
+	args  []string
+	watch bool
 }
 
 // TestHostileCorpus walks testdata/hostile: every input gives its exit code
@@ -190,22 +195,16 @@ func TestHostileCorpus(t *testing.T) {
 		path := filepath.Join(dir, c.file)
 		var runs []hostileRun
 		for _, kind := range c.commands {
-			switch kind {
-			case "load":
-				runs = append(runs, hostileRun{"load", cmd("load", path)})
-			case "test":
-				runs = append(runs, hostileRun{"test", cmd("test", path, "--probes", goodProbes)})
-			case "probes":
-				runs = append(runs,
-					hostileRun{"test --probes", cmd("test", goodRules, "--probes", path)},
-					hostileRun{"load --probes", cmd("load", goodRules, "--probes", path)})
-			}
+			runs = append(runs, hostileRuns(kind, path, goodRules, goodProbes, cmd)...)
 		}
 		for _, r := range runs {
 			t.Run(c.file+"/"+r.name, func(t *testing.T) {
-				out, code := run(t, r.args...)
+				out, code := runHostile(t, r)
 				if code != c.exit {
 					t.Errorf("cases.txt:%d: exit %d, want %d\n%s", c.line, code, c.exit, out)
+				}
+				if l := leaked(t, out); l != "" {
+					t.Errorf("cases.txt:%d: the output shows %s:\n%s", c.line, l, out)
 				}
 				for _, want := range c.expect {
 					if !strings.Contains(out, want) {

@@ -14,7 +14,6 @@ import (
 // edit, commit).
 type loadFlags struct {
 	msg, probesFile, topoFile, keep string
-	includeDirs                     []string
 	force                           bool
 	keepVersions                    int
 }
@@ -26,7 +25,6 @@ func (f *loadFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&f.keep, "keep-access", "", `refuse a ruleset that would cut this connection, like "198.51.100.7:50022 -> 192.0.2.10:22" (default: $SSH_CONNECTION on the host)`)
 	c.Flags().BoolVar(&f.force, "force", false, "stage even if the lockout guard fails")
 	c.Flags().IntVar(&f.keepVersions, "keep", 0, "versions that never went live to keep in history (default 100); every version that was live is kept")
-	c.Flags().StringArrayVar(&f.includeDirs, "include-dir", nil, "also let includes read files in this directory and below (repeatable); by default only FILE's own directory and below")
 }
 
 // runLoad stages file as `fwslot load` does and prints the result. origin
@@ -46,7 +44,7 @@ func stageFile(g *globals, cmd *cobra.Command, file string, f *loadFlags, origin
 		return nil, err
 	}
 	defer done()
-	opts := slots.LoadOptions{Message: f.msg, IncludeDirs: f.includeDirs, Keep: f.keepVersions, Origin: origin}
+	opts := slots.LoadOptions{Message: f.msg, IncludeDirs: g.includeDirs, Keep: f.keepVersions, Origin: origin}
 	var probes func(context.Context, string, *slots.Ruleset) error
 	if f.probesFile != "" {
 		ps, err := readProbes(f.probesFile)

@@ -55,8 +55,17 @@ func readTopology(path string) (probe.Topology, error) {
 	return t, nil
 }
 
-func locatorFor(file string) (probe.Locator, error) {
-	b, err := source.Load(file, source.Options{})
+// readRuleset reads a ruleset file and its includes under the include
+// policy every command applies: regular files in the file's own directory
+// or an --include-dir, symbolic links resolved. What it returns is what
+// gets compiled, hashed and shown.
+func readRuleset(g *globals, file string) (*source.Bundle, error) {
+	return source.Load(file, source.Options{IncludeDirs: g.includeDirs})
+}
+
+// locatorFor maps the rules of a ruleset file to their source lines.
+func locatorFor(g *globals, file string) (probe.Locator, error) {
+	b, err := readRuleset(g, file)
 	if err != nil {
 		return nil, err
 	}
@@ -141,11 +150,15 @@ See the README for every option.`,
 			if err != nil {
 				return err
 			}
-			loc, err := locatorFor(file)
+			b, err := readRuleset(g, file)
 			if err != nil {
 				return err
 			}
-			rep, err := probe.Run(cmd.Context(), topo, probe.CompileLoader(cmd.Context(), file), ps, nil, probe.Options{Locate: loc})
+			loc, err := probe.SourceLocator(b)
+			if err != nil {
+				return err
+			}
+			rep, err := probe.Run(cmd.Context(), topo, probe.CompileLoader(cmd.Context(), b), ps, nil, probe.Options{Locate: loc})
 			if err != nil {
 				return features.Explain(cmd.Context(), err)
 			}
@@ -195,11 +208,15 @@ func slotRuleset(t *slots.Target, which string) (*slots.Ruleset, history.Version
 // target (or a file) holds.
 func twinFor(ctx context.Context, g *globals, file, slot string, topo probe.Topology, ps []probe.Probe) (probe.Loader, probe.Topology, probe.Locator, func(), error) {
 	if file != "" {
-		loc, err := locatorFor(file)
+		b, err := readRuleset(g, file)
 		if err != nil {
 			return nil, topo, nil, nil, err
 		}
-		return probe.CompileLoader(ctx, file), topo, loc, func() {}, nil
+		loc, err := probe.SourceLocator(b)
+		if err != nil {
+			return nil, topo, nil, nil, err
+		}
+		return probe.CompileLoader(ctx, b), topo, loc, func() {}, nil
 	}
 	t, done, err := g.target(false)
 	if err != nil {
@@ -320,7 +337,7 @@ func proveCandidate(ctx context.Context, g *globals, file string, rs *slots.Rule
 	if len(topo.Interfaces) == 0 {
 		topo = probe.InferTopology(ps)
 	}
-	loc, err := locatorFor(file)
+	loc, err := locatorFor(g, file)
 	if err != nil {
 		return probe.Report{}, err
 	}

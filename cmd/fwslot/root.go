@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/internal/nsutil"
 	"github.com/fwslot/fwslot/probe"
 	"github.com/fwslot/fwslot/slots"
 	"github.com/fwslot/fwslot/swap"
@@ -26,6 +27,9 @@ type globals struct {
 	db    string
 	json  bool
 	wait  time.Duration
+	// includeDirs are where the files of a ruleset may be besides its own
+	// directory (--include-dir), for every command that reads one.
+	includeDirs []string
 	// stderr receives notes about repairs; set when a command runs.
 	stderr io.Writer
 }
@@ -64,9 +68,10 @@ Exit codes: 0 success, 1 the operation failed (production unchanged),
 		},
 	}
 	g.stderr = os.Stderr
-	root.PersistentPreRun = func(cmd *cobra.Command, args []string) {
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
 		g.stderr = cmd.ErrOrStderr()
 		sweepTwins(g.stderr)
+		return g.checkNetns(cmd.Flags().Changed("netns"))
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	db := os.Getenv("FWSLOT_DB")
@@ -76,9 +81,31 @@ Exit codes: 0 success, 1 the operation failed (production unchanged),
 	root.PersistentFlags().StringVar(&g.netns, "netns", "", "act on this named network namespace (ip netns) instead of the host")
 	root.PersistentFlags().StringVar(&g.db, "db", db, "history file (env FWSLOT_DB)")
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
+	root.PersistentFlags().StringArrayVar(&g.includeDirs, "include-dir", nil, "let a ruleset's includes read files in this directory and below (repeatable); by default only the ruleset's own directory and below")
 	root.PersistentFlags().DurationVar(&g.wait, "wait", history.DefaultTimeout, "how long to wait for another fwslot command on the same history")
 	root.AddCommand(withFromIptables(g, newLoad(g)), newSwap(g), newRollback(g), newStatus(g), newHistory(g), newShow(g), newDemo(g), newConfirm(g), newRestore(g), newWatchdog(g), newTest(g), newProbeCmd(g, "probe"), newProbeCmd(g, "explain"), newDiff(g), newPrune(g), newExport(g), newImport(g), newWatch(g), newVersion(g), newFeatures(g), newCommit(g), newEdit(g), newGenDocs())
 	return root
+}
+
+// checkNetns takes --netns as `ip netns` does: a name, not a path. A
+// name that pins the initial namespace is the host: the host's guards
+// (the SSH lockout guard) and history apply, whatever its spelling.
+func (g *globals) checkNetns(given bool) error {
+	if !given {
+		return nil
+	}
+	if err := nsutil.ValidName(g.netns); err != nil {
+		return usagef("--netns: %v", err)
+	}
+	host, err := nsutil.IsHost(g.netns)
+	if err != nil {
+		return err
+	}
+	if host {
+		fmt.Fprintf(g.stderr, "fwslot: --netns %s is the host's own network namespace; acting on the host\n", g.netns)
+		g.netns = ""
+	}
+	return nil
 }
 
 // target opens the history and returns the target; the caller closes it.

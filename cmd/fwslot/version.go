@@ -7,7 +7,7 @@ import (
 	"runtime/debug"
 	"strings"
 
-	"github.com/fwslot/fwslot/slots"
+	"github.com/fwslot/fwslot/internal/sysbin"
 	"github.com/spf13/cobra"
 )
 
@@ -60,7 +60,11 @@ func readVersion() versionInfo {
 			}
 		}
 	}
-	out, err := exec.Command(slots.NftBinary, "--version").Output()
+	nft, err := sysbin.Nft()
+	var out []byte
+	if err == nil {
+		out, err = exec.Command(nft, "--version").Output()
+	}
 	if err != nil {
 		v.Nft = fmt.Sprintf("not usable: %v", err)
 	} else {

@@ -26,24 +26,91 @@ import (
 // RunDir is where iproute2 keeps bind mounts of named namespaces.
 const RunDir = "/run/netns"
 
+// MaxNameLen is the longest namespace name: a file name in RunDir.
+const MaxNameLen = 255
+
+// ValidName checks a namespace name as `ip netns` takes it: a file name in
+// RunDir, not a path. "../../proc/1/ns/net" would otherwise name the host's
+// namespace as if it were a named one.
+func ValidName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("empty network namespace name")
+	case len(name) > MaxNameLen:
+		return fmt.Errorf("network namespace name of %d bytes; at most %d", len(name), MaxNameLen)
+	case name == "." || name == "..":
+		return fmt.Errorf("invalid network namespace name %q", name)
+	case strings.ContainsAny(name, "/\x00"):
+		return fmt.Errorf("invalid network namespace name %q: a name as `ip netns list` shows it, without / ", name)
+	}
+	return nil
+}
+
 // Path returns the file that pins the named namespace, or "" for the
-// calling process's own namespace (name "").
+// calling process's own namespace (name ""). An invalid name (ValidName)
+// has no file: it returns a path that does not exist.
 func Path(name string) string {
 	if name == "" {
 		return ""
+	}
+	if ValidName(name) != nil {
+		return filepath.Join(RunDir, "invalid name")
 	}
 	return filepath.Join(RunDir, name)
 }
 
 // Exists reports whether a named namespace exists.
 func Exists(name string) bool {
+	if ValidName(name) != nil {
+		return false
+	}
 	_, err := os.Stat(Path(name))
 	return err == nil
+}
+
+// IsHost reports whether the named namespace is the host's: the one this
+// process runs in (where no --netns acts), or the initial network
+// namespace (PID 1's, when it can be read), whatever name pins it.
+func IsHost(name string) (bool, error) {
+	if err := ValidName(name); err != nil {
+		return false, err
+	}
+	var named unix.Stat_t
+	if err := unix.Stat(Path(name), &named); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return false, nil // no such namespace; using it fails later, clearly
+		}
+		return false, fmt.Errorf("network namespace %q: %w", name, err)
+	}
+	// This thread's namespace is the process's own: threads that switch
+	// namespace stay locked to their goroutine until they are discarded
+	// (/proc/self would name the main thread, which such a goroutine may
+	// have taken).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for _, host := range []string{"/proc/thread-self/ns/net", "/proc/1/ns/net"} {
+		var h unix.Stat_t
+		if err := unix.Stat(host, &h); err != nil {
+			if host == "/proc/thread-self/ns/net" || !errors.Is(err, unix.EACCES) {
+				return false, fmt.Errorf("the host's network namespace (%s): %w", host, err)
+			}
+			continue // PID 1 outside our reach (a container): ours decides
+		}
+		if named.Dev == h.Dev && named.Ino == h.Ino {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // Open returns a handle on the named namespace, or on the calling thread's
 // namespace for name "". The caller closes it.
 func Open(name string) (netns.NsHandle, error) {
+	if name != "" {
+		if err := ValidName(name); err != nil {
+			return netns.None(), err
+		}
+	}
 	if name == "" {
 		h, err := netns.Get()
 		if err != nil {
@@ -141,8 +208,8 @@ func Create(prefix string) (string, error) {
 // CreateNamed makes the named namespace (like `ip netns add NAME`) and
 // brings its loopback interface up.
 func CreateNamed(name string) error {
-	if strings.ContainsAny(name, "/\x00") || name == "" || name == "." || name == ".." {
-		return fmt.Errorf("invalid netns name %q", name)
+	if err := ValidName(name); err != nil {
+		return err
 	}
 	errc := make(chan error, 1)
 	go func() {
@@ -169,6 +236,9 @@ func CreateNamed(name string) error {
 func Delete(name string) error {
 	if name == "" {
 		return errors.New("refusing to delete the current network namespace")
+	}
+	if err := ValidName(name); err != nil {
+		return err
 	}
 	if err := netns.DeleteNamed(name); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("delete netns %q: %w", name, err)

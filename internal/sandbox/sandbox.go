@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fwslot/fwslot/internal/nsutil"
+	"github.com/fwslot/fwslot/internal/sysbin"
 )
 
 // Addresses of the two ends, from the documentation ranges.
@@ -79,12 +80,21 @@ func (sb *Sandbox) Close() error {
 	return errors.Join(errs...)
 }
 
-// Exec runs a command inside ns and returns its combined output.
+// Exec runs a command inside ns and returns its combined output. A
+// program named without a / is taken from the system directories, never
+// from $PATH (fwslot demo runs as root).
 func Exec(ns string, args ...string) (string, error) {
+	bin := args[0]
+	if !strings.Contains(bin, "/") {
+		var err error
+		if bin, err = sysbin.Find(bin, "install it from your distribution"); err != nil {
+			return "", err
+		}
+	}
 	var out []byte
 	err := nsutil.Do(ns, func() error {
 		var err error
-		out, err = exec.Command(args[0], args[1:]...).CombinedOutput()
+		out, err = exec.Command(bin, args[1:]...).CombinedOutput()
 		return err
 	})
 	return string(out), err

@@ -7,6 +7,7 @@ package source
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -30,6 +31,24 @@ type Bundle struct {
 	Files []File // every file read, main first, in order of first inclusion
 	Flat  string // flattened text: each include statement replaced by the included text
 	Hash  string // hex sha256 of Flat
+
+	// sites are the files each include statement read, as Load resolved
+	// them; nil in a bundle rebuilt from history.
+	sites map[siteKey]includeSite
+}
+
+// includeSite is what an include statement read: the offset of its
+// include keyword, and the files, in nft's order.
+type includeSite struct {
+	start int
+	paths []string
+}
+
+// siteKey is an include statement: the file it is in and the offset of its
+// file name token.
+type siteKey struct {
+	file string
+	off  int
 }
 
 // File is one file of a bundle.
@@ -44,8 +63,11 @@ type Options struct {
 	// MaxBytes limits the total size of all files (and of the flattened
 	// text); zero means DefaultMaxBytes.
 	MaxBytes int64
-	// AllowedDirs, when set, are the only directories included files may be in.
-	AllowedDirs []string
+	// IncludeDirs are directories the files of the ruleset may be in
+	// besides the main file's own directory (and below), which is always
+	// allowed. Every file, the main file too, must be a regular file
+	// inside one of them once symbolic links are resolved.
+	IncludeDirs []string
 }
 
 // Load reads the ruleset at path and everything it includes.
@@ -57,23 +79,28 @@ func Load(path string, opts Options) (*Bundle, error) {
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = DefaultMaxBytes
 	}
-	l := &loader{fs: osFS{}, dir: filepath.Dir(abs), opts: opts, seen: map[string]int{}}
-	for _, d := range opts.AllowedDirs {
-		a, err := filepath.Abs(d)
-		if err != nil {
-			return nil, fmt.Errorf("load ruleset %s: allowed dir %s: %w", path, d, err)
-		}
-		l.allowed = append(l.allowed, a)
-		if r, err := filepath.EvalSymlinks(a); err == nil {
-			l.allowed = append(l.allowed, r)
-		}
+	pol, err := newPolicy(filepath.Dir(abs), opts.IncludeDirs)
+	if err != nil {
+		return nil, &Error{File: path, Msg: err.Error()}
 	}
+	raw := path
+	if !filepath.IsAbs(raw) {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, fmt.Errorf("load ruleset %s: %w", path, err)
+		}
+		raw = wd + "/" + path
+	}
+	if err := checkDotDot(raw); err != nil {
+		return nil, &Error{File: path, Msg: err.Error()}
+	}
+	l := &loader{fs: osFS{}, dir: filepath.Dir(abs), opts: opts, policy: pol, seen: map[string]int{}, sites: map[siteKey]includeSite{}}
 	var flat strings.Builder
 	if err := l.load(abs, nil, &flat); err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256([]byte(flat.String()))
-	return &Bundle{Main: abs, Files: l.files, Flat: flat.String(), Hash: hex.EncodeToString(sum[:])}, nil
+	return &Bundle{Main: abs, Files: l.files, Flat: flat.String(), Hash: hex.EncodeToString(sum[:]), sites: l.sites}, nil
 }
 
 // frame is one file on the include stack and the include that opened it.
@@ -83,19 +110,25 @@ type frame struct {
 }
 
 type loader struct {
-	fs      fileSystem
-	dir     string
-	opts    Options
-	allowed []string
-	files   []File
-	seen    map[string]int // path -> index in files
-	total   int64
-	stack   []frame
-	toks    []token // expanded token stream, when wanted
-	keep    bool    // collect toks
+	fs     fileSystem
+	dir    string
+	opts   Options
+	policy *policy // nil: no checks (a bundle's own files)
+	files  []File
+	seen   map[string]int // path -> index in files
+	total  int64
+	stack  []frame
+	toks   []token // expanded token stream, when wanted
+	keep   bool    // collect toks
+	// sites holds what each include statement read, resolved once.
+	sites      map[siteKey]includeSite
+	inclusions int
 }
 
-// read returns the content of path, reading each file once.
+// read returns the content of path, reading each file once. The file must
+// pass the policy: a regular file inside the allowed directories once
+// symbolic links are resolved, read from the file opened there, never more
+// than the size limit.
 func (l *loader) read(path string, site *token) ([]byte, error) {
 	if i, ok := l.seen[path]; ok {
 		return l.files[i].Content, nil
@@ -106,24 +139,28 @@ func (l *loader) read(path string, site *token) ([]byte, error) {
 		}
 		return site.errorf("%s", msg)
 	}
-	size, mode, err := l.fs.stat(path)
+	real, err := l.fs.realPath(path)
 	if err != nil {
 		return nil, where(fmt.Sprintf("read %s: %v", path, err))
 	}
-	if mode.IsDir() {
+	if l.policy != nil && !l.policy.allows(real) {
+		if site == nil {
+			return nil, where(fmt.Sprintf("the ruleset is %s, outside the allowed directories (%s); give its real path or add its directory with --include-dir", real, l.policy))
+		}
+		return nil, where(fmt.Sprintf("include %s reads %s, outside the allowed directories (%s); move the file there or fix the include", site.text, real, l.policy))
+	}
+	data, mode, err := l.fs.readRegular(real, l.opts.MaxBytes-l.total)
+	switch {
+	case errors.Is(err, errIsDir):
 		return nil, where(fmt.Sprintf("%s is a directory; include its files with a pattern such as \"%s/*.nft\"", path, filepath.Base(path)))
-	}
-	if l.total+size > l.opts.MaxBytes {
+	case errors.Is(err, errNotRegular):
+		return nil, where(fmt.Sprintf("%s is %s, not a regular file; rulesets include only regular files", path, fileKind(mode)))
+	case errors.Is(err, errTooLarge):
 		return nil, where(fmt.Sprintf("%s makes the ruleset larger than %d bytes; split it or raise the limit", path, l.opts.MaxBytes))
-	}
-	data, err := l.fs.readFile(path)
-	if err != nil {
+	case err != nil:
 		return nil, where(fmt.Sprintf("read %s: %v", path, err))
 	}
 	l.total += int64(len(data))
-	if l.total > l.opts.MaxBytes {
-		return nil, where(fmt.Sprintf("%s makes the ruleset larger than %d bytes; split it or raise the limit", path, l.opts.MaxBytes))
-	}
 	if err := checkText(path, data); err != nil {
 		return nil, err
 	}
@@ -175,9 +212,20 @@ func (l *loader) load(path string, site *token, flat *strings.Builder) error {
 			return name.errorf("include needs a newline or ; after the file name")
 		}
 		sep := toks[i+2]
-		paths, err := l.resolve(strings.Trim(name.text, `"`), name)
-		if err != nil {
-			return err
+		key := siteKey{file: path, off: name.off}
+		rs, ok := l.sites[key]
+		if !ok {
+			rs.start = t.off
+			if rs.paths, err = l.resolve(strings.Trim(name.text, `"`), name); err != nil {
+				return err
+			}
+			if l.sites != nil {
+				l.sites[key] = rs
+			}
+		}
+		paths := rs.paths
+		if l.inclusions += len(paths); l.inclusions > MaxIncludes {
+			return name.errorf("the ruleset includes files more than %d times in all; include each file once", MaxIncludes)
 		}
 		// nft reads the included text after the include's separator, and
 		// joins an included file's unterminated last line with what follows.
@@ -188,7 +236,9 @@ func (l *loader) load(path string, site *token, flat *strings.Builder) error {
 			l.toks = append(l.toks, sep)
 		}
 		for _, p := range paths {
-			l.separate(flat, p)
+			if err := l.separate(flat, p, name); err != nil {
+				return err
+			}
 			if err := l.load(p, name, flat); err != nil {
 				return err
 			}
@@ -212,10 +262,15 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\
 
 // separate keeps the end of flat and the start of the file at path apart, as
 // nft reads separate files in separate buffers and never joins two tokens.
-func (l *loader) separate(flat *strings.Builder, path string) {
-	if data, err := l.fs.readFile(path); err == nil && len(data) > 0 {
+func (l *loader) separate(flat *strings.Builder, path string, site *token) error {
+	data, err := l.read(path, site)
+	if err != nil {
+		return err
+	}
+	if len(data) > 0 {
 		l.separateByte(flat, data[0])
-	} // a read error is reported by load
+	}
+	return nil
 }
 
 // separateByte writes a space when flat ends and next begins with non-space.
@@ -239,13 +294,22 @@ func (l *loader) resolve(name string, site *token) ([]string, error) {
 	if name == "" {
 		return nil, site.errorf("include of an empty file name")
 	}
+	if strings.Contains(name, `\`) {
+		return nil, site.errorf("include %q: a backslash in an include is refused (nft's glob and fwslot's read it differently); rename the file or use a pattern without it", name)
+	}
 	var paths, searched []string
 	wild := isWildcard(name)
 	if !searchIncludePath(name) {
 		p := name
 		if !filepath.IsAbs(p) {
-			p = filepath.Join(l.dir, p) // relative to nft's working directory
+			p = l.dir + "/" + p // relative to nft's working directory
 		}
+		if l.policy != nil {
+			if err := checkDotDot(p); err != nil {
+				return nil, site.errorf("include %q: %v", name, err)
+			}
+		}
+		p = filepath.Clean(p)
 		m, err := l.fs.glob(p)
 		if err != nil {
 			return nil, site.errorf("include %q: %v", name, err)
@@ -261,6 +325,11 @@ func (l *loader) resolve(name string, site *token) ([]string, error) {
 			slices.Reverse(dirs)
 		}
 		for _, d := range dirs {
+			if l.policy != nil {
+				if err := checkDotDot(d + "/" + name); err != nil {
+					return nil, site.errorf("include %q: %v", name, err)
+				}
+			}
 			p := filepath.Join(d, name)
 			searched = append(searched, p)
 			m, err := l.fs.glob(p)
@@ -277,34 +346,5 @@ func (l *loader) resolve(name string, site *token) ([]string, error) {
 		return nil, site.errorf("include %q: file not found (looked for %s); create it or fix the name (a name without ./ or / is searched in %s and then %s)",
 			name, strings.Join(searched, ", "), defaultIncludePath, l.dir)
 	}
-	for _, p := range paths {
-		if err := l.checkAllowed(p, name, site); err != nil {
-			return nil, err
-		}
-	}
 	return paths, nil
-}
-
-func (l *loader) checkAllowed(p, name string, site *token) error {
-	if len(l.allowed) == 0 {
-		return nil
-	}
-	candidates := []string{p}
-	if r, err := filepath.EvalSymlinks(p); err == nil && r != p {
-		candidates = append(candidates, r)
-	}
-	for _, c := range candidates {
-		ok := false
-		for _, d := range l.allowed {
-			if c == d || strings.HasPrefix(c, strings.TrimSuffix(d, "/")+"/") {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return site.errorf("include %q reads %s, outside the allowed directories (%s); move the file there or fix the include",
-				name, c, strings.Join(l.opts.AllowedDirs, ", "))
-		}
-	}
-	return nil
 }

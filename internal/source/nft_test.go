@@ -145,3 +145,82 @@ func countRules(listing string) map[ChainKey]int {
 	}
 	return out
 }
+
+// TestCopyEquivalentNft: nft compiles the private copy of a bundle into
+// the same ruleset as the user's files.
+func TestCopyEquivalentNft(t *testing.T) {
+	needNft(t)
+	for _, main := range fixtures(t) {
+		t.Run(main, func(t *testing.T) {
+			b, err := Load(main, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Dir(b.Main)
+			want := nftRun(t, dir, []string{"-I", dir, "-f", b.Main}, false)
+			c, err := b.WriteCopy(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := nftRun(t, "/", []string{"-f", c.Main}, false)
+			got, want = expires.ReplaceAllString(got, "expires X"), expires.ReplaceAllString(want, "expires X")
+			if got != want {
+				t.Errorf("ruleset from the private copy differs\ncopy:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+// TestCopyErrors: nft's errors on the private copy name the user's files
+// and lines, and the copy holds the bytes Load read, not what the files
+// hold now.
+func TestCopyErrors(t *testing.T) {
+	needNft(t)
+	dir := writeTree(t, map[string]string{
+		"main.nft":  "table ip t {\n\tchain c {\n\t\tinclude \\\n\"./r.d/*.nft\"\n\t\tinclude \"./none/*.nft\"; accept\n\t}\n}\ninclude \"./bad.nft\"\n",
+		"r.d/a.nft": "tcp dport 1 accept\n",
+		"r.d/b.nft": "tcp dport 2 accept\n",
+		"bad.nft":   "\n\nadd rule ip t c tcp dport 3 acept\n",
+	})
+	b, err := Load(filepath.Join(dir, "main.nft"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Replaced after Load: nft must not see this.
+	if err := os.WriteFile(filepath.Join(dir, "r.d", "a.nft"), []byte("tcp dport 666 accept\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	priv := t.TempDir()
+	c, err := b.WriteCopy(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("unshare", "-n", "nft", "-f", c.Main)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("nft accepted a misspelt verdict:\n%s", out)
+	}
+	msg := c.UserPaths(string(out))
+	for _, want := range []string{
+		filepath.Join(dir, "bad.nft") + ":3:34-34: Error: syntax error, unexpected newline",
+		"In file included from " + filepath.Join(dir, "main.nft") + ":8:1-",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("output lacks %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, priv) {
+		t.Errorf("output names the private copy:\n%s", msg)
+	}
+	// Without the bad include, the copy runs what Load read.
+	write(t, filepath.Join(dir, "bad.nft"), "\n")
+	b.Files[len(b.Files)-1].Content = []byte("\n")
+	c, err = b.WriteCopy(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := nftRun(t, "/", []string{"-f", c.Main}, false)
+	if !strings.Contains(got, "tcp dport 1 accept") || strings.Contains(got, "666") {
+		t.Errorf("the copy does not run the bytes read:\n%s", got)
+	}
+}

@@ -49,7 +49,7 @@ func (b *Bundle) RuleLocations() (map[ChainKey][]Location, error) {
 	for _, f := range b.Files {
 		fs[f.Path] = f
 	}
-	l := &loader{fs: fs, dir: filepath.Dir(b.Main), opts: Options{MaxBytes: 1<<63 - 1}, seen: map[string]int{}, keep: true}
+	l := &loader{fs: fs, dir: filepath.Dir(b.Main), opts: Options{MaxBytes: 1<<63 - 1}, seen: map[string]int{}, keep: true, sites: b.sites}
 	var flat strings.Builder
 	if err := l.load(b.Main, nil, &flat); err != nil {
 		return nil, fmt.Errorf("rule locations of %s: %w", b.Main, err)

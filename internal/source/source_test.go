@@ -141,13 +141,12 @@ func TestLoad(t *testing.T) {
 		{
 			name:    "outside allowed dirs",
 			files:   map[string]string{"main.nft": "include \"/etc/hostname\"\n"},
-			opts:    Options{AllowedDirs: []string{"DIR"}},
 			wantErr: "DIR/main.nft:1:9: include \"/etc/hostname\" reads /etc/hostname, outside the allowed directories (DIR)",
 		},
 		{
 			name:      "inside allowed dirs",
 			files:     map[string]string{"main.nft": "include \"sub/x.nft\"\n", "sub/x.nft": "add table ip t\n"},
-			opts:      Options{AllowedDirs: []string{"DIR/sub"}},
+			opts:      Options{IncludeDirs: []string{"DIR/sub"}},
 			wantFiles: []string{"main.nft", "sub/x.nft"},
 			wantFlat:  "\nadd table ip t\n",
 		},
@@ -196,9 +195,9 @@ func TestLoad(t *testing.T) {
 				}
 			}
 			opts := tt.opts
-			for i, d := range opts.AllowedDirs {
-				opts.AllowedDirs = append([]string(nil), opts.AllowedDirs...)
-				opts.AllowedDirs[i] = strings.ReplaceAll(d, "DIR", dir)
+			for i, d := range opts.IncludeDirs {
+				opts.IncludeDirs = append([]string(nil), opts.IncludeDirs...)
+				opts.IncludeDirs[i] = strings.ReplaceAll(d, "DIR", dir)
 			}
 			b, err := Load(filepath.Join(dir, "main.nft"), opts)
 			if tt.wantErr != "" {
