@@ -131,6 +131,9 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 			adopt = append(adopt, ts)
 		}
 	}
+	if err := refuseXtables(adopt, nil); err != nil {
+		return nil, err
+	}
 	if len(adopt) > 0 && len(st.Managed()) > 0 {
 		return nil, fmt.Errorf("table %s exists and fwslot does not manage it, while fwslot already manages %s; fwslot takes over existing tables only on its first load: remove the table (nft delete table %s) or leave it out of the file", adopt[0].Key(), strings.Join(status.Tables, ", "), adopt[0].Key())
 	}
@@ -158,6 +161,9 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 	if len(adopt) > 0 {
 		legacy, src, err := t.readLegacy(c, adopt)
 		if err != nil {
+			return nil, err
+		}
+		if err := refuseXtables(adopt, legacy); err != nil {
 			return nil, err
 		}
 		shareLike(legacy, rs)
