@@ -1,20 +1,15 @@
 package commit
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"github.com/fwslot/fwslot/internal/sysbin"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
 	"github.com/fwslot/fwslot/history"
-	"github.com/fwslot/fwslot/internal/names"
 	"github.com/fwslot/fwslot/internal/nfnl"
-	"github.com/fwslot/fwslot/internal/nsutil"
 	"github.com/fwslot/fwslot/rulediff"
 	"github.com/fwslot/fwslot/slots"
 )
@@ -89,7 +84,7 @@ func Read(ctx context.Context, t *slots.Target, staged bool) (*Snapshot, error) 
 			tables = append(tables, nfnl.FamilyName(ts.Family)+" "+ts.Name)
 		}
 	}
-	src, err := render(ctx, t.NetNS, tables, snap.Info.Slot)
+	src, err := rulediff.LiveSlot(ctx, t.NetNS, snap.Info.Slot, tables)
 	if err != nil {
 		return nil, err
 	}
@@ -98,36 +93,6 @@ func Read(ctx context.Context, t *slots.Target, staged bool) (*Snapshot, error) 
 		snap.Notes = append(snap.Notes, n)
 	}
 	return snap, nil
-}
-
-// render lists the ruleset with `nft -s list ruleset` in the target's
-// namespace and returns the source of the slot in the given tables, with
-// the user's names.
-func render(ctx context.Context, netns string, tables []string, slot names.Slot) (string, error) {
-	nft, err := sysbin.Nft()
-	if err != nil {
-		return "", err
-	}
-	// The whole ruleset, not table by table: `nft list table inet sets`
-	// fails for tables named like nft keywords.
-	var listing, stderr bytes.Buffer
-	err = nsutil.Do(netns, func() error {
-		cmd := exec.CommandContext(ctx, nft, "-s", "list", "ruleset")
-		cmd.Stdout, cmd.Stderr = &listing, &stderr
-		return cmd.Run()
-	})
-	if err != nil {
-		return "", fmt.Errorf("nft list ruleset: %v: %s", err, strings.TrimSpace(stderr.String()))
-	}
-	want := map[string]bool{}
-	for _, k := range tables {
-		want[k] = true
-	}
-	src, _, err := rulediff.SlotSource(listing.String(), slot, func(k string) bool { return want[k] })
-	if err != nil {
-		return "", fmt.Errorf("render slot %s: %w", slot, err)
-	}
-	return src, nil
 }
 
 // verify compiles the rendered source for the target's interfaces and

@@ -202,7 +202,7 @@ func (t *Target) compareSlots(c *nfnl.Conn, st *State, status *Status) ([]string
 			return nil, sd.err
 		}
 		for _, d := range sd.a.Diff(sd.b) {
-			out = append(out, fmt.Sprintf("%s (version %d): %s", sd.name, sd.info.Version, d))
+			out = append(out, fmt.Sprintf("%s (version %d, slot %s): %s", sd.name, sd.info.Version, sd.info.Slot, d))
 		}
 	}
 	return out, nil

@@ -114,8 +114,14 @@ with history. Warnings say where the two disagree.`,
 			if err != nil {
 				return err
 			}
+			// Drift shown as nft rules: a detail, so a failure to render
+			// it is a warning, not a failed status.
+			rules, err := driftRules(cmd.Context(), t, s)
+			if err != nil {
+				s.Warnings = append(s.Warnings, "cannot show the drift as nft rules: "+err.Error())
+			}
 			if g.json {
-				return printJSON(cmd.OutOrStdout(), s)
+				return printJSON(cmd.OutOrStdout(), statusView{Status: s, DriftRules: rules})
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintf(w, "target\t%s\n", s.Target)
@@ -144,6 +150,11 @@ with history. Warnings say where the two disagree.`,
 				fmt.Fprintln(cmd.OutOrStdout(), "drift: the managed tables were changed behind fwslot's back:")
 				for _, c := range s.DriftChanges {
 					fmt.Fprintln(cmd.OutOrStdout(), "  "+c)
+				}
+				for _, slot := range []string{"production", "staging"} {
+					if d := rules[slot]; d != "" {
+						fmt.Fprintf(cmd.OutOrStdout(), "%s as nft rules (- what fwslot wrote, + what runs):\n%s", slot, d)
+					}
 				}
 			}
 			for _, warn := range s.Warnings {

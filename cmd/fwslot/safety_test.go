@@ -261,9 +261,9 @@ func TestDrift(t *testing.T) {
 	cases := []struct {
 		name, cmd, want string
 	}{
-		{"rule added to the live slot", "add rule inet filter fwslot_b_input tcp dport 9 accept", "production (version 1): chain inet filter input holds 4 rules, want 3"},
-		{"rule added to the staged slot", "add rule inet filter fwslot_a_input tcp dport 9 accept", "staging (version 2): chain inet filter input holds 3 rules, want 2"},
-		{"rule changed in the live slot", "replace rule inet filter fwslot_b_input handle 5 tcp dport 23 accept", "production (version 1): chain inet filter input: rule 1 changed"},
+		{"rule added to the live slot", "add rule inet filter fwslot_b_input tcp dport 9 accept", "production (version 1, slot b): chain inet filter input holds 4 rules, want 3"},
+		{"rule added to the staged slot", "add rule inet filter fwslot_a_input tcp dport 9 accept", "staging (version 2, slot a): chain inet filter input holds 3 rules, want 2"},
+		{"rule changed in the live slot", "replace rule inet filter fwslot_b_input handle 5 tcp dport 23 accept", "production (version 1, slot b): chain inet filter input: rule 1 changed"},
 		{"chain deleted", "flush chain inet filter fwslot_a_input; delete chain inet filter fwslot_a_input", "chain inet filter input is missing"},
 		{"rule added to a base chain", "add rule inet filter input tcp dport 9 accept", "instead of fwslot's dispatch"},
 		{"chain added", "add chain inet filter extra", "chain extra was added"},
