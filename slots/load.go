@@ -128,6 +128,9 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 	var adopt []*TableState
 	for _, tab := range rs.Tables {
 		if ts := st.Table(tab.Family, tab.Name); ts != nil && !ts.Managed {
+			if ts.Flushed {
+				return nil, fmt.Errorf("%w: table %s holds fwslot's chains without their rules (flushed by hand), so only its base chains' policies apply; run `fwslot restore` to rebuild it from history, or `nft delete table %s` to start over", ErrVanished, ts.Key(), ts.Key())
+			}
 			adopt = append(adopt, ts)
 		}
 	}

@@ -52,6 +52,9 @@ type TableState struct {
 	BaseSpecs map[names.Slot]map[string]*BaseSpec
 	// Base lists the chains with a hook.
 	Base map[string]*BaseChain
+	// Flushed is true for a table that holds fwslot's chains without its
+	// rules (flushed by hand): not managed, and rebuilt only by restore.
+	Flushed bool
 	// Legacy lists regular chains that are not fwslot's: the content of a
 	// table that fwslot has not taken over yet.
 	Legacy []string
@@ -260,6 +263,9 @@ func ReadState(c *nfnl.Conn) (*State, error) {
 		if err := readMeta(c, t); err != nil {
 			return nil, err
 		}
+		if t.Flushed {
+			continue
+		}
 		for _, bc := range t.Base {
 			if err := readDispatch(c, t, bc); err != nil {
 				return nil, err
@@ -306,7 +312,10 @@ func readMeta(c *nfnl.Conn, t *TableState) error {
 		}
 	}
 	if t.MetaRule == 0 {
-		return fmt.Errorf("table %s: fwslot's meta chain has no active-slot rule; the table was changed by hand (run `fwslot status`)", t.Key())
+		// The chains are there but fwslot's rules are gone: `nft flush
+		// table` (or ruleset) by hand. Only the base chains' policies
+		// still apply. Not managed any more; restore rebuilds it.
+		t.Managed, t.Flushed = false, true
 	}
 	return nil
 }

@@ -180,6 +180,12 @@ func (t *Target) Status() (*Status, error) {
 		return nil, err
 	}
 	s.Drift, s.DriftChanges = d.Drift, d.Changes
+	for _, ts := range st.Tables {
+		if ts.Flushed {
+			s.Drift = true
+			s.DriftChanges = append(s.DriftChanges, fmt.Sprintf("table %s was flushed by hand: fwslot's rules are gone and only its base chains' policies apply; run `fwslot restore`", ts.Key()))
+		}
+	}
 	if n, err := t.Vanished(s); err != nil {
 		return nil, err
 	} else if n != 0 {

@@ -50,6 +50,10 @@ func Restore(ctx context.Context, t *slots.Target) (*Result, error) {
 		return nil, err
 	}
 	b := nfnl.Batch{Gen: s.st.Gen}
+	// Tables flushed by hand hold fwslot's chains without its rules: they
+	// are deleted and rebuilt in this same transaction, so their base
+	// chains' policies hold until the rebuilt version takes over.
+	flushed := dropFlushed(&b, s.st)
 	k, _, err := t.Store.Kernel(t.Key())
 	if err != nil {
 		return nil, err
@@ -77,7 +81,7 @@ func Restore(ctx context.Context, t *slots.Target) (*Result, error) {
 	if err := s.c.Commit(&b); err != nil {
 		return nil, fmt.Errorf("restore version %d: %w", prod, err)
 	}
-	res := &Result{To: prod, Slot: names.SlotA, How: "restore", Restaged: true, Repaired: s.repaired}
+	res := &Result{To: prod, Slot: names.SlotA, How: "restore", Restaged: true, Repaired: append(s.repaired, flushed...)}
 	a, err := t.Store.AddActivation(t.Key(), history.Activation{To: prod, How: "restore", User: slots.CurrentUser(), Note: "rebuilt from history into an empty kernel"})
 	if err != nil {
 		return res, fmt.Errorf("version %d is live, but recording it failed: %w", prod, err)
@@ -150,4 +154,24 @@ func recompile(ctx context.Context, v history.Version, ifaces []slots.Iface) (*s
 		return nil, err
 	}
 	return slots.Compile(ctx, f, ifaces)
+}
+
+// dropFlushed adds to b the deletion of every table that was flushed by
+// hand, removes them from st so that staging creates them anew, and says
+// what it rebuilds.
+func dropFlushed(b *nfnl.Batch, st *slots.State) []string {
+	var notes []string
+	kept := st.Tables[:0]
+	for _, ts := range st.Tables {
+		if !ts.Flushed {
+			kept = append(kept, ts)
+			continue
+		}
+		var e nfnl.Encoder
+		e.String(nfnl.TableName, ts.Name)
+		b.Add(nfnl.MsgDelTable, ts.Family, 0, e.Bytes(), "delete flushed table "+ts.Key())
+		notes = append(notes, fmt.Sprintf("table %s had been flushed by hand; rebuilt from history (elements added by hand to its sets since the last version are not kept)", ts.Key()))
+	}
+	st.Tables = kept
+	return notes
 }
