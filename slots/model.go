@@ -2,7 +2,7 @@
 // attributes, writes them into one slot of the target's tables, and reads
 // back which version sits in which slot.
 //
-// The kernel layout follows the slot contract of DESIGN.md: every user
+// The kernel layout is described in docs/ARCHITECTURE.md: every user
 // chain lives once per slot as a regular chain named fwslot_<slot>_<name>;
 // every user base chain is a stable base chain that carries the user's
 // policy and holds two fwslot rules (a jump to the active slot's copy,

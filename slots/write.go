@@ -426,7 +426,7 @@ func flipTable(b *nfnl.Batch, t *TableState, to names.Slot, keep func(t *TableSt
 // user's policy. The base chain carries the policy itself so that a chain
 // flushed by hand (`nft flush chain`, `nft flush table`) fails closed as
 // under plain nft; the dispatch's policy rule decides every packet while
-// the dispatch is there (see docs/ARCHITECTURE-layout.md).
+// the dispatch is there (see docs/ARCHITECTURE.md, "The slot layout").
 func setPolicy(b *nfnl.Batch, t *TableState, chain string, policy uint32) {
 	var e nfnl.Encoder
 	e.String(nfnl.ChainTable, t.Name)
