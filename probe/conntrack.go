@@ -213,3 +213,17 @@ func protoName(p uint8) string {
 	}
 	return fmt.Sprintf("protocol %d", p)
 }
+
+// replyDirection reports whether a `state established` probe is read as a
+// packet of the connection's reply direction: a tcp/udp/sctp packet from a
+// lower port to a higher one (a server answering, 443 -> 40000), or an
+// echo-reply. Otherwise the probe's own packet opened the connection.
+func replyDirection(p Probe) bool {
+	switch p.Proto {
+	case ICMP:
+		return p.ICMPType == 0
+	case ICMPv6:
+		return p.ICMPType == 129
+	}
+	return p.Src.Port != 0 && p.Dst.Port != 0 && p.Src.Port < p.Dst.Port
+}

@@ -88,6 +88,16 @@ func tagFor(i int, v6 bool) uint32 {
 
 func sportFor(i int) uint16 { return uint16(20000 + i%40000) }
 
+// specFor is the packet of the i-th probe.
+func specFor(i int, p Probe) pktSpec {
+	spec := pktSpec{src: p.Src.Addr, dst: p.Dst.Addr, proto: p.Proto.number(), sport: p.Src.Port,
+		dport: p.Dst.Port, flags: p.Flags, icmpType: p.ICMPType, tag: tagFor(i, p.Is6())}
+	if spec.sport == 0 && p.Proto.hasPorts() {
+		spec.sport = sportFor(i)
+	}
+	return spec
+}
+
 // installTrace (re)creates the trace table: nftrace for probe packets
 // (IPv4 ID or IPv6 flow label carry a tag with the top bit set) at
 // prerouting and output priority -350, and the entry marks of the probes.
@@ -182,11 +192,7 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 			return fail(fmt.Errorf("the twin has no interface %q (add it to the topology)", p.Out))
 		}
 	}
-	spec := pktSpec{src: p.Src.Addr, dst: p.Dst.Addr, proto: p.Proto.number(), sport: p.Src.Port,
-		dport: p.Dst.Port, flags: p.Flags, icmpType: p.ICMPType, tag: tagFor(i, p.Is6())}
-	if spec.sport == 0 && p.Proto.hasPorts() {
-		spec.sport = sportFor(i)
-	}
+	spec := specFor(i, p)
 	if err := tw.drain(); err != nil {
 		return fail(err)
 	}

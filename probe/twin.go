@@ -141,6 +141,13 @@ func NewTwin(ctx context.Context, topo Topology, load Loader) (tw *Twin, err err
 			"net/ipv4/conf/default/rp_filter":            "0",
 			"net/ipv6/conf/default/accept_ra":            "0",
 			"net/ipv6/conf/default/router_solicitations": "0",
+			// ICMP errors are rate limited per namespace: without this,
+			// from the 7th rejected probe of one source on, reject
+			// would look like drop. Only ever set inside the twin.
+			"net/ipv4/icmp_ratelimit":    "0",
+			"net/ipv4/icmp_msgs_per_sec": "1000000",
+			"net/ipv4/icmp_msgs_burst":   "1000000",
+			"net/ipv6/icmp/ratelimit":    "0",
 		})
 	}); err != nil {
 		return tw, fmt.Errorf("twin sysctls: %w", err)
