@@ -178,7 +178,7 @@ func newRealNet(t testing.TB, topo Topology, hosts map[string][]netip.Addr, file
 			"net/ipv4/conf/default/rp_filter":  "0",
 			// Real hosts rate-limit ICMP errors; the comparison must not
 			// depend on how many rejects came before.
-			"net/ipv4/icmp_ratelimit":   "0",
+			"net/ipv4/icmp_ratelimit":    "0",
 			"net/ipv4/icmp_msgs_per_sec": "100000",
 			"net/ipv4/icmp_msgs_burst":   "100000",
 			"net/ipv6/icmp/ratelimit":    "0",
