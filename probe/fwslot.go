@@ -14,17 +14,25 @@ import (
 // CompileLoader returns a Loader that compiles a ruleset file for the
 // twin's interfaces and makes it live there in fwslot's slot layout, as it
 // would run on a real target.
+//
+// The compiled ruleset is kept for the next call with the same interfaces:
+// a twin reloads it between probes when it holds state (see Options).
 func CompileLoader(ctx context.Context, file string) Loader {
+	var key string
+	var compiled *slots.Ruleset
 	return func(ns string) error {
 		ifs, err := slots.Interfaces(ns)
 		if err != nil {
 			return err
 		}
-		rs, err := slots.Compile(ctx, file, ifs)
-		if err != nil {
-			return err
+		if k := fmt.Sprint(ifs); compiled == nil || k != key {
+			rs, err := slots.Compile(ctx, file, ifs)
+			if err != nil {
+				return err
+			}
+			key, compiled = k, rs
 		}
-		return install(ns, rs)
+		return install(ns, compiled)
 	}
 }
 

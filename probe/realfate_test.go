@@ -171,15 +171,23 @@ func seenIface(s *Seen) string {
 // runDiff runs the probes through the twin and as real packets.
 func runDiff(t testing.TB, file string, realTopo, twinTopo Topology, probes []Probe, load Loader) []diffOutcome {
 	t.Helper()
+	return runDiffOpt(t, file, realTopo, twinTopo, probes, load, Options{})
+}
+
+// runDiffOpt is runDiff with options; opt.Sequential keeps the real
+// router's state (limits, conntrack) from one packet to the next as well.
+func runDiffOpt(t testing.TB, file string, realTopo, twinTopo Topology, probes []Probe, load Loader, opt Options) []diffOutcome {
+	t.Helper()
 	requireRoot(t)
 	if load == nil {
 		load = NftFileLoader(file)
 	}
-	rep, err := Run(context.Background(), twinTopo, load, probes, nil, Options{})
+	rep, err := Run(context.Background(), twinTopo, load, probes, nil, opt)
 	if err != nil {
 		t.Fatalf("twin: %v", err)
 	}
 	rn := newRealNet(t, realTopo, realHosts(realTopo, probes), file)
+	rn.sequential = opt.Sequential
 	out := make([]diffOutcome, len(probes))
 	for i, p := range probes {
 		rs, err := rn.fate(i, p)

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -30,4 +31,61 @@ func TestICMPRejectsAreNotRateLimited(t *testing.T) {
 		repeatProbes(t, 10, "reject udp [2001:db8:ffff::9] -> [2001:db8:2::20]:3345%d in eth0")...)
 	outs := runDiff(t, "../testdata/examples/dualstack.nft", topoOf(t, dualstackTopo), Topology{}, probes, nil)
 	requireAgreement(t, outs)
+}
+
+// TestLimitStateDoesNotCarryOver: every probe meets a `limit` rule as
+// loaded, as a single real packet would (burst 5: the 6th back-to-back
+// probe used to be dropped), with either loader.
+func TestLimitStateDoesNotCarryOver(t *testing.T) {
+	file := "../testdata/examples/server.nft"
+	probes := repeatProbes(t, 10, "accept icmp 203.0.113.%d -> 192.0.2.10 in eth0 type echo-request")
+	for i := range probes {
+		probes[i].Src.Addr = mustAddr("203.0.113.9") // one source, back to back
+	}
+	for _, tc := range []struct {
+		name string
+		load Loader
+	}{
+		{"nft -f", NftFileLoader(file)},
+		{"slot layout", CompileLoader(context.Background(), file)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			requireAgreement(t, runDiff(t, file, topoOf(t, serverTopo), Topology{}, probes, tc.load))
+		})
+	}
+}
+
+// limitRuleset lets three pings a minute through (deterministic at test
+// speed: no token comes back during the test).
+const limitRuleset = `table inet filter {
+	chain input {
+		type filter hook input priority filter; policy drop;
+		icmp type echo-request limit rate 1/minute burst 3 packets accept
+	}
+}
+`
+
+// TestSequentialKeepsLimitState: with Sequential the twin lets state carry
+// over, like a real host receiving the packets back to back: past the
+// burst, the limit drops. Without it every probe is accepted.
+func TestSequentialKeepsLimitState(t *testing.T) {
+	file := writeTemp(t, "limit.nft", limitRuleset)
+	probes := repeatProbes(t, 6, "accept icmp 203.0.113.9 -> 192.0.2.10 in eth0 type echo-request # %d")
+	for _, seq := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sequential=%v", seq), func(t *testing.T) {
+			outs := runDiffOpt(t, file, topoOf(t, serverTopo), Topology{}, probes, nil, Options{Sequential: seq})
+			for i, d := range outs {
+				if !d.agree() {
+					t.Errorf("twin and real packet disagree: %s", d)
+				}
+				want := Delivered
+				if seq && i >= 3 {
+					want = Dropped
+				}
+				if d.real.outcome != want {
+					t.Errorf("probe %d: real packet %s, want %s (burst 3)", i, d.real.outcome, want)
+				}
+			}
+		})
+	}
 }

@@ -67,6 +67,11 @@ type Options struct {
 	// Locate, when set, attaches source file:line to the rules of the
 	// default rule index (see SourceLocator).
 	Locate Locator
+	// Sequential lets state carry over from one probe to the next: the
+	// n-th probe through a `limit` rule sees the n-1 before it. By
+	// default every probe meets limits, quotas, meters and dynamic sets as
+	// loaded (the twin reloads a ruleset that holds such state).
+	Sequential bool
 }
 
 func (o Options) withDefaults() Options {
@@ -148,11 +153,23 @@ func (tw *Twin) Probe(ctx context.Context, probes []Probe, idx RuleIndex, opt Op
 	if err := tw.installTrace(probes); err != nil {
 		return nil, err
 	}
+	tw.traced = probes
+	stateful, err := tw.isStateful()
+	if err != nil {
+		return nil, err
+	}
 	results := make([]Result, 0, len(probes))
 	for i, p := range probes {
 		if err := ctx.Err(); err != nil {
 			return results, err
 		}
+		if tw.dirty && stateful && !opt.Sequential {
+			if err := tw.restore(); err != nil {
+				return results, err
+			}
+			tw.dirty = false
+		}
+		tw.dirty = true
 		r := tw.probeOne(i, p, idx, opt)
 		if r.Err != nil {
 			r.Error = r.Err.Error()

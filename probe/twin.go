@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -96,6 +97,15 @@ type Twin struct {
 	ifaces []*twinIface
 	byName map[string]*twinIface
 	sock   *sockets
+	load   Loader
+
+	// state is known once the first Probe call looked: the state that
+	// probes change in the ruleset (limits, quotas, meters, dynamic sets).
+	state       *ruleState
+	dirty       bool    // a probe ran since the ruleset was (re)loaded
+	traced      []Probe // the probes the trace table was installed for
+	restores    int
+	restoreTime time.Duration
 }
 
 // NewTwin builds a twin for the topology and runs load to put the ruleset
@@ -104,7 +114,7 @@ func NewTwin(ctx context.Context, topo Topology, load Loader) (tw *Twin, err err
 	if err := topo.Validate(); err != nil {
 		return nil, fmt.Errorf("twin topology: %w", err)
 	}
-	tw = &Twin{topo: topo, byName: map[string]*twinIface{}}
+	tw = &Twin{topo: topo, byName: map[string]*twinIface{}, load: load}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, tw.Close())
