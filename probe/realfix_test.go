@@ -33,24 +33,42 @@ func TestICMPRejectsAreNotRateLimited(t *testing.T) {
 	requireAgreement(t, outs)
 }
 
-// TestLimitStateDoesNotCarryOver: every probe meets a `limit` rule as
-// loaded, as a single real packet would (burst 5: the 6th back-to-back
-// probe used to be dropped), with either loader.
-func TestLimitStateDoesNotCarryOver(t *testing.T) {
-	file := "../testdata/examples/server.nft"
-	probes := repeatProbes(t, 10, "accept icmp 203.0.113.%d -> 192.0.2.10 in eth0 type echo-request")
-	for i := range probes {
-		probes[i].Src.Addr = mustAddr("203.0.113.9") // one source, back to back
+// dynsetRuleset remembers every ssh source in a dynamic set and drops the
+// set's members: only a fresh set lets a second probe from one source in.
+const dynsetRuleset = `table inet filter {
+	set seen {
+		type ipv4_addr
+		flags dynamic
 	}
+	chain input {
+		type filter hook input priority filter; policy accept;
+		ip saddr @seen drop
+		tcp dport 22 add @seen { ip saddr }
+	}
+}
+`
+
+// TestStateDoesNotCarryOver: every probe meets `limit` rules (burst 5: the
+// 6th back-to-back probe used to be dropped) and dynamic sets as loaded,
+// as a single real packet would, with either loader.
+func TestStateDoesNotCarryOver(t *testing.T) {
+	server := "../testdata/examples/server.nft"
+	dynset := writeTemp(t, "dynset.nft", dynsetRuleset)
+	pings := repeatProbes(t, 10, "accept icmp 203.0.113.9 -> 192.0.2.10 in eth0 type echo-request # %d")
+	ssh := repeatProbes(t, 4, "accept tcp 203.0.113.9 -> 192.0.2.10:22 in eth0 # %d")
 	for _, tc := range []struct {
-		name string
-		load Loader
+		name   string
+		file   string
+		load   Loader
+		probes []Probe
 	}{
-		{"nft -f", NftFileLoader(file)},
-		{"slot layout", CompileLoader(context.Background(), file)},
+		{"limit/nft -f", server, NftFileLoader(server), pings},
+		{"limit/slot layout", server, CompileLoader(context.Background(), server), pings},
+		{"dynset/nft -f", dynset, NftFileLoader(dynset), ssh},
+		{"dynset/slot layout", dynset, CompileLoader(context.Background(), dynset), ssh},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			requireAgreement(t, runDiff(t, file, topoOf(t, serverTopo), Topology{}, probes, tc.load))
+			requireAgreement(t, runDiff(t, tc.file, topoOf(t, serverTopo), Topology{}, tc.probes, tc.load))
 		})
 	}
 }
