@@ -107,3 +107,33 @@ func TestSequentialKeepsLimitState(t *testing.T) {
 		})
 	}
 }
+
+// ipOnlyRuleset filters IPv4 input only: IPv6 packets and everything the
+// host sends meet no base chain, and the kernel accepts them.
+const ipOnlyRuleset = `table ip filter {
+	chain input {
+		type filter hook input priority filter; policy drop;
+		tcp dport 22 accept
+	}
+}
+`
+
+// TestNoBaseChainAccepts: a packet that meets no base chain is accepted,
+// with the path "(no base chain)", not an error.
+func TestNoBaseChainAccepts(t *testing.T) {
+	file := writeTemp(t, "iponly.nft", ipOnlyRuleset)
+	probes := parseLines(t, `accept tcp [2001:db8:ffff::9] -> [2001:db8::10]:23 in eth0
+accept icmpv6 [2001:db8:ffff::9] -> [2001:db8::10] in eth0
+accept tcp 192.0.2.10 -> 203.0.113.9:443 out eth0
+accept udp [2001:db8::10] -> [2001:db8:ffff::9]:53 out eth0
+drop   tcp 203.0.113.9 -> 192.0.2.10:23 in eth0
+accept tcp 203.0.113.9 -> 192.0.2.10:22 in eth0
+`)
+	outs := runDiff(t, file, topoOf(t, serverTopo), Topology{}, probes, nil)
+	requireAgreement(t, outs)
+	for _, d := range outs[:4] {
+		if d.twin.Passed() && d.twin.Path.String() != "  (no base chain): accept\n" {
+			t.Errorf("%s: path %q, want (no base chain)", d.probe, d.twin.Path.String())
+		}
+	}
+}
