@@ -137,3 +137,28 @@ accept tcp 203.0.113.9 -> 192.0.2.10:22 in eth0
 		}
 	}
 }
+
+// TestMulticastDestinations: multicast and broadcast destinations never
+// become addresses of an inferred twin (ip refuses them and the whole run
+// failed); the probes get the real packets' verdicts.
+func TestMulticastDestinations(t *testing.T) {
+	probes := parseLines(t, `accept icmpv6 [fe80::9] -> [ff02::1] in eth0 type echo-request
+accept udp 192.0.2.9 -> 224.0.0.1:53 in eth0
+accept udp [2001:db8:2::9] -> [2001:db8:2::20]:53 in eth0
+drop   tcp 198.51.100.9 -> 192.0.2.20:25 in eth0
+`)
+	topo := InferTopology(probes)
+	for _, i := range topo.Interfaces {
+		for _, a := range i.Addrs {
+			if a.Addr().IsMulticast() {
+				t.Errorf("inferred multicast address %s on %s", a, i.Name)
+			}
+		}
+		for _, r := range i.Routes {
+			if r.Addr().IsMulticast() {
+				t.Errorf("inferred route to multicast %s on %s", r, i.Name)
+			}
+		}
+	}
+	requireAgreement(t, runDiff(t, "../testdata/examples/dualstack.nft", topoOf(t, dualstackTopo), Topology{}, probes, nil))
+}

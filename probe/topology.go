@@ -60,7 +60,8 @@ func addPrefix(list []netip.Prefix, p netip.Prefix) []netip.Prefix {
 }
 
 // InferTopology derives a topology from probes when the target's own is not
-// known: local addresses from the destinations of `in`-only probes, the
+// known (multicast and broadcast addresses are never assigned or routed):
+// local addresses from the destinations of `in`-only probes, the
 // sources of `out`-only probes, snat addresses (masquerade) on the out
 // interface and the original destination of dnat probes on the in
 // interface; host routes to forwarded and `out` destinations (after dnat)
@@ -74,7 +75,7 @@ func InferTopology(probes []Probe) Topology {
 	var t Topology
 	local := map[netip.Addr]bool{}
 	addLocal := func(ifname string, a netip.Addr) {
-		if local[a] {
+		if local[a] || !unicast(a) {
 			return
 		}
 		local[a] = true
@@ -104,7 +105,7 @@ func InferTopology(probes []Probe) Topology {
 	}
 	routed := map[netip.Addr]bool{}
 	addRoute := func(ifname string, a netip.Addr) {
-		if local[a] || routed[a] {
+		if local[a] || routed[a] || !unicast(a) {
 			return
 		}
 		routed[a] = true
@@ -128,6 +129,15 @@ func InferTopology(probes []Probe) Topology {
 		}
 	}
 	return t
+}
+
+// unicast reports whether a can be an interface's address or a host
+// route's destination: not multicast, broadcast, unspecified or loopback.
+// A probe to a multicast or broadcast destination is received by the
+// twin's interface as such, without any address for it.
+func unicast(a netip.Addr) bool {
+	return a.IsValid() && !a.IsMulticast() && !a.IsUnspecified() && !a.IsLoopback() &&
+		a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
 }
 
 // ParseTopology reads a topology file (the --topology format). One statement
@@ -230,6 +240,11 @@ func (t Topology) Validate() error {
 			return fmt.Errorf("interface %q declared twice", i.Name)
 		}
 		seen[i.Name] = true
+		for _, a := range i.Addrs {
+			if !unicast(a.Addr()) {
+				return fmt.Errorf("interface %q: %s cannot be an interface address (multicast, broadcast, unspecified or loopback)", i.Name, a)
+			}
+		}
 	}
 	return nil
 }
