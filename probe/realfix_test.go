@@ -162,3 +162,57 @@ drop   tcp 198.51.100.9 -> 192.0.2.20:25 in eth0
 	}
 	requireAgreement(t, runDiff(t, "../testdata/examples/dualstack.nft", topoOf(t, dualstackTopo), Topology{}, probes, nil))
 }
+
+// dmzRuleset forwards everything and dnats port 80 of a public host on the
+// lan to a private web server.
+const dmzRuleset = `table ip nat {
+	chain prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+		iifname "wan0" ip daddr 198.51.100.80 tcp dport 80 dnat to 10.0.0.5
+	}
+}
+table inet filter {
+	chain forward {
+		type filter hook forward priority filter; policy drop;
+		iifname "wan0" oifname "lan0" accept
+	}
+}
+`
+
+// TestDNATOriginalDestinationStaysRemote: the original destination of a
+// dnat probe is a host behind the router when other probes forward to it;
+// an inferred twin must not make it a local address.
+func TestDNATOriginalDestinationStaysRemote(t *testing.T) {
+	file := writeTemp(t, "dmz.nft", dmzRuleset)
+	probes := parseLines(t, `accept tcp 203.0.113.9 -> 198.51.100.80:80 in wan0 out lan0 dnat 10.0.0.5:80
+accept tcp 203.0.113.9 -> 198.51.100.80:443 in wan0 out lan0
+accept udp 203.0.113.9 -> 198.51.100.80:53 in wan0 out lan0
+`)
+	real := topoOf(t, "addr lan0 10.0.0.1/24\naddr lan0 198.51.100.1/24\naddr wan0 192.0.2.1/24\n")
+	outs := runDiff(t, file, real, Topology{}, probes, nil)
+	requireAgreement(t, outs)
+	for _, d := range outs {
+		if !d.twin.Passed() {
+			t.Errorf("%s: %s %v %s", d.probe, d.twin.Got, d.twin.Err, d.twin.Failure)
+		}
+	}
+}
+
+// TestMasqueradeAddressOnTheOutInterface: the snat address of a masquerade
+// probe belongs to the out interface even when an earlier probe reaches it
+// from the lan; masquerade takes its source from there.
+func TestMasqueradeAddressOnTheOutInterface(t *testing.T) {
+	probes := parseLines(t, `accept tcp 10.0.0.7 -> 10.0.0.1:22 in lan0
+accept tcp 10.0.0.7 -> 192.0.2.1:53 in lan0
+accept tcp 10.1.0.7 -> 203.0.113.9:443 in lan0 out wan0 snat 192.0.2.1
+accept udp 10.1.0.7 -> 203.0.113.53:53 in lan0 out wan0 snat 192.0.2.1
+accept tcp 10.0.0.7 -> 203.0.113.9:443 in lan0 out wan0 snat 192.0.2.1
+`)
+	outs := runDiff(t, "../testdata/examples/router.nft", topoOf(t, routerTopo), Topology{}, probes, nil)
+	requireAgreement(t, outs)
+	for _, d := range outs {
+		if !d.twin.Passed() {
+			t.Errorf("%s: %s %v %s", d.probe, d.twin.Got, d.twin.Err, d.twin.Failure)
+		}
+	}
+}

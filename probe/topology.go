@@ -60,17 +60,22 @@ func addPrefix(list []netip.Prefix, p netip.Prefix) []netip.Prefix {
 }
 
 // InferTopology derives a topology from probes when the target's own is not
-// known (multicast and broadcast addresses are never assigned or routed):
-// local addresses from the destinations of `in`-only probes, the
-// sources of `out`-only probes, snat addresses (masquerade) on the out
-// interface and the original destination of dnat probes on the in
-// interface; host routes to forwarded and `out` destinations (after dnat)
-// via the out interface, then back to every `in` source via its in
-// interface. The first route for an address wins (destinations before
-// sources); routes to local addresses are skipped. Because an snat address
-// becomes the out interface's address, a masquerade probe checks that the
-// source was rewritten to that interface's address; give a topology file to
-// check it against the real one.
+// known (multicast and broadcast addresses are never assigned or routed).
+// Local addresses are placed by how strongly the probes tie them to an
+// interface, the first placement winning: snat addresses on the out
+// interface (masquerade takes its source from there), sources of `out`
+// probes on their out interface, original destinations of dnat probes on
+// the in interface (unless other probes forward to that host: then it is a
+// host behind the router, not the router), and last destinations of
+// `in`-only probes on their in interface (a host answers on any of its
+// addresses, whichever interface a packet came in). Host routes go to
+// forwarded and `out` destinations (after dnat) via the out interface, then
+// back to every `in` source via its in interface. The first route for an
+// address wins (destinations before sources); routes to local addresses
+// are skipped. Because an snat address becomes the out interface's
+// address, a masquerade probe checks that the source was rewritten to that
+// interface's address; give a topology file to check it against the real
+// one.
 func InferTopology(probes []Probe) Topology {
 	var t Topology
 	local := map[netip.Addr]bool{}
@@ -82,6 +87,8 @@ func InferTopology(probes []Probe) Topology {
 		i := t.iface(ifname)
 		i.Addrs = addPrefix(i.Addrs, hostPrefix(a))
 	}
+	// Hosts beyond the router: what it forwards to or sends out.
+	remote := map[netip.Addr]bool{}
 	for _, p := range probes {
 		if p.In != "" {
 			t.iface(p.In)
@@ -89,16 +96,20 @@ func InferTopology(probes []Probe) Topology {
 		if p.Out != "" {
 			t.iface(p.Out)
 		}
-		switch p.Direction() {
-		case DirIn:
-			addLocal(p.In, p.Dst.Addr)
-		case DirOut:
-			addLocal(p.Out, p.Src.Addr)
-		case DirForward:
-			if p.SNAT != nil {
+		if p.Out != "" && p.DNAT == nil && (p.Direction() == DirForward || p.Direction() == DirOut) {
+			remote[p.Dst.Addr] = true
+		}
+	}
+	for pass := 0; pass < 4; pass++ {
+		for _, p := range probes {
+			switch dir := p.Direction(); {
+			case pass == 0 && dir == DirForward && p.SNAT != nil:
 				addLocal(p.Out, p.SNAT.Addr)
-			}
-			if p.DNAT != nil {
+			case pass == 1 && dir == DirOut:
+				addLocal(p.Out, p.Src.Addr)
+			case pass == 2 && dir == DirForward && p.DNAT != nil && !remote[p.Dst.Addr]:
+				addLocal(p.In, p.Dst.Addr)
+			case pass == 3 && dir == DirIn:
 				addLocal(p.In, p.Dst.Addr)
 			}
 		}

@@ -19,9 +19,9 @@ accept tcp [2001:db8::7] -> [2001:db8::1]:22 in eth0
 	}
 	got := InferTopology(probes)
 	want := map[string]struct{ addrs, routes string }{
-		"eth0": {"192.0.2.10/32 2001:db8::1/128", "198.51.100.53/32 198.51.100.7/32 2001:db8::7/128"},
+		"eth0": {"2001:db8::1/128", "198.51.100.53/32 198.51.100.7/32 2001:db8::7/128"},
 		"lan0": {"", "10.0.0.5/32 10.0.0.7/32"},
-		"wan0": {"", "203.0.113.9/32"},
+		"wan0": {"192.0.2.10/32", "203.0.113.9/32"},
 	}
 	if len(got.Interfaces) != len(want) {
 		t.Fatalf("got %+v", got)
@@ -35,7 +35,8 @@ accept tcp [2001:db8::7] -> [2001:db8::1]:22 in eth0
 			t.Errorf("%s routes %q, want %q", i.Name, j, w.routes)
 		}
 	}
-	// 192.0.2.10 is local on eth0 (first), so the snat address does not move to wan0.
+	// 192.0.2.10 is the snat address of wan0: the strongest tie wins,
+	// whatever the order of the probes (masquerade takes wan0's address).
 }
 
 func join[T interface{ String() string }](l []T) string {
