@@ -216,3 +216,53 @@ accept tcp 10.0.0.7 -> 203.0.113.9:443 in lan0 out wan0 snat 192.0.2.1
 		}
 	}
 }
+
+// TestOnLinkHostsWithRealPrefixes: with the documented --topology form
+// (real prefix lengths), hosts on a connected prefix are reached without
+// neighbour discovery failing: forwarded packets leave, rejects answer.
+func TestOnLinkHostsWithRealPrefixes(t *testing.T) {
+	for _, name := range []string{"server", "router", "dualstack"} {
+		t.Run(name, func(t *testing.T) {
+			base := "../testdata/examples/" + name
+			topo := readTopologyFile(t, base+".topology")
+			probes := loadProbes(t, base+".probes")
+			probes = append(probes, onLinkProbes[name]...)
+			outs := runDiff(t, base+".nft", topo, topo, probes, nil)
+			for _, d := range outs {
+				if d.probe.State == StateEstablished {
+					continue // item of its own (NAT of established flows)
+				}
+				if !d.agree() {
+					t.Errorf("twin and real packet disagree: %s", d)
+				}
+				if !d.twin.Passed() {
+					t.Errorf("%s: %s %v %s", d.probe, d.twin.Got, d.twin.Err, d.twin.Failure)
+				}
+			}
+		})
+	}
+}
+
+// onLinkProbes reach hosts of the examples' connected prefixes.
+var onLinkProbes = map[string][]Probe{
+	"server": mustParse(`reject tcp 192.0.2.77 -> 192.0.2.10:113 in eth0
+accept tcp 192.0.2.10 -> 192.0.2.77:443 out eth0
+accept tcp [2001:db8::77] -> [2001:db8::10]:443 in eth0
+`),
+	"router": mustParse(`accept tcp 10.0.0.8 -> 192.0.2.99:443 in lan0 out wan0 snat 192.0.2.1
+reject tcp 10.0.0.8 -> 192.0.2.99:25 in lan0 out wan0
+accept udp 10.0.0.8 -> 10.0.0.1:53 in lan0
+`),
+	"dualstack": mustParse(`reject udp 192.0.2.77 -> 192.0.2.20:33434 in eth0
+reject udp [2001:db8:2::77] -> [2001:db8:2::20]:33435 in eth0
+accept udp [2001:db8:2::20] -> [2001:db8:2::77]:53 out eth0
+`),
+}
+
+func mustParse(src string) []Probe {
+	ps, err := Parse("onlink.probes", strings.NewReader(src))
+	if err != nil {
+		panic(err)
+	}
+	return ps
+}

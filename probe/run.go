@@ -154,6 +154,9 @@ func (tw *Twin) Probe(ctx context.Context, probes []Probe, idx RuleIndex, opt Op
 		return nil, err
 	}
 	tw.traced = probes
+	if err := tw.addNeighbours(probes); err != nil {
+		return nil, err
+	}
 	stateful, err := tw.isStateful()
 	if err != nil {
 		return nil, err

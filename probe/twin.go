@@ -106,6 +106,7 @@ type Twin struct {
 	traced      []Probe // the probes the trace table was installed for
 	restores    int
 	restoreTime time.Duration
+	neigh       map[netip.Addr]bool // on-link hosts given a neighbour entry
 }
 
 // NewTwin builds a twin for the topology and runs load to put the ruleset
