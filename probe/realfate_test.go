@@ -82,7 +82,16 @@ func (rn *realNet) establish(sp pktSpec, p Probe) (seq, ack uint32, err error) {
 				dport = p.DNAT.Port
 			}
 		}
-		open = pktSpec{src: dst, dst: sp.src, proto: sp.proto, sport: dport, dport: sp.sport, tag: sp.tag, flags: FlagSYN, seq: x}
+		// ...to the probe's source, or to what the router translated
+		// into the probe's source (the expected snat).
+		src, sport := sp.src, sp.sport
+		if p.SNAT != nil {
+			src = p.SNAT.Addr
+			if p.SNAT.Port != 0 {
+				sport = p.SNAT.Port
+			}
+		}
+		open = pktSpec{src: dst, dst: src, proto: sp.proto, sport: dport, dport: sport, tag: sp.tag, flags: FlagSYN, seq: x}
 		switch sp.proto { // the echo-request the probe's echo-reply answers
 		case 1:
 			open.icmpType = 8

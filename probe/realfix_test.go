@@ -266,3 +266,26 @@ func mustParse(src string) []Probe {
 	}
 	return ps
 }
+
+// TestEstablishedNATFlows: a `state established` probe of a NATed flow is
+// translated like a real packet of that flow: a reply to a source-natted
+// lan client is forwarded to the client (not delivered to the router), an
+// established port forward reaches the inside host. ICMP echo and udp too.
+func TestEstablishedNATFlows(t *testing.T) {
+	probes := parseLines(t, `accept tcp 203.0.113.9:443 -> 192.0.2.1:40005 in wan0 out lan0 state established dnat 10.0.0.7:40005
+accept udp 203.0.113.53:53 -> 192.0.2.1:40006 in wan0 out lan0 state established dnat 10.0.0.7:40006
+accept tcp 203.0.113.9:40013 -> 192.0.2.1:8080 in wan0 out lan0 state established dnat 10.0.0.5:80
+accept tcp 10.0.0.5:80 -> 203.0.113.9:40014 in lan0 out wan0 state established snat 192.0.2.1:8080
+accept icmp 203.0.113.9 -> 192.0.2.1 in wan0 out lan0 type echo-reply state established dnat 10.0.0.7
+accept tcp 10.0.0.7:40015 -> 203.0.113.9:443 in lan0 out wan0 state established snat 192.0.2.1
+`)
+	for _, twinTopo := range []Topology{{}, readTopologyFile(t, "../testdata/examples/router.topology")} {
+		outs := runDiff(t, "../testdata/examples/router.nft", topoOf(t, routerTopo), twinTopo, probes, nil)
+		requireAgreement(t, outs)
+		for _, d := range outs {
+			if !d.twin.Passed() {
+				t.Errorf("%s: %s %v %s", d.probe, d.twin.Got, d.twin.Err, d.twin.Failure)
+			}
+		}
+	}
+}

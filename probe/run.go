@@ -220,7 +220,7 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 		return fail(err)
 	}
 	if p.State == StateEstablished {
-		if err := s.ctEstablish(spec); err != nil {
+		if err := s.ctEstablish(spec, p); err != nil {
 			return fail(err)
 		}
 	}
