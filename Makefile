@@ -5,7 +5,7 @@ GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 GOFMT ?= $(dir $(GO))gofmt
 PKGS := ./...
 
-.PHONY: all build deps bench-deps demo test check bench bench-quick clean
+.PHONY: all build deps bench-deps demo test check bench bench-quick clean difftest
 
 all: build
 
@@ -45,3 +45,12 @@ bench: bench-deps build
 
 clean:
 	rm -rf bin
+
+# difftest: the differential tester. Every example ruleset under
+# testdata/examples (with probes and a topology) gets its probes and
+# DIFFTEST_N generated packets, sent as probes through fwslot's twin and as
+# real packets through a real router namespace loaded with `nft -f`; every
+# fate must agree. Root; namespaces only, never the host's.
+DIFFTEST_N ?= 200
+difftest: deps
+	FWSLOT_DIFFTEST_N=$(DIFFTEST_N) $(GO) test -count=1 -timeout 10m -run 'TestDifferential' -v ./probe/

@@ -53,8 +53,8 @@ func reversed(pk pktInfo, proto uint8, tag uint32) pktSpec {
 	return pktSpec{src: pk.dst, dst: pk.src, proto: proto, sport: pk.dport, dport: pk.sport, tag: tag}
 }
 
-// establish sets up the connection a `state established` probe belongs to
-// and returns the tcp sequence and acknowledgement numbers the probe's
+// establish sets up the connection a `state established` probe belongs to,
+// whatever the ruleset lets open, and returns the tcp sequence and acknowledgement numbers the probe's
 // packet carries in it.
 func (rn *realNet) establish(sp pktSpec, p Probe) (seq, ack uint32, err error) {
 	const x, y = 1000, 5000
@@ -62,11 +62,14 @@ func (rn *realNet) establish(sp pktSpec, p Probe) (seq, ack uint32, err error) {
 	if replyDirection(p) {
 		seq, ack = y+1, x+1
 	}
-	if _, err := nftOutput(rn.router, routerQuiet, "-f", "-"); err != nil {
+	// The connection is opened with the filter chains out of the way (as
+	// if it existed before the ruleset was loaded, or survived a swap) but
+	// through the ruleset's NAT; then the ruleset is loaded again.
+	if _, err := nftOutput(rn.router, routerQuiet+rn.unfilter, "-f", "-"); err != nil {
 		return 0, 0, err
 	}
 	defer func() {
-		if derr := nftIn(rn.router, "delete", "table", "inet", "fwq"); err == nil {
+		if derr := rn.reload(); err == nil {
 			err = derr
 		}
 	}()

@@ -56,6 +56,10 @@ type realNet struct {
 	wait time.Duration
 	// sequential keeps state between packets: no reload, conntrack kept.
 	sequential bool
+	// unfilter flushes every filter and route base chain and sets its
+	// policy to accept: connections of established probes are opened
+	// under it, as if before the ruleset was loaded (NAT chains stay).
+	unfilter string
 }
 
 func (rn *realNet) fd(fd int) int { rn.fds = append(rn.fds, fd); return fd }
@@ -120,6 +124,18 @@ func gateway(p netip.Prefix, taken map[netip.Addr]bool) netip.Addr {
 		}
 	}
 	return netip.Addr{}
+}
+
+// anyRoutes reports whether the topology names routes: then the real
+// router routes exactly those (as the twin does), else a host route to
+// every off-link host.
+func anyRoutes(t Topology) bool {
+	for _, i := range t.Interfaces {
+		if len(i.Routes) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func connected(ifc Interface, a netip.Addr) bool {
@@ -253,13 +269,20 @@ func newRealNet(t testing.TB, topo Topology, hosts map[string][]netip.Addr, file
 			} else {
 				fmt.Fprintf(&pb, "addr add %s/128 dev veth0 nodad\n", h)
 			}
-			if !connected(ifc, h) {
+			if !connected(ifc, h) && len(ifc.Routes) == 0 && !anyRoutes(topo) {
 				gw := ri.gw4
 				if h.Is6() {
 					gw = ri.gw6
 				}
 				fmt.Fprintf(&routes, "route replace %s via %s dev %s onlink\n", hostPrefix(h), gw, ifc.Name)
 			}
+		}
+		for _, r := range ifc.Routes {
+			gw := ri.gw4
+			if r.Addr().Is6() {
+				gw = ri.gw6
+			}
+			fmt.Fprintf(&routes, "route replace %s via %s dev %s onlink\n", r, gw, ifc.Name)
 		}
 		fmt.Fprintf(&pb, "route add 0.0.0.0/0 via %s dev veth0 onlink\nroute add ::/0 via %s dev veth0 onlink\n", r4, r6)
 		must(ipBatch(rn.router, rb.String()))
@@ -271,6 +294,7 @@ func newRealNet(t testing.TB, topo Topology, hosts map[string][]netip.Addr, file
 	}
 	must(ipBatch(rn.router, routes.String()))
 	must(nftIn(rn.router, "-f", file))
+	must(rn.readFilterChains())
 	rn.openSockets(t)
 	return rn
 }
@@ -289,9 +313,13 @@ var peerQuiet = fmt.Sprintf(`table inet fwq {
 // routerQuiet keeps the router's own stack from closing a connection the
 // test is setting up (a RST for a SYN-ACK no socket waits for). It is only
 // in place while an established probe's connection is being set up.
+//
+// Its `ct state` match keeps conntrack running while the filter chains are
+// flushed (their own ct matches gone, the kernel would stop tracking).
 var routerQuiet = fmt.Sprintf(`table inet fwq {
 	chain out {
 		type filter hook output priority -500; policy accept;
+		ct state established counter
 		meta mark 0x%x accept
 		tcp flags & rst == rst drop
 		icmp type destination-unreachable drop
@@ -554,28 +582,4 @@ func (rn *realNet) readPeers(o *observation, from string) error {
 		}
 	}
 	return nil
-}
-
-// reset brings the router back to the state a fresh host has: no
-// conntrack entries, and the ruleset reloaded when it holds state (limits,
-// quotas, dynamic sets), so every packet meets it as loaded.
-func (rn *realNet) reset() error {
-	if rn.sequential {
-		return nil
-	}
-	if rn.stateful {
-		if err := nftIn(rn.router, "flush", "ruleset"); err != nil {
-			return err
-		}
-		if err := nftIn(rn.router, "-f", rn.file); err != nil {
-			return err
-		}
-	}
-	if err := rn.ct.ctFlush(); err != nil {
-		return err
-	}
-	if err := rn.readRouter(nil, ""); err != nil {
-		return err
-	}
-	return rn.readPeers(nil, "")
 }
