@@ -142,7 +142,13 @@ func (tw *Twin) restore() error {
 		tw.restoreTime += time.Since(start)
 	}()
 	if !tw.state.full {
-		return replayRules(tw.Name, tw.state.replay)
+		err := replayRules(tw.Name, tw.state.replay)
+		if err == nil || tw.load == nil {
+			return err
+		}
+		// The kernel refused a copy (an expression the dump shows
+		// differently from what it takes): reload from now on.
+		tw.state.full = true
 	}
 	if err := nftIn(tw.Name, "flush", "ruleset"); err != nil {
 		return fmt.Errorf("reset the twin's ruleset: %w", err)
