@@ -289,3 +289,24 @@ accept tcp 10.0.0.7:40015 -> 203.0.113.9:443 in lan0 out wan0 state established 
 		}
 	}
 }
+
+// TestMasqueradeWithoutAddressEvidence: forwarded probes through a
+// masquerading interface that no probe gives an address are forwarded, as
+// real packets are (masquerade used to find no source and drop them). The
+// source is the twin's placeholder: without snat or a topology file the
+// real address is unknown.
+func TestMasqueradeWithoutAddressEvidence(t *testing.T) {
+	probes := parseLines(t, `accept tcp 10.1.0.7 -> 203.0.113.9:443 in lan0 out wan0
+accept udp 10.1.0.7 -> 203.0.113.9:53 in lan0 out wan0
+accept icmp 10.1.0.7 -> 203.0.113.9 in lan0 out wan0 type echo-request
+`)
+	for _, d := range runDiff(t, "../testdata/examples/router.nft", topoOf(t, routerTopo), Topology{}, probes, nil) {
+		if d.twin.Err != nil || d.twin.Outcome != d.real.outcome || !d.twin.Passed() {
+			t.Errorf("twin and real packet disagree: %s", d)
+			continue
+		}
+		if got := d.twin.Seen.Src.Addr; got != mustAddr("198.18.1.1") {
+			t.Errorf("%s: masqueraded to %s, want the placeholder 198.18.1.1", d.probe, got)
+		}
+	}
+}

@@ -68,7 +68,10 @@ func addPrefix(list []netip.Prefix, p netip.Prefix) []netip.Prefix {
 // the in interface (unless other probes forward to that host: then it is a
 // host behind the router, not the router), and last destinations of
 // `in`-only probes on their in interface (a host answers on any of its
-// addresses, whichever interface a packet came in). Host routes go to
+// addresses, whichever interface a packet came in). An interface that
+// forwarded probes leave by and that got no address of their family gets a
+// placeholder (198.18.N.1, fd00:f510:0:N::1), so masquerade has a source.
+// Host routes go to
 // forwarded and `out` destinations (after dnat) via the out interface, then
 // back to every `in` source via its in interface. The first route for an
 // address wins (destinations before sources); routes to local addresses
@@ -114,6 +117,36 @@ func InferTopology(probes []Probe) Topology {
 			}
 		}
 	}
+	// An interface that forwarded packets leave by needs an address of
+	// their family, or masquerade has no source to take and drops them.
+	// Without any evidence of the real one, a placeholder stands in.
+	used := map[netip.Addr]bool{}
+	for _, p := range probes {
+		for _, e := range []*Endpoint{&p.Src, &p.Dst, p.SNAT, p.DNAT} {
+			if e != nil {
+				used[e.Addr] = true
+			}
+		}
+	}
+	for _, p := range probes {
+		if p.Direction() != DirForward {
+			continue
+		}
+		i := t.iface(p.Out)
+		if hasFamily(i.Addrs, p.Is6()) {
+			continue
+		}
+		for n := 1; n < 250; n++ {
+			a := netip.AddrFrom4([4]byte{198, 18, byte(n), 1})
+			if p.Is6() {
+				a = netip.AddrFrom16([16]byte{0xfd, 0x00, 0xf5, 0x10, 0, 0, 0, byte(n), 14: 0, 15: 1})
+			}
+			if !used[a] && !local[a] {
+				addLocal(p.Out, a)
+				break
+			}
+		}
+	}
 	routed := map[netip.Addr]bool{}
 	addRoute := func(ifname string, a netip.Addr) {
 		if local[a] || routed[a] || !unicast(a) {
@@ -140,6 +173,16 @@ func InferTopology(probes []Probe) Topology {
 		}
 	}
 	return t
+}
+
+// hasFamily reports whether ps holds an address of the family.
+func hasFamily(ps []netip.Prefix, v6 bool) bool {
+	for _, p := range ps {
+		if p.Addr().Is6() == v6 {
+			return true
+		}
+	}
+	return false
 }
 
 // unicast reports whether a can be an interface's address or a host
