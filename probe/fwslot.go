@@ -91,11 +91,16 @@ func MirrorIndexes(topo Topology, target []slots.Iface) Topology {
 			i = &out.Interfaces[len(out.Interfaces)-1]
 		}
 		i.Index = ti.Index
-		for _, a := range ti.Addrs {
-			if !hasPrefix(i.Addrs, a) {
-				i.Addrs = append(i.Addrs, a)
+		// The target's addresses come first (masquerade takes the
+		// primary one); an inferred placeholder of a family the target
+		// has goes.
+		addrs := append([]netip.Prefix(nil), ti.Addrs...)
+		for _, a := range i.Addrs {
+			if !hasPrefix(addrs, a) && !(isPlaceholder(a.Addr()) && hasFamily(ti.Addrs, a.Addr().Is6())) {
+				addrs = append(addrs, a)
 			}
 		}
+		i.Addrs = addrs
 	}
 	return out
 }

@@ -137,10 +137,7 @@ func InferTopology(probes []Probe) Topology {
 			continue
 		}
 		for n := 1; n < 250; n++ {
-			a := netip.AddrFrom4([4]byte{198, 18, byte(n), 1})
-			if p.Is6() {
-				a = netip.AddrFrom16([16]byte{0xfd, 0x00, 0xf5, 0x10, 0, 0, 0, byte(n), 14: 0, 15: 1})
-			}
+			a := placeholder(n, p.Is6())
 			if !used[a] && !local[a] {
 				addLocal(p.Out, a)
 				break
@@ -173,6 +170,24 @@ func InferTopology(probes []Probe) Topology {
 		}
 	}
 	return t
+}
+
+// Placeholder addresses of inferred interfaces: 198.18.0.0/15 (RFC 2544)
+// and fd00:f510::/32.
+var (
+	placeholder4 = netip.MustParsePrefix("198.18.0.0/15")
+	placeholder6 = netip.MustParsePrefix("fd00:f510::/32")
+)
+
+func placeholder(n int, v6 bool) netip.Addr {
+	if v6 {
+		return netip.AddrFrom16([16]byte{0xfd, 0x00, 0xf5, 0x10, 0, 0, 0, byte(n), 15: 1})
+	}
+	return netip.AddrFrom4([4]byte{198, 18, byte(n), 1})
+}
+
+func isPlaceholder(a netip.Addr) bool {
+	return placeholder4.Contains(a) || placeholder6.Contains(a)
 }
 
 // hasFamily reports whether ps holds an address of the family.
