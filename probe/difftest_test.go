@@ -47,7 +47,9 @@ func TestDifferential(t *testing.T) {
 			topo := readTopologyFile(t, base+".topology")
 			probes := loadProbes(t, pf)
 			g := newGenerator(uint64(len(base)), topo, readFacts(t, file), probes)
-			probes = append(probes, g.generate(t, n)...)
+			gen := g.generate(t, n)
+			t.Logf("%s: %d example probes, %d generated: %s", filepath.Base(file), len(probes), len(gen), mix(gen))
+			probes = append(probes, gen...)
 			outs := runDiff(t, file, topo, topo, probes, CompileLoader(context.Background(), file))
 			agree := 0
 			for _, d := range outs {
@@ -58,6 +60,49 @@ func TestDifferential(t *testing.T) {
 				}
 			}
 			t.Logf("%s: %d of %d packets agree (%.1f%%)", filepath.Base(file), agree, len(outs), 100*float64(agree)/float64(len(outs)))
+			// The same packets with a topology the twin infers from them:
+			// the fates must agree (addresses after masquerade may be a
+			// placeholder's: the probes give no evidence of the real one).
+			rep, err := Run(context.Background(), Topology{}, CompileLoader(context.Background(), file), probes, nil, Options{})
+			if err != nil {
+				t.Fatalf("twin with an inferred topology: %v", err)
+			}
+			agree = 0
+			for i, d := range outs {
+				d.twin = rep.Results[i]
+				if d.twin.Err == nil && d.twin.Outcome == d.real.outcome {
+					agree++
+				} else {
+					t.Errorf("inferred topology: disagree: %s", d)
+				}
+			}
+			t.Logf("%s, inferred topology: %d of %d fates agree (%.1f%%)", filepath.Base(file), agree, len(outs), 100*float64(agree)/float64(len(outs)))
 		})
 	}
+}
+
+// mix summarises generated probes for the log.
+func mix(probes []Probe) string {
+	counts := map[string]int{}
+	for _, p := range probes {
+		counts[string(p.Direction())]++
+		counts[string(p.Proto)]++
+		if p.Is6() {
+			counts["ipv6"]++
+		}
+		if p.State == StateEstablished {
+			counts["established"]++
+		}
+		if p.SNAT != nil || p.DNAT != nil {
+			counts["nat-expectation"]++
+		}
+		if p.Dst.Addr.IsMulticast() {
+			counts["multicast"]++
+		}
+	}
+	var parts []string
+	for _, k := range []string{"in", "forward", "out", "tcp", "udp", "icmp", "icmpv6", "ipv6", "established", "nat-expectation", "multicast"} {
+		parts = append(parts, k+"="+strconv.Itoa(counts[k]))
+	}
+	return strings.Join(parts, " ")
 }

@@ -269,6 +269,12 @@ func (g *generator) one() string {
 			return g.one()
 		}
 		src, dst, dir = pick(r, srcs), pick(r, dsts), "in "+in
+		if r.IntN(15) == 0 { // all-nodes multicast
+			dst = netip.MustParseAddr("224.0.0.1")
+			if v6 {
+				dst = netip.MustParseAddr("ff02::1")
+			}
+		}
 	case k < 8:
 		out := pick(r, g.ifaces)
 		srcs, dsts := g.hostsOf(in, v6), g.hostsOf(out, v6)
