@@ -72,6 +72,12 @@ func (rn *realNet) establish(sp pktSpec, p Probe) (seq, ack uint32, err error) {
 		if derr := rn.reload(); err == nil {
 			err = derr
 		}
+		// Neighbours resolved while the filters were out of the way
+		// would outlive them: forget them (IPv6 neighbour discovery is
+		// filtered by the ruleset).
+		if derr := rn.flushNeighbours(); err == nil {
+			err = derr
+		}
 	}()
 	side, other := p.In, p.Out
 	var open pktSpec

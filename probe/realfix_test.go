@@ -310,3 +310,35 @@ accept icmp 10.1.0.7 -> 203.0.113.9 in lan0 out wan0 type echo-request
 		}
 	}
 }
+
+// TestNeighbourDiscoveryBlockedByTheRuleset: router.nft drops ICMPv6
+// neighbour discovery (its input accepts none), so a real router never
+// reaches an on-link IPv6 host although its forward chain accepts the
+// packet, and no IPv6 host on its links (nor the wan gateway) can resolve
+// the router's address to send to it. The twin no longer pins such
+// neighbours: the probe is dropped, with the reason on its path. Hosts on
+// dualstack.nft, which accepts ND, are still reached.
+func TestNeighbourDiscoveryBlockedByTheRuleset(t *testing.T) {
+	topo := topoOf(t, routerTopo+"addr lan0 2001:db8:10::1/64\naddr wan0 2001:db8:20::1/64\nroute wan0 ::/0\n")
+	probes := parseLines(t, `drop udp [2001:db8:20::1]:41001 -> [2001:db8:20::c]:53 out wan0
+drop tcp [2001:db8:10::c]:41000 -> [2001:db8:20::c]:443 in lan0 out wan0
+drop tcp [2001:db8:10::c]:41004 -> [2001:db8:10::1]:22 in lan0
+drop tcp [2001:db8:ffff::9]:41005 -> [2001:db8:20::1]:22 in wan0 state established
+accept tcp 10.0.0.12:41002 -> 192.0.2.12:443 in lan0 out wan0
+`)
+	outs := runDiff(t, "../testdata/examples/router.nft", topo, topo, probes, nil)
+	requireAgreement(t, outs)
+	for i, want := range []string{
+		"(neighbour discovery of 2001:db8:20::c on wan0 fails: the ruleset drops its neighbour advertisements): drop",
+		"(neighbour discovery of this host from 2001:db8:10::c on lan0 fails: the ruleset drops its neighbour solicitations, so the packet is never sent): drop",
+		"(neighbour discovery of this host from 2001:db8:10::c on lan0 fails",
+		"(neighbour discovery of this host from fe80::2 on wan0 fails",
+	} {
+		if !strings.Contains(outs[i].twin.Path.String(), want) {
+			t.Errorf("%s: path lacks %q:\n%s", outs[i].probe, want, outs[i].twin.Path)
+		}
+	}
+	ds := topoOf(t, dualstackTopo)
+	requireAgreement(t, runDiff(t, "../testdata/examples/dualstack.nft", ds, ds,
+		parseLines(t, "accept udp [2001:db8:2::20]:41003 -> [2001:db8:2::77]:53 out eth0\n"), nil))
+}

@@ -67,3 +67,16 @@ func (rn *realNet) reset() error {
 	}
 	return rn.readPeers(nil, "")
 }
+
+// flushNeighbours empties the neighbour tables of the router and the peers.
+func (rn *realNet) flushNeighbours() error {
+	if err := ipBatch(rn.router, "neigh flush all\n"); err != nil {
+		return err
+	}
+	for _, ri := range rn.ifs {
+		if err := ipBatch(ri.ns, "neigh flush all\n"); err != nil {
+			return err
+		}
+	}
+	return nil
+}

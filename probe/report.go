@@ -95,7 +95,7 @@ func Run(ctx context.Context, topo Topology, load Loader, probes []Probe, idx Ru
 			l.idx.Annotate(opt.Locate)
 			idx = l.idx
 			for i := range rep.Results {
-				rep.Results[i].Path = buildPath(rep.Results[i].events, idx)
+				rep.Results[i].Path = append(buildPath(rep.Results[i].events, idx), rep.Results[i].extra...)
 			}
 		}
 	}

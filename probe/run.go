@@ -46,6 +46,7 @@ type Result struct {
 	Error string `json:"error,omitempty"`
 
 	events []traceEvent // the probe's trace, kept to rebuild Path with another index
+	extra  []Hop        // hops after the trace (a next hop that never answers)
 }
 
 // Passed reports whether the probe got its expected verdict with every
@@ -195,6 +196,8 @@ type observation struct {
 	events    []traceEvent
 	ended     bool // the trace id was reused by another packet
 	dropAt    time.Time
+	ndHost    netip.Addr // next hop whose neighbour discovery the ruleset blocks
+	ndIface   string
 }
 
 func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
@@ -211,6 +214,12 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 		if out = tw.byName[p.Out]; out == nil {
 			return fail(fmt.Errorf("the twin has no interface %q (add it to the topology)", p.Out))
 		}
+	}
+	if host, blocked := tw.sendBlocked(p); blocked && i < ndProbeBase {
+		res.Got, res.Outcome = Drop, Dropped
+		res.extra = []Hop{nsHop(host, p.In)}
+		res.Path = res.extra
+		return res
 	}
 	spec := specFor(i, p)
 	if err := tw.drain(); err != nil {
@@ -258,11 +267,30 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 		}
 	}
 	o := &observation{spec: spec, probe: p}
+	if p.Direction() != DirIn {
+		next := p.Dst.Addr
+		if p.DNAT != nil {
+			next = p.DNAT.Addr
+		}
+		ifc, ok := tw.ndBlocked[next]
+		if !ok && next.Is6() && tw.gwBlocked[p.Out] && tw.onLinkIface(next) == nil {
+			next, ifc, ok = gw6, p.Out, true
+		}
+		if ok {
+			// Nothing will ever leave: no need to wait for the timeout.
+			o.ndHost, o.ndIface, o.dropAt = next, ifc, time.Now()
+		}
+	}
 	if err := tw.observe(o, opt); err != nil {
 		return fail(err)
 	}
 	res.events = o.events
-	return judge(res, o, buildPath(o.events, idx))
+	path := buildPath(o.events, idx)
+	if o.ndHost.IsValid() && o.delivered == nil && o.forwarded == nil && o.rejected == nil && path.Verdict() == "accept" {
+		res.extra = []Hop{ndHop(o.ndHost, o.ndIface)}
+		path = append(path, res.extra...)
+	}
+	return judge(res, o, path)
 }
 
 // observe waits until the packet's fate is known: seen delivered,

@@ -354,7 +354,7 @@ func buildPath(evs []traceEvent, idx RuleIndex) Path {
 func (p Path) String() string {
 	var b strings.Builder
 	for _, h := range p {
-		if h.Chain == NoBaseChain && h.Table == "" {
+		if h.Table == "" && strings.HasPrefix(h.Chain, "(") {
 			fmt.Fprintf(&b, "  %s: %s\n", h.Chain, h.Verdict)
 			continue
 		}

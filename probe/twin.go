@@ -106,7 +106,12 @@ type Twin struct {
 	traced      []Probe // the probes the trace table was installed for
 	restores    int
 	restoreTime time.Duration
-	neigh       map[netip.Addr]bool // on-link hosts given a neighbour entry
+	neigh       map[netip.Addr]bool   // on-link hosts given a neighbour entry
+	ndBlocked   map[netip.Addr]string // on-link hosts whose advertisements the ruleset drops, by interface
+	ndProbes    int
+	gwChecked   map[string]bool  // interfaces whose IPv6 gateway's advertisements were tried
+	gwBlocked   map[string]bool  // ... and dropped by the ruleset
+	nsChecked   map[sendKey]bool // senders' solicitations tried: true when the ruleset drops them
 }
 
 // NewTwin builds a twin for the topology and runs load to put the ruleset
