@@ -523,4 +523,3 @@ func (tw *Twin) drain() error {
 	}
 	return tw.sock.readTrace(func(traceEvent) {})
 }
-
