@@ -9,7 +9,7 @@ PKGS := ./...
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: all build deps bench-deps demo test check bench bench-quick clean docs install deb
+.PHONY: all build deps bench-deps demo test check bench bench-quick clean docs install deb difftest
 
 # Where make install puts things; DESTDIR stages into another root.
 PREFIX ?= /usr
@@ -99,3 +99,12 @@ bench: bench-deps build
 
 clean:
 	rm -rf bin
+
+# difftest: the differential tester. Every example ruleset under
+# testdata/examples (with probes and a topology) gets its probes and
+# DIFFTEST_N generated packets, sent as probes through fwslot's twin and as
+# real packets through a real router namespace loaded with `nft -f`; every
+# fate must agree. Root; namespaces only, never the host's.
+DIFFTEST_N ?= 200
+difftest: deps
+	FWSLOT_DIFFTEST_N=$(DIFFTEST_N) $(GO) test -count=1 -timeout 10m -run 'TestDifferential' -v ./probe/

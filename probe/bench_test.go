@@ -119,3 +119,42 @@ func BenchmarkProbe10kRules(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "probes/s")
 }
+
+// BenchmarkRun100ProbesStateful10kRules measures the cost of meeting the
+// ruleset as loaded on every probe: a 10k-rule ruleset holding one `limit`
+// rule is reloaded between probes (compare with Options.Sequential).
+func BenchmarkRun100ProbesStateful10kRules(b *testing.B) {
+	requireRoot(b)
+	path := writeBigRuleset(b, 10000)
+	src, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	src = []byte(strings.Replace(string(src), "\t\ttcp dport 22 accept\n", "\t\ticmp type echo-request limit rate 1/minute accept\n\t\ttcp dport 22 accept\n", 1))
+	if err := os.WriteFile(path, src, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	probes := bigProbes(b, 100)
+	for _, seq := range []bool{false, true} {
+		b.Run(fmt.Sprintf("sequential=%v", seq), func(b *testing.B) {
+			var probing, resets time.Duration
+			n := 0
+			for b.Loop() {
+				rep, err := Run(context.Background(), Topology{}, NftFileLoader(path), probes, nil, Options{Sequential: seq})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if rep.Failed != 0 {
+					b.Fatalf("%d probes failed", rep.Failed)
+				}
+				probing += rep.Probing
+				resets += rep.ResetTime
+				n += rep.Resets
+			}
+			b.ReportMetric(float64(len(probes)*b.N)/probing.Seconds(), "probes/s")
+			if n > 0 {
+				b.ReportMetric(float64(resets.Microseconds())/float64(n), "µs/reset")
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -36,25 +37,35 @@ const (
 	ctaStatus     = 3
 	ctaProtoinfo  = 4
 	ctaTimeout    = 7
-	ctaTupleIP    = 1
-	ctaTupleProto = 2
-	ctaIPv4Src    = 1
-	ctaIPv4Dst    = 2
-	ctaIPv6Src    = 3
-	ctaIPv6Dst    = 4
-	ctaProtoNum   = 1
-	ctaProtoSrc   = 2
-	ctaProtoDst   = 3
-	ctaICMPID     = 4
-	ctaICMPType   = 5
-	ctaICMPCode   = 6
-	ctaICMPv6ID   = 7
-	ctaICMPv6Type = 8
-	ctaICMPv6Code = 9
-	ctaProtoTCP   = 1
-	ctaTCPState   = 1
-	ctaTCPFlagsO  = 4
-	ctaTCPFlagsR  = 5
+	ctaNATSrc     = 6
+	ctaNATDst     = 13
+
+	ctaNATv4MinIP      = 1
+	ctaNATv4MaxIP      = 2
+	ctaNATProto        = 3
+	ctaNATv6MinIP      = 4
+	ctaNATv6MaxIP      = 5
+	ctaProtoNATPortMin = 1
+	ctaProtoNATPortMax = 2
+	ctaTupleIP         = 1
+	ctaTupleProto      = 2
+	ctaIPv4Src         = 1
+	ctaIPv4Dst         = 2
+	ctaIPv6Src         = 3
+	ctaIPv6Dst         = 4
+	ctaProtoNum        = 1
+	ctaProtoSrc        = 2
+	ctaProtoDst        = 3
+	ctaICMPID          = 4
+	ctaICMPType        = 5
+	ctaICMPCode        = 6
+	ctaICMPv6ID        = 7
+	ctaICMPv6Type      = 8
+	ctaICMPv6Code      = 9
+	ctaProtoTCP        = 1
+	ctaTCPState        = 1
+	ctaTCPFlagsO       = 4
+	ctaTCPFlagsR       = 5
 
 	ipsSeenReply          = 1 << 1
 	ipsAssured            = 1 << 2
@@ -118,57 +129,136 @@ func (s *sockets) ctFlush() error {
 	return nil
 }
 
-// ctEstablish inserts an established conntrack entry whose original
-// direction is the probe packet's tuple, so the packet is seen as part of
-// an established connection. NAT is not part of the entry.
-func (s *sockets) ctEstablish(sp pktSpec) error {
-	tuple := func(src, dst [2]uint16, a, b []byte, icmpType uint8) nlAttrs {
+// ctFlow is the connection a `state established` probe belongs to: its
+// original tuple as the opening packet had it, and the NAT the router
+// applied to that packet (zero Addr: none).
+type ctFlow struct {
+	src, dst     netip.Addr
+	sport, dport uint16 // ports, or icmp id in sport
+	icmpType     uint8  // type of the original direction's packets
+	snat, dnat   Endpoint
+}
+
+// flowFor reads the connection of an established probe. A probe in the
+// reply direction (see replyDirection) answers a packet its destination
+// sent: with a dnat expectation D the probe is the answer to a connection
+// that D opened and the router source-natted to the probe's destination
+// (a masquerade reply). A probe in the original direction opened the
+// connection itself, with the snat and dnat it expects (an established
+// port forward).
+func flowFor(sp pktSpec, p Probe) ctFlow {
+	if !replyDirection(p) {
+		f := ctFlow{src: sp.src, dst: sp.dst, sport: sp.sport, dport: sp.dport, icmpType: sp.icmpType}
+		if p.SNAT != nil {
+			f.snat = *p.SNAT
+		}
+		if p.DNAT != nil {
+			f.dnat = *p.DNAT
+		}
+		return f
+	}
+	f := ctFlow{src: sp.dst, dst: sp.src, sport: sp.dport, dport: sp.sport}
+	switch sp.proto {
+	case 1:
+		f.icmpType = 8
+	case 58:
+		f.icmpType = 128
+	}
+	if p.DNAT != nil { // the opener was D, seen by the world as the probe's destination
+		f.src = p.DNAT.Addr
+		if p.DNAT.Port != 0 && sp.proto != 1 && sp.proto != 58 {
+			f.sport = p.DNAT.Port
+		}
+		f.snat = Endpoint{Addr: sp.dst, Port: sp.dport}
+	}
+	if p.SNAT != nil { // the opener addressed S, which the router sent to the probe's source
+		f.dst = p.SNAT.Addr
+		if p.SNAT.Port != 0 && sp.proto != 1 && sp.proto != 58 {
+			f.dport = p.SNAT.Port
+		}
+		f.dnat = Endpoint{Addr: sp.src, Port: sp.sport}
+	}
+	return f
+}
+
+// ctEstablish inserts an established conntrack entry for the probe's
+// connection (see flowFor). With NAT the kernel computes the entry's reply
+// tuple from the mapping, exactly as for a connection it translated
+// itself, so the probe's packet is translated like a real one.
+func (s *sockets) ctEstablish(sp pktSpec, p Probe) error {
+	icmp := sp.proto == 1 || sp.proto == 58
+	tuple := func(src, dst netip.Addr, sport, dport uint16, icmpType uint8) nlAttrs {
 		var ip, proto, t nlAttrs
-		if len(a) == 4 {
-			ip.put(ctaIPv4Src, a)
-			ip.put(ctaIPv4Dst, b)
+		if src.Is4() {
+			ip.put(ctaIPv4Src, src.AsSlice())
+			ip.put(ctaIPv4Dst, dst.AsSlice())
 		} else {
-			ip.put(ctaIPv6Src, a)
-			ip.put(ctaIPv6Dst, b)
+			ip.put(ctaIPv6Src, src.AsSlice())
+			ip.put(ctaIPv6Dst, dst.AsSlice())
 		}
 		proto.put(ctaProtoNum, []byte{sp.proto})
 		switch sp.proto {
 		case 1:
-			proto.put(ctaICMPID, be16(src[0]))
+			proto.put(ctaICMPID, be16(sport))
 			proto.put(ctaICMPType, []byte{icmpType})
 			proto.put(ctaICMPCode, []byte{0})
 		case 58:
-			proto.put(ctaICMPv6ID, be16(src[0]))
+			proto.put(ctaICMPv6ID, be16(sport))
 			proto.put(ctaICMPv6Type, []byte{icmpType})
 			proto.put(ctaICMPv6Code, []byte{0})
 		default:
-			proto.put(ctaProtoSrc, be16(src[0]))
-			proto.put(ctaProtoDst, be16(dst[0]))
+			proto.put(ctaProtoSrc, be16(sport))
+			proto.put(ctaProtoDst, be16(dport))
 		}
 		t.nest(ctaTupleIP, ip)
 		t.nest(ctaTupleProto, proto)
 		return t
 	}
+	f := flowFor(sp, p)
+	if icmp {
+		f.sport = uint16(sp.tag) // the echo id of every probe packet
+	}
 	var replyType uint8
 	switch {
-	case sp.proto == 1 && sp.icmpType == 8:
+	case sp.proto == 1 && f.icmpType == 8:
 		replyType = 0
-	case sp.proto == 58 && sp.icmpType == 128:
+	case sp.proto == 58 && f.icmpType == 128:
 		replyType = 129
-	case sp.proto == 1 || sp.proto == 58:
-		return fmt.Errorf("state established needs an echo-request for %s", protoName(sp.proto))
+	case icmp:
+		return fmt.Errorf("state established needs an echo-request or echo-reply for %s", protoName(sp.proto))
 	case sp.proto == 132:
 		return fmt.Errorf("state established is not supported for sctp")
 	}
-	src, dst := sp.src.AsSlice(), sp.dst.AsSlice()
-	id := uint16(sp.tag)
 	var a nlAttrs
-	if sp.proto == 1 || sp.proto == 58 {
-		a.nest(ctaTupleOrig, tuple([2]uint16{id}, [2]uint16{}, src, dst, sp.icmpType))
-		a.nest(ctaTupleReply, tuple([2]uint16{id}, [2]uint16{}, dst, src, replyType))
+	if icmp {
+		a.nest(ctaTupleOrig, tuple(f.src, f.dst, f.sport, 0, f.icmpType))
+		a.nest(ctaTupleReply, tuple(f.dst, f.src, f.sport, 0, replyType))
 	} else {
-		a.nest(ctaTupleOrig, tuple([2]uint16{sp.sport}, [2]uint16{sp.dport}, src, dst, 0))
-		a.nest(ctaTupleReply, tuple([2]uint16{sp.dport}, [2]uint16{sp.sport}, dst, src, 0))
+		a.nest(ctaTupleOrig, tuple(f.src, f.dst, f.sport, f.dport, 0))
+		a.nest(ctaTupleReply, tuple(f.dst, f.src, f.dport, f.sport, 0))
+	}
+	nat := func(typ uint16, e Endpoint) {
+		var n nlAttrs
+		if e.Addr.Is4() {
+			n.put(ctaNATv4MinIP, e.Addr.AsSlice())
+			n.put(ctaNATv4MaxIP, e.Addr.AsSlice())
+		} else {
+			n.put(ctaNATv6MinIP, e.Addr.AsSlice())
+			n.put(ctaNATv6MaxIP, e.Addr.AsSlice())
+		}
+		if e.Port != 0 && !icmp {
+			var pr nlAttrs
+			pr.put(ctaProtoNATPortMin, be16(e.Port))
+			pr.put(ctaProtoNATPortMax, be16(e.Port))
+			n.nest(ctaNATProto, pr)
+		}
+		a.nest(typ, n)
+	}
+	if f.snat.Addr.IsValid() {
+		nat(ctaNATSrc, f.snat)
+	}
+	if f.dnat.Addr.IsValid() {
+		nat(ctaNATDst, f.dnat)
 	}
 	statusAt := len(a)
 	a.put(ctaStatus, be32(ipsSeenReply|ipsAssured|ipsConfirmed))
@@ -193,6 +283,9 @@ func (s *sockets) ctEstablish(sp pktSpec) error {
 		err = s.ctRequest(nfnlSubsysCT<<8|ipctnlMsgCTNew, family, a)
 	}
 	if err != nil {
+		if f.snat.Addr.IsValid() || f.dnat.Addr.IsValid() {
+			return fmt.Errorf("insert established conntrack entry with NAT (does the ruleset have a nat chain for this family?): %w", err)
+		}
 		return fmt.Errorf("insert established conntrack entry: %w", err)
 	}
 	return nil
@@ -212,4 +305,18 @@ func protoName(p uint8) string {
 		return "sctp"
 	}
 	return fmt.Sprintf("protocol %d", p)
+}
+
+// replyDirection reports whether a `state established` probe is read as a
+// packet of the connection's reply direction: a tcp/udp/sctp packet from a
+// lower port to a higher one (a server answering, 443 -> 40000), or an
+// echo-reply. Otherwise the probe's own packet opened the connection.
+func replyDirection(p Probe) bool {
+	switch p.Proto {
+	case ICMP:
+		return p.ICMPType == 0
+	case ICMPv6:
+		return p.ICMPType == 129
+	}
+	return p.Src.Port != 0 && p.Dst.Port != 0 && p.Src.Port < p.Dst.Port
 }

@@ -14,18 +14,26 @@ import (
 // CompileLoader returns a Loader that compiles a ruleset bundle (exactly
 // the files source.Load read) for the twin's interfaces and makes it live
 // there in fwslot's slot layout, as it would run on a real target.
+//
+// The compiled ruleset is kept for the next call with the same interfaces:
+// a twin reloads it between probes when it holds state (see Options).
 func CompileLoader(ctx context.Context, b *source.Bundle) Loader {
+	var key string
+	var compiled *slots.Ruleset
 	return func(ns string) error {
 		ifs, err := slots.Interfaces(ns)
 		if err != nil {
 			return err
 		}
-		rs, err := slots.CompileBundle(ctx, b, ifs, nil)
-		if err != nil {
-			return err
+		if k := fmt.Sprint(ifs); compiled == nil || k != key {
+			rs, err := slots.CompileBundle(ctx, b, ifs, nil)
+			if err != nil {
+				return err
+			}
+			key, compiled = k, rs
 		}
-		if err := installRaw(ns, rs); err != nil {
-			return fmt.Errorf("load the ruleset into the twin: %w", slots.LocateRefusal(err, b.Main, rs))
+		if err := installRaw(ns, compiled); err != nil {
+			return fmt.Errorf("load the ruleset into the twin: %w", slots.LocateRefusal(err, b.Main, compiled))
 		}
 		return nil
 	}
@@ -90,11 +98,16 @@ func MirrorIndexes(topo Topology, target []slots.Iface) Topology {
 			i = &out.Interfaces[len(out.Interfaces)-1]
 		}
 		i.Index = ti.Index
-		for _, a := range ti.Addrs {
-			if !hasPrefix(i.Addrs, a) {
-				i.Addrs = append(i.Addrs, a)
+		// The target's addresses come first (masquerade takes the
+		// primary one); an inferred placeholder of a family the target
+		// has goes.
+		addrs := append([]netip.Prefix(nil), ti.Addrs...)
+		for _, a := range i.Addrs {
+			if !hasPrefix(addrs, a) && !(isPlaceholder(a.Addr()) && hasFamily(ti.Addrs, a.Addr().Is6())) {
+				addrs = append(addrs, a)
 			}
 		}
+		i.Addrs = addrs
 	}
 	return out
 }

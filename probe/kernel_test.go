@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,12 +26,16 @@ func requireRoot(t testing.TB) {
 }
 
 // fwpNamespaces lists the namespaces whose name starts with fwp-.
+// fwpNamespaces lists the twin and peer namespaces this test process
+// made (their names carry the creator's pid), so that probe runs of other
+// processes on the machine do not count.
 func fwpNamespaces(t testing.TB) map[string]bool {
 	t.Helper()
 	ents, _ := os.ReadDir(nsutil.RunDir)
+	mine := "-" + strconv.Itoa(os.Getpid()) + "-"
 	m := map[string]bool{}
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), "fwp-") {
+		if strings.HasPrefix(e.Name(), "fwp-") && strings.Contains(e.Name(), mine) {
 			m[e.Name()] = true
 		}
 	}

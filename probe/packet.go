@@ -14,6 +14,7 @@ type pktSpec struct {
 	flags        uint8  // tcp
 	icmpType     uint8  // icmp, icmpv6
 	tag          uint32 // IPv4 ID or IPv6 flow label: identifies the probe
+	seq, ack     uint32 // tcp sequence and acknowledgement numbers; 0: derived from tag
 }
 
 var probePayload = []byte("fwslot probe")
@@ -55,9 +56,16 @@ func buildL4(s pktSpec) []byte {
 		b = make([]byte, 20)
 		binary.BigEndian.PutUint16(b[0:], s.sport)
 		binary.BigEndian.PutUint16(b[2:], s.dport)
-		binary.BigEndian.PutUint32(b[4:], 0x10000000|s.tag)
+		seq, ack := s.seq, s.ack
+		if seq == 0 {
+			seq = 0x10000000 | s.tag
+		}
+		if ack == 0 {
+			ack = 0x20000000 | s.tag
+		}
+		binary.BigEndian.PutUint32(b[4:], seq)
 		if s.flags&FlagACK != 0 {
-			binary.BigEndian.PutUint32(b[8:], 0x20000000|s.tag)
+			binary.BigEndian.PutUint32(b[8:], ack)
 		}
 		b[12] = 5 << 4
 		b[13] = s.flags

@@ -29,6 +29,10 @@ type Report struct {
 	// the time to run the probes (and list the rules when no index was given).
 	Setup   time.Duration `json:"setup_ns"`
 	Probing time.Duration `json:"probing_ns"`
+	// Resets is how often the twin put stateful rules back as loaded
+	// between probes, and ResetTime what that cost (part of Probing).
+	Resets    int           `json:"resets,omitempty"`
+	ResetTime time.Duration `json:"reset_ns,omitempty"`
 }
 
 // OK reports whether every probe passed.
@@ -61,7 +65,20 @@ func Run(ctx context.Context, topo Topology, load Loader, probes []Probe, idx Ru
 		err error
 	}
 	var lc chan listing
-	if idx == nil {
+	stateful, err := tw.isStateful()
+	if err != nil {
+		return rep, err
+	}
+	if idx == nil && stateful && !opt.Sequential {
+		// The twin reloads the ruleset between probes: list it first,
+		// not while it is being replaced (the handles stay the same).
+		x, err := TwinRuleIndex(tw)
+		if err != nil {
+			return rep, err
+		}
+		lc = make(chan listing, 1)
+		lc <- listing{x, nil}
+	} else if idx == nil {
 		lc = make(chan listing, 1)
 		go func() {
 			x, err := TwinRuleIndex(tw)
@@ -78,11 +95,12 @@ func Run(ctx context.Context, topo Topology, load Loader, probes []Probe, idx Ru
 			l.idx.Annotate(opt.Locate)
 			idx = l.idx
 			for i := range rep.Results {
-				rep.Results[i].Path = buildPath(rep.Results[i].events, idx)
+				rep.Results[i].Path = append(buildPath(rep.Results[i].events, idx), rep.Results[i].extra...)
 			}
 		}
 	}
 	rep.Probing = time.Since(start)
+	rep.Resets, rep.ResetTime = tw.restores, tw.restoreTime
 	if err != nil {
 		return rep, err
 	}

@@ -46,6 +46,7 @@ type Result struct {
 	Error string `json:"error,omitempty"`
 
 	events []traceEvent // the probe's trace, kept to rebuild Path with another index
+	extra  []Hop        // hops after the trace (a next hop that never answers)
 }
 
 // Passed reports whether the probe got its expected verdict with every
@@ -67,6 +68,11 @@ type Options struct {
 	// Locate, when set, attaches source file:line to the rules of the
 	// default rule index (see SourceLocator).
 	Locate Locator
+	// Sequential lets state carry over from one probe to the next: the
+	// n-th probe through a `limit` rule sees the n-1 before it. By
+	// default every probe meets limits, quotas, meters and dynamic sets as
+	// loaded (the twin reloads a ruleset that holds such state).
+	Sequential bool
 }
 
 func (o Options) withDefaults() Options {
@@ -87,6 +93,16 @@ func tagFor(i int, v6 bool) uint32 {
 }
 
 func sportFor(i int) uint16 { return uint16(20000 + i%40000) }
+
+// specFor is the packet of the i-th probe.
+func specFor(i int, p Probe) pktSpec {
+	spec := pktSpec{src: p.Src.Addr, dst: p.Dst.Addr, proto: p.Proto.number(), sport: p.Src.Port,
+		dport: p.Dst.Port, flags: p.Flags, icmpType: p.ICMPType, tag: tagFor(i, p.Is6())}
+	if spec.sport == 0 && p.Proto.hasPorts() {
+		spec.sport = sportFor(i)
+	}
+	return spec
+}
 
 // installTrace (re)creates the trace table: nftrace for probe packets
 // (IPv4 ID or IPv6 flow label carry a tag with the top bit set) at
@@ -138,11 +154,26 @@ func (tw *Twin) Probe(ctx context.Context, probes []Probe, idx RuleIndex, opt Op
 	if err := tw.installTrace(probes); err != nil {
 		return nil, err
 	}
+	tw.traced = probes
+	if err := tw.addNeighbours(probes); err != nil {
+		return nil, err
+	}
+	stateful, err := tw.isStateful()
+	if err != nil {
+		return nil, err
+	}
 	results := make([]Result, 0, len(probes))
 	for i, p := range probes {
 		if err := ctx.Err(); err != nil {
 			return results, err
 		}
+		if tw.dirty && stateful && !opt.Sequential {
+			if err := tw.restore(); err != nil {
+				return results, err
+			}
+			tw.dirty = false
+		}
+		tw.dirty = true
 		r := tw.probeOne(i, p, idx, opt)
 		if r.Err != nil {
 			r.Error = r.Err.Error()
@@ -165,6 +196,8 @@ type observation struct {
 	events    []traceEvent
 	ended     bool // the trace id was reused by another packet
 	dropAt    time.Time
+	ndHost    netip.Addr // next hop whose neighbour discovery the ruleset blocks
+	ndIface   string
 }
 
 func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
@@ -182,11 +215,13 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 			return fail(fmt.Errorf("the twin has no interface %q (add it to the topology)", p.Out))
 		}
 	}
-	spec := pktSpec{src: p.Src.Addr, dst: p.Dst.Addr, proto: p.Proto.number(), sport: p.Src.Port,
-		dport: p.Dst.Port, flags: p.Flags, icmpType: p.ICMPType, tag: tagFor(i, p.Is6())}
-	if spec.sport == 0 && p.Proto.hasPorts() {
-		spec.sport = sportFor(i)
+	if host, blocked := tw.sendBlocked(p); blocked && i < ndProbeBase {
+		res.Got, res.Outcome = Drop, Dropped
+		res.extra = []Hop{nsHop(host, p.In)}
+		res.Path = res.extra
+		return res
 	}
+	spec := specFor(i, p)
 	if err := tw.drain(); err != nil {
 		return fail(err)
 	}
@@ -194,7 +229,7 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 		return fail(err)
 	}
 	if p.State == StateEstablished {
-		if err := s.ctEstablish(spec); err != nil {
+		if err := s.ctEstablish(spec, p); err != nil {
 			return fail(err)
 		}
 	}
@@ -232,11 +267,30 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 		}
 	}
 	o := &observation{spec: spec, probe: p}
+	if p.Direction() != DirIn {
+		next := p.Dst.Addr
+		if p.DNAT != nil {
+			next = p.DNAT.Addr
+		}
+		ifc, ok := tw.ndBlocked[next]
+		if !ok && next.Is6() && tw.gwBlocked[p.Out] && tw.onLinkIface(next) == nil {
+			next, ifc, ok = gw6, p.Out, true
+		}
+		if ok {
+			// Nothing will ever leave: no need to wait for the timeout.
+			o.ndHost, o.ndIface, o.dropAt = next, ifc, time.Now()
+		}
+	}
 	if err := tw.observe(o, opt); err != nil {
 		return fail(err)
 	}
 	res.events = o.events
-	return judge(res, o, buildPath(o.events, idx))
+	path := buildPath(o.events, idx)
+	if o.ndHost.IsValid() && o.delivered == nil && o.forwarded == nil && o.rejected == nil && path.Verdict() == "accept" {
+		res.extra = []Hop{ndHop(o.ndHost, o.ndIface)}
+		path = append(path, res.extra...)
+	}
+	return judge(res, o, path)
 }
 
 // observe waits until the packet's fate is known: seen delivered,
@@ -468,81 +522,4 @@ func (tw *Twin) drain() error {
 		return err
 	}
 	return tw.sock.readTrace(func(traceEvent) {})
-}
-
-func endpointOf(a netip.Addr, port uint16, proto uint8) Endpoint {
-	if proto == 1 || proto == 58 {
-		port = 0
-	}
-	return Endpoint{Addr: a, Port: port}
-}
-
-// judge turns the observation and the path into a result, and checks that
-// the trace and the wire agree.
-func judge(res Result, o *observation, path Path) Result {
-	p := o.probe
-	res.Path = path
-	var seen *pktInfo
-	switch {
-	case o.delivered != nil:
-		res.Outcome, res.Got, seen = Delivered, Accept, o.delivered
-	case o.forwarded != nil:
-		res.Outcome, res.Got, seen = Forwarded, Accept, o.forwarded
-	case o.rejected != nil:
-		res.Outcome, res.Got = Rejected, Reject
-	default:
-		res.Outcome, res.Got = Dropped, Drop
-	}
-	if seen != nil {
-		res.Seen = &Seen{Src: endpointOf(seen.src, seen.sport, seen.proto), Dst: endpointOf(seen.dst, seen.dport, seen.proto)}
-		if res.Outcome == Forwarded {
-			res.Seen.Iface = o.via
-		}
-	}
-	tv := path.Verdict()
-	switch {
-	case len(o.events) == 0:
-		res.Err = fmt.Errorf("no trace events for the probe (the wire says %s)", res.Outcome)
-	case res.Got == Accept && tv != "accept":
-		res.Err = fmt.Errorf("trace says %s but the packet was %s", tv, res.Outcome)
-	case res.Got != Accept && tv == "accept":
-		if res.Outcome == Rejected {
-			res.Err = fmt.Errorf("the ruleset accepted the packet but the kernel answered it with %s (no route or closed port? check the topology)", answerName(*o.rejected))
-		} else {
-			res.Err = errors.New("the ruleset accepted the packet but it was neither delivered nor forwarded (no route? check the topology)")
-		}
-	}
-	if res.Err != nil {
-		return res
-	}
-	var problems []string
-	switch dir := p.Direction(); {
-	case dir == DirIn && res.Outcome == Forwarded:
-		problems = append(problems, "forwarded out "+o.via+" instead of delivered locally")
-	case dir != DirIn && res.Outcome == Forwarded && o.via != p.Out:
-		problems = append(problems, "left through "+o.via+", expected "+p.Out)
-	case dir != DirIn && res.Outcome == Delivered:
-		problems = append(problems, "delivered locally instead of leaving through "+p.Out)
-	}
-	if seen != nil {
-		if p.SNAT != nil && !natMatches(*p.SNAT, seen.src, seen.sport) {
-			problems = append(problems, fmt.Sprintf("source after nat is %s, expected snat %s", res.Seen.Src, p.SNAT))
-		}
-		if p.DNAT != nil && !natMatches(*p.DNAT, seen.dst, seen.dport) {
-			problems = append(problems, fmt.Sprintf("destination after nat is %s, expected dnat %s", res.Seen.Dst, p.DNAT))
-		}
-	}
-	res.Failure = strings.Join(problems, "; ")
-	return res
-}
-
-func natMatches(want Endpoint, a netip.Addr, port uint16) bool {
-	return want.Addr == a && (want.Port == 0 || want.Port == port)
-}
-
-func answerName(pk pktInfo) string {
-	if pk.proto == 6 {
-		return "a TCP reset"
-	}
-	return fmt.Sprintf("ICMP unreachable code %d", pk.icmpCode)
 }

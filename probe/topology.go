@@ -60,27 +60,38 @@ func addPrefix(list []netip.Prefix, p netip.Prefix) []netip.Prefix {
 }
 
 // InferTopology derives a topology from probes when the target's own is not
-// known: local addresses from the destinations of `in`-only probes, the
-// sources of `out`-only probes, snat addresses (masquerade) on the out
-// interface and the original destination of dnat probes on the in
-// interface; host routes to forwarded and `out` destinations (after dnat)
-// via the out interface, then back to every `in` source via its in
-// interface. The first route for an address wins (destinations before
-// sources); routes to local addresses are skipped. Because an snat address
-// becomes the out interface's address, a masquerade probe checks that the
-// source was rewritten to that interface's address; give a topology file to
-// check it against the real one.
+// known (multicast and broadcast addresses are never assigned or routed).
+// Local addresses are placed by how strongly the probes tie them to an
+// interface, the first placement winning: snat addresses on the out
+// interface (masquerade takes its source from there), sources of `out`
+// probes on their out interface, original destinations of dnat probes on
+// the in interface (unless other probes forward to that host: then it is a
+// host behind the router, not the router), and last destinations of
+// `in`-only probes on their in interface (a host answers on any of its
+// addresses, whichever interface a packet came in). An interface that
+// forwarded probes leave by and that got no address of their family gets a
+// placeholder (198.18.N.1, fd00:f510:0:N::1), so masquerade has a source.
+// Host routes go to
+// forwarded and `out` destinations (after dnat) via the out interface, then
+// back to every `in` source via its in interface. The first route for an
+// address wins (destinations before sources); routes to local addresses
+// are skipped. Because an snat address becomes the out interface's
+// address, a masquerade probe checks that the source was rewritten to that
+// interface's address; give a topology file to check it against the real
+// one.
 func InferTopology(probes []Probe) Topology {
 	var t Topology
 	local := map[netip.Addr]bool{}
 	addLocal := func(ifname string, a netip.Addr) {
-		if local[a] {
+		if local[a] || !unicast(a) {
 			return
 		}
 		local[a] = true
 		i := t.iface(ifname)
 		i.Addrs = addPrefix(i.Addrs, hostPrefix(a))
 	}
+	// Hosts beyond the router: what it forwards to or sends out.
+	remote := map[netip.Addr]bool{}
 	for _, p := range probes {
 		if p.In != "" {
 			t.iface(p.In)
@@ -88,23 +99,54 @@ func InferTopology(probes []Probe) Topology {
 		if p.Out != "" {
 			t.iface(p.Out)
 		}
-		switch p.Direction() {
-		case DirIn:
-			addLocal(p.In, p.Dst.Addr)
-		case DirOut:
-			addLocal(p.Out, p.Src.Addr)
-		case DirForward:
-			if p.SNAT != nil {
+		if p.Out != "" && p.DNAT == nil && (p.Direction() == DirForward || p.Direction() == DirOut) {
+			remote[p.Dst.Addr] = true
+		}
+	}
+	for pass := 0; pass < 4; pass++ {
+		for _, p := range probes {
+			switch dir := p.Direction(); {
+			case pass == 0 && dir == DirForward && p.SNAT != nil:
 				addLocal(p.Out, p.SNAT.Addr)
-			}
-			if p.DNAT != nil {
+			case pass == 1 && dir == DirOut:
+				addLocal(p.Out, p.Src.Addr)
+			case pass == 2 && dir == DirForward && p.DNAT != nil && !remote[p.Dst.Addr]:
 				addLocal(p.In, p.Dst.Addr)
+			case pass == 3 && dir == DirIn:
+				addLocal(p.In, p.Dst.Addr)
+			}
+		}
+	}
+	// An interface that forwarded packets leave by needs an address of
+	// their family, or masquerade has no source to take and drops them.
+	// Without any evidence of the real one, a placeholder stands in.
+	used := map[netip.Addr]bool{}
+	for _, p := range probes {
+		for _, e := range []*Endpoint{&p.Src, &p.Dst, p.SNAT, p.DNAT} {
+			if e != nil {
+				used[e.Addr] = true
+			}
+		}
+	}
+	for _, p := range probes {
+		if p.Direction() != DirForward {
+			continue
+		}
+		i := t.iface(p.Out)
+		if hasFamily(i.Addrs, p.Is6()) {
+			continue
+		}
+		for n := 1; n < 250; n++ {
+			a := placeholder(n, p.Is6())
+			if !used[a] && !local[a] {
+				addLocal(p.Out, a)
+				break
 			}
 		}
 	}
 	routed := map[netip.Addr]bool{}
 	addRoute := func(ifname string, a netip.Addr) {
-		if local[a] || routed[a] {
+		if local[a] || routed[a] || !unicast(a) {
 			return
 		}
 		routed[a] = true
@@ -128,6 +170,43 @@ func InferTopology(probes []Probe) Topology {
 		}
 	}
 	return t
+}
+
+// Placeholder addresses of inferred interfaces: 198.18.0.0/15 (RFC 2544)
+// and fd00:f510::/32.
+var (
+	placeholder4 = netip.MustParsePrefix("198.18.0.0/15")
+	placeholder6 = netip.MustParsePrefix("fd00:f510::/32")
+)
+
+func placeholder(n int, v6 bool) netip.Addr {
+	if v6 {
+		return netip.AddrFrom16([16]byte{0xfd, 0x00, 0xf5, 0x10, 0, 0, 0, byte(n), 15: 1})
+	}
+	return netip.AddrFrom4([4]byte{198, 18, byte(n), 1})
+}
+
+func isPlaceholder(a netip.Addr) bool {
+	return placeholder4.Contains(a) || placeholder6.Contains(a)
+}
+
+// hasFamily reports whether ps holds an address of the family.
+func hasFamily(ps []netip.Prefix, v6 bool) bool {
+	for _, p := range ps {
+		if p.Addr().Is6() == v6 {
+			return true
+		}
+	}
+	return false
+}
+
+// unicast reports whether a can be an interface's address or a host
+// route's destination: not multicast, broadcast, unspecified or loopback.
+// A probe to a multicast or broadcast destination is received by the
+// twin's interface as such, without any address for it.
+func unicast(a netip.Addr) bool {
+	return a.IsValid() && !a.IsMulticast() && !a.IsUnspecified() && !a.IsLoopback() &&
+		a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
 }
 
 // ParseTopology reads a topology file (the --topology format). One statement
@@ -230,6 +309,11 @@ func (t Topology) Validate() error {
 			return fmt.Errorf("interface %q declared twice", i.Name)
 		}
 		seen[i.Name] = true
+		for _, a := range i.Addrs {
+			if !unicast(a.Addr()) {
+				return fmt.Errorf("interface %q: %s cannot be an interface address (multicast, broadcast, unspecified or loopback)", i.Name, a)
+			}
+		}
 	}
 	return nil
 }

@@ -1,9 +1,12 @@
 package probe
 
 import (
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/fwslot/fwslot/slots"
 )
 
 func TestInferTopology(t *testing.T) {
@@ -19,9 +22,9 @@ accept tcp [2001:db8::7] -> [2001:db8::1]:22 in eth0
 	}
 	got := InferTopology(probes)
 	want := map[string]struct{ addrs, routes string }{
-		"eth0": {"192.0.2.10/32 2001:db8::1/128", "198.51.100.53/32 198.51.100.7/32 2001:db8::7/128"},
-		"lan0": {"", "10.0.0.5/32 10.0.0.7/32"},
-		"wan0": {"", "203.0.113.9/32"},
+		"eth0": {"2001:db8::1/128", "198.51.100.53/32 198.51.100.7/32 2001:db8::7/128"},
+		"lan0": {"198.18.1.1/32", "10.0.0.5/32 10.0.0.7/32"},
+		"wan0": {"192.0.2.10/32", "203.0.113.9/32"},
 	}
 	if len(got.Interfaces) != len(want) {
 		t.Fatalf("got %+v", got)
@@ -35,7 +38,9 @@ accept tcp [2001:db8::7] -> [2001:db8::1]:22 in eth0
 			t.Errorf("%s routes %q, want %q", i.Name, j, w.routes)
 		}
 	}
-	// 192.0.2.10 is local on eth0 (first), so the snat address does not move to wan0.
+	// 192.0.2.10 is the snat address of wan0: the strongest tie wins,
+	// whatever the order of the probes (masquerade takes wan0's address).
+	// lan0, left by a forwarded probe, gets a placeholder address.
 }
 
 func join[T interface{ String() string }](l []T) string {
@@ -77,5 +82,22 @@ func TestParseTopology(t *testing.T) {
 				t.Fatalf("got %s\nwant %s", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestMirrorIndexesPrefersTargetAddresses: mirroring a target, its own
+// addresses come first (masquerade takes the primary one) and an inferred
+// placeholder of a family the target has is dropped.
+func TestMirrorIndexesPrefersTargetAddresses(t *testing.T) {
+	probes, err := Parse("x", strings.NewReader("accept tcp 10.1.0.7 -> 203.0.113.9:443 in lan0 out wan0\naccept tcp [2001:db8::7] -> [2001:db8:1::9]:443 in lan0 out wan0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo := InferTopology(probes)
+	target := []slots.Iface{{Name: "wan0", Index: 3, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}}}
+	got := MirrorIndexes(topo, target)
+	wan, _ := got.Lookup("wan0")
+	if j := join(wan.Addrs); wan.Index != 3 || j != "192.0.2.1/24 fd00:f510:0:1::1/128" {
+		t.Errorf("wan0 #%d addrs %q, want #3 with the target's v4 address first and the v6 placeholder kept", wan.Index, j)
 	}
 }

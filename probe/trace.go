@@ -228,6 +228,10 @@ type Hop struct {
 // Path is every base chain a probe packet went through, in order.
 type Path []Hop
 
+// NoBaseChain is the Chain of the single Hop of a path that met no base
+// chain of the ruleset: the kernel accepted the packet.
+const NoBaseChain = "(no base chain)"
+
 // Verdict is the ruleset's verdict along the path: drop if any base chain
 // dropped the packet, accept if it passed them all, "" for an empty path.
 func (p Path) Verdict() string {
@@ -337,6 +341,12 @@ func buildPath(evs []traceEvent, idx RuleIndex) Path {
 			path[i].Verdict = "accept"
 		}
 	}
+	if len(path) == 0 && len(evs) > 0 {
+		// Traced, but no base chain of the ruleset saw it (IPv6 against
+		// a `table ip` ruleset, output without an output chain): the
+		// kernel accepts such a packet.
+		path = Path{{Chain: NoBaseChain, Verdict: "accept"}}
+	}
 	return path
 }
 
@@ -344,6 +354,10 @@ func buildPath(evs []traceEvent, idx RuleIndex) Path {
 func (p Path) String() string {
 	var b strings.Builder
 	for _, h := range p {
+		if h.Table == "" && strings.HasPrefix(h.Chain, "(") {
+			fmt.Fprintf(&b, "  %s: %s\n", h.Chain, h.Verdict)
+			continue
+		}
 		hook := ""
 		if h.Hook != "" {
 			hook = " (hook " + h.Hook + ")"

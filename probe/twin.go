@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -105,6 +106,21 @@ type Twin struct {
 	ifaces []*twinIface
 	byName map[string]*twinIface
 	sock   *sockets
+	load   Loader
+
+	// state is known once the first Probe call looked: the state that
+	// probes change in the ruleset (limits, quotas, meters, dynamic sets).
+	state       *ruleState
+	dirty       bool    // a probe ran since the ruleset was (re)loaded
+	traced      []Probe // the probes the trace table was installed for
+	restores    int
+	restoreTime time.Duration
+	neigh       map[netip.Addr]bool   // on-link hosts given a neighbour entry
+	ndBlocked   map[netip.Addr]string // on-link hosts whose advertisements the ruleset drops, by interface
+	ndProbes    int
+	gwChecked   map[string]bool  // interfaces whose IPv6 gateway's advertisements were tried
+	gwBlocked   map[string]bool  // ... and dropped by the ruleset
+	nsChecked   map[sendKey]bool // senders' solicitations tried: true when the ruleset drops them
 }
 
 // NewTwin builds a twin for the topology and runs load to put the ruleset
@@ -113,7 +129,7 @@ func NewTwin(ctx context.Context, topo Topology, load Loader) (tw *Twin, err err
 	if err := topo.Validate(); err != nil {
 		return nil, fmt.Errorf("twin topology: %w", err)
 	}
-	tw = &Twin{topo: topo, byName: map[string]*twinIface{}}
+	tw = &Twin{topo: topo, byName: map[string]*twinIface{}, load: load}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, tw.Close())
@@ -150,6 +166,13 @@ func NewTwin(ctx context.Context, topo Topology, load Loader) (tw *Twin, err err
 			"net/ipv4/conf/default/rp_filter":            "0",
 			"net/ipv6/conf/default/accept_ra":            "0",
 			"net/ipv6/conf/default/router_solicitations": "0",
+			// ICMP errors are rate limited per namespace: without this,
+			// from the 7th rejected probe of one source on, reject
+			// would look like drop. Only ever set inside the twin.
+			"net/ipv4/icmp_ratelimit":    "0",
+			"net/ipv4/icmp_msgs_per_sec": "1000000",
+			"net/ipv4/icmp_msgs_burst":   "1000000",
+			"net/ipv6/icmp/ratelimit":    "0",
 		})
 	}); err != nil {
 		return tw, fmt.Errorf("twin sysctls: %w", err)

@@ -101,3 +101,24 @@ func TestLoadRefusesWhenProbesFail(t *testing.T) {
 		t.Fatalf("diff: exit %d\n%s", code, out)
 	}
 }
+
+// TestTestSequential: by default every probe meets a `limit` as loaded;
+// --sequential lets the bucket empty from probe to probe.
+func TestTestSequential(t *testing.T) {
+	testnet.RequireRoot(t)
+	rules := writeFile(t, "limit.nft", `table inet filter {
+	chain input {
+		type filter hook input priority 0; policy drop;
+		icmp type echo-request limit rate 1/minute burst 2 packets accept
+	}
+}
+`)
+	probes := writeFile(t, "pings.probes", strings.Repeat("accept icmp 203.0.113.9 -> 192.0.2.10 in eth0 type echo-request\n", 3))
+	if out, code := run(t, "test", rules, "--probes", probes); code != 0 {
+		t.Errorf("each probe should meet a fresh limit: exit %d\n%s", code, out)
+	}
+	out, code := run(t, "test", rules, "--probes", probes, "--sequential")
+	if code != 1 || !strings.Contains(out, "pings.probes:3") || !strings.Contains(out, "3 probes: 2 passed, 1 failed") {
+		t.Errorf("--sequential: exit %d, want the 3rd probe over the limit:\n%s", code, out)
+	}
+}

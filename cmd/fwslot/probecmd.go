@@ -117,6 +117,7 @@ func writeReport(g *globals, w io.Writer, rep probe.Report, junit, suite string)
 
 func newTest(g *globals) *cobra.Command {
 	var probesFile, junit, topoFile string
+	var sequential bool
 	c := &cobra.Command{
 		Use:   "test RULESET --probes FILE",
 		Short: "Prove a ruleset with probe packets in a throwaway twin (for CI)",
@@ -158,7 +159,7 @@ See the README for every option.`,
 			if err != nil {
 				return err
 			}
-			rep, err := probe.Run(cmd.Context(), topo, probe.CompileLoader(cmd.Context(), b), ps, nil, probe.Options{Locate: loc})
+			rep, err := probe.Run(cmd.Context(), topo, probe.CompileLoader(cmd.Context(), b), ps, nil, probe.Options{Locate: loc, Sequential: sequential})
 			if err != nil {
 				return features.Explain(cmd.Context(), err)
 			}
@@ -168,6 +169,7 @@ See the README for every option.`,
 	c.Flags().StringVar(&probesFile, "probes", "", "probe file (required)")
 	c.Flags().StringVar(&junit, "junit", "", "also write a JUnit XML report to this file")
 	c.Flags().StringVar(&topoFile, "topology", "", "interfaces, addresses and routes of the twin (default: inferred from the probes)")
+	c.Flags().BoolVar(&sequential, "sequential", false, "let limits, quotas, meters and dynamic sets carry state from one probe to the next (to test a rate limit)")
 	return c
 }
 

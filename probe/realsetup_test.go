@@ -1,0 +1,82 @@
+package probe
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// readFilterChains prepares rn.unfilter from the router's base chains.
+func (rn *realNet) readFilterChains() error {
+	out, err := nftOutput(rn.router, "", "-j", "list", "chains")
+	if err != nil {
+		return err
+	}
+	var doc struct {
+		Nftables []struct {
+			Chain *struct {
+				Family, Table, Name, Type string
+			} `json:"chain"`
+		} `json:"nftables"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		return fmt.Errorf("parse chains: %w", err)
+	}
+	var b strings.Builder
+	for _, o := range doc.Nftables {
+		c := o.Chain
+		if c == nil || (c.Type != "filter" && c.Type != "route") {
+			continue
+		}
+		fmt.Fprintf(&b, "flush chain %[1]s %[2]s %[3]s\nchain %[1]s %[2]s %[3]s { policy accept; }\n", c.Family, c.Table, c.Name)
+	}
+	rn.unfilter = b.String()
+	return nil
+}
+
+// reload puts the ruleset back as the file has it, in one transaction: the
+// conntrack and NAT hooks never go away, so conntrack entries and their
+// NAT bindings stay.
+func (rn *realNet) reload() error {
+	abs, err := filepath.Abs(rn.file)
+	if err != nil {
+		return err
+	}
+	_, err = nftOutput(rn.router, fmt.Sprintf("flush ruleset\ninclude %q\n", abs), "-f", "-")
+	return err
+}
+
+// reset brings the router back to the state a fresh host has: no
+// conntrack entries, and the ruleset reloaded when it holds state (limits,
+// quotas, dynamic sets), so every packet meets it as loaded.
+func (rn *realNet) reset() error {
+	if rn.sequential {
+		return nil
+	}
+	if rn.stateful {
+		if err := rn.reload(); err != nil {
+			return err
+		}
+	}
+	if err := rn.ct.ctFlush(); err != nil {
+		return err
+	}
+	if err := rn.readRouter(nil, ""); err != nil {
+		return err
+	}
+	return rn.readPeers(nil, "")
+}
+
+// flushNeighbours empties the neighbour tables of the router and the peers.
+func (rn *realNet) flushNeighbours() error {
+	if err := ipBatch(rn.router, "neigh flush all\n"); err != nil {
+		return err
+	}
+	for _, ri := range rn.ifs {
+		if err := ipBatch(ri.ns, "neigh flush all\n"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
