@@ -114,6 +114,9 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckLimits(rs, DefaultLimits()); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
 	mark = time.Now()
 	if opts.Check != nil {
 		if err := opts.Check(ctx, file, rs); err != nil {

@@ -25,7 +25,7 @@ const goodProbe = "accept tcp 198.51.100.7:40000 -> 192.0.2.10:22 in eth0   # ss
 // hostileCase is one line of testdata/hostile/cases.txt.
 type hostileCase struct {
 	file     string   // relative to hostileDir
-	commands []string // load, test, probes
+	commands []string // load, test, probes, import
 	exit     int
 	expect   []string
 	line     int // in cases.txt
@@ -56,8 +56,8 @@ func readHostileCases(t *testing.T, dir string) []hostileCase {
 		c := hostileCase{file: fields[0], line: n}
 		for _, cmd := range strings.Split(fields[1], ",") {
 			cmd = strings.TrimSpace(cmd)
-			if cmd != "load" && cmd != "test" && cmd != "probes" {
-				t.Fatalf("cases.txt:%d: unknown command %q (load, test or probes)", n, cmd)
+			if cmd != "load" && cmd != "test" && cmd != "probes" && cmd != "import" {
+				t.Fatalf("cases.txt:%d: unknown command %q (load, test, probes or import)", n, cmd)
 			}
 			c.commands = append(c.commands, cmd)
 		}
@@ -193,6 +193,8 @@ func TestHostileCorpus(t *testing.T) {
 			switch kind {
 			case "load":
 				runs = append(runs, hostileRun{"load", cmd("load", path)})
+			case "import":
+				runs = append(runs, hostileRun{"import", cmd("import", path)})
 			case "test":
 				runs = append(runs, hostileRun{"test", cmd("test", path, "--probes", goodProbes)})
 			case "probes":
