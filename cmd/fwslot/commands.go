@@ -18,6 +18,7 @@ func newLoad(g *globals) *cobra.Command {
 	var includeDirs []string
 	var force bool
 	var keepVersions int
+	keepBytes := byteSize(history.DefaultKeepBytes)
 	c := &cobra.Command{
 		Use:   "load FILE",
 		Short: "Compile a ruleset and stage it beside production",
@@ -39,7 +40,7 @@ as a version of its own, so "fwslot rollback" returns to it.`,
 				return err
 			}
 			defer done()
-			opts := slots.LoadOptions{Message: msg, IncludeDirs: includeDirs, Keep: keepVersions}
+			opts := slots.LoadOptions{Message: msg, IncludeDirs: includeDirs, Keep: keepVersions, KeepBytes: keepBytesPolicy(keepBytes)}
 			var probes func(context.Context, string, *slots.Ruleset) error
 			if probesFile != "" {
 				ps, err := readProbes(probesFile)
@@ -90,6 +91,7 @@ as a version of its own, so "fwslot rollback" returns to it.`,
 	c.Flags().StringVar(&keep, "keep-access", "", `refuse a ruleset that would cut this connection, like "198.51.100.7:50022 -> 192.0.2.10:22" (default: $SSH_CONNECTION on the host)`)
 	c.Flags().BoolVar(&force, "force", false, "stage even if the lockout guard fails")
 	c.Flags().IntVar(&keepVersions, "keep", 0, "versions that never went live to keep in history (default 100); every version that was live is kept")
+	c.Flags().Var(&keepBytes, "keep-bytes", "bytes of versions that never went live to keep in history, newest first, besides --keep (0: no bound)")
 	c.Flags().StringArrayVar(&includeDirs, "include-dir", nil, "also let includes read files in this directory and below (repeatable); by default only FILE's own directory and below")
 	return c
 }

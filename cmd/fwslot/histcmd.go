@@ -427,7 +427,7 @@ func historyRows(t *slots.Target, limit int) ([]historyRow, []activationRow, err
 			return nil, nil, err
 		}
 		cur := splitLines(full.Source)
-		add, rm := rulediff.Count(rulediff.Lines(prev, cur))
+		add, rm := rulediff.CountLines(prev, cur)
 		rows = append(rows, historyRow{Version: v, Slot: slotOf[v.Number], Added: add, Removed: rm})
 		prev = cur
 	}
@@ -516,13 +516,15 @@ func printOriginal(g *globals, cmd *cobra.Command, n uint64, v history.Version) 
 
 func newPrune(g *globals) *cobra.Command {
 	var keep int
+	keepBytes := byteSize(history.DefaultKeepBytes)
 	c := &cobra.Command{
 		Use:   "prune",
 		Short: "Delete old versions that never went live",
 		Long: fmt.Sprintf(`Apply the retention policy now: keep every version that was ever live (any
 activation names it) and the versions in the production and staging slots,
-plus the newest --keep versions that were only staged (default %d); delete
-the rest. Version numbers are never reused. The history file stops growing
+plus the newest --keep versions that were only staged (default %d) as long
+as they hold at most --keep-bytes (default 1GiB; 0: no bound); delete the
+rest. Version numbers are never reused. The history file stops growing
 once pruning runs regularly: the space of deleted versions is reused.`, history.DefaultKeep),
 		Example: `  fwslot prune
   fwslot prune --keep 20`,
@@ -546,7 +548,7 @@ once pruning runs regularly: the space of deleted versions is reused.`, history.
 					protect = append(protect, info.Version)
 				}
 			}
-			res, err := t.Store.Prune(t.Key(), history.Policy{Keep: keep, Protect: history.Protect(protect...)})
+			res, err := t.Store.Prune(t.Key(), history.Policy{Keep: keep, KeepBytes: keepBytesPolicy(keepBytes), Protect: history.Protect(protect...)})
 			if err != nil {
 				return err
 			}
@@ -562,7 +564,17 @@ once pruning runs regularly: the space of deleted versions is reused.`, history.
 		},
 	}
 	c.Flags().IntVar(&keep, "keep", history.DefaultKeep, "never-live versions to keep, newest first")
+	c.Flags().Var(&keepBytes, "keep-bytes", "bytes of never-live versions to keep, newest first (0: no bound)")
 	return c
+}
+
+// keepBytesPolicy maps --keep-bytes to history.Policy.KeepBytes, where 0
+// means the default and a negative value no bound.
+func keepBytesPolicy(b byteSize) int64 {
+	if b == 0 {
+		return -1
+	}
+	return int64(b)
 }
 
 // ranges prints ascending numbers compactly: "1-4, 7, 9-10".
