@@ -119,7 +119,9 @@ type sourceDoc struct {
 }
 
 // Open opens (creating if needed) the history file at path. A created
-// directory gets mode 0700 and a created file 0600. While the Store is open,
+// directory gets mode 0700 and a created file 0600; an existing one that
+// group or others can write, or that another user owns, is refused
+// (ErrInsecure). While the Store is open,
 // other processes wait in Open up to opts.Timeout and then fail with ErrBusy
 // naming the holder.
 func Open(path string, opts Options) (*Store, error) {
@@ -129,6 +131,9 @@ func Open(path string, opts Options) (*Store, error) {
 		timeout = DefaultTimeout
 	case timeout < 0:
 		timeout = time.Nanosecond // bbolt: try once
+	}
+	if err := checkPrivate(path); err != nil {
+		return nil, err
 	}
 	if !opts.ReadOnly {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/source"
 	"github.com/fwslot/fwslot/slots"
 	"github.com/spf13/cobra"
@@ -45,7 +46,7 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue), errors.As(err, &ce), errors.As(err, &se), errors.As(err, &ie), errors.As(err, &le), errors.Is(err, slots.ErrPermission), errors.Is(err, slots.ErrNoNamespace):
+	case errors.As(err, &ue), errors.As(err, &ce), errors.As(err, &se), errors.As(err, &ie), errors.As(err, &le), errors.Is(err, slots.ErrPermission), errors.Is(err, history.ErrInsecure), errors.Is(err, slots.ErrNoNamespace):
 		return exitUsage
 	}
 	return exitFailed
