@@ -17,11 +17,13 @@ build:
 	$(GO) build -buildvcs=auto -o bin/fwslot ./cmd/fwslot
 
 # deps installs what fwslot drives and what its tests need, where missing:
-# nft, ip, iptables-restore-translate (load --from-iptables), sysctl (twins).
+# nft, ip, iptables-restore-translate (load --from-iptables), sysctl (twins),
+# systemd-analyze (the units' verify and security test).
 deps:
 	@command -v nft >/dev/null && command -v ip >/dev/null && \
-		command -v iptables-restore-translate >/dev/null && command -v sysctl >/dev/null || \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables iproute2 iptables procps)
+		command -v iptables-restore-translate >/dev/null && command -v sysctl >/dev/null && \
+		command -v systemd-analyze >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables iproute2 iptables procps systemd)
 
 demo: deps build
 	./bin/fwslot demo
