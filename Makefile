@@ -9,7 +9,7 @@ PKGS := ./...
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: all build deps bench-deps demo test check bench bench-quick clean
+.PHONY: all build deps bench-deps demo test check fuzz bench bench-quick clean
 
 all: build
 
@@ -43,6 +43,17 @@ $(STATICCHECK):
 # test: the whole suite, with the race detector, as root on the real kernel.
 test: deps check
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+# fuzz runs each fuzz test for FUZZTIME (not part of test: their seeds run
+# there as plain tests). New findings land in the package's
+# testdata/fuzz/FuzzX/ and then run in every go test as regression seeds.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := FuzzLoad:./internal/source FuzzParse:./probe FuzzReadExport:./cmd/fwslot FuzzParseAttrs:./internal/nfnl
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "== $${t%%:*} ($${t#*:}) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime $(FUZZTIME) -parallel 1 "$${t#*:}"; \
+	done
 
 # bench-deps adds the tools the benchmarks compare fwslot with.
 bench-deps: deps

@@ -30,7 +30,7 @@ type archiveEntry struct {
 
 // hostileArchive builds an export archive of recs and acts, with the
 // manifest listing recs (mod edits it).
-func hostileArchive(t *testing.T, recs []history.Record, acts []history.Activation, seq uint64, mod func(*manifest)) []byte {
+func hostileArchive(t testing.TB, recs []history.Record, acts []history.Activation, seq uint64, mod func(*manifest)) []byte {
 	t.Helper()
 	m := manifest{Format: exportFormat, FormatVer: 1, Schema: history.SchemaVersion, Target: "host",
 		Exported: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Sequence: seq, Activations: len(acts), Versions: []manifestItem{}}
