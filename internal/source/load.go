@@ -21,6 +21,13 @@ const DefaultMaxBytes = 32 << 20
 // maxDepth is nft's limit on nested files, the main file included.
 const maxDepth = 16
 
+// maxExpansions bounds how many times files are read into the flattened
+// ruleset, counting every include of a file again: includes that repeat
+// at each level multiply (a 36 KB ruleset of three files including each
+// other 1,000 times expands a million times), and real rulesets expand a
+// few hundred at most.
+const maxExpansions = 10_000
+
 // defaultIncludePath is nft's built-in include directory, searched before -I.
 const defaultIncludePath = "/etc"
 
@@ -93,6 +100,7 @@ type loader struct {
 	stack   []frame
 	toks    []token // expanded token stream, when wanted
 	keep    bool    // collect toks
+	loads   int     // files expanded so far, counting repeats
 }
 
 // read returns the content of path, reading each file once.
@@ -146,6 +154,9 @@ func (l *loader) load(path string, site *token, flat *strings.Builder) error {
 	}
 	if len(l.stack) >= maxDepth {
 		return site.errorf("includes nested more than %d files deep (nft's limit); flatten some of them", maxDepth)
+	}
+	if l.loads++; l.loads > maxExpansions {
+		return site.errorf("includes expand to more than %d files (repeated includes multiply at each level); include each file once", maxExpansions)
 	}
 	data, err := l.read(path, site)
 	if err != nil {
@@ -213,9 +224,9 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\
 // separate keeps the end of flat and the start of the file at path apart, as
 // nft reads separate files in separate buffers and never joins two tokens.
 func (l *loader) separate(flat *strings.Builder, path string) {
-	if data, err := l.fs.readFile(path); err == nil && len(data) > 0 {
+	if data, err := l.read(path, nil); err == nil && len(data) > 0 {
 		l.separateByte(flat, data[0])
-	} // a read error is reported by load
+	} // a read error is reported by load, which reads again
 }
 
 // separateByte writes a space when flat ends and next begins with non-space.
