@@ -1,11 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/testnet"
+	"github.com/fwslot/fwslot/slots"
 )
 
 func TestPrintable(t *testing.T) {
@@ -44,5 +47,23 @@ func TestHistoryShowsNoControlCharacters(t *testing.T) {
 	}
 	if n := strings.Count(out, "\n"); n != 2 {
 		t.Errorf("history printed %d lines, want 2 (header and one version):\n%s", n, out)
+	}
+}
+
+// TestExitCodesOfRefusals: the refusals this hardening added are bad input
+// or a bad setup the operator must fix (exit 2), not failed operations.
+func TestExitCodesOfRefusals(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+	}{
+		{"too many rules", fmt.Errorf("r.nft: %w", &slots.LimitError{Kind: "rules", Count: 2_000_000, Limit: 1_000_000})},
+		{"shared history directory", fmt.Errorf("open: %w", history.ErrInsecure)},
+		{"untrusted import", usageError{fmt.Errorf("import x.tar: %w", history.ErrUntrusted)}},
+	}
+	for _, tt := range tests {
+		if got := exitCode(tt.err); got != exitUsage {
+			t.Errorf("%s: exit %d, want %d", tt.name, got, exitUsage)
+		}
 	}
 }
