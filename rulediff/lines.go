@@ -16,7 +16,8 @@ type Op struct {
 // middle part is reported as removed and added wholesale. Lines keeps the
 // frontier of every edit distance to walk the path back, (2d+1) ints for
 // distance d: at most 2*maxEdits distances cost about 4*maxEdits^2 ints
-// (32 MB), whatever the size of the texts.
+// (32 MB), whatever the size of the texts; past maxCountWork steps of
+// the search it gives up the same way, so its time is bounded too.
 const maxEdits = 1000
 
 // maxCountEdits bounds the search of CountLines, which keeps one frontier
@@ -87,7 +88,7 @@ func myers(a, b []string) []Op {
 	// trace[d] holds v[off-d .. off+d] as it was before distance d: the
 	// only entries the walk back reads for d.
 	var trace [][]int
-	found := -1
+	found, work := -1, 0
 	for d := 0; d <= max && found < 0; d++ {
 		trace = append(trace, append([]int(nil), v[off-d:off+d+1]...))
 		for k := -d; k <= d; k += 2 {
@@ -98,9 +99,13 @@ func myers(a, b []string) []Op {
 				x = v[off+k-1] + 1
 			}
 			y := x - k
+			start := x
 			for x < n && y < m && a[x] == b[y] {
 				x++
 				y++
+			}
+			if work += 1 + x - start; work > maxCountWork {
+				return wholesale(a, b)
 			}
 			v[off+k] = x
 			if x >= n && y >= m {
@@ -156,10 +161,19 @@ func myers(a, b []string) []Op {
 // CountLines returns how many lines a shortest edit script from a to b
 // adds and removes, as Count(Lines(a, b)) would, in memory linear in the
 // texts: it runs Myers' forward pass only, which gives the edit distance
-// D, and added-removed is len(b)-len(a). Past maxCountEdits edits it
-// counts lines of b that a lacks and lines of a that b lacks, by content
-// (a reordering counts nothing there).
+// D, and added-removed is len(b)-len(a). Past maxCountEdits edits, or
+// maxCountWork steps of the search, it counts lines of b that a lacks and
+// lines of a that b lacks, by content (a reordering counts nothing there),
+// so its time is bounded too.
 func CountLines(a, b []string) (added, removed int) {
+	return countLines(a, b, maxCountEdits, maxCountWork)
+}
+
+// maxCountWork bounds the diagonal steps and line comparisons of
+// CountLines' search (a few hundred milliseconds).
+const maxCountWork = 1 << 27
+
+func countLines(a, b []string, maxD, maxWork int) (added, removed int) {
 	for len(a) > 0 && len(b) > 0 && a[0] == b[0] {
 		a, b = a[1:], b[1:]
 	}
@@ -171,11 +185,13 @@ func CountLines(a, b []string) (added, removed int) {
 		return m, n
 	}
 	max := n + m
-	if max > maxCountEdits {
-		max = maxCountEdits
+	if max > maxD {
+		max = maxD
 	}
 	off := max + 1
 	v := make([]int, 2*max+3)
+	work := 0
+search:
 	for d := 0; d <= max; d++ {
 		for k := -d; k <= d; k += 2 {
 			var x int
@@ -185,9 +201,13 @@ func CountLines(a, b []string) (added, removed int) {
 				x = v[off+k-1] + 1
 			}
 			y := x - k
+			start := x
 			for x < n && y < m && a[x] == b[y] {
 				x++
 				y++
+			}
+			if work += 1 + x - start; work > maxWork {
+				break search
 			}
 			v[off+k] = x
 			if x >= n && y >= m {
