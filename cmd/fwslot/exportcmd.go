@@ -177,7 +177,7 @@ func readExport(r io.Reader) (manifest, []history.Record, []history.Activation, 
 		}
 		data, err := io.ReadAll(io.LimitReader(tr, hdr.Size))
 		if err != nil {
-			return m, nil, nil, fmt.Errorf("read archive entry %s: %w", hdr.Name, err)
+			return m, nil, nil, fmt.Errorf("read archive entry %q: %w", hdr.Name, err)
 		}
 		switch {
 		case hdr.Name == "manifest.json":
@@ -200,11 +200,11 @@ func readExport(r io.Reader) (manifest, []history.Record, []history.Activation, 
 			}
 		case strings.HasPrefix(hdr.Name, "versions/"):
 			if _, dup := recs[hdr.Name]; dup {
-				return m, nil, nil, fmt.Errorf("the archive holds %s twice", hdr.Name)
+				return m, nil, nil, fmt.Errorf("the archive holds %q twice", hdr.Name)
 			}
 			var rec history.Record
 			if err := json.Unmarshal(data, &rec); err != nil {
-				return m, nil, nil, fmt.Errorf("%s: %w", hdr.Name, err)
+				return m, nil, nil, fmt.Errorf("%q: %w", hdr.Name, err)
 			}
 			// The compiled form is rebuilt from the source (importCompile):
 			// never keep what the archive says it is.
@@ -214,6 +214,9 @@ func readExport(r io.Reader) (manifest, []history.Record, []history.Activation, 
 	}
 	if !seenManifest || m.Format != exportFormat {
 		return m, nil, nil, errors.New("not an fwslot history export (no manifest.json of format " + exportFormat + ")")
+	}
+	if err := history.CheckText("the manifest's target", m.Target); err != nil {
+		return m, nil, nil, err
 	}
 	if m.FormatVer > 1 || m.Schema > history.SchemaVersion {
 		return m, nil, nil, fmt.Errorf("the archive was written by a newer fwslot (format %d, schema %d); use a newer fwslot", m.FormatVer, m.Schema)
@@ -227,10 +230,10 @@ func readExport(r io.Reader) (manifest, []history.Record, []history.Activation, 
 		seen[it.Version] = true
 		rec, ok := recs[it.Entry]
 		if !ok {
-			return m, nil, nil, fmt.Errorf("the archive lacks %s (version %d)", it.Entry, it.Version)
+			return m, nil, nil, fmt.Errorf("the archive lacks %q (version %d)", it.Entry, it.Version)
 		}
 		if rec.Number != it.Version || !strings.EqualFold(rec.Hash, it.Hash) {
-			return m, nil, nil, fmt.Errorf("%s holds version %d hash %.12s, the manifest says version %d hash %.12s", it.Entry, rec.Number, rec.Hash, it.Version, it.Hash)
+			return m, nil, nil, fmt.Errorf("%q holds version %d hash %q, the manifest says version %d hash %q", it.Entry, rec.Number, short(rec.Hash), it.Version, short(it.Hash))
 		}
 		out = append(out, rec)
 	}
@@ -285,7 +288,7 @@ func importCompile(ctx context.Context, netns string, recs []history.Record) err
 	for i := range recs {
 		r := &recs[i]
 		if h := history.HashSource(r.Source); !strings.EqualFold(h, r.Hash) {
-			return fmt.Errorf("version %d: hash %.12s does not match its source (sha256 %.12s)", r.Number, r.Hash, h)
+			return fmt.Errorf("version %d: hash %q does not match its source (sha256 %.12s)", r.Number, short(r.Hash), h)
 		}
 		f := filepath.Join(dir, fmt.Sprintf("version-%d.nft", r.Number))
 		if err := os.WriteFile(f, []byte(r.Source), 0o600); err != nil {

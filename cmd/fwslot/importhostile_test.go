@@ -119,6 +119,7 @@ func TestGenerateHostileArchives(t *testing.T) {
 		"oversized-entry.tar":     oversized(),
 		"symlink-entry.tar":       symlink(),
 		"duplicate-manifest.tar":  append(hostileArchive(t, nil, nil, 0, nil)[:0:0], dupManifest(t)...),
+		"target-escape.tar":       hostileArchive(t, []history.Record{rec(1, hostileSource, nil)}, nil, 1, func(m *manifest) { m.Target = "host\x1b]0;pwned\a" }),
 		"activation-dangling.tar": hostileArchive(t, []history.Record{rec(1, sshOnly, nil), rec(2, webOnly, nil), rec(3, hostileSource, nil)}, []history.Activation{{Seq: 9, From: 1, To: 1 << 40, How: "swap"}}, 3, nil),
 	}
 	dir := filepath.Join(hostileDir, "import")
