@@ -9,7 +9,7 @@ PKGS := ./...
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: all build deps bench-deps demo test check bench bench-quick clean docs install deb difftest
+.PHONY: all build deps bench-deps demo test check fuzz bench bench-quick clean docs install deb difftest
 
 # Where make install puts things; DESTDIR stages into another root.
 PREFIX ?= /usr
@@ -59,11 +59,13 @@ deb:
 	@GO=$(GO) BIN=$(BIN) ./deploy/deb/build.sh $(DEBOUT)
 
 # deps installs what fwslot drives and what its tests need, where missing:
-# nft, ip, iptables-restore-translate (load --from-iptables), sysctl (twins).
+# nft, ip, iptables-restore-translate (load --from-iptables), sysctl (twins),
+# systemd-analyze (the units' verify and security test).
 deps:
 	@command -v nft >/dev/null && command -v ip >/dev/null && \
-		command -v iptables-restore-translate >/dev/null && command -v sysctl >/dev/null || \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables iproute2 iptables procps)
+		command -v iptables-restore-translate >/dev/null && command -v sysctl >/dev/null && \
+		command -v systemd-analyze >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables iproute2 iptables procps systemd)
 
 demo: deps build
 	./bin/fwslot demo
@@ -83,6 +85,17 @@ $(STATICCHECK):
 # test: the whole suite, with the race detector, as root on the real kernel.
 test: deps check
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+# fuzz runs each fuzz test for FUZZTIME (not part of test: their seeds run
+# there as plain tests). New findings land in the package's
+# testdata/fuzz/FuzzX/ and then run in every go test as regression seeds.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := FuzzLoad:./internal/source FuzzParse:./probe FuzzReadExport:./cmd/fwslot FuzzParseAttrs:./internal/nfnl
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "== $${t%%:*} ($${t#*:}) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime $(FUZZTIME) -parallel 1 "$${t#*:}"; \
+	done
 
 # bench-deps adds the tools the benchmarks compare fwslot with.
 bench-deps: deps

@@ -70,9 +70,18 @@ type Imported struct {
 // have at least one version in common; then only the newer tail (numbers
 // above the history's newest) is added. seq is the exporter's version
 // sequence, so numbers it gave out and pruned are not handed out again.
+//
+// Import trusts nothing it is given but the compiled forms, which the
+// caller must have rebuilt from the sources (restore and rollback run a
+// compiled form without compiling): numbers above MaxNumber or repeated,
+// pending activations and control characters in text fields are refused
+// (ErrUntrusted), and every version's hash must match its source.
 func (s *Store) Import(target string, recs []Record, acts []Activation, seq uint64) (Imported, error) {
 	if err := validTarget(target); err != nil {
 		return Imported{}, err
+	}
+	if err := CheckImport(recs, acts, seq); err != nil {
+		return Imported{}, fmt.Errorf("import into %s history %s: %w", target, s.path, err)
 	}
 	res := Imported{Versions: []uint64{}, Activations: []uint64{}}
 	err := s.update(func(tx *bolt.Tx) error {
@@ -84,9 +93,6 @@ func (s *Store) Import(target string, recs []Record, acts []Activation, seq uint
 		lastV, lastA := lastKey(vb), lastKey(ab)
 		common := 0
 		for _, r := range recs {
-			if r.Number == 0 {
-				return errors.New("a version without a number")
-			}
 			data := vb.Get(u64(r.Number))
 			if data == nil {
 				continue
@@ -130,7 +136,7 @@ func (s *Store) Import(target string, recs []Record, acts []Activation, seq uint
 				continue
 			}
 			if vb.Get(u64(a.To)) == nil || (a.From != 0 && vb.Get(u64(a.From)) == nil) {
-				return fmt.Errorf("activation %d names version %d or %d, which neither history has", a.Seq, a.From, a.To)
+				return &kindError{kind: ErrUntrusted, msg: fmt.Sprintf("activation %d names version %d or %d, which neither history has", a.Seq, a.From, a.To)}
 			}
 			data, err := json.Marshal(a)
 			if err != nil {
@@ -159,10 +165,8 @@ func (s *Store) Import(target string, recs []Record, acts []Activation, seq uint
 
 // putRecord stores a version under its own number, checking its hash.
 func putRecord(tb *bolt.Bucket, r Record) error {
-	if r.Source != "" || r.Hash == "" {
-		if h := HashSource(r.Source); !strings.EqualFold(h, r.Hash) {
-			return fmt.Errorf("hash %.12s does not match its source (sha256 %.12s)", r.Hash, h)
-		}
+	if h := HashSource(r.Source); !strings.EqualFold(h, r.Hash) {
+		return fmt.Errorf("hash %.12s does not match its source (sha256 %.12s)", r.Hash, h)
 	}
 	v := r.Version
 	v.Hash = strings.ToLower(v.Hash)

@@ -20,7 +20,7 @@ func exportAll(t *testing.T, s *Store, target string) []Record {
 func TestExportImportRoundTrip(t *testing.T) {
 	src, _ := openTemp(t)
 	for i, body := range []string{"a\n", "b\n", "c\n", "d\n"} {
-		v, err := src.AddVersion("host", Version{Source: body, Message: body, Files: []File{{Path: "/r.nft", Content: []byte(body)}}}, []byte{byte(i), 0, 1})
+		v, err := src.AddVersion("host", Version{Source: body, Message: "version " + body[:1], Files: []File{{Path: "/r.nft", Content: []byte(body)}}}, []byte{byte(i), 0, 1})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,11 +19,9 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
-	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 // SchemaVersion is the layout version this package writes and understands.
@@ -119,7 +117,9 @@ type sourceDoc struct {
 }
 
 // Open opens (creating if needed) the history file at path. A created
-// directory gets mode 0700 and a created file 0600. While the Store is open,
+// directory gets mode 0700 and a created file 0600; an existing one that
+// group or others can write, or that another user owns, is refused
+// (ErrInsecure). While the Store is open,
 // other processes wait in Open up to opts.Timeout and then fail with ErrBusy
 // naming the holder.
 func Open(path string, opts Options) (*Store, error) {
@@ -129,6 +129,9 @@ func Open(path string, opts Options) (*Store, error) {
 		timeout = DefaultTimeout
 	case timeout < 0:
 		timeout = time.Nanosecond // bbolt: try once
+	}
+	if err := checkPrivate(path); err != nil {
+		return nil, err
 	}
 	if !opts.ReadOnly {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
@@ -166,65 +169,6 @@ func Open(path string, opts Options) (*Store, error) {
 		s.holder = path + ".holder"
 	}
 	return s, nil
-}
-
-// openDB opens the bbolt file, classifies its errors (busy, damaged, system)
-// and checks that the file holds all the pages its meta page claims.
-func openDB(path string, timeout time.Duration, readOnly bool) (*bolt.DB, error) {
-	db, err := openBolt(path, &bolt.Options{Timeout: timeout, ReadOnly: readOnly})
-	if err != nil {
-		switch {
-		case errors.Is(err, berrors.ErrTimeout):
-			return nil, busyError(path)
-		case errors.Is(err, ErrDamaged):
-			return nil, err
-		case isSystemError(err):
-			return nil, fmt.Errorf("open history %s: %w", path, err)
-		}
-		// bbolt's remaining errors (invalid database, checksum error,
-		// version mismatch, file size too small...) are about the content.
-		return nil, damaged(path, err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		_ = db.Close() // the stat error is the one to report
-		return nil, fmt.Errorf("open history %s: %w", path, err)
-	}
-	st := &Store{db: db, path: path}
-	err = st.view(func(tx *bolt.Tx) error {
-		if tx.Size() > fi.Size() {
-			return damaged(path, fmt.Errorf("it is %d bytes but its pages reach %d bytes (truncated)", fi.Size(), tx.Size()))
-		}
-		return nil
-	})
-	if err != nil {
-		_ = db.Close() // the size error is the one to report
-		return nil, err
-	}
-	return db, nil
-}
-
-// openBolt calls bolt.Open, turning a panic on a corrupt file into ErrDamaged.
-func openBolt(path string, o *bolt.Options) (db *bolt.DB, err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			db, err = nil, damaged(path, fmt.Errorf("truncated or corrupt (%v)", r))
-		}
-	}()
-	return bolt.Open(path, 0o600, o)
-}
-
-// isSystemError reports whether err comes from the operating system
-// (permissions, missing file, locks, memory) rather than from the file's content.
-func isSystemError(err error) bool {
-	var pathErr *os.PathError
-	var errno syscall.Errno
-	return errors.As(err, &pathErr) || errors.As(err, &errno)
-}
-
-func damaged(path string, err error) error {
-	return &kindError{kind: ErrDamaged, msg: fmt.Sprintf("history file %s is damaged: %v; move it aside to start a new history", path, err)}
 }
 
 // kindError is an error with its own message that matches one of the

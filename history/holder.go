@@ -3,10 +3,12 @@ package history
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -32,11 +34,19 @@ func currentCommand() string {
 }
 
 // writeHolder writes "pid=N cmd=... since=RFC3339" to name with mode 0600,
-// replacing it atomically.
+// replacing it atomically. The temporary file is created with O_EXCL and
+// O_NOFOLLOW, so a symlink planted at its name cannot redirect the write
+// (the rename then replaces a symlink at name itself, never its target).
 func writeHolder(name string) error {
 	line := fmt.Sprintf("pid=%d cmd=%s since=%s\n", os.Getpid(), currentCommand(), time.Now().Format(time.RFC3339))
 	tmp := fmt.Sprintf("%s.%d.tmp", name, os.Getpid())
-	if err := os.WriteFile(tmp, []byte(line), 0o600); err != nil {
+	f, err := createExclusive(tmp)
+	if err != nil {
+		return fmt.Errorf("write holder file: %w", err)
+	}
+	_, werr := f.WriteString(line)
+	if err := errors.Join(werr, f.Close()); err != nil {
+		_ = os.Remove(tmp) // the write error is the one to report
 		return fmt.Errorf("write holder file: %w", err)
 	}
 	if err := os.Rename(tmp, name); err != nil {
@@ -44,6 +54,41 @@ func writeHolder(name string) error {
 		return fmt.Errorf("write holder file: %w", err)
 	}
 	return nil
+}
+
+// createExclusive creates name (mode 0600) where nothing exists, never
+// following a symlink. A regular file left there by a dead process with
+// our pid is removed first; anything else (a symlink, a directory) is
+// refused, since only someone who can write the history directory could
+// have put it there.
+func createExclusive(name string) (*os.File, error) {
+	const flags = os.O_WRONLY | os.O_CREATE | os.O_EXCL | syscall.O_NOFOLLOW | syscall.O_CLOEXEC
+	f, err := os.OpenFile(name, flags, 0o600)
+	if !errors.Is(err, os.ErrExist) {
+		return f, err
+	}
+	fi, lerr := os.Lstat(name)
+	if lerr != nil {
+		return nil, errors.Join(err, lerr)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &kindError{kind: ErrInsecure, msg: fmt.Sprintf("%s exists and is not a regular file (%v): something other than fwslot wrote in the history directory; remove it and check who can write there", name, fi.Mode().Type())}
+	}
+	if err := os.Remove(name); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(name, flags, 0o600)
+}
+
+// readHolder reads a holder file without following a symlink, and at
+// most a few KB of it.
+func readHolder(name string) ([]byte, error) {
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 4096))
 }
 
 // parseHolder parses the content of a holder file.
@@ -69,7 +114,7 @@ func parseHolder(data string) (holder, error) {
 // when the holder file can be read.
 func busyError(path string) error {
 	who := "another process (its holder file is missing: a read-only reader, or an older fwslot)"
-	data, err := os.ReadFile(path + ".holder")
+	data, err := readHolder(path + ".holder")
 	switch {
 	case err == nil:
 		if h, perr := parseHolder(string(data)); perr == nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -11,14 +12,25 @@ import (
 // DefaultKeep is how many versions that never went live retention keeps.
 const DefaultKeep = 100
 
+// DefaultKeepBytes is how many bytes of versions that never went live
+// retention keeps (their metadata, sources, files and compiled forms):
+// with DefaultKeep alone, 100 versions of 30 MiB would keep 12 GB.
+const DefaultKeepBytes = 1 << 30
+
 // Policy says which versions Prune keeps: every version an activation
 // names (it was live once), the versions of the recorded kernel state
 // (SetKernel), every version Protect accepts (say, the ones in the
-// kernel's slots), and the newest Keep of the others.
+// kernel's slots), and the newest of the others up to Keep versions and
+// KeepBytes bytes, whichever comes first.
 type Policy struct {
 	// Keep is the number of never-live versions to keep, newest first;
 	// negative means DefaultKeep.
 	Keep int
+	// KeepBytes bounds the stored bytes of the never-live versions kept,
+	// newest first: the first version that would pass it goes, and every
+	// older never-live version with it. Zero means DefaultKeepBytes;
+	// negative means no bound.
+	KeepBytes int64
 	// Protect, when set, keeps any version it returns true for.
 	Protect func(n uint64) bool
 }
@@ -55,6 +67,13 @@ func (s *Store) Prune(target string, p Policy) (Pruned, error) {
 	if keep < 0 {
 		keep = DefaultKeep
 	}
+	keepBytes := p.KeepBytes
+	switch {
+	case keepBytes == 0:
+		keepBytes = DefaultKeepBytes
+	case keepBytes < 0:
+		keepBytes = math.MaxInt64
+	}
 	res := Pruned{Removed: []uint64{}}
 	err := s.update(func(tx *bolt.Tx) error {
 		tb := targetBucket(tx, target)
@@ -83,21 +102,36 @@ func (s *Store) Prune(target string, p Policy) (Pruned, error) {
 				live[k.Production], live[k.Staging] = true, true
 			}
 		}
-		// Walk newest first: the first `keep` never-live versions stay.
+		// Walk newest first: the first `keep` never-live versions stay,
+		// as long as their bytes stay within keepBytes.
 		var drop []uint64
-		staged := 0
+		staged, full := 0, false
+		var bytes int64
 		c := vb.Cursor()
-		for k, _ := c.Last(); k != nil; k, _ = c.Prev() {
+		for k, meta := c.Last(); k != nil; k, meta = c.Prev() {
 			n := binary.BigEndian.Uint64(k)
 			switch {
 			case live[n], p.Protect != nil && p.Protect(n):
 				res.Kept++
-			case staged < keep:
-				staged++
-				res.Kept++
-			default:
+				continue
+			case staged >= keep || full:
 				drop = append(drop, n)
+				continue
 			}
+			size := int64(len(meta))
+			for _, name := range [][]byte{bucketSources, bucketCompiled} {
+				if b := tb.Bucket(name); b != nil {
+					size += int64(len(b.Get(k)))
+				}
+			}
+			if bytes+size > keepBytes {
+				full = true
+				drop = append(drop, n)
+				continue
+			}
+			bytes += size
+			staged++
+			res.Kept++
 		}
 		if len(drop) == 0 {
 			return nil

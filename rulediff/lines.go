@@ -13,8 +13,17 @@ type Op struct {
 }
 
 // maxEdits bounds the work of Lines: beyond this many edits the remaining
-// middle part is reported as removed and added wholesale.
-const maxEdits = 4000
+// middle part is reported as removed and added wholesale. Lines keeps the
+// frontier of every edit distance to walk the path back, (2d+1) ints for
+// distance d: at most 2*maxEdits distances cost about 4*maxEdits^2 ints
+// (32 MB), whatever the size of the texts; past maxCountWork steps of
+// the search it gives up the same way, so its time is bounded too.
+const maxEdits = 1000
+
+// maxCountEdits bounds the search of CountLines, which keeps one frontier
+// only (linear memory); beyond it the counts come from matching lines by
+// content regardless of order.
+const maxCountEdits = 20000
 
 // Lines returns a shortest edit script from a to b (Myers' algorithm), as
 // a sequence of kept, removed and added lines.
@@ -76,10 +85,12 @@ func myers(a, b []string) []Op {
 	}
 	off := max + 1
 	v := make([]int, 2*max+3)
+	// trace[d] holds v[off-d .. off+d] as it was before distance d: the
+	// only entries the walk back reads for d.
 	var trace [][]int
-	found := -1
+	found, work := -1, 0
 	for d := 0; d <= max && found < 0; d++ {
-		trace = append(trace, append([]int(nil), v...))
+		trace = append(trace, append([]int(nil), v[off-d:off+d+1]...))
 		for k := -d; k <= d; k += 2 {
 			var x int
 			if k == -d || (k != d && v[off+k-1] < v[off+k+1]) {
@@ -88,9 +99,13 @@ func myers(a, b []string) []Op {
 				x = v[off+k-1] + 1
 			}
 			y := x - k
+			start := x
 			for x < n && y < m && a[x] == b[y] {
 				x++
 				y++
+			}
+			if work += 1 + x - start; work > maxCountWork {
+				return wholesale(a, b)
 			}
 			v[off+k] = x
 			if x >= n && y >= m {
@@ -106,15 +121,17 @@ func myers(a, b []string) []Op {
 	var rev []Op
 	x, y := n, m
 	for d := found; d > 0; d-- {
+		// vp[d+k] is v[off+k] before distance d; k-1 and k+1 lie within
+		// [-d, d] whenever they are read.
 		vp := trace[d]
 		k := x - y
 		var pk int
-		if k == -d || (k != d && vp[off+k-1] < vp[off+k+1]) {
+		if k == -d || (k != d && vp[d+k-1] < vp[d+k+1]) {
 			pk = k + 1
 		} else {
 			pk = k - 1
 		}
-		px := vp[off+pk]
+		px := vp[d+pk]
 		py := px - pk
 		for x > px && y > py {
 			x--
@@ -139,4 +156,78 @@ func myers(a, b []string) []Op {
 		out[len(rev)-1-i] = o
 	}
 	return out
+}
+
+// CountLines returns how many lines a shortest edit script from a to b
+// adds and removes, as Count(Lines(a, b)) would, in memory linear in the
+// texts: it runs Myers' forward pass only, which gives the edit distance
+// D, and added-removed is len(b)-len(a). Past maxCountEdits edits, or
+// maxCountWork steps of the search, it counts lines of b that a lacks and
+// lines of a that b lacks, by content (a reordering counts nothing there),
+// so its time is bounded too.
+func CountLines(a, b []string) (added, removed int) {
+	return countLines(a, b, maxCountEdits, maxCountWork)
+}
+
+// maxCountWork bounds the diagonal steps and line comparisons of
+// CountLines' search (a few hundred milliseconds).
+const maxCountWork = 1 << 27
+
+func countLines(a, b []string, maxD, maxWork int) (added, removed int) {
+	for len(a) > 0 && len(b) > 0 && a[0] == b[0] {
+		a, b = a[1:], b[1:]
+	}
+	for len(a) > 0 && len(b) > 0 && a[len(a)-1] == b[len(b)-1] {
+		a, b = a[:len(a)-1], b[:len(b)-1]
+	}
+	n, m := len(a), len(b)
+	if n == 0 || m == 0 {
+		return m, n
+	}
+	max := n + m
+	if max > maxD {
+		max = maxD
+	}
+	off := max + 1
+	v := make([]int, 2*max+3)
+	work := 0
+search:
+	for d := 0; d <= max; d++ {
+		for k := -d; k <= d; k += 2 {
+			var x int
+			if k == -d || (k != d && v[off+k-1] < v[off+k+1]) {
+				x = v[off+k+1]
+			} else {
+				x = v[off+k-1] + 1
+			}
+			y := x - k
+			start := x
+			for x < n && y < m && a[x] == b[y] {
+				x++
+				y++
+			}
+			if work += 1 + x - start; work > maxWork {
+				break search
+			}
+			v[off+k] = x
+			if x >= n && y >= m {
+				return (d + m - n) / 2, (d - m + n) / 2
+			}
+		}
+	}
+	have := make(map[string]int, n)
+	for _, s := range a {
+		have[s]++
+	}
+	for _, s := range b {
+		if have[s] > 0 {
+			have[s]--
+		} else {
+			added++
+		}
+	}
+	for _, c := range have {
+		removed += c
+	}
+	return added, removed
 }

@@ -30,6 +30,9 @@ type LoadOptions struct {
 	// Keep is how many versions that never went live history keeps
 	// (0: history.DefaultKeep); every version that was live stays.
 	Keep int
+	// KeepBytes bounds the bytes of the never-live versions history
+	// keeps (0: history.DefaultKeepBytes; negative: no bound).
+	KeepBytes int64
 	// Timer, when set, receives the duration of each phase (LoadPhases).
 	Timer Timer
 	// Origin is recorded with the version: "file" when empty, "edit"
@@ -113,6 +116,9 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 	rs, err := CompileBundle(ctx, b, ifaces, timer)
 	if err != nil {
 		return nil, err
+	}
+	if err := CheckLimits(rs, DefaultLimits()); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	mark = time.Now()
 	if opts.Check != nil {
@@ -248,7 +254,7 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 		if keep <= 0 {
 			keep = history.DefaultKeep
 		}
-		if _, err := t.Store.Prune(t.Key(), history.Policy{Keep: keep, Protect: history.Protect(prod, number)}); err != nil {
+		if _, err := t.Store.Prune(t.Key(), history.Policy{Keep: keep, KeepBytes: opts.KeepBytes, Protect: history.Protect(prod, number)}); err != nil {
 			res.Warnings = append(res.Warnings, "prune history: "+err.Error())
 		}
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -370,7 +369,7 @@ func runHistory(g *globals, cmd *cobra.Command, limit int) error {
 			change = "adopted"
 		}
 		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Number, r.Time.Local().Format("2006-01-02 15:04:05"),
-			r.User, short(r.Hash), change, r.Rules, r.Slot, r.Message)
+			printable(r.User), printable(short(r.Hash)), change, r.Rules, r.Slot, printable(r.Message))
 	}
 	w.Flush()
 	if len(acts) == 0 {
@@ -384,7 +383,7 @@ func runHistory(g *globals, cmd *cobra.Command, limit int) error {
 		if a.From != 0 {
 			from = strconv.FormatUint(a.From, 10)
 		}
-		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", a.Seq, a.Time.Local().Format("2006-01-02 15:04:05"), a.How, from, a.To, a.User, a.Ended)
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", a.Seq, a.Time.Local().Format("2006-01-02 15:04:05"), printable(a.How), from, a.To, printable(a.User), printable(a.Ended))
 	}
 	return w.Flush()
 }
@@ -432,7 +431,7 @@ func historyRows(t *slots.Target, limit int) ([]historyRow, []activationRow, err
 			return nil, nil, err
 		}
 		cur := splitLines(full.Source)
-		add, rm := rulediff.Count(rulediff.Lines(prev, cur))
+		add, rm := rulediff.CountLines(prev, cur)
 		rows = append(rows, historyRow{Version: v, Slot: slotOf[v.Number], Added: add, Removed: rm})
 		prev = cur
 	}
@@ -501,14 +500,14 @@ func printOriginal(g *globals, cmd *cobra.Command, n uint64, v history.Version) 
 	}
 	w := cmd.OutOrStdout()
 	if len(v.Files) == 0 {
-		fmt.Fprintf(w, "# ==> version %d (%s): no files recorded; its source as fwslot read it <==\n%s", n, v.Origin, v.Source)
+		fmt.Fprintf(w, "# ==> version %d (%s): no files recorded; its source as fwslot read it <==\n%s", n, printable(v.Origin), v.Source)
 		return nil
 	}
 	for i, f := range v.Files {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(w, "# ==> %s <==\n", f.Path)
+		fmt.Fprintf(w, "# ==> %s <==\n", printable(f.Path))
 		w.Write(f.Content)
 		if len(f.Content) > 0 && f.Content[len(f.Content)-1] != '\n' {
 			fmt.Fprintln(w)
@@ -521,13 +520,15 @@ func printOriginal(g *globals, cmd *cobra.Command, n uint64, v history.Version) 
 
 func newPrune(g *globals) *cobra.Command {
 	var keep int
+	keepBytes := byteSize(history.DefaultKeepBytes)
 	c := &cobra.Command{
 		Use:   "prune",
 		Short: "Delete old versions that never went live",
 		Long: fmt.Sprintf(`Apply the retention policy now: keep every version that was ever live (any
 activation names it) and the versions in the production and staging slots,
-plus the newest --keep versions that were only staged (default %d); delete
-the rest. Version numbers are never reused. The history file stops growing
+plus the newest --keep versions that were only staged (default %d) as long
+as they hold at most --keep-bytes (default 1GiB; 0: no bound); delete the
+rest. Version numbers are never reused. The history file stops growing
 once pruning runs regularly: the space of deleted versions is reused.`, history.DefaultKeep),
 		Example: `  fwslot prune
   fwslot prune --keep 20`,
@@ -551,7 +552,7 @@ once pruning runs regularly: the space of deleted versions is reused.`, history.
 					protect = append(protect, info.Version)
 				}
 			}
-			res, err := t.Store.Prune(t.Key(), history.Policy{Keep: keep, Protect: history.Protect(protect...)})
+			res, err := t.Store.Prune(t.Key(), history.Policy{Keep: keep, KeepBytes: keepBytesPolicy(keepBytes), Protect: history.Protect(protect...)})
 			if err != nil {
 				return err
 			}
@@ -567,7 +568,17 @@ once pruning runs regularly: the space of deleted versions is reused.`, history.
 		},
 	}
 	c.Flags().IntVar(&keep, "keep", history.DefaultKeep, "never-live versions to keep, newest first")
+	c.Flags().Var(&keepBytes, "keep-bytes", "bytes of never-live versions to keep, newest first (0: no bound)")
 	return c
+}
+
+// keepBytesPolicy maps --keep-bytes to history.Policy.KeepBytes, where 0
+// means the default and a negative value no bound.
+func keepBytesPolicy(b byteSize) int64 {
+	if b == 0 {
+		return -1
+	}
+	return int64(b)
 }
 
 // ranges prints ascending numbers compactly: "1-4, 7, 9-10".
@@ -586,264 +597,6 @@ func ranges(ns []uint64) string {
 		i = j + 1
 	}
 	return strings.Join(parts, ", ")
-}
-
-// ------------------------------------------------------ export/import
-
-// exportFormat names the archive layout written by export.
-const exportFormat = "fwslot-history"
-
-// manifest is the first entry of an export archive.
-type manifest struct {
-	Format      string         `json:"format"`
-	FormatVer   int            `json:"format_version"`
-	Schema      int            `json:"schema"`
-	Target      string         `json:"target"`
-	HistoryID   string         `json:"history_id,omitempty"`
-	Exported    time.Time      `json:"exported"`
-	Sequence    uint64         `json:"sequence"`
-	Versions    []manifestItem `json:"versions"`
-	Activations int            `json:"activations"`
-}
-
-type manifestItem struct {
-	Version uint64 `json:"version"`
-	Hash    string `json:"hash"`
-	Entry   string `json:"entry"`
-}
-
-func versionEntry(n uint64) string { return fmt.Sprintf("versions/%08d.json", n) }
-
-func newExport(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "export [FILE]",
-		Short: "Write the whole history of the target to a tar archive",
-		Long: `Write the target's history (every version with its flattened source, its
-original files and its compiled form, and every activation) to FILE or to
-standard output as a tar archive: manifest.json, then versions/N.json, then
-activations.json. "fwslot import" reads it on another machine, keeping
-version numbers and hashes.`,
-		Example: `  fwslot export > backup.tar
-  fwslot --netns lab export lab.tar`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 1 {
-				return usagef("export takes at most one file, got %d", len(args))
-			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var out io.Writer = cmd.OutOrStdout()
-			if len(args) == 1 && args[0] != "-" {
-				f, err := os.OpenFile(args[0], os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-				if err != nil {
-					return usageError{fmt.Errorf("export: %w", err)}
-				}
-				defer f.Close()
-				out = f
-			} else if isTerminal(out) {
-				return usagef("export writes a tar archive; redirect it to a file (fwslot export > backup.tar) or name one")
-			}
-			t, done, err := g.target(false)
-			if err != nil {
-				return err
-			}
-			defer done()
-			if t.Store == nil {
-				return usagef("no history yet (%s does not exist)", g.db)
-			}
-			if err := exportTar(out, t); err != nil {
-				return err
-			}
-			if f, ok := out.(*os.File); ok && len(args) == 1 && args[0] != "-" {
-				if err := f.Close(); err != nil {
-					return fmt.Errorf("export: %w", err)
-				}
-			}
-			return nil
-		},
-	}
-}
-
-func exportTar(w io.Writer, t *slots.Target) error {
-	vs, err := t.Store.Versions(t.Key())
-	if err != nil {
-		return err
-	}
-	acts, err := t.Store.Activations(t.Key())
-	if err != nil {
-		return err
-	}
-	seq, err := t.Store.Sequence(t.Key())
-	if err != nil {
-		return err
-	}
-	id, err := t.Store.ID()
-	if err != nil {
-		return err
-	}
-	m := manifest{Format: exportFormat, FormatVer: 1, Schema: history.SchemaVersion, Target: t.Key(), HistoryID: id,
-		Exported: time.Now().UTC(), Sequence: seq, Activations: len(acts), Versions: []manifestItem{}}
-	for _, v := range vs {
-		m.Versions = append(m.Versions, manifestItem{v.Number, v.Hash, versionEntry(v.Number)})
-	}
-	tw := tar.NewWriter(w)
-	put := func(name string, v any) error {
-		data, err := json.MarshalIndent(v, "", "  ")
-		if err != nil {
-			return err
-		}
-		hdr := &tar.Header{Name: name, Mode: 0o600, Size: int64(len(data)), ModTime: m.Exported, Typeflag: tar.TypeReg}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		_, err = tw.Write(data)
-		return err
-	}
-	if err := put("manifest.json", m); err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	err = t.Store.Export(t.Key(), func(r history.Record) error { return put(versionEntry(r.Number), r) })
-	if err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	if acts == nil {
-		acts = []history.Activation{}
-	}
-	if err := put("activations.json", acts); err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	if err := tw.Close(); err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	return nil
-}
-
-// readExport reads an archive written by export.
-func readExport(r io.Reader) (manifest, []history.Record, []history.Activation, error) {
-	var m manifest
-	var acts []history.Activation
-	recs := map[string]history.Record{}
-	tr := tar.NewReader(r)
-	seenManifest := false
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return m, nil, nil, fmt.Errorf("read archive: %w", err)
-		}
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			return m, nil, nil, fmt.Errorf("read archive entry %s: %w", hdr.Name, err)
-		}
-		switch {
-		case hdr.Name == "manifest.json":
-			if err := json.Unmarshal(data, &m); err != nil {
-				return m, nil, nil, fmt.Errorf("manifest.json: %w", err)
-			}
-			seenManifest = true
-		case hdr.Name == "activations.json":
-			if err := json.Unmarshal(data, &acts); err != nil {
-				return m, nil, nil, fmt.Errorf("activations.json: %w", err)
-			}
-		case strings.HasPrefix(hdr.Name, "versions/"):
-			var rec history.Record
-			if err := json.Unmarshal(data, &rec); err != nil {
-				return m, nil, nil, fmt.Errorf("%s: %w", hdr.Name, err)
-			}
-			recs[hdr.Name] = rec
-		}
-	}
-	if !seenManifest || m.Format != exportFormat {
-		return m, nil, nil, errors.New("not an fwslot history export (no manifest.json of format " + exportFormat + ")")
-	}
-	if m.HistoryID != "" && !history.ValidID(m.HistoryID) {
-		return m, nil, nil, fmt.Errorf("manifest.json: history_id %q is not an fwslot history identity", m.HistoryID)
-	}
-	if m.FormatVer > 1 || m.Schema > history.SchemaVersion {
-		return m, nil, nil, fmt.Errorf("the archive was written by a newer fwslot (format %d, schema %d); use a newer fwslot", m.FormatVer, m.Schema)
-	}
-	out := make([]history.Record, 0, len(m.Versions))
-	for _, it := range m.Versions {
-		rec, ok := recs[it.Entry]
-		if !ok {
-			return m, nil, nil, fmt.Errorf("the archive lacks %s (version %d)", it.Entry, it.Version)
-		}
-		if rec.Number != it.Version || !strings.EqualFold(rec.Hash, it.Hash) {
-			return m, nil, nil, fmt.Errorf("%s holds version %d hash %.12s, the manifest says version %d hash %.12s", it.Entry, rec.Number, rec.Hash, it.Version, it.Hash)
-		}
-		out = append(out, rec)
-	}
-	if len(acts) != m.Activations {
-		return m, nil, nil, fmt.Errorf("the archive holds %d activations, the manifest says %d", len(acts), m.Activations)
-	}
-	return m, out, acts, nil
-}
-
-func newImport(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "import FILE",
-		Short: "Read a history exported with fwslot export",
-		Long: `Add the versions and activations of an export archive (FILE, or - for
-standard input) to the target's history, keeping their numbers and hashes,
-in one transaction. An empty history takes everything. A history that
-already has versions takes the archive only if the two share a prefix
-(every version number both have carries the same hash); then the versions
-and activations newer than its own are added. Nothing in the kernel
-changes: use "fwslot rollback --to N" to run an imported version.
-
-An empty history also takes the identity of the exported one, and with it
-the ownership of the targets the exported history manages: the import
-replaces that history (keep using only one of the two).`,
-		Example: `  fwslot import backup.tar
-  ssh old-host fwslot export | fwslot import -`,
-		Args: exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var in io.Reader = cmd.InOrStdin()
-			if args[0] != "-" {
-				f, err := os.Open(args[0])
-				if err != nil {
-					return usageError{fmt.Errorf("import: %w", err)}
-				}
-				defer f.Close()
-				in = f
-			}
-			m, recs, acts, err := readExport(in)
-			if err != nil {
-				return usageError{fmt.Errorf("import %s: %w", args[0], err)}
-			}
-			// Import touches no kernel: it opens the history without the
-			// ownership check, so an empty history can take over the
-			// identity of the exported one.
-			s, err := historyOpen(g.db, g.wait)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			t := &slots.Target{NetNS: g.netns, Store: s}
-			if err := adoptIdentity(s, m.HistoryID); err != nil {
-				return err
-			}
-			res, err := t.Store.Import(t.Key(), recs, acts, m.Sequence)
-			if err != nil {
-				if errors.Is(err, history.ErrDiverged) {
-					return usageError{err}
-				}
-				return err
-			}
-			if g.json {
-				return printJSON(cmd.OutOrStdout(), res)
-			}
-			vs := "no versions"
-			if len(res.Versions) > 0 {
-				vs = fmt.Sprintf("%d versions (%s)", len(res.Versions), ranges(res.Versions))
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "imported %s and %d activations from %s (exported from %s on %s) into %s\n",
-				vs, len(res.Activations), args[0], m.Target, m.Exported.Local().Format("2006-01-02 15:04"), t.Key())
-			return nil
-		},
-	}
 }
 
 // -------------------------------------------------------------- watch

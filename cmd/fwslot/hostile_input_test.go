@@ -26,6 +26,8 @@ func hostileRuns(kind, path, goodRules, goodProbes string, cmd func(...string) [
 	switch kind {
 	case "load":
 		return []hostileRun{{name: "load", args: cmd("load", path)}}
+	case "import":
+		return []hostileRun{{name: "import", args: cmd("import", path)}}
 	case "test":
 		return []hostileRun{{name: "test", args: cmd("test", path, "--probes", goodProbes)}}
 	case "probe", "explain":

@@ -25,7 +25,7 @@ const goodProbe = "accept tcp 198.51.100.7:40000 -> 192.0.2.10:22 in eth0   # ss
 // hostileCase is one line of testdata/hostile/cases.txt.
 type hostileCase struct {
 	file     string   // relative to hostileDir
-	commands []string // load, test, probes
+	commands []string // load, test, probes, import
 	exit     int
 	expect   []string
 	line     int // in cases.txt
@@ -59,10 +59,10 @@ func readHostileCases(t *testing.T, dir string) []hostileCase {
 			switch {
 			case cmd == "files":
 				c.commands = append(c.commands, fileCommands...)
-			case cmd == "probes" || slices.Contains(fileCommands, cmd):
+			case cmd == "probes" || cmd == "import" || slices.Contains(fileCommands, cmd):
 				c.commands = append(c.commands, cmd)
 			default:
-				t.Fatalf("cases.txt:%d: unknown command %q (%s, files or probes)", n, cmd, strings.Join(fileCommands, ", "))
+				t.Fatalf("cases.txt:%d: unknown command %q (%s, files, probes or import)", n, cmd, strings.Join(fileCommands, ", "))
 			}
 		}
 		if c.exit, err = strconv.Atoi(fields[2]); err != nil {

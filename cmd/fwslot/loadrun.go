@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fwslot/fwslot/features"
+	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/slots"
 	"github.com/spf13/cobra"
 )
@@ -16,6 +17,7 @@ type loadFlags struct {
 	msg, probesFile, topoFile, keep string
 	force                           bool
 	keepVersions                    int
+	keepBytes                       byteSize
 }
 
 func (f *loadFlags) register(c *cobra.Command) {
@@ -25,6 +27,8 @@ func (f *loadFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&f.keep, "keep-access", "", `refuse a ruleset that would cut this connection, like "198.51.100.7:50022 -> 192.0.2.10:22" (default: $SSH_CONNECTION on the host)`)
 	c.Flags().BoolVar(&f.force, "force", false, "stage even if the lockout guard fails")
 	c.Flags().IntVar(&f.keepVersions, "keep", 0, "versions that never went live to keep in history (default 100); every version that was live is kept")
+	f.keepBytes = byteSize(history.DefaultKeepBytes)
+	c.Flags().Var(&f.keepBytes, "keep-bytes", "bytes of versions that never went live to keep in history, newest first, besides --keep (0: no bound)")
 }
 
 // runLoad stages file as `fwslot load` does and prints the result. origin
@@ -44,7 +48,7 @@ func stageFile(g *globals, cmd *cobra.Command, file string, f *loadFlags, origin
 		return nil, err
 	}
 	defer done()
-	opts := slots.LoadOptions{Message: f.msg, IncludeDirs: g.includeDirs, Keep: f.keepVersions, Origin: origin}
+	opts := slots.LoadOptions{Message: f.msg, IncludeDirs: g.includeDirs, Keep: f.keepVersions, KeepBytes: keepBytesPolicy(f.keepBytes), Origin: origin}
 	var probes func(context.Context, string, *slots.Ruleset) error
 	if f.probesFile != "" {
 		ps, err := readProbes(f.probesFile)

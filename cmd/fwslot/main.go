@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/source"
 	"github.com/fwslot/fwslot/slots"
 	"github.com/spf13/cobra"
@@ -41,10 +42,11 @@ func exitCode(err error) int {
 	var ce *slots.CompileError
 	var se *source.Error
 	var ie *slots.InputError
+	var le *slots.LimitError
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue), errors.As(err, &ce), errors.As(err, &se), errors.As(err, &ie), errors.Is(err, slots.ErrPermission), errors.Is(err, slots.ErrNoNamespace):
+	case errors.As(err, &ue), errors.As(err, &ce), errors.As(err, &se), errors.As(err, &ie), errors.As(err, &le), errors.Is(err, slots.ErrPermission), errors.Is(err, history.ErrInsecure), errors.Is(err, slots.ErrNoNamespace):
 		return exitUsage
 	}
 	return exitFailed

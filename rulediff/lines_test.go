@@ -1,0 +1,94 @@
+package rulediff
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+)
+
+// TestCountLinesMatchesLines: CountLines gives the counts of the edit
+// script Lines builds, on random texts small enough for both to be exact.
+func TestCountLinesMatchesLines(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	words := func(n, alphabet int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprint(r.IntN(alphabet))
+		}
+		return out
+	}
+	for i := range 500 {
+		a, b := words(r.IntN(60), 1+i%8), words(r.IntN(60), 1+i%8)
+		wa, wr := Count(Lines(a, b))
+		ga, gr := CountLines(a, b)
+		if ga != wa || gr != wr {
+			t.Fatalf("CountLines(%q, %q) = +%d -%d, Lines gives +%d -%d", a, b, ga, gr, wa, wr)
+		}
+	}
+}
+
+// allocated returns the bytes fn allocates.
+func allocated(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestLineCountsBoundedMemory: two unrelated 150 KB versions (5,000 lines
+// each) cost Lines a few tens of MB and CountLines under 2 MB, where a
+// trace of full frontiers took a gigabyte.
+func TestLineCountsBoundedMemory(t *testing.T) {
+	a, b := make([]string, 5000), make([]string, 5000)
+	for i := range a {
+		a[i] = fmt.Sprintf("\t\tip saddr 10.%d.%d.0/24 tcp dport 22 accept", i/256, i%256)
+		b[i] = fmt.Sprintf("\t\tip saddr 172.%d.%d.0/24 tcp dport 80 drop", i/256, i%256)
+	}
+	var add, rm int
+	n := allocated(func() { add, rm = CountLines(a, b) })
+	t.Logf("CountLines allocated %d bytes", n)
+	if n > 2<<20 {
+		t.Errorf("CountLines allocated %d bytes, want under 2 MiB", n)
+	}
+	if add != 5000 || rm != 5000 {
+		t.Errorf("CountLines = +%d -%d, want +5000 -5000", add, rm)
+	}
+	var ops []Op
+	n = allocated(func() { ops = Lines(a, b) })
+	t.Logf("Lines allocated %d bytes", n)
+	if n > 64<<20 {
+		t.Errorf("Lines allocated %d bytes, want under 64 MiB", n)
+	}
+	if add, rm := Count(ops); add != 5000 || rm != 5000 {
+		t.Errorf("Lines = +%d -%d, want +5000 -5000", add, rm)
+	}
+}
+
+// TestCountLinesBoundedWork: past its edit or work bound CountLines counts
+// lines by content; a reordering then counts nothing, where the edit
+// script would move lines.
+func TestCountLinesBoundedWork(t *testing.T) {
+	a := []string{"1", "2", "3", "4", "5", "6"}
+	b := []string{"6", "5", "4", "3", "2", "1", "7"}
+	tests := []struct {
+		name            string
+		maxD, maxWork   int
+		wantAdd, wantRm int
+	}{
+		{"unbounded", 100, 1 << 20, 6, 5},
+		{"edit bound", 3, 1 << 20, 1, 0},
+		{"work bound", 100, 10, 1, 0},
+	}
+	for _, tt := range tests {
+		add, rm := countLines(a, b, tt.maxD, tt.maxWork)
+		if add != tt.wantAdd || rm != tt.wantRm {
+			t.Errorf("%s: +%d -%d, want +%d -%d", tt.name, add, rm, tt.wantAdd, tt.wantRm)
+		}
+	}
+	if wa, wr := Count(Lines(a, b)); wa != 6 || wr != 5 {
+		t.Errorf("Lines: +%d -%d, want +6 -5", wa, wr)
+	}
+}
