@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/source"
@@ -194,6 +195,9 @@ NAT outcome differs are listed too.`,
 			var sides [2]*diffSide
 			for i, spec := range specs {
 				if sides[i], err = r.resolve(spec); err != nil {
+					if strings.HasPrefix(err.Error(), spec) { // a file's errors name it already
+						return err
+					}
 					return fmt.Errorf("%s: %w", spec, err)
 				}
 			}

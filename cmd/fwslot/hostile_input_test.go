@@ -311,3 +311,30 @@ func TestHostilePath(t *testing.T) {
 		})
 	}
 }
+
+// An include outside the allowed directories names the way to allow it,
+// and diff names the file once.
+func TestIncludeOutsideNamesIncludeDir(t *testing.T) {
+	testnet.RequireRoot(t)
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"a/main.nft": "include \"../b/x.nft\"\ntable inet filter {\n\tchain input {\n\t\ttype filter hook input priority 0; policy accept;\n\t\ttcp dport $X accept\n\t}\n}\n",
+		"b/x.nft":    "define X = 22\n",
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	main := filepath.Join(dir, "a", "main.nft")
+	db := filepath.Join(dir, "h.db")
+	for _, args := range [][]string{{"load", main}, {"diff", main}} {
+		out, code := run(t, append([]string{"--db", db, "--netns", testnet.Namespace(t, "fwslot-inc-")}, args...)...)
+		if code != 2 || !strings.Contains(out, "--include-dir") || strings.Count(out, main) != 1 {
+			t.Errorf("%v: exit %d, want 2 naming --include-dir and the file once:\n%s", args, code, out)
+		}
+	}
+}

@@ -147,7 +147,7 @@ func (l *loader) read(path string, site *token) ([]byte, error) {
 		if site == nil {
 			return nil, where(fmt.Sprintf("the ruleset is %s, outside the allowed directories (%s); give its real path or add its directory with --include-dir", real, l.policy))
 		}
-		return nil, where(fmt.Sprintf("include %s reads %s, outside the allowed directories (%s); move the file there or fix the include", site.text, real, l.policy))
+		return nil, where(fmt.Sprintf("include %s reads %s, outside the allowed directories (%s); move the file there, fix the include, or allow its directory with --include-dir", site.text, real, l.policy))
 	}
 	data, mode, err := l.fs.readRegular(real, l.opts.MaxBytes-l.total)
 	switch {
