@@ -32,8 +32,14 @@ type Sandbox struct {
 	closers        []func()
 }
 
-// New creates the pair; names start with prefix.
+// New creates the pair; names start with prefix. Pairs of the same prefix
+// that a killed process left behind are removed first.
 func New(prefix string) (sb *Sandbox, err error) {
+	for _, side := range []string{"tgt-", "cli-"} {
+		if _, err := nsutil.SweepStale(prefix + side); err != nil {
+			return nil, err
+		}
+	}
 	sb = &Sandbox{}
 	defer func() {
 		if err != nil {
