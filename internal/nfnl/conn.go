@@ -3,15 +3,22 @@
 // attributes. It keeps bytes as the kernel sent them, so that nothing is
 // lost when objects are copied between namespaces (google/nftables drops
 // expressions it does not know).
+//
+// The socket, namespace entry, request/reply framing, multi-part dumps and
+// the decoding of kernel errors (extended acks included) are
+// github.com/mdlayher/netlink, the netlink library google/nftables is built
+// on. What stays here is what nf_tables needs on top of it: batches sent
+// as one sendmsg without copying them (batch.go), the raw attribute model
+// (attr.go) and the dump consistency check (dump.go).
 package nfnl
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"syscall"
 
 	"github.com/fwslot/fwslot/internal/nsutil"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,80 +27,106 @@ import (
 // arrive faster with a large receive buffer.
 const bufSize = 256 << 20
 
+// rxSize is the buffer every recvmsg reads into. The kernel sizes dump
+// batches from the largest buffer a socket has read with (capped at 32 KB);
+// mdlayher/netlink by default peeks at each message and reads it with a
+// buffer of exactly its size, which keeps the kernel's batches at one page
+// and makes big rule dumps several times slower. A fixed large buffer
+// (Config.MessageBufferSize) keeps them at the maximum.
+const rxSize = 1 << 20
+
+const nfgenHdrLen = 4
+
+// Message flags of nf_tables requests (include/uapi/linux/netlink.h).
 const (
-	nlmsgHdrLen  = 16
-	nfgenHdrLen  = 4
-	nlmsgError   = 2
-	nlmsgDone    = 3
-	flagRequest  = 0x1
-	flagMulti    = 0x2
-	flagAck      = 0x4
-	flagDumpIntr = 0x10
 	// FlagReplace replaces an existing object (NLM_F_REPLACE).
-	FlagReplace = 0x100
+	FlagReplace = uint16(netlink.Replace)
 	// FlagExcl fails when the object exists (NLM_F_EXCL).
-	FlagExcl = 0x200
+	FlagExcl = uint16(netlink.Excl)
 	// FlagCreate creates the object (NLM_F_CREATE).
-	FlagCreate = 0x400
+	FlagCreate = uint16(netlink.Create)
 	// FlagAppend appends a rule at the end of its chain (NLM_F_APPEND).
-	FlagAppend = 0x800
-	flagDump   = 0x300
+	FlagAppend = uint16(netlink.Append)
 )
 
 // Conn is a netlink socket bound to the nf_tables subsystem of one network
 // namespace. It is not safe for concurrent use.
 type Conn struct {
-	fd  int
-	seq uint32
-	rx  []byte
+	nl *netlink.Conn
+	// raw is the same socket, for the one thing mdlayher/netlink cannot
+	// do without copying: sending a batch of several buffers in one
+	// sendmsg (see Commit).
+	raw syscall.RawConn
+	// afterRequest, when set (by tests), runs between sending a dump
+	// request and reading its replies.
+	afterRequest func()
 }
 
 // Dial opens a connection in the named network namespace ("" for the
 // namespace of the calling thread).
 func Dial(netns string) (*Conn, error) {
-	var c *Conn
-	err := nsutil.Do(netns, func() error {
-		var err error
-		c, err = dial()
-		return err
-	})
+	if netns == "" {
+		return dial(0)
+	}
+	h, err := nsutil.Open(netns)
 	if err != nil {
-		if netns != "" {
-			return nil, fmt.Errorf("netlink in netns %s: %w", netns, err)
-		}
 		return nil, err
+	}
+	defer h.Close()
+	c, err := dial(int(h))
+	if err != nil {
+		return nil, fmt.Errorf("netlink in netns %s: %w", netns, err)
 	}
 	return c, nil
 }
 
 // DialHere opens a connection in the calling thread's current namespace;
 // use it inside nsutil.Do or nsutil.DoFresh.
-func DialHere() (*Conn, error) { return dial() }
+func DialHere() (*Conn, error) { return dial(0) }
 
-func dial() (*Conn, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
+// dial opens the socket; nsfd 0 means the calling thread's namespace,
+// otherwise mdlayher/netlink creates it inside the namespace nsfd refers to
+// on a locked thread of its own.
+func dial(nsfd int) (*Conn, error) {
+	nl, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: nsfd, MessageBufferSize: rxSize})
 	if err != nil {
 		return nil, fmt.Errorf("netlink socket: %w", err)
 	}
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("bind netlink socket: %w", err)
+	c := &Conn{nl: nl}
+	if err := c.setup(); err != nil {
+		_ = nl.Close()
+		return nil, err
 	}
-	// Forcing buffers needs CAP_NET_ADMIN, which every caller has; fall
-	// back to the capped variants so an unprivileged read still works.
-	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, bufSize) != nil {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, bufSize)
+	return c, nil
+}
+
+func (c *Conn) setup() error {
+	// Both try SO_*BUFFORCE first (every caller has CAP_NET_ADMIN) and
+	// fall back to the capped variants, so an unprivileged read works.
+	if err := c.nl.SetWriteBuffer(bufSize); err != nil {
+		return fmt.Errorf("netlink send buffer: %w", err)
 	}
-	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, bufSize) != nil {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, bufSize)
+	if err := c.nl.SetReadBuffer(bufSize); err != nil {
+		return fmt.Errorf("netlink receive buffer: %w", err)
 	}
-	_ = unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_EXT_ACK, 1)
-	_ = unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_CAP_ACK, 1)
-	return &Conn{fd: fd, seq: 1, rx: make([]byte, 1<<20)}, nil
+	// Extended acks give the kernel's reason with an error; they only
+	// improve errors, so a kernel without them is no reason to fail.
+	// NETLINK_CAP_ACK (no echo of the rejected message) stays off:
+	// mdlayher/netlink v1.11.2 ignores NLM_F_CAPPED and looks for the
+	// extended ack after the full length of the message it was not sent,
+	// so every error would decode as "not enough data". The echo costs
+	// the size of one message (rxSize holds the largest) on errors only.
+	_ = c.nl.SetOption(netlink.ExtendedAcknowledge, true)
+	raw, err := c.nl.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("netlink raw socket: %w", err)
+	}
+	c.raw = raw
+	return nil
 }
 
 // Close closes the socket.
-func (c *Conn) Close() error { return unix.Close(c.fd) }
+func (c *Conn) Close() error { return c.nl.Close() }
 
 // Msg is one nf_tables message as received from the kernel.
 type Msg struct {
@@ -110,56 +143,7 @@ func (m Msg) Attr(kind uint16) ([]byte, bool) {
 	return a.Data, ok
 }
 
-// Batch collects messages that the kernel applies as one transaction.
-type Batch struct {
-	// Gen, when not zero, is the ruleset generation the batch was built
-	// from: the kernel applies the batch only if no other transaction
-	// committed since (NFNL_BATCH_GENID), and Commit returns
-	// ErrGenChanged otherwise.
-	Gen   uint32
-	buf   []byte
-	descs []string
-	n     int
-}
-
-// ErrGenChanged means another transaction committed after the state a batch
-// was built from was read; the kernel applied nothing of the batch.
-var ErrGenChanged = errors.New("the ruleset changed while the transaction was prepared; nothing was applied")
-
-// batchGenID is NFNL_BATCH_GENID, the attribute of the batch begin message
-// that carries the expected generation.
-const batchGenID = 1
-
-// Len returns the number of messages in the batch, delimiters excluded.
-func (b *Batch) Len() int { return b.n }
-
-// Add appends one message. desc names it in errors ("add rule inet filter
-// fwslot_a_input"); it is only formatted when the kernel rejects the
-// message.
-func (b *Batch) Add(msgType uint16, family uint8, flags uint16, attrs []byte, desc string) {
-	b.n++
-	b.descs = append(b.descs, desc)
-	b.buf = appendMsg(b.buf, SubsysNFTables<<8|msgType, flagRequest|flags, uint32(b.n), family, 0, attrs)
-}
-
-func appendMsg(buf []byte, typ uint16, flags uint16, seq uint32, family uint8, resID uint16, attrs []byte) []byte {
-	l := nlmsgHdrLen + nfgenHdrLen + len(attrs)
-	var h [nlmsgHdrLen + nfgenHdrLen]byte
-	binary.NativeEndian.PutUint32(h[0:4], uint32(l))
-	binary.NativeEndian.PutUint16(h[4:6], typ)
-	binary.NativeEndian.PutUint16(h[6:8], flags)
-	binary.NativeEndian.PutUint32(h[8:12], seq)
-	h[16] = family
-	binary.BigEndian.PutUint16(h[18:20], resID)
-	buf = append(buf, h[:]...)
-	buf = append(buf, attrs...)
-	for i := l; i < align(l); i++ {
-		buf = append(buf, 0)
-	}
-	return buf
-}
-
-// Error is a message of a batch that the kernel rejected.
+// Error is a message of a batch (or a request) that the kernel rejected.
 type Error struct {
 	// Desc names the message that failed.
 	Desc string
@@ -179,247 +163,54 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Errno }
 
-// Commit sends the batch in one sendmsg, so that nf_tables applies all of
-// it or none of it. It asks for no acknowledgements: the kernel processes
-// the batch synchronously and queues only errors, which are read back
-// before Commit returns.
-func (c *Conn) Commit(b *Batch) error {
-	if b.n == 0 {
-		return nil
+// kernelError returns the error the kernel sent in a reply, as decoded by
+// mdlayher/netlink: an OpError that carries an errno (socket errors carry
+// an *os.SyscallError instead).
+func kernelError(err error) (*netlink.OpError, syscall.Errno, bool) {
+	oe, ok := err.(*netlink.OpError)
+	if !ok {
+		return nil, 0, false
 	}
-	// The messages carry sequence numbers 1..n from Add; the delimiters
-	// take 0 and n+1. Errors of this batch are all queued before sendmsg
-	// returns and drained below, so numbers never mix across batches.
-	const base = 0
-	var genAttr Encoder
-	if b.Gen != 0 {
-		genAttr.Uint32(batchGenID, b.Gen)
-	}
-	begin := appendMsg(nil, msgBatchBegin, flagRequest, base, unix.AF_UNSPEC, SubsysNFTables, genAttr.Bytes())
-	end := appendMsg(nil, msgBatchEnd, flagRequest, base+uint32(b.n)+1, unix.AF_UNSPEC, SubsysNFTables, nil)
-	// Three buffers, one sendmsg: the batch (100 MB at 100k rules) is not
-	// copied again.
-	size := len(begin) + len(b.buf) + len(end)
-	if _, err := unix.SendmsgBuffers(c.fd, [][]byte{begin, b.buf, end}, nil, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}, 0); err != nil {
-		return fmt.Errorf("send batch of %d messages (%d bytes): %w", b.n, size, err)
-	}
-	var errs []error
-	for {
-		n, _, err := unix.Recvfrom(c.fd, c.rx, unix.MSG_DONTWAIT)
-		if errors.Is(err, unix.EAGAIN) {
-			break
-		}
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			// ENOBUFS here means replies were lost, not that the
-			// transaction failed; the caller verifies the outcome.
-			return fmt.Errorf("read batch result: %w", err)
-		}
-		err = forEachMsg(c.rx[:n], func(typ, flags uint16, seq uint32, payload []byte) error {
-			if typ != nlmsgError {
-				return nil
-			}
-			errno, detail := parseError(payload, flags)
-			if errno == 0 {
-				return nil
-			}
-			desc := "commit"
-			if i := int(seq) - int(base) - 1; i >= 0 && i < len(b.descs) {
-				desc = b.descs[i]
-			} else if errno == unix.ERESTART && b.Gen != 0 {
-				errs = append(errs, fmt.Errorf("%w (generation %d expected)", ErrGenChanged, b.Gen))
-				return nil
-			}
-			errs = append(errs, &Error{Desc: desc, Errno: errno, Detail: detail})
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return errors.Join(errs...)
+	errno, ok := oe.Err.(syscall.Errno)
+	return oe, errno, ok
 }
 
-// parseError decodes an NLMSG_ERROR payload: the errno and the extended
-// ack message.
-func parseError(p []byte, flags uint16) (syscall.Errno, string) {
-	if len(p) < 4 {
-		return 0, ""
+// request returns an nf_tables request: the nfgenmsg header (family,
+// version 0, resource id) followed by attrs.
+func request(msgType uint16, flags netlink.HeaderFlags, family uint8, attrs []byte) netlink.Message {
+	data := make([]byte, nfgenHdrLen+len(attrs))
+	data[0] = family
+	copy(data[nfgenHdrLen:], attrs)
+	return netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(SubsysNFTables<<8 | msgType), Flags: netlink.Request | flags},
+		Data:   data,
 	}
-	code := int32(binary.NativeEndian.Uint32(p[0:4]))
-	if code == 0 {
-		return 0, ""
-	}
-	errno := syscall.Errno(-code)
-	const capped, tlvs = 0x100, 0x200
-	if flags&tlvs == 0 || len(p) < 4+nlmsgHdrLen {
-		return errno, ""
-	}
-	off := 4 + nlmsgHdrLen
-	if flags&capped == 0 {
-		off = 4 + int(binary.NativeEndian.Uint32(p[4:8]))
-	}
-	if off > len(p) {
-		return errno, ""
-	}
-	attrs, err := ParseAttrs(p[off:])
-	if err != nil {
-		return errno, ""
-	}
-	if a, ok := Find(attrs, 1); ok { // NLMSGERR_ATTR_MSG
-		return errno, Str(a.Data)
-	}
-	return errno, ""
-}
-
-func forEachMsg(b []byte, fn func(typ, flags uint16, seq uint32, payload []byte) error) error {
-	for len(b) >= nlmsgHdrLen {
-		l := int(binary.NativeEndian.Uint32(b[0:4]))
-		if l < nlmsgHdrLen || l > len(b) {
-			return fmt.Errorf("netlink message: bad length %d", l)
-		}
-		typ := binary.NativeEndian.Uint16(b[4:6])
-		flags := binary.NativeEndian.Uint16(b[6:8])
-		seq := binary.NativeEndian.Uint32(b[8:12])
-		if err := fn(typ, flags, seq, b[nlmsgHdrLen:l]); err != nil {
-			return err
-		}
-		if align(l) >= len(b) {
-			break
-		}
-		b = b[align(l):]
-	}
-	return nil
-}
-
-// ErrDumpInterrupted means the ruleset changed while a dump ran; the
-// caller retries.
-var ErrDumpInterrupted = errors.New("ruleset changed during dump")
-
-// Dump asks for every object of a type (MsgGetRule, MsgGetChain, ...),
-// optionally filtered by attrs (table and chain for rules, table and set
-// for elements), and returns the messages. It retries a dump that the
-// kernel flags as interrupted by a concurrent change.
-func (c *Conn) Dump(msgType uint16, family uint8, attrs []byte) ([]Msg, error) {
-	for try := 0; ; try++ {
-		msgs, err := c.dumpOnce(msgType, family, attrs)
-		if errors.Is(err, ErrDumpInterrupted) && try < 5 {
-			continue
-		}
-		return msgs, err
-	}
-}
-
-func (c *Conn) dumpOnce(msgType uint16, family uint8, attrs []byte) ([]Msg, error) {
-	c.seq++
-	seq := c.seq
-	req := appendMsg(nil, SubsysNFTables<<8|msgType, flagRequest|flagDump, seq, family, 0, attrs)
-	if err := unix.Sendto(c.fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return nil, fmt.Errorf("send dump request: %w", err)
-	}
-	var out []Msg
-	interrupted := false
-	for {
-		n, _, err := unix.Recvfrom(c.fd, c.rx, 0)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read dump: %w", err)
-		}
-		done := false
-		err = forEachMsg(c.rx[:n], func(typ, flags uint16, s uint32, payload []byte) error {
-			if s != seq {
-				return nil // a late reply to an earlier request
-			}
-			if flags&flagDumpIntr != 0 {
-				interrupted = true
-			}
-			switch typ {
-			case nlmsgDone:
-				done = true
-				return nil
-			case nlmsgError:
-				if errno, detail := parseError(payload, flags); errno != 0 {
-					return &Error{Desc: "dump", Errno: errno, Detail: detail}
-				}
-				done = true
-				return nil
-			}
-			if len(payload) < nfgenHdrLen {
-				return fmt.Errorf("short nf_tables message")
-			}
-			// Copy: the receive buffer is reused.
-			p := make([]byte, len(payload)-nfgenHdrLen)
-			copy(p, payload[nfgenHdrLen:])
-			as, err := ParseAttrs(p)
-			if err != nil {
-				return err
-			}
-			out = append(out, Msg{Type: typ & 0xff, Family: payload[0], Attrs: as})
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		if done {
-			break
-		}
-	}
-	if interrupted {
-		return nil, ErrDumpInterrupted
-	}
-	return out, nil
 }
 
 // GenID returns the ruleset generation, which every committed transaction
 // increments.
 func (c *Conn) GenID() (uint32, error) {
-	c.seq++
-	seq := c.seq
-	req := appendMsg(nil, SubsysNFTables<<8|MsgGetGen, flagRequest, seq, unix.AF_UNSPEC, 0, nil)
-	if err := unix.Sendto(c.fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return 0, fmt.Errorf("send getgen: %w", err)
+	msgs, err := c.nl.Execute(request(MsgGetGen, 0, unix.AF_UNSPEC, nil))
+	if err != nil {
+		return 0, fmt.Errorf("getgen: %w", err)
 	}
-	for {
-		n, _, err := unix.Recvfrom(c.fd, c.rx, 0)
-		if errors.Is(err, unix.EINTR) {
+	for _, m := range msgs {
+		if len(m.Data) < nfgenHdrLen || m.Header.Type != netlink.HeaderType(SubsysNFTables<<8|MsgNewGen) {
 			continue
 		}
+		ad, err := netlink.NewAttributeDecoder(m.Data[nfgenHdrLen:])
 		if err != nil {
-			return 0, fmt.Errorf("read getgen: %w", err)
+			return 0, fmt.Errorf("getgen reply: %w", err)
 		}
-		var gen uint32
-		found := false
-		err = forEachMsg(c.rx[:n], func(typ, flags uint16, s uint32, payload []byte) error {
-			if s != seq {
-				return nil
+		ad.ByteOrder = binary.BigEndian // nf_tables integers
+		for ad.Next() {
+			if ad.Type() == GenID {
+				return ad.Uint32(), nil
 			}
-			if typ == nlmsgError {
-				if errno, _ := parseError(payload, flags); errno != 0 {
-					return fmt.Errorf("getgen: %w", errno)
-				}
-				return nil
-			}
-			if len(payload) < nfgenHdrLen {
-				return nil
-			}
-			as, err := ParseAttrs(payload[nfgenHdrLen:])
-			if err != nil {
-				return err
-			}
-			if a, ok := Find(as, GenID); ok {
-				gen, found = U32(a.Data), true
-			}
-			return nil
-		})
-		if err != nil {
-			return 0, err
 		}
-		if found {
-			return gen, nil
+		if err := ad.Err(); err != nil {
+			return 0, fmt.Errorf("getgen reply: %w", err)
 		}
 	}
+	return 0, fmt.Errorf("getgen: no generation in the kernel's reply")
 }
