@@ -89,89 +89,45 @@ func (c *Conn) Commit(b *Batch) error {
 	begin := appendMsg(nil, msgBatchBegin, netlink.Request, base, unix.AF_UNSPEC, SubsysNFTables, genAttr)
 	end := appendMsg(nil, msgBatchEnd, netlink.Request, base+uint32(b.n)+1, unix.AF_UNSPEC, SubsysNFTables, nil)
 	size := len(begin) + len(b.buf) + len(end)
-	if err := c.sendBuffers([][]byte{begin, b.buf, end}); err != nil {
+	// Three buffers, one sendmsg: the batch is not copied again.
+	if err := c.send(begin, b.buf, end); err != nil {
 		return fmt.Errorf("send batch of %d messages (%d bytes): %w", b.n, size, err)
 	}
 	var errs []error
 	for {
-		queued, err := c.replyQueued()
+		// The kernel has queued every error of the batch when sendmsg
+		// returns, and sends nothing else: read until the queue is
+		// empty, without blocking (as libnftables does).
+		rb, err := c.recv(false)
+		if errors.Is(err, unix.EAGAIN) {
+			break
+		}
 		if err != nil {
 			// ENOBUFS here means replies were lost, not that the
 			// transaction failed; the caller verifies the outcome.
 			return fmt.Errorf("read batch result: %w", err)
 		}
-		if !queued {
-			break
-		}
-		// One error per datagram: mdlayher/netlink reads it and decodes
-		// the errno and the extended ack.
-		_, err = c.nl.Receive()
-		if err == nil {
-			continue // an acknowledgement of success; none are asked for
-		}
-		oe, errno, ok := kernelError(err)
-		if !ok {
+		err = eachMsg(rb, func(m netlink.Message) error {
+			if m.Header.Type != netlink.Error {
+				return nil
+			}
+			errno, detail := replyError(m)
+			if errno == 0 {
+				return nil
+			}
+			desc := "commit"
+			if i := int(m.Header.Sequence) - base - 1; i >= 0 && i < len(b.descs) {
+				desc = b.descs[i]
+			} else if errno == unix.ERESTART && b.Gen != 0 {
+				errs = append(errs, fmt.Errorf("%w (generation %d expected)", ErrGenChanged, b.Gen))
+				return nil
+			}
+			errs = append(errs, &Error{Desc: desc, Errno: errno, Detail: detail})
+			return nil
+		})
+		if err != nil {
 			return fmt.Errorf("read batch result: %w", err)
 		}
-		desc := "commit"
-		if i := int(oe.Sequence) - base - 1; i >= 0 && i < len(b.descs) {
-			desc = b.descs[i]
-		} else if errno == unix.ERESTART && b.Gen != 0 {
-			errs = append(errs, fmt.Errorf("%w (generation %d expected)", ErrGenChanged, b.Gen))
-			continue
-		}
-		errs = append(errs, &Error{Desc: desc, Errno: errno, Detail: oe.Message})
 	}
 	return errors.Join(errs...)
-}
-
-// sendBuffers sends bufs as one datagram, one sendmsg with an iovec per
-// buffer. This is the one write that does not go through
-// mdlayher/netlink's Conn: its SendMessages marshals every message and
-// joins them into a new buffer, a second copy of a batch that is 100 MB at
-// 100k rules. It goes through the library's socket (its raw conn), so
-// there is still one socket, in the runtime's poller.
-func (c *Conn) sendBuffers(bufs [][]byte) error {
-	var serr error
-	err := c.raw.Write(func(fd uintptr) bool {
-		for {
-			_, serr = unix.SendmsgBuffers(int(fd), bufs, nil, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}, 0)
-			if serr != unix.EINTR {
-				// false waits until the socket is writable and retries.
-				return serr != unix.EAGAIN
-			}
-		}
-	})
-	if err != nil {
-		return err
-	}
-	return serr
-}
-
-// replyQueued reports, without blocking, whether a reply waits on the
-// socket. The kernel has queued every error of a batch when sendmsg
-// returns and sends nothing else, so an empty queue means the batch's
-// result is complete (libnftables drains the same way). mdlayher/netlink
-// can only read blocking or with a deadline, so the check is a
-// non-blocking peek on its socket; the reply itself is read by the library.
-func (c *Conn) replyQueued() (bool, error) {
-	var perr error
-	err := c.raw.Read(func(fd uintptr) bool {
-		var b [1]byte
-		for {
-			_, _, perr = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-			if perr != unix.EINTR {
-				return true // never wait: an empty queue is the answer
-			}
-		}
-	})
-	switch {
-	case err != nil:
-		return false, err
-	case perr == unix.EAGAIN:
-		return false, nil
-	case perr != nil:
-		return false, perr
-	}
-	return true, nil
 }

@@ -4,16 +4,18 @@
 // lost when objects are copied between namespaces (google/nftables drops
 // expressions it does not know).
 //
-// The socket, namespace entry, request/reply framing, multi-part dumps and
-// the decoding of kernel errors (extended acks included) are
-// github.com/mdlayher/netlink, the netlink library google/nftables is built
-// on. What stays here is what nf_tables needs on top of it: batches sent
-// as one sendmsg without copying them (batch.go), the raw attribute model
-// (attr.go) and the dump consistency check (dump.go).
+// It is built on github.com/mdlayher/netlink, the netlink library
+// google/nftables uses: the library opens the socket (inside a named
+// namespace through Config.NetNS), binds it, forces its buffers, sets the
+// extended-ack options, and its Message, Header and AttributeDecoder types
+// frame and decode what the kernel sends. What stays here is what
+// nf_tables needs on top of it, each with its reason where it is: the
+// reads and writes themselves go through the library socket's raw conn
+// (io.go), a batch is one sendmsg that is never copied (batch.go), and
+// rule expressions keep their raw attribute model (attr.go).
 package nfnl
 
 import (
-	"encoding/binary"
 	"fmt"
 	"syscall"
 
@@ -28,11 +30,8 @@ import (
 const bufSize = 256 << 20
 
 // rxSize is the buffer every recvmsg reads into. The kernel sizes dump
-// batches from the largest buffer a socket has read with (capped at 32 KB);
-// mdlayher/netlink by default peeks at each message and reads it with a
-// buffer of exactly its size, which keeps the kernel's batches at one page
-// and makes big rule dumps several times slower. A fixed large buffer
-// (Config.MessageBufferSize) keeps them at the maximum.
+// batches from the largest buffer a socket has read with (capped at 32 KB),
+// so every read uses all of it; replies larger than it are refused.
 const rxSize = 1 << 20
 
 const nfgenHdrLen = 4
@@ -53,10 +52,10 @@ const (
 // namespace. It is not safe for concurrent use.
 type Conn struct {
 	nl *netlink.Conn
-	// raw is the same socket, for the one thing mdlayher/netlink cannot
-	// do without copying: sending a batch of several buffers in one
-	// sendmsg (see Commit).
+	// raw is nl's socket, for reads and writes (io.go).
 	raw syscall.RawConn
+	seq uint32
+	rx  []byte
 	// afterRequest, when set (by tests), runs between sending a dump
 	// request and reading its replies.
 	afterRequest func()
@@ -88,11 +87,11 @@ func DialHere() (*Conn, error) { return dial(0) }
 // otherwise mdlayher/netlink creates it inside the namespace nsfd refers to
 // on a locked thread of its own.
 func dial(nsfd int) (*Conn, error) {
-	nl, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: nsfd, MessageBufferSize: rxSize})
+	nl, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: nsfd})
 	if err != nil {
 		return nil, fmt.Errorf("netlink socket: %w", err)
 	}
-	c := &Conn{nl: nl}
+	c := &Conn{nl: nl, seq: 1, rx: make([]byte, rxSize)}
 	if err := c.setup(); err != nil {
 		_ = nl.Close()
 		return nil, err
@@ -109,14 +108,11 @@ func (c *Conn) setup() error {
 	if err := c.nl.SetReadBuffer(bufSize); err != nil {
 		return fmt.Errorf("netlink receive buffer: %w", err)
 	}
-	// Extended acks give the kernel's reason with an error; they only
-	// improve errors, so a kernel without them is no reason to fail.
-	// NETLINK_CAP_ACK (no echo of the rejected message) stays off:
-	// mdlayher/netlink v1.11.2 ignores NLM_F_CAPPED and looks for the
-	// extended ack after the full length of the message it was not sent,
-	// so every error would decode as "not enough data". The echo costs
-	// the size of one message (rxSize holds the largest) on errors only.
+	// Extended acks give the kernel's reason with an error; capped acks
+	// keep it from echoing a rejected message (up to 64 KB) back. Both
+	// only improve errors, so a kernel without them is no reason to fail.
 	_ = c.nl.SetOption(netlink.ExtendedAcknowledge, true)
+	_ = c.nl.SetOption(netlink.CapAcknowledge, true)
 	raw, err := c.nl.SyscallConn()
 	if err != nil {
 		return fmt.Errorf("netlink raw socket: %w", err)
@@ -162,55 +158,3 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Errno }
-
-// kernelError returns the error the kernel sent in a reply, as decoded by
-// mdlayher/netlink: an OpError that carries an errno (socket errors carry
-// an *os.SyscallError instead).
-func kernelError(err error) (*netlink.OpError, syscall.Errno, bool) {
-	oe, ok := err.(*netlink.OpError)
-	if !ok {
-		return nil, 0, false
-	}
-	errno, ok := oe.Err.(syscall.Errno)
-	return oe, errno, ok
-}
-
-// request returns an nf_tables request: the nfgenmsg header (family,
-// version 0, resource id) followed by attrs.
-func request(msgType uint16, flags netlink.HeaderFlags, family uint8, attrs []byte) netlink.Message {
-	data := make([]byte, nfgenHdrLen+len(attrs))
-	data[0] = family
-	copy(data[nfgenHdrLen:], attrs)
-	return netlink.Message{
-		Header: netlink.Header{Type: netlink.HeaderType(SubsysNFTables<<8 | msgType), Flags: netlink.Request | flags},
-		Data:   data,
-	}
-}
-
-// GenID returns the ruleset generation, which every committed transaction
-// increments.
-func (c *Conn) GenID() (uint32, error) {
-	msgs, err := c.nl.Execute(request(MsgGetGen, 0, unix.AF_UNSPEC, nil))
-	if err != nil {
-		return 0, fmt.Errorf("getgen: %w", err)
-	}
-	for _, m := range msgs {
-		if len(m.Data) < nfgenHdrLen || m.Header.Type != netlink.HeaderType(SubsysNFTables<<8|MsgNewGen) {
-			continue
-		}
-		ad, err := netlink.NewAttributeDecoder(m.Data[nfgenHdrLen:])
-		if err != nil {
-			return 0, fmt.Errorf("getgen reply: %w", err)
-		}
-		ad.ByteOrder = binary.BigEndian // nf_tables integers
-		for ad.Next() {
-			if ad.Type() == GenID {
-				return ad.Uint32(), nil
-			}
-		}
-		if err := ad.Err(); err != nil {
-			return 0, fmt.Errorf("getgen reply: %w", err)
-		}
-	}
-	return 0, fmt.Errorf("getgen: no generation in the kernel's reply")
-}

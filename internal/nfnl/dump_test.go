@@ -100,28 +100,7 @@ func TestDumpInterrupted(t *testing.T) {
 	}
 }
 
-func TestSameGeneration(t *testing.T) {
-	tests := []struct {
-		name string
-		objs []uint16
-		gen  uint32
-		want bool
-	}{
-		{"all at gen", []uint16{7, 7, 7}, 7, true},
-		{"low 16 bits compared", []uint16{0x0001}, 0x20001, true},
-		{"commit after the last object", []uint16{7, 7}, 8, false},
-		{"commit between objects", []uint16{7, 8}, 8, false},
-		{"nothing read", nil, 9, true},
-	}
-	for _, tc := range tests {
-		if got := sameGeneration(tc.objs, tc.gen); got != tc.want {
-			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
-		}
-	}
-}
-
-// Every kind of object nf_tables dumps carries the generation in its
-// resource id, or the consistency check would fail every dump.
+// Every kind of object fwslot reads dumps through the library's framing.
 func TestDumpEveryKind(t *testing.T) {
 	inFreshNetns(t, func(c *Conn) {
 		chainWithRules(t, c, 3)
