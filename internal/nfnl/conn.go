@@ -17,6 +17,7 @@ package nfnl
 
 import (
 	"fmt"
+	"os"
 	"syscall"
 
 	"github.com/fwslot/fwslot/internal/nsutil"
@@ -55,8 +56,9 @@ const (
 // Conn is a netlink socket bound to the nf_tables subsystem of one network
 // namespace. It is not safe for concurrent use.
 type Conn struct {
-	nl *netlink.Conn
-	// raw is nl's socket, for reads and writes (io.go).
+	// f is the socket mdlayher/netlink opened, taken out of the runtime
+	// poller (see detach); raw is its raw conn, for reads and writes.
+	f   *os.File
 	raw syscall.RawConn
 	seq uint32
 	rx  []byte
@@ -95,38 +97,77 @@ func dial(nsfd int) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netlink socket: %w", err)
 	}
-	c := &Conn{nl: nl, seq: 1, rx: make([]byte, rxSize)}
-	if err := c.setup(); err != nil {
+	if err := setup(nl); err != nil {
 		_ = nl.Close()
 		return nil, err
 	}
-	return c, nil
+	f, err := detach(nl)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := f.SyscallConn()
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("netlink raw socket: %w", err)
+	}
+	return &Conn{f: f, raw: raw, seq: 1, rx: make([]byte, rxSize)}, nil
 }
 
-func (c *Conn) setup() error {
+func setup(nl *netlink.Conn) error {
 	// Both try SO_*BUFFORCE first (every caller has CAP_NET_ADMIN) and
 	// fall back to the capped variants, so an unprivileged read works.
-	if err := c.nl.SetWriteBuffer(bufSize); err != nil {
+	if err := nl.SetWriteBuffer(bufSize); err != nil {
 		return fmt.Errorf("netlink send buffer: %w", err)
 	}
-	if err := c.nl.SetReadBuffer(bufSize); err != nil {
+	if err := nl.SetReadBuffer(bufSize); err != nil {
 		return fmt.Errorf("netlink receive buffer: %w", err)
 	}
 	// Extended acks give the kernel's reason with an error; capped acks
 	// keep it from echoing a rejected message (up to 64 KB) back. Both
 	// only improve errors, so a kernel without them is no reason to fail.
-	_ = c.nl.SetOption(netlink.ExtendedAcknowledge, true)
-	_ = c.nl.SetOption(netlink.CapAcknowledge, true)
-	raw, err := c.nl.SyscallConn()
-	if err != nil {
-		return fmt.Errorf("netlink raw socket: %w", err)
-	}
-	c.raw = raw
+	_ = nl.SetOption(netlink.ExtendedAcknowledge, true)
+	_ = nl.SetOption(netlink.CapAcknowledge, true)
 	return nil
 }
 
+// detach takes the library's socket out of the Go runtime's poller: it
+// duplicates the descriptor, closes the library's (which removes the
+// socket from the runtime's epoll set; the duplicate keeps the socket
+// open) and makes the duplicate blocking, as the hand-made socket before
+// it was. In the poller every reply the kernel queues wakes the netpoller
+// of an idle P: reading back a compiled 50k-rule ruleset (some 2000 small
+// dumps) took 175-199 ms instead of 169-182 ms, measured in interleaved
+// runs; nf_tables answers every request within the request's own system
+// calls, so blocking reads never wait for long.
+func detach(nl *netlink.Conn) (*os.File, error) {
+	rc, err := nl.SyscallConn()
+	if err != nil {
+		_ = nl.Close()
+		return nil, fmt.Errorf("netlink raw socket: %w", err)
+	}
+	fd, dupErr := -1, error(nil)
+	if err := rc.Control(func(s uintptr) { fd, dupErr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		_ = nl.Close()
+		return nil, fmt.Errorf("netlink socket: %w", err)
+	}
+	if dupErr != nil {
+		_ = nl.Close()
+		return nil, fmt.Errorf("duplicate netlink socket: %w", dupErr)
+	}
+	if err := nl.Close(); err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("netlink socket: %w", err)
+	}
+	if err := unix.SetNonblock(fd, false); err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("netlink socket: %w", err)
+	}
+	// A blocking descriptor: os.NewFile leaves it out of the poller.
+	return os.NewFile(uintptr(fd), "netlink"), nil
+}
+
 // Close closes the socket.
-func (c *Conn) Close() error { return c.nl.Close() }
+func (c *Conn) Close() error { return c.f.Close() }
 
 // Msg is one nf_tables message as received from the kernel.
 type Msg struct {

@@ -156,19 +156,38 @@ func TestDumpEveryKind(t *testing.T) {
 
 func TestBuffersForced(t *testing.T) {
 	inFreshNetns(t, func(c *Conn) {
-		r, err := c.nl.ReadBuffer()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		w, err := c.nl.WriteBuffer()
-		if err != nil {
+		var r, w int
+		var rerr, werr error
+		err := c.raw.Control(func(fd uintptr) {
+			r, rerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
+			w, werr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
+		})
+		if err = errors.Join(err, rerr, werr); err != nil {
 			t.Error(err)
 			return
 		}
 		// The kernel doubles what it is given, for its bookkeeping.
 		if r < bufSize || w < bufSize {
 			t.Errorf("socket buffers %d (receive) and %d (send), want %d", r, w, bufSize)
+		}
+	})
+}
+
+// The socket is blocking, so the runtime's poller does not watch it
+// (detach): replies then wake no idle netpoller.
+func TestSocketOutsidePoller(t *testing.T) {
+	inFreshNetns(t, func(c *Conn) {
+		var fl int
+		var ferr error
+		if err := c.raw.Control(func(fd uintptr) { fl, ferr = unix.FcntlInt(fd, unix.F_GETFL, 0) }); err != nil || ferr != nil {
+			t.Error(err, ferr)
+			return
+		}
+		if fl&unix.O_NONBLOCK != 0 {
+			t.Error("the netlink socket is non-blocking, so it is still in the runtime's poller")
+		}
+		if _, err := c.GenID(); err != nil {
+			t.Error(err)
 		}
 	})
 }

@@ -9,23 +9,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Reads and writes go through the raw conn of mdlayher/netlink's socket,
-// not through its Conn.Send, Receive and Execute. Those run every system
-// call through mdlayher/socket v0.6.0, which starts and then waits for a
-// goroutine per call to watch for a context cancellation (even for
-// context.Background()). Measured on this 2-core machine: GenID took
-// 80 µs instead of 6 µs and a dump of one table 100-200 µs instead of
-// 6 µs; reading back a compiled 50k-rule ruleset (hundreds of small dumps)
-// went from 387 ms to 671 ms. The raw conn reads and writes the same
-// socket through the runtime's poller, without that goroutine; framing is
-// still netlink.Message's and decoding netlink.AttributeDecoder's.
-//
-// What remains of the library's cost: its socket is registered with the
-// runtime's epoll, so every reply the kernel queues wakes an idle P's
-// netpoller (about 750 extra epoll wakeups reading back a 50k-rule
-// ruleset, which takes some 2000 small dumps: 188-198 ms instead of
-// 172-177 ms, interleaved runs on a quiet machine). Big dumps and batches
-// take the same time as with the earlier hand-made socket.
+// Reads and writes are plain system calls on the socket mdlayher/netlink
+// opened (through its raw conn, see detach), not the library's Conn.Send,
+// Receive and Execute. Those run every system call through
+// mdlayher/socket v0.6.0, which starts and then waits for a goroutine per
+// call to watch for a context cancellation (even for context.Background()).
+// Measured on this 2-core machine: GenID took 80 µs instead of 6 µs and a
+// dump of one table 100-200 µs instead of 6 µs; reading back a compiled
+// 50k-rule ruleset (some 2000 small dumps) went from 387 ms to 671 ms.
+// Framing is still netlink.Message's and decoding
+// netlink.AttributeDecoder's.
 
 // send writes bufs as one datagram, one sendmsg with an iovec per buffer,
 // so that a batch (100 MB at 100k rules) is never joined into a new
@@ -36,8 +29,7 @@ func (c *Conn) send(bufs ...[]byte) error {
 		for {
 			_, serr = unix.SendmsgBuffers(int(fd), bufs, nil, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}, 0)
 			if serr != unix.EINTR {
-				// false waits until the socket is writable and retries.
-				return serr != unix.EAGAIN
+				return true
 			}
 		}
 	})
@@ -54,14 +46,17 @@ func (c *Conn) recv(wait bool) ([]byte, error) {
 		n    int
 		rerr error
 	)
+	// MSG_TRUNC: n is the datagram's size even when larger than the
+	// buffer. The socket blocks unless told not to.
+	flags := unix.MSG_TRUNC
+	if !wait {
+		flags |= unix.MSG_DONTWAIT
+	}
 	err := c.raw.Read(func(fd uintptr) bool {
 		for {
-			// MSG_TRUNC: n is the datagram's size even when larger
-			// than the buffer.
-			n, _, rerr = unix.Recvfrom(int(fd), c.rx, unix.MSG_TRUNC)
+			n, _, rerr = unix.Recvfrom(int(fd), c.rx, flags)
 			if rerr != unix.EINTR {
-				// false waits until the socket is readable and retries.
-				return !wait || rerr != unix.EAGAIN
+				return true
 			}
 		}
 	})
