@@ -10,9 +10,10 @@
 // extended-ack options, and its Message, Header and AttributeDecoder types
 // frame and decode what the kernel sends. What stays here is what
 // nf_tables needs on top of it, each with its reason where it is: the
-// reads and writes themselves go through the library socket's raw conn
-// (io.go), a batch is one sendmsg that is never copied (batch.go), and
-// rule expressions keep their raw attribute model (attr.go).
+// socket is taken out of the runtime's poller (detach) and read and
+// written with plain system calls (io.go), a batch is one sendmsg that is
+// never copied (batch.go), and rule expressions keep their raw attribute
+// model (attr.go).
 package nfnl
 
 import (
