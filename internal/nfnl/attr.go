@@ -24,6 +24,18 @@ type Attr struct {
 // Kind returns the attribute type without flags.
 func (a Attr) Kind() uint16 { return a.Type & typeMask }
 
+// The raw attribute model below stays hand-written, on purpose: rule
+// expressions are copied between namespaces as the kernel sent them and
+// only their references are patched (slots/expr.go), which parses and
+// re-encodes every rule of a ruleset. mdlayher/netlink's AttributeDecoder
+// copies every attribute's payload and masks the type flags, and its
+// AttributeEncoder keeps attributes in a list until Encode; on a rule of
+// eight expressions they took 1.4-2x the time and 2-5x the allocations of
+// ParseAttrs and Encoder (measured with go test -bench on this machine).
+// The library frames and decodes what is not a rule: reply headers,
+// extended acks and the generation (io.go); it encodes the batch's
+// generation attribute (batch.go).
+
 // ParseAttrs splits a buffer into attributes. The returned Data slices alias b.
 func ParseAttrs(b []byte) ([]Attr, error) {
 	// Most attributes nf_tables sends are 8 to 16 bytes long.

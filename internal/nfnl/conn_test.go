@@ -159,3 +159,18 @@ func TestCommitErrorNamesItsMark(t *testing.T) {
 		})
 	}
 }
+
+// The kernel's extended ack reaches Error.Detail, with capped acks (the
+// kernel echoes only the rejected message's header).
+func TestCommitErrorDetail(t *testing.T) {
+	inFreshNetns(t, func(c *Conn) {
+		var b Batch
+		b.Add(MsgNewTable, FamilyInet, FlagCreate, tableAttrs("ok"), "add table ok")
+		b.Add(MsgNewTable, FamilyInet, FlagCreate, tableAttrs(strings.Repeat("x", 300)), "add table with a long name")
+		err := c.Commit(&b)
+		var ne *Error
+		if !errors.As(err, &ne) || ne.Desc != "add table with a long name" || ne.Detail == "" {
+			t.Errorf("want an error naming the message with the kernel's reason, got %v", err)
+		}
+	})
+}
