@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -73,6 +74,8 @@ type Store struct {
 	db     *bolt.DB
 	path   string
 	holder string // holder file written by this Store; empty when none
+	// commits counts the write transactions committed (Commits).
+	commits atomic.Uint64
 }
 
 // Version is one stored ruleset version of a target.
@@ -257,8 +260,14 @@ func (s *Store) Path() string { return s.path }
 
 // view and update run a transaction, turning a bbolt panic on a damaged
 // file into ErrDamaged instead of crashing fwslot.
-func (s *Store) view(fn func(*bolt.Tx) error) error   { return s.guard(s.db.View, fn) }
-func (s *Store) update(fn func(*bolt.Tx) error) error { return s.guard(s.db.Update, fn) }
+func (s *Store) view(fn func(*bolt.Tx) error) error { return s.guard(s.db.View, fn) }
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	err := s.guard(s.db.Update, fn)
+	if err == nil {
+		s.commits.Add(1)
+	}
+	return err
+}
 
 func (s *Store) guard(run func(func(*bolt.Tx) error) error, fn func(*bolt.Tx) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -327,30 +336,16 @@ func HashSource(source string) string {
 // it as stored. An empty Hash is computed from Source, a zero Time is now;
 // a Hash that does not match a non-empty Source is an error.
 func (s *Store) AddVersion(target string, v Version, compiled []byte) (Version, error) {
-	if err := validTarget(target); err != nil {
-		return Version{}, err
-	}
-	if v.Source != "" || v.Hash == "" {
-		h := HashSource(v.Source)
-		if v.Hash != "" && !strings.EqualFold(v.Hash, h) {
-			return Version{}, fmt.Errorf("add version to %s: hash %s does not match the source (sha256 %s)", target, v.Hash, h)
-		}
-		v.Hash = h
-	}
-	if v.Time.IsZero() {
-		v.Time = time.Now()
-	}
-	v.Time = v.Time.UTC()
-	src, err := json.Marshal(sourceDoc{Source: v.Source, Files: v.Files})
+	var got Version
+	err := s.Update(func(tx *Tx) error {
+		var err error
+		got, err = tx.AddVersion(target, v, compiled)
+		return err
+	})
 	if err != nil {
-		return Version{}, fmt.Errorf("add version to %s: encode source: %w", target, err)
+		return Version{}, fmt.Errorf("%w (history %s)", err, s.path)
 	}
-	err = s.update(func(tx *bolt.Tx) error { return putVersion(tx, target, &v, src, compiled) })
-	if err != nil {
-		return Version{}, fmt.Errorf("add version to %s in %s: %w", target, s.path, err)
-	}
-	v.Source, v.Files = "", nil
-	return v, nil
+	return got, nil
 }
 
 // putVersion stores v with the next number of target and sets v.Number.
@@ -506,39 +501,16 @@ func (s *Store) Versions(target string) ([]Version, error) {
 // returns it as stored. To (and From, when not 0) must be stored versions; a
 // zero Time is now.
 func (s *Store) AddActivation(target string, a Activation) (Activation, error) {
-	if err := validTarget(target); err != nil {
-		return Activation{}, err
-	}
-	if a.Time.IsZero() {
-		a.Time = time.Now()
-	}
-	a.Time = a.Time.UTC()
-	err := s.update(func(tx *bolt.Tx) error {
-		tb, err := createTarget(tx, target)
-		if err != nil {
-			return err
-		}
-		vb := tb.Bucket(bucketVersions)
-		if a.To == 0 || vb.Get(u64(a.To)) == nil {
-			return notFound(a.To)
-		}
-		if a.From != 0 && vb.Get(u64(a.From)) == nil {
-			return notFound(a.From)
-		}
-		ab := tb.Bucket(bucketActivations)
-		if a.Seq, err = ab.NextSequence(); err != nil {
-			return err
-		}
-		data, err := json.Marshal(a)
-		if err != nil {
-			return fmt.Errorf("encode activation: %w", err)
-		}
-		return ab.Put(u64(a.Seq), data)
+	var got Activation
+	err := s.Update(func(tx *Tx) error {
+		var err error
+		got, err = tx.AddActivation(target, a)
+		return err
 	})
 	if err != nil {
-		return Activation{}, fmt.Errorf("add activation to %s in %s: %w", target, s.path, err)
+		return Activation{}, fmt.Errorf("%w (history %s)", err, s.path)
 	}
-	return a, nil
+	return got, nil
 }
 
 func decodeActivation(data []byte) (Activation, error) {

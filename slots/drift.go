@@ -208,12 +208,20 @@ func (t *Target) compareSlots(c *nfnl.Conn, st *State, status *Status) ([]string
 	return out, nil
 }
 
-// recordKernel notes in history what fwslot just left in the kernel. The
+// recordKernel notes in history what fwslot just left in the kernel, in
+// a transaction of its own.
+func (t *Target) recordKernel(c *nfnl.Conn, prod, staging uint64, genBefore uint32) error {
+	return t.Store.Update(func(tx *history.Tx) error {
+		return t.kernelRecord(tx, c, prod, staging, genBefore)
+	})
+}
+
+// kernelRecord notes in tx what fwslot just left in the kernel. The
 // generation is advanced only when the kernel had not moved since
 // fwslot's previous record before this command (genBefore): a foreign
 // change must keep forcing content drift checks until one passes.
-func (t *Target) recordKernel(c *nfnl.Conn, prod, staging uint64, genBefore uint32) error {
-	k, ok, err := t.Store.Kernel(t.Key())
+func (t *Target) kernelRecord(tx *history.Tx, c *nfnl.Conn, prod, staging uint64, genBefore uint32) error {
+	k, ok, err := tx.Kernel(t.Key())
 	if err != nil {
 		return err
 	}
@@ -223,12 +231,14 @@ func (t *Target) recordKernel(c *nfnl.Conn, prod, staging uint64, genBefore uint
 			return err
 		}
 	}
-	return t.Store.SetKernel(t.Key(), history.Kernel{Production: prod, Staging: staging, Gen: gen})
+	return tx.SetKernel(t.Key(), history.Kernel{Production: prod, Staging: staging, Gen: gen})
 }
 
-// RecordKernel is recordKernel for the swap package: the slots are read
-// from st as Stage and Flip left it.
-func (t *Target) RecordKernel(c *nfnl.Conn, st *State, genBefore uint32) error {
+// RecordKernel records in tx the kernel state after a swap, rollback or
+// restore, for the swap package: the slots are read from st as Stage and
+// Flip left it. The caller records the activation in the same tx, so that
+// both reach the disk in one commit.
+func (t *Target) RecordKernel(tx *history.Tx, c *nfnl.Conn, st *State, genBefore uint32) error {
 	s, err := Describe(st)
 	if err != nil {
 		return err
@@ -240,7 +250,7 @@ func (t *Target) RecordKernel(c *nfnl.Conn, st *State, genBefore uint32) error {
 	if s.Staging != nil {
 		staging = s.Staging.Version
 	}
-	return t.recordKernel(c, prod, staging, genBefore)
+	return t.kernelRecord(tx, c, prod, staging, genBefore)
 }
 
 // MarkClean records the current generation after a content check found

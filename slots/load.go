@@ -244,9 +244,9 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 		return nil, undo(fmt.Errorf("stage %s into slot %s (production untouched): %w", file, res.Slot, locateRefusal(err, b, rs)))
 	}
 	mark = timer.lap(PhaseCommit, mark)
-	if err := t.recordKernel(c, prod, number, genBefore); err != nil {
-		return nil, fmt.Errorf("version %d is staged, but recording the kernel state failed: %w", number, err)
-	}
+	// The kernel record and retention share one commit: the version
+	// itself was made durable before the kernel changed.
+	var policy *history.Policy
 	if isNew {
 		// Retention: every version that was ever live stays, plus the
 		// newest staged-only ones, so the file does not grow forever.
@@ -254,14 +254,42 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 		if keep <= 0 {
 			keep = history.DefaultKeep
 		}
-		if _, err := t.Store.Prune(t.Key(), history.Policy{Keep: keep, KeepBytes: opts.KeepBytes, Protect: history.Protect(prod, number)}); err != nil {
-			res.Warnings = append(res.Warnings, "prune history: "+err.Error())
-		}
+		policy = &history.Policy{Keep: keep, KeepBytes: opts.KeepBytes, Protect: history.Protect(prod, number)}
+	}
+	warn, err := t.recordLoad(c, prod, number, genBefore, policy)
+	if err != nil {
+		return nil, fmt.Errorf("version %d is staged, but recording the kernel state failed: %w", number, err)
+	}
+	if warn != "" {
+		res.Warnings = append(res.Warnings, warn)
 	}
 	timer.lap(PhaseRecord, mark)
 	res.Version, res.Rules, res.Tables = number, rs.RuleCount(), rs.TableKeys()
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// recordLoad records the kernel state after a load and, when policy is
+// set, prunes history, in one transaction. A failed prune is a warning,
+// not a failure: the kernel state is then recorded on its own.
+func (t *Target) recordLoad(c *nfnl.Conn, prod, staging uint64, genBefore uint32, policy *history.Policy) (string, error) {
+	if policy == nil {
+		return "", t.recordKernel(c, prod, staging, genBefore)
+	}
+	err := t.Store.Update(func(tx *history.Tx) error {
+		if err := t.kernelRecord(tx, c, prod, staging, genBefore); err != nil {
+			return err
+		}
+		_, err := tx.Prune(t.Key(), *policy)
+		return err
+	})
+	if err == nil {
+		return "", nil
+	}
+	if rerr := t.recordKernel(c, prod, staging, genBefore); rerr != nil {
+		return "", rerr
+	}
+	return "prune history: " + err.Error(), nil
 }
 
 // addVersion encodes rs and stores it as version want of history.

@@ -408,13 +408,18 @@ func (s *session) record(to uint64, slot names.Slot, how string, restaged bool, 
 		a.Deadline = time.Now().Add(confirm).UTC()
 		res.Deadline = a.Deadline
 	}
-	got, err := t.Store.AddActivation(t.Key(), a)
+	// The activation and the kernel record share one commit.
+	err := t.Store.Update(func(tx *history.Tx) error {
+		got, err := tx.AddActivation(t.Key(), a)
+		if err != nil {
+			return err
+		}
+		res.Seq = got.Seq
+		return t.RecordKernel(tx, s.c, s.st, s.gen)
+	})
 	if err != nil {
-		return res, fmt.Errorf("version %d is live, but recording the activation in history failed: %w", to, err)
-	}
-	res.Seq = got.Seq
-	if err := t.RecordKernel(s.c, s.st, s.gen); err != nil {
-		return res, fmt.Errorf("version %d is live, but recording the kernel state failed: %w", to, err)
+		res.Seq = 0
+		return res, fmt.Errorf("version %d is live, but recording the activation and the kernel state in history failed: %w", to, err)
 	}
 	return res, nil
 }

@@ -1,0 +1,74 @@
+package swap
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/fwslot/fwslot/internal/testnet"
+	"github.com/fwslot/fwslot/slots"
+)
+
+// TestCommitsPerCommand holds each command to its budget of history
+// commits (each one a write and an fsync of the file): a swap, rollback
+// or restore records its activation and the kernel record in one commit;
+// a load makes its version durable before the kernel changes, then
+// records the kernel state and prunes in a second one. Each step also
+// checks that what the single commit wrote is all there.
+func TestCommitsPerCommand(t *testing.T) {
+	ns := testnet.Namespace(t, "fwslot-commits")
+	tg := newTarget(t, ns)
+	v1 := writeRuleset(t, "ssh.nft", onlySSH)
+	v2 := writeRuleset(t, "web.nft", onlyWeb)
+	ctx := context.Background()
+	steps := []struct {
+		name string
+		max  uint64 // commits allowed
+		min  uint64
+		run  func() error
+		prod uint64 // recorded production afterwards
+		act  bool   // records an activation to prod
+	}{
+		{"load v1", 2, 2, func() error { _, err := tg.Load(ctx, v1, slots.LoadOptions{}); return err }, 0, false},
+		{"swap to v1", 1, 1, func() error { _, err := Swap(ctx, tg, Options{}); return err }, 1, true},
+		{"load v2", 2, 2, func() error { _, err := tg.Load(ctx, v2, slots.LoadOptions{}); return err }, 1, false},
+		{"swap to v2 with confirmation", 1, 1, func() error { _, err := Swap(ctx, tg, Options{Confirm: time.Hour}); return err }, 2, true},
+		{"confirm", 1, 1, func() error { _, err := Confirm(tg); return err }, 2, false},
+		{"rollback to v1", 1, 1, func() error { _, err := Rollback(ctx, tg, 0); return err }, 1, true},
+		{"load v2 again (already staged: nothing to do)", 0, 0, func() error { _, err := tg.Load(ctx, v2, slots.LoadOptions{}); return err }, 1, false},
+		{"restore after the kernel was emptied", 1, 1, func() error {
+			testnet.Run(t, ns, "nft", "flush", "ruleset")
+			_, err := Restore(ctx, tg)
+			return err
+		}, 1, true},
+	}
+	for _, st := range steps {
+		before := tg.Store.Commits()
+		acts, err := tg.Store.Activations(tg.Key())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.run(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		got := tg.Store.Commits() - before
+		if got > st.max || got < st.min {
+			t.Errorf("%s: %d history commits, want %d..%d", st.name, got, st.min, st.max)
+		}
+		k, ok, err := tg.Store.Kernel(tg.Key())
+		if err != nil || !ok || k.Production != st.prod {
+			t.Errorf("%s: recorded kernel %+v (recorded %v, %v), want production %d", st.name, k, ok, err, st.prod)
+		}
+		after, err := tg.Store.Activations(tg.Key())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := len(acts)
+		if st.act {
+			want++
+		}
+		if len(after) != want || (st.act && after[len(after)-1].To != st.prod) {
+			t.Errorf("%s: activations %+v, want %d, the last to %d", st.name, after, want, st.prod)
+		}
+	}
+}
