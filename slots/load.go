@@ -300,15 +300,22 @@ func (t *Target) addVersion(v history.Version, rs *Ruleset, want uint64, timer T
 		return err
 	}
 	mark = timer.lap(PhaseEncode, mark)
-	got, err := t.Store.AddVersion(t.Key(), v, compiled)
+	// The number is assigned in the transaction that writes the version;
+	// one that is not the number the batch was tagged with rolls it back.
+	err = t.Store.Update(func(tx *history.Tx) error {
+		got, err := tx.AddVersion(t.Key(), v, compiled)
+		if err != nil {
+			return err
+		}
+		if got.Number != want {
+			return fmt.Errorf("history numbered the new version %d, expected %d; another writer? run `fwslot status`", got.Number, want)
+		}
+		return nil
+	})
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (history %s)", err, t.Store.Path())
 	}
 	timer.lap(PhaseHistory, mark)
-	if got.Number != want {
-		_ = t.Store.DeleteVersion(t.Key(), got.Number)
-		return fmt.Errorf("history numbered the new version %d, expected %d; another writer? run `fwslot status`", got.Number, want)
-	}
 	return nil
 }
 
