@@ -12,7 +12,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -26,7 +25,10 @@ import (
 )
 
 // SchemaVersion is the layout version this package writes and understands.
-const SchemaVersion = 1
+//
+// Schema 2 marks every stored value with a format byte (format.go);
+// schema 1 files are read as they are and migrated by their first write.
+const SchemaVersion = 2
 
 // DefaultTimeout is how long Open waits for another process holding the file.
 const DefaultTimeout = 5 * time.Second
@@ -262,7 +264,12 @@ func (s *Store) Path() string { return s.path }
 // file into ErrDamaged instead of crashing fwslot.
 func (s *Store) view(fn func(*bolt.Tx) error) error { return s.guard(s.db.View, fn) }
 func (s *Store) update(fn func(*bolt.Tx) error) error {
-	err := s.guard(s.db.Update, fn)
+	err := s.guard(s.db.Update, func(tx *bolt.Tx) error {
+		if err := migrate(tx); err != nil {
+			return fmt.Errorf("migrate to schema %d: %w", SchemaVersion, err)
+		}
+		return fn(tx)
+	})
 	if err == nil {
 		s.commits.Add(1)
 	}
@@ -360,7 +367,7 @@ func putVersion(tx *bolt.Tx, target string, v *Version, src, compiled []byte) er
 		return err
 	}
 	v.Number = n
-	meta, err := json.Marshal(v)
+	meta, err := encodeJSON(v)
 	if err != nil {
 		return fmt.Errorf("encode version: %w", err)
 	}
@@ -371,10 +378,7 @@ func putVersion(tx *bolt.Tx, target string, v *Version, src, compiled []byte) er
 	if err := tb.Bucket(bucketSources).Put(key, src); err != nil {
 		return err
 	}
-	if compiled == nil {
-		compiled = []byte{}
-	}
-	if err := tb.Bucket(bucketCompiled).Put(key, compiled); err != nil {
+	if err := tb.Bucket(bucketCompiled).Put(key, seal(compiled)); err != nil {
 		return err
 	}
 	return tb.Bucket(bucketHashes).Put([]byte(v.Hash), key)
@@ -382,7 +386,7 @@ func putVersion(tx *bolt.Tx, target string, v *Version, src, compiled []byte) er
 
 func decodeVersion(data []byte) (Version, error) {
 	var v Version
-	if err := json.Unmarshal(data, &v); err != nil {
+	if err := decodeJSON(data, &v); err != nil {
 		return Version{}, fmt.Errorf("decode version: %w", err)
 	}
 	return v, nil
@@ -411,7 +415,7 @@ func (s *Store) Get(target string, n uint64) (Version, error) {
 		}
 		var doc sourceDoc
 		if data := sub(tb, bucketSources).Get(u64(n)); data != nil {
-			if err := json.Unmarshal(data, &doc); err != nil {
+			if err := decodeJSON(data, &doc); err != nil {
 				return fmt.Errorf("decode source of version %d: %w", n, err)
 			}
 		}
@@ -435,6 +439,10 @@ func (s *Store) Compiled(target string, n uint64) ([]byte, error) {
 		data := cb.Get(u64(n))
 		if data == nil {
 			return notFound(n)
+		}
+		data, err := decodeCompiled(tx, data)
+		if err != nil {
+			return err
 		}
 		out = bytes.Clone(data) // data lives in the mmap only during the tx
 		if out == nil {
@@ -515,7 +523,7 @@ func (s *Store) AddActivation(target string, a Activation) (Activation, error) {
 
 func decodeActivation(data []byte) (Activation, error) {
 	var a Activation
-	if err := json.Unmarshal(data, &a); err != nil {
+	if err := decodeJSON(data, &a); err != nil {
 		return Activation{}, fmt.Errorf("decode activation: %w", err)
 	}
 	return a, nil

@@ -2,7 +2,6 @@ package history
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
 
@@ -112,7 +111,7 @@ func (t *Tx) Prune(target string, p Policy) (Pruned, error) {
 		if sb := tb.Bucket(bucketState); sb != nil {
 			if data := sb.Get(keyKernel); data != nil {
 				var k Kernel
-				if err := json.Unmarshal(data, &k); err != nil {
+				if err := decodeJSON(data, &k); err != nil {
 					return fmt.Errorf("recorded kernel state: %w", err)
 				}
 				live[k.Production], live[k.Staging] = true, true

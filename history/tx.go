@@ -1,7 +1,6 @@
 package history
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -62,7 +61,7 @@ func prepareVersion(target string, v *Version) ([]byte, error) {
 		v.Time = time.Now()
 	}
 	v.Time = v.Time.UTC()
-	src, err := json.Marshal(sourceDoc{Source: v.Source, Files: v.Files})
+	src, err := encodeJSON(sourceDoc{Source: v.Source, Files: v.Files})
 	if err != nil {
 		return nil, fmt.Errorf("add version to %s: encode source: %w", target, err)
 	}
@@ -94,7 +93,7 @@ func (t *Tx) AddActivation(target string, a Activation) (Activation, error) {
 	if a.Seq, err = ab.NextSequence(); err != nil {
 		return Activation{}, fmt.Errorf("add activation to %s: %w", target, err)
 	}
-	data, err := json.Marshal(a)
+	data, err := encodeJSON(a)
 	if err != nil {
 		return Activation{}, fmt.Errorf("add activation to %s: encode: %w", target, err)
 	}
@@ -109,7 +108,7 @@ func (t *Tx) SetKernel(target string, k Kernel) error {
 	if err := validTarget(target); err != nil {
 		return err
 	}
-	data, err := json.Marshal(k)
+	data, err := encodeJSON(k)
 	if err != nil {
 		return fmt.Errorf("record kernel state of %s: %w", target, err)
 	}
@@ -144,7 +143,7 @@ func readKernel(tx *bolt.Tx, target string) (Kernel, bool, error) {
 		return Kernel{}, false, nil
 	}
 	var k Kernel
-	if err := json.Unmarshal(data, &k); err != nil {
+	if err := decodeJSON(data, &k); err != nil {
 		return Kernel{}, false, fmt.Errorf("decode kernel state of %s: %w", target, err)
 	}
 	return k, true, nil
@@ -168,7 +167,7 @@ func (t *Tx) SetResult(target string, seq uint64, result, note string) error {
 	if note != "" {
 		a.Note = note
 	}
-	out, err := json.Marshal(a)
+	out, err := encodeJSON(a)
 	if err != nil {
 		return err
 	}

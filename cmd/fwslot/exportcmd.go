@@ -22,6 +22,11 @@ import (
 // exportFormat names the archive layout written by export.
 const exportFormat = "fwslot-history"
 
+// archiveSchema is the layout of the records in an archive. It is not the
+// history file's schema: schema 2 of the file added format bytes to stored
+// values, which archives never held.
+const archiveSchema = 1
+
 // manifest is the first entry of an export archive.
 type manifest struct {
 	Format      string         `json:"format"`
@@ -110,7 +115,7 @@ func exportTar(w io.Writer, t *slots.Target) error {
 	if err != nil {
 		return err
 	}
-	m := manifest{Format: exportFormat, FormatVer: 1, Schema: history.SchemaVersion, Target: t.Key(), HistoryID: id,
+	m := manifest{Format: exportFormat, FormatVer: 1, Schema: archiveSchema, Target: t.Key(), HistoryID: id,
 		Exported: time.Now().UTC(), Sequence: seq, Activations: len(acts), Versions: []manifestItem{}}
 	for _, v := range vs {
 		m.Versions = append(m.Versions, manifestItem{v.Number, v.Hash, versionEntry(v.Number)})
@@ -226,7 +231,7 @@ func readExport(r io.Reader) (manifest, []history.Record, []history.Activation, 
 	if m.HistoryID != "" && !history.ValidID(m.HistoryID) {
 		return m, nil, nil, fmt.Errorf("manifest.json: history_id %q is not an fwslot history identity", m.HistoryID)
 	}
-	if m.FormatVer > 1 || m.Schema > history.SchemaVersion {
+	if m.FormatVer > 1 || m.Schema > archiveSchema {
 		return m, nil, nil, fmt.Errorf("the archive was written by a newer fwslot (format %d, schema %d); use a newer fwslot", m.FormatVer, m.Schema)
 	}
 	out := make([]history.Record, 0, len(m.Versions))

@@ -32,7 +32,7 @@ type archiveEntry struct {
 // manifest listing recs (mod edits it).
 func hostileArchive(t testing.TB, recs []history.Record, acts []history.Activation, seq uint64, mod func(*manifest)) []byte {
 	t.Helper()
-	m := manifest{Format: exportFormat, FormatVer: 1, Schema: history.SchemaVersion, Target: "host",
+	m := manifest{Format: exportFormat, FormatVer: 1, Schema: archiveSchema, Target: "host",
 		Exported: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Sequence: seq, Activations: len(acts), Versions: []manifestItem{}}
 	var entries []archiveEntry
 	for _, r := range recs {
