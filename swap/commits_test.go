@@ -2,6 +2,7 @@ package swap
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -12,7 +13,8 @@ import (
 // TestCommitsPerCommand holds each command to its budget of history
 // commits (each one a write and an fsync of the file): a swap, rollback
 // or restore records its activation and the kernel record in one commit;
-// a load makes its version durable before the kernel changes, then
+// a load makes its versions durable before the kernel changes (the one
+// it adopts from a table fwslot takes over with the new one), then
 // records the kernel state and prunes in a second one. Each step also
 // checks that what the single commit wrote is all there.
 func TestCommitsPerCommand(t *testing.T) {
@@ -21,6 +23,9 @@ func TestCommitsPerCommand(t *testing.T) {
 	v1 := writeRuleset(t, "ssh.nft", onlySSH)
 	v2 := writeRuleset(t, "web.nft", onlyWeb)
 	ctx := context.Background()
+	// What ran before fwslot: the first load adopts it as version 1, so
+	// ssh.nft is version 2 and web.nft version 3.
+	testnet.Run(t, ns, "nft", "add table inet filter; add chain inet filter input { type filter hook input priority 0; policy accept; }")
 	steps := []struct {
 		name string
 		max  uint64 // commits allowed
@@ -29,18 +34,24 @@ func TestCommitsPerCommand(t *testing.T) {
 		prod uint64 // recorded production afterwards
 		act  bool   // records an activation to prod
 	}{
-		{"load v1", 2, 2, func() error { _, err := tg.Load(ctx, v1, slots.LoadOptions{}); return err }, 0, false},
-		{"swap to v1", 1, 1, func() error { _, err := Swap(ctx, tg, Options{}); return err }, 1, true},
-		{"load v2", 2, 2, func() error { _, err := tg.Load(ctx, v2, slots.LoadOptions{}); return err }, 1, false},
-		{"swap to v2 with confirmation", 1, 1, func() error { _, err := Swap(ctx, tg, Options{Confirm: time.Hour}); return err }, 2, true},
-		{"confirm", 1, 1, func() error { _, err := Confirm(tg); return err }, 2, false},
-		{"rollback to v1", 1, 1, func() error { _, err := Rollback(ctx, tg, 0); return err }, 1, true},
-		{"load v2 again (already staged: nothing to do)", 0, 0, func() error { _, err := tg.Load(ctx, v2, slots.LoadOptions{}); return err }, 1, false},
+		{"load ssh, adopting the existing table", 2, 2, func() error {
+			res, err := tg.Load(ctx, v1, slots.LoadOptions{})
+			if err == nil && (res.Adopted != 1 || res.Version != 2) {
+				err = fmt.Errorf("adopted %d, loaded %d: want 1 and 2", res.Adopted, res.Version)
+			}
+			return err
+		}, 1, false},
+		{"swap to ssh", 1, 1, func() error { _, err := Swap(ctx, tg, Options{}); return err }, 2, true},
+		{"load web", 2, 2, func() error { _, err := tg.Load(ctx, v2, slots.LoadOptions{}); return err }, 2, false},
+		{"swap to web with confirmation", 1, 1, func() error { _, err := Swap(ctx, tg, Options{Confirm: time.Hour}); return err }, 3, true},
+		{"confirm", 1, 1, func() error { _, err := Confirm(tg); return err }, 3, false},
+		{"rollback to ssh", 1, 1, func() error { _, err := Rollback(ctx, tg, 0); return err }, 2, true},
+		{"load web again (already staged: nothing to do)", 0, 0, func() error { _, err := tg.Load(ctx, v2, slots.LoadOptions{}); return err }, 2, false},
 		{"restore after the kernel was emptied", 1, 1, func() error {
 			testnet.Run(t, ns, "nft", "flush", "ruleset")
 			_, err := Restore(ctx, tg)
 			return err
-		}, 1, true},
+		}, 2, true},
 	}
 	for _, st := range steps {
 		before := tg.Store.Commits()
