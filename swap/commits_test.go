@@ -83,3 +83,53 @@ func TestCommitsPerCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestEndingPendingSwapIsOneCommit: a rollback or a revert over a swap
+// waiting for confirmation records its activation, the pending swap's end
+// and the kernel record in one commit.
+func TestEndingPendingSwapIsOneCommit(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		run    func(tg *slots.Target, pending uint64) error
+		how    string
+		result string // of the pending swap afterwards
+		note   string // of the new activation
+	}{
+		{"rollback", func(tg *slots.Target, _ uint64) error { _, err := Rollback(ctx, tg, 0); return err }, "rollback", "rolled back", ""},
+		{"revert", func(tg *slots.Target, seq uint64) error { _, err := Revert(ctx, tg, seq, "not confirmed in time"); return err }, "revert", "reverted", "not confirmed in time"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ns := testnet.Namespace(t, "fwslot-settle")
+			tg := newTarget(t, ns)
+			load(t, tg, writeRuleset(t, "ssh.nft", onlySSH))
+			mustSwap(t, tg)
+			load(t, tg, writeRuleset(t, "web.nft", onlyWeb))
+			p, err := Swap(ctx, tg, Options{Confirm: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := tg.Store.Commits()
+			if err := tt.run(tg, p.Seq); err != nil {
+				t.Fatal(err)
+			}
+			if got := tg.Store.Commits() - before; got != 1 {
+				t.Errorf("%d history commits, want 1", got)
+			}
+			acts, err := tg.Store.Activations(tg.Key())
+			if err != nil || len(acts) != 3 {
+				t.Fatalf("activations %+v (%v), want 3", acts, err)
+			}
+			if acts[1].Seq != p.Seq || acts[1].Result != tt.result {
+				t.Errorf("pending swap ended as %q, want %q", acts[1].Result, tt.result)
+			}
+			if last := acts[2]; last.How != tt.how || last.To != 1 || last.Note != tt.note || last.Result != "" {
+				t.Errorf("recorded %+v, want %s to 1 with note %q", last, tt.how, tt.note)
+			}
+			if k, _, err := tg.Store.Kernel(tg.Key()); err != nil || k.Production != 1 || k.Staging != 2 {
+				t.Errorf("kernel record %+v (%v), want production 1, staging 2", k, err)
+			}
+		})
+	}
+}

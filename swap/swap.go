@@ -86,6 +86,17 @@ type session struct {
 	gen      uint32
 	timer    slots.Timer
 	mark     time.Time
+	// settle is a pending activation this command ends, and note the
+	// note of the activation it records: both are written in the
+	// activation's commit.
+	settle settlement
+	note   string
+}
+
+// settlement is how a command ends a pending activation (seq 0: none).
+type settlement struct {
+	seq          uint64
+	result, note string
 }
 
 // lap reports the phase that ends now.
@@ -231,14 +242,16 @@ func Rollback(ctx context.Context, t *slots.Target, to uint64) (*Result, error) 
 	if err := t.CheckVanished(s.status); err != nil {
 		return nil, err
 	}
+	// Rolling back settles a pending confirmation: the operator chose
+	// what runs.
+	if p, ok, err := t.Store.Pending(t.Key()); err != nil {
+		return nil, err
+	} else if ok {
+		s.settle = settlement{seq: p.Seq, result: "rolled back"}
+	}
 	res, err := s.rollback(to, "rollback")
 	if err != nil {
 		return nil, err
-	}
-	if p, ok, err := t.Store.Pending(t.Key()); err == nil && ok && p.Seq != res.Seq {
-		// Rolling back settles a pending confirmation: the operator
-		// chose what runs.
-		_ = t.Store.SetResult(t.Key(), p.Seq, "rolled back", "")
 	}
 	res.Duration = time.Since(start)
 	return res, nil
@@ -402,14 +415,20 @@ func (s *session) record(to uint64, slot names.Slot, how string, restaged bool, 
 	}
 	res := &Result{From: from, To: to, Slot: slot, How: how, Restaged: restaged, Repaired: s.repaired,
 		Overrode: []string{}, Deleted: []string{}}
-	a := history.Activation{From: from, To: to, How: how, User: slots.CurrentUser()}
+	a := history.Activation{From: from, To: to, How: how, User: slots.CurrentUser(), Note: s.note}
 	if confirm > 0 {
 		a.Result = "pending"
 		a.Deadline = time.Now().Add(confirm).UTC()
 		res.Deadline = a.Deadline
 	}
-	// The activation and the kernel record share one commit.
+	// The activation, the end of a pending one and the kernel record
+	// share one commit.
 	err := t.Store.Update(func(tx *history.Tx) error {
+		if st := s.settle; st.seq != 0 {
+			if err := tx.SetResult(t.Key(), st.seq, st.result, st.note); err != nil {
+				return err
+			}
+		}
 		got, err := tx.AddActivation(t.Key(), a)
 		if err != nil {
 			return err
