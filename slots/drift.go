@@ -253,17 +253,16 @@ func (t *Target) RecordKernel(tx *history.Tx, c *nfnl.Conn, st *State, genBefore
 	return t.kernelRecord(tx, c, prod, staging, genBefore)
 }
 
-// MarkClean records the current generation after a content check found
-// no drift, so later checks take the fast path again.
-func (t *Target) MarkClean(c *nfnl.Conn) error {
-	k, _, err := t.Store.Kernel(t.Key())
+// MarkClean notes in tx that a content check found no drift with the
+// kernel at generation gen, so later checks take the fast path again.
+// Swap calls it in the transaction that records its activation.
+func (t *Target) MarkClean(tx *history.Tx, gen uint32) error {
+	k, _, err := tx.Kernel(t.Key())
 	if err != nil {
 		return err
 	}
-	if k.Gen, err = c.GenID(); err != nil {
-		return err
-	}
-	return t.Store.SetKernel(t.Key(), k)
+	k.Gen = gen
+	return tx.SetKernel(t.Key(), k)
 }
 
 // ReconcileNow connects to the target and reconciles history with it.

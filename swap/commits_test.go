@@ -47,11 +47,31 @@ func TestCommitsPerCommand(t *testing.T) {
 		{"confirm", 1, 1, func() error { _, err := Confirm(tg); return err }, 3, false},
 		{"rollback to ssh", 1, 1, func() error { _, err := Rollback(ctx, tg, 0); return err }, 2, true},
 		{"load web again (already staged: nothing to do)", 0, 0, func() error { _, err := tg.Load(ctx, v2, slots.LoadOptions{}); return err }, 2, false},
+		{"swap to web after a foreign change elsewhere (content check)", 1, 1, func() error {
+			testnet.Run(t, ns, "nft", "add table ip other")
+			if _, err := Swap(ctx, tg, Options{}); err != nil {
+				return err
+			}
+			// The clean check is recorded: the next one takes the fast path.
+			k, _, err := tg.Store.Kernel(tg.Key())
+			if err != nil {
+				return err
+			}
+			c, err := tg.Dial()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if gen, err := c.GenID(); err != nil || gen != k.Gen {
+				return fmt.Errorf("recorded generation %d, the kernel's is %d (%v)", k.Gen, gen, err)
+			}
+			return nil
+		}, 3, true},
 		{"restore after the kernel was emptied", 1, 1, func() error {
 			testnet.Run(t, ns, "nft", "flush", "ruleset")
 			_, err := Restore(ctx, tg)
 			return err
-		}, 2, true},
+		}, 3, true},
 	}
 	for _, st := range steps {
 		before := tg.Store.Commits()

@@ -91,6 +91,8 @@ type session struct {
 	// activation's commit.
 	settle settlement
 	note   string
+	// clean says a content check found no drift at generation gen.
+	clean bool
 }
 
 // settlement is how a command ends a pending activation (seq 0: none).
@@ -188,12 +190,8 @@ func Swap(ctx context.Context, t *slots.Target, opts Options) (*Result, error) {
 	if d.Drift && !opts.Force {
 		return nil, fmt.Errorf("%w: %s; inspect with `fwslot status`, then load and swap a version that says what you want, or swap with --force", ErrDrift, strings.Join(d.Changes, "; "))
 	}
-	if !d.Drift && d.Checked == "content" {
-		if err := t.MarkClean(s.c); err != nil {
-			return nil, err
-		}
-		s.gen, _ = s.c.GenID()
-	}
+	// A content check that found no drift is recorded with the swap.
+	s.clean = !d.Drift && d.Checked == "content"
 	s.lap(PhaseDrift)
 	if opts.Check != nil {
 		rs, err := compiled(t, s.status.Staging.Version)
@@ -434,6 +432,11 @@ func (s *session) record(to uint64, slot names.Slot, how string, restaged bool, 
 			return err
 		}
 		res.Seq = got.Seq
+		if s.clean {
+			if err := t.MarkClean(tx, s.gen); err != nil {
+				return err
+			}
+		}
 		return t.RecordKernel(tx, s.c, s.st, s.gen)
 	})
 	if err != nil {
