@@ -117,7 +117,10 @@ func TestEndingPendingSwapIsOneCommit(t *testing.T) {
 		note   string // of the new activation
 	}{
 		{"rollback", func(tg *slots.Target, _ uint64) error { _, err := Rollback(ctx, tg, 0); return err }, "rollback", "rolled back", ""},
-		{"revert", func(tg *slots.Target, seq uint64) error { _, err := Revert(ctx, tg, seq, "not confirmed in time"); return err }, "revert", "reverted", "not confirmed in time"},
+		{"revert", func(tg *slots.Target, seq uint64) error {
+			_, err := Revert(ctx, tg, seq, "not confirmed in time")
+			return err
+		}, "revert", "reverted", "not confirmed in time"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
