@@ -281,7 +281,9 @@ func (t *Target) ReconcileNow() ([]string, error) {
 
 // Reconcile repairs history where an interrupted command left it behind
 // the kernel (the kernel is the source of truth) and returns what it
-// repaired. It records a version found live without an activation.
+// repaired. It records a version found live without an activation. It
+// only reads when nothing needs repair, and writes its repairs in one
+// commit.
 func (t *Target) Reconcile(c *nfnl.Conn, st *State) ([]string, error) {
 	if t.Store == nil {
 		return nil, nil
@@ -294,6 +296,7 @@ func (t *Target) Reconcile(c *nfnl.Conn, st *State) ([]string, error) {
 		return nil, err
 	}
 	var repaired []string
+	var writes []func(*history.Tx) error
 	if s.Production != nil && !s.Takeover {
 		v, err := t.Store.Meta(t.Key(), s.Production.Version)
 		if err != nil || v.Hash != s.Production.Hash {
@@ -311,12 +314,13 @@ func (t *Target) Reconcile(c *nfnl.Conn, st *State) ([]string, error) {
 			if time.Now().Before(last.Deadline) {
 				note = "version " + fmt.Sprint(last.From) + " was found live again before confirmation"
 			}
-			if err := t.Store.SetResult(t.Key(), last.Seq, "reverted", note); err != nil {
-				return nil, err
-			}
-			if _, err := t.Store.AddActivation(t.Key(), history.Activation{From: last.To, To: last.From, How: "revert", User: CurrentUser(), Note: note}); err != nil {
-				return nil, err
-			}
+			writes = append(writes, func(tx *history.Tx) error {
+				if err := tx.SetResult(t.Key(), last.Seq, "reverted", note); err != nil {
+					return err
+				}
+				_, err := tx.AddActivation(t.Key(), history.Activation{From: last.To, To: last.From, How: "revert", User: CurrentUser(), Note: note})
+				return err
+			})
 			repaired = append(repaired, fmt.Sprintf("recorded the revert of unconfirmed version %d to %d (%s)", last.To, last.From, note))
 		} else if !ok || last.To != s.Production.Version {
 			a := history.Activation{To: s.Production.Version, How: "reconcile", User: CurrentUser(),
@@ -324,15 +328,19 @@ func (t *Target) Reconcile(c *nfnl.Conn, st *State) ([]string, error) {
 			if ok {
 				a.From = last.To
 			}
-			if _, err := t.Store.AddActivation(t.Key(), a); err != nil {
-				return nil, err
-			}
+			writes = append(writes, func(tx *history.Tx) error {
+				_, err := tx.AddActivation(t.Key(), a)
+				return err
+			})
 			repaired = append(repaired, fmt.Sprintf("recorded version %d as live: an earlier command changed the kernel but was stopped before it updated history", s.Production.Version))
 		}
 	}
 	if len(st.Managed()) == 0 {
 		// An empty kernel (after a reboot) keeps the record: restore
 		// rebuilds the slots from it.
+		if err := t.write(writes); err != nil {
+			return nil, err
+		}
 		return repaired, nil
 	}
 	k, ok, err := t.Store.Kernel(t.Key())
@@ -348,10 +356,27 @@ func (t *Target) Reconcile(c *nfnl.Conn, st *State) ([]string, error) {
 	}
 	if ok && (k.Production != prod || k.Staging != staging) {
 		k.Production, k.Staging = prod, staging
-		if err := t.Store.SetKernel(t.Key(), k); err != nil {
-			return nil, err
-		}
+		writes = append(writes, func(tx *history.Tx) error { return tx.SetKernel(t.Key(), k) })
 		repaired = append(repaired, fmt.Sprintf("updated the recorded slots to production %d, staging %d", prod, staging))
 	}
+	if err := t.write(writes); err != nil {
+		return nil, err
+	}
 	return repaired, nil
+}
+
+// write runs writes in one history transaction; none, no transaction (an
+// empty one would still rewrite the file's meta page).
+func (t *Target) write(writes []func(*history.Tx) error) error {
+	if len(writes) == 0 {
+		return nil
+	}
+	return t.Store.Update(func(tx *history.Tx) error {
+		for _, w := range writes {
+			if err := w(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -3,6 +3,7 @@ package swap
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,5 +155,52 @@ func TestEndingPendingSwapIsOneCommit(t *testing.T) {
 				t.Errorf("kernel record %+v (%v), want production 1, staging 2", k, err)
 			}
 		})
+	}
+}
+
+// TestReconcileRepairsInOneCommit: when the watchdog reverted a pending
+// swap in the kernel while history was busy, the next command records the
+// revert, the pending swap's end and the kernel's slots in one commit;
+// with nothing to repair it writes nothing.
+func TestReconcileRepairsInOneCommit(t *testing.T) {
+	ctx := context.Background()
+	ns := testnet.Namespace(t, "fwslot-reconcile")
+	tg := newTarget(t, ns)
+	load(t, tg, writeRuleset(t, "ssh.nft", onlySSH))
+	mustSwap(t, tg)
+	load(t, tg, writeRuleset(t, "web.nft", onlyWeb))
+	p, err := Swap(ctx, tg, Options{Confirm: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, db, err := tg.Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &Watchdog{NetNS: ns, DB: db, Owner: id, Seq: p.Seq, From: 1, To: 2}
+	if msg, err := w.revertKernel(); err != nil {
+		t.Fatal(err)
+	} else if !strings.Contains(msg, "reverted in the kernel") {
+		t.Fatalf("watchdog: %s", msg)
+	}
+	for i, want := range []struct {
+		commits  uint64
+		repaired int
+	}{{1, 2}, {0, 0}} {
+		before := tg.Store.Commits()
+		repaired, err := tg.ReconcileNow()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tg.Store.Commits() - before; got != want.commits || len(repaired) != want.repaired {
+			t.Errorf("reconcile %d: %d commits, repaired %q; want %d commits, %d repairs", i+1, got, repaired, want.commits, want.repaired)
+		}
+	}
+	acts, err := tg.Store.Activations(tg.Key())
+	if err != nil || len(acts) != 3 || acts[1].Result != "reverted" || acts[2].How != "revert" || acts[2].To != 1 {
+		t.Fatalf("activations %+v (%v): want the pending swap reverted and a revert to 1", acts, err)
+	}
+	if k, _, err := tg.Store.Kernel(tg.Key()); err != nil || k.Production != 1 || k.Staging != 2 {
+		t.Fatalf("kernel record %+v (%v), want production 1, staging 2", k, err)
 	}
 }
