@@ -1,11 +1,13 @@
 package history
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -83,21 +85,23 @@ const maxCheckErrors = 3
 // both in use and free, pages neither, pages referenced twice, keys out
 // of order. Such damage reads fine until a write reuses a page still in
 // use and loses a version, so a file about to be written must pass it.
-// It costs about 5 ms on a 135 MB history (200 versions of 600 kB): it
-// reads branch and leaf pages, never the values' overflow pages.
 //
 // bbolt runs the check in a goroutine of its own, where a fault on a
 // damaged page cannot be recovered and would kill fwslot; so walk first
-// reads every bucket, key and value here, in a guarded transaction
-// (Store.guard turns a fault into ErrDamaged), and the check then reads
-// only pages the walk read. Files opened read-only are not checked:
-// bbolt would load their free list inside its goroutine, and they are
-// not written.
+// reads every bucket, key, value and branch key here, in a guarded
+// transaction (Store.guard turns a fault into ErrDamaged), and the check
+// then reads only pages the walk read. Files opened read-only are not
+// checked: bbolt would load their free list inside its goroutine, and
+// they are not written.
+//
+// The cost grows with the number of keys, not bytes: 5 ms for a 135 MB
+// history of 200 large versions, about 55 ms (walk 40, check 15) for a
+// 48 MB one with 100,000 activations (page cache warm).
 func check(tx *bolt.Tx, path string) error {
 	if err := walk(tx); err != nil {
 		return damaged(path, err)
 	}
-	var found []error
+	var found []string
 	n := 0
 	for err := range tx.Check() { // drain: the checker blocks on the channel
 		if n++; len(found) < maxCheckErrors {
@@ -105,18 +109,20 @@ func check(tx *bolt.Tx, path string) error {
 			if len(msg) > 200 {
 				msg = msg[:200] + "..."
 			}
-			found = append(found, errors.New(msg))
+			found = append(found, msg)
 		}
 	}
 	if n > 0 {
-		return damaged(path, fmt.Errorf("bbolt's consistency check found %d problems (%v)", n, errors.Join(found...)))
+		return damaged(path, fmt.Errorf("bbolt's consistency check found %d problems (%s)", n, strings.Join(found, "; ")))
 	}
 	return nil
 }
 
 // walk reads every bucket, key and value of tx (the first and last byte
-// of each, which reads the pages they span at both ends). It stops at
-// more entries than the file could hold, which a cycle in the tree makes.
+// of each, which reads the pages they span at both ends) and searches for
+// every key, which reads the branch keys on the way and finds keys out of
+// order. It stops at more entries than the file could hold, which a cycle
+// in the tree makes.
 func walk(tx *bolt.Tx) error {
 	budget := tx.Size()/16 + 1 // an entry takes at least its 16-byte element
 	var sum byte
@@ -125,10 +131,15 @@ func walk(tx *bolt.Tx) error {
 		if depth > 64 {
 			return errors.New("buckets nest deeper than any history")
 		}
-		c := b.Cursor()
+		c, seek := b.Cursor(), b.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			if budget--; budget < 0 {
 				return errors.New("its trees hold more entries than its size allows (a cycle)")
+			}
+			// A search for every key reads every branch key on the way
+			// (the check compares them all) and finds keys out of order.
+			if found, _ := seek.Seek(k); !bytes.Equal(found, k) {
+				return fmt.Errorf("key %x cannot be found by searching for it (keys out of order)", k)
 			}
 			sum ^= k[0] ^ k[len(k)-1]
 			if v != nil {
