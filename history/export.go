@@ -2,7 +2,6 @@ package history
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -138,7 +137,7 @@ func (s *Store) Import(target string, recs []Record, acts []Activation, seq uint
 			if vb.Get(u64(a.To)) == nil || (a.From != 0 && vb.Get(u64(a.From)) == nil) {
 				return &kindError{kind: ErrUntrusted, msg: fmt.Sprintf("activation %d names version %d or %d, which neither history has", a.Seq, a.From, a.To)}
 			}
-			data, err := json.Marshal(a)
+			data, err := encodeJSON(a)
 			if err != nil {
 				return fmt.Errorf("encode activation: %w", err)
 			}
@@ -171,11 +170,11 @@ func putRecord(tb *bolt.Bucket, r Record) error {
 	v := r.Version
 	v.Hash = strings.ToLower(v.Hash)
 	v.Time = v.Time.UTC()
-	meta, err := json.Marshal(v)
+	meta, err := encodeJSON(v)
 	if err != nil {
 		return fmt.Errorf("encode version: %w", err)
 	}
-	src, err := json.Marshal(sourceDoc{Source: r.Source, Files: r.Files})
+	src, err := encodeJSON(sourceDoc{Source: r.Source, Files: r.Files})
 	if err != nil {
 		return fmt.Errorf("encode source: %w", err)
 	}
@@ -187,11 +186,7 @@ func putRecord(tb *bolt.Bucket, r Record) error {
 	if err := tb.Bucket(bucketSources).Put(key, src); err != nil {
 		return err
 	}
-	compiled := r.Compiled
-	if compiled == nil {
-		compiled = []byte{}
-	}
-	if err := tb.Bucket(bucketCompiled).Put(key, compiled); err != nil {
+	if err := tb.Bucket(bucketCompiled).Put(key, seal(r.Compiled)); err != nil {
 		return err
 	}
 	if err := tb.Bucket(bucketHashes).Put([]byte(v.Hash), key); err != nil {

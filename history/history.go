@@ -12,20 +12,23 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
 // SchemaVersion is the layout version this package writes and understands.
-const SchemaVersion = 1
+//
+// Schema 2 marks every stored value with a format byte (format.go);
+// schema 1 files are read as they are and migrated by their first write.
+const SchemaVersion = 2
 
 // DefaultTimeout is how long Open waits for another process holding the file.
 const DefaultTimeout = 5 * time.Second
@@ -73,6 +76,8 @@ type Store struct {
 	db     *bolt.DB
 	path   string
 	holder string // holder file written by this Store; empty when none
+	// commits counts the write transactions committed (Commits).
+	commits atomic.Uint64
 }
 
 // Version is one stored ruleset version of a target.
@@ -257,8 +262,19 @@ func (s *Store) Path() string { return s.path }
 
 // view and update run a transaction, turning a bbolt panic on a damaged
 // file into ErrDamaged instead of crashing fwslot.
-func (s *Store) view(fn func(*bolt.Tx) error) error   { return s.guard(s.db.View, fn) }
-func (s *Store) update(fn func(*bolt.Tx) error) error { return s.guard(s.db.Update, fn) }
+func (s *Store) view(fn func(*bolt.Tx) error) error { return s.guard(s.db.View, fn) }
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	err := s.guard(s.db.Update, func(tx *bolt.Tx) error {
+		if err := migrate(tx); err != nil {
+			return fmt.Errorf("migrate to schema %d: %w", SchemaVersion, err)
+		}
+		return fn(tx)
+	})
+	if err == nil {
+		s.commits.Add(1)
+	}
+	return err
+}
 
 func (s *Store) guard(run func(func(*bolt.Tx) error) error, fn func(*bolt.Tx) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -327,30 +343,16 @@ func HashSource(source string) string {
 // it as stored. An empty Hash is computed from Source, a zero Time is now;
 // a Hash that does not match a non-empty Source is an error.
 func (s *Store) AddVersion(target string, v Version, compiled []byte) (Version, error) {
-	if err := validTarget(target); err != nil {
-		return Version{}, err
-	}
-	if v.Source != "" || v.Hash == "" {
-		h := HashSource(v.Source)
-		if v.Hash != "" && !strings.EqualFold(v.Hash, h) {
-			return Version{}, fmt.Errorf("add version to %s: hash %s does not match the source (sha256 %s)", target, v.Hash, h)
-		}
-		v.Hash = h
-	}
-	if v.Time.IsZero() {
-		v.Time = time.Now()
-	}
-	v.Time = v.Time.UTC()
-	src, err := json.Marshal(sourceDoc{Source: v.Source, Files: v.Files})
+	var got Version
+	err := s.Update(func(tx *Tx) error {
+		var err error
+		got, err = tx.AddVersion(target, v, compiled)
+		return err
+	})
 	if err != nil {
-		return Version{}, fmt.Errorf("add version to %s: encode source: %w", target, err)
+		return Version{}, fmt.Errorf("%w (history %s)", err, s.path)
 	}
-	err = s.update(func(tx *bolt.Tx) error { return putVersion(tx, target, &v, src, compiled) })
-	if err != nil {
-		return Version{}, fmt.Errorf("add version to %s in %s: %w", target, s.path, err)
-	}
-	v.Source, v.Files = "", nil
-	return v, nil
+	return got, nil
 }
 
 // putVersion stores v with the next number of target and sets v.Number.
@@ -365,7 +367,7 @@ func putVersion(tx *bolt.Tx, target string, v *Version, src, compiled []byte) er
 		return err
 	}
 	v.Number = n
-	meta, err := json.Marshal(v)
+	meta, err := encodeJSON(v)
 	if err != nil {
 		return fmt.Errorf("encode version: %w", err)
 	}
@@ -376,10 +378,7 @@ func putVersion(tx *bolt.Tx, target string, v *Version, src, compiled []byte) er
 	if err := tb.Bucket(bucketSources).Put(key, src); err != nil {
 		return err
 	}
-	if compiled == nil {
-		compiled = []byte{}
-	}
-	if err := tb.Bucket(bucketCompiled).Put(key, compiled); err != nil {
+	if err := tb.Bucket(bucketCompiled).Put(key, seal(compiled)); err != nil {
 		return err
 	}
 	return tb.Bucket(bucketHashes).Put([]byte(v.Hash), key)
@@ -387,7 +386,7 @@ func putVersion(tx *bolt.Tx, target string, v *Version, src, compiled []byte) er
 
 func decodeVersion(data []byte) (Version, error) {
 	var v Version
-	if err := json.Unmarshal(data, &v); err != nil {
+	if err := decodeJSON(data, &v); err != nil {
 		return Version{}, fmt.Errorf("decode version: %w", err)
 	}
 	return v, nil
@@ -416,7 +415,7 @@ func (s *Store) Get(target string, n uint64) (Version, error) {
 		}
 		var doc sourceDoc
 		if data := sub(tb, bucketSources).Get(u64(n)); data != nil {
-			if err := json.Unmarshal(data, &doc); err != nil {
+			if err := decodeJSON(data, &doc); err != nil {
 				return fmt.Errorf("decode source of version %d: %w", n, err)
 			}
 		}
@@ -440,6 +439,10 @@ func (s *Store) Compiled(target string, n uint64) ([]byte, error) {
 		data := cb.Get(u64(n))
 		if data == nil {
 			return notFound(n)
+		}
+		data, err := decodeCompiled(tx, data)
+		if err != nil {
+			return err
 		}
 		out = bytes.Clone(data) // data lives in the mmap only during the tx
 		if out == nil {
@@ -506,44 +509,21 @@ func (s *Store) Versions(target string) ([]Version, error) {
 // returns it as stored. To (and From, when not 0) must be stored versions; a
 // zero Time is now.
 func (s *Store) AddActivation(target string, a Activation) (Activation, error) {
-	if err := validTarget(target); err != nil {
-		return Activation{}, err
-	}
-	if a.Time.IsZero() {
-		a.Time = time.Now()
-	}
-	a.Time = a.Time.UTC()
-	err := s.update(func(tx *bolt.Tx) error {
-		tb, err := createTarget(tx, target)
-		if err != nil {
-			return err
-		}
-		vb := tb.Bucket(bucketVersions)
-		if a.To == 0 || vb.Get(u64(a.To)) == nil {
-			return notFound(a.To)
-		}
-		if a.From != 0 && vb.Get(u64(a.From)) == nil {
-			return notFound(a.From)
-		}
-		ab := tb.Bucket(bucketActivations)
-		if a.Seq, err = ab.NextSequence(); err != nil {
-			return err
-		}
-		data, err := json.Marshal(a)
-		if err != nil {
-			return fmt.Errorf("encode activation: %w", err)
-		}
-		return ab.Put(u64(a.Seq), data)
+	var got Activation
+	err := s.Update(func(tx *Tx) error {
+		var err error
+		got, err = tx.AddActivation(target, a)
+		return err
 	})
 	if err != nil {
-		return Activation{}, fmt.Errorf("add activation to %s in %s: %w", target, s.path, err)
+		return Activation{}, fmt.Errorf("%w (history %s)", err, s.path)
 	}
-	return a, nil
+	return got, nil
 }
 
 func decodeActivation(data []byte) (Activation, error) {
 	var a Activation
-	if err := json.Unmarshal(data, &a); err != nil {
+	if err := decodeJSON(data, &a); err != nil {
 		return Activation{}, fmt.Errorf("decode activation: %w", err)
 	}
 	return a, nil

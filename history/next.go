@@ -6,9 +6,12 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Next returns the number the next AddVersion of target will assign. The
-// caller holds the file (Open locks it), so the number is stable until it
-// adds the version.
+// Next returns the number the next AddVersion of target will assign, for
+// a caller that must name the version (say, tag a batch) before writing
+// it. The number is only a forecast: AddVersion assigns numbers inside the
+// transaction that writes the version (bbolt's bucket sequence), and a
+// caller that relies on the forecast checks it in that same transaction
+// (Update), rolling the version back when another writer took the number.
 func (s *Store) Next(target string) (uint64, error) {
 	if err := validTarget(target); err != nil {
 		return 0, err

@@ -2,7 +2,6 @@ package history
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
 
@@ -60,6 +59,22 @@ type Pruned struct {
 // next number. bbolt reuses the freed pages for later versions, so with
 // regular pruning the file stops growing once it holds what is kept.
 func (s *Store) Prune(target string, p Policy) (Pruned, error) {
+	var res Pruned
+	err := s.Update(func(tx *Tx) error {
+		var err error
+		res, err = tx.Prune(target, p)
+		return err
+	})
+	if err != nil {
+		return Pruned{}, fmt.Errorf("%w (history %s)", err, s.path)
+	}
+	return res, nil
+}
+
+// Prune deletes the versions of target that p does not keep (see
+// Store.Prune). On an error the caller must roll the transaction back:
+// part of the versions may be deleted.
+func (t *Tx) Prune(target string, p Policy) (Pruned, error) {
 	if err := validTarget(target); err != nil {
 		return Pruned{}, err
 	}
@@ -75,7 +90,7 @@ func (s *Store) Prune(target string, p Policy) (Pruned, error) {
 		keepBytes = math.MaxInt64
 	}
 	res := Pruned{Removed: []uint64{}}
-	err := s.update(func(tx *bolt.Tx) error {
+	err := func(tx *bolt.Tx) error {
 		tb := targetBucket(tx, target)
 		vb := sub(tb, bucketVersions)
 		if vb == nil {
@@ -96,7 +111,7 @@ func (s *Store) Prune(target string, p Policy) (Pruned, error) {
 		if sb := tb.Bucket(bucketState); sb != nil {
 			if data := sb.Get(keyKernel); data != nil {
 				var k Kernel
-				if err := json.Unmarshal(data, &k); err != nil {
+				if err := decodeJSON(data, &k); err != nil {
 					return fmt.Errorf("recorded kernel state: %w", err)
 				}
 				live[k.Production], live[k.Staging] = true, true
@@ -173,9 +188,9 @@ func (s *Store) Prune(target string, p Policy) (Pruned, error) {
 			})
 		}
 		return nil
-	})
+	}(t.tx)
 	if err != nil {
-		return Pruned{}, fmt.Errorf("prune %s history in %s: %w", target, s.path, err)
+		return Pruned{}, fmt.Errorf("prune %s history: %w", target, err)
 	}
 	return res, nil
 }

@@ -1,7 +1,6 @@
 package history
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -25,26 +24,8 @@ type Kernel struct {
 
 // SetKernel records the kernel state of target.
 func (s *Store) SetKernel(target string, k Kernel) error {
-	if err := validTarget(target); err != nil {
-		return err
-	}
-	data, err := json.Marshal(k)
-	if err != nil {
-		return err
-	}
-	err = s.update(func(tx *bolt.Tx) error {
-		tb, err := createTarget(tx, target)
-		if err != nil {
-			return err
-		}
-		sb, err := tb.CreateBucketIfNotExists(bucketState)
-		if err != nil {
-			return err
-		}
-		return sb.Put(keyKernel, data)
-	})
-	if err != nil {
-		return fmt.Errorf("record kernel state of %s in %s: %w", target, s.path, err)
+	if err := s.Update(func(tx *Tx) error { return tx.SetKernel(target, k) }); err != nil {
+		return fmt.Errorf("%w (history %s)", err, s.path)
 	}
 	return nil
 }
@@ -54,16 +35,9 @@ func (s *Store) Kernel(target string) (Kernel, bool, error) {
 	var k Kernel
 	found := false
 	err := s.view(func(tx *bolt.Tx) error {
-		sb := sub(targetBucket(tx, target), bucketState)
-		if sb == nil {
-			return nil
-		}
-		data := sb.Get(keyKernel)
-		if data == nil {
-			return nil
-		}
-		found = true
-		return json.Unmarshal(data, &k)
+		var err error
+		k, found, err = readKernel(tx, target)
+		return err
 	})
 	if err != nil {
 		return Kernel{}, false, fmt.Errorf("read kernel state of %s in %s: %w", target, s.path, err)
@@ -74,30 +48,7 @@ func (s *Store) Kernel(target string) (Kernel, bool, error) {
 // SetResult records how a pending activation ended ("confirmed",
 // "reverted") with a note.
 func (s *Store) SetResult(target string, seq uint64, result, note string) error {
-	err := s.update(func(tx *bolt.Tx) error {
-		ab := sub(targetBucket(tx, target), bucketActivations)
-		if ab == nil {
-			return fmt.Errorf("activation %d: %w", seq, ErrNotFound)
-		}
-		data := ab.Get(u64(seq))
-		if data == nil {
-			return fmt.Errorf("activation %d: %w", seq, ErrNotFound)
-		}
-		a, err := decodeActivation(data)
-		if err != nil {
-			return err
-		}
-		a.Result = result
-		if note != "" {
-			a.Note = note
-		}
-		out, err := json.Marshal(a)
-		if err != nil {
-			return err
-		}
-		return ab.Put(u64(seq), out)
-	})
-	if err != nil {
+	if err := s.Update(func(tx *Tx) error { return tx.SetResult(target, seq, result, note) }); err != nil {
 		return fmt.Errorf("record result of activation %d of %s: %w", seq, target, err)
 	}
 	return nil

@@ -208,12 +208,20 @@ func (t *Target) compareSlots(c *nfnl.Conn, st *State, status *Status) ([]string
 	return out, nil
 }
 
-// recordKernel notes in history what fwslot just left in the kernel. The
+// recordKernel notes in history what fwslot just left in the kernel, in
+// a transaction of its own.
+func (t *Target) recordKernel(c *nfnl.Conn, prod, staging uint64, genBefore uint32) error {
+	return t.Store.Update(func(tx *history.Tx) error {
+		return t.kernelRecord(tx, c, prod, staging, genBefore)
+	})
+}
+
+// kernelRecord notes in tx what fwslot just left in the kernel. The
 // generation is advanced only when the kernel had not moved since
 // fwslot's previous record before this command (genBefore): a foreign
 // change must keep forcing content drift checks until one passes.
-func (t *Target) recordKernel(c *nfnl.Conn, prod, staging uint64, genBefore uint32) error {
-	k, ok, err := t.Store.Kernel(t.Key())
+func (t *Target) kernelRecord(tx *history.Tx, c *nfnl.Conn, prod, staging uint64, genBefore uint32) error {
+	k, ok, err := tx.Kernel(t.Key())
 	if err != nil {
 		return err
 	}
@@ -223,12 +231,14 @@ func (t *Target) recordKernel(c *nfnl.Conn, prod, staging uint64, genBefore uint
 			return err
 		}
 	}
-	return t.Store.SetKernel(t.Key(), history.Kernel{Production: prod, Staging: staging, Gen: gen})
+	return tx.SetKernel(t.Key(), history.Kernel{Production: prod, Staging: staging, Gen: gen})
 }
 
-// RecordKernel is recordKernel for the swap package: the slots are read
-// from st as Stage and Flip left it.
-func (t *Target) RecordKernel(c *nfnl.Conn, st *State, genBefore uint32) error {
+// RecordKernel records in tx the kernel state after a swap, rollback or
+// restore, for the swap package: the slots are read from st as Stage and
+// Flip left it. The caller records the activation in the same tx, so that
+// both reach the disk in one commit.
+func (t *Target) RecordKernel(tx *history.Tx, c *nfnl.Conn, st *State, genBefore uint32) error {
 	s, err := Describe(st)
 	if err != nil {
 		return err
@@ -240,20 +250,19 @@ func (t *Target) RecordKernel(c *nfnl.Conn, st *State, genBefore uint32) error {
 	if s.Staging != nil {
 		staging = s.Staging.Version
 	}
-	return t.recordKernel(c, prod, staging, genBefore)
+	return t.kernelRecord(tx, c, prod, staging, genBefore)
 }
 
-// MarkClean records the current generation after a content check found
-// no drift, so later checks take the fast path again.
-func (t *Target) MarkClean(c *nfnl.Conn) error {
-	k, _, err := t.Store.Kernel(t.Key())
+// MarkClean notes in tx that a content check found no drift with the
+// kernel at generation gen, so later checks take the fast path again.
+// Swap calls it in the transaction that records its activation.
+func (t *Target) MarkClean(tx *history.Tx, gen uint32) error {
+	k, _, err := tx.Kernel(t.Key())
 	if err != nil {
 		return err
 	}
-	if k.Gen, err = c.GenID(); err != nil {
-		return err
-	}
-	return t.Store.SetKernel(t.Key(), k)
+	k.Gen = gen
+	return tx.SetKernel(t.Key(), k)
 }
 
 // ReconcileNow connects to the target and reconciles history with it.
@@ -272,7 +281,9 @@ func (t *Target) ReconcileNow() ([]string, error) {
 
 // Reconcile repairs history where an interrupted command left it behind
 // the kernel (the kernel is the source of truth) and returns what it
-// repaired. It records a version found live without an activation.
+// repaired. It records a version found live without an activation. It
+// only reads when nothing needs repair, and writes its repairs in one
+// commit.
 func (t *Target) Reconcile(c *nfnl.Conn, st *State) ([]string, error) {
 	if t.Store == nil {
 		return nil, nil
@@ -285,6 +296,7 @@ func (t *Target) Reconcile(c *nfnl.Conn, st *State) ([]string, error) {
 		return nil, err
 	}
 	var repaired []string
+	var writes []func(*history.Tx) error
 	if s.Production != nil && !s.Takeover {
 		v, err := t.Store.Meta(t.Key(), s.Production.Version)
 		if err != nil || v.Hash != s.Production.Hash {
@@ -302,12 +314,13 @@ func (t *Target) Reconcile(c *nfnl.Conn, st *State) ([]string, error) {
 			if time.Now().Before(last.Deadline) {
 				note = "version " + fmt.Sprint(last.From) + " was found live again before confirmation"
 			}
-			if err := t.Store.SetResult(t.Key(), last.Seq, "reverted", note); err != nil {
-				return nil, err
-			}
-			if _, err := t.Store.AddActivation(t.Key(), history.Activation{From: last.To, To: last.From, How: "revert", User: CurrentUser(), Note: note}); err != nil {
-				return nil, err
-			}
+			writes = append(writes, func(tx *history.Tx) error {
+				if err := tx.SetResult(t.Key(), last.Seq, "reverted", note); err != nil {
+					return err
+				}
+				_, err := tx.AddActivation(t.Key(), history.Activation{From: last.To, To: last.From, How: "revert", User: CurrentUser(), Note: note})
+				return err
+			})
 			repaired = append(repaired, fmt.Sprintf("recorded the revert of unconfirmed version %d to %d (%s)", last.To, last.From, note))
 		} else if !ok || last.To != s.Production.Version {
 			a := history.Activation{To: s.Production.Version, How: "reconcile", User: CurrentUser(),
@@ -315,15 +328,19 @@ func (t *Target) Reconcile(c *nfnl.Conn, st *State) ([]string, error) {
 			if ok {
 				a.From = last.To
 			}
-			if _, err := t.Store.AddActivation(t.Key(), a); err != nil {
-				return nil, err
-			}
+			writes = append(writes, func(tx *history.Tx) error {
+				_, err := tx.AddActivation(t.Key(), a)
+				return err
+			})
 			repaired = append(repaired, fmt.Sprintf("recorded version %d as live: an earlier command changed the kernel but was stopped before it updated history", s.Production.Version))
 		}
 	}
 	if len(st.Managed()) == 0 {
 		// An empty kernel (after a reboot) keeps the record: restore
 		// rebuilds the slots from it.
+		if err := t.write(writes); err != nil {
+			return nil, err
+		}
 		return repaired, nil
 	}
 	k, ok, err := t.Store.Kernel(t.Key())
@@ -339,10 +356,27 @@ func (t *Target) Reconcile(c *nfnl.Conn, st *State) ([]string, error) {
 	}
 	if ok && (k.Production != prod || k.Staging != staging) {
 		k.Production, k.Staging = prod, staging
-		if err := t.Store.SetKernel(t.Key(), k); err != nil {
-			return nil, err
-		}
+		writes = append(writes, func(tx *history.Tx) error { return tx.SetKernel(t.Key(), k) })
 		repaired = append(repaired, fmt.Sprintf("updated the recorded slots to production %d, staging %d", prod, staging))
 	}
+	if err := t.write(writes); err != nil {
+		return nil, err
+	}
 	return repaired, nil
+}
+
+// write runs writes in one history transaction; none, no transaction (an
+// empty one would still rewrite the file's meta page).
+func (t *Target) write(writes []func(*history.Tx) error) error {
+	if len(writes) == 0 {
+		return nil
+	}
+	return t.Store.Update(func(tx *history.Tx) error {
+		for _, w := range writes {
+			if err := w(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -154,7 +154,8 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 	batch := nfnl.Batch{Gen: st.Gen}
 	now := time.Now().UTC()
 	who := CurrentUser()
-	var added []uint64 // versions this load added, taken back if the kernel refuses
+	var added []uint64    // versions this load added, taken back if the kernel refuses
+	var pending []toWrite // versions to write before the kernel changes
 	undo := func(err error) error {
 		for _, n := range added {
 			if derr := t.Store.DeleteVersion(t.Key(), n); derr != nil {
@@ -188,10 +189,12 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 		} else if ok {
 			v = old
 		} else {
-			if v, err = t.Store.AddVersion(t.Key(), v, lc); err != nil {
+			// Written with the new version, in one commit, before the
+			// kernel changes.
+			if v.Number, err = t.Store.Next(t.Key()); err != nil {
 				return nil, err
 			}
-			added = append(added, v.Number)
+			pending = append(pending, toWrite{v: v, compiled: lc})
 		}
 		res.Adopted, prod = v.Number, v.Number
 		if err := Stage(&batch, st, legacy, names.SlotA, Tag{Version: v.Number, Hash: v.Hash}, names.SlotA); err != nil {
@@ -200,9 +203,9 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 		res.Slot = names.SlotB
 	}
 
-	number, isNew, err := t.versionFor(b.Hash)
+	number, isNew, err := t.versionFor(b.Hash, pending)
 	if err != nil {
-		return nil, undo(err)
+		return nil, err
 	}
 	// The history write (encode, then bbolt) runs while the batch is
 	// built: both take time on large rulesets and neither needs the other.
@@ -213,12 +216,15 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 		if origin == "" {
 			origin = "file"
 		}
-		v := history.Version{Hash: b.Hash, User: who, Time: now, Message: opts.Message, Origin: origin,
+		v := history.Version{Number: number, Hash: b.Hash, User: who, Time: now, Message: opts.Message, Origin: origin,
 			Source: b.Flat, Tables: rs.TableKeys(), Rules: rs.RuleCount()}
 		for _, f := range b.Files {
 			v.Files = append(v.Files, history.File{Path: f.Path, Content: f.Content})
 		}
-		go func() { written <- t.addVersion(v, rs, number, timer) }()
+		pending = append(pending, toWrite{v: v, rs: rs})
+	}
+	if len(pending) > 0 {
+		go func() { written <- t.addVersions(pending, timer) }()
 	} else {
 		written <- nil
 	}
@@ -228,8 +234,10 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 	}
 	timer.lap(PhaseBatch, mark)
 	err = <-written
-	if isNew && err == nil {
-		added = append(added, number)
+	if err == nil {
+		for _, w := range pending {
+			added = append(added, w.v.Number)
+		}
 	}
 	if err := errors.Join(err, stageErr); err != nil {
 		return nil, undo(err)
@@ -244,9 +252,9 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 		return nil, undo(fmt.Errorf("stage %s into slot %s (production untouched): %w", file, res.Slot, locateRefusal(err, b, rs)))
 	}
 	mark = timer.lap(PhaseCommit, mark)
-	if err := t.recordKernel(c, prod, number, genBefore); err != nil {
-		return nil, fmt.Errorf("version %d is staged, but recording the kernel state failed: %w", number, err)
-	}
+	// The kernel record and retention share one commit: the version
+	// itself was made durable before the kernel changed.
+	var policy *history.Policy
 	if isNew {
 		// Retention: every version that was ever live stays, plus the
 		// newest staged-only ones, so the file does not grow forever.
@@ -254,9 +262,14 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 		if keep <= 0 {
 			keep = history.DefaultKeep
 		}
-		if _, err := t.Store.Prune(t.Key(), history.Policy{Keep: keep, KeepBytes: opts.KeepBytes, Protect: history.Protect(prod, number)}); err != nil {
-			res.Warnings = append(res.Warnings, "prune history: "+err.Error())
-		}
+		policy = &history.Policy{Keep: keep, KeepBytes: opts.KeepBytes, Protect: history.Protect(prod, number)}
+	}
+	warn, err := t.recordLoad(c, prod, number, genBefore, policy)
+	if err != nil {
+		return nil, fmt.Errorf("version %d is staged, but recording the kernel state failed: %w", number, err)
+	}
+	if warn != "" {
+		res.Warnings = append(res.Warnings, warn)
 	}
 	timer.lap(PhaseRecord, mark)
 	res.Version, res.Rules, res.Tables = number, rs.RuleCount(), rs.TableKeys()
@@ -264,23 +277,69 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 	return res, nil
 }
 
-// addVersion encodes rs and stores it as version want of history.
-func (t *Target) addVersion(v history.Version, rs *Ruleset, want uint64, timer Timer) error {
-	mark := time.Now()
-	compiled, err := rs.Encode()
-	if err != nil {
-		return err
+// recordLoad records the kernel state after a load and, when policy is
+// set, prunes history, in one transaction. A failed prune is a warning,
+// not a failure: the kernel state is then recorded on its own.
+func (t *Target) recordLoad(c *nfnl.Conn, prod, staging uint64, genBefore uint32, policy *history.Policy) (string, error) {
+	if policy == nil {
+		return "", t.recordKernel(c, prod, staging, genBefore)
 	}
-	mark = timer.lap(PhaseEncode, mark)
-	got, err := t.Store.AddVersion(t.Key(), v, compiled)
-	if err != nil {
+	err := t.Store.Update(func(tx *history.Tx) error {
+		if err := t.kernelRecord(tx, c, prod, staging, genBefore); err != nil {
+			return err
+		}
+		_, err := tx.Prune(t.Key(), *policy)
 		return err
+	})
+	if err == nil {
+		return "", nil
+	}
+	if rerr := t.recordKernel(c, prod, staging, genBefore); rerr != nil {
+		return "", rerr
+	}
+	return "prune history: " + err.Error(), nil
+}
+
+// toWrite is a version a load writes before the kernel changes, under
+// the number (v.Number) the batch tags it with; its compiled form is
+// compiled, or rs encoded by addVersions.
+type toWrite struct {
+	v        history.Version
+	compiled []byte
+	rs       *Ruleset
+}
+
+// addVersions encodes what needs it and stores the versions in one
+// transaction. Numbers are assigned in that transaction; one that is not
+// the number the batch was tagged with rolls it back.
+func (t *Target) addVersions(vs []toWrite, timer Timer) error {
+	mark := time.Now()
+	for i := range vs {
+		if vs[i].rs == nil {
+			continue
+		}
+		var err error
+		if vs[i].compiled, err = vs[i].rs.Encode(); err != nil {
+			return err
+		}
+		mark = timer.lap(PhaseEncode, mark)
+	}
+	err := t.Store.Update(func(tx *history.Tx) error {
+		for _, w := range vs {
+			got, err := tx.AddVersion(t.Key(), w.v, w.compiled)
+			if err != nil {
+				return err
+			}
+			if got.Number != w.v.Number {
+				return fmt.Errorf("history numbered the new version %d, expected %d; another writer? run `fwslot status`", got.Number, w.v.Number)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w (history %s)", err, t.Store.Path())
 	}
 	timer.lap(PhaseHistory, mark)
-	if got.Number != want {
-		_ = t.Store.DeleteVersion(t.Key(), got.Number)
-		return fmt.Errorf("history numbered the new version %d, expected %d; another writer? run `fwslot status`", got.Number, want)
-	}
 	return nil
 }
 
@@ -297,15 +356,21 @@ func writableWarnings(b *source.Bundle) []string {
 }
 
 // versionFor returns the version number for content with the given hash:
-// the existing one when history has it, else the next free number.
-func (t *Target) versionFor(hash string) (uint64, bool, error) {
+// the existing one when history has it or is about to write it
+// (pending), else the next free number after the pending ones.
+func (t *Target) versionFor(hash string, pending []toWrite) (uint64, bool, error) {
+	for _, w := range pending {
+		if w.v.Hash == hash {
+			return w.v.Number, false, nil
+		}
+	}
 	if v, ok, err := t.Store.FindHash(t.Key(), hash); err != nil {
 		return 0, false, err
 	} else if ok {
 		return v.Number, false, nil
 	}
 	n, err := t.Store.Next(t.Key())
-	return n, true, err
+	return n + uint64(len(pending)), true, err
 }
 
 // readLegacy reads tables fwslot is about to take over, with their source

@@ -85,15 +85,10 @@ func Revert(ctx context.Context, t *slots.Target, seq uint64, reason string) (*R
 		note := fmt.Sprintf("%s; the kernel ran version %d instead (changed behind fwslot's back)", reason, prod.Version)
 		return nil, t.Store.SetResult(t.Key(), seq, "reverted", note)
 	}
+	s.settle, s.note = settlement{seq: seq, result: "reverted", note: reason}, reason
 	res, err := s.rollback(p.From, "revert")
 	if err != nil {
 		return nil, fmt.Errorf("revert version %d to %d: %w", p.To, p.From, err)
-	}
-	if err := t.Store.SetResult(t.Key(), seq, "reverted", reason); err != nil {
-		return res, err
-	}
-	if err := t.Store.SetResult(t.Key(), res.Seq, "", reason); err != nil {
-		return res, err
 	}
 	return res, nil
 }

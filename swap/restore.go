@@ -82,19 +82,25 @@ func Restore(ctx context.Context, t *slots.Target) (*Result, error) {
 		return nil, fmt.Errorf("restore version %d: %w", prod, err)
 	}
 	res := &Result{To: prod, Slot: names.SlotA, How: "restore", Restaged: true, Repaired: append(s.repaired, flushed...)}
-	a, err := t.Store.AddActivation(t.Key(), history.Activation{To: prod, How: "restore", User: slots.CurrentUser(), Note: "rebuilt from history into an empty kernel"})
-	if err != nil {
-		return res, fmt.Errorf("version %d is live, but recording it failed: %w", prod, err)
-	}
-	res.Seq = a.Seq
-	if isPending {
-		note := fmt.Sprintf("the kernel was emptied (reboot) before confirmation; restore brought back version %d", prod)
-		if err := t.Store.SetResult(t.Key(), pending.Seq, "reverted", note); err != nil {
-			return res, err
+	// The activation, the end of a pending swap and the kernel record
+	// share one commit.
+	err = t.Store.Update(func(tx *history.Tx) error {
+		a, err := tx.AddActivation(t.Key(), history.Activation{To: prod, How: "restore", User: slots.CurrentUser(), Note: "rebuilt from history into an empty kernel"})
+		if err != nil {
+			return err
 		}
-	}
-	if err := t.RecordKernel(s.c, s.st, s.gen); err != nil {
-		return res, err
+		res.Seq = a.Seq
+		if isPending {
+			note := fmt.Sprintf("the kernel was emptied (reboot) before confirmation; restore brought back version %d", prod)
+			if err := tx.SetResult(t.Key(), pending.Seq, "reverted", note); err != nil {
+				return err
+			}
+		}
+		return t.RecordKernel(tx, s.c, s.st, s.gen)
+	})
+	if err != nil {
+		res.Seq = 0
+		return res, fmt.Errorf("version %d is live, but recording it in history failed: %w", prod, err)
 	}
 	res.Duration = time.Since(start)
 	return res, nil

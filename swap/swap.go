@@ -86,6 +86,19 @@ type session struct {
 	gen      uint32
 	timer    slots.Timer
 	mark     time.Time
+	// settle is a pending activation this command ends, and note the
+	// note of the activation it records: both are written in the
+	// activation's commit.
+	settle settlement
+	note   string
+	// clean says a content check found no drift at generation gen.
+	clean bool
+}
+
+// settlement is how a command ends a pending activation (seq 0: none).
+type settlement struct {
+	seq          uint64
+	result, note string
 }
 
 // lap reports the phase that ends now.
@@ -177,12 +190,8 @@ func Swap(ctx context.Context, t *slots.Target, opts Options) (*Result, error) {
 	if d.Drift && !opts.Force {
 		return nil, fmt.Errorf("%w: %s; inspect with `fwslot status`, then load and swap a version that says what you want, or swap with --force", ErrDrift, strings.Join(d.Changes, "; "))
 	}
-	if !d.Drift && d.Checked == "content" {
-		if err := t.MarkClean(s.c); err != nil {
-			return nil, err
-		}
-		s.gen, _ = s.c.GenID()
-	}
+	// A content check that found no drift is recorded with the swap.
+	s.clean = !d.Drift && d.Checked == "content"
 	s.lap(PhaseDrift)
 	if opts.Check != nil {
 		rs, err := compiled(t, s.status.Staging.Version)
@@ -231,14 +240,16 @@ func Rollback(ctx context.Context, t *slots.Target, to uint64) (*Result, error) 
 	if err := t.CheckVanished(s.status); err != nil {
 		return nil, err
 	}
+	// Rolling back settles a pending confirmation: the operator chose
+	// what runs.
+	if p, ok, err := t.Store.Pending(t.Key()); err != nil {
+		return nil, err
+	} else if ok {
+		s.settle = settlement{seq: p.Seq, result: "rolled back"}
+	}
 	res, err := s.rollback(to, "rollback")
 	if err != nil {
 		return nil, err
-	}
-	if p, ok, err := t.Store.Pending(t.Key()); err == nil && ok && p.Seq != res.Seq {
-		// Rolling back settles a pending confirmation: the operator
-		// chose what runs.
-		_ = t.Store.SetResult(t.Key(), p.Seq, "rolled back", "")
 	}
 	res.Duration = time.Since(start)
 	return res, nil
@@ -402,19 +413,35 @@ func (s *session) record(to uint64, slot names.Slot, how string, restaged bool, 
 	}
 	res := &Result{From: from, To: to, Slot: slot, How: how, Restaged: restaged, Repaired: s.repaired,
 		Overrode: []string{}, Deleted: []string{}}
-	a := history.Activation{From: from, To: to, How: how, User: slots.CurrentUser()}
+	a := history.Activation{From: from, To: to, How: how, User: slots.CurrentUser(), Note: s.note}
 	if confirm > 0 {
 		a.Result = "pending"
 		a.Deadline = time.Now().Add(confirm).UTC()
 		res.Deadline = a.Deadline
 	}
-	got, err := t.Store.AddActivation(t.Key(), a)
+	// The activation, the end of a pending one and the kernel record
+	// share one commit.
+	err := t.Store.Update(func(tx *history.Tx) error {
+		if st := s.settle; st.seq != 0 {
+			if err := tx.SetResult(t.Key(), st.seq, st.result, st.note); err != nil {
+				return err
+			}
+		}
+		got, err := tx.AddActivation(t.Key(), a)
+		if err != nil {
+			return err
+		}
+		res.Seq = got.Seq
+		if s.clean {
+			if err := t.MarkClean(tx, s.gen); err != nil {
+				return err
+			}
+		}
+		return t.RecordKernel(tx, s.c, s.st, s.gen)
+	})
 	if err != nil {
-		return res, fmt.Errorf("version %d is live, but recording the activation in history failed: %w", to, err)
-	}
-	res.Seq = got.Seq
-	if err := t.RecordKernel(s.c, s.st, s.gen); err != nil {
-		return res, fmt.Errorf("version %d is live, but recording the kernel state failed: %w", to, err)
+		res.Seq = 0
+		return res, fmt.Errorf("version %d is live, but recording the activation and the kernel state in history failed: %w", to, err)
 	}
 	return res, nil
 }

@@ -1,16 +1,13 @@
 package main
 
 import (
-	"archive/tar"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/slots"
@@ -19,29 +16,9 @@ import (
 
 // ------------------------------------------------------ export/import
 
-// exportFormat names the archive layout written by export.
-const exportFormat = "fwslot-history"
-
-// manifest is the first entry of an export archive.
-type manifest struct {
-	Format      string         `json:"format"`
-	FormatVer   int            `json:"format_version"`
-	Schema      int            `json:"schema"`
-	Target      string         `json:"target"`
-	HistoryID   string         `json:"history_id,omitempty"`
-	Exported    time.Time      `json:"exported"`
-	Sequence    uint64         `json:"sequence"`
-	Versions    []manifestItem `json:"versions"`
-	Activations int            `json:"activations"`
-}
-
-type manifestItem struct {
-	Version uint64 `json:"version"`
-	Hash    string `json:"hash"`
-	Entry   string `json:"entry"`
-}
-
-func versionEntry(n uint64) string { return fmt.Sprintf("versions/%08d.json", n) }
+// The archive layout (manifest, entries, limits) is history's
+// (history.WriteArchive, history.ReadArchive); import's recompile step is
+// here because it needs slots.
 
 func newExport(g *globals) *cobra.Command {
 	return &cobra.Command{
@@ -80,7 +57,7 @@ version numbers and hashes.`,
 			if t.Store == nil {
 				return usagef("no history yet (%s does not exist)", g.db)
 			}
-			if err := exportTar(out, t); err != nil {
+			if err := t.Store.WriteArchive(out, t.Key()); err != nil {
 				return err
 			}
 			if f, ok := out.(*os.File); ok && len(args) == 1 && args[0] != "-" {
@@ -91,184 +68,6 @@ version numbers and hashes.`,
 			return nil
 		},
 	}
-}
-
-func exportTar(w io.Writer, t *slots.Target) error {
-	vs, err := t.Store.Versions(t.Key())
-	if err != nil {
-		return err
-	}
-	acts, err := t.Store.Activations(t.Key())
-	if err != nil {
-		return err
-	}
-	seq, err := t.Store.Sequence(t.Key())
-	if err != nil {
-		return err
-	}
-	id, err := t.Store.ID()
-	if err != nil {
-		return err
-	}
-	m := manifest{Format: exportFormat, FormatVer: 1, Schema: history.SchemaVersion, Target: t.Key(), HistoryID: id,
-		Exported: time.Now().UTC(), Sequence: seq, Activations: len(acts), Versions: []manifestItem{}}
-	for _, v := range vs {
-		m.Versions = append(m.Versions, manifestItem{v.Number, v.Hash, versionEntry(v.Number)})
-	}
-	tw := tar.NewWriter(w)
-	put := func(name string, v any) error {
-		data, err := json.MarshalIndent(v, "", "  ")
-		if err != nil {
-			return err
-		}
-		hdr := &tar.Header{Name: name, Mode: 0o600, Size: int64(len(data)), ModTime: m.Exported, Typeflag: tar.TypeReg}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		_, err = tw.Write(data)
-		return err
-	}
-	if err := put("manifest.json", m); err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	err = t.Store.Export(t.Key(), func(r history.Record) error { return put(versionEntry(r.Number), r) })
-	if err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	if acts == nil {
-		acts = []history.Activation{}
-	}
-	if err := put("activations.json", acts); err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	if err := tw.Close(); err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	return nil
-}
-
-// Limits of an import archive. An archive is read whole before anything
-// is written, so a small archive that declares huge entries (a tar header
-// may claim any size; a sparse entry expands holes) must be refused from
-// its headers, before its bytes are read.
-const (
-	// maxEntryBytes bounds one entry: a version with its flattened
-	// source, its original files and its compiled form.
-	maxEntryBytes = 256 << 20
-	// maxArchiveBytes bounds the sum of all entries.
-	maxArchiveBytes = 2 << 30
-)
-
-// readExport reads an archive written by export, refusing entries that
-// are not plain files, are larger than maxEntryBytes or bring the total
-// past maxArchiveBytes, and manifests that repeat a version.
-func readExport(r io.Reader) (manifest, []history.Record, []history.Activation, error) {
-	var m manifest
-	var acts []history.Activation
-	recs := map[string]history.Record{}
-	tr := tar.NewReader(r)
-	seenManifest := false
-	var total int64
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return m, nil, nil, fmt.Errorf("read archive: %w", err)
-		}
-		if err := checkEntry(hdr, &total); err != nil {
-			return m, nil, nil, err
-		}
-		data, err := io.ReadAll(io.LimitReader(tr, hdr.Size))
-		if err != nil {
-			return m, nil, nil, fmt.Errorf("read archive entry %q: %w", hdr.Name, err)
-		}
-		switch {
-		case hdr.Name == "manifest.json":
-			if seenManifest {
-				return m, nil, nil, errors.New("the archive holds manifest.json twice")
-			}
-			if err := json.Unmarshal(data, &m); err != nil {
-				return m, nil, nil, fmt.Errorf("manifest.json: %w", err)
-			}
-			seenManifest = true
-		case hdr.Name == "activations.json":
-			if acts != nil {
-				return m, nil, nil, errors.New("the archive holds activations.json twice")
-			}
-			if err := json.Unmarshal(data, &acts); err != nil {
-				return m, nil, nil, fmt.Errorf("activations.json: %w", err)
-			}
-			if acts == nil {
-				acts = []history.Activation{}
-			}
-		case strings.HasPrefix(hdr.Name, "versions/"):
-			if _, dup := recs[hdr.Name]; dup {
-				return m, nil, nil, fmt.Errorf("the archive holds %q twice", hdr.Name)
-			}
-			var rec history.Record
-			if err := json.Unmarshal(data, &rec); err != nil {
-				return m, nil, nil, fmt.Errorf("%q: %w", hdr.Name, err)
-			}
-			// The compiled form is rebuilt from the source (importCompile):
-			// never keep what the archive says it is.
-			rec.Compiled = nil
-			recs[hdr.Name] = rec
-		}
-	}
-	if !seenManifest || m.Format != exportFormat {
-		return m, nil, nil, errors.New("not an fwslot history export (no manifest.json of format " + exportFormat + ")")
-	}
-	if err := history.CheckText("the manifest's target", m.Target); err != nil {
-		return m, nil, nil, err
-	}
-	if m.HistoryID != "" && !history.ValidID(m.HistoryID) {
-		return m, nil, nil, fmt.Errorf("manifest.json: history_id %q is not an fwslot history identity", m.HistoryID)
-	}
-	if m.FormatVer > 1 || m.Schema > history.SchemaVersion {
-		return m, nil, nil, fmt.Errorf("the archive was written by a newer fwslot (format %d, schema %d); use a newer fwslot", m.FormatVer, m.Schema)
-	}
-	out := make([]history.Record, 0, len(m.Versions))
-	seen := map[uint64]bool{}
-	for _, it := range m.Versions {
-		if seen[it.Version] {
-			return m, nil, nil, fmt.Errorf("the manifest lists version %d twice", it.Version)
-		}
-		seen[it.Version] = true
-		rec, ok := recs[it.Entry]
-		if !ok {
-			return m, nil, nil, fmt.Errorf("the archive lacks %q (version %d)", it.Entry, it.Version)
-		}
-		if rec.Number != it.Version || !strings.EqualFold(rec.Hash, it.Hash) {
-			return m, nil, nil, fmt.Errorf("%q holds version %d hash %q, the manifest says version %d hash %q", it.Entry, rec.Number, short(rec.Hash), it.Version, short(it.Hash))
-		}
-		out = append(out, rec)
-	}
-	if len(acts) != m.Activations {
-		return m, nil, nil, fmt.Errorf("the archive holds %d activations, the manifest says %d", len(acts), m.Activations)
-	}
-	return m, out, acts, nil
-}
-
-// checkEntry refuses a tar entry that is not a plain file, is sparse, or
-// is larger than the limits allow (total counts the entries so far).
-func checkEntry(hdr *tar.Header, total *int64) error {
-	if hdr.Typeflag != tar.TypeReg {
-		return fmt.Errorf("archive entry %q is of tar type %q; an export holds plain files only", hdr.Name, hdr.Typeflag)
-	}
-	for k := range hdr.PAXRecords {
-		if strings.HasPrefix(k, "GNU.sparse.") {
-			return fmt.Errorf("archive entry %q is a sparse file; an export holds plain files only", hdr.Name)
-		}
-	}
-	if hdr.Size < 0 || hdr.Size > maxEntryBytes {
-		return fmt.Errorf("archive entry %q declares %d bytes, more than the %d an entry may hold", hdr.Name, hdr.Size, maxEntryBytes)
-	}
-	if *total += hdr.Size; *total > maxArchiveBytes {
-		return fmt.Errorf("archive entries reach %d bytes at %q, more than the %d an archive may hold", *total, hdr.Name, int64(maxArchiveBytes))
-	}
-	return nil
 }
 
 // importCompile rebuilds every record's compiled form from its source, as
@@ -348,7 +147,7 @@ replaces that history (keep using only one of the two).`,
 				defer f.Close()
 				in = f
 			}
-			m, recs, acts, err := readExport(in)
+			m, recs, acts, err := history.ReadArchive(in)
 			if err != nil {
 				return usageError{fmt.Errorf("import %s: %w", args[0], err)}
 			}

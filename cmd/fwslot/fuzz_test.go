@@ -36,7 +36,7 @@ func FuzzReadExport(f *testing.F) {
 	f.Add(hostileArchive(f, []history.Record{rec(1, src), rec(2, strings.Replace(src, "accept", "drop", 1))},
 		[]history.Activation{{Seq: 1, To: 1, How: "swap", User: "root"}}, 2, nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, recs, acts, err := readExport(bytes.NewReader(data))
+		m, recs, acts, err := history.ReadArchive(bytes.NewReader(data))
 		if err != nil {
 			return
 		}

@@ -30,18 +30,18 @@ type archiveEntry struct {
 
 // hostileArchive builds an export archive of recs and acts, with the
 // manifest listing recs (mod edits it).
-func hostileArchive(t testing.TB, recs []history.Record, acts []history.Activation, seq uint64, mod func(*manifest)) []byte {
+func hostileArchive(t testing.TB, recs []history.Record, acts []history.Activation, seq uint64, mod func(*history.Manifest)) []byte {
 	t.Helper()
-	m := manifest{Format: exportFormat, FormatVer: 1, Schema: history.SchemaVersion, Target: "host",
-		Exported: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Sequence: seq, Activations: len(acts), Versions: []manifestItem{}}
+	m := history.Manifest{Format: history.ArchiveFormat, FormatVer: 1, Schema: history.ArchiveSchema, Target: "host",
+		Exported: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Sequence: seq, Activations: len(acts), Versions: []history.ManifestItem{}}
 	var entries []archiveEntry
 	for _, r := range recs {
-		m.Versions = append(m.Versions, manifestItem{r.Number, r.Hash, versionEntry(r.Number)})
+		m.Versions = append(m.Versions, history.ManifestItem{Version: r.Number, Hash: r.Hash, Entry: history.VersionEntry(r.Number)})
 		data, err := json.Marshal(r)
 		if err != nil {
 			t.Fatal(err)
 		}
-		entries = append(entries, archiveEntry{versionEntry(r.Number), data})
+		entries = append(entries, archiveEntry{history.VersionEntry(r.Number), data})
 	}
 	if mod != nil {
 		mod(&m)
@@ -108,7 +108,7 @@ func TestGenerateHostileArchives(t *testing.T) {
 	}
 	files := map[string][]byte{
 		"version-max-uint64.tar": hostileArchive(t, []history.Record{rec(1<<64-1, hostileSource, nil)}, nil, 1<<64-1, nil),
-		"duplicate-version.tar":  hostileArchive(t, []history.Record{rec(3, hostileSource, nil)}, nil, 3, func(m *manifest) { m.Versions = append(m.Versions, m.Versions[0]) }),
+		"duplicate-version.tar":  hostileArchive(t, []history.Record{rec(3, hostileSource, nil)}, nil, 3, func(m *history.Manifest) { m.Versions = append(m.Versions, m.Versions[0]) }),
 		"pending-activation.tar": hostileArchive(t, []history.Record{rec(1, hostileSource, nil)}, []history.Activation{pending}, 1, nil),
 		"forged-history-row.tar": hostileArchive(t, []history.Record{rec(1, hostileSource, func(r *history.Record) {
 			r.Message = "ok\n9  2026-01-01 00:00:00  root  0000  +0 -0  1  production  approved"
@@ -119,7 +119,7 @@ func TestGenerateHostileArchives(t *testing.T) {
 		"oversized-entry.tar":     oversized(),
 		"symlink-entry.tar":       symlink(),
 		"duplicate-manifest.tar":  append(hostileArchive(t, nil, nil, 0, nil)[:0:0], dupManifest(t)...),
-		"target-escape.tar":       hostileArchive(t, []history.Record{rec(1, hostileSource, nil)}, nil, 1, func(m *manifest) { m.Target = "host\x1b]0;pwned\a" }),
+		"target-escape.tar":       hostileArchive(t, []history.Record{rec(1, hostileSource, nil)}, nil, 1, func(m *history.Manifest) { m.Target = "host\x1b]0;pwned\a" }),
 		"activation-dangling.tar": hostileArchive(t, []history.Record{rec(1, sshOnly, nil), rec(2, webOnly, nil), rec(3, hostileSource, nil)}, []history.Activation{{Seq: 9, From: 1, To: 1 << 40, How: "swap"}}, 3, nil),
 	}
 	dir := filepath.Join(hostileDir, "import")
@@ -215,7 +215,7 @@ func TestImportRecompiles(t *testing.T) {
 	s.Close()
 	recs[0].Compiled = blob
 	tarFile := filepath.Join(dir, "forged.tar")
-	if err := os.WriteFile(tarFile, hostileArchive(t, recs, nil, 1, func(m *manifest) { m.HistoryID = id }), 0o600); err != nil {
+	if err := os.WriteFile(tarFile, hostileArchive(t, recs, nil, 1, func(m *history.Manifest) { m.HistoryID = id }), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// A new history on the same namespace, whose kernel runs version 1.

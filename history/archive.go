@@ -1,0 +1,242 @@
+package history
+
+import (
+	"archive/tar"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// The export archive: a tar of manifest.json, then one versions/N.json
+// per version (a Record), then activations.json, written by WriteArchive
+// (fwslot export) and read by ReadArchive (fwslot import).
+
+// ArchiveFormat names the archive layout, in the manifest's format field.
+const ArchiveFormat = "fwslot-history"
+
+// ArchiveFormatVersion is the version of the archive layout written.
+const ArchiveFormatVersion = 1
+
+// ArchiveSchema is the layout of the records in an archive. It is not the
+// history file's schema (SchemaVersion): schema 2 of the file added format
+// bytes to stored values, which archives never held.
+const ArchiveSchema = 1
+
+// Limits of an archive. An archive is read whole before anything is
+// written, so a small archive that declares huge entries (a tar header
+// may claim any size; a sparse entry expands holes) must be refused from
+// its headers, before its bytes are read.
+const (
+	// MaxEntryBytes bounds one entry: a version with its flattened
+	// source, its original files and its compiled form.
+	MaxEntryBytes = 256 << 20
+	// MaxArchiveBytes bounds the sum of all entries.
+	MaxArchiveBytes = 2 << 30
+)
+
+// Manifest is the first entry of an archive.
+type Manifest struct {
+	Format      string         `json:"format"`
+	FormatVer   int            `json:"format_version"`
+	Schema      int            `json:"schema"`
+	Target      string         `json:"target"`
+	HistoryID   string         `json:"history_id,omitempty"`
+	Exported    time.Time      `json:"exported"`
+	Sequence    uint64         `json:"sequence"`
+	Versions    []ManifestItem `json:"versions"`
+	Activations int            `json:"activations"`
+}
+
+// ManifestItem lists one version of an archive and the entry holding it.
+type ManifestItem struct {
+	Version uint64 `json:"version"`
+	Hash    string `json:"hash"`
+	Entry   string `json:"entry"`
+}
+
+// VersionEntry is the name of version n's entry in an archive.
+func VersionEntry(n uint64) string { return fmt.Sprintf("versions/%08d.json", n) }
+
+// WriteArchive writes the whole history of target (every version with its
+// source, files and compiled form, every activation, the version sequence
+// and the history's identity) to w as an archive. Versions are read one
+// at a time, so a large history is never all in memory.
+func (s *Store) WriteArchive(w io.Writer, target string) error {
+	vs, err := s.Versions(target)
+	if err != nil {
+		return err
+	}
+	acts, err := s.Activations(target)
+	if err != nil {
+		return err
+	}
+	seq, err := s.Sequence(target)
+	if err != nil {
+		return err
+	}
+	id, err := s.ID()
+	if err != nil {
+		return err
+	}
+	m := Manifest{Format: ArchiveFormat, FormatVer: ArchiveFormatVersion, Schema: ArchiveSchema, Target: target, HistoryID: id,
+		Exported: time.Now().UTC(), Sequence: seq, Activations: len(acts), Versions: []ManifestItem{}}
+	for _, v := range vs {
+		m.Versions = append(m.Versions, ManifestItem{Version: v.Number, Hash: v.Hash, Entry: VersionEntry(v.Number)})
+	}
+	tw := tar.NewWriter(w)
+	put := func(name string, v any) error {
+		data, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return err
+		}
+		hdr := &tar.Header{Name: name, Mode: 0o600, Size: int64(len(data)), ModTime: m.Exported, Typeflag: tar.TypeReg}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		_, err = tw.Write(data)
+		return err
+	}
+	if err := put("manifest.json", m); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	err = s.Export(target, func(r Record) error { return put(VersionEntry(r.Number), r) })
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if acts == nil {
+		acts = []Activation{}
+	}
+	if err := put("activations.json", acts); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	return nil
+}
+
+// ReadArchive reads an archive written by WriteArchive, refusing entries
+// that are not plain files, are larger than MaxEntryBytes or bring the
+// total past MaxArchiveBytes, manifests that repeat a version or
+// disagree with the entries, and archives of a newer layout. The records'
+// compiled forms are dropped: the caller must rebuild them from the
+// sources (see Import). What it returns still needs CheckImport.
+func ReadArchive(r io.Reader) (Manifest, []Record, []Activation, error) {
+	var m Manifest
+	var acts []Activation
+	recs := map[string]Record{}
+	tr := tar.NewReader(r)
+	seenManifest := false
+	var total int64
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return m, nil, nil, fmt.Errorf("read archive: %w", err)
+		}
+		if err := checkEntry(hdr, &total); err != nil {
+			return m, nil, nil, err
+		}
+		data, err := io.ReadAll(io.LimitReader(tr, hdr.Size))
+		if err != nil {
+			return m, nil, nil, fmt.Errorf("read archive entry %q: %w", hdr.Name, err)
+		}
+		switch {
+		case hdr.Name == "manifest.json":
+			if seenManifest {
+				return m, nil, nil, errors.New("the archive holds manifest.json twice")
+			}
+			if err := json.Unmarshal(data, &m); err != nil {
+				return m, nil, nil, fmt.Errorf("manifest.json: %w", err)
+			}
+			seenManifest = true
+		case hdr.Name == "activations.json":
+			if acts != nil {
+				return m, nil, nil, errors.New("the archive holds activations.json twice")
+			}
+			if err := json.Unmarshal(data, &acts); err != nil {
+				return m, nil, nil, fmt.Errorf("activations.json: %w", err)
+			}
+			if acts == nil {
+				acts = []Activation{}
+			}
+		case strings.HasPrefix(hdr.Name, "versions/"):
+			if _, dup := recs[hdr.Name]; dup {
+				return m, nil, nil, fmt.Errorf("the archive holds %q twice", hdr.Name)
+			}
+			var rec Record
+			if err := json.Unmarshal(data, &rec); err != nil {
+				return m, nil, nil, fmt.Errorf("%q: %w", hdr.Name, err)
+			}
+			// The compiled form is rebuilt from the source by the
+			// caller: never keep what the archive says it is.
+			rec.Compiled = nil
+			recs[hdr.Name] = rec
+		}
+	}
+	if !seenManifest || m.Format != ArchiveFormat {
+		return m, nil, nil, errors.New("not an fwslot history export (no manifest.json of format " + ArchiveFormat + ")")
+	}
+	if err := CheckText("the manifest's target", m.Target); err != nil {
+		return m, nil, nil, err
+	}
+	if m.HistoryID != "" && !ValidID(m.HistoryID) {
+		return m, nil, nil, fmt.Errorf("manifest.json: history_id %q is not an fwslot history identity", m.HistoryID)
+	}
+	if m.FormatVer > ArchiveFormatVersion || m.Schema > ArchiveSchema {
+		return m, nil, nil, fmt.Errorf("the archive was written by a newer fwslot (format %d, schema %d); use a newer fwslot", m.FormatVer, m.Schema)
+	}
+	out := make([]Record, 0, len(m.Versions))
+	seen := map[uint64]bool{}
+	for _, it := range m.Versions {
+		if seen[it.Version] {
+			return m, nil, nil, fmt.Errorf("the manifest lists version %d twice", it.Version)
+		}
+		seen[it.Version] = true
+		rec, ok := recs[it.Entry]
+		if !ok {
+			return m, nil, nil, fmt.Errorf("the archive lacks %q (version %d)", it.Entry, it.Version)
+		}
+		if rec.Number != it.Version || !strings.EqualFold(rec.Hash, it.Hash) {
+			return m, nil, nil, fmt.Errorf("%q holds version %d hash %q, the manifest says version %d hash %q", it.Entry, rec.Number, shortHash(rec.Hash), it.Version, shortHash(it.Hash))
+		}
+		out = append(out, rec)
+	}
+	if len(acts) != m.Activations {
+		return m, nil, nil, fmt.Errorf("the archive holds %d activations, the manifest says %d", len(acts), m.Activations)
+	}
+	return m, out, acts, nil
+}
+
+// checkEntry refuses a tar entry that is not a plain file, is sparse, or
+// is larger than the limits allow (total counts the entries so far).
+func checkEntry(hdr *tar.Header, total *int64) error {
+	if hdr.Typeflag != tar.TypeReg {
+		return fmt.Errorf("archive entry %q is of tar type %q; an export holds plain files only", hdr.Name, hdr.Typeflag)
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return fmt.Errorf("archive entry %q is a sparse file; an export holds plain files only", hdr.Name)
+		}
+	}
+	if hdr.Size < 0 || hdr.Size > MaxEntryBytes {
+		return fmt.Errorf("archive entry %q declares %d bytes, more than the %d an entry may hold", hdr.Name, hdr.Size, MaxEntryBytes)
+	}
+	if *total += hdr.Size; *total > MaxArchiveBytes {
+		return fmt.Errorf("archive entries reach %d bytes at %q, more than the %d an archive may hold", *total, hdr.Name, int64(MaxArchiveBytes))
+	}
+	return nil
+}
+
+// shortHash returns the first 12 characters of a hash, for messages.
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}

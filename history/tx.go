@@ -1,0 +1,175 @@
+package history
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Tx is one write transaction on a history file. A command that records
+// several things after one kernel change (a swap's activation and the
+// kernel record) records them through one Tx: they reach the disk
+// together in one commit (one fsync), or not at all. A Tx is valid only
+// inside the function given to Store.Update; its methods are those of
+// Store with the same names, minus the file name in their errors.
+type Tx struct {
+	tx *bolt.Tx
+}
+
+// Update runs fn in one write transaction. The transaction is committed
+// when fn returns nil and rolled back, leaving the file as it was, when
+// fn returns an error (returned as is) or panics.
+func (s *Store) Update(fn func(*Tx) error) error {
+	return s.update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+}
+
+// Commits returns how many write transactions this Store committed since
+// Open (each one a write and an fsync of the file): what tests measure to
+// hold a command to its budget of commits.
+func (s *Store) Commits() uint64 { return s.commits.Load() }
+
+// AddVersion stores v under target with the next version number, assigned
+// in this transaction, and returns it as stored (see Store.AddVersion).
+func (t *Tx) AddVersion(target string, v Version, compiled []byte) (Version, error) {
+	src, err := prepareVersion(target, &v)
+	if err != nil {
+		return Version{}, err
+	}
+	if err := putVersion(t.tx, target, &v, src, compiled); err != nil {
+		return Version{}, fmt.Errorf("add version to %s: %w", target, err)
+	}
+	v.Source, v.Files = "", nil
+	return v, nil
+}
+
+// prepareVersion checks target and v's hash, fills in the hash and the
+// time, and returns the encoded source document.
+func prepareVersion(target string, v *Version) ([]byte, error) {
+	if err := validTarget(target); err != nil {
+		return nil, err
+	}
+	if v.Source != "" || v.Hash == "" {
+		h := HashSource(v.Source)
+		if v.Hash != "" && !strings.EqualFold(v.Hash, h) {
+			return nil, fmt.Errorf("add version to %s: hash %s does not match the source (sha256 %s)", target, v.Hash, h)
+		}
+		v.Hash = h
+	}
+	if v.Time.IsZero() {
+		v.Time = time.Now()
+	}
+	v.Time = v.Time.UTC()
+	src, err := encodeJSON(sourceDoc{Source: v.Source, Files: v.Files})
+	if err != nil {
+		return nil, fmt.Errorf("add version to %s: encode source: %w", target, err)
+	}
+	return src, nil
+}
+
+// AddActivation records a under target with the next sequence number
+// (see Store.AddActivation).
+func (t *Tx) AddActivation(target string, a Activation) (Activation, error) {
+	if err := validTarget(target); err != nil {
+		return Activation{}, err
+	}
+	if a.Time.IsZero() {
+		a.Time = time.Now()
+	}
+	a.Time = a.Time.UTC()
+	tb, err := createTarget(t.tx, target)
+	if err != nil {
+		return Activation{}, fmt.Errorf("add activation to %s: %w", target, err)
+	}
+	vb := tb.Bucket(bucketVersions)
+	if a.To == 0 || vb.Get(u64(a.To)) == nil {
+		return Activation{}, fmt.Errorf("add activation to %s: %w", target, notFound(a.To))
+	}
+	if a.From != 0 && vb.Get(u64(a.From)) == nil {
+		return Activation{}, fmt.Errorf("add activation to %s: %w", target, notFound(a.From))
+	}
+	ab := tb.Bucket(bucketActivations)
+	if a.Seq, err = ab.NextSequence(); err != nil {
+		return Activation{}, fmt.Errorf("add activation to %s: %w", target, err)
+	}
+	data, err := encodeJSON(a)
+	if err != nil {
+		return Activation{}, fmt.Errorf("add activation to %s: encode: %w", target, err)
+	}
+	if err := ab.Put(u64(a.Seq), data); err != nil {
+		return Activation{}, fmt.Errorf("add activation to %s: %w", target, err)
+	}
+	return a, nil
+}
+
+// SetKernel records the kernel state of target (see Store.SetKernel).
+func (t *Tx) SetKernel(target string, k Kernel) error {
+	if err := validTarget(target); err != nil {
+		return err
+	}
+	data, err := encodeJSON(k)
+	if err != nil {
+		return fmt.Errorf("record kernel state of %s: %w", target, err)
+	}
+	tb, err := createTarget(t.tx, target)
+	if err != nil {
+		return fmt.Errorf("record kernel state of %s: %w", target, err)
+	}
+	sb, err := tb.CreateBucketIfNotExists(bucketState)
+	if err != nil {
+		return fmt.Errorf("record kernel state of %s: %w", target, err)
+	}
+	if err := sb.Put(keyKernel, data); err != nil {
+		return fmt.Errorf("record kernel state of %s: %w", target, err)
+	}
+	return nil
+}
+
+// Kernel returns the kernel state of target as this transaction sees it;
+// false when none is recorded.
+func (t *Tx) Kernel(target string) (Kernel, bool, error) {
+	return readKernel(t.tx, target)
+}
+
+// readKernel reads the recorded kernel state of target.
+func readKernel(tx *bolt.Tx, target string) (Kernel, bool, error) {
+	sb := sub(targetBucket(tx, target), bucketState)
+	if sb == nil {
+		return Kernel{}, false, nil
+	}
+	data := sb.Get(keyKernel)
+	if data == nil {
+		return Kernel{}, false, nil
+	}
+	var k Kernel
+	if err := decodeJSON(data, &k); err != nil {
+		return Kernel{}, false, fmt.Errorf("decode kernel state of %s: %w", target, err)
+	}
+	return k, true, nil
+}
+
+// SetResult records how a pending activation ended (see Store.SetResult).
+func (t *Tx) SetResult(target string, seq uint64, result, note string) error {
+	ab := sub(targetBucket(t.tx, target), bucketActivations)
+	if ab == nil {
+		return fmt.Errorf("activation %d: %w", seq, ErrNotFound)
+	}
+	data := ab.Get(u64(seq))
+	if data == nil {
+		return fmt.Errorf("activation %d: %w", seq, ErrNotFound)
+	}
+	a, err := decodeActivation(data)
+	if err != nil {
+		return err
+	}
+	a.Result = result
+	if note != "" {
+		a.Note = note
+	}
+	out, err := encodeJSON(a)
+	if err != nil {
+		return err
+	}
+	return ab.Put(u64(seq), out)
+}
