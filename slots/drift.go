@@ -64,10 +64,7 @@ func (t *Target) checkDrift(c *nfnl.Conn, st *State, status *Status, full bool) 
 		}
 	}
 	if (status.Production != nil || status.Staging != nil) && t.Store != nil {
-		gen, err := c.GenID()
-		if err != nil {
-			return nil, err
-		}
+		gen := st.Gen // read with the state, before the tables
 		k, ok, err := t.Store.Kernel(t.Key())
 		if err != nil {
 			return nil, err
@@ -210,9 +207,9 @@ func (t *Target) compareSlots(c *nfnl.Conn, st *State, status *Status) ([]string
 
 // recordKernel notes in history what fwslot just left in the kernel, in
 // a transaction of its own.
-func (t *Target) recordKernel(c *nfnl.Conn, prod, staging uint64, genBefore uint32) error {
+func (t *Target) recordKernel(prod, staging uint64, genBefore uint32) error {
 	return t.Store.Update(func(tx *history.Tx) error {
-		return t.kernelRecord(tx, c, prod, staging, genBefore)
+		return t.kernelRecord(tx, prod, staging, genBefore)
 	})
 }
 
@@ -220,16 +217,16 @@ func (t *Target) recordKernel(c *nfnl.Conn, prod, staging uint64, genBefore uint
 // generation is advanced only when the kernel had not moved since
 // fwslot's previous record before this command (genBefore): a foreign
 // change must keep forcing content drift checks until one passes.
-func (t *Target) kernelRecord(tx *history.Tx, c *nfnl.Conn, prod, staging uint64, genBefore uint32) error {
+func (t *Target) kernelRecord(tx *history.Tx, prod, staging uint64, genBefore uint32) error {
 	k, ok, err := tx.Kernel(t.Key())
 	if err != nil {
 		return err
 	}
 	gen := k.Gen
 	if !ok || k.Gen == genBefore {
-		if gen, err = c.GenID(); err != nil {
-			return err
-		}
+		// The batch just committed carried genBefore: the kernel is now
+		// at the next generation, no request needed.
+		gen = nfnl.NextGen(genBefore)
 	}
 	return tx.SetKernel(t.Key(), history.Kernel{Production: prod, Staging: staging, Gen: gen})
 }
@@ -238,7 +235,7 @@ func (t *Target) kernelRecord(tx *history.Tx, c *nfnl.Conn, prod, staging uint64
 // restore, for the swap package: the slots are read from st as Stage and
 // Flip left it. The caller records the activation in the same tx, so that
 // both reach the disk in one commit.
-func (t *Target) RecordKernel(tx *history.Tx, c *nfnl.Conn, st *State, genBefore uint32) error {
+func (t *Target) RecordKernel(tx *history.Tx, st *State, genBefore uint32) error {
 	s, err := Describe(st)
 	if err != nil {
 		return err
@@ -250,7 +247,7 @@ func (t *Target) RecordKernel(tx *history.Tx, c *nfnl.Conn, st *State, genBefore
 	if s.Staging != nil {
 		staging = s.Staging.Version
 	}
-	return t.kernelRecord(tx, c, prod, staging, genBefore)
+	return t.kernelRecord(tx, prod, staging, genBefore)
 }
 
 // MarkClean notes in tx that a content check found no drift with the

@@ -147,10 +147,7 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 		return nil, fmt.Errorf("table %s exists and fwslot does not manage it, while fwslot already manages %s; fwslot takes over existing tables only on its first load: remove the table (nft delete table %s) or leave it out of the file", adopt[0].Key(), strings.Join(status.Tables, ", "), adopt[0].Key())
 	}
 
-	genBefore, err := c.GenID()
-	if err != nil {
-		return nil, err
-	}
+	genBefore := st.Gen // the batch carries it: it commits only at this generation
 	batch := nfnl.Batch{Gen: st.Gen}
 	now := time.Now().UTC()
 	who := CurrentUser()
@@ -264,7 +261,7 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 		}
 		policy = &history.Policy{Keep: keep, KeepBytes: opts.KeepBytes, Protect: history.Protect(prod, number)}
 	}
-	warn, err := t.recordLoad(c, prod, number, genBefore, policy)
+	warn, err := t.recordLoad(prod, number, genBefore, policy)
 	if err != nil {
 		return nil, fmt.Errorf("version %d is staged, but recording the kernel state failed: %w", number, err)
 	}
@@ -280,12 +277,12 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 // recordLoad records the kernel state after a load and, when policy is
 // set, prunes history, in one transaction. A failed prune is a warning,
 // not a failure: the kernel state is then recorded on its own.
-func (t *Target) recordLoad(c *nfnl.Conn, prod, staging uint64, genBefore uint32, policy *history.Policy) (string, error) {
+func (t *Target) recordLoad(prod, staging uint64, genBefore uint32, policy *history.Policy) (string, error) {
 	if policy == nil {
-		return "", t.recordKernel(c, prod, staging, genBefore)
+		return "", t.recordKernel(prod, staging, genBefore)
 	}
 	err := t.Store.Update(func(tx *history.Tx) error {
-		if err := t.kernelRecord(tx, c, prod, staging, genBefore); err != nil {
+		if err := t.kernelRecord(tx, prod, staging, genBefore); err != nil {
 			return err
 		}
 		_, err := tx.Prune(t.Key(), *policy)
@@ -294,7 +291,7 @@ func (t *Target) recordLoad(c *nfnl.Conn, prod, staging uint64, genBefore uint32
 	if err == nil {
 		return "", nil
 	}
-	if rerr := t.recordKernel(c, prod, staging, genBefore); rerr != nil {
+	if rerr := t.recordKernel(prod, staging, genBefore); rerr != nil {
 		return "", rerr
 	}
 	return "prune history: " + err.Error(), nil

@@ -35,10 +35,7 @@ func (t *Target) StageVersion(version uint64) error {
 	if err != nil {
 		return err
 	}
-	genBefore, err := c.GenID()
-	if err != nil {
-		return err
-	}
+	genBefore := st.Gen
 	slot := status.active.Other()
 	b := nfnl.Batch{Gen: st.Gen}
 	if err := Stage(&b, st, rs, slot, Tag{Version: v.Number, Hash: v.Hash}, status.active); err != nil {
@@ -51,5 +48,5 @@ func (t *Target) StageVersion(version uint64) error {
 	if status.Production != nil {
 		prod = status.Production.Version
 	}
-	return t.recordKernel(c, prod, version, genBefore)
+	return t.recordKernel(prod, version, genBefore)
 }

@@ -19,6 +19,9 @@ import (
 type Target struct {
 	NetNS string
 	Store *history.Store
+	// OnDial, when set, is called with every connection Dial opens: tests
+	// count the connections and kernel reads of one command with it.
+	OnDial func(*nfnl.Conn)
 }
 
 // Key names the target in the history file: "host" or "netns:NAME".
@@ -47,6 +50,9 @@ func (t *Target) Dial() (*nfnl.Conn, error) {
 			return nil, ErrPermission
 		}
 		return nil, err
+	}
+	if t.OnDial != nil {
+		t.OnDial(c)
 	}
 	return c, nil
 }

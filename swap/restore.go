@@ -96,7 +96,7 @@ func Restore(ctx context.Context, t *slots.Target) (*Result, error) {
 				return err
 			}
 		}
-		return t.RecordKernel(tx, s.c, s.st, s.gen)
+		return t.RecordKernel(tx, s.st, s.gen)
 	})
 	if err != nil {
 		res.Seq = 0

@@ -132,8 +132,9 @@ func (s *session) refresh() error {
 	if s.status, err = slots.Describe(s.st); err != nil {
 		return err
 	}
-	s.gen, err = s.c.GenID()
-	return err
+	// ReadState read the generation before the tables: no second request.
+	s.gen = s.st.Gen
+	return nil
 }
 
 // own adds to b the tag that names this history as the owner of the
@@ -437,7 +438,7 @@ func (s *session) record(to uint64, slot names.Slot, how string, restaged bool, 
 				return err
 			}
 		}
-		return t.RecordKernel(tx, s.c, s.st, s.gen)
+		return t.RecordKernel(tx, s.st, s.gen)
 	})
 	if err != nil {
 		res.Seq = 0

@@ -55,7 +55,7 @@ same transaction.`,
 			if cmd.Flags().Changed("to") && to == 0 {
 				return usagef("--to needs a version number (1 or more; see `fwslot history`)")
 			}
-			t, done, err := g.target(true)
+			t, done, err := g.target(sessionAccess)
 			if err != nil {
 				return err
 			}
@@ -105,7 +105,7 @@ func newStatus(g *globals) *cobra.Command {
 with history. Warnings say where the two disagree.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, done, err := g.target(false)
+			t, done, err := g.target(readAccess)
 			if err != nil {
 				return err
 			}
@@ -197,7 +197,7 @@ func newShow(g *globals) *cobra.Command {
 			if err != nil || n == 0 {
 				return usagef("show: %q is not a version number (see `fwslot history`)", args[0])
 			}
-			t, done, err := g.target(false)
+			t, done, err := g.target(readAccess)
 			if err != nil {
 				return err
 			}

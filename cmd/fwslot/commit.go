@@ -34,7 +34,7 @@ Elements of state sets (blocklists) are recorded as they are now.`,
 			if msg == "" {
 				return usagef("commit needs -m MESSAGE: say why the hand change exists")
 			}
-			t, done, err := g.target(true)
+			t, done, err := g.target(writeAccess)
 			if err != nil {
 				return err
 			}

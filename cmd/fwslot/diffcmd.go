@@ -182,7 +182,7 @@ NAT outcome differs are listed too.`,
 					return err
 				}
 			}
-			t, done, err := g.target(false)
+			t, done, err := g.target(readAccess)
 			if err != nil {
 				return err
 			}

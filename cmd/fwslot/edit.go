@@ -80,7 +80,7 @@ printed, so the edit is not lost.`,
 // editSource returns the version to edit: the live one, or the staged one.
 // The history is open only while reading, not while the editor runs.
 func editSource(g *globals, staged bool) (history.Version, error) {
-	t, done, err := g.target(false)
+	t, done, err := g.target(readAccess)
 	if err != nil {
 		return history.Version{}, err
 	}

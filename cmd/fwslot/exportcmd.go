@@ -49,7 +49,7 @@ version numbers and hashes.`,
 			} else if isTerminal(out) {
 				return usagef("export writes a tar archive; redirect it to a file (fwslot export > backup.tar) or name one")
 			}
-			t, done, err := g.target(false)
+			t, done, err := g.target(readAccess)
 			if err != nil {
 				return err
 			}

@@ -23,7 +23,7 @@ type historyRow struct {
 // runHistory lists versions with lines changed against the previous
 // version and the slot each sits in, then activations with how each ended.
 func runHistory(g *globals, cmd *cobra.Command, limit int) error {
-	t, done, err := g.target(false)
+	t, done, err := g.target(readAccess)
 	if err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ func runLoad(g *globals, cmd *cobra.Command, file string, f *loadFlags, origin s
 
 // stageFile stages file with the probes and guards the flags ask for.
 func stageFile(g *globals, cmd *cobra.Command, file string, f *loadFlags, origin string) (*slots.LoadResult, error) {
-	t, done, err := g.target(true)
+	t, done, err := g.target(sessionAccess)
 	if err != nil {
 		return nil, err
 	}

@@ -220,7 +220,7 @@ func twinFor(ctx context.Context, g *globals, file, slot string, topo probe.Topo
 		}
 		return probe.CompileLoader(ctx, b), topo, loc, func() {}, nil
 	}
-	t, done, err := g.target(false)
+	t, done, err := g.target(readAccess)
 	if err != nil {
 		return nil, topo, nil, nil, err
 	}

@@ -29,7 +29,7 @@ once pruning runs regularly: the space of deleted versions is reused.`, history.
 			if keep < 0 {
 				return usagef("--keep needs 0 or more")
 			}
-			t, done, err := g.target(true)
+			t, done, err := g.target(writeAccess)
 			if err != nil {
 				return err
 			}

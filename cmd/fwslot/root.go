@@ -108,11 +108,30 @@ func (g *globals) checkNetns(given bool) error {
 	return nil
 }
 
+// targetMode says what a command does with its target, and so what
+// target prepares.
+type targetMode int
+
+const (
+	// readAccess reads; it works without a history file.
+	readAccess targetMode = iota
+	// writeAccess changes history: target reconciles history with the
+	// kernel first (commit, prune, and confirm, which must record a
+	// watchdog's revert and check ownership even when nothing is pending).
+	writeAccess
+	// sessionAccess runs an operation that dials, reads the kernel once
+	// and reconciles inside its own session (load, swap, rollback,
+	// restore, watch): target only opens the history and reverts
+	// an overdue confirmation, so the kernel is not read twice.
+	sessionAccess
+)
+
 // target opens the history and returns the target; the caller closes it.
 // Read-only commands work without a history file. Commands that write
 // first revert a confirmed swap whose deadline passed unconfirmed.
-func (g *globals) target(write bool) (*slots.Target, func(), error) {
+func (g *globals) target(mode targetMode) (*slots.Target, func(), error) {
 	t := &slots.Target{NetNS: g.netns}
+	write := mode != readAccess
 	if !write {
 		if _, err := os.Stat(g.db); errors.Is(err, os.ErrNotExist) {
 			return t, func() {}, nil
@@ -123,7 +142,7 @@ func (g *globals) target(write bool) (*slots.Target, func(), error) {
 		return nil, nil, historyError(err)
 	}
 	t.Store = s
-	if write {
+	if mode == writeAccess {
 		repaired, err := t.ReconcileNow()
 		if err != nil {
 			s.Close()
@@ -132,6 +151,8 @@ func (g *globals) target(write bool) (*slots.Target, func(), error) {
 		for _, r := range repaired {
 			fmt.Fprintln(g.stderr, "fwslot: repaired: "+r)
 		}
+	}
+	if write {
 		res, err := swap.ExpirePending(context.Background(), t)
 		if err != nil {
 			s.Close()

@@ -45,7 +45,7 @@ and names everything it deleted that fwslot did not write.`,
 			if confirm < 0 || (confirm == 0 && cmd.Flags().Changed("confirm")) {
 				return usagef("--confirm needs a positive duration like 2m")
 			}
-			t, done, err := g.target(true)
+			t, done, err := g.target(sessionAccess)
 			if err != nil {
 				return err
 			}
@@ -87,7 +87,7 @@ func newConfirm(g *globals) *cobra.Command {
 		Short: "Keep the version of a pending `swap --confirm`",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, done, err := g.target(true)
+			t, done, err := g.target(writeAccess)
 			if err != nil {
 				return err
 			}
@@ -126,7 +126,7 @@ deploy/systemd/fwslot-restore.service runs it at boot, before the network
 comes up.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, done, err := g.target(true)
+			t, done, err := g.target(sessionAccess)
 			if err != nil {
 				return err
 			}

@@ -189,7 +189,7 @@ func TestConfirmKeepsTheNewVersion(t *testing.T) {
 func TestExpiredConfirmationRevertsOnNextCommand(t *testing.T) {
 	ns, _ := testnet.Pair(t)
 	g := setupTwoVersions(t, ns)
-	tg, done, err := (&globals{netns: ns, db: g[3], wait: time.Second}).target(true)
+	tg, done, err := (&globals{netns: ns, db: g[3], wait: time.Second}).target(writeAccess)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ type cliStager struct {
 }
 
 func (s *cliStager) Stage(ctx context.Context, file string) (watch.Outcome, error) {
-	t, done, err := s.g.target(true)
+	t, done, err := s.g.target(sessionAccess)
 	if err != nil {
 		return watch.Outcome{}, err
 	}

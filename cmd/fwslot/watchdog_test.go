@@ -126,7 +126,7 @@ func TestWatchdogWithoutHistoryRevertsFromKernelTags(t *testing.T) {
 			t.Fatalf("%v: %s", step, out)
 		}
 	}
-	tg, done, err := (&globals{netns: sb.Target, db: db, wait: time.Second}).target(true)
+	tg, done, err := (&globals{netns: sb.Target, db: db, wait: time.Second}).target(writeAccess)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,6 +55,17 @@ var ErrGenChanged = errors.New("the ruleset changed while the transaction was pr
 // nfgenmsg; the begin message may carry NFNL_BATCH_GENID.
 const batchGenID = 1
 
+// NextGen is the ruleset generation after one committed transaction at gen:
+// nf_tables increments it once per commit, skipping 0. After Commit of a
+// batch that carried Gen succeeds, the kernel is at NextGen(Gen): the
+// generation check held the commit lock, so nothing committed in between.
+func NextGen(gen uint32) uint32 {
+	if gen++; gen == 0 {
+		gen = 1
+	}
+	return gen
+}
+
 // Len returns the number of messages in the batch, delimiters excluded.
 func (b *Batch) Len() int { return b.n }
 

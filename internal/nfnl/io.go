@@ -138,6 +138,11 @@ func replyError(m netlink.Message) (syscall.Errno, string) {
 
 // request returns an nf_tables request with the next sequence number: the
 // nfgenmsg header (family, version 0, resource id 0), then attrs.
+// Requests returns how many requests (dumps and generation reads) the
+// connection has sent; batches are not counted. Tests use it to prove that
+// a command reads each kernel object once.
+func (c *Conn) Requests() int { return int(c.seq) }
+
 func (c *Conn) request(msgType uint16, flags netlink.HeaderFlags, family uint8, attrs []byte) ([]byte, uint32, error) {
 	c.seq++
 	data := make([]byte, nfgenHdrLen+len(attrs))

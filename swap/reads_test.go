@@ -1,0 +1,64 @@
+package swap
+
+import (
+	"context"
+	"testing"
+
+	"github.com/fwslot/fwslot/internal/nfnl"
+	"github.com/fwslot/fwslot/internal/testnet"
+	"github.com/fwslot/fwslot/slots"
+)
+
+// A swap and a rollback read each kernel object once: one connection, and
+// exactly the requests of one state read (the generation, then tables,
+// chains and fwslot's own rules), nothing twice. With the one history
+// commit TestCommitsPerCommand holds them to, this is issue 10's budget.
+func TestSwapReadsTheKernelOnce(t *testing.T) {
+	ns := testnet.Namespace(t, "fwslot-reads")
+	tg := newTarget(t, ns)
+	ctx := context.Background()
+	for _, f := range []string{writeRuleset(t, "ssh.nft", onlySSH), writeRuleset(t, "web.nft", onlyWeb)} {
+		if _, err := tg.Load(ctx, f, slots.LoadOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Swap(ctx, tg, Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What one state read costs on this kernel, on a connection of its own.
+	stateReads := func() int {
+		c, err := tg.Dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := slots.ReadState(c); err != nil {
+			t.Fatal(err)
+		}
+		return c.Requests()
+	}
+	cases := []struct {
+		name string
+		run  func() error
+	}{
+		{"rollback", func() error { _, err := Rollback(ctx, tg, 0); return err }},
+		{"swap", func() error { _, err := Swap(ctx, tg, Options{}); return err }},
+	}
+	for _, c := range cases {
+		want := stateReads()
+		var conns []*nfnl.Conn
+		tg.OnDial = func(c *nfnl.Conn) { conns = append(conns, c) }
+		err := c.run()
+		tg.OnDial = nil
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		got := 0
+		for _, conn := range conns {
+			got += conn.Requests()
+		}
+		if len(conns) != 1 || got != want {
+			t.Errorf("%s: %d connections and %d kernel requests, want 1 and %d (one state read)", c.name, len(conns), got, want)
+		}
+	}
+}
