@@ -28,6 +28,7 @@ table inet filter {
 		type filter hook input priority 0; policy drop;
 		ct state established,related accept
 		iif lo accept
+		icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept   # IPv6 needs neighbour discovery
 		tcp dport $ssh_port accept
 		meta l4proto tcp reject with tcp reset
 	}
@@ -40,6 +41,7 @@ table inet filter {
 		type filter hook input priority 0; policy drop;
 		ct state established,related accept
 		iif lo accept
+		icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept   # IPv6 needs neighbour discovery
 		tcp dport $ssh_port accept
 		jump web
 		meta l4proto tcp reject with tcp reset
