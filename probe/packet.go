@@ -13,8 +13,13 @@ type pktSpec struct {
 	sport, dport uint16
 	flags        uint8  // tcp
 	icmpType     uint8  // icmp, icmpv6
+	icmpCode     uint8
 	tag          uint32 // IPv4 ID or IPv6 flow label: identifies the probe
 	seq, ack     uint32 // tcp sequence and acknowledgement numbers; 0: derived from tag
+	ttl          uint8  // IPv4 TTL or IPv6 hop limit; 0: 64
+	dscp         uint8
+	badCsum      bool     // a wrong transport checksum (state invalid)
+	quote        *pktSpec // the packet an ICMP error quotes (state related)
 }
 
 var probePayload = []byte("fwslot probe")
@@ -22,14 +27,19 @@ var probePayload = []byte("fwslot probe")
 // buildIP returns the IP packet (header included) for a probe.
 func buildIP(s pktSpec) []byte {
 	l4 := buildL4(s)
+	ttl := s.ttl
+	if ttl == 0 {
+		ttl = 64
+	}
 	var b []byte
 	if s.src.Is4() {
 		b = make([]byte, 20, 20+len(l4))
 		b[0] = 0x45
+		b[1] = s.dscp << 2
 		binary.BigEndian.PutUint16(b[2:], uint16(20+len(l4)))
 		binary.BigEndian.PutUint16(b[4:], uint16(s.tag))
 		binary.BigEndian.PutUint16(b[6:], 0x4000) // DF
-		b[8] = 64
+		b[8] = ttl
 		b[9] = s.proto
 		src, dst := s.src.As4(), s.dst.As4()
 		copy(b[12:], src[:])
@@ -37,10 +47,10 @@ func buildIP(s pktSpec) []byte {
 		binary.BigEndian.PutUint16(b[10:], ^csumAdd(0, b))
 	} else {
 		b = make([]byte, 40, 40+len(l4))
-		binary.BigEndian.PutUint32(b[0:], 6<<28|s.tag&0xfffff)
+		binary.BigEndian.PutUint32(b[0:], 6<<28|uint32(s.dscp)<<22|s.tag&0xfffff)
 		binary.BigEndian.PutUint16(b[4:], uint16(len(l4)))
 		b[6] = s.proto
-		b[7] = 64
+		b[7] = ttl
 		src, dst := s.src.As16(), s.dst.As16()
 		copy(b[8:], src[:])
 		copy(b[24:], dst[:])
@@ -80,10 +90,22 @@ func buildL4(s pktSpec) []byte {
 		csumAt = 6
 	case 1, 58:
 		b = make([]byte, 8, 8+len(probePayload))
-		b = append(b, probePayload...)
-		b[0] = s.icmpType
-		binary.BigEndian.PutUint16(b[4:], uint16(s.tag))
-		binary.BigEndian.PutUint16(b[6:], 1)
+		b[0], b[1] = s.icmpType, s.icmpCode
+		if s.quote != nil {
+			// An ICMP error: the quoted packet, and an MTU where the
+			// type carries one.
+			switch {
+			case s.proto == 58 && s.icmpType == 2:
+				binary.BigEndian.PutUint32(b[4:], 1280)
+			case s.proto == 1 && s.icmpType == 3 && s.icmpCode == 4:
+				binary.BigEndian.PutUint16(b[6:], 576)
+			}
+			b = append(b, buildIP(*s.quote)...)
+		} else {
+			b = append(b, probePayload...)
+			binary.BigEndian.PutUint16(b[4:], uint16(s.tag))
+			binary.BigEndian.PutUint16(b[6:], 1)
+		}
 		csumAt = 2
 	case 132:
 		// Common header plus an INIT chunk.
@@ -99,6 +121,23 @@ func buildL4(s pktSpec) []byte {
 		binary.BigEndian.PutUint32(b[28:], 1) // initial TSN
 		binary.LittleEndian.PutUint32(b[8:], crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
 		return b
+	case 2: // IGMPv2 membership report for the destination group
+		b = make([]byte, 8)
+		b[0] = 0x16
+		if s.dst.Is4() {
+			d := s.dst.As4()
+			copy(b[4:], d[:])
+		}
+		binary.BigEndian.PutUint16(b[2:], ^csumAdd(0, b))
+		return b
+	case 47: // GRE without options carrying an IPv4 payload
+		return append([]byte{0, 0, 0x08, 0}, probePayload...)
+	case 50: // ESP: SPI, sequence number, opaque payload
+		b = binary.BigEndian.AppendUint32(nil, 0x100)
+		b = binary.BigEndian.AppendUint32(b, 1)
+		return append(b, probePayload...)
+	default:
+		return append([]byte(nil), probePayload...)
 	}
 	var sum uint32
 	if s.proto != 1 { // ICMPv4 has no pseudo header
@@ -107,6 +146,12 @@ func buildL4(s pktSpec) []byte {
 	c := ^csumAdd(sum, b)
 	if c == 0 && s.proto == 17 {
 		c = 0xffff
+	}
+	if s.badCsum {
+		c++
+		if c == 0 {
+			c = 2
+		}
 	}
 	binary.BigEndian.PutUint16(b[csumAt:], c)
 	return b

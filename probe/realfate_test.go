@@ -28,6 +28,11 @@ func (rn *realNet) fate(i int, p Probe) (realSeen, error) {
 			sp.seq, sp.ack = seq, ack
 		}
 	}
+	if p.State == StateRelated {
+		if _, _, err := rn.establish(*sp.quote, relatedFlow(i, p)); err != nil {
+			return realSeen{}, err
+		}
+	}
 	if p.Mark != 0 && p.In == "" {
 		if err := setMarkBoth(rn.send4, rn.send6, int(p.Mark)); err != nil {
 			return realSeen{}, err
@@ -206,6 +211,7 @@ func runDiffOpt(t testing.TB, file string, realTopo, twinTopo Topology, probes [
 	}
 	rn := newRealNet(t, realTopo, realHosts(realTopo, probes), file)
 	rn.sequential = opt.Sequential
+	rn.listenProtos(t, probes)
 	out := make([]diffOutcome, len(probes))
 	for i, p := range probes {
 		rs, err := rn.fate(i, p)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"testing"
 )
 
 // readFilterChains prepares rn.unfilter from the router's base chains.
@@ -79,4 +80,18 @@ func (rn *realNet) flushNeighbours() error {
 		}
 	}
 	return nil
+}
+
+// listenProtos opens raw receive sockets in the router for the probes'
+// protocols, as the twin does: a packet of a protocol nobody listens for
+// would be answered with protocol-unreachable instead of being seen.
+func (rn *realNet) listenProtos(t testing.TB, probes []Probe) {
+	t.Helper()
+	s := &sockets{raw4: rn.raw4, raw6: rn.raw6}
+	for _, p := range probes {
+		if err := s.ensureProto(rn.router, p.Proto.number()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rn.fds = append(rn.fds, s.all...)
 }

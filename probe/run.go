@@ -101,7 +101,22 @@ func specFor(i int, p Probe) pktSpec {
 	if spec.sport == 0 && p.Proto.hasPorts() {
 		spec.sport = sportFor(i)
 	}
+	spec.icmpCode, spec.ttl, spec.dscp = p.ICMPCode, p.TTL, p.DSCP
+	spec.badCsum = p.State == StateInvalid && p.Proto != TCP
+	if p.State == StateRelated {
+		q := relatedFlow(i, p)
+		spec.quote = &pktSpec{src: q.Src.Addr, dst: q.Dst.Addr, proto: 17, sport: q.Src.Port, dport: q.Dst.Port,
+			tag: spec.tag ^ 0x4000} // tagged for its own sending in the differential tests, never the probe's tag
+	}
 	return spec
+}
+
+// relatedFlow is the connection a `state related` probe's ICMP error is
+// about: a udp flow its destination opened to port 53 of its source,
+// through the same interfaces the other way.
+func relatedFlow(i int, p Probe) Probe {
+	return Probe{Proto: UDP, State: StateEstablished, In: p.Out, Out: p.In,
+		Src: Endpoint{Addr: p.Dst.Addr, Port: sportFor(i)}, Dst: Endpoint{Addr: p.Src.Addr, Port: relatedPort}}
 }
 
 // installTrace (re)creates the trace table: nftrace for probe packets
@@ -157,6 +172,11 @@ func (tw *Twin) Probe(ctx context.Context, probes []Probe, idx RuleIndex, opt Op
 	tw.traced = probes
 	if err := tw.addNeighbours(probes); err != nil {
 		return nil, err
+	}
+	for _, p := range probes {
+		if err := tw.sock.ensureProto(tw.Name, p.Proto.number()); err != nil {
+			return nil, err
+		}
 	}
 	stateful, err := tw.isStateful()
 	if err != nil {
@@ -228,9 +248,14 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 	if err := s.ctFlush(); err != nil {
 		return fail(err)
 	}
-	if p.State == StateEstablished {
+	switch p.State {
+	case StateEstablished:
 		if err := s.ctEstablish(spec, p); err != nil {
 			return fail(err)
+		}
+	case StateRelated:
+		if err := s.ctEstablish(*spec.quote, relatedFlow(i, p)); err != nil {
+			return fail(fmt.Errorf("the connection the icmp error quotes: %w", err))
 		}
 	}
 	pkt := buildIP(spec)
@@ -391,7 +416,7 @@ func (o *observation) isProbe(pk pktInfo, v6NoHeader bool) bool {
 		return false
 	}
 	if !v6NoHeader {
-		return pk.tag == o.spec.tag && !(pk.isUnreachable() && pk.inner != nil)
+		return pk.tag == o.spec.tag && (o.spec.quote != nil || !(pk.isUnreachable() && pk.inner != nil))
 	}
 	// IPv6 raw sockets give no header: match source and ports or icmp id.
 	if pk.src != o.spec.src && (o.probe.SNAT == nil || pk.src != o.probe.SNAT.Addr) {
@@ -399,6 +424,9 @@ func (o *observation) isProbe(pk pktInfo, v6NoHeader bool) bool {
 	}
 	switch pk.proto {
 	case 58:
+		if o.spec.quote != nil {
+			return pk.icmpType == o.spec.icmpType && pk.inner != nil && pk.inner.sport == o.spec.quote.sport
+		}
 		return pk.icmpType == o.spec.icmpType && pk.sport == uint16(o.spec.tag)
 	default:
 		return pk.sport == o.spec.sport || (o.probe.SNAT != nil && pk.sport == o.probe.SNAT.Port)
