@@ -11,8 +11,8 @@ type pktSpec struct {
 	src, dst     netip.Addr
 	proto        uint8
 	sport, dport uint16
-	flags        uint8  // tcp
-	icmpType     uint8  // icmp, icmpv6
+	flags        uint8 // tcp
+	icmpType     uint8 // icmp, icmpv6
 	icmpCode     uint8
 	tag          uint32 // IPv4 ID or IPv6 flow label: identifies the probe
 	seq, ack     uint32 // tcp sequence and acknowledgement numbers; 0: derived from tag
