@@ -106,11 +106,11 @@ func (rn *realNet) establish(sp pktSpec, p Probe) (seq, ack uint32, err error) {
 			}
 		}
 		open = pktSpec{src: dst, dst: src, proto: sp.proto, sport: dport, dport: sport, tag: sp.tag, flags: FlagSYN, seq: x}
-		switch sp.proto { // the echo-request the probe's echo-reply answers
+		switch sp.proto { // the echo-request the probe's echo-reply answers, same echo id
 		case 1:
-			open.icmpType = 8
+			open.icmpType, open.sport = 8, sp.sport
 		case 58:
-			open.icmpType = 128
+			open.icmpType, open.sport = 128, sp.sport
 		}
 		side, other = other, side
 	} else {
@@ -141,9 +141,9 @@ func (rn *realNet) establish(sp pktSpec, p Probe) (seq, ack uint32, err error) {
 	case 6:
 		ans.flags, ans.seq, ans.ack = FlagSYN|FlagACK, y, x+1
 	case 1:
-		ans.icmpType = 0
+		ans.icmpType, ans.sport = 0, seen.pk.sport
 	case 58:
-		ans.icmpType = 129
+		ans.icmpType, ans.sport = 129, seen.pk.sport
 	}
 	if err = rn.sendFrom(other, ans); err != nil {
 		return

@@ -85,12 +85,9 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-func tagFor(i int, v6 bool) uint32 {
-	if v6 {
-		return 0x80000 | uint32(i+1)&0x7ffff
-	}
-	return 0x8000 | uint32(i+1)&0x7fff
-}
+// tagFor is the i-th probe's tag (the payload marker's; it fits the 28
+// bits of SCTP's initiate tag).
+func tagFor(i int, _ bool) uint32 { return 0x80000 | uint32(i+1)&0x7ffff }
 
 func sportFor(i int) uint16 { return uint16(20000 + i%40000) }
 
@@ -98,8 +95,8 @@ func sportFor(i int) uint16 { return uint16(20000 + i%40000) }
 func specFor(i int, p Probe) pktSpec {
 	spec := pktSpec{src: p.Src.Addr, dst: p.Dst.Addr, proto: p.Proto.number(), sport: p.Src.Port,
 		dport: p.Dst.Port, flags: p.Flags, icmpType: p.ICMPType, tag: tagFor(i, p.Is6())}
-	if spec.sport == 0 && p.Proto.hasPorts() {
-		spec.sport = sportFor(i)
+	if spec.sport == 0 && (p.Proto.hasPorts() || p.Proto.isICMP()) {
+		spec.sport = sportFor(i) // the echo id of icmp: per probe, like a source port
 	}
 	spec.icmpCode, spec.ttl, spec.dscp = p.ICMPCode, p.TTL, p.DSCP
 	spec.badCsum = p.State == StateInvalid && p.Proto != TCP
@@ -119,43 +116,61 @@ func relatedFlow(i int, p Probe) Probe {
 		Src: Endpoint{Addr: p.Dst.Addr, Port: sportFor(i)}, Dst: Endpoint{Addr: p.Src.Addr, Port: relatedPort}}
 }
 
+// probeMatches are the trace table's matches for probe packets: the
+// payload marker (probeMagic) where each protocol carries it (see
+// markerAt), the initiate tag of an SCTP INIT, and the marker in the
+// packet a related ICMP error quotes.
+var probeMatches = []string{
+	"meta l4proto tcp @th,96,4 5 @th,160,32 0x6677736c",
+	"meta l4proto { udp, icmp, ipv6-icmp, esp, igmp } @th,64,32 0x6677736c",
+	"meta l4proto gre @th,32,32 0x6677736c",
+	"meta l4proto sctp @th,96,8 1 @th,128,4 1",
+	"icmp type { destination-unreachable, time-exceeded, parameter-problem } @th,288,32 0x6677736c",
+	"icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem } @th,448,32 0x6677736c",
+	"meta l4proto != { tcp, udp, icmp, ipv6-icmp, esp, igmp, gre, sctp } @th,0,32 0x6677736c",
+}
+
 // installTrace (re)creates the trace table: nftrace for probe packets
-// (IPv4 ID or IPv6 flow label carry a tag with the top bit set) at
-// prerouting and output priority -350, and the entry marks of the probes.
-func (tw *Twin) installTrace(probes []Probe) error {
-	var m4, m6 []string
-	for i, p := range probes {
-		if p.Mark == 0 || p.Direction() == DirOut {
-			continue
-		}
-		e := fmt.Sprintf("%d : 0x%x", tagFor(i, p.Is6()), p.Mark)
-		if p.Is6() {
-			m6 = append(m6, e)
-		} else {
-			m4 = append(m4, e)
-		}
-	}
+// (recognised by their payload marker, never by a header field) at
+// prerouting and output priority -350; arriving probe packets then go to
+// chain marks, which sets the entry mark of the probe being sent (see
+// setEntryMark).
+func (tw *Twin) installTrace() error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "add table inet %[1]s\ndelete table inet %[1]s\ntable inet %[1]s {\n", traceTable)
-	if len(m4) > 0 {
-		fmt.Fprintf(&b, "\tmap mark4 { typeof ip id : meta mark; elements = { %s } }\n", strings.Join(m4, ", "))
+	b.WriteString("\tchain marks {\n")
+	if tw.entryMark != 0 {
+		fmt.Fprintf(&b, "\t\tmeta mark set 0x%x\n", tw.entryMark)
 	}
-	if len(m6) > 0 {
-		fmt.Fprintf(&b, "\tmap mark6 { typeof ip6 flowlabel : meta mark; elements = { %s } }\n", strings.Join(m6, ", "))
-	}
-	b.WriteString("\tchain pre {\n\t\ttype filter hook prerouting priority -350; policy accept;\n")
-	b.WriteString("\t\tip id & 0x8000 == 0x8000 meta nftrace set 1\n\t\tip6 flowlabel & 0x80000 == 0x80000 meta nftrace set 1\n")
-	if len(m4) > 0 {
-		b.WriteString("\t\tip id & 0x8000 == 0x8000 meta mark set ip id map @mark4\n")
-	}
-	if len(m6) > 0 {
-		b.WriteString("\t\tip6 flowlabel & 0x80000 == 0x80000 meta mark set ip6 flowlabel map @mark6\n")
+	b.WriteString("\t}\n\tchain pre {\n\t\ttype filter hook prerouting priority -350; policy accept;\n")
+	for _, m := range probeMatches {
+		b.WriteString("\t\t" + m + " meta nftrace set 1 goto marks\n")
 	}
 	b.WriteString("\t}\n\tchain out {\n\t\ttype filter hook output priority -350; policy accept;\n")
-	b.WriteString("\t\tip id & 0x8000 == 0x8000 meta nftrace set 1\n\t\tip6 flowlabel & 0x80000 == 0x80000 meta nftrace set 1\n\t}\n}\n")
+	for _, m := range probeMatches {
+		b.WriteString("\t\t" + m + " meta nftrace set 1\n")
+	}
+	b.WriteString("\t}\n}\n")
 	if _, err := nftOutput(tw.Name, b.String(), "-f", "-"); err != nil {
 		return fmt.Errorf("install trace table: %w", err)
 	}
+	return nil
+}
+
+// setEntryMark makes arriving probe packets carry mark from prerouting on
+// (probes go one at a time, so one rule serves the probe being sent).
+func (tw *Twin) setEntryMark(mark uint32) error {
+	if mark == tw.entryMark {
+		return nil
+	}
+	cmd := fmt.Sprintf("flush chain inet %s marks\n", traceTable)
+	if mark != 0 {
+		cmd += fmt.Sprintf("add rule inet %s marks meta mark set 0x%x\n", traceTable, mark)
+	}
+	if _, err := nftOutput(tw.Name, cmd, "-f", "-"); err != nil {
+		return fmt.Errorf("set the entry mark 0x%x: %w", mark, err)
+	}
+	tw.entryMark = mark
 	return nil
 }
 
@@ -166,10 +181,9 @@ func (tw *Twin) Probe(ctx context.Context, probes []Probe, idx RuleIndex, opt Op
 		return nil, errors.New("twin is closed")
 	}
 	opt = opt.withDefaults()
-	if err := tw.installTrace(probes); err != nil {
+	if err := tw.installTrace(); err != nil {
 		return nil, err
 	}
-	tw.traced = probes
 	if err := tw.addNeighbours(probes); err != nil {
 		return nil, err
 	}
@@ -242,6 +256,13 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 		return res
 	}
 	spec := specFor(i, p)
+	mark := p.Mark
+	if p.Direction() == DirOut {
+		mark = 0 // an out probe's mark is its socket's (SO_MARK)
+	}
+	if err := tw.setEntryMark(mark); err != nil {
+		return fail(err)
+	}
 	if err := tw.drain(); err != nil {
 		return fail(err)
 	}
@@ -382,8 +403,29 @@ func (o *observation) traceDropped() bool {
 	return false
 }
 
-// addEvent keeps the events of the probe's own trace: the first event with
-// headers that carry the probe's tag and addresses picks the trace id.
+// picks reports whether a traced packet's headers are the probe's, before
+// any NAT: its marker where the trace's copy of the transport header (20
+// bytes) reaches it, else (tcp, related ICMP errors) its addresses and
+// ports or type. Only marked packets are traced, and probes go one at a
+// time.
+func (o *observation) picks(pk pktInfo) bool {
+	if pk.proto != o.spec.proto {
+		return false
+	}
+	if pk.tag != 0 {
+		return pk.tag == o.spec.tag
+	}
+	if pk.src != o.spec.src || pk.dst != o.spec.dst {
+		return false
+	}
+	if o.spec.quote != nil {
+		return pk.icmpType == o.spec.icmpType
+	}
+	return pk.sport == o.spec.sport && pk.dport == o.spec.dport
+}
+
+// addEvent keeps the events of the probe's own trace: the first event
+// whose headers the probe picks (see picks) gives the trace id.
 func (o *observation) addEvent(ev traceEvent) {
 	if o.ended {
 		return
@@ -392,8 +434,8 @@ func (o *observation) addEvent(ev traceEvent) {
 		if !ev.hasHdr {
 			return
 		}
-		pk, ok := parseIP(ev.nethdr)
-		if !ok || pk.tag != o.spec.tag || pk.src != o.spec.src || pk.dst != o.spec.dst || pk.proto != o.spec.proto {
+		pk, ok := parseIP(append(append([]byte(nil), ev.nethdr...), ev.thdr...))
+		if !ok || !o.picks(pk) {
 			return
 		}
 		o.traceID, o.haveID = ev.id, true
@@ -402,7 +444,7 @@ func (o *observation) addEvent(ev traceEvent) {
 		return
 	}
 	if ev.hasHdr {
-		if pk, ok := parseIP(ev.nethdr); ok && pk.tag != o.spec.tag {
+		if pk, ok := parseIP(append(append([]byte(nil), ev.nethdr...), ev.thdr...)); ok && pk.tag != 0 && pk.tag != o.spec.tag {
 			o.ended = true
 			return
 		}
@@ -410,27 +452,16 @@ func (o *observation) addEvent(ev traceEvent) {
 	o.events = append(o.events, ev)
 }
 
-// isProbe reports whether a packet is the probe itself (possibly NATed).
-func (o *observation) isProbe(pk pktInfo, v6NoHeader bool) bool {
+// isProbe reports whether a packet is the probe itself (possibly NATed),
+// by its marker; a related ICMP error by the marker of the packet it quotes.
+func (o *observation) isProbe(pk pktInfo, _ bool) bool {
 	if pk.proto != o.spec.proto || pk.v6 != o.spec.src.Is6() {
 		return false
 	}
-	if !v6NoHeader {
-		return pk.tag == o.spec.tag && (o.spec.quote != nil || !(pk.isUnreachable() && pk.inner != nil))
+	if o.spec.quote != nil {
+		return pk.inner != nil && pk.inner.tag == o.spec.quote.tag && pk.icmpType == o.spec.icmpType
 	}
-	// IPv6 raw sockets give no header: match source and ports or icmp id.
-	if pk.src != o.spec.src && (o.probe.SNAT == nil || pk.src != o.probe.SNAT.Addr) {
-		return false
-	}
-	switch pk.proto {
-	case 58:
-		if o.spec.quote != nil {
-			return pk.icmpType == o.spec.icmpType && pk.inner != nil && pk.inner.sport == o.spec.quote.sport
-		}
-		return pk.icmpType == o.spec.icmpType && pk.sport == uint16(o.spec.tag)
-	default:
-		return pk.sport == o.spec.sport || (o.probe.SNAT != nil && pk.sport == o.probe.SNAT.Port)
-	}
+	return pk.tag == o.spec.tag
 }
 
 // isAnswer reports whether a packet is a reject's answer to the probe.

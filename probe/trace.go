@@ -22,6 +22,7 @@ const (
 	ntaVerdict   = 5
 	ntaID        = 6
 	ntaNetHeader = 8
+	ntaTHeader   = 9
 	ntaNFProto   = 15
 	ntaPolicy    = 16
 
@@ -44,6 +45,7 @@ type traceEvent struct {
 	verdict int32
 	target  string
 	nethdr  []byte
+	thdr    []byte // the transport header's first bytes (up to 40)
 	hasHdr  bool
 	nfproto uint32
 }
@@ -127,6 +129,8 @@ func parseTraceEvent(b []byte) traceEvent {
 		case ntaNetHeader:
 			ev.nethdr = append([]byte(nil), d...)
 			ev.hasHdr = true
+		case ntaTHeader:
+			ev.thdr = append([]byte(nil), d...)
 		case ntaNFProto:
 			if len(d) == 4 {
 				ev.nfproto = binary.BigEndian.Uint32(d)

@@ -112,7 +112,7 @@ type Twin struct {
 	// probes change in the ruleset (limits, quotas, meters, dynamic sets).
 	state       *ruleState
 	dirty       bool    // a probe ran since the ruleset was (re)loaded
-	traced      []Probe // the probes the trace table was installed for
+	entryMark   uint32  // the mark the trace table gives arriving probe packets
 	restores    int
 	restoreTime time.Duration
 	neigh       map[netip.Addr]bool   // on-link hosts given a neighbour entry
