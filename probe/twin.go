@@ -111,8 +111,8 @@ type Twin struct {
 	// state is known once the first Probe call looked: the state that
 	// probes change in the ruleset (limits, quotas, meters, dynamic sets).
 	state       *ruleState
-	dirty       bool    // a probe ran since the ruleset was (re)loaded
-	entryMark   uint32  // the mark the trace table gives arriving probe packets
+	dirty       bool   // a probe ran since the ruleset was (re)loaded
+	entryMark   uint32 // the mark the trace table gives arriving probe packets
 	restores    int
 	restoreTime time.Duration
 	neigh       map[netip.Addr]bool   // on-link hosts given a neighbour entry
