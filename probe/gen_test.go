@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -29,6 +30,7 @@ type portForward struct {
 }
 
 var (
+	reInclude  = regexp.MustCompile(`(?m)^\s*include\s+"([^"/][^"]*)"`)
 	reDefine   = regexp.MustCompile(`(?m)^\s*define\s+(\w+)\s*=\s*(.+?)\s*$`)
 	rePorts    = regexp.MustCompile(`[ds]port\s+(\{[^}]*\}|[0-9][0-9-]*)`)
 	reNumber   = regexp.MustCompile(`[0-9]+(-[0-9]+)?`)
@@ -47,6 +49,15 @@ func readFacts(t testing.TB, file string) rulesetFacts {
 		t.Fatal(err)
 	}
 	text := string(raw)
+	// The files it includes (relative globs, as nft -I DIR reads them).
+	for _, m := range reInclude.FindAllStringSubmatch(text, -1) {
+		files, _ := filepath.Glob(filepath.Join(filepath.Dir(file), m[1]))
+		for _, f := range files {
+			if b, err := os.ReadFile(f); err == nil {
+				text += "\n" + string(b)
+			}
+		}
+	}
 	for _, m := range reDefine.FindAllStringSubmatch(text, -1) {
 		text = strings.ReplaceAll(text, "$"+m[1], m[2])
 	}
@@ -292,7 +303,37 @@ func (g *generator) one() string {
 	if v6 {
 		icmp = "icmpv6"
 	}
-	switch k := r.IntN(20); {
+	hop := "ttl"
+	if v6 {
+		hop = "hoplimit"
+	}
+	switch k := r.IntN(26); {
+	case k == 20: // another IP protocol
+		protos := []string{"esp", "gre", "ah", "99"}
+		if !v6 {
+			protos = append(protos, "igmp")
+		}
+		return fmt.Sprintf("accept %s %s -> %s %s", pick(r, protos), src, dst, dir)
+	case k == 21: // what conntrack cannot track
+		return fmt.Sprintf("accept tcp %s -> %s %s state invalid", ep(src, sport), ep(dst, port()), dir)
+	case k == 22 && strings.HasPrefix(dir, "in "):
+		if r.IntN(2) == 0 {
+			return fmt.Sprintf("accept udp %s -> %s %s state invalid", ep(src, sport), ep(dst, port()), dir)
+		}
+		if v6 && !strings.Contains(dir, " out ") {
+			return g.one()
+		}
+		return fmt.Sprintf("accept %s %s -> %s %s state invalid", icmp, src, dst, dir)
+	case k == 23 && !strings.HasPrefix(dir, "out ") && g.established(dir, src, dst) != "": // an error about a flow of the destination
+		types := []string{"destination-unreachable", "time-exceeded"}
+		if v6 {
+			types = append(types, "packet-too-big")
+		}
+		return fmt.Sprintf("accept %s %s -> %s %s state related type %s code %d", icmp, src, dst, dir, pick(r, types), r.IntN(4))
+	case k == 24:
+		return fmt.Sprintf("accept udp %s -> %s %s dscp %s", ep(src, sport), ep(dst, port()), dir, pick(r, []string{"cs1", "cs6", "af41", "ef", "7"}))
+	case k == 25:
+		return fmt.Sprintf("accept tcp %s -> %s %s %s %d", ep(src, sport), ep(dst, port()), dir, hop, pick(r, []int{2, 32, 128, 255}))
 	case k < 8:
 		extra := pick(r, []string{"", "", "", "", "flags ACK", "flags FIN", "flags SYN,ACK", g.established(dir, src, dst)})
 		sp, dp := sport, port()
@@ -303,7 +344,7 @@ func (g *generator) one() string {
 	case k < 13:
 		extra := pick(r, []string{"", "", "", g.established(dir, src, dst)})
 		return strings.TrimSpace(fmt.Sprintf("accept udp %s -> %s %s %s", ep(src, sport), ep(dst, port()), dir, extra))
-	default:
+	case k < 20:
 		types := []string{"echo-request", "echo-request", "echo-reply", "destination-unreachable", "time-exceeded", "timestamp-request"}
 		if v6 {
 			types = []string{"echo-request", "echo-request", "echo-reply", "destination-unreachable", "time-exceeded", "packet-too-big", "parameter-problem"}
@@ -318,6 +359,7 @@ func (g *generator) one() string {
 		}
 		return fmt.Sprintf("accept %s %s -> %s %s type %s%s", icmp, src, dst, dir, typ, extra)
 	}
+	return g.one()
 }
 
 // established is "state established", except for forwarded packets of a

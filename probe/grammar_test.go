@@ -77,3 +77,22 @@ accept tcp 192.0.2.10:40000 -> 203.0.113.5:443 out eth0
 		}
 	}
 }
+
+// TestMulticastIsNotForwardedAfterDNAT: a packet to a multicast group
+// arrives in a multicast Ethernet frame, and the kernel never forwards
+// such a frame, even when a port forward rewrites its destination. The
+// twin used to inject it to its own MAC, so it forwarded what a real
+// router drops.
+func TestMulticastIsNotForwardedAfterDNAT(t *testing.T) {
+	probes := parseLines(t, `drop tcp 203.0.113.25:41103 -> 224.0.0.1:8080 in wan0 flags ACK
+drop tcp 203.0.113.25:41104 -> 224.0.0.1:8080 in wan0
+accept tcp 203.0.113.25:41105 -> 192.0.2.1:8080 in wan0 out lan0 dnat 10.0.0.5:80
+`)
+	outs := runDiff(t, "../testdata/examples/router.nft", topoOf(t, routerTopo), readTopologyFile(t, "../testdata/examples/router.topology"), probes, nil)
+	requireAgreement(t, outs)
+	for _, d := range outs {
+		if !d.twin.Passed() {
+			t.Errorf("%s: got %s %v %s", d.probe, d.twin.Got, d.twin.Err, d.twin.Failure)
+		}
+	}
+}

@@ -291,6 +291,12 @@ func parseBody(file string, line int, body string, withVerdict bool) (Probe, err
 		if p.SNAT != nil || p.DNAT != nil {
 			return p, where("no snat or dnat with state invalid", "")
 		}
+		if p.Proto == ICMPv6 && p.Out == "" {
+			// The kernel discards an icmpv6 packet with a bad checksum
+			// after the ruleset, before any socket sees it: its fate
+			// would not show the ruleset's verdict.
+			return p, where("state invalid for icmpv6 only when forwarded (in and out): a bad checksum is discarded before local delivery", "")
+		}
 	}
 	if p.Proto == TCP {
 		if !flagsSet {

@@ -79,6 +79,7 @@ func TestParseErrors(t *testing.T) {
 		{"accept icmp 1.2.3.4 -> 5.6.7.8 in eth0 state related type echo-request", `expected state related only for an icmp/icmpv6 error type`},
 		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in eth0 state related", `expected state related only for an icmp/icmpv6 error type`},
 		{"accept udp 1.2.3.4 -> 5.6.7.8:1 out eth0 state invalid", `expected state invalid only for tcp, or for udp/icmp/icmpv6 arriving`},
+		{"accept icmpv6 [::1] -> [::2] in eth0 state invalid", `expected state invalid for icmpv6 only when forwarded`},
 		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in eth0 ttl 0", `expected ttl 1-255, got "0"`},
 		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in eth0 hoplimit 3", `expected ttl for IPv4, got "hoplimit"`},
 		{"accept tcp [::1] -> [::2]:1 in eth0 ttl 3", `expected hoplimit for IPv6, got "ttl"`},

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"path/filepath"
 	"errors"
 	"fmt"
 	"net"
@@ -293,7 +294,7 @@ func newRealNet(t testing.TB, topo Topology, hosts map[string][]netip.Addr, file
 		must(err)
 	}
 	must(ipBatch(rn.router, routes.String()))
-	must(nftIn(rn.router, "-f", file))
+	must(nftIn(rn.router, "-I", filepath.Dir(file), "-f", file)) // relative includes as source.Load reads them
 	must(rn.readFilterChains())
 	rn.openSockets(t)
 	return rn

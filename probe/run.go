@@ -217,6 +217,22 @@ func (tw *Twin) Probe(ctx context.Context, probes []Probe, idx RuleIndex, opt Op
 	return results, nil
 }
 
+// frameDst is the Ethernet destination a sender puts on a packet to dst:
+// the group's multicast MAC for a multicast destination (the kernel then
+// sees it as PACKET_MULTICAST, which it never forwards, even after DNAT),
+// else the twin's own MAC.
+func frameDst(dst netip.Addr, twinMAC []byte) []byte {
+	switch {
+	case dst.Is4() && dst.IsMulticast():
+		a := dst.As4()
+		return []byte{0x01, 0x00, 0x5e, a[1] & 0x7f, a[2], a[3]}
+	case dst.Is6() && dst.IsMulticast():
+		a := dst.As16()
+		return []byte{0x33, 0x33, a[12], a[13], a[14], a[15]}
+	}
+	return twinMAC
+}
+
 // observation collects what one probe did.
 type observation struct {
 	spec      pktSpec
@@ -286,7 +302,7 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 			ethType = unix.ETH_P_IPV6
 		}
 		frame := make([]byte, 14, 14+len(pkt))
-		copy(frame[0:], in.twinMAC)
+		copy(frame[0:], frameDst(p.Dst.Addr, in.twinMAC))
 		copy(frame[6:], in.peerMAC)
 		frame[12], frame[13] = byte(ethType>>8), byte(ethType)
 		frame = append(frame, pkt...)
@@ -334,6 +350,10 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 	path := buildPath(o.events, idx)
 	if o.ndHost.IsValid() && o.delivered == nil && o.forwarded == nil && o.rejected == nil && path.Verdict() == "accept" {
 		res.extra = []Hop{ndHop(o.ndHost, o.ndIface)}
+		path = append(path, res.extra...)
+	}
+	if p.In != "" && p.Dst.Addr.IsMulticast() && o.delivered == nil && o.forwarded == nil && o.rejected == nil && path.Verdict() == "accept" {
+		res.extra = []Hop{{Chain: "(the kernel drops it: a multicast frame is never forwarded, even after dnat, and a group this host has not joined is not delivered)", Verdict: "drop"}}
 		path = append(path, res.extra...)
 	}
 	return judge(res, o, path)
