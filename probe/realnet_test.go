@@ -1,12 +1,12 @@
 package probe
 
 import (
-	"path/filepath"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
