@@ -67,6 +67,16 @@ func TestDifferential(t *testing.T) {
 				}
 			}
 			t.Logf("%s: %d of %d packets agree (%.1f%%)", filepath.Base(file), agree, len(outs), 100*float64(agree)/float64(len(outs)))
+			// explain's deciding rule against the real packet's own trace.
+			agree = 0
+			for _, d := range outs {
+				if tw, re := decision(d.twin.Path), decision(d.realPath); tw == re {
+					agree++
+				} else {
+					t.Errorf("deciding rule differs: %s\n\ttwin: %s\n\treal: %s\n%s\n--- real path:\n%s", d.probe, tw, re, d.twin.Path, d.realPath)
+				}
+			}
+			t.Logf("%s: the deciding rule agrees with the real trace for %d of %d packets (%.1f%%)", filepath.Base(file), agree, len(outs), 100*float64(agree)/float64(len(outs)))
 			// The same packets with a topology the twin infers from them:
 			// the fates must agree (addresses after masquerade may be a
 			// placeholder's: the probes give no evidence of the real one).

@@ -39,6 +39,9 @@ func (rn *realNet) fate(i int, p Probe) (realSeen, error) {
 		}
 		defer setMarkBoth(rn.send4, rn.send6, realMark)
 	}
+	if err := rn.readTrace(nil); err != nil { // what the connection's set-up left
+		return realSeen{}, err
+	}
 	if err := rn.sendFrom(p.In, sp); err != nil {
 		return realSeen{}, err
 	}
@@ -155,9 +158,10 @@ func (rn *realNet) establish(sp pktSpec, p Probe) (seq, ack uint32, err error) {
 // diffCase runs probes twice: through fwslot's twin (topology twinTopo,
 // empty to infer it) and as real packets in the real topology realTopo.
 type diffOutcome struct {
-	probe Probe
-	twin  Result
-	real  realSeen
+	probe    Probe
+	twin     Result
+	real     realSeen
+	realPath Path // the real packet's own trace in the router
 }
 
 func (d diffOutcome) agree() bool {
@@ -218,7 +222,7 @@ func runDiffOpt(t testing.TB, file string, realTopo, twinTopo Topology, probes [
 		if err != nil {
 			t.Fatalf("real packet for %s: %v", p, err)
 		}
-		out[i] = diffOutcome{probe: p, twin: rep.Results[i], real: rs}
+		out[i] = diffOutcome{probe: p, twin: rep.Results[i], real: rs, realPath: buildPath(rs.events, rn.idx)}
 	}
 	return out
 }

@@ -44,7 +44,7 @@ func (rn *realNet) reload() error {
 	if err != nil {
 		return err
 	}
-	_, err = nftOutput(rn.router, fmt.Sprintf("flush ruleset\ninclude %q\n", abs), "-I", filepath.Dir(abs), "-f", "-")
+	_, err = nftOutput(rn.router, fmt.Sprintf("flush ruleset\ninclude %q\n", abs)+realTraceTable, "-I", filepath.Dir(abs), "-f", "-")
 	return err
 }
 
