@@ -121,4 +121,4 @@ clean:
 # never the host's.
 DIFFTEST_N ?= 200
 difftest: deps
-	FWSLOT_DIFFTEST_N=$(DIFFTEST_N) $(GO) test -count=1 -timeout 10m -run 'TestDifferential' -v ./probe/
+	FWSLOT_DIFFTEST_N=$(DIFFTEST_N) $(GO) test -count=1 -timeout 30m -run 'TestDifferential' -v ./probe/
