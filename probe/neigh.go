@@ -47,7 +47,7 @@ func (tw *Twin) addNeighbours(probes []Probe) error {
 		tw.nsChecked = map[sendKey]bool{}
 		tw.gwBlocked = map[string]bool{}
 	}
-	var b strings.Builder
+	var ops []func() error // neighbour entries to set or remove, in the twin
 	var errs []error
 	add := func(a netip.Addr) {
 		if !unicast(a) || tw.neigh[a] {
@@ -71,7 +71,7 @@ func (tw *Twin) addNeighbours(probes []Probe) error {
 				return
 			}
 		}
-		fmt.Fprintf(&b, "neigh replace %s lladdr %s dev %s nud permanent\n", a, ti.peerMAC, ti.Name)
+		ops = append(ops, func() error { return setNeighbour(ti, a) })
 	}
 	for _, p := range probes {
 		add(p.Src.Addr)
@@ -100,7 +100,7 @@ func (tw *Twin) addNeighbours(probes []Probe) error {
 		if !ok {
 			tw.ndBlocked[gw6] = ti.Name
 			tw.gwBlocked[ti.Name] = true
-			fmt.Fprintf(&b, "neigh del %s dev %s\n", gw6, ti.Name)
+			ops = append(ops, func() error { return delNeighbour(ti, gw6) })
 		}
 	}
 	// A sender needs the twin's address resolved too: if the ruleset
@@ -129,7 +129,15 @@ func (tw *Twin) addNeighbours(probes []Probe) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if err := ipBatch(tw.Name, b.String()); err != nil {
+	err := nsutil.Do(tw.Name, func() error {
+		for _, op := range ops {
+			if err := op(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("neighbours of on-link hosts: %w", err)
 	}
 	return nil

@@ -1,11 +1,15 @@
 package probe
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fwslot/fwslot/internal/sysbin"
 )
 
 // readFilterChains prepares rn.unfilter from the router's base chains.
@@ -94,4 +98,23 @@ func (rn *realNet) listenProtos(t testing.TB, probes []Probe) {
 		}
 	}
 	rn.fds = append(rn.fds, s.all...)
+}
+
+// ipBatch feeds commands to `ip -n NS -batch -`.
+func ipBatch(ns, cmds string) error {
+	if cmds == "" {
+		return nil
+	}
+	ip, err := sysbin.IP()
+	if err != nil {
+		return err
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(ip, "-n", ns, "-batch", "-")
+	cmd.Stdin = strings.NewReader(cmds)
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("ip -batch in %s: %w: %s", ns, err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
 }
