@@ -81,8 +81,19 @@ func (rn *realNet) readTrace(o *observation) error {
 var reCounter = regexp.MustCompile(`counter packets [0-9]+ bytes [0-9]+`)
 
 // decision names the rule (or policy) that decided a path, in the user's
-// terms: chain, verdict, and the rule's text without counter values.
+// terms: chain, verdict, and the rule's text without counter values. The
+// twin's notes on what the kernel did after the ruleset (a drop of a
+// multicast frame, neighbour discovery the ruleset blocks) are left out:
+// a real packet's trace cannot show them.
 func decision(p Path) string {
+	var rs Path
+	for _, h := range p {
+		if h.Table == "" && strings.HasPrefix(h.Chain, "(") && h.Chain != NoBaseChain && len(p) > 1 {
+			continue
+		}
+		rs = append(rs, h)
+	}
+	p = rs
 	h, st := p.Decision()
 	if st == nil {
 		if len(p) > 0 && len(p[len(p)-1].Steps) == 0 {
