@@ -21,6 +21,7 @@ type rulesetFacts struct {
 	addrs    []netip.Addr
 	natOut   map[string]bool
 	forwards []portForward
+	fwdPorts []uint16 // every port a dnat rule matches, with or without its interface
 }
 
 type portForward struct {
@@ -38,7 +39,8 @@ var (
 	reV6       = regexp.MustCompile(`\b(2001:db8[0-9a-f:]*)(/[0-9]+)?`)
 	reOifname  = regexp.MustCompile(`oifname\s+"?([\w.-]+)"?`)
 	reIifname  = regexp.MustCompile(`iifname\s+"?([\w.-]+)"?`)
-	reDNATPort = regexp.MustCompile(`(tcp|udp)\s+dport\s+([0-9]+)\s+dnat`)
+	reJumpTo   = regexp.MustCompile(`\b(?:jump|goto)\s+([\w.-]+)`)
+	reDNATPort = regexp.MustCompile(`(tcp|udp)\s+dport\s+([0-9]+)\b[^#]*?\bdnat\b`)
 )
 
 // readFacts reads a ruleset file, defines expanded.
@@ -81,6 +83,17 @@ func readFacts(t testing.TB, file string) rulesetFacts {
 			}
 		}
 	}
+	// Chains that source-nat, by name (a rough split at "chain NAME {").
+	natChains := map[string]bool{}
+	for _, part := range strings.Split(text, "chain ")[1:] {
+		name, rest, _ := strings.Cut(part, " ")
+		if i := strings.Index(rest, "\n\t}"); i >= 0 {
+			rest = rest[:i]
+		}
+		if strings.Contains(rest, "masquerade") || strings.Contains(rest, " snat ") {
+			natChains[name] = true
+		}
+	}
 	for _, line := range strings.Split(text, "\n") {
 		body, _, _ := strings.Cut(line, "#")
 		for _, m := range reV4.FindAllStringSubmatch(body, -1) {
@@ -98,9 +111,16 @@ func readFacts(t testing.TB, file string) rulesetFacts {
 				f.natOut[m[1]] = true
 			}
 		}
+		// fw4 style: oifname "eth1" jump srcnat_wan, the masquerade in there.
+		if m := reJumpTo.FindStringSubmatch(body); m != nil && natChains[m[1]] {
+			if o := reOifname.FindStringSubmatch(body); o != nil {
+				f.natOut[o[1]] = true
+			}
+		}
 		if m := reDNATPort.FindStringSubmatch(body); m != nil {
+			p, _ := strconv.Atoi(m[2])
+			f.fwdPorts = append(f.fwdPorts, uint16(p))
 			if im := reIifname.FindStringSubmatch(body); im != nil {
-				p, _ := strconv.Atoi(m[2])
 				f.forwards = append(f.forwards, portForward{iface: im[1], proto: Proto(m[1]), port: uint16(p)})
 			}
 		}
@@ -340,10 +360,16 @@ func (g *generator) one() string {
 		if extra == "state established" && r.IntN(2) == 0 {
 			sp, dp = dp, sport // a server's answer
 		}
+		if extra == "state established" && (g.forwarded(sp) || g.forwarded(dp)) {
+			extra = "" // a port forward's flow is only known with its mapping
+		}
 		return strings.TrimSpace(fmt.Sprintf("accept tcp %s -> %s %s %s", ep(src, sp), ep(dst, dp), dir, extra))
 	case k < 13:
-		extra := pick(r, []string{"", "", "", g.established(dir, src, dst)})
-		return strings.TrimSpace(fmt.Sprintf("accept udp %s -> %s %s %s", ep(src, sport), ep(dst, port()), dir, extra))
+		extra, dp := pick(r, []string{"", "", "", g.established(dir, src, dst)}), port()
+		if g.forwarded(dp) {
+			extra = "" // a port forward's flow is only known with its mapping
+		}
+		return strings.TrimSpace(fmt.Sprintf("accept udp %s -> %s %s %s", ep(src, sport), ep(dst, dp), dir, extra))
 	case k < 20:
 		types := []string{"echo-request", "echo-request", "echo-reply", "destination-unreachable", "time-exceeded", "timestamp-request"}
 		if v6 {
@@ -382,6 +408,11 @@ func (g *generator) established(dir string, src, dst netip.Addr) string {
 		}
 	}
 	return "state established"
+}
+
+// forwarded reports whether a port is one the ruleset forwards (dnat).
+func (g *generator) forwarded(port uint16) bool {
+	return slices.Contains(g.facts.fwdPorts, port)
 }
 
 // generate returns n generated probes without verdicts.
