@@ -117,7 +117,8 @@ clean:
 # testdata/examples (with probes and a topology) gets its probes and
 # DIFFTEST_N generated packets, sent as probes through fwslot's twin and as
 # real packets through a real router namespace loaded with `nft -f`; every
-# fate must agree. Root; namespaces only, never the host's.
+# fate and the rule that decided it must agree. Root; namespaces only,
+# never the host's.
 DIFFTEST_N ?= 200
 difftest: deps
-	FWSLOT_DIFFTEST_N=$(DIFFTEST_N) $(GO) test -count=1 -timeout 10m -run 'TestDifferential' -v ./probe/
+	FWSLOT_DIFFTEST_N=$(DIFFTEST_N) $(GO) test -count=1 -timeout 30m -run 'TestDifferential' -v ./probe/

@@ -216,7 +216,7 @@ func (s *sockets) ctEstablish(sp pktSpec, p Probe) error {
 	}
 	f := flowFor(sp, p)
 	if icmp {
-		f.sport = uint16(sp.tag) // the echo id of every probe packet
+		f.sport = sp.sport // the echo id of the probe's packets
 	}
 	var replyType uint8
 	switch {

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -20,6 +21,7 @@ type rulesetFacts struct {
 	addrs    []netip.Addr
 	natOut   map[string]bool
 	forwards []portForward
+	fwdPorts []uint16 // every port a dnat rule matches, with or without its interface
 }
 
 type portForward struct {
@@ -29,6 +31,7 @@ type portForward struct {
 }
 
 var (
+	reInclude  = regexp.MustCompile(`(?m)^\s*include\s+"([^"/][^"]*)"`)
 	reDefine   = regexp.MustCompile(`(?m)^\s*define\s+(\w+)\s*=\s*(.+?)\s*$`)
 	rePorts    = regexp.MustCompile(`[ds]port\s+(\{[^}]*\}|[0-9][0-9-]*)`)
 	reNumber   = regexp.MustCompile(`[0-9]+(-[0-9]+)?`)
@@ -36,7 +39,8 @@ var (
 	reV6       = regexp.MustCompile(`\b(2001:db8[0-9a-f:]*)(/[0-9]+)?`)
 	reOifname  = regexp.MustCompile(`oifname\s+"?([\w.-]+)"?`)
 	reIifname  = regexp.MustCompile(`iifname\s+"?([\w.-]+)"?`)
-	reDNATPort = regexp.MustCompile(`(tcp|udp)\s+dport\s+([0-9]+)\s+dnat`)
+	reJumpTo   = regexp.MustCompile(`\b(?:jump|goto)\s+([\w.-]+)`)
+	reDNATPort = regexp.MustCompile(`(tcp|udp)\s+dport\s+([0-9]+)\b[^#]*?\bdnat\b`)
 )
 
 // readFacts reads a ruleset file, defines expanded.
@@ -47,6 +51,15 @@ func readFacts(t testing.TB, file string) rulesetFacts {
 		t.Fatal(err)
 	}
 	text := string(raw)
+	// The files it includes (relative globs, as nft -I DIR reads them).
+	for _, m := range reInclude.FindAllStringSubmatch(text, -1) {
+		files, _ := filepath.Glob(filepath.Join(filepath.Dir(file), m[1]))
+		for _, f := range files {
+			if b, err := os.ReadFile(f); err == nil {
+				text += "\n" + string(b)
+			}
+		}
+	}
 	for _, m := range reDefine.FindAllStringSubmatch(text, -1) {
 		text = strings.ReplaceAll(text, "$"+m[1], m[2])
 	}
@@ -70,6 +83,17 @@ func readFacts(t testing.TB, file string) rulesetFacts {
 			}
 		}
 	}
+	// Chains that source-nat, by name (a rough split at "chain NAME {").
+	natChains := map[string]bool{}
+	for _, part := range strings.Split(text, "chain ")[1:] {
+		name, rest, _ := strings.Cut(part, " ")
+		if i := strings.Index(rest, "\n\t}"); i >= 0 {
+			rest = rest[:i]
+		}
+		if strings.Contains(rest, "masquerade") || strings.Contains(rest, " snat ") {
+			natChains[name] = true
+		}
+	}
 	for _, line := range strings.Split(text, "\n") {
 		body, _, _ := strings.Cut(line, "#")
 		for _, m := range reV4.FindAllStringSubmatch(body, -1) {
@@ -87,9 +111,16 @@ func readFacts(t testing.TB, file string) rulesetFacts {
 				f.natOut[m[1]] = true
 			}
 		}
+		// fw4 style: oifname "eth1" jump srcnat_wan, the masquerade in there.
+		if m := reJumpTo.FindStringSubmatch(body); m != nil && natChains[m[1]] {
+			if o := reOifname.FindStringSubmatch(body); o != nil {
+				f.natOut[o[1]] = true
+			}
+		}
 		if m := reDNATPort.FindStringSubmatch(body); m != nil {
+			p, _ := strconv.Atoi(m[2])
+			f.fwdPorts = append(f.fwdPorts, uint16(p))
 			if im := reIifname.FindStringSubmatch(body); im != nil {
-				p, _ := strconv.Atoi(m[2])
 				f.forwards = append(f.forwards, portForward{iface: im[1], proto: Proto(m[1]), port: uint16(p)})
 			}
 		}
@@ -292,18 +323,54 @@ func (g *generator) one() string {
 	if v6 {
 		icmp = "icmpv6"
 	}
-	switch k := r.IntN(20); {
+	hop := "ttl"
+	if v6 {
+		hop = "hoplimit"
+	}
+	switch k := r.IntN(26); {
+	case k == 20: // another IP protocol
+		protos := []string{"esp", "gre", "ah", "99"}
+		if !v6 {
+			protos = append(protos, "igmp")
+		}
+		return fmt.Sprintf("accept %s %s -> %s %s", pick(r, protos), src, dst, dir)
+	case k == 21: // what conntrack cannot track
+		return fmt.Sprintf("accept tcp %s -> %s %s state invalid", ep(src, sport), ep(dst, port()), dir)
+	case k == 22 && strings.HasPrefix(dir, "in "):
+		if r.IntN(2) == 0 {
+			return fmt.Sprintf("accept udp %s -> %s %s state invalid", ep(src, sport), ep(dst, port()), dir)
+		}
+		if v6 && !strings.Contains(dir, " out ") {
+			return g.one()
+		}
+		return fmt.Sprintf("accept %s %s -> %s %s state invalid", icmp, src, dst, dir)
+	case k == 23 && !strings.HasPrefix(dir, "out ") && g.established(dir, src, dst) != "": // an error about a flow of the destination
+		types := []string{"destination-unreachable", "time-exceeded"}
+		if v6 {
+			types = append(types, "packet-too-big")
+		}
+		return fmt.Sprintf("accept %s %s -> %s %s state related type %s code %d", icmp, src, dst, dir, pick(r, types), r.IntN(4))
+	case k == 24:
+		return fmt.Sprintf("accept udp %s -> %s %s dscp %s", ep(src, sport), ep(dst, port()), dir, pick(r, []string{"cs1", "cs6", "af41", "ef", "7"}))
+	case k == 25:
+		return fmt.Sprintf("accept tcp %s -> %s %s %s %d", ep(src, sport), ep(dst, port()), dir, hop, pick(r, []int{2, 32, 128, 255}))
 	case k < 8:
 		extra := pick(r, []string{"", "", "", "", "flags ACK", "flags FIN", "flags SYN,ACK", g.established(dir, src, dst)})
 		sp, dp := sport, port()
 		if extra == "state established" && r.IntN(2) == 0 {
 			sp, dp = dp, sport // a server's answer
 		}
+		if extra == "state established" && (g.forwarded(sp) || g.forwarded(dp)) {
+			extra = "" // a port forward's flow is only known with its mapping
+		}
 		return strings.TrimSpace(fmt.Sprintf("accept tcp %s -> %s %s %s", ep(src, sp), ep(dst, dp), dir, extra))
 	case k < 13:
-		extra := pick(r, []string{"", "", "", g.established(dir, src, dst)})
-		return strings.TrimSpace(fmt.Sprintf("accept udp %s -> %s %s %s", ep(src, sport), ep(dst, port()), dir, extra))
-	default:
+		extra, dp := pick(r, []string{"", "", "", g.established(dir, src, dst)}), port()
+		if g.forwarded(dp) {
+			extra = "" // a port forward's flow is only known with its mapping
+		}
+		return strings.TrimSpace(fmt.Sprintf("accept udp %s -> %s %s %s", ep(src, sport), ep(dst, dp), dir, extra))
+	case k < 20:
 		types := []string{"echo-request", "echo-request", "echo-reply", "destination-unreachable", "time-exceeded", "timestamp-request"}
 		if v6 {
 			types = []string{"echo-request", "echo-request", "echo-reply", "destination-unreachable", "time-exceeded", "packet-too-big", "parameter-problem"}
@@ -318,6 +385,7 @@ func (g *generator) one() string {
 		}
 		return fmt.Sprintf("accept %s %s -> %s %s type %s%s", icmp, src, dst, dir, typ, extra)
 	}
+	return g.one()
 }
 
 // established is "state established", except for forwarded packets of a
@@ -340,6 +408,11 @@ func (g *generator) established(dir string, src, dst netip.Addr) string {
 		}
 	}
 	return "state established"
+}
+
+// forwarded reports whether a port is one the ruleset forwards (dnat).
+func (g *generator) forwarded(port uint16) bool {
+	return slices.Contains(g.facts.fwdPorts, port)
 }
 
 // generate returns n generated probes without verdicts.

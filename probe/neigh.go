@@ -1,11 +1,14 @@
 package probe
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/fwslot/fwslot/internal/nsutil"
 )
@@ -44,7 +47,7 @@ func (tw *Twin) addNeighbours(probes []Probe) error {
 		tw.nsChecked = map[sendKey]bool{}
 		tw.gwBlocked = map[string]bool{}
 	}
-	var b strings.Builder
+	var ops []func() error // neighbour entries to set or remove, in the twin
 	var errs []error
 	add := func(a netip.Addr) {
 		if !unicast(a) || tw.neigh[a] {
@@ -68,7 +71,7 @@ func (tw *Twin) addNeighbours(probes []Probe) error {
 				return
 			}
 		}
-		fmt.Fprintf(&b, "neigh replace %s lladdr %s dev %s nud permanent\n", a, ti.peerMAC, ti.Name)
+		ops = append(ops, func() error { return setNeighbour(ti, a) })
 	}
 	for _, p := range probes {
 		add(p.Src.Addr)
@@ -97,7 +100,7 @@ func (tw *Twin) addNeighbours(probes []Probe) error {
 		if !ok {
 			tw.ndBlocked[gw6] = ti.Name
 			tw.gwBlocked[ti.Name] = true
-			fmt.Fprintf(&b, "neigh del %s dev %s\n", gw6, ti.Name)
+			ops = append(ops, func() error { return delNeighbour(ti, gw6) })
 		}
 	}
 	// A sender needs the twin's address resolved too: if the ruleset
@@ -126,7 +129,15 @@ func (tw *Twin) addNeighbours(probes []Probe) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if err := ipBatch(tw.Name, b.String()); err != nil {
+	err := nsutil.Do(tw.Name, func() error {
+		for _, op := range ops {
+			if err := op(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("neighbours of on-link hosts: %w", err)
 	}
 	return nil
@@ -205,8 +216,15 @@ func (tw *Twin) acceptsNeighbourMsg(ti *twinIface, a netip.Addr, typ uint8) (boo
 		o := own.As16()
 		dst = netip.AddrFrom16([16]byte{0xff, 0x02, 11: 1, 12: 0xff, 13: o[13], 14: o[14], 15: o[15]})
 	}
-	na := Probe{Proto: ICMPv6, Src: Endpoint{Addr: a}, Dst: Endpoint{Addr: dst}, In: ti.Name, State: StateNew, ICMPType: typ,
-		Text: fmt.Sprintf("icmpv6 %s -> %s in %s type %d", a, dst, ti.Name, typ)}
+	if dst.IsMulticast() {
+		if err := tw.waitJoined(ti, dst); err != nil {
+			return false, err
+		}
+	}
+	// Neighbour discovery is sent with hop limit 255 (RFC 4861), which
+	// rulesets check (RFC 4890 filters: `ip6 hoplimit 255`).
+	na := Probe{Proto: ICMPv6, Src: Endpoint{Addr: a}, Dst: Endpoint{Addr: dst}, In: ti.Name, State: StateNew, ICMPType: typ, TTL: 255,
+		Text: fmt.Sprintf("icmpv6 %s -> %s in %s type %d hoplimit 255", a, dst, ti.Name, typ)}
 	tw.ndProbes++
 	r := tw.probeOne(ndProbeBase+tw.ndProbes, na, nil, Options{}.withDefaults())
 	tw.dirty = true
@@ -254,4 +272,36 @@ func (tw *Twin) linkLocal(ti *twinIface) (netip.Addr, error) {
 		return ll, fmt.Errorf("twin interface %s: %w", ti.Name, err)
 	}
 	return ll, nil
+}
+
+// waitJoined waits (up to 2s) until the twin's interface has joined the
+// multicast group: the kernel joins an address's solicited-node group
+// from a work queue after the address appears, and a solicitation sent
+// before that is not delivered.
+func (tw *Twin) waitJoined(ti *twinIface, group netip.Addr) error {
+	want := hex.EncodeToString(group.AsSlice())
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		var joined bool
+		err := nsutil.Do(tw.Name, func() error {
+			b, err := os.ReadFile("/proc/thread-self/net/igmp6")
+			if err != nil {
+				return fmt.Errorf("read multicast groups: %w", err)
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				f := strings.Fields(line)
+				if len(f) >= 3 && f[1] == ti.Name && f[2] == want {
+					joined = true
+				}
+			}
+			return nil
+		})
+		if err != nil || joined {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("twin interface %s never joined %s", ti.Name, group)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -11,25 +11,52 @@ type pktSpec struct {
 	src, dst     netip.Addr
 	proto        uint8
 	sport, dport uint16
-	flags        uint8  // tcp
-	icmpType     uint8  // icmp, icmpv6
-	tag          uint32 // IPv4 ID or IPv6 flow label: identifies the probe
+	flags        uint8 // tcp
+	icmpType     uint8 // icmp, icmpv6
+	icmpCode     uint8
+	tag          uint32 // identifies the probe: carried in the payload marker (see markerAt)
 	seq, ack     uint32 // tcp sequence and acknowledgement numbers; 0: derived from tag
+	ttl          uint8  // IPv4 TTL or IPv6 hop limit; 0: 64
+	dscp         uint8
+	badCsum      bool     // a wrong transport checksum (state invalid)
+	quote        *pktSpec // the packet an ICMP error quotes (state related)
 }
 
 var probePayload = []byte("fwslot probe")
 
+// probeMagic starts the marker that identifies a probe packet: the 4 bytes
+// "fwsl" and the probe's 32-bit tag, the first payload bytes after the
+// transport header (TCP, UDP, ICMP echo and bare errors, ESP, GRE, IGMP,
+// other protocols at offset 0; a related ICMP error carries it in the udp
+// payload of the packet it quotes). Headers carry no tag, so every header
+// field a rule can match is the probe's own or a fixed value. SCTP
+// carries the tag in its INIT chunk's initiate tag instead (an INIT must
+// be the only chunk).
+const probeMagic = 0x6677736c
+
+// marker is the payload prefix of a probe packet with tag.
+func marker(tag uint32) []byte {
+	return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, probeMagic), tag)
+}
+
+// withMarker is the probe payload: marker then text.
+func withMarker(tag uint32) []byte { return append(marker(tag), probePayload...) }
+
 // buildIP returns the IP packet (header included) for a probe.
 func buildIP(s pktSpec) []byte {
 	l4 := buildL4(s)
+	ttl := s.ttl
+	if ttl == 0 {
+		ttl = 64
+	}
 	var b []byte
 	if s.src.Is4() {
 		b = make([]byte, 20, 20+len(l4))
 		b[0] = 0x45
+		b[1] = s.dscp << 2
 		binary.BigEndian.PutUint16(b[2:], uint16(20+len(l4)))
-		binary.BigEndian.PutUint16(b[4:], uint16(s.tag))
-		binary.BigEndian.PutUint16(b[6:], 0x4000) // DF
-		b[8] = 64
+		binary.BigEndian.PutUint16(b[6:], 0x4000) // DF; ID 0
+		b[8] = ttl
 		b[9] = s.proto
 		src, dst := s.src.As4(), s.dst.As4()
 		copy(b[12:], src[:])
@@ -37,10 +64,10 @@ func buildIP(s pktSpec) []byte {
 		binary.BigEndian.PutUint16(b[10:], ^csumAdd(0, b))
 	} else {
 		b = make([]byte, 40, 40+len(l4))
-		binary.BigEndian.PutUint32(b[0:], 6<<28|s.tag&0xfffff)
+		binary.BigEndian.PutUint32(b[0:], 6<<28|uint32(s.dscp)<<22) // flow label 0
 		binary.BigEndian.PutUint16(b[4:], uint16(len(l4)))
 		b[6] = s.proto
-		b[7] = 64
+		b[7] = ttl
 		src, dst := s.src.As16(), s.dst.As16()
 		copy(b[8:], src[:])
 		copy(b[24:], dst[:])
@@ -53,7 +80,8 @@ func buildL4(s pktSpec) []byte {
 	csumAt := -1
 	switch s.proto {
 	case 6:
-		b = make([]byte, 20)
+		b = make([]byte, 20, 28)
+		b = append(b, marker(s.tag)...)
 		binary.BigEndian.PutUint16(b[0:], s.sport)
 		binary.BigEndian.PutUint16(b[2:], s.dport)
 		seq, ack := s.seq, s.ack
@@ -72,18 +100,30 @@ func buildL4(s pktSpec) []byte {
 		binary.BigEndian.PutUint16(b[14:], 64240)
 		csumAt = 16
 	case 17:
-		b = make([]byte, 8, 8+len(probePayload))
-		b = append(b, probePayload...)
+		b = make([]byte, 8, 8+8+len(probePayload))
+		b = append(b, withMarker(s.tag)...)
 		binary.BigEndian.PutUint16(b[0:], s.sport)
 		binary.BigEndian.PutUint16(b[2:], s.dport)
 		binary.BigEndian.PutUint16(b[4:], uint16(len(b)))
 		csumAt = 6
 	case 1, 58:
 		b = make([]byte, 8, 8+len(probePayload))
-		b = append(b, probePayload...)
-		b[0] = s.icmpType
-		binary.BigEndian.PutUint16(b[4:], uint16(s.tag))
-		binary.BigEndian.PutUint16(b[6:], 1)
+		b[0], b[1] = s.icmpType, s.icmpCode
+		if s.quote != nil {
+			// An ICMP error: the quoted packet, and an MTU where the
+			// type carries one.
+			switch {
+			case s.proto == 58 && s.icmpType == 2:
+				binary.BigEndian.PutUint32(b[4:], 1280)
+			case s.proto == 1 && s.icmpType == 3 && s.icmpCode == 4:
+				binary.BigEndian.PutUint16(b[6:], 576)
+			}
+			b = append(b, buildIP(*s.quote)...)
+		} else {
+			b = append(b, withMarker(s.tag)...)
+			binary.BigEndian.PutUint16(b[4:], s.sport) // echo id: chosen per probe like a source port
+			binary.BigEndian.PutUint16(b[6:], 1)
+		}
 		csumAt = 2
 	case 132:
 		// Common header plus an INIT chunk.
@@ -99,6 +139,24 @@ func buildL4(s pktSpec) []byte {
 		binary.BigEndian.PutUint32(b[28:], 1) // initial TSN
 		binary.LittleEndian.PutUint32(b[8:], crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
 		return b
+	case 2: // IGMPv2 membership report for the destination group
+		b = make([]byte, 8)
+		b[0] = 0x16
+		if s.dst.Is4() {
+			d := s.dst.As4()
+			copy(b[4:], d[:])
+		}
+		b = append(b, marker(s.tag)...)
+		binary.BigEndian.PutUint16(b[2:], ^csumAdd(0, b))
+		return b
+	case 47: // GRE without options carrying an IPv4 payload
+		return append([]byte{0, 0, 0x08, 0}, withMarker(s.tag)...)
+	case 50: // ESP: SPI, sequence number, opaque payload
+		b = binary.BigEndian.AppendUint32(nil, 0x100)
+		b = binary.BigEndian.AppendUint32(b, 1)
+		return append(b, withMarker(s.tag)...)
+	default:
+		return withMarker(s.tag)
 	}
 	var sum uint32
 	if s.proto != 1 { // ICMPv4 has no pseudo header
@@ -107,6 +165,12 @@ func buildL4(s pktSpec) []byte {
 	c := ^csumAdd(sum, b)
 	if c == 0 && s.proto == 17 {
 		c = 0xffff
+	}
+	if s.badCsum {
+		c++
+		if c == 0 {
+			c = 2
+		}
 	}
 	binary.BigEndian.PutUint16(b[csumAt:], c)
 	return b
@@ -162,7 +226,6 @@ func parseIP(b []byte) (p pktInfo, ok bool) {
 		p.src = netip.AddrFrom4([4]byte(b[12:16]))
 		p.dst = netip.AddrFrom4([4]byte(b[16:20]))
 		p.proto = b[9]
-		p.tag = uint32(binary.BigEndian.Uint16(b[4:]))
 		l4 = b[ihl:]
 	case 6:
 		if len(b) < 40 {
@@ -172,7 +235,6 @@ func parseIP(b []byte) (p pktInfo, ok bool) {
 		p.src = netip.AddrFrom16([16]byte(b[8:24]))
 		p.dst = netip.AddrFrom16([16]byte(b[24:40]))
 		p.proto = b[6]
-		p.tag = binary.BigEndian.Uint32(b[0:]) & 0xfffff
 		l4 = b[40:]
 	default:
 		return p, false
@@ -181,9 +243,46 @@ func parseIP(b []byte) (p pktInfo, ok bool) {
 	return p, true
 }
 
+// markerAt is where a probe packet's marker starts in the transport
+// segment l4 (-1: this protocol has none there).
+func markerAt(proto uint8, l4 []byte) int {
+	switch proto {
+	case 6:
+		if len(l4) < 13 {
+			return -1
+		}
+		return int(l4[12]>>4) * 4
+	case 17, 1, 58, 50, 2:
+		return 8
+	case 47:
+		return 4
+	case 132:
+		return -1
+	}
+	return 0
+}
+
+// tagOf reads the probe tag from a transport segment (ok false: no marker).
+func tagOf(proto uint8, l4 []byte) (uint32, bool) {
+	if proto == 132 { // SCTP: the initiate tag of an INIT chunk
+		if len(l4) >= 20 && l4[12] == 1 && l4[16]>>4 == 1 {
+			return binary.BigEndian.Uint32(l4[16:]) & 0x0fffffff, true
+		}
+		return 0, false
+	}
+	at := markerAt(proto, l4)
+	if at < 0 || len(l4) < at+8 || binary.BigEndian.Uint32(l4[at:]) != probeMagic {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(l4[at+4:]), true
+}
+
 // parseL4 fills ports, flags and icmp fields (and the quoted packet of an
-// ICMP error) from a transport header.
+// ICMP error), and the probe tag, from a transport segment.
 func parseL4(p *pktInfo, l4 []byte) {
+	if t, ok := tagOf(p.proto, l4); ok {
+		p.tag = t
+	}
 	switch p.proto {
 	case 6, 17, 132:
 		if len(l4) >= 4 {

@@ -122,12 +122,11 @@ func parseBody(file string, line int, body string, withVerdict bool) (Probe, err
 		}
 	}
 	t := l.next()
-	switch Proto(t) {
-	case TCP, UDP, ICMP, ICMPv6, SCTP:
-		p.Proto = Proto(t)
-	default:
-		return p, l.fail("protocol (tcp, udp, icmp, icmpv6 or sctp)", t)
+	proto, ok := parseProto(t)
+	if !ok {
+		return p, l.fail("protocol (tcp, udp, icmp, icmpv6, sctp, esp, gre, ... or a number 0-255)", t)
 	}
+	p.Proto = proto
 	var err error
 	if p.Src, err = parseEndpoint(l, "source ADDRESS or ADDRESS:PORT"); err != nil {
 		return p, err
@@ -138,7 +137,7 @@ func parseBody(file string, line int, body string, withVerdict bool) (Probe, err
 	if p.Dst, err = parseEndpoint(l, "destination ADDRESS or ADDRESS:PORT"); err != nil {
 		return p, err
 	}
-	flagsSet, typeSet := false, false
+	flagsSet, typeSet, codeSet := false, false, false
 	seen := map[string]bool{}
 	for {
 		kw := l.next()
@@ -162,10 +161,10 @@ func parseBody(file string, line int, body string, withVerdict bool) (Probe, err
 			}
 		case "state":
 			switch State(val) {
-			case StateNew, StateEstablished:
+			case StateNew, StateEstablished, StateRelated, StateInvalid:
 				p.State = State(val)
 			default:
-				return p, l.fail("state new or established", val)
+				return p, l.fail("state new, established, related or invalid", val)
 			}
 		case "flags":
 			f, ok := parseFlags(val)
@@ -180,6 +179,27 @@ func parseBody(file string, line int, body string, withVerdict bool) (Probe, err
 				return p, l.fail(string(p.Proto)+" type name (e.g. echo-request) or number", val)
 			}
 			p.ICMPType = t
+		case "code":
+			c, err := strconv.ParseUint(val, 10, 8)
+			if err != nil {
+				return p, l.fail("icmp code 0-255", val)
+			}
+			p.ICMPCode, codeSet = uint8(c), true
+		case "ttl", "hoplimit":
+			v, err := strconv.ParseUint(val, 10, 8)
+			if err != nil || v == 0 {
+				return p, l.fail(kw+" 1-255", val)
+			}
+			if seen["ttl"] && seen["hoplimit"] {
+				return p, l.fail("ttl or hoplimit, not both", kw)
+			}
+			p.TTL = uint8(v)
+		case "dscp":
+			d, ok := parseDSCP(val)
+			if !ok {
+				return p, l.fail("dscp name (cs1, af41, ef, ...) or number 0-63", val)
+			}
+			p.DSCP = d
 		case "mark":
 			m, err := strconv.ParseUint(val, 0, 32)
 			if err != nil {
@@ -199,7 +219,7 @@ func parseBody(file string, line int, body string, withVerdict bool) (Probe, err
 			}
 		default:
 			l.pos--
-			return p, l.fail("in, out, state, flags, type, mark, snat or dnat", kw)
+			return p, l.fail("in, out, state, flags, type, code, ttl, hoplimit, dscp, mark, snat or dnat", kw)
 		}
 	}
 	// Semantic checks.
@@ -225,12 +245,24 @@ func parseBody(file string, line int, body string, withVerdict bool) (Probe, err
 			return p, where("IPv6 addresses for icmpv6 (use icmp)", p.Src.Addr.String())
 		}
 	}
+	if seen["ttl"] && p.Is6() {
+		return p, where("hoplimit for IPv6", "ttl")
+	}
+	if seen["hoplimit"] && !p.Is6() {
+		return p, where("ttl for IPv4", "hoplimit")
+	}
+	if codeSet && !p.Proto.isICMP() {
+		return p, where("code only for icmp and icmpv6", "code")
+	}
+	if typeSet && !p.Proto.isICMP() {
+		return p, where("no icmp type for "+string(p.Proto), "type")
+	}
 	if !p.Proto.hasPorts() {
 		if p.Src.Port != 0 || p.Dst.Port != 0 {
 			return p, where("addresses without ports for "+string(p.Proto), p.Src.String()+" -> "+p.Dst.String())
 		}
-		if !typeSet {
-			p.ICMPType = defaultICMPType(p.Proto)
+		if !typeSet && p.Proto.isICMP() {
+			p.ICMPType = defaultICMPTypeIn(p.Proto, p.State)
 		}
 	} else {
 		if p.Dst.Port == 0 {
@@ -238,6 +270,32 @@ func parseBody(file string, line int, body string, withVerdict bool) (Probe, err
 		}
 		if typeSet {
 			return p, where("no icmp type for "+string(p.Proto), "type")
+		}
+	}
+	switch p.State {
+	case StateEstablished:
+		if p.Proto != TCP && p.Proto != UDP && !p.Proto.isICMP() {
+			return p, where("state established only for tcp, udp, icmp or icmpv6", string(p.Proto))
+		}
+	case StateRelated:
+		if !p.Proto.isICMP() || !isICMPError(p.Proto.number(), p.ICMPType) {
+			return p, where("state related only for an icmp/icmpv6 error type (destination-unreachable, time-exceeded, parameter-problem, packet-too-big)", string(p.Proto))
+		}
+		if p.SNAT != nil || p.DNAT != nil {
+			return p, where("no snat or dnat with state related", "")
+		}
+	case StateInvalid:
+		if p.Proto != TCP && ((p.Proto != UDP && !p.Proto.isICMP()) || p.In == "") {
+			return p, where("state invalid only for tcp, or for udp/icmp/icmpv6 arriving on an interface (in)", string(p.Proto))
+		}
+		if p.SNAT != nil || p.DNAT != nil {
+			return p, where("no snat or dnat with state invalid", "")
+		}
+		if p.Proto == ICMPv6 && p.Out == "" {
+			// The kernel discards an icmpv6 packet with a bad checksum
+			// after the ruleset, before any socket sees it: its fate
+			// would not show the ruleset's verdict.
+			return p, where("state invalid for icmpv6 only when forwarded (in and out): a bad checksum is discarded before local delivery", "")
 		}
 	}
 	if p.Proto == TCP {

@@ -30,6 +30,20 @@ func TestParseValid(t *testing.T) {
 			Probe{Verdict: Accept, Proto: TCP, Src: ep("10.0.0.1", 0), Dst: ep("10.0.0.2", 80), Out: "eth0", State: StateEstablished, Flags: FlagACK}},
 		{"drop sctp 10.0.0.1:5 -> 10.0.0.2:80 in eth0",
 			Probe{Verdict: Drop, Proto: SCTP, Src: ep("10.0.0.1", 5), Dst: ep("10.0.0.2", 80), In: "eth0", State: StateNew}},
+		{"accept 47 10.0.0.1 -> 10.0.0.2 in eth0 ttl 1 dscp af41",
+			Probe{Verdict: Accept, Proto: "gre", Src: ep("10.0.0.1", 0), Dst: ep("10.0.0.2", 0), In: "eth0", State: StateNew, TTL: 1, DSCP: 34}},
+		{"accept 253 10.0.0.1 -> 10.0.0.2 in eth0 dscp 7",
+			Probe{Verdict: Accept, Proto: "253", Src: ep("10.0.0.1", 0), Dst: ep("10.0.0.2", 0), In: "eth0", State: StateNew, DSCP: 7}},
+		{"accept esp [2001:db8::7] -> [2001:db8::1] in eth0 hoplimit 255",
+			Probe{Verdict: Accept, Proto: "esp", Src: ep("2001:db8::7", 0), Dst: ep("2001:db8::1", 0), In: "eth0", State: StateNew, TTL: 255}},
+		{"accept icmp 10.0.0.1 -> 10.0.0.2 in eth0 state related code 3",
+			Probe{Verdict: Accept, Proto: ICMP, Src: ep("10.0.0.1", 0), Dst: ep("10.0.0.2", 0), In: "eth0", State: StateRelated, ICMPType: 3, ICMPCode: 3}},
+		{"accept icmpv6 [2001:db8::7] -> [2001:db8::1] in eth0 state related type packet-too-big",
+			Probe{Verdict: Accept, Proto: ICMPv6, Src: ep("2001:db8::7", 0), Dst: ep("2001:db8::1", 0), In: "eth0", State: StateRelated, ICMPType: 2}},
+		{"drop tcp 10.0.0.1 -> 10.0.0.2:22 out eth0 state invalid",
+			Probe{Verdict: Drop, Proto: TCP, Src: ep("10.0.0.1", 0), Dst: ep("10.0.0.2", 22), Out: "eth0", State: StateInvalid, Flags: FlagSYN | FlagFIN}},
+		{"drop udp 10.0.0.1 -> 10.0.0.2:53 in eth0 state invalid",
+			Probe{Verdict: Drop, Proto: UDP, Src: ep("10.0.0.1", 0), Dst: ep("10.0.0.2", 53), In: "eth0", State: StateInvalid}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.line, func(t *testing.T) {
@@ -57,7 +71,20 @@ func TestParseValid(t *testing.T) {
 func TestParseErrors(t *testing.T) {
 	tests := []struct{ line, want string }{
 		{"acept tcp 1.2.3.4 -> 5.6.7.8:1 in eth0", `f:1: expected verdict (accept, drop or reject), got "acept"`},
-		{"accept tcpp 1.2.3.4 -> 5.6.7.8:1 in eth0", `expected protocol (tcp, udp, icmp, icmpv6 or sctp), got "tcpp"`},
+		{"accept tcpp 1.2.3.4 -> 5.6.7.8:1 in eth0", `expected protocol (tcp, udp, icmp, icmpv6, sctp, esp, gre, ... or a number 0-255), got "tcpp"`},
+		{"accept 256 1.2.3.4 -> 5.6.7.8 in eth0", `expected protocol`},
+		{"accept gre 1.2.3.4 -> 5.6.7.8:1 in eth0", `expected addresses without ports for gre`},
+		{"accept gre 1.2.3.4 -> 5.6.7.8 in eth0 state established", `expected state established only for tcp, udp, icmp or icmpv6`},
+		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in eth0 code 3", `expected code only for icmp and icmpv6`},
+		{"accept icmp 1.2.3.4 -> 5.6.7.8 in eth0 state related type echo-request", `expected state related only for an icmp/icmpv6 error type`},
+		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in eth0 state related", `expected state related only for an icmp/icmpv6 error type`},
+		{"accept udp 1.2.3.4 -> 5.6.7.8:1 out eth0 state invalid", `expected state invalid only for tcp, or for udp/icmp/icmpv6 arriving`},
+		{"accept icmpv6 [::1] -> [::2] in eth0 state invalid", `expected state invalid for icmpv6 only when forwarded`},
+		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in eth0 ttl 0", `expected ttl 1-255, got "0"`},
+		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in eth0 hoplimit 3", `expected ttl for IPv4, got "hoplimit"`},
+		{"accept tcp [::1] -> [::2]:1 in eth0 ttl 3", `expected hoplimit for IPv6, got "ttl"`},
+		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in eth0 dscp 64", `expected dscp name (cs1, af41, ef, ...) or number 0-63, got "64"`},
+		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in eth0 dscp af99", `expected dscp name`},
 		{"accept tcp 1.2.3 -> 5.6.7.8:1 in eth0", `expected source ADDRESS or ADDRESS:PORT (port 1-65535), got "1.2.3"`},
 		{"accept tcp 1.2.3.4 5.6.7.8:1 in eth0", `expected "->", got "5.6.7.8:1"`},
 		{"accept tcp 1.2.3.4 ->", `expected destination ADDRESS or ADDRESS:PORT, got end of line`},
@@ -67,7 +94,7 @@ func TestParseErrors(t *testing.T) {
 		{"accept tcp 1.2.3.4 -> [2001:db8::2]:1 in eth0", `expected source and destination of the same IP family`},
 		{"accept tcp 1.2.3.4 -> 5.6.7.8:1", `expected in IFACE and/or out IFACE, got end of line`},
 		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in", `expected interface name after in, got end of line`},
-		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in eth0 state bogus", `expected state new or established, got "bogus"`},
+		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in eth0 state bogus", `expected state new, established, related or invalid, got "bogus"`},
 		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in eth0 flags SYN,FOO", `expected tcp flags like SYN,ACK, got "SYN,FOO"`},
 		{"accept udp 1.2.3.4 -> 5.6.7.8:1 in eth0 flags SYN", `expected flags only for tcp`},
 		{"accept icmp 1.2.3.4 -> 5.6.7.8 in eth0 type echo", `expected icmp type name (e.g. echo-request) or number, got "echo"`},
@@ -75,7 +102,7 @@ func TestParseErrors(t *testing.T) {
 		{"accept icmp [::1] -> [::2] in eth0", `expected IPv4 addresses for icmp (use icmpv6)`},
 		{"accept icmpv6 1.2.3.4 -> 5.6.7.8 in eth0", `expected IPv6 addresses for icmpv6 (use icmp)`},
 		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in eth0 mark x", `expected mark as a 32-bit number, got "x"`},
-		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in eth0 frob 1", `expected in, out, state, flags, type, mark, snat or dnat, got "frob"`},
+		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in eth0 frob 1", `expected in, out, state, flags, type, code, ttl, hoplimit, dscp, mark, snat or dnat, got "frob"`},
 		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in eth0 in eth1", `expected each option at most once, got "in"`},
 		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in lan0 out wan0 snat [::1]", `expected nat address of the probe's IP family`},
 		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in averyveryverylongname", `expected interface name after in`},
@@ -109,7 +136,7 @@ func TestParseLine(t *testing.T) {
 	}{
 		{"tcp 198.51.100.7 -> 192.0.2.10:22 in eth0", "tcp 198.51.100.7 -> 192.0.2.10:22 in eth0", ""},
 		{"udp [2001:db8::9]:53 -> [2001:db8::1]:53 in eth0 out eth1 # dns", "udp [2001:db8::9]:53 -> [2001:db8::1]:53 in eth0 out eth1", ""},
-		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in eth0", "", `probe:1: expected protocol (tcp, udp, icmp, icmpv6 or sctp), got "accept"`},
+		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in eth0", "", `probe:1: expected protocol (tcp, udp, icmp, icmpv6, sctp, esp, gre, ... or a number 0-255), got "accept"`},
 	}
 	for _, tc := range tests {
 		p, err := ParseLine(tc.line)

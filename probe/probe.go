@@ -11,11 +11,14 @@
 //	VERDICT PROTO SRC -> DST [in IFACE] [out IFACE] [OPTION ...] [# name]
 //
 //	VERDICT  accept | drop | reject
-//	PROTO    tcp | udp | icmp | icmpv6 | sctp
+//	PROTO    tcp | udp | icmp | icmpv6 | sctp | esp | ah | gre | igmp | ... | NUMBER
 //	SRC, DST ADDRESS or ADDRESS:PORT; IPv6 in brackets: [2001:db8::1]:22
-//	OPTION   state new|established   (default new)
+//	OPTION   state new|established|related|invalid   (default new)
 //	         flags SYN,ACK,...       (tcp; default SYN for new, ACK for established)
 //	         type NAME|NUMBER        (icmp/icmpv6 type as nft names it; default echo-request)
+//	         code N                  (icmp/icmpv6 code)
+//	         ttl N | hoplimit N      (IPv4 TTL / IPv6 hop limit; default 64)
+//	         dscp NAME|N             (cs1, af41, ef, ... or 0-63)
 //	         mark N                  (packet mark on entry; decimal or 0x hex)
 //	         snat ADDRESS[:PORT]     (expect the packet to leave with this source)
 //	         dnat ADDRESS[:PORT]     (expect the packet to leave with this destination)
@@ -54,22 +57,44 @@ const (
 	SCTP   Proto = "sctp"
 )
 
+// protoNumbers are the IP protocols a probe names by name (as nft and
+// /etc/protocols name them); any other protocol is given by number.
+var protoNumbers = map[Proto]uint8{
+	TCP: 6, UDP: 17, ICMP: 1, ICMPv6: 58, SCTP: 132,
+	"igmp": 2, "ipip": 4, "egp": 8, "dccp": 33, "ipv6": 41, "rsvp": 46,
+	"gre": 47, "esp": 50, "ah": 51, "ospf": 89, "pim": 103, "vrrp": 112,
+	"l2tp": 115, "udplite": 136,
+}
+
+// parseProto reads a protocol name or number 0-255; a number with a name
+// becomes the name ("47" is gre).
+func parseProto(s string) (Proto, bool) {
+	if _, ok := protoNumbers[Proto(s)]; ok {
+		return Proto(s), true
+	}
+	n, err := strconv.ParseUint(s, 10, 8)
+	if err != nil {
+		return "", false
+	}
+	for name, v := range protoNumbers {
+		if v == uint8(n) {
+			return name, true
+		}
+	}
+	return Proto(strconv.FormatUint(n, 10)), true
+}
+
 // number returns the IP protocol number.
 func (p Proto) number() uint8 {
-	switch p {
-	case TCP:
-		return 6
-	case UDP:
-		return 17
-	case ICMP:
-		return 1
-	case ICMPv6:
-		return 58
-	case SCTP:
-		return 132
+	if n, ok := protoNumbers[p]; ok {
+		return n
 	}
-	return 0
+	n, _ := strconv.ParseUint(string(p), 10, 8)
+	return uint8(n)
 }
+
+// isICMP reports whether the protocol is ICMP or ICMPv6.
+func (p Proto) isICMP() bool { return p == ICMP || p == ICMPv6 }
 
 // hasPorts reports whether the protocol carries ports.
 func (p Proto) hasPorts() bool { return p == TCP || p == UDP || p == SCTP }
@@ -81,7 +106,17 @@ type State string
 const (
 	StateNew         State = "new"
 	StateEstablished State = "established"
+	// StateRelated is an ICMP error quoting a packet of a connection the
+	// probe's destination opened to its source (udp, port 53).
+	StateRelated State = "related"
+	// StateInvalid is a packet conntrack cannot track: a tcp packet with
+	// SYN and FIN, or (arriving) a udp/icmp packet with a bad checksum.
+	StateInvalid State = "invalid"
 )
+
+// relatedPort is the destination port of the connection a `state related`
+// probe's ICMP error quotes.
+const relatedPort = 53
 
 // Direction is where a probe packet goes: to this host, through it, or out of it.
 type Direction string
@@ -153,6 +188,9 @@ type Probe struct {
 	State    State     `json:"state"`
 	Flags    uint8     `json:"tcp_flags,omitempty"`
 	ICMPType uint8     `json:"icmp_type,omitempty"`
+	ICMPCode uint8     `json:"icmp_code,omitempty"`
+	TTL      uint8     `json:"ttl,omitempty"`  // IPv4 TTL or IPv6 hop limit; 0: 64
+	DSCP     uint8     `json:"dscp,omitempty"` // differentiated services code point
 	Mark     uint32    `json:"mark,omitempty"`
 	SNAT     *Endpoint `json:"snat,omitempty"`
 	DNAT     *Endpoint `json:"dnat,omitempty"`
@@ -195,14 +233,27 @@ func (p Probe) String() string {
 	if p.Out != "" {
 		b.WriteString(" out " + p.Out)
 	}
-	if p.State == StateEstablished {
-		b.WriteString(" state established")
+	if p.State != StateNew && p.State != "" {
+		b.WriteString(" state " + string(p.State))
 	}
 	if p.Proto == TCP && p.Flags != defaultFlags(p.State) {
 		b.WriteString(" flags " + FlagString(p.Flags))
 	}
-	if (p.Proto == ICMP || p.Proto == ICMPv6) && p.ICMPType != defaultICMPType(p.Proto) {
+	if p.Proto.isICMP() && p.ICMPType != defaultICMPTypeIn(p.Proto, p.State) {
 		b.WriteString(" type " + icmpTypeName(p.Proto, p.ICMPType))
+	}
+	if p.ICMPCode != 0 {
+		fmt.Fprintf(&b, " code %d", p.ICMPCode)
+	}
+	if p.TTL != 0 {
+		if p.Is6() {
+			fmt.Fprintf(&b, " hoplimit %d", p.TTL)
+		} else {
+			fmt.Fprintf(&b, " ttl %d", p.TTL)
+		}
+	}
+	if p.DSCP != 0 {
+		b.WriteString(" dscp " + dscpName(p.DSCP))
 	}
 	if p.Mark != 0 {
 		fmt.Fprintf(&b, " mark 0x%x", p.Mark)
@@ -217,10 +268,54 @@ func (p Probe) String() string {
 }
 
 func defaultFlags(s State) uint8 {
-	if s == StateEstablished {
+	switch s {
+	case StateEstablished:
 		return FlagACK
+	case StateInvalid:
+		return FlagSYN | FlagFIN
 	}
 	return FlagSYN
+}
+
+// defaultICMPTypeIn is the icmp type of a probe that names none: an echo
+// request, or destination-unreachable for an ICMP error (`state related`).
+func defaultICMPTypeIn(p Proto, s State) uint8 {
+	if s == StateRelated {
+		if p == ICMPv6 {
+			return 1
+		}
+		return 3
+	}
+	return defaultICMPType(p)
+}
+
+// dscpNames are the DSCP names nft knows.
+var dscpNames = map[string]uint8{
+	"cs0": 0, "cs1": 8, "cs2": 16, "cs3": 24, "cs4": 32, "cs5": 40, "cs6": 48, "cs7": 56,
+	"af11": 10, "af12": 12, "af13": 14, "af21": 18, "af22": 20, "af23": 22,
+	"af31": 26, "af32": 28, "af33": 30, "af41": 34, "af42": 36, "af43": 38,
+	"ef": 46, "va": 44, "le": 1,
+}
+
+func parseDSCP(s string) (uint8, bool) {
+	if v, ok := dscpNames[strings.ToLower(s)]; ok {
+		return v, true
+	}
+	n, err := strconv.ParseUint(s, 0, 8)
+	return uint8(n), err == nil && n < 64
+}
+
+func dscpName(v uint8) string {
+	best := ""
+	for n, d := range dscpNames {
+		if d == v && (best == "" || n < best) {
+			best = n
+		}
+	}
+	if best == "" {
+		return strconv.Itoa(int(v))
+	}
+	return best
 }
 
 var icmpTypes = map[string]uint8{

@@ -28,11 +28,19 @@ func (rn *realNet) fate(i int, p Probe) (realSeen, error) {
 			sp.seq, sp.ack = seq, ack
 		}
 	}
+	if p.State == StateRelated {
+		if _, _, err := rn.establish(*sp.quote, relatedFlow(i, p)); err != nil {
+			return realSeen{}, err
+		}
+	}
 	if p.Mark != 0 && p.In == "" {
 		if err := setMarkBoth(rn.send4, rn.send6, int(p.Mark)); err != nil {
 			return realSeen{}, err
 		}
 		defer setMarkBoth(rn.send4, rn.send6, realMark)
+	}
+	if err := rn.readTrace(nil); err != nil { // what the connection's set-up left
+		return realSeen{}, err
 	}
 	if err := rn.sendFrom(p.In, sp); err != nil {
 		return realSeen{}, err
@@ -101,11 +109,11 @@ func (rn *realNet) establish(sp pktSpec, p Probe) (seq, ack uint32, err error) {
 			}
 		}
 		open = pktSpec{src: dst, dst: src, proto: sp.proto, sport: dport, dport: sport, tag: sp.tag, flags: FlagSYN, seq: x}
-		switch sp.proto { // the echo-request the probe's echo-reply answers
+		switch sp.proto { // the echo-request the probe's echo-reply answers, same echo id
 		case 1:
-			open.icmpType = 8
+			open.icmpType, open.sport = 8, sp.sport
 		case 58:
-			open.icmpType = 128
+			open.icmpType, open.sport = 128, sp.sport
 		}
 		side, other = other, side
 	} else {
@@ -136,9 +144,9 @@ func (rn *realNet) establish(sp pktSpec, p Probe) (seq, ack uint32, err error) {
 	case 6:
 		ans.flags, ans.seq, ans.ack = FlagSYN|FlagACK, y, x+1
 	case 1:
-		ans.icmpType = 0
+		ans.icmpType, ans.sport = 0, seen.pk.sport
 	case 58:
-		ans.icmpType = 129
+		ans.icmpType, ans.sport = 129, seen.pk.sport
 	}
 	if err = rn.sendFrom(other, ans); err != nil {
 		return
@@ -150,9 +158,10 @@ func (rn *realNet) establish(sp pktSpec, p Probe) (seq, ack uint32, err error) {
 // diffCase runs probes twice: through fwslot's twin (topology twinTopo,
 // empty to infer it) and as real packets in the real topology realTopo.
 type diffOutcome struct {
-	probe Probe
-	twin  Result
-	real  realSeen
+	probe    Probe
+	twin     Result
+	real     realSeen
+	realPath Path // the real packet's own trace in the router
 }
 
 func (d diffOutcome) agree() bool {
@@ -206,13 +215,14 @@ func runDiffOpt(t testing.TB, file string, realTopo, twinTopo Topology, probes [
 	}
 	rn := newRealNet(t, realTopo, realHosts(realTopo, probes), file)
 	rn.sequential = opt.Sequential
+	rn.listenProtos(t, probes)
 	out := make([]diffOutcome, len(probes))
 	for i, p := range probes {
 		rs, err := rn.fate(i, p)
 		if err != nil {
 			t.Fatalf("real packet for %s: %v", p, err)
 		}
-		out[i] = diffOutcome{probe: p, twin: rep.Results[i], real: rs}
+		out[i] = diffOutcome{probe: p, twin: rep.Results[i], real: rs, realPath: buildPath(rs.events, rn.idx)}
 	}
 	return out
 }

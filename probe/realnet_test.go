@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +53,8 @@ type realNet struct {
 	ct       *sockets
 	buf, oob []byte
 	fds      []int
+	tr       *sockets      // nftrace listener in the router (realtrace_test.go)
+	idx      *NftRuleIndex // the router's rules, to name the traced ones
 	// wait is how long silence must last before a packet counts as dropped.
 	wait time.Duration
 	// sequential keeps state between packets: no reload, conntrack kept.
@@ -293,9 +296,10 @@ func newRealNet(t testing.TB, topo Topology, hosts map[string][]netip.Addr, file
 		must(err)
 	}
 	must(ipBatch(rn.router, routes.String()))
-	must(nftIn(rn.router, "-f", file))
+	must(nftIn(rn.router, "-I", filepath.Dir(file), "-f", file)) // relative includes as source.Load reads them
 	must(rn.readFilterChains())
 	rn.openSockets(t)
+	rn.openTrace(t)
 	return rn
 }
 
@@ -452,6 +456,7 @@ type realSeen struct {
 	outcome Outcome
 	pk      *pktInfo
 	via     string
+	events  []traceEvent // the packet's own nftrace in the router
 }
 
 // watch waits for the packet tagged sp.tag (or its answer): delivered to
@@ -472,16 +477,19 @@ func (rn *realNet) watch(sp pktSpec, from string) (realSeen, error) {
 		if err := rn.readRouter(o, from); err != nil {
 			return seen, err
 		}
+		if err := rn.readTrace(o); err != nil {
+			return seen, err
+		}
 		switch {
 		case o.delivered != nil:
-			return realSeen{Delivered, o.delivered, ""}, nil
+			return realSeen{outcome: Delivered, pk: o.delivered, events: o.events}, nil
 		case o.forwarded != nil:
-			return realSeen{Forwarded, o.forwarded, o.via}, nil
+			return realSeen{outcome: Forwarded, pk: o.forwarded, via: o.via, events: o.events}, nil
 		case o.rejected != nil:
-			return realSeen{Rejected, o.rejected, ""}, nil
+			return realSeen{outcome: Rejected, pk: o.rejected, events: o.events}, nil
 		}
 		if !time.Now().Before(deadline) {
-			return realSeen{outcome: Dropped}, nil
+			return realSeen{outcome: Dropped, events: o.events}, nil
 		}
 		time.Sleep(time.Millisecond)
 	}

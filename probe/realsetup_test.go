@@ -1,10 +1,15 @@
 package probe
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
+
+	"github.com/fwslot/fwslot/internal/sysbin"
 )
 
 // readFilterChains prepares rn.unfilter from the router's base chains.
@@ -43,7 +48,7 @@ func (rn *realNet) reload() error {
 	if err != nil {
 		return err
 	}
-	_, err = nftOutput(rn.router, fmt.Sprintf("flush ruleset\ninclude %q\n", abs), "-f", "-")
+	_, err = nftOutput(rn.router, fmt.Sprintf("flush ruleset\ninclude %q\n", abs)+realTraceTable, "-I", filepath.Dir(abs), "-f", "-")
 	return err
 }
 
@@ -77,6 +82,39 @@ func (rn *realNet) flushNeighbours() error {
 		if err := ipBatch(ri.ns, "neigh flush all\n"); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// listenProtos opens raw receive sockets in the router for the probes'
+// protocols, as the twin does: a packet of a protocol nobody listens for
+// would be answered with protocol-unreachable instead of being seen.
+func (rn *realNet) listenProtos(t testing.TB, probes []Probe) {
+	t.Helper()
+	s := &sockets{raw4: rn.raw4, raw6: rn.raw6}
+	for _, p := range probes {
+		if err := s.ensureProto(rn.router, p.Proto.number()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rn.fds = append(rn.fds, s.all...)
+}
+
+// ipBatch feeds commands to `ip -n NS -batch -`.
+func ipBatch(ns, cmds string) error {
+	if cmds == "" {
+		return nil
+	}
+	ip, err := sysbin.IP()
+	if err != nil {
+		return err
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(ip, "-n", ns, "-batch", "-")
+	cmd.Stdin = strings.NewReader(cmds)
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("ip -batch in %s: %w: %s", ns, err, strings.TrimSpace(stderr.String()))
 	}
 	return nil
 }

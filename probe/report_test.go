@@ -9,7 +9,7 @@ import (
 )
 
 const sampleListing = `table inet filter { # handle 3
-	set office { # handle 4
+	set fwslot_a_office { # handle 4
 		type ipv4_addr
 		flags interval
 		elements = { 198.51.100.0/24,
@@ -21,7 +21,7 @@ const sampleListing = `table inet filter { # handle 3
 		drop comment "fwslot policy" # handle 8
 	}
 	chain fwslot_a_input { # handle 2
-		ip saddr @office tcp dport 22 accept # handle 5
+		ip saddr @fwslot_a_office tcp dport 22 accept # handle 5
 		tcp dport { 80, 443 } jump fwslot_a_web # handle 6
 	}
 	chain fwslot_a_web { # handle 9
@@ -36,6 +36,8 @@ table inet fwslot_trace { # handle 4
 }
 `
 
+// TestParseNftRuleset also checks that rule texts name sets as the user
+// does: explain showed the slot layout's @fwslot_a_office.
 func TestParseNftRuleset(t *testing.T) {
 	x, err := ParseNftRuleset(sampleListing)
 	if err != nil {

@@ -53,6 +53,7 @@ type NftRuleIndex struct {
 	rules map[ruleKey]RuleInfo
 	order []ruleKey
 	hooks map[chainKey]string
+	types map[chainKey]string // base chain types: filter, nat, route
 }
 
 // Lookup finds a rule by its kernel coordinates.
@@ -72,6 +73,12 @@ func (x *NftRuleIndex) All() []RuleInfo {
 	return out
 }
 
+// ChainType returns the type of a base chain (filter, nat or route).
+func (x *NftRuleIndex) ChainType(family, table, chain string) (string, bool) {
+	t, ok := x.types[chainKey{family, table, chain}]
+	return t, ok
+}
+
 // Hook returns the hook of a base chain (kernel chain name).
 func (x *NftRuleIndex) Hook(family, table, chain string) (string, bool) {
 	h, ok := x.hooks[chainKey{family, table, chain}]
@@ -82,13 +89,14 @@ var (
 	reTable   = regexp.MustCompile(`^table (\S+) (\S+) \{`)
 	reChain   = regexp.MustCompile(`^chain (\S+) \{`)
 	reSlotRef = regexp.MustCompile(`\b(jump|goto) ` + names.Prefix + `_[ab]_(\S+)`)
-	reHook    = regexp.MustCompile(`^type \S+ hook (\S+)`)
+	reSlotSet = regexp.MustCompile(`@` + names.Prefix + `_[ab]_`)
+	reHook    = regexp.MustCompile(`^type (\S+) hook (\S+)`)
 	reHandle  = regexp.MustCompile(`^(.*?)\s*# handle (\d+)$`)
 )
 
 // ParseNftRuleset builds a NftRuleIndex from `nft -a list ruleset` text.
 func ParseNftRuleset(text string) (*NftRuleIndex, error) {
-	x := &NftRuleIndex{rules: map[ruleKey]RuleInfo{}, hooks: map[chainKey]string{}}
+	x := &NftRuleIndex{rules: map[ruleKey]RuleInfo{}, hooks: map[chainKey]string{}, types: map[chainKey]string{}}
 	sc := bufio.NewScanner(strings.NewReader(text))
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	var family, table, chain string
@@ -112,7 +120,8 @@ func ParseNftRuleset(text string) (*NftRuleIndex, error) {
 			}
 		case depth == chainAt && table != traceTable:
 			if m := reHook.FindStringSubmatch(line); m != nil {
-				x.hooks[chainKey{family, table, chain}] = m[1]
+				x.hooks[chainKey{family, table, chain}] = m[2]
+				x.types[chainKey{family, table, chain}] = m[1]
 				break
 			}
 			if m := reHandle.FindStringSubmatch(line); m != nil && d == 0 {
@@ -121,7 +130,7 @@ func ParseNftRuleset(text string) (*NftRuleIndex, error) {
 					return nil, fmt.Errorf("rule handle in %q: %w", line, err)
 				}
 				k := ruleKey{family, table, chain, h}
-				x.rules[k] = RuleInfo{Family: family, Table: table, Chain: userChain(chain), Handle: h, Text: reSlotRef.ReplaceAllString(m[1], "$1 $2"),
+				x.rules[k] = RuleInfo{Family: family, Table: table, Chain: userChain(chain), Handle: h, Text: userText(m[1]),
 					Own: strings.Contains(m[1], `comment "`+names.TagPrefix) || names.Reserved(chain) && !isSlotChain(chain)}
 				x.order = append(x.order, k)
 			}
@@ -144,6 +153,12 @@ func ParseNftRuleset(text string) (*NftRuleIndex, error) {
 		return nil, fmt.Errorf("read nft listing: %w", err)
 	}
 	return x, nil
+}
+
+// userText is a rule's text in the user's names: the slot layout's chain,
+// set and map names (jump fwslot_a_x, @fwslot_a_x) without their prefix.
+func userText(s string) string {
+	return reSlotSet.ReplaceAllString(reSlotRef.ReplaceAllString(s, "$1 $2"), "@")
 }
 
 func isSlotChain(c string) bool { _, _, ok := names.FromSlot(c); return ok }

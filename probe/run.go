@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -85,12 +84,9 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-func tagFor(i int, v6 bool) uint32 {
-	if v6 {
-		return 0x80000 | uint32(i+1)&0x7ffff
-	}
-	return 0x8000 | uint32(i+1)&0x7fff
-}
+// tagFor is the i-th probe's tag (the payload marker's; it fits the 28
+// bits of SCTP's initiate tag).
+func tagFor(i int, _ bool) uint32 { return 0x80000 | uint32(i+1)&0x7ffff }
 
 func sportFor(i int) uint16 { return uint16(20000 + i%40000) }
 
@@ -98,50 +94,25 @@ func sportFor(i int) uint16 { return uint16(20000 + i%40000) }
 func specFor(i int, p Probe) pktSpec {
 	spec := pktSpec{src: p.Src.Addr, dst: p.Dst.Addr, proto: p.Proto.number(), sport: p.Src.Port,
 		dport: p.Dst.Port, flags: p.Flags, icmpType: p.ICMPType, tag: tagFor(i, p.Is6())}
-	if spec.sport == 0 && p.Proto.hasPorts() {
-		spec.sport = sportFor(i)
+	if spec.sport == 0 && (p.Proto.hasPorts() || p.Proto.isICMP()) {
+		spec.sport = sportFor(i) // the echo id of icmp: per probe, like a source port
+	}
+	spec.icmpCode, spec.ttl, spec.dscp = p.ICMPCode, p.TTL, p.DSCP
+	spec.badCsum = p.State == StateInvalid && p.Proto != TCP
+	if p.State == StateRelated {
+		q := relatedFlow(i, p)
+		spec.quote = &pktSpec{src: q.Src.Addr, dst: q.Dst.Addr, proto: 17, sport: q.Src.Port, dport: q.Dst.Port,
+			tag: spec.tag ^ 0x4000} // tagged for its own sending in the differential tests, never the probe's tag
 	}
 	return spec
 }
 
-// installTrace (re)creates the trace table: nftrace for probe packets
-// (IPv4 ID or IPv6 flow label carry a tag with the top bit set) at
-// prerouting and output priority -350, and the entry marks of the probes.
-func (tw *Twin) installTrace(probes []Probe) error {
-	var m4, m6 []string
-	for i, p := range probes {
-		if p.Mark == 0 || p.Direction() == DirOut {
-			continue
-		}
-		e := fmt.Sprintf("%d : 0x%x", tagFor(i, p.Is6()), p.Mark)
-		if p.Is6() {
-			m6 = append(m6, e)
-		} else {
-			m4 = append(m4, e)
-		}
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "add table inet %[1]s\ndelete table inet %[1]s\ntable inet %[1]s {\n", traceTable)
-	if len(m4) > 0 {
-		fmt.Fprintf(&b, "\tmap mark4 { typeof ip id : meta mark; elements = { %s } }\n", strings.Join(m4, ", "))
-	}
-	if len(m6) > 0 {
-		fmt.Fprintf(&b, "\tmap mark6 { typeof ip6 flowlabel : meta mark; elements = { %s } }\n", strings.Join(m6, ", "))
-	}
-	b.WriteString("\tchain pre {\n\t\ttype filter hook prerouting priority -350; policy accept;\n")
-	b.WriteString("\t\tip id & 0x8000 == 0x8000 meta nftrace set 1\n\t\tip6 flowlabel & 0x80000 == 0x80000 meta nftrace set 1\n")
-	if len(m4) > 0 {
-		b.WriteString("\t\tip id & 0x8000 == 0x8000 meta mark set ip id map @mark4\n")
-	}
-	if len(m6) > 0 {
-		b.WriteString("\t\tip6 flowlabel & 0x80000 == 0x80000 meta mark set ip6 flowlabel map @mark6\n")
-	}
-	b.WriteString("\t}\n\tchain out {\n\t\ttype filter hook output priority -350; policy accept;\n")
-	b.WriteString("\t\tip id & 0x8000 == 0x8000 meta nftrace set 1\n\t\tip6 flowlabel & 0x80000 == 0x80000 meta nftrace set 1\n\t}\n}\n")
-	if _, err := nftOutput(tw.Name, b.String(), "-f", "-"); err != nil {
-		return fmt.Errorf("install trace table: %w", err)
-	}
-	return nil
+// relatedFlow is the connection a `state related` probe's ICMP error is
+// about: a udp flow its destination opened to port 53 of its source,
+// through the same interfaces the other way.
+func relatedFlow(i int, p Probe) Probe {
+	return Probe{Proto: UDP, State: StateEstablished, In: p.Out, Out: p.In,
+		Src: Endpoint{Addr: p.Dst.Addr, Port: sportFor(i)}, Dst: Endpoint{Addr: p.Src.Addr, Port: relatedPort}}
 }
 
 // Probe sends every probe through the twin, one at a time, and returns a
@@ -151,12 +122,16 @@ func (tw *Twin) Probe(ctx context.Context, probes []Probe, idx RuleIndex, opt Op
 		return nil, errors.New("twin is closed")
 	}
 	opt = opt.withDefaults()
-	if err := tw.installTrace(probes); err != nil {
+	if err := tw.installTrace(); err != nil {
 		return nil, err
 	}
-	tw.traced = probes
 	if err := tw.addNeighbours(probes); err != nil {
 		return nil, err
+	}
+	for _, p := range probes {
+		if err := tw.sock.ensureProto(tw.Name, p.Proto.number()); err != nil {
+			return nil, err
+		}
 	}
 	stateful, err := tw.isStateful()
 	if err != nil {
@@ -222,15 +197,27 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 		return res
 	}
 	spec := specFor(i, p)
+	mark := p.Mark
+	if p.Direction() == DirOut {
+		mark = 0 // an out probe's mark is its socket's (SO_MARK)
+	}
+	if err := tw.setEntryMark(mark); err != nil {
+		return fail(err)
+	}
 	if err := tw.drain(); err != nil {
 		return fail(err)
 	}
 	if err := s.ctFlush(); err != nil {
 		return fail(err)
 	}
-	if p.State == StateEstablished {
+	switch p.State {
+	case StateEstablished:
 		if err := s.ctEstablish(spec, p); err != nil {
 			return fail(err)
+		}
+	case StateRelated:
+		if err := s.ctEstablish(*spec.quote, relatedFlow(i, p)); err != nil {
+			return fail(fmt.Errorf("the connection the icmp error quotes: %w", err))
 		}
 	}
 	pkt := buildIP(spec)
@@ -240,7 +227,7 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 			ethType = unix.ETH_P_IPV6
 		}
 		frame := make([]byte, 14, 14+len(pkt))
-		copy(frame[0:], in.twinMAC)
+		copy(frame[0:], frameDst(p.Dst.Addr, in.twinMAC))
 		copy(frame[6:], in.peerMAC)
 		frame[12], frame[13] = byte(ethType>>8), byte(ethType)
 		frame = append(frame, pkt...)
@@ -288,6 +275,10 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 	path := buildPath(o.events, idx)
 	if o.ndHost.IsValid() && o.delivered == nil && o.forwarded == nil && o.rejected == nil && path.Verdict() == "accept" {
 		res.extra = []Hop{ndHop(o.ndHost, o.ndIface)}
+		path = append(path, res.extra...)
+	}
+	if p.In != "" && p.Dst.Addr.IsMulticast() && o.delivered == nil && o.forwarded == nil && o.rejected == nil && path.Verdict() == "accept" {
+		res.extra = []Hop{{Chain: "(the kernel drops it: a multicast frame is never forwarded, even after dnat, and a group this host has not joined is not delivered)", Verdict: "drop"}}
 		path = append(path, res.extra...)
 	}
 	return judge(res, o, path)
@@ -357,8 +348,29 @@ func (o *observation) traceDropped() bool {
 	return false
 }
 
-// addEvent keeps the events of the probe's own trace: the first event with
-// headers that carry the probe's tag and addresses picks the trace id.
+// picks reports whether a traced packet's headers are the probe's, before
+// any NAT: its marker where the trace's copy of the transport header (20
+// bytes) reaches it, else (tcp, related ICMP errors) its addresses and
+// ports or type. Only marked packets are traced, and probes go one at a
+// time.
+func (o *observation) picks(pk pktInfo) bool {
+	if pk.proto != o.spec.proto {
+		return false
+	}
+	if pk.tag != 0 {
+		return pk.tag == o.spec.tag
+	}
+	if pk.src != o.spec.src || pk.dst != o.spec.dst {
+		return false
+	}
+	if o.spec.quote != nil {
+		return pk.icmpType == o.spec.icmpType
+	}
+	return pk.sport == o.spec.sport && pk.dport == o.spec.dport
+}
+
+// addEvent keeps the events of the probe's own trace: the first event
+// whose headers the probe picks (see picks) gives the trace id.
 func (o *observation) addEvent(ev traceEvent) {
 	if o.ended {
 		return
@@ -367,8 +379,8 @@ func (o *observation) addEvent(ev traceEvent) {
 		if !ev.hasHdr {
 			return
 		}
-		pk, ok := parseIP(ev.nethdr)
-		if !ok || pk.tag != o.spec.tag || pk.src != o.spec.src || pk.dst != o.spec.dst || pk.proto != o.spec.proto {
+		pk, ok := parseIP(append(append([]byte(nil), ev.nethdr...), ev.thdr...))
+		if !ok || !o.picks(pk) {
 			return
 		}
 		o.traceID, o.haveID = ev.id, true
@@ -377,7 +389,7 @@ func (o *observation) addEvent(ev traceEvent) {
 		return
 	}
 	if ev.hasHdr {
-		if pk, ok := parseIP(ev.nethdr); ok && pk.tag != o.spec.tag {
+		if pk, ok := parseIP(append(append([]byte(nil), ev.nethdr...), ev.thdr...)); ok && pk.tag != 0 && pk.tag != o.spec.tag {
 			o.ended = true
 			return
 		}
@@ -385,24 +397,16 @@ func (o *observation) addEvent(ev traceEvent) {
 	o.events = append(o.events, ev)
 }
 
-// isProbe reports whether a packet is the probe itself (possibly NATed).
-func (o *observation) isProbe(pk pktInfo, v6NoHeader bool) bool {
+// isProbe reports whether a packet is the probe itself (possibly NATed),
+// by its marker; a related ICMP error by the marker of the packet it quotes.
+func (o *observation) isProbe(pk pktInfo, _ bool) bool {
 	if pk.proto != o.spec.proto || pk.v6 != o.spec.src.Is6() {
 		return false
 	}
-	if !v6NoHeader {
-		return pk.tag == o.spec.tag && !(pk.isUnreachable() && pk.inner != nil)
+	if o.spec.quote != nil {
+		return pk.inner != nil && pk.inner.tag == o.spec.quote.tag && pk.icmpType == o.spec.icmpType
 	}
-	// IPv6 raw sockets give no header: match source and ports or icmp id.
-	if pk.src != o.spec.src && (o.probe.SNAT == nil || pk.src != o.probe.SNAT.Addr) {
-		return false
-	}
-	switch pk.proto {
-	case 58:
-		return pk.icmpType == o.spec.icmpType && pk.sport == uint16(o.spec.tag)
-	default:
-		return pk.sport == o.spec.sport || (o.probe.SNAT != nil && pk.sport == o.probe.SNAT.Port)
-	}
+	return pk.tag == o.spec.tag
 }
 
 // isAnswer reports whether a packet is a reject's answer to the probe.

@@ -39,7 +39,32 @@ type sockets struct {
 	all   []int         // every fd, for close
 }
 
-var probeProtos = []uint8{6, 17, 1, 58, 132}
+// probeProtos are the protocols the twin opens raw receive sockets for up
+// front; others are opened when a probe names them (ensureProto).
+var probeProtos = []uint8{6, 17, 1, 58, 132, 2, 47, 50, 51}
+
+// ensureProto opens raw receive sockets in namespace ns for a protocol that
+// has none yet, so local delivery of a probe of that protocol is seen.
+func (s *sockets) ensureProto(ns string, p uint8) error {
+	if _, ok := s.raw4[p]; ok || p == 1 || p == 58 {
+		return nil
+	}
+	return nsutil.Do(ns, func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, int(p))
+		if err != nil {
+			return fmt.Errorf("raw IPv4 socket for protocol %d: %w", p, err)
+		}
+		s.raw4[p] = s.add(fd)
+		if fd, err = unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, int(p)); err != nil {
+			return fmt.Errorf("raw IPv6 socket for protocol %d: %w", p, err)
+		}
+		s.raw6[p] = s.add(fd)
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1); err != nil {
+			return fmt.Errorf("IPV6_RECVPKTINFO: %w", err)
+		}
+		return nil
+	})
+}
 
 func (s *sockets) add(fd int) int { s.all = append(s.all, fd); return fd }
 

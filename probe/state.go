@@ -156,7 +156,7 @@ func (tw *Twin) restore() error {
 	if err := tw.load(tw.Name); err != nil {
 		return fmt.Errorf("reload the ruleset into the twin: %w", err)
 	}
-	return tw.installTrace(tw.traced)
+	return tw.installTrace()
 }
 
 // isStateful tells (once per twin) whether the ruleset holds state that

@@ -136,7 +136,7 @@ func InferTopology(probes []Probe) Topology {
 		if hasFamily(i.Addrs, p.Is6()) {
 			continue
 		}
-		for n := 1; n < 250; n++ {
+		for n := 1; n < maxPlaceholders; n++ {
 			a := placeholder(n, p.Is6())
 			if !used[a] && !local[a] {
 				addLocal(p.Out, a)
@@ -179,11 +179,15 @@ var (
 	placeholder6 = netip.MustParsePrefix("fd00:f510::/32")
 )
 
+// maxPlaceholders bounds the placeholder addresses: 198.18.0.0/15 holds
+// 512 of them (one /24 each).
+const maxPlaceholders = 512
+
 func placeholder(n int, v6 bool) netip.Addr {
 	if v6 {
-		return netip.AddrFrom16([16]byte{0xfd, 0x00, 0xf5, 0x10, 0, 0, 0, byte(n), 15: 1})
+		return netip.AddrFrom16([16]byte{0xfd, 0x00, 0xf5, 0x10, 0, 0, byte(n >> 8), byte(n), 15: 1})
 	}
-	return netip.AddrFrom4([4]byte{198, 18, byte(n), 1})
+	return netip.AddrFrom4([4]byte{198, 18 + byte(n>>8), byte(n), 1})
 }
 
 func isPlaceholder(a netip.Addr) bool {
@@ -291,14 +295,19 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return hostPrefix(a), nil
 }
 
+// MaxInterfaces is how many interfaces a twin mirrors: the twin's MAC
+// addresses number them in 15 bits (02:66:77:70+i>>8:i:01). Each costs a
+// peer namespace and a veth pair.
+const MaxInterfaces = 32768
+
 // Validate checks that the topology can be built: unique interface names
-// no longer than 15 bytes, at most 250 interfaces.
+// no longer than 15 bytes, at most MaxInterfaces interfaces.
 func (t Topology) Validate() error {
 	if len(t.Interfaces) == 0 {
 		return errors.New("topology has no interfaces")
 	}
-	if len(t.Interfaces) > 250 {
-		return fmt.Errorf("topology has %d interfaces, at most 250 supported", len(t.Interfaces))
+	if len(t.Interfaces) > MaxInterfaces {
+		return fmt.Errorf("topology has %d interfaces, at most %d supported", len(t.Interfaces), MaxInterfaces)
 	}
 	seen := map[string]bool{}
 	for _, i := range t.Interfaces {

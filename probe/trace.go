@@ -22,6 +22,7 @@ const (
 	ntaVerdict   = 5
 	ntaID        = 6
 	ntaNetHeader = 8
+	ntaTHeader   = 9
 	ntaNFProto   = 15
 	ntaPolicy    = 16
 
@@ -44,6 +45,7 @@ type traceEvent struct {
 	verdict int32
 	target  string
 	nethdr  []byte
+	thdr    []byte // the transport header's first bytes (up to 40)
 	hasHdr  bool
 	nfproto uint32
 }
@@ -127,6 +129,8 @@ func parseTraceEvent(b []byte) traceEvent {
 		case ntaNetHeader:
 			ev.nethdr = append([]byte(nil), d...)
 			ev.hasHdr = true
+		case ntaTHeader:
+			ev.thdr = append([]byte(nil), d...)
 		case ntaNFProto:
 			if len(d) == 4 {
 				ev.nfproto = binary.BigEndian.Uint32(d)
@@ -221,6 +225,7 @@ type Hop struct {
 	Table   string `json:"table"`
 	Chain   string `json:"chain"`
 	Hook    string `json:"hook,omitempty"`
+	Type    string `json:"type,omitempty"` // base chain type: filter, nat, route
 	Steps   []Step `json:"steps"`
 	Verdict string `json:"verdict"`
 }
@@ -247,10 +252,17 @@ func (p Path) Verdict() string {
 }
 
 // Decision returns the hop and step that decided the packet: the first
-// dropping step, or the last step of the last hop.
+// dropping step; for an accepted packet the last step of the last hop that
+// is not a nat chain (a dnat, snat or masquerade is a step on the path,
+// shown by String, not the verdict), else the last step of the last hop.
 func (p Path) Decision() (*Hop, *Step) {
 	for i := range p {
 		if p[i].Verdict == "drop" && len(p[i].Steps) > 0 {
+			return &p[i], &p[i].Steps[len(p[i].Steps)-1]
+		}
+	}
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i].Type != "" && p[i].Type != "nat" && len(p[i].Steps) > 0 {
 			return &p[i], &p[i].Steps[len(p[i].Steps)-1]
 		}
 	}
@@ -299,6 +311,11 @@ func buildPath(evs []traceEvent, idx RuleIndex) Path {
 				Hook(family, table, chain string) (string, bool)
 			}); ok && idx != nil {
 				cur.Hook, _ = hi.Hook(fam, ev.table, ev.chain)
+			}
+			if ti, ok := idx.(interface {
+				ChainType(family, table, chain string) (string, bool)
+			}); ok && idx != nil {
+				cur.Type, _ = ti.ChainType(fam, ev.table, ev.chain)
 			}
 		}
 		st := Step{Chain: userChain(ev.chain), kchain: ev.chain, Handle: ev.handle, Verdict: verdictName(ev.verdict, ev.target)}
@@ -359,7 +376,10 @@ func (p Path) String() string {
 			continue
 		}
 		hook := ""
-		if h.Hook != "" {
+		switch {
+		case h.Hook != "" && h.Type == "nat":
+			hook = " (nat, hook " + h.Hook + ")"
+		case h.Hook != "":
 			hook = " (hook " + h.Hook + ")"
 		}
 		fmt.Fprintf(&b, "  %s %s %s%s: %s\n", h.Family, h.Table, h.Chain, hook, h.Verdict)

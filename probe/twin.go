@@ -111,8 +111,8 @@ type Twin struct {
 	// state is known once the first Probe call looked: the state that
 	// probes change in the ruleset (limits, quotas, meters, dynamic sets).
 	state       *ruleState
-	dirty       bool    // a probe ran since the ruleset was (re)loaded
-	traced      []Probe // the probes the trace table was installed for
+	dirty       bool   // a probe ran since the ruleset was (re)loaded
+	entryMark   uint32 // the mark the trace table gives arriving probe packets
 	restores    int
 	restoreTime time.Duration
 	neigh       map[netip.Addr]bool   // on-link hosts given a neighbour entry
@@ -143,8 +143,8 @@ func NewTwin(ctx context.Context, topo Topology, load Loader) (tw *Twin, err err
 		ti := &twinIface{
 			Interface: ifc,
 			peerName:  fmt.Sprintf("fwp%d", i),
-			twinMAC:   net.HardwareAddr{0x02, 0x66, 0x77, 0x70, byte(i), 0x01},
-			peerMAC:   net.HardwareAddr{0x02, 0x66, 0x77, 0x70, byte(i), 0x02},
+			twinMAC:   net.HardwareAddr{0x02, 0x66, 0x77, 0x70 + byte(i>>8), byte(i), 0x01},
+			peerMAC:   net.HardwareAddr{0x02, 0x66, 0x77, 0x70 + byte(i>>8), byte(i), 0x02},
 			capFD:     -1,
 		}
 		tw.ifaces = append(tw.ifaces, ti)
@@ -187,11 +187,8 @@ func NewTwin(ctx context.Context, topo Topology, load Loader) (tw *Twin, err err
 			return tw, fmt.Errorf("peer sysctls for %s: %w", ti.Name, err)
 		}
 	}
-	if err := ipBatch(tw.Name, tw.linkBatch()); err != nil {
-		return tw, fmt.Errorf("twin links: %w", err)
-	}
-	if err := ipBatch(tw.Name, tw.addrBatch()); err != nil {
-		return tw, fmt.Errorf("twin addresses and routes: %w", err)
+	if err := tw.setupLinks(); err != nil {
+		return tw, fmt.Errorf("twin links, addresses and routes: %w", err)
 	}
 	if load != nil {
 		if err := load(tw.Name); err != nil {
@@ -209,65 +206,6 @@ func NewTwin(ctx context.Context, topo Topology, load Loader) (tw *Twin, err err
 
 // Topology returns the topology the twin was built from.
 func (tw *Twin) Topology() Topology { return tw.topo }
-
-// linkBatch creates the veth pairs (the peer end directly in its
-// namespace) and brings the twin ends up.
-func (tw *Twin) linkBatch() string {
-	var b strings.Builder
-	for _, ti := range tw.ifaces {
-		idx := ""
-		if ti.Index > 0 {
-			idx = fmt.Sprintf(" index %d", ti.Index)
-		}
-		fmt.Fprintf(&b, "link add %s%s address %s type veth peer name %s address %s netns %s\n",
-			ti.Name, idx, ti.twinMAC, ti.peerName, ti.peerMAC, ti.peerNS)
-		fmt.Fprintf(&b, "link set %s up\n", ti.Name)
-	}
-	return b.String()
-}
-
-// addrBatch adds addresses, permanent neighbours for the gateways and routes.
-func (tw *Twin) addrBatch() string {
-	var b strings.Builder
-	for _, ti := range tw.ifaces {
-		for _, a := range ti.Addrs {
-			if a.Addr().Is6() {
-				fmt.Fprintf(&b, "addr add %s dev %s nodad\n", a, ti.Name)
-			} else {
-				fmt.Fprintf(&b, "addr add %s dev %s\n", a, ti.Name)
-			}
-		}
-		fmt.Fprintf(&b, "neigh replace %s lladdr %s dev %s nud permanent\n", gw4, ti.peerMAC, ti.Name)
-		fmt.Fprintf(&b, "neigh replace %s lladdr %s dev %s nud permanent\n", gw6, ti.peerMAC, ti.Name)
-		for _, r := range ti.Routes {
-			if r.Addr().Is6() {
-				fmt.Fprintf(&b, "route replace %s via %s dev %s\n", r, gw6, ti.Name)
-			} else {
-				fmt.Fprintf(&b, "route replace %s via %s dev %s onlink\n", r, gw4, ti.Name)
-			}
-		}
-	}
-	return b.String()
-}
-
-// ipBatch feeds commands to `ip -n NS -batch -`.
-func ipBatch(ns, cmds string) error {
-	if cmds == "" {
-		return nil
-	}
-	ip, err := sysbin.IP()
-	if err != nil {
-		return err
-	}
-	var stderr bytes.Buffer
-	cmd := exec.Command(ip, "-n", ns, "-batch", "-")
-	cmd.Stdin = strings.NewReader(cmds)
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("ip -batch in %s: %w: %s", ns, err, strings.TrimSpace(stderr.String()))
-	}
-	return nil
-}
 
 // writeSysctls writes /proc/sys entries of the calling thread's namespace.
 func writeSysctls(kv map[string]string) error {
