@@ -6,7 +6,10 @@ import (
 	"net/netip"
 	"path/filepath"
 
+	"github.com/vishvananda/netns"
+
 	"github.com/fwslot/fwslot/internal/nfnl"
+	"github.com/fwslot/fwslot/internal/nsutil"
 	"github.com/fwslot/fwslot/internal/source"
 	"github.com/fwslot/fwslot/slots"
 )
@@ -20,8 +23,13 @@ import (
 func CompileLoader(ctx context.Context, b *source.Bundle) Loader {
 	var key string
 	var compiled *slots.Ruleset
-	return func(ns string) error {
-		ifs, err := slots.Interfaces(ns)
+	return func(ns netns.NsHandle) error {
+		var ifs []slots.Iface
+		err := nsutil.DoHandle(ns, func() error {
+			var err error
+			ifs, err = slots.Interfaces("")
+			return err
+		})
 		if err != nil {
 			return err
 		}
@@ -42,18 +50,18 @@ func CompileLoader(ctx context.Context, b *source.Bundle) Loader {
 // RulesetLoader returns a Loader that makes an already compiled ruleset
 // (a slot's content from history) live in the twin.
 func RulesetLoader(rs *slots.Ruleset) Loader {
-	return func(ns string) error { return install(ns, rs) }
+	return func(ns netns.NsHandle) error { return install(ns, rs) }
 }
 
-func install(ns string, rs *slots.Ruleset) error {
+func install(ns netns.NsHandle, rs *slots.Ruleset) error {
 	if err := installRaw(ns, rs); err != nil {
 		return fmt.Errorf("load the ruleset into the twin: %w", err)
 	}
 	return nil
 }
 
-func installRaw(ns string, rs *slots.Ruleset) error {
-	c, err := nfnl.Dial(ns)
+func installRaw(ns netns.NsHandle, rs *slots.Ruleset) error {
+	c, err := nfnl.DialHandle(ns)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
 	"github.com/fwslot/fwslot/internal/nsutil"
 	"github.com/fwslot/fwslot/internal/source"
 )
@@ -42,10 +45,40 @@ func fwpNamespaces(t testing.TB) map[string]bool {
 	return m
 }
 
+// heldNamespaces lists the network namespaces this process holds: by an
+// open descriptor or as some thread's namespace. A twin's namespaces are
+// anonymous, so once nothing holds them the kernel frees them.
+func heldNamespaces(t testing.TB) map[string]bool {
+	t.Helper()
+	m := map[string]bool{}
+	for _, glob := range []string{"/proc/self/fd/*", "/proc/self/task/*/ns/net"} {
+		paths, err := filepath.Glob(glob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range paths {
+			if l, err := os.Readlink(p); err == nil && strings.HasPrefix(l, "net:[") {
+				m[l] = true
+			}
+		}
+	}
+	return m
+}
+
+// nsID names a namespace handle as /proc shows it: net:[inode].
+func nsID(t testing.TB, h netns.NsHandle) string {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(h), &st); err != nil {
+		t.Fatal(err)
+	}
+	return "net:[" + strconv.FormatUint(st.Ino, 10) + "]"
+}
+
 func inTwin(t testing.TB, tw *Twin, args ...string) string {
 	t.Helper()
 	var out []byte
-	err := nsutil.Do(tw.Name, func() error {
+	err := nsutil.DoHandle(tw.ns, func() error {
 		var err error
 		out, err = exec.Command(args[0], args[1:]...).CombinedOutput()
 		return err
@@ -58,7 +91,7 @@ func inTwin(t testing.TB, tw *Twin, args ...string) string {
 
 func TestTwinSetupAndClose(t *testing.T) {
 	requireRoot(t)
-	before := fwpNamespaces(t)
+	before, held := fwpNamespaces(t), heldNamespaces(t)
 	topo, err := ParseTopology("topo", strings.NewReader("iface eth0 index 7\naddr eth0 192.0.2.10/24\naddr eth0 2001:db8::1/64\nroute eth0 0.0.0.0/0\nroute wan0 2001:db8:1::/48\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -83,16 +116,25 @@ func TestTwinSetupAndClose(t *testing.T) {
 	if got := strings.TrimSpace(inTwin(t, tw, "cat", "/proc/sys/net/ipv4/ip_forward")); got != "1" {
 		t.Fatalf("ip_forward in twin = %s", got)
 	}
-	names := []string{tw.Name}
+	ids := []string{nsID(t, tw.ns)}
 	for _, ti := range tw.ifaces {
-		names = append(names, ti.peerNS)
+		ids = append(ids, nsID(t, ti.peerNS))
+	}
+	if now := heldNamespaces(t); !now[ids[0]] || !now[ids[1]] || !now[ids[2]] {
+		t.Fatalf("the twin's namespaces %v are not held by this process: %v", ids, now)
 	}
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range names {
-		if nsutil.Exists(n) {
-			t.Errorf("namespace %s left behind", n)
+	now := heldNamespaces(t)
+	for _, id := range ids {
+		if now[id] {
+			t.Errorf("namespace %s still held after Close", id)
+		}
+	}
+	for id := range now {
+		if !held[id] {
+			t.Errorf("namespace %s held after Close that was not before", id)
 		}
 	}
 	after := fwpNamespaces(t)
@@ -105,11 +147,16 @@ func TestTwinSetupAndClose(t *testing.T) {
 
 func TestTwinPartialFailureCleansUp(t *testing.T) {
 	requireRoot(t)
-	before := fwpNamespaces(t)
+	before, held := fwpNamespaces(t), heldNamespaces(t)
 	topo := Topology{Interfaces: []Interface{{Name: "eth0"}, {Name: "eth1"}}}
-	_, err := NewTwin(context.Background(), topo, func(string) error { return os.ErrInvalid })
+	_, err := NewTwin(context.Background(), topo, func(netns.NsHandle) error { return os.ErrInvalid })
 	if err == nil || !strings.Contains(err.Error(), "load ruleset into twin") {
 		t.Fatalf("want loader error, got %v", err)
+	}
+	for id := range heldNamespaces(t) {
+		if !held[id] {
+			t.Errorf("namespace %s still held after a failed NewTwin", id)
+		}
 	}
 	for n := range fwpNamespaces(t) {
 		if !before[n] {

@@ -129,7 +129,7 @@ func (tw *Twin) addNeighbours(probes []Probe) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	err := nsutil.Do(tw.Name, func() error {
+	err := nsutil.DoHandle(tw.ns, func() error {
 		for _, op := range ops {
 			if err := op(); err != nil {
 				return err
@@ -249,7 +249,7 @@ func ndHop(host netip.Addr, iface string) Hop {
 // linkLocal returns the twin's IPv6 link-local address on ti.
 func (tw *Twin) linkLocal(ti *twinIface) (netip.Addr, error) {
 	var ll netip.Addr
-	err := nsutil.Do(tw.Name, func() error {
+	err := nsutil.DoHandle(tw.ns, func() error {
 		ifc, err := net.InterfaceByName(ti.Name)
 		if err != nil {
 			return err
@@ -283,7 +283,7 @@ func (tw *Twin) waitJoined(ti *twinIface, group netip.Addr) error {
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		var joined bool
-		err := nsutil.Do(tw.Name, func() error {
+		err := nsutil.DoHandle(tw.ns, func() error {
 			b, err := os.ReadFile("/proc/thread-self/net/igmp6")
 			if err != nil {
 				return fmt.Errorf("read multicast groups: %w", err)

@@ -73,7 +73,7 @@ func (rn *realNet) establish(sp pktSpec, p Probe) (seq, ack uint32, err error) {
 	// The connection is opened with the filter chains out of the way (as
 	// if it existed before the ruleset was loaded, or survived a swap) but
 	// through the ruleset's NAT; then the ruleset is loaded again.
-	if _, err := nftOutput(rn.router, routerQuiet+rn.unfilter, "-f", "-"); err != nil {
+	if _, err := nftOutputNamed(rn.router, routerQuiet+rn.unfilter, "-f", "-"); err != nil {
 		return 0, 0, err
 	}
 	defer func() {

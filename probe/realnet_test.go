@@ -292,11 +292,11 @@ func newRealNet(t testing.TB, topo Topology, hosts map[string][]netip.Addr, file
 		rb.Reset()
 		must(ipBatch(ri.ns, pb.String()))
 		// The peer's own stack stays silent: only the test's packets leave.
-		_, err := nftOutput(ri.ns, peerQuiet, "-f", "-")
+		_, err := nftOutputNamed(ri.ns, peerQuiet, "-f", "-")
 		must(err)
 	}
 	must(ipBatch(rn.router, routes.String()))
-	must(nftIn(rn.router, "-I", filepath.Dir(file), "-f", file)) // relative includes as source.Load reads them
+	must(nftInNamed(rn.router, "-I", filepath.Dir(file), "-f", file)) // relative includes as source.Load reads them
 	must(rn.readFilterChains())
 	rn.openSockets(t)
 	rn.openTrace(t)

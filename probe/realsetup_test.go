@@ -9,12 +9,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fwslot/fwslot/internal/nsutil"
 	"github.com/fwslot/fwslot/internal/sysbin"
 )
 
 // readFilterChains prepares rn.unfilter from the router's base chains.
 func (rn *realNet) readFilterChains() error {
-	out, err := nftOutput(rn.router, "", "-j", "list", "chains")
+	out, err := nftOutputNamed(rn.router, "", "-j", "list", "chains")
 	if err != nil {
 		return err
 	}
@@ -48,7 +49,7 @@ func (rn *realNet) reload() error {
 	if err != nil {
 		return err
 	}
-	_, err = nftOutput(rn.router, fmt.Sprintf("flush ruleset\ninclude %q\n", abs)+realTraceTable, "-I", filepath.Dir(abs), "-f", "-")
+	_, err = nftOutputNamed(rn.router, fmt.Sprintf("flush ruleset\ninclude %q\n", abs)+realTraceTable, "-I", filepath.Dir(abs), "-f", "-")
 	return err
 }
 
@@ -92,8 +93,13 @@ func (rn *realNet) flushNeighbours() error {
 func (rn *realNet) listenProtos(t testing.TB, probes []Probe) {
 	t.Helper()
 	s := &sockets{raw4: rn.raw4, raw6: rn.raw6}
+	h, err := nsutil.Open(rn.router)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
 	for _, p := range probes {
-		if err := s.ensureProto(rn.router, p.Proto.number()); err != nil {
+		if err := s.ensureProto(h, p.Proto.number()); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -34,7 +34,7 @@ var realTraceTable = func() string {
 // the same file loads into fresh tables the same way).
 func (rn *realNet) openTrace(t testing.TB) {
 	t.Helper()
-	if _, err := nftOutput(rn.router, realTraceTable, "-f", "-"); err != nil {
+	if _, err := nftOutputNamed(rn.router, realTraceTable, "-f", "-"); err != nil {
 		t.Fatal(err)
 	}
 	err := nsutil.Do(rn.router, func() error {
@@ -58,7 +58,7 @@ func (rn *realNet) openTrace(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := nftOutput(rn.router, "", "-a", "list", "ruleset")
+	out, err := nftOutputNamed(rn.router, "", "-a", "list", "ruleset")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -184,7 +184,7 @@ func braceDelta(line string) int {
 // TwinRuleIndex reads the twin's ruleset with `nft -a list ruleset` (run
 // once, inside the twin) and indexes it.
 func TwinRuleIndex(tw *Twin) (*NftRuleIndex, error) {
-	out, err := nftOutput(tw.Name, "", "-a", "list", "ruleset")
+	out, err := nftOutput(tw.ns, "", "-a", "list", "ruleset")
 	if err != nil {
 		return nil, fmt.Errorf("list twin ruleset: %w", err)
 	}

@@ -129,7 +129,7 @@ func (tw *Twin) Probe(ctx context.Context, probes []Probe, idx RuleIndex, opt Op
 		return nil, err
 	}
 	for _, p := range probes {
-		if err := tw.sock.ensureProto(tw.Name, p.Proto.number()); err != nil {
+		if err := tw.sock.ensureProto(tw.ns, p.Proto.number()); err != nil {
 			return nil, err
 		}
 	}

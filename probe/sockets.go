@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/fwslot/fwslot/internal/nsutil"
@@ -45,11 +46,11 @@ var probeProtos = []uint8{6, 17, 1, 58, 132, 2, 47, 50, 51}
 
 // ensureProto opens raw receive sockets in namespace ns for a protocol that
 // has none yet, so local delivery of a probe of that protocol is seen.
-func (s *sockets) ensureProto(ns string, p uint8) error {
+func (s *sockets) ensureProto(ns netns.NsHandle, p uint8) error {
 	if _, ok := s.raw4[p]; ok || p == 1 || p == 58 {
 		return nil
 	}
-	return nsutil.Do(ns, func() error {
+	return nsutil.DoHandle(ns, func() error {
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, int(p))
 		if err != nil {
 			return fmt.Errorf("raw IPv4 socket for protocol %d: %w", p, err)
@@ -84,7 +85,7 @@ func openSockets(tw *Twin) (s *sockets, err error) {
 			s = nil
 		}
 	}()
-	err = nsutil.Do(tw.Name, func() error {
+	err = nsutil.DoHandle(tw.ns, func() error {
 		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
 		if err != nil {
 			return fmt.Errorf("trace netlink socket: %w", err)
@@ -93,8 +94,15 @@ func openSockets(tw *Twin) (s *sockets, err error) {
 		if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 			return fmt.Errorf("bind trace socket: %w", err)
 		}
+		// SO_RCVBUFFORCE needs CAP_NET_ADMIN on the host; inside a user
+		// namespace (rootless CI) the buffer is capped by rmem_max.
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, traceRcvBufSize); err != nil {
-			return fmt.Errorf("trace socket buffer: %w", err)
+			if !errors.Is(err, unix.EPERM) {
+				return fmt.Errorf("trace socket buffer: %w", err)
+			}
+			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, traceRcvBufSize); err != nil {
+				return fmt.Errorf("trace socket buffer: %w", err)
+			}
 		}
 		if err := unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_ADD_MEMBERSHIP, nfnlgrpNFTrace); err != nil {
 			return fmt.Errorf("join NFNLGRP_NFTRACE: %w", err)
@@ -151,7 +159,7 @@ func openSockets(tw *Twin) (s *sockets, err error) {
 		return s, err
 	}
 	for _, ti := range tw.ifaces {
-		err := nsutil.Do(ti.peerNS, func() error {
+		err := nsutil.DoHandle(ti.peerNS, func() error {
 			if err := setLinkUp(ti.peerName); err != nil {
 				return err
 			}

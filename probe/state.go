@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vishvananda/netns"
+
 	"github.com/fwslot/fwslot/internal/nfnl"
 )
 
@@ -34,9 +36,9 @@ type ruleState struct {
 
 // readRuleState finds the state probes can change in the ruleset live in
 // namespace ns (the trace table aside).
-func readRuleState(ns string) (ruleState, error) {
+func readRuleState(ns netns.NsHandle) (ruleState, error) {
 	var st ruleState
-	c, err := nfnl.Dial(ns)
+	c, err := nfnl.DialHandle(ns)
 	if err != nil {
 		return st, err
 	}
@@ -108,8 +110,8 @@ func readRuleState(ns string) (ruleState, error) {
 // replayRules replaces every stateful rule with a copy of itself (same
 // handle, same place): the copies start with fresh limits, quotas and
 // counters. One transaction: all or nothing.
-func replayRules(ns string, rules []nfnl.Msg) error {
-	c, err := nfnl.Dial(ns)
+func replayRules(ns netns.NsHandle, rules []nfnl.Msg) error {
+	c, err := nfnl.DialHandle(ns)
 	if err != nil {
 		return err
 	}
@@ -142,7 +144,7 @@ func (tw *Twin) restore() error {
 		tw.restoreTime += time.Since(start)
 	}()
 	if !tw.state.full {
-		err := replayRules(tw.Name, tw.state.replay)
+		err := replayRules(tw.ns, tw.state.replay)
 		if err == nil || tw.load == nil {
 			return err
 		}
@@ -150,10 +152,10 @@ func (tw *Twin) restore() error {
 		// differently from what it takes): reload from now on.
 		tw.state.full = true
 	}
-	if err := nftIn(tw.Name, "flush", "ruleset"); err != nil {
+	if err := nftIn(tw.ns, "flush", "ruleset"); err != nil {
 		return fmt.Errorf("reset the twin's ruleset: %w", err)
 	}
-	if err := tw.load(tw.Name); err != nil {
+	if err := tw.load(tw.ns); err != nil {
 		return fmt.Errorf("reload the ruleset into the twin: %w", err)
 	}
 	return tw.installTrace()
@@ -164,7 +166,7 @@ func (tw *Twin) restore() error {
 // rules are still reset by replacing them.
 func (tw *Twin) isStateful() (bool, error) {
 	if tw.state == nil {
-		st, err := readRuleState(tw.Name)
+		st, err := readRuleState(tw.ns)
 		if err != nil {
 			return false, err
 		}

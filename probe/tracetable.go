@@ -41,7 +41,7 @@ func (tw *Twin) installTrace() error {
 		b.WriteString("\t\t" + m + " meta nftrace set 1\n")
 	}
 	b.WriteString("\t}\n}\n")
-	if _, err := nftOutput(tw.Name, b.String(), "-f", "-"); err != nil {
+	if _, err := nftOutput(tw.ns, b.String(), "-f", "-"); err != nil {
 		return fmt.Errorf("install trace table: %w", err)
 	}
 	return nil
@@ -57,7 +57,7 @@ func (tw *Twin) setEntryMark(mark uint32) error {
 	if mark != 0 {
 		cmd += fmt.Sprintf("add rule inet %s marks meta mark set 0x%x\n", traceTable, mark)
 	}
-	if _, err := nftOutput(tw.Name, cmd, "-f", "-"); err != nil {
+	if _, err := nftOutput(tw.ns, cmd, "-f", "-"); err != nil {
 		return fmt.Errorf("set the entry mark 0x%x: %w", mark, err)
 	}
 	tw.entryMark = mark

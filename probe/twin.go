@@ -13,27 +13,29 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/fwslot/fwslot/internal/nsutil"
 	"github.com/fwslot/fwslot/internal/sysbin"
 )
 
-// Loader puts the candidate ruleset into the named network namespace (the
-// twin). fwslot's slot code stages and swaps into it; NftFileLoader simply
+// Loader puts the candidate ruleset into the twin's network namespace,
+// given by an open handle (the twin has no name). fwslot's slot code stages and swaps into it; NftFileLoader simply
 // runs `nft -f`.
-type Loader func(nsName string) error
+type Loader func(ns netns.NsHandle) error
 
 // NftFileLoader returns a Loader that runs `nft -f path` inside the twin.
 func NftFileLoader(path string) Loader {
-	return func(ns string) error {
+	return func(ns netns.NsHandle) error {
 		return nftIn(ns, "-f", path)
 	}
 }
 
-// nftIn runs the nft binary inside a namespace.
-func nftIn(ns string, args ...string) error {
-	return nsutil.Do(ns, func() error {
+// nftIn runs the nft binary inside a namespace: the child process starts
+// on a thread that entered it by descriptor, and inherits it.
+func nftIn(ns netns.NsHandle, args ...string) error {
+	return nsutil.DoHandle(ns, func() error {
 		nft, err := sysbin.Nft()
 		if err != nil {
 			return err
@@ -42,16 +44,16 @@ func nftIn(ns string, args ...string) error {
 		cmd := exec.Command(nft, args...)
 		cmd.Stderr = &stderr
 		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("nft %s in %s: %w: %s", strings.Join(args, " "), ns, err, strings.TrimSpace(stderr.String()))
+			return fmt.Errorf("nft %s in the twin: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 		}
 		return nil
 	})
 }
 
 // nftOutput runs nft inside a namespace and returns its standard output.
-func nftOutput(ns string, stdin string, args ...string) (string, error) {
+func nftOutput(ns netns.NsHandle, stdin string, args ...string) (string, error) {
 	var out string
-	err := nsutil.Do(ns, func() error {
+	err := nsutil.DoHandle(ns, func() error {
 		nft, err := sysbin.Nft()
 		if err != nil {
 			return err
@@ -61,7 +63,7 @@ func nftOutput(ns string, stdin string, args ...string) (string, error) {
 		cmd.Stdin = strings.NewReader(stdin)
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("nft %s in %s: %w: %s", strings.Join(args, " "), ns, err, strings.TrimSpace(stderr.String()))
+			return fmt.Errorf("nft %s in the twin: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 		}
 		out = stdout.String()
 		return nil
@@ -69,7 +71,8 @@ func nftOutput(ns string, stdin string, args ...string) (string, error) {
 	return out, err
 }
 
-// Prefixes of the namespaces a twin creates; leaks show in `ip netns list`.
+// Prefixes of the named namespaces twins of fwslot versions before
+// anonymous twins created; SweepStaleTwins still removes their leftovers.
 const (
 	twinPrefix = "fwp-t-"
 	peerPrefix = "fwp-p-"
@@ -86,7 +89,7 @@ var (
 // twinIface is one interface of the twin and its peer namespace.
 type twinIface struct {
 	Interface
-	peerNS    string
+	peerNS    netns.NsHandle
 	peerName  string
 	twinMAC   net.HardwareAddr
 	peerMAC   net.HardwareAddr
@@ -100,8 +103,15 @@ type twinIface struct {
 // candidate ruleset loaded, and the sockets that inject and observe probes.
 // Close removes all of it.
 type Twin struct {
-	// Name is the twin's network namespace.
-	Name   string
+	// ns holds the twin's network namespace. Twins and their peers are
+	// always anonymous namespaces held only by these descriptors, never
+	// named under /run/netns: creating one then needs CAP_SYS_ADMIN over
+	// the current user namespace only, so an unprivileged CI job can run
+	// fwslot inside `unshare -Urn` (where /run/netns is not writable), and
+	// a killed fwslot cannot leak one (the kernel frees them with the
+	// process). One path for root and rootless: nothing to choose, and
+	// root gets the leak-proofing too.
+	ns     netns.NsHandle
 	topo   Topology
 	ifaces []*twinIface
 	byName map[string]*twinIface
@@ -129,14 +139,14 @@ func NewTwin(ctx context.Context, topo Topology, load Loader) (tw *Twin, err err
 	if err := topo.Validate(); err != nil {
 		return nil, fmt.Errorf("twin topology: %w", err)
 	}
-	tw = &Twin{topo: topo, byName: map[string]*twinIface{}, load: load}
+	tw = &Twin{topo: topo, byName: map[string]*twinIface{}, load: load, ns: netns.None()}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, tw.Close())
 			tw = nil
 		}
 	}()
-	if tw.Name, err = nsutil.Create(twinPrefix); err != nil {
+	if tw.ns, err = newNamespace(); err != nil {
 		return tw, fmt.Errorf("create twin: %w", err)
 	}
 	for i, ifc := range topo.Interfaces {
@@ -146,17 +156,18 @@ func NewTwin(ctx context.Context, topo Topology, load Loader) (tw *Twin, err err
 			twinMAC:   net.HardwareAddr{0x02, 0x66, 0x77, 0x70 + byte(i>>8), byte(i), 0x01},
 			peerMAC:   net.HardwareAddr{0x02, 0x66, 0x77, 0x70 + byte(i>>8), byte(i), 0x02},
 			capFD:     -1,
+			peerNS:    netns.None(),
 		}
 		tw.ifaces = append(tw.ifaces, ti)
 		tw.byName[ifc.Name] = ti
-		if ti.peerNS, err = nsutil.Create(peerPrefix); err != nil {
+		if ti.peerNS, err = newNamespace(); err != nil {
 			return tw, fmt.Errorf("create peer namespace for %s: %w", ifc.Name, err)
 		}
 		if err := ctx.Err(); err != nil {
 			return tw, err
 		}
 	}
-	if err := nsutil.Do(tw.Name, func() error {
+	if err := nsutil.DoHandle(tw.ns, func() error {
 		return writeSysctls(map[string]string{
 			"net/ipv4/ip_forward":                        "1",
 			"net/ipv6/conf/all/forwarding":               "1",
@@ -178,7 +189,7 @@ func NewTwin(ctx context.Context, topo Topology, load Loader) (tw *Twin, err err
 		return tw, fmt.Errorf("twin sysctls: %w", err)
 	}
 	for _, ti := range tw.ifaces {
-		if err := nsutil.Do(ti.peerNS, func() error {
+		if err := nsutil.DoHandle(ti.peerNS, func() error {
 			return writeSysctls(map[string]string{
 				"net/ipv6/conf/all/disable_ipv6":     "1",
 				"net/ipv6/conf/default/disable_ipv6": "1",
@@ -191,7 +202,7 @@ func NewTwin(ctx context.Context, topo Topology, load Loader) (tw *Twin, err err
 		return tw, fmt.Errorf("twin links, addresses and routes: %w", err)
 	}
 	if load != nil {
-		if err := load(tw.Name); err != nil {
+		if err := load(tw.ns); err != nil {
 			return tw, fmt.Errorf("load ruleset into twin: %w", err)
 		}
 	}
@@ -234,18 +245,20 @@ func (tw *Twin) Close() error {
 			ti.capFD = -1
 		}
 	}
-	if tw.Name != "" {
-		if err := nsutil.Delete(tw.Name); err != nil {
-			errs = append(errs, err)
+	// Closing the last descriptor frees a namespace, and with it the
+	// veth pairs, sockets and ruleset in it.
+	if tw.ns.IsOpen() {
+		if err := tw.ns.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close the twin's namespace: %w", err))
 		}
-		tw.Name = ""
+		tw.ns = netns.None()
 	}
 	for _, ti := range tw.ifaces {
-		if ti.peerNS != "" {
-			if err := nsutil.Delete(ti.peerNS); err != nil {
-				errs = append(errs, err)
+		if ti.peerNS.IsOpen() {
+			if err := ti.peerNS.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close the peer namespace of %s: %w", ti.Name, err))
 			}
-			ti.peerNS = ""
+			ti.peerNS = netns.None()
 		}
 	}
 	return errors.Join(errs...)

@@ -20,7 +20,7 @@ import (
 // namespace), brings the twin ends up, and adds the addresses, the
 // gateways' permanent neighbour entries and the routes.
 func (tw *Twin) setupLinks() error {
-	return nsutil.Do(tw.Name, func() error {
+	return nsutil.DoHandle(tw.ns, func() error {
 		for _, ti := range tw.ifaces {
 			if err := tw.addVeth(ti); err != nil {
 				return err
@@ -36,17 +36,12 @@ func (tw *Twin) setupLinks() error {
 }
 
 func (tw *Twin) addVeth(ti *twinIface) error {
-	peer, err := unix.Open(nsutil.Path(ti.peerNS), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open peer namespace of %s: %w", ti.Name, err)
-	}
-	defer unix.Close(peer)
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name, attrs.HardwareAddr = ti.Name, ti.twinMAC
 	if ti.Index > 0 {
 		attrs.Index = ti.Index
 	}
-	veth := &netlink.Veth{LinkAttrs: attrs, PeerName: ti.peerName, PeerHardwareAddr: ti.peerMAC, PeerNamespace: netlink.NsFd(peer)}
+	veth := &netlink.Veth{LinkAttrs: attrs, PeerName: ti.peerName, PeerHardwareAddr: ti.peerMAC, PeerNamespace: netlink.NsFd(int(ti.peerNS))}
 	if err := netlink.LinkAdd(veth); err != nil {
 		return fmt.Errorf("add link %q: %w", ti.Name, err)
 	}

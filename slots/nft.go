@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -25,7 +26,7 @@ func privateDir() (string, error) {
 	if err := unix.Stat("/tmp", &st); err != nil {
 		return "", fmt.Errorf("private directory for nft: %w", err)
 	}
-	if st.Uid != 0 || (st.Mode&0o002 != 0 && st.Mode&unix.S_ISVTX == 0) {
+	if !rootOwned(st.Uid, st.Mode&unix.S_ISVTX != 0) || (st.Mode&0o002 != 0 && st.Mode&unix.S_ISVTX == 0) {
 		return "", errors.New("private directory for nft: /tmp is not root's sticky directory; fix its mode (1777, owner root)")
 	}
 	dir, err := os.MkdirTemp("/tmp", "fwslot-nft-")
@@ -33,6 +34,36 @@ func privateDir() (string, error) {
 		return "", fmt.Errorf("private directory for nft: %w", err)
 	}
 	return dir, nil
+}
+
+// rootOwned reports whether a directory owner uid is the host's root. In
+// a user namespace (rootless CI: `unshare -Urn`) the host's root is not
+// mapped and shows as the overflow uid; that is accepted only for a sticky
+// directory, and only when this process is in a user namespace other than
+// the initial one (where the overflow uid is a real user, nobody).
+func rootOwned(uid uint32, sticky bool) bool {
+	if uid == 0 {
+		return true
+	}
+	if !sticky || !inUserNamespace() {
+		return false
+	}
+	b, err := os.ReadFile("/proc/sys/kernel/overflowuid")
+	if err != nil {
+		return false
+	}
+	return strings.TrimSpace(string(b)) == strconv.FormatUint(uint64(uid), 10)
+}
+
+// inUserNamespace reports whether this process runs in a user namespace
+// other than the initial one, whose uid_map maps all 2^32-1 ids.
+func inUserNamespace() bool {
+	b, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b))
+	return !(len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
 }
 
 // nftPath returns the nft binary fwslot runs: by absolute path in the

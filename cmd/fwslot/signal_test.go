@@ -53,8 +53,10 @@ func TestSignalsRemoveTwins(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
+			// Twins are anonymous namespaces the process holds by
+			// descriptor: one open means a twin is being built.
 			mine := "-" + strconv.Itoa(cmd.Process.Pid) + "-"
-			if !waitUntil(func() bool { return len(namespacesWith(mine)) > 0 }, 20*time.Second) {
+			if !waitUntil(func() bool { return holdsNamespace(cmd.Process.Pid) }, 20*time.Second) {
 				cmd.Process.Kill()
 				cmd.Wait()
 				t.Fatalf("no twin appeared:\n%s", out.String())
@@ -93,6 +95,18 @@ func TestStaleTwinsSwept(t *testing.T) {
 	if code != 0 || nsutil.Exists(stale) || !strings.Contains(out, stale) {
 		t.Fatalf("exit %d, stale twin exists=%v; want it removed and named:\n%s", code, nsutil.Exists(stale), out)
 	}
+}
+
+// holdsNamespace reports whether process pid has a network namespace
+// open as a file.
+func holdsNamespace(pid int) bool {
+	fds, _ := filepath.Glob(filepath.Join("/proc", strconv.Itoa(pid), "fd", "*"))
+	for _, fd := range fds {
+		if l, err := os.Readlink(fd); err == nil && strings.HasPrefix(l, "net:[") {
+			return true
+		}
+	}
+	return false
 }
 
 func namespacesWith(part string) []string {

@@ -17,12 +17,14 @@
 package nfnl
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"syscall"
 
 	"github.com/fwslot/fwslot/internal/nsutil"
 	"github.com/mdlayher/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -82,6 +84,19 @@ func Dial(netns string) (*Conn, error) {
 	c, err := dial(int(h))
 	if err != nil {
 		return nil, fmt.Errorf("netlink in netns %s: %w", netns, err)
+	}
+	return c, nil
+}
+
+// DialHandle opens a connection in the namespace an open handle refers to
+// (an anonymous one, from nsutil.NewAnon, has no name to Dial).
+func DialHandle(h netns.NsHandle) (*Conn, error) {
+	if !h.IsOpen() {
+		return nil, errors.New("netlink: closed network namespace handle")
+	}
+	c, err := dial(int(h))
+	if err != nil {
+		return nil, fmt.Errorf("netlink in netns: %w", err)
 	}
 	return c, nil
 }

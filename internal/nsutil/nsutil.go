@@ -190,6 +190,65 @@ func DoFresh(fn func() error) error {
 	return <-errc
 }
 
+// NewAnon makes a new network namespace that has no name: nothing under
+// RunDir pins it, only the returned handle (an open /proc/thread-self/ns/net
+// descriptor) keeps it alive, so it disappears when the handle is closed or
+// the process dies, however it dies. Its loopback is up. Enter it with
+// DoHandle; a child process started there inherits it.
+//
+// It needs CAP_SYS_ADMIN over the calling user namespace, not root on the
+// host: inside `unshare -Urn` an unprivileged user has it. The error then
+// wraps os.ErrPermission.
+func NewAnon() (netns.NsHandle, error) {
+	type result struct {
+		h   netns.NsHandle
+		err error
+	}
+	rc := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			rc <- result{netns.None(), fmt.Errorf("get current netns: %w", err)}
+			return
+		}
+		defer orig.Close()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread() // unshare failed: still in orig
+			rc <- result{netns.None(), fmt.Errorf("unshare netns: %w", err)}
+			return
+		}
+		h, err := netns.Get() // /proc/<pid>/task/<tid>/ns/net, O_CLOEXEC
+		if err == nil {
+			if err = setLoopbackUp(); err != nil {
+				h.Close()
+			}
+		} else {
+			err = fmt.Errorf("open the new netns: %w", err)
+		}
+		if serr := netns.Set(orig); serr != nil {
+			// Leave the thread locked: the runtime discards it when
+			// this goroutine exits.
+			if err == nil {
+				h.Close()
+			}
+			rc <- result{netns.None(), errors.Join(err, fmt.Errorf("return to original netns: %w", serr))}
+			return
+		}
+		// Back where it started, the thread holds nothing of the new
+		// namespace: only the handle keeps it.
+		runtime.UnlockOSThread()
+		if err != nil {
+			rc <- result{netns.None(), err}
+			return
+		}
+		rc <- result{h, nil}
+	}()
+	r := <-rc
+	return r.h, r.err
+}
+
 // Create makes a named namespace called prefix, the creating process's pid,
 // a dash and a random suffix, brings its loopback up, and returns its name.
 // Remove it with Delete; SweepStale removes those whose creator died.
@@ -271,7 +330,13 @@ func setLoopbackUp() error {
 // process that no longer exists (killed before its cleanup ran), and returns
 // their names. Namespaces of live processes, and names it cannot read a pid
 // from, are left alone.
+//
+// Where RunDir is not writable (an unprivileged user namespace) it does
+// nothing: that process could neither have made nor remove a name there.
 func SweepStale(prefix string) ([]string, error) {
+	if unix.Access(RunDir, unix.W_OK) != nil {
+		return nil, nil
+	}
 	entries, err := os.ReadDir(RunDir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
