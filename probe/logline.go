@@ -262,3 +262,21 @@ func (p Path) LogSteps(prefix string) []Step {
 	}
 	return out
 }
+
+// LogPrefixes returns the prefixes of every log statement in a ruleset's
+// text, in order, each once.
+func LogPrefixes(text string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, m := range logPrefix.FindAllStringSubmatch(text, -1) {
+		s, err := strconv.Unquote(`"` + m[1] + `"`)
+		if err != nil {
+			s = m[1]
+		}
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}

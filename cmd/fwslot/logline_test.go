@@ -122,3 +122,56 @@ func TestExplainLogRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestLogsFromFile: logs keeps the lines of the ruleset's log prefixes,
+// names the log rule of each (the right one of two with the same prefix),
+// and exits 1 when a line's packet meets no log rule of its prefix.
+func TestLogsFromFile(t *testing.T) {
+	testnet.RequireRoot(t)
+	plain := writeFile(t, "two.nft", twoLogs)
+	tcp := "[ 1.5] dropped: IN=eth0 OUT= SRC=192.0.2.2 DST=192.0.2.1 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF PROTO=TCP SPT=40000 DPT=9998 WINDOW=64240 RES=0x00 SYN URGP=0"
+	udp := "6,812,4242000,-;dropped: IN=eth0 OUT= SRC=192.0.2.7 DST=192.0.2.1 LEN=29 TOS=0x00 PREC=0x00 TTL=64 ID=2 DF PROTO=UDP SPT=33300 DPT=9999 LEN=9\n SUBSYSTEM=net"
+	udp6 := "dropped: IN=eth0 OUT= SRC=2001:db8::2 DST=2001:db8::1 LEN=49 TC=0 HOPLIMIT=64 FLOWLBL=0 PROTO=UDP SPT=57977 DPT=9999 LEN=9"
+	other := "[ 1.6] audit: type=1400 apparmor=\"DENIED\""
+	foreign := "[ 1.7] accepted: " + strings.TrimPrefix(tcp, "[ 1.5] dropped: ")
+	untraced := strings.Replace(udp6, "DPT=9999", "DPT=9997", 1)
+	noLog := writeFile(t, "nolog.nft", "table inet f {\n chain input { type filter hook input priority 0; policy accept; }\n}\n")
+	cases := []struct {
+		name    string
+		rules   string
+		lines   []string
+		flags   []string
+		code    int
+		want    []string
+		wantNot []string
+	}{
+		{"batch", plain, []string{tcp, other, udp, foreign, udp6}, nil, 0,
+			[]string{"two.nft:8: " + tcp, "drop by two.nft:9: tcp dport 9998 drop", "two.nft:3: 6,812", "two.nft:3: " + udp6, "drop by two.nft:4: udp dport 9999 drop"},
+			[]string{"audit", "accepted", "SUBSYSTEM"}},
+		{"follow, line by line", plain, []string{udp6, tcp}, []string{"--follow"}, 0,
+			[]string{"two.nft:3: " + udp6, "two.nft:8: " + tcp}, nil},
+		{"a line no rule wrote", plain, []string{tcp, untraced}, nil, 1,
+			[]string{"two.nft:8: " + tcp, "?: " + untraced, `no rule with log prefix "dropped: "`, "1 log lines could not be traced"}, nil},
+		{"ruleset without log prefixes", noLog, []string{tcp}, nil, 2,
+			[]string{"no log statement with a prefix"}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			from := writeFile(t, "kmsg.txt", strings.Join(c.lines, "\n")+"\n")
+			out, code := run(t, append([]string{"logs", "--file", c.rules, "--from", from}, c.flags...)...)
+			if code != c.code {
+				t.Fatalf("exit %d, want %d:\n%s", code, c.code, out)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			for _, w := range c.wantNot {
+				if strings.Contains(out, w) {
+					t.Errorf("output has %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
