@@ -11,18 +11,26 @@ import (
 	"github.com/fwslot/fwslot/internal/testnet"
 )
 
-// twoLogs has two log rules with the same prefix in different chains: tcp
-// is logged in input (line 8), udp in the chain input jumps to (line 3).
+// twoLogs has log rules with the same prefix in different chains: tcp is
+// logged in input (line 14), udp in a chain input jumps to (line 3), echo
+// requests in another (lines 7 and 8).
 const twoLogs = `table inet filter {
 	chain udpcheck {
 		udp dport 9999 log prefix "dropped: "
 		udp dport 9999 drop
+	}
+	chain pings {
+		icmp type echo-request log prefix "dropped: "
+		icmpv6 type echo-request log prefix "dropped: "
+		icmp type echo-request drop
+		icmpv6 type echo-request drop
 	}
 	chain input {
 		type filter hook input priority 0; policy accept;
 		tcp dport 9998 log prefix "dropped: "
 		tcp dport 9998 drop
 		meta l4proto udp jump udpcheck
+		meta l4proto { icmp, ipv6-icmp } jump pings
 	}
 }
 `
@@ -55,19 +63,23 @@ func TestExplainLogLineFromKernel(t *testing.T) {
 	}{
 		{"tcp logged in input", func() {
 			testnet.Connect(peer, net.JoinHostPort(testnet.TargetIP, "9998"), 200*time.Millisecond)
-		}, `two.nft:8: chain input: tcp dport 9998 log prefix "dropped: "`, "decided by two.nft:9: chain input: tcp dport 9998 drop", "tcp 192.0.2.2:", "two.nft:3"},
+		}, `two.nft:14: chain input: tcp dport 9998 log prefix "dropped: "`, "decided by two.nft:15: chain input: tcp dport 9998 drop", "tcp 192.0.2.2:", "two.nft:3"},
 		{"udp logged in the jumped-to chain", func() {
 			c := testnet.UDPSocket(t, peer, net.JoinHostPort(testnet.TargetIP, "9999"))
 			if _, err := c.Write([]byte("x")); err != nil {
 				t.Fatal(err)
 			}
-		}, `two.nft:3: chain udpcheck: udp dport 9999 log prefix "dropped: "`, "decided by two.nft:4: chain udpcheck: udp dport 9999 drop", "udp 192.0.2.2:", "two.nft:8"},
+		}, `two.nft:3: chain udpcheck: udp dport 9999 log prefix "dropped: "`, "decided by two.nft:4: chain udpcheck: udp dport 9999 drop", "udp 192.0.2.2:", "two.nft:14"},
 		{"ipv6 udp logged in the jumped-to chain", func() {
 			c := testnet.UDPSocket(t, peer, net.JoinHostPort(testnet.TargetIP6, "9999"))
 			if _, err := c.Write([]byte("x")); err != nil {
 				t.Fatal(err)
 			}
-		}, `two.nft:3: chain udpcheck: udp dport 9999 log prefix "dropped: "`, "decided by two.nft:4: chain udpcheck: udp dport 9999 drop", "udp [2001:db8::2]:", "two.nft:8"},
+		}, `two.nft:3: chain udpcheck: udp dport 9999 log prefix "dropped: "`, "decided by two.nft:4: chain udpcheck: udp dport 9999 drop", "udp [2001:db8::2]:", "two.nft:14"},
+		{"icmp echo logged in pings", func() { sendEcho(t, peer, testnet.TargetIP) },
+			`two.nft:7: chain pings: icmp type echo-request log prefix "dropped: "`, "decided by two.nft:9: chain pings: icmp type echo-request drop", "icmp 192.0.2.2 -> 192.0.2.1 type 8 code 0", "two.nft:8"},
+		{"icmpv6 echo logged in pings", func() { sendEcho(t, peer, testnet.TargetIP6) },
+			`two.nft:8: chain pings: icmpv6 type echo-request log prefix "dropped: "`, "decided by two.nft:10: chain pings: icmpv6 type echo-request drop", "icmpv6 [2001:db8::2] -> [2001:db8::1] type 128 code 0", "two.nft:7"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -146,12 +158,12 @@ func TestLogsFromFile(t *testing.T) {
 		wantNot []string
 	}{
 		{"batch", plain, []string{tcp, other, udp, foreign, udp6}, nil, 0,
-			[]string{"two.nft:8: " + tcp, "drop by two.nft:9: tcp dport 9998 drop", "two.nft:3: 6,812", "two.nft:3: " + udp6, "drop by two.nft:4: udp dport 9999 drop"},
+			[]string{"two.nft:14: " + tcp, "drop by two.nft:15: tcp dport 9998 drop", "two.nft:3: 6,812", "two.nft:3: " + udp6, "drop by two.nft:4: udp dport 9999 drop"},
 			[]string{"audit", "accepted", "SUBSYSTEM"}},
 		{"follow, line by line", plain, []string{udp6, tcp}, []string{"--follow"}, 0,
-			[]string{"two.nft:3: " + udp6, "two.nft:8: " + tcp}, nil},
+			[]string{"two.nft:3: " + udp6, "two.nft:14: " + tcp}, nil},
 		{"a line no rule wrote", plain, []string{tcp, untraced}, nil, 1,
-			[]string{"two.nft:8: " + tcp, "?: " + untraced, `no rule with log prefix "dropped: "`, "1 log lines could not be traced"}, nil},
+			[]string{"two.nft:14: " + tcp, "?: " + untraced, `no rule with log prefix "dropped: "`, "1 log lines could not be traced"}, nil},
 		{"ruleset without log prefixes", noLog, []string{tcp}, nil, 2,
 			[]string{"no log statement with a prefix"}, nil},
 	}

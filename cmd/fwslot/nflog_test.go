@@ -208,8 +208,43 @@ func kernelLogLine(r nflogRecord) (string, error) {
 			name = "ICMPv6"
 		}
 		fmt.Fprintf(&b, "PROTO=%s TYPE=%d CODE=%d ", name, th[0], th[1])
+		if len(th) >= 8 && (th[0] == 8 || th[0] == 0 || th[0] == 128 || th[0] == 129) {
+			fmt.Fprintf(&b, "ID=%d SEQ=%d ", binary.BigEndian.Uint16(th[4:]), binary.BigEndian.Uint16(th[6:]))
+		}
 	default:
 		fmt.Fprintf(&b, "PROTO=%d ", proto)
 	}
 	return b.String(), nil
+}
+
+// sendEcho sends one echo request from ns to addr over a raw socket (the
+// kernel fills in the ICMPv6 checksum; the ICMP one is computed here).
+func sendEcho(t *testing.T, ns, addr string) {
+	t.Helper()
+	a := netip.MustParseAddr(addr)
+	network, msg := "ip4:icmp", []byte{8, 0, 0, 0, 0x12, 0x34, 0, 1, 'f', 'w'}
+	if a.Is6() {
+		network, msg = "ip6:ipv6-icmp", []byte{128, 0, 0, 0, 0x12, 0x34, 0, 1, 'f', 'w'}
+	} else {
+		var sum uint32
+		for i := 0; i < len(msg); i += 2 {
+			sum += uint32(msg[i])<<8 | uint32(msg[i+1])
+		}
+		for sum > 0xffff {
+			sum = sum>>16 + sum&0xffff
+		}
+		binary.BigEndian.PutUint16(msg[2:], ^uint16(sum))
+	}
+	err := nsutil.Do(ns, func() error {
+		c, err := net.ListenPacket(network, "")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.WriteTo(msg, &net.IPAddr{IP: a.AsSlice()})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("echo request from %s to %s: %v", ns, addr, err)
+	}
 }
