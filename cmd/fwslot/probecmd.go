@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/fwslot/fwslot/features"
 	"github.com/fwslot/fwslot/history"
@@ -241,7 +240,7 @@ func twinFor(ctx context.Context, g *globals, file, slot string, topo probe.Topo
 }
 
 func newProbeCmd(g *globals, name string) *cobra.Command {
-	var file, slot, topoFile string
+	var file, slot, topoFile, logLine string
 	short := "Send one packet through a slot (or a file) and print its verdict"
 	if name == "explain" {
 		short = "Show every chain and rule a packet meets, and the rule that decides it"
@@ -254,21 +253,27 @@ func newProbeCmd(g *globals, name string) *cobra.Command {
 PACKET is a probe line without the verdict:
   PROTO SRC -> DST [in IFACE] [out IFACE] [OPTION ...]
 The packet runs through a throwaway twin namespace built from the slot's
-content (default production) or from --file, never through the live host.`,
+content (default production) or from --file, never through the live host.` + logHelp(name),
 		Example: `  fwslot ` + name + ` 'tcp 198.51.100.7:40000 -> 192.0.2.10:22 in eth0'
   fwslot ` + name + ` --slot staging 'udp 203.0.113.9 -> 192.0.2.10:53 in eth0'
   fwslot ` + name + ` --file ruleset.nft 'icmp 203.0.113.9 -> 192.0.2.10 in eth0 type echo-request'
 Quote the packet: the shell reads a bare -> as a redirection.`,
 		Args: func(cmd *cobra.Command, args []string) error {
+			if logLine != "" {
+				if len(args) > 0 {
+					return usagef("%s takes a packet or --log LINE, not both", name)
+				}
+				return nil
+			}
 			if len(args) == 0 {
 				return usagef("%s needs a packet, like: tcp 198.51.100.7 -> 192.0.2.10:22 in eth0", name)
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := probe.ParseLine(strings.Join(args, " "))
+			p, prefix, err := packetOf(args, logLine)
 			if err != nil {
-				return usageError{err}
+				return err
 			}
 			topo, err := readTopology(topoFile)
 			if err != nil {
@@ -285,6 +290,9 @@ Quote the packet: the shell reads a bare -> as a redirection.`,
 				return err
 			}
 			r := rep.Results[0]
+			if g.json && logLine != "" {
+				return printLogJSON(cmd.OutOrStdout(), r, prefix)
+			}
 			if g.json {
 				return printJSON(cmd.OutOrStdout(), r)
 			}
@@ -299,6 +307,11 @@ Quote the packet: the shell reads a bare -> as a redirection.`,
 			fmt.Fprintf(w, "%s: %s (%s)\n", p.Text, r.Got, r.Outcome)
 			if r.Failure != "" {
 				fmt.Fprintf(w, "  %s\n", r.Failure)
+			}
+			if logLine != "" {
+				if err := writeLogWriters(w, r.Path, prefix); err != nil {
+					return err
+				}
 			}
 			if _, st := r.Path.Decision(); st != nil {
 				where := ""
@@ -322,6 +335,9 @@ Quote the packet: the shell reads a bare -> as a redirection.`,
 	c.Flags().StringVar(&file, "file", "", "probe this ruleset file instead of a slot of the target")
 	c.Flags().StringVar(&slot, "slot", "production", "which slot of the target: production or staging")
 	c.Flags().StringVar(&topoFile, "topology", "", "interfaces of the twin (default: inferred from the packet)")
+	if name == "explain" {
+		c.Flags().StringVar(&logLine, "log", "", "explain the packet of this kernel log line (dmesg, journalctl -k) and name the log rule that wrote it")
+	}
 	return c
 }
 
