@@ -153,6 +153,12 @@ func splitElements(line string) []string {
 
 // String prints the ruleset in nft's layout, objects sorted by kind and name.
 func (rs *Ruleset) String() string {
+	return rs.print(func(lines []string) []string { return lines })
+}
+
+// print writes the ruleset in nft's layout, each object's body as body
+// returns it from the object's lines.
+func (rs *Ruleset) print(body func([]string) []string) string {
 	var b strings.Builder
 	for _, t := range rs.Tables {
 		fmt.Fprintf(&b, "table %s {\n", t.Key())
@@ -161,7 +167,7 @@ func (rs *Ruleset) String() string {
 		}
 		for _, o := range t.Objects {
 			fmt.Fprintf(&b, "\t%s {\n", o.Key())
-			for _, l := range o.Lines {
+			for _, l := range body(o.Lines) {
 				fmt.Fprintf(&b, "\t\t%s\n", l)
 			}
 			b.WriteString("\t}\n")

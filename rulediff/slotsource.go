@@ -106,29 +106,19 @@ func rebuildBase(t *Table, o, copyChain *Object) []string {
 // elements back in one `elements = { ... }` statement, sorted (the
 // kernel's order of hash set elements varies).
 func (rs *Ruleset) Source() string {
-	var b strings.Builder
-	for _, t := range rs.Tables {
-		fmt.Fprintf(&b, "table %s {\n", t.Key())
-		for _, a := range t.Attrs {
-			fmt.Fprintf(&b, "\t%s\n", a)
-		}
-		for _, o := range t.Objects {
-			fmt.Fprintf(&b, "\t%s {\n", o.Key())
-			var elems []string
-			for _, l := range o.Lines {
-				if e, ok := strings.CutPrefix(l, "element "); ok {
-					elems = append(elems, e)
-					continue
-				}
-				fmt.Fprintf(&b, "\t\t%s\n", l)
+	return rs.print(func(lines []string) []string {
+		var out, elems []string
+		for _, l := range lines {
+			if e, ok := strings.CutPrefix(l, "element "); ok {
+				elems = append(elems, e)
+				continue
 			}
-			if len(elems) > 0 {
-				sort.Strings(elems)
-				fmt.Fprintf(&b, "\t\telements = { %s }\n", strings.Join(elems, ",\n\t\t\t     "))
-			}
-			b.WriteString("\t}\n")
+			out = append(out, l)
 		}
-		b.WriteString("}\n")
-	}
-	return b.String()
+		if len(elems) > 0 {
+			sort.Strings(elems)
+			out = append(out, "elements = { "+strings.Join(elems, ",\n\t\t\t     ")+" }")
+		}
+		return out
+	})
 }
