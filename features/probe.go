@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/fwslot/fwslot/internal/sysbin"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fwslot/fwslot/internal/sysbin"
 
 	"github.com/fwslot/fwslot/internal/nsutil"
 	"github.com/fwslot/fwslot/slots"
@@ -62,7 +63,7 @@ func Probe(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Kernel: kernelRelease(), Nft: nftVersion(nft)}
+	rep := &Report{Kernel: kernelRelease(), Nft: nftVersion()}
 	dir, err := os.MkdirTemp("", "fwslot-features-")
 	if err != nil {
 		return nil, fmt.Errorf("temporary directory for probe rulesets: %w", err)
@@ -231,10 +232,10 @@ func kernelRelease() string {
 	return unix.ByteSliceToString(u.Release[:])
 }
 
-func nftVersion(nft string) string {
-	out, err := exec.Command(nft, "--version").Output()
+func nftVersion() string {
+	v, err := sysbin.NftVersion()
 	if err != nil {
 		return "unknown"
 	}
-	return strings.TrimSpace(string(out))
+	return v
 }

@@ -2,10 +2,8 @@ package main
 
 import (
 	"fmt"
-	"os/exec"
 	"runtime"
 	"runtime/debug"
-	"strings"
 
 	"github.com/fwslot/fwslot/internal/sysbin"
 	"github.com/spf13/cobra"
@@ -60,15 +58,10 @@ func readVersion() versionInfo {
 			}
 		}
 	}
-	nft, err := sysbin.Nft()
-	var out []byte
-	if err == nil {
-		out, err = exec.Command(nft, "--version").Output()
-	}
+	nft, err := sysbin.NftVersion()
 	if err != nil {
-		v.Nft = fmt.Sprintf("not usable: %v", err)
-	} else {
-		v.Nft = strings.TrimSpace(string(out))
+		nft = fmt.Sprintf("not usable: %v", err)
 	}
+	v.Nft = nft
 	return v
 }

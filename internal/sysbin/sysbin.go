@@ -7,6 +7,7 @@ package sysbin
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 )
@@ -32,6 +33,20 @@ func Find(name, hint string) (string, error) {
 
 // Nft returns the absolute path of nft.
 func Nft() (string, error) { return Find("nft", "apt-get install nftables") }
+
+// NftVersion runs the system's nft with --version and returns what it
+// prints ("nftables v1.0.6 (Lester Gooch #5)").
+func NftVersion() (string, error) {
+	nft, err := Nft()
+	if err != nil {
+		return "", err
+	}
+	out, err := exec.Command(nft, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("%s --version: %w", nft, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
 
 // IP returns the absolute path of ip (iproute2).
 func IP() (string, error) { return Find("ip", "apt-get install iproute2") }
