@@ -136,7 +136,7 @@ func CompileBundle(ctx context.Context, b *source.Bundle, ifaces []Iface, timer 
 			return err
 		}
 		mark = timer.lap(PhaseNetns, mark)
-		if err := runNft(ctx, nft, priv, cp, file, classify([]byte(b.Flat)), limitsFor(int64(len(b.Flat)))); err != nil {
+		if err := runNft(ctx, nft, priv, cp, file, classify(sniffHead(b.Flat)), limitsFor(int64(len(b.Flat)))); err != nil {
 			return err
 		}
 		mark = timer.lap(PhaseNft, mark)

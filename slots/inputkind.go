@@ -12,6 +12,17 @@ const (
 	kindCRLF                      // nft syntax with Windows line endings
 )
 
+// sniffHead is the start of a ruleset that classify looks at: enough to
+// see its first statement and its line endings, without copying a large
+// source whole.
+func sniffHead(src string) []byte {
+	const limit = 64 << 10
+	if len(src) > limit {
+		src = src[:limit]
+	}
+	return []byte(src)
+}
+
 // classify tells from the head of a ruleset (the flattened source) which
 // compiler mode it needs, or which mistake to name when nft rejects it.
 func classify(head []byte) inputKind {
