@@ -49,7 +49,11 @@ func WriteText(w io.Writer, res *Result, reg *Regression) error {
 	}
 	fmt.Fprintln(tw, "\t")
 	fmt.Fprintln(tw, "chains that cost most (rules evaluated over the mix)\t")
-	for i := range topChains {
+	rows := 0
+	for _, v := range res.Versions {
+		rows = max(rows, min(topChains, len(v.Chains)))
+	}
+	for i := range rows {
 		row(fmt.Sprintf("  %d.", i+1), func(v VersionResult) string {
 			if i >= len(v.Chains) {
 				return ""
