@@ -160,3 +160,81 @@ func TestLinearAgainstSet(t *testing.T) {
 		})
 	}
 }
+
+// jumpy walks packets through jumps, a return, a goto and chains they
+// fall off the end of; the comments number each chain's rules.
+const jumpy = `table inet filter {
+	chain sub {
+		tcp dport 22 accept		# sub 1
+		udp dport 53 return		# sub 2
+		counter				# sub 3
+	}
+	chain tail {
+		udp sport 1 drop		# tail 1
+		udp dport 7 drop		# tail 2
+	}
+	chain input {
+		type filter hook input priority filter; policy accept;
+		iifname "lo" accept		# input 1
+		counter				# input 2
+		jump sub			# input 3
+		udp dport 7 goto tail		# input 4
+		ip saddr 10.9.9.9 drop		# input 5
+	}
+}
+`
+
+// Rules evaluated are counted from real traces through jumps, returns,
+// gotos and chain ends: each walk through a chain counts its rules up to
+// the one that left it, or all of them when it fell off the end.
+func TestRulesEvaluatedThroughJumps(t *testing.T) {
+	testnet.RequireRoot(t)
+	cases := []struct {
+		probe  string
+		rules  int
+		chains string
+	}{
+		{"accept tcp 198.51.100.7 -> 192.0.2.10:22 in eth0", 3 + 1, "[input:3 sub:1]"},
+		{"accept udp 198.51.100.7 -> 192.0.2.10:53 in eth0", 5 + 2, "[input:5 sub:2]"},
+		{"drop udp 198.51.100.7 -> 192.0.2.10:7 in eth0", 4 + 3 + 2, "[input:4 sub:3 tail:2]"},
+		{"drop udp 10.9.9.9 -> 192.0.2.10:9999 in eth0", 5 + 3, "[input:5 sub:3]"},
+		{"accept udp 198.51.100.7 -> 192.0.2.10:9999 in eth0", 5 + 3, "[input:5 sub:3]"},
+	}
+	var text strings.Builder
+	for _, c := range cases {
+		text.WriteString(c.probe + "\n")
+	}
+	probes, err := probe.Parse("j.probes", strings.NewReader(text.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "jumpy.nft")
+	if err := os.WriteFile(f, []byte(jumpy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := source.Load(f, source.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tw, err := probe.NewTwin(ctx, probe.InferTopology(probes), probe.CompileLoader(ctx, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tw.Close()
+	vr, err := trace(ctx, tw, Version{Source: "jumpy"}, probes, probe.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cases {
+		p := vr.Probes[i]
+		var chains []string
+		for _, ch := range p.Chains {
+			chains = append(chains, fmt.Sprintf("%s:%d", ch.Chain, ch.Rules))
+		}
+		got := fmt.Sprint(chains)
+		if p.Error != "" || p.RulesEvaluated != c.rules || got != c.chains || p.Verdict != string(probes[i].Verdict) {
+			t.Errorf("%s: %d rules %s, verdict %s, error %q; want %d rules %s", c.probe, p.RulesEvaluated, got, p.Verdict, p.Error, c.rules, c.chains)
+		}
+	}
+}

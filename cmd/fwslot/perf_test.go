@@ -196,4 +196,3 @@ func TestPerfSignals(t *testing.T) {
 		})
 	}
 }
-
