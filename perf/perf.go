@@ -254,7 +254,7 @@ func trace(ctx context.Context, tw *probe.Twin, v Version, probes []probe.Probe,
 	chains := map[probe.ChainRules]int{} // keyed with Rules 0
 	var counts []int
 	for _, r := range results {
-		pc := ProbeCost{Probe: r.Probe.Text, Where: r.Probe.Where(), Verdict: string(r.Got)}
+		pc := ProbeCost{Probe: r.Probe.String(), Where: r.Probe.Where(), Verdict: string(r.Got)}
 		if r.Err != nil {
 			pc.Error = r.Err.Error()
 			vr.Probes = append(vr.Probes, pc)

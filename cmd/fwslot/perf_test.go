@@ -196,3 +196,39 @@ func TestPerfSignals(t *testing.T) {
 		})
 	}
 }
+
+// An unprivileged user (uid 65534) runs perf and test --perf inside
+// `unshare -Urn`, as a CI container would, on the router example with
+// NAT, reject and IPv6 probes.
+func TestRootlessPerf(t *testing.T) {
+	testnet.RequireRoot(t) // to switch to uid 65534
+	bin := fwslotBinary(t)
+	dir := routerDir(t)
+	if out, code := asNobody(t, dir, "unshare", "-Urn", "id", "-u"); code != 0 || strings.TrimSpace(out) != "0" {
+		t.Fatalf("user namespaces are not available to an unprivileged user here (unshare -Urn as uid %d: exit %d): %s", nobody, code, out)
+	}
+	common := []string{"--probes", "router.probes", "--topology", "router.topology"}
+	cases := []struct {
+		name string
+		argv []string
+		want []string
+	}{
+		{"perf against itself is within 0%", append([]string{"unshare", "-Urn", bin, "perf", "router.nft", "--against", "router.nft", "--duration", "300ms", "--max-regression", "0%"}, common...),
+			[]string{"+0.0% slower", "within the 0% allowed", "rules evaluated, per probe", "router.probes:"}},
+		{"test --perf", append([]string{"unshare", "-Urn", bin, "test", "router.nft", "--perf", "--perf-duration", "300ms"}, common...),
+			[]string{"0 failed", "perf:", "packets/s (median)"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out, code := asNobody(t, dir, c.argv...)
+			if code != 0 {
+				t.Fatalf("exit %d, want 0:\n%s", code, out)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
