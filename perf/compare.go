@@ -105,7 +105,7 @@ func Compare(newer, older VersionResult, metric Metric, max float64) Regression 
 	if metric == PacketsPerSecond {
 		r.Slower = r.PPSSlower
 	}
-	r.Exceeded = r.Slower > max
+	r.Exceeded = r.Slower > max+1e-9 // exactly max is allowed, whatever the rounding of 11/10-1
 	for i := range min(len(newer.Probes), len(older.Probes)) {
 		n, o := newer.Probes[i], older.Probes[i]
 		if n.Error == "" && o.Error == "" && n.RulesEvaluated > o.RulesEvaluated {

@@ -101,6 +101,12 @@ func TestPerfCommand(t *testing.T) {
 			[]string{"production (version 1)", "within"}, nil},
 		{"linear against production (linear): no change", append([]string{"--netns", ns, "--db", db, "perf", linear, "--against", "production", "--max-regression", "0%"}, short...), 0,
 			[]string{"+0.0% slower", "within"}, nil},
+		// The set is about ten times faster: far beyond the noise of
+		// packets per second, so the pps gate is robust here.
+		{"pps gate: linear against set fails", append([]string{"perf", linear, "--against", set, "--gate", "pps", "--max-regression", "10%"}, short...), 1,
+			[]string{"by packets per second (median of interleaved rounds): REGRESSION"}, nil},
+		{"pps gate: set against linear passes", append([]string{"perf", set, "--against", linear, "--gate", "pps", "--max-regression", "10%"}, short...), 0,
+			[]string{"by packets per second (median of interleaved rounds): within"}, nil},
 		{"test --perf", []string{"test", set, "--probes", mix, "--perf", "--perf-duration", "300ms"}, 0,
 			[]string{"3 passed", "perf:", "packets/s (median)", "firewall ns/packet", "rules evaluated (median, max)", "1, 1"}, nil},
 		{"no probes", []string{"perf", set}, 2, []string{"perf needs --probes"}, nil},
