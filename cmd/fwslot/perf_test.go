@@ -109,6 +109,8 @@ func TestPerfCommand(t *testing.T) {
 			[]string{"by packets per second (median of interleaved rounds): within"}, nil},
 		{"test --perf", []string{"test", set, "--probes", mix, "--perf", "--perf-duration", "300ms"}, 0,
 			[]string{"3 passed", "perf:", "packets/s (median)", "firewall ns/packet", "rules evaluated (median, max)", "1, 1"}, nil},
+		{"test --perf --json", []string{"--json", "test", set, "--probes", mix, "--perf", "--perf-duration", "300ms"}, 0,
+			[]string{`"passed": 3`, `"perf": {`, `"ns_per_packet"`, `"rules_evaluated": {`}, nil},
 		{"no probes", []string{"perf", set}, 2, []string{"perf needs --probes"}, nil},
 		{"gate without a version to compare", []string{"perf", set, "--probes", mix, "--max-regression", "10%"}, 2, []string{"needs --against"}, nil},
 		{"bad percentage", []string{"perf", set, "--against", linear, "--probes", mix, "--max-regression", "ten"}, 2, []string{"not a percentage"}, nil},
