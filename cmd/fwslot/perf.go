@@ -125,10 +125,10 @@ failure, 2 bad input (a ruleset nft rejects, a malformed probe file).`,
 		},
 	}
 	c.Flags().StringVar(&probesFile, "probes", "", "probe file whose packets make the traffic mix (required)")
-	c.Flags().StringVar(&against, "against", "", "compare with production (the target's live slot) or another ruleset file")
+	c.Flags().StringVar(&against, "against", "", "compare with production (the target's live slot) or another ruleset file (a file named production: ./production)")
 	c.Flags().DurationVar(&duration, "duration", 5*time.Second, "flood time per version")
 	c.Flags().StringVar(&maxReg, "max-regression", "", "exit 1 when FILE is this much slower than --against, e.g. 10%")
-	c.Flags().StringVar(&gate, "gate", string(perf.RulesEvaluated), "what --max-regression decides on: rules (exact, the default) or pps (noisy)")
+	c.Flags().StringVar(&gate, "gate", string(perf.RulesEvaluated), "what --max-regression decides on: rules (exact) or pps (noisy)")
 	c.Flags().StringVar(&topoFile, "topology", "", "interfaces, addresses and routes of the twins (default: inferred from the probes)")
 	return c
 }
