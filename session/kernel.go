@@ -18,8 +18,11 @@ type Kernel interface {
 	ReadLegacy(tables []*slots.TableState) (*slots.Ruleset, string, error)
 	// Interfaces lists the target's interfaces and their indexes.
 	Interfaces() ([]slots.Iface, error)
-	// Commit sends one batch as one transaction.
-	Commit(b *nfnl.Batch) error
+	// Commit sends b as one transaction. after is the state b was built
+	// on, as Stage and Flip left it: what the kernel holds once b
+	// commits. The netlink kernel ignores it (the next ReadState reads
+	// the truth); a fake adopts it, since it cannot decode a batch.
+	Commit(b *nfnl.Batch, after *slots.State) error
 	// Close releases the connection.
 	Close() error
 }
@@ -42,6 +45,6 @@ func (k *netlinkKernel) ReadLegacy(tables []*slots.TableState) (*slots.Ruleset, 
 
 func (k *netlinkKernel) Interfaces() ([]slots.Iface, error) { return slots.Interfaces(k.netns) }
 
-func (k *netlinkKernel) Commit(b *nfnl.Batch) error { return k.c.Commit(b) }
+func (k *netlinkKernel) Commit(b *nfnl.Batch, _ *slots.State) error { return k.c.Commit(b) }
 
 func (k *netlinkKernel) Close() error { return k.c.Close() }

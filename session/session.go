@@ -259,11 +259,11 @@ func (s *Session) begin(timer slots.Timer, start time.Time) error {
 	return nil
 }
 
-// commit sends b to the kernel. Whatever the outcome, the state read no
-// longer describes the kernel for a later operation.
+// commit sends b, built on s.st, to the kernel. Whatever the outcome, the
+// state read no longer describes the kernel for a later operation.
 func (s *Session) commit(b *nfnl.Batch) error {
 	s.stale = true
-	return s.k.Commit(b)
+	return s.k.Commit(b, s.st)
 }
 
 // opening returns how long Open took, once: the first operation reports
