@@ -150,8 +150,8 @@ func TestSessionOnFakeKernel(t *testing.T) {
 		// After success: the kernel's production and staging, the
 		// result's from/to, and whether it restaged from history.
 		prod, staged, from, to uint64
-		restaged              bool
-		check                 func(t *testing.T, f *fixture, res *session.Result)
+		restaged               bool
+		check                  func(t *testing.T, f *fixture, res *session.Result)
 	}{
 		{name: "swap makes staging live, staging keeps the old production",
 			setup: v1LiveV2Staged, op: swap(session.SwapOptions{}), prod: 2, staged: 1, from: 1, to: 2},
@@ -240,7 +240,7 @@ func TestSessionOnFakeKernel(t *testing.T) {
 				f.swap(time.Hour)
 				f.k.Change(func(st *slots.State) { st.Tables = nil })
 			},
-			op: func(s *session.Session) (*session.Result, error) { _, err := s.Confirm(ctx); return nil, err },
+			op:      func(s *session.Session) (*session.Result, error) { _, err := s.Confirm(ctx); return nil, err },
 			wantErr: session.ErrNotLive},
 		{name: "confirm keeps the version",
 			setup: func(f *fixture) { v1LiveV2Staged(f); f.swap(time.Hour) },
