@@ -33,10 +33,8 @@ type tableKey struct {
 // no more than the state Open read. Changes to the elements of shared
 // state sets are not drift.
 func (s *Session) Drift(full bool) (*Drift, error) {
-	if s.stale {
-		if err := s.refresh(); err != nil {
-			return nil, err
-		}
+	if err := s.current(); err != nil {
+		return nil, err
 	}
 	return s.checkDrift(s.st, s.status, full)
 }

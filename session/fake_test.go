@@ -35,7 +35,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(func() { store.Close() })
 	f := &fixture{t: t, k: sessiontest.New()}
 	f.tg = &session.Target{NetNS: "fake", Store: store, Connect: f.k.Connect}
-	for i, policy := range []uint32{nfnl.VerdictAccept, nfnl.VerdictDrop, nfnl.VerdictAccept} {
+	for i, policy := range []string{"accept", "drop", "accept"} {
 		n, err := sessiontest.Record(f.tg, fmt.Sprintf("# version %d\n", i+1), sessiontest.Ruleset(policy))
 		if err != nil || n != uint64(i+1) {
 			t.Fatalf("record version %d: got %d, %v", i+1, n, err)

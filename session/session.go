@@ -242,6 +242,18 @@ func (s *Session) begin(timer slots.Timer, start time.Time) error {
 	if s.opts.ReadOnly {
 		return ErrReadOnly
 	}
+	if err := s.current(); err != nil {
+		return err
+	}
+	s.timer, s.mark = timer, start
+	s.settle, s.note, s.clean = settlement{}, "", false
+	return nil
+}
+
+// current makes s.st describe the kernel: it dials again when an
+// operation closed the connection (Swap does) and reads the state again
+// when an operation changed the kernel; otherwise it does nothing.
+func (s *Session) current() error {
 	if s.k == nil {
 		var err error
 		if s.k, err = s.t.connect(); err != nil {
@@ -250,12 +262,8 @@ func (s *Session) begin(timer slots.Timer, start time.Time) error {
 		s.stale = true
 	}
 	if s.stale {
-		if err := s.refresh(); err != nil {
-			return err
-		}
+		return s.refresh()
 	}
-	s.timer, s.mark = timer, start
-	s.settle, s.note, s.clean = settlement{}, "", false
 	return nil
 }
 

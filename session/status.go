@@ -11,10 +11,8 @@ import (
 // cross-checked with history: drift, a vanished production and a pending
 // confirmation included. It changes nothing.
 func (s *Session) Status() (*slots.Status, error) {
-	if s.stale {
-		if err := s.refresh(); err != nil {
-			return nil, err
-		}
+	if err := s.current(); err != nil {
+		return nil, err
 	}
 	st, err := slots.Describe(s.st)
 	if err != nil {

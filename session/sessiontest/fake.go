@@ -215,14 +215,21 @@ func clone(st *slots.State) *slots.State {
 }
 
 // Ruleset returns a compiled ruleset for the fake: table inet filter with
-// an input base chain of the given policy (nfnl.VerdictAccept or
-// nfnl.VerdictDrop) and no rules.
-func Ruleset(policy uint32) *slots.Ruleset {
+// an input base chain of policy "accept" or "drop" and no rules.
+func Ruleset(policy string) *slots.Ruleset {
+	verdict := uint32(nfnl.VerdictAccept)
+	switch policy {
+	case "accept":
+	case "drop":
+		verdict = nfnl.VerdictDrop
+	default:
+		panic(fmt.Sprintf("sessiontest: policy %q, want accept or drop", policy))
+	}
 	var hook nfnl.Encoder
 	hook.Uint32(1, 1) // NFTA_HOOK_HOOKNUM: input
 	hook.Uint32(2, 0) // NFTA_HOOK_PRIORITY: filter
 	return &slots.Ruleset{Tables: []*slots.Table{{Family: nfnl.FamilyInet, Name: "filter", Chains: []*slots.Chain{
-		{Name: "input", Base: &slots.BaseSpec{Hook: hook.Bytes(), Type: "filter", Policy: policy}},
+		{Name: "input", Base: &slots.BaseSpec{Hook: hook.Bytes(), Type: "filter", Policy: verdict}},
 	}}}}
 }
 
