@@ -87,7 +87,7 @@ type Status struct {
 	Drift        bool     `json:"drift"`
 	DriftChanges []string `json:"drift_changes"`
 	// Vanished is the version history says is live when the kernel no
-	// longer runs it (see Target.Vanished); 0 otherwise.
+	// longer runs it (package session fills it in); 0 otherwise.
 	Vanished uint64 `json:"vanished,omitempty"`
 	active   names.Slot
 }
