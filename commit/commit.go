@@ -51,9 +51,11 @@ type Result struct {
 // made live in one flip; then staging gets back the version it held
 // before, from history. Staging: the version replaces staging in place.
 // Production's content never changes: the same rules go live again. A
-// confirmation still pending refuses.
-func Run(ctx context.Context, t *session.Target, opts Options) (*Result, error) {
+// confirmation still pending refuses. Every step runs in the command's
+// session s.
+func Run(ctx context.Context, s *session.Session, opts Options) (*Result, error) {
 	start := time.Now()
+	t := s.Target()
 	if p, ok, err := t.Store.Pending(t.Key()); err != nil {
 		return nil, err
 	} else if ok {
@@ -76,17 +78,17 @@ func Run(ctx context.Context, t *session.Target, opts Options) (*Result, error) 
 	if res.Version, err = record(t, snap, msg); err != nil {
 		return nil, err
 	}
-	if err := t.StageVersion(ctx, res.Version); err != nil {
+	if err := s.StageVersion(ctx, res.Version); err != nil {
 		return nil, fmt.Errorf("version %d is recorded but could not be staged (production untouched): %w", res.Version, err)
 	}
 	if opts.Staged {
-		res.Notes = append(res.Notes, remainingDrift(ctx, t)...)
+		res.Notes = append(res.Notes, remainingDrift(s)...)
 		res.Duration = time.Since(start)
 		return res, nil
 	}
 	// The same content goes live, so no probes or guards; the drift being
 	// recorded is why the swap is forced.
-	if res.Swap, err = t.Swap(ctx, session.SwapOptions{Force: true}); err != nil {
+	if res.Swap, err = s.Swap(ctx, session.SwapOptions{Force: true}); err != nil {
 		return nil, fmt.Errorf("version %d is staged but did not go live: %w", res.Version, err)
 	}
 	back := snap.Info.Version
@@ -94,13 +96,13 @@ func Run(ctx context.Context, t *session.Target, opts Options) (*Result, error) 
 		back = snap.Other.Version
 	}
 	if back != res.Version {
-		if err := t.StageVersion(ctx, back); err != nil {
+		if err := s.StageVersion(ctx, back); err != nil {
 			res.Notes = append(res.Notes, fmt.Sprintf("version %d is live; restaging version %d into staging failed: %v", res.Version, back, err))
 		} else {
 			res.Staging = back
 		}
 	}
-	res.Notes = append(res.Notes, remainingDrift(ctx, t)...)
+	res.Notes = append(res.Notes, remainingDrift(s)...)
 	res.Duration = time.Since(start)
 	return res, nil
 }
@@ -128,8 +130,8 @@ func record(t *session.Target, snap *Snapshot, msg string) (uint64, error) {
 
 // remainingDrift names changes a commit cannot record: objects made by
 // hand outside the slots (nft add chain inet filter extra).
-func remainingDrift(ctx context.Context, t *session.Target) []string {
-	s, err := t.Status(ctx)
+func remainingDrift(sess *session.Session) []string {
+	s, err := sess.Status()
 	if err != nil {
 		return []string{"could not check for remaining drift: " + err.Error()}
 	}

@@ -62,7 +62,7 @@ func TestCommitRoundTripsTheCorpus(t *testing.T) {
 			if _, err := tg.Swap(ctx, session.SwapOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			res, err := Run(ctx, tg, Options{Message: "round trip"})
+			res, err := runOnce(ctx, tg, Options{Message: "round trip"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,10 +83,20 @@ func TestCommitRoundTripsTheCorpus(t *testing.T) {
 			if len(res.Notes) > 0 {
 				t.Logf("notes: %v", res.Notes)
 			}
-			again, err := Run(ctx, tg, Options{Message: "again"})
+			again, err := runOnce(ctx, tg, Options{Message: "again"})
 			if err != nil || !again.Unchanged {
 				t.Fatalf("second commit: %+v, %v", again, err)
 			}
 		})
 	}
+}
+
+// runOnce runs a commit in a session of its own, as `fwslot commit` does.
+func runOnce(ctx context.Context, tg *session.Target, opts Options) (*Result, error) {
+	s, err := session.Open(ctx, tg, session.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return Run(ctx, s, opts)
 }

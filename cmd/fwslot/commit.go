@@ -40,7 +40,7 @@ Elements of state sets (blocklists) are recorded as they are now.`,
 				return err
 			}
 			defer s.Close()
-			res, err := commit.Run(cmd.Context(), s.Target(), commit.Options{Staged: staged, Message: msg})
+			res, err := commit.Run(cmd.Context(), s, commit.Options{Staged: staged, Message: msg})
 			if err != nil {
 				return err
 			}
