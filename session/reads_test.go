@@ -9,7 +9,7 @@ import (
 	"github.com/fwslot/fwslot/slots"
 )
 
-// A swap and a rollback read each kernel object once: one connection, and
+// A swap, a rollback and a load read each kernel object once: one connection, and
 // exactly the requests of one state read (the generation, then tables,
 // chains and fwslot's own rules), nothing twice. With the one history
 // commit TestCommitsPerCommand holds them to, this is issue 10's budget.
@@ -43,6 +43,12 @@ func TestSwapReadsTheKernelOnce(t *testing.T) {
 	}{
 		{"rollback", func() error { _, err := tg.Rollback(ctx, 0); return err }},
 		{"swap", func() error { _, err := tg.Swap(ctx, SwapOptions{}); return err }},
+		// A load compiles in a private namespace of its own; on the
+		// target it reads the state once and commits one batch.
+		{"load", func() error {
+			_, err := tg.Load(ctx, writeRuleset(t, "ssh2.nft", onlySSH+"# again\n"), LoadOptions{})
+			return err
+		}},
 	}
 	for _, c := range cases {
 		want := stateReads()
