@@ -68,6 +68,17 @@ func Revert(ctx context.Context, t *Target, seq uint64, reason string) (*Result,
 	return s.revert(ctx, seq, reason)
 }
 
+// Revert undoes the pending confirmed swap now, for reason (a failed
+// health check), as its watchdog would at the deadline; nil, nil when
+// nothing is pending.
+func (s *Session) Revert(ctx context.Context, reason string) (*Result, error) {
+	p, ok, err := s.store().Pending(s.key())
+	if err != nil || !ok {
+		return nil, err
+	}
+	return s.revert(ctx, p.Seq, reason)
+}
+
 // revert is Revert on an open session.
 func (s *Session) revert(ctx context.Context, seq uint64, reason string) (*Result, error) {
 	if err := s.begin(nil, time.Now()); err != nil {

@@ -234,6 +234,30 @@ func TestSessionOnFakeKernel(t *testing.T) {
 					t.Errorf("still pending after rollback (%v)", err)
 				}
 			}},
+		{name: "revert undoes a pending swap now, with its reason",
+			setup: func(f *fixture) { v1LiveV2Staged(f); f.swap(time.Hour) },
+			op: func(s *session.Session) (*session.Result, error) {
+				return s.Revert(ctx, "health check failed")
+			},
+			prod: 1, staged: 2, from: 2, to: 1,
+			check: func(t *testing.T, f *fixture, _ *session.Result) {
+				if a := f.lastActivation(); a.How != "revert" || a.Note != "health check failed" {
+					t.Errorf("recorded %+v, want a revert with the reason", a)
+				}
+				if _, ok, err := f.tg.Store.Pending(f.tg.Key()); err != nil || ok {
+					t.Errorf("still pending after revert (%v)", err)
+				}
+			}},
+		{name: "revert with nothing pending changes nothing",
+			setup: v1LiveV2Staged,
+			op: func(s *session.Session) (*session.Result, error) {
+				res, err := s.Revert(ctx, "health check failed")
+				if err == nil && res != nil {
+					err = fmt.Errorf("reverted %+v with nothing pending", res)
+				}
+				return nil, err
+			},
+			prod: 1, staged: 2},
 		{name: "confirm refuses when the kernel lost the version",
 			setup: func(f *fixture) {
 				v1LiveV2Staged(f)
