@@ -13,6 +13,7 @@ import (
 	"github.com/fwslot/fwslot/internal/source"
 	"github.com/fwslot/fwslot/perf"
 	"github.com/fwslot/fwslot/probe"
+	"github.com/fwslot/fwslot/session"
 	"github.com/fwslot/fwslot/slots"
 	"github.com/spf13/cobra"
 )
@@ -185,8 +186,8 @@ See the README for every option.`,
 }
 
 // slotRuleset returns the compiled ruleset and history record of a slot.
-func slotRuleset(t *slots.Target, which string) (*slots.Ruleset, history.Version, error) {
-	st, err := t.Status()
+func slotRuleset(t *session.Target, which string) (*slots.Ruleset, history.Version, error) {
+	st, err := t.Status(context.Background())
 	if err != nil {
 		return nil, history.Version{}, err
 	}
@@ -231,7 +232,7 @@ func twinFor(ctx context.Context, g *globals, file, slot string, topo probe.Topo
 		}
 		return probe.CompileLoader(ctx, b), topo, loc, func() {}, nil
 	}
-	t, done, err := g.target(readAccess)
+	t, done, err := g.target()
 	if err != nil {
 		return nil, topo, nil, nil, err
 	}
