@@ -139,7 +139,7 @@ failure, 2 bad input (a ruleset nft rejects, a malformed probe file).`,
 func perfVersions(ctx context.Context, g *globals, file, against string, topo probe.Topology, ps []probe.Probe) ([]perf.Version, probe.Topology, error) {
 	var versions []perf.Version
 	if against == "production" {
-		t, done, err := g.target(readAccess)
+		t, done, err := g.target()
 		if err != nil {
 			return nil, topo, err
 		}
