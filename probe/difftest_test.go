@@ -55,6 +55,7 @@ func TestDifferential(t *testing.T) {
 			probes := loadProbes(t, pf)
 			g := newGenerator(uint64(len(base)), topo, readFacts(t, file), probes)
 			gen := g.generate(t, n)
+			gen = append(gen, fragVariants(gen)...)
 			t.Logf("%s: %d example probes, %d generated: %s", filepath.Base(file), len(probes), len(gen), mix(gen))
 			probes = append(probes, gen...)
 			outs := runDiff(t, file, topo, topo, probes, fileLoader(t, file))
@@ -125,9 +126,12 @@ func mix(probes []Probe) string {
 		if !p.Proto.hasPorts() && !p.Proto.isICMP() {
 			counts["other-proto"]++
 		}
+		if p.Frag != FragNone {
+			counts["frag"]++
+		}
 	}
 	var parts []string
-	for _, k := range []string{"in", "forward", "out", "tcp", "udp", "icmp", "icmpv6", "ipv6", "established", "nat-expectation", "multicast", "related", "invalid", "dscp/ttl", "other-proto"} {
+	for _, k := range []string{"in", "forward", "out", "tcp", "udp", "icmp", "icmpv6", "ipv6", "established", "nat-expectation", "multicast", "related", "invalid", "dscp/ttl", "other-proto", "frag"} {
 		parts = append(parts, k+"="+strconv.Itoa(counts[k]))
 	}
 	return strings.Join(parts, " ")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"strconv"
+	"time"
 )
 
 // Frag says which fragments of a probe's datagram are sent. A fragment
@@ -309,4 +310,36 @@ func (o *observation) ownTraced(ev traceEvent) bool {
 	}
 	pk, ok := parseIP(append(append([]byte(nil), ev.nethdr...), ev.thdr...))
 	return ok && (o.ownFragment(pk) || o.picks(pk))
+}
+
+// fragQuiet is how long a lone fragment's trace must stay silent before
+// the probe counts it as held: the kernel handles an injected packet (and
+// forwards it) synchronously in the sender's softirq, as DropGrace
+// assumes, so silence this long after its last event means the fragment
+// waits in a reassembly queue, where it stays until the timeout (30 s
+// for IPv4, 60 s for IPv6) and is discarded.
+const fragQuiet = 20 * time.Millisecond
+
+// heldUntil is when a lone fragment's fate is known if nothing more
+// happens: fragQuiet after its last trace event (ok false: not a lone
+// fragment, or no event yet).
+func (o *observation) heldUntil(now time.Time) (time.Time, bool) {
+	if !o.spec.frag.lone() || len(o.events) == 0 {
+		return time.Time{}, false
+	}
+	if len(o.events) != o.nEvents {
+		o.nEvents, o.lastEvent = len(o.events), now
+	}
+	return o.lastEvent.Add(fragQuiet), true
+}
+
+// nextFragID is the fragment identification of the twin's next fragment
+// probe. A lone fragment waits in a reassembly queue for up to a minute,
+// and a later probe's fragments with its identification and addresses
+// would be reassembled with it: identifications never repeat within a
+// twin (65535 fragment probes in IPv4 before they wrap, far beyond what
+// the queue's timeout keeps).
+func (tw *Twin) nextFragID() uint32 {
+	tw.fragSeq++
+	return fragIDFor(tw.fragSeq)
 }

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -251,6 +252,80 @@ func TestFragmentsCarryTheDatagram(t *testing.T) {
 			want := map[Frag][]byte{FragAll: l4, FragFirst: l4[:split], FragLast: l4[split:]}[f]
 			if !bytes.Equal(got, want) || (f == FragLast) != (start == split) || split >= len(l4) {
 				t.Errorf("%s frag %s: fragments carry %x from %d, want %x (split %d)", line, f, got, start, want, split)
+			}
+		}
+	}
+}
+
+// fragVariants derives fragment probes from generated ones for the
+// differential tester: every fifth probe that a fragment probe can be
+// made of, sent again as its fragments (all, all, first, last in turn).
+// They are added after the generated probes, so those stay as they were.
+func fragVariants(probes []Probe) []Probe {
+	kinds := []Frag{FragAll, FragAll, FragFirst, FragLast}
+	var out []Probe
+	n := 0
+	for _, p := range probes {
+		if p.Dst.Addr.IsMulticast() || (p.Proto == ICMPv6 && p.ICMPType >= 130) {
+			continue
+		}
+		f := kinds[(n/5)%len(kinds)]
+		q := p
+		q.Frag = f
+		if checkFrag(q, func(string, string) error { return errFragRefused }) != nil {
+			if f == FragAll {
+				continue
+			}
+			if q.Frag = FragAll; checkFrag(q, func(string, string) error { return errFragRefused }) != nil {
+				continue
+			}
+		}
+		n++
+		if n%5 != 0 {
+			continue
+		}
+		q.Text = q.String()
+		out = append(out, q)
+	}
+	return out
+}
+
+var errFragRefused = errors.New("refused")
+
+// TestFragmentIDsNeverRepeatInATwin: a lone fragment waits in the twin's
+// reassembly queue for up to a minute. Each Probe call numbers its probes
+// from 0, so a later call's fragments used to carry the same
+// identification and were reassembled with the one left waiting (IPv4
+// keys its queues by protocol too, so there it only met a fragment of
+// the same shape): an accepted IPv6 datagram came out dropped.
+func TestFragmentIDsNeverRepeatInATwin(t *testing.T) {
+	requireRoot(t)
+	file := writeTemp(t, "conntrack.nft", fragStateful)
+	tw, err := NewTwin(t.Context(), topoOf(t, fragTopo), NftFileLoader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tw.Close()
+	for _, c := range []struct{ lone, whole string }{
+		{"tcp 203.0.113.5:40000 -> 192.0.2.1:22 in wan0 frag last", "tcp 203.0.113.5:40000 -> 192.0.2.1:22 in wan0 frag all"},
+		// IPv6 reassembles by addresses and identification alone: a
+		// udp datagram's fragments meet the tcp fragment left waiting.
+		{"tcp [2001:db8:1::5]:40000 -> [2001:db8::1]:22 in wan0 frag last", "udp [2001:db8:1::5]:40000 -> [2001:db8::1]:53 in wan0 frag all"},
+	} {
+		for _, step := range []struct {
+			line string
+			want Verdict
+		}{{c.lone, Drop}, {c.whole, Accept}, {c.whole, Accept}} {
+			p, err := ParseLine(step.line)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := tw.Probe(t.Context(), []Probe{p}, nil, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := res[0]; r.Err != nil || r.Got != step.want {
+				t.Errorf("%s: got %s (%v), want %s\n%s", step.line, r.Got, r.Err, step.want, r.Path)
 			}
 		}
 	}

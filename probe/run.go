@@ -178,6 +178,8 @@ type observation struct {
 	ndIface   string
 	frags     map[string]*fragAcc // fragments seen leaving (fragment probes)
 	traceIDs  map[uint32]bool     // traces of the probe's fragments and datagram
+	nEvents   int                 // events seen at lastEvent (heldUntil)
+	lastEvent time.Time
 }
 
 func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
@@ -202,6 +204,9 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 		return res
 	}
 	spec := specFor(i, p)
+	if spec.frag != FragNone {
+		spec.fragID = tw.nextFragID()
+	}
 	mark := p.Mark
 	if p.Direction() == DirOut {
 		mark = 0 // an out probe's mark is its socket's (SO_MARK)
@@ -305,6 +310,9 @@ func (tw *Twin) observe(o *observation, opt Options) error {
 		until := deadline
 		if !o.dropAt.IsZero() {
 			until = o.dropAt.Add(opt.DropGrace)
+		}
+		if t, ok := o.heldUntil(now); ok && t.Before(until) {
+			until = t
 		}
 		if !now.Before(until) {
 			return nil
