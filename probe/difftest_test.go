@@ -78,10 +78,11 @@ func TestDifferential(t *testing.T) {
 				}
 			}
 			t.Logf("%s: the deciding rule agrees with the real trace for %d of %d packets (%.1f%%)", filepath.Base(file), agree, len(outs), 100*float64(agree)/float64(len(outs)))
-			// The same packets with a topology the twin infers from them:
+			// The same packets with a topology the twin infers from them
+			// and the ruleset's interface names (as fwslot test does):
 			// the fates must agree (addresses after masquerade may be a
 			// placeholder's: the probes give no evidence of the real one).
-			rep, err := Run(context.Background(), Topology{}, fileLoader(t, file), probes, nil, Options{})
+			rep, err := Run(context.Background(), InferTopologyWith(probes, rulesetNamesOf(t, file)), fileLoader(t, file), probes, nil, Options{})
 			if err != nil {
 				t.Fatalf("twin with an inferred topology: %v", err)
 			}
@@ -146,4 +147,15 @@ func fileLoader(t testing.TB, file string) Loader {
 		t.Fatal(err)
 	}
 	return CompileLoader(context.Background(), b)
+}
+
+// rulesetNamesOf reads the interface names of a ruleset file and its
+// includes, as fwslot test does for an inferred topology.
+func rulesetNamesOf(t testing.TB, file string) RulesetNames {
+	t.Helper()
+	b, err := source.Load(file, source.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return RulesetInterfaces(b.Flat)
 }

@@ -158,6 +158,9 @@ See the README for every option.`,
 			if err != nil {
 				return err
 			}
+			if len(topo.Interfaces) == 0 {
+				topo = probe.InferTopologyWith(ps, probe.RulesetInterfaces(b.Flat))
+			}
 			rep, err := probe.Run(cmd.Context(), topo, probe.CompileLoader(cmd.Context(), b), ps, nil, probe.Options{Locate: loc, Sequential: sequential})
 			if err != nil {
 				return features.Explain(cmd.Context(), err)
@@ -167,7 +170,7 @@ See the README for every option.`,
 	}
 	c.Flags().StringVar(&probesFile, "probes", "", "probe file (required)")
 	c.Flags().StringVar(&junit, "junit", "", "also write a JUnit XML report to this file")
-	c.Flags().StringVar(&topoFile, "topology", "", "interfaces, addresses and routes of the twin (default: inferred from the probes)")
+	c.Flags().StringVar(&topoFile, "topology", "", "interfaces, addresses and routes of the twin (default: inferred from the probes and the ruleset's interface names)")
 	c.Flags().BoolVar(&sequential, "sequential", false, "let limits, quotas, meters and dynamic sets carry state from one probe to the next (to test a rate limit)")
 	return c
 }
