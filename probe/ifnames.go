@@ -21,9 +21,6 @@ type RulesetNames struct {
 	WAN []string
 }
 
-// isWAN reports whether name is on the WAN side.
-func (n RulesetNames) isWAN(name string) bool { return slices.Contains(n.WAN, name) }
-
 var (
 	reWANName  = regexp.MustCompile(`^(wan[0-9]*|wan6|ppp[0-9]+|pppoe-.+|wwan[0-9]*)$`)
 	reWANZone  = regexp.MustCompile(`(^|_)wan$`)
