@@ -214,6 +214,32 @@ func RulesetInterfaces(text string) RulesetNames {
 				k++
 			}
 			var vals []named
+			if k+1 < len(st) && (st[k].s == "vmap" || st[k].s == "map") && !st[k].quoted && st[k+1].s == "{" {
+				// A verdict map: its keys are names, each element's
+				// own jump says whether that name is a wan zone.
+				key := true
+				var cur []named
+				for k += 2; k < len(st) && (st[k].quoted || st[k].s != "}"); k++ {
+					switch {
+					case !st[k].quoted && st[k].s == ",":
+						key = true
+					case key && (st[k].quoted || st[k].s != ":"):
+						cur = resolve(st[k], 0, 0)
+						for _, v := range cur {
+							addName(&out.Names, v.name)
+							if v.wanHint > 0 || (v.wanHint == 0 && reWANName.MatchString(v.name)) {
+								addName(&out.WAN, v.name)
+							}
+						}
+						key = false
+					case (st[k].s == "jump" || st[k].s == "goto") && k+1 < len(st) && reWANZone.MatchString(st[k+1].s):
+						for _, v := range cur {
+							addName(&out.WAN, v.name)
+						}
+					}
+				}
+				continue
+			}
 			if k < len(st) && st[k].s == "{" && !st[k].quoted {
 				for k++; k < len(st) && (st[k].quoted || st[k].s != "}"); k++ {
 					if st[k].quoted || st[k].s != "," {

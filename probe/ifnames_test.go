@@ -50,6 +50,8 @@ iifname "wanda" accept`, "pppoe-wan wwan0 wan6 wanda", "pppoe-wan wwan0 wan6"},
 iifname "veth*" accept
 # iifname "commented" accept
 iifname "a" accept comment "iifname b"`, "a", ""},
+		{"verdict map", `iifname vmap { "br-lan" : jump input_lan, "eth1" : jump input_wan }
+oifname vmap { lan0 : accept, "wan0" : drop }`, "br-lan eth1 lan0 wan0", "eth1 wan0"},
 		{"one line, semicolons", `chain c { type filter hook input priority 0; iifname "x0" accept; oifname "y0" masquerade; }`, "x0 y0", "y0"},
 	}
 	for _, c := range cases {
