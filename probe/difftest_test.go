@@ -55,6 +55,7 @@ func TestDifferential(t *testing.T) {
 			probes := loadProbes(t, pf)
 			g := newGenerator(uint64(len(base)), topo, readFacts(t, file), probes)
 			gen := g.generate(t, n)
+			gen = append(gen, fragVariants(gen)...)
 			t.Logf("%s: %d example probes, %d generated: %s", filepath.Base(file), len(probes), len(gen), mix(gen))
 			probes = append(probes, gen...)
 			outs := runDiff(t, file, topo, topo, probes, fileLoader(t, file))
@@ -77,10 +78,11 @@ func TestDifferential(t *testing.T) {
 				}
 			}
 			t.Logf("%s: the deciding rule agrees with the real trace for %d of %d packets (%.1f%%)", filepath.Base(file), agree, len(outs), 100*float64(agree)/float64(len(outs)))
-			// The same packets with a topology the twin infers from them:
+			// The same packets with a topology the twin infers from them
+			// and the ruleset's interface names (as fwslot test does):
 			// the fates must agree (addresses after masquerade may be a
 			// placeholder's: the probes give no evidence of the real one).
-			rep, err := Run(context.Background(), Topology{}, fileLoader(t, file), probes, nil, Options{})
+			rep, err := Run(context.Background(), InferTopologyWith(probes, rulesetNamesOf(t, file)), fileLoader(t, file), probes, nil, Options{})
 			if err != nil {
 				t.Fatalf("twin with an inferred topology: %v", err)
 			}
@@ -125,9 +127,12 @@ func mix(probes []Probe) string {
 		if !p.Proto.hasPorts() && !p.Proto.isICMP() {
 			counts["other-proto"]++
 		}
+		if p.Frag != FragNone {
+			counts["frag"]++
+		}
 	}
 	var parts []string
-	for _, k := range []string{"in", "forward", "out", "tcp", "udp", "icmp", "icmpv6", "ipv6", "established", "nat-expectation", "multicast", "related", "invalid", "dscp/ttl", "other-proto"} {
+	for _, k := range []string{"in", "forward", "out", "tcp", "udp", "icmp", "icmpv6", "ipv6", "established", "nat-expectation", "multicast", "related", "invalid", "dscp/ttl", "other-proto", "frag"} {
 		parts = append(parts, k+"="+strconv.Itoa(counts[k]))
 	}
 	return strings.Join(parts, " ")
@@ -142,4 +147,15 @@ func fileLoader(t testing.TB, file string) Loader {
 		t.Fatal(err)
 	}
 	return CompileLoader(context.Background(), b)
+}
+
+// rulesetNamesOf reads the interface names of a ruleset file and its
+// includes, as fwslot test does for an inferred topology.
+func rulesetNamesOf(t testing.TB, file string) RulesetNames {
+	t.Helper()
+	b, err := source.Load(file, source.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return RulesetInterfaces(b.Flat)
 }

@@ -20,6 +20,8 @@ type pktSpec struct {
 	dscp         uint8
 	badCsum      bool     // a wrong transport checksum (state invalid)
 	quote        *pktSpec // the packet an ICMP error quotes (state related)
+	frag         Frag     // send the datagram's fragments (see Frag)
+	fragID       uint32   // their identification (fragIDFor)
 }
 
 var probePayload = []byte("fwslot probe")
@@ -82,6 +84,10 @@ func buildL4(s pktSpec) []byte {
 	case 6:
 		b = make([]byte, 20, 28)
 		b = append(b, marker(s.tag)...)
+		if s.frag != FragNone {
+			// Data after the marker: the first fragment ends after it.
+			b = append(b, probePayload...)
+		}
 		binary.BigEndian.PutUint16(b[0:], s.sport)
 		binary.BigEndian.PutUint16(b[2:], s.dport)
 		seq, ack := s.seq, s.ack
@@ -208,6 +214,7 @@ type pktInfo struct {
 	icmpType     uint8
 	icmpCode     uint8
 	inner        *pktInfo // the packet quoted in an ICMP error
+	frag         fragInfo
 }
 
 // parseIP parses an IP packet; ok is false for anything that is not a
@@ -227,6 +234,12 @@ func parseIP(b []byte) (p pktInfo, ok bool) {
 		p.dst = netip.AddrFrom4([4]byte(b[16:20]))
 		p.proto = b[9]
 		l4 = b[ihl:]
+		fo := binary.BigEndian.Uint16(b[6:])
+		p.frag = fragInfo{isFrag: fo&0x3fff != 0, id: uint32(binary.BigEndian.Uint16(b[4:])),
+			off: int(fo&0x1fff) * 8, more: fo&0x2000 != 0, length: len(l4)}
+		if tot := int(binary.BigEndian.Uint16(b[2:])); tot >= ihl && tot <= len(b) {
+			p.frag.length = tot - ihl
+		}
 	case 6:
 		if len(b) < 40 {
 			return p, false
@@ -236,10 +249,22 @@ func parseIP(b []byte) (p pktInfo, ok bool) {
 		p.dst = netip.AddrFrom16([16]byte(b[24:40]))
 		p.proto = b[6]
 		l4 = b[40:]
+		if p.proto == 44 && len(l4) >= 8 { // a fragment header
+			fo := binary.BigEndian.Uint16(l4[2:])
+			p.proto = l4[0]
+			p.frag = fragInfo{isFrag: true, id: binary.BigEndian.Uint32(l4[4:]), off: int(fo>>3) * 8, more: fo&1 != 0}
+			l4 = l4[8:]
+			p.frag.length = len(l4)
+			if pl := int(binary.BigEndian.Uint16(b[4:])); pl >= 8 && 40+pl <= len(b) {
+				p.frag.length = pl - 8
+			}
+		}
 	default:
 		return p, false
 	}
-	parseL4(&p, l4)
+	if p.frag.off == 0 { // a later fragment carries no transport header
+		parseL4(&p, l4)
+	}
 	return p, true
 }
 

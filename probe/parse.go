@@ -217,9 +217,15 @@ func parseBody(file string, line int, body string, withVerdict bool) (Probe, err
 			} else {
 				p.DNAT = &e
 			}
+		case "frag":
+			f, ok := parseFrag(val)
+			if !ok {
+				return p, l.fail("frag all, first or last", val)
+			}
+			p.Frag = f
 		default:
 			l.pos--
-			return p, l.fail("in, out, state, flags, type, code, ttl, hoplimit, dscp, mark, snat or dnat", kw)
+			return p, l.fail("in, out, state, flags, type, code, ttl, hoplimit, dscp, mark, snat, dnat or frag", kw)
 		}
 	}
 	// Semantic checks.
@@ -297,6 +303,9 @@ func parseBody(file string, line int, body string, withVerdict bool) (Probe, err
 			// would not show the ruleset's verdict.
 			return p, where("state invalid for icmpv6 only when forwarded (in and out): a bad checksum is discarded before local delivery", "")
 		}
+	}
+	if err := checkFrag(p, where); err != nil {
+		return p, err
 	}
 	if p.Proto == TCP {
 		if !flagsSet {

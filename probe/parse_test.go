@@ -102,7 +102,7 @@ func TestParseErrors(t *testing.T) {
 		{"accept icmp [::1] -> [::2] in eth0", `expected IPv4 addresses for icmp (use icmpv6)`},
 		{"accept icmpv6 1.2.3.4 -> 5.6.7.8 in eth0", `expected IPv6 addresses for icmpv6 (use icmp)`},
 		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in eth0 mark x", `expected mark as a 32-bit number, got "x"`},
-		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in eth0 frob 1", `expected in, out, state, flags, type, code, ttl, hoplimit, dscp, mark, snat or dnat, got "frob"`},
+		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in eth0 frob 1", `expected in, out, state, flags, type, code, ttl, hoplimit, dscp, mark, snat, dnat or frag, got "frob"`},
 		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in eth0 in eth1", `expected each option at most once, got "in"`},
 		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in lan0 out wan0 snat [::1]", `expected nat address of the probe's IP family`},
 		{"accept tcp 1.2.3.4 -> 5.6.7.8:1 in averyveryverylongname", `expected interface name after in`},

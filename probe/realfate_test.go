@@ -119,6 +119,7 @@ func (rn *realNet) establish(sp pktSpec, p Probe) (seq, ack uint32, err error) {
 	} else {
 		open = sp
 		open.flags, open.seq = FlagSYN, x
+		open.frag = FragNone // the connection opens unfragmented; the probe's packet is the fragmented one
 	}
 	if err = rn.readRouter(nil, ""); err != nil {
 		return

@@ -438,15 +438,16 @@ func (rn *realNet) sendFrom(ifname string, sp pktSpec) error {
 		}
 		s4, s6 = ri.send4, ri.send6
 	}
-	pkt := buildIP(sp)
-	var err error
-	if sp.dst.Is6() {
-		err = unix.Sendto(s6, pkt, 0, &unix.SockaddrInet6{Addr: sp.dst.As16()})
-	} else {
-		err = unix.Sendto(s4, pkt, 0, &unix.SockaddrInet4{Addr: sp.dst.As4()})
-	}
-	if err != nil && !errors.Is(err, unix.EPERM) {
-		return fmt.Errorf("send from %q: %w", ifname, err)
+	for _, pkt := range buildPackets(sp) {
+		var err error
+		if sp.dst.Is6() {
+			err = unix.Sendto(s6, pkt, 0, &unix.SockaddrInet6{Addr: sp.dst.As16()})
+		} else {
+			err = unix.Sendto(s4, pkt, 0, &unix.SockaddrInet4{Addr: sp.dst.As4()})
+		}
+		if err != nil && !errors.Is(err, unix.EPERM) {
+			return fmt.Errorf("send from %q: %w", ifname, err)
+		}
 	}
 	return nil
 }
@@ -582,9 +583,13 @@ func (rn *realNet) readPeers(o *observation, from string) error {
 				if o.rejected == nil {
 					o.rejected = &pk
 				}
-			case o.isProbe(pk, false):
+			case o.isProbe(pk, false) && !pk.frag.isFrag:
 				if o.forwarded == nil && ri.name != from {
 					o.forwarded, o.via = &pk, ri.name
+				}
+			case ri.name != from:
+				if fp, done := o.forwardedFragment(pk, ri.name); done && o.forwarded == nil {
+					o.forwarded, o.via = fp, ri.name
 				}
 			}
 		}

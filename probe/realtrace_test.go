@@ -25,7 +25,7 @@ var realTraceTable = func() string {
 	for _, m := range probeMatches {
 		b.WriteString("\t\t" + m + " meta nftrace set 1\n")
 	}
-	b.WriteString("\t}\n}\n")
+	b.WriteString("\t}\n" + fragTraceChains + "}\n")
 	return b.String()
 }()
 

@@ -99,6 +99,9 @@ func specFor(i int, p Probe) pktSpec {
 	}
 	spec.icmpCode, spec.ttl, spec.dscp = p.ICMPCode, p.TTL, p.DSCP
 	spec.badCsum = p.State == StateInvalid && p.Proto != TCP
+	if p.Frag != FragNone {
+		spec.frag, spec.fragID = p.Frag, fragIDFor(spec.tag)
+	}
 	if p.State == StateRelated {
 		q := relatedFlow(i, p)
 		spec.quote = &pktSpec{src: q.Src.Addr, dst: q.Dst.Addr, proto: 17, sport: q.Src.Port, dport: q.Dst.Port,
@@ -173,6 +176,10 @@ type observation struct {
 	dropAt    time.Time
 	ndHost    netip.Addr // next hop whose neighbour discovery the ruleset blocks
 	ndIface   string
+	frags     map[string]*fragAcc // fragments seen leaving (fragment probes)
+	traceIDs  map[uint32]bool     // traces of the probe's fragments and datagram
+	nEvents   int                 // events seen at lastEvent (heldUntil)
+	lastEvent time.Time
 }
 
 func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
@@ -197,6 +204,9 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 		return res
 	}
 	spec := specFor(i, p)
+	if spec.frag != FragNone {
+		spec.fragID = tw.nextFragID()
+	}
 	mark := p.Mark
 	if p.Direction() == DirOut {
 		mark = 0 // an out probe's mark is its socket's (SO_MARK)
@@ -220,37 +230,9 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 			return fail(fmt.Errorf("the connection the icmp error quotes: %w", err))
 		}
 	}
-	pkt := buildIP(spec)
-	if in != nil {
-		ethType := uint16(unix.ETH_P_IP)
-		if p.Is6() {
-			ethType = unix.ETH_P_IPV6
-		}
-		frame := make([]byte, 14, 14+len(pkt))
-		copy(frame[0:], frameDst(p.Dst.Addr, in.twinMAC))
-		copy(frame[6:], in.peerMAC)
-		frame[12], frame[13] = byte(ethType>>8), byte(ethType)
-		frame = append(frame, pkt...)
-		sa := &unix.SockaddrLinklayer{Ifindex: in.peerIndex, Protocol: htons(ethType), Halen: 6}
-		copy(sa.Addr[:], in.twinMAC)
-		if err := unix.Sendto(in.capFD, frame, 0, sa); err != nil {
-			return fail(fmt.Errorf("inject probe at %s: %w", p.In, err))
-		}
-	} else {
-		var err error
-		if p.Is6() {
-			if err = setMark(s.send6, &s.mark6, p.Mark); err == nil {
-				err = unix.Sendto(s.send6, pkt, 0, &unix.SockaddrInet6{Addr: p.Dst.Addr.As16()})
-			}
-		} else {
-			if err = setMark(s.send4, &s.mark4, p.Mark); err == nil {
-				err = unix.Sendto(s.send4, pkt, 0, &unix.SockaddrInet4{Addr: p.Dst.Addr.As4()})
-			}
-		}
-		// EPERM is netfilter dropping the packet in the output path: a
-		// result, not a failure; the trace tells the rest.
-		if err != nil && !errors.Is(err, unix.EPERM) {
-			return fail(fmt.Errorf("send probe from the twin: %w", err))
+	for _, pkt := range buildPackets(spec) {
+		if err := tw.send(in, p, pkt); err != nil {
+			return fail(err)
 		}
 	}
 	o := &observation{spec: spec, probe: p}
@@ -275,6 +257,10 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 	path := buildPath(o.events, idx)
 	if o.ndHost.IsValid() && o.delivered == nil && o.forwarded == nil && o.rejected == nil && path.Verdict() == "accept" {
 		res.extra = []Hop{ndHop(o.ndHost, o.ndIface)}
+		path = append(path, res.extra...)
+	}
+	if p.Frag.lone() && o.delivered == nil && o.forwarded == nil && o.rejected == nil && path.Verdict() == "accept" {
+		res.extra = []Hop{{Chain: "(a lone fragment: the kernel holds it for reassembly and discards it at the timeout)", Verdict: "drop"}}
 		path = append(path, res.extra...)
 	}
 	if p.In != "" && p.Dst.Addr.IsMulticast() && o.delivered == nil && o.forwarded == nil && o.rejected == nil && path.Verdict() == "accept" {
@@ -325,6 +311,9 @@ func (tw *Twin) observe(o *observation, opt Options) error {
 		if !o.dropAt.IsZero() {
 			until = o.dropAt.Add(opt.DropGrace)
 		}
+		if t, ok := o.heldUntil(now); ok && t.Before(until) {
+			until = t
+		}
 		if !now.Before(until) {
 			return nil
 		}
@@ -372,6 +361,10 @@ func (o *observation) picks(pk pktInfo) bool {
 // addEvent keeps the events of the probe's own trace: the first event
 // whose headers the probe picks (see picks) gives the trace id.
 func (o *observation) addEvent(ev traceEvent) {
+	if o.spec.frag != FragNone {
+		o.addFragEvent(ev)
+		return
+	}
 	if o.ended {
 		return
 	}
@@ -444,9 +437,13 @@ func (tw *Twin) readPeers(o *observation) error {
 				if o.rejected == nil {
 					o.rejected = &pk
 				}
-			case o.isProbe(pk, false):
+			case o.isProbe(pk, false) && !pk.frag.isFrag:
 				if o.forwarded == nil {
 					o.forwarded, o.via = &pk, ti.Name
+				}
+			default:
+				if fp, done := o.forwardedFragment(pk, ti.Name); done && o.forwarded == nil {
+					o.forwarded, o.via = fp, ti.Name
 				}
 			}
 		}

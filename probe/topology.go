@@ -80,6 +80,19 @@ func addPrefix(list []netip.Prefix, p netip.Prefix) []netip.Prefix {
 // interface's address; give a topology file to check it against the real
 // one.
 func InferTopology(probes []Probe) Topology {
+	return InferTopologyWith(probes, RulesetNames{})
+}
+
+// InferTopologyWith is InferTopology with what the ruleset's own text
+// says (RulesetInterfaces): every interface it names exists in the twin
+// (an iif/oif match of a missing interface does not even load), and its
+// WAN side, with the probes' evidence (the out interface of a probe that
+// expects snat, the in interface of one that expects dnat), decides where
+// a source that probes send from several interfaces lives, as on a real
+// router: a private address (RFC 1918, fc00::/7) on the LAN side, the
+// WAN side's default route reaching the others. Otherwise the first
+// probe's interface wins, as without names.
+func InferTopologyWith(probes []Probe, names RulesetNames) Topology {
 	var t Topology
 	local := map[netip.Addr]bool{}
 	addLocal := func(ifname string, a netip.Addr) {
@@ -164,12 +177,44 @@ func InferTopology(probes []Probe) Topology {
 			addRoute(p.Out, dst)
 		}
 	}
+	wan := map[string]bool{}
+	for _, n := range names.WAN {
+		wan[n] = true
+	}
 	for _, p := range probes {
-		if p.In != "" {
-			addRoute(p.In, p.Src.Addr)
+		if p.Direction() == DirForward && p.SNAT != nil {
+			wan[p.Out] = true
+		}
+		if p.Direction() == DirForward && p.DNAT != nil {
+			wan[p.In] = true
 		}
 	}
+	for _, p := range probes {
+		if p.In != "" {
+			addRoute(sourceSide(probes, p, wan), p.Src.Addr)
+		}
+	}
+	for _, n := range names.Names {
+		t.iface(n)
+	}
 	return t
+}
+
+// sourceSide is the interface the route back to p's source goes through:
+// p's in interface, unless probes send from that address on both sides
+// of the router (a spoofing probe): then a private address lives on the
+// first LAN interface it comes in on, any other on the first WAN one.
+func sourceSide(probes []Probe, p Probe, wan map[string]bool) string {
+	if len(wan) == 0 {
+		return p.In
+	}
+	private := p.Src.Addr.IsPrivate()
+	for _, q := range probes {
+		if q.In != "" && q.Src.Addr == p.Src.Addr && wan[q.In] != private {
+			return q.In
+		}
+	}
+	return p.In
 }
 
 // Placeholder addresses of inferred interfaces: 198.18.0.0/15 (RFC 2544)

@@ -152,6 +152,14 @@ func parseTraceEvent(b []byte) traceEvent {
 			})
 		}
 	})
+	if !ev.hasHdr && len(ev.thdr) > 0 {
+		// A packet whose network header the kernel does not delimit
+		// (a later IPv6 fragment: nf_tables finds no transport header
+		// and leaves its offset at 0) comes with its bytes from the
+		// network header on as the "transport header", and no network
+		// header.
+		ev.hasHdr, ev.nethdr, ev.thdr = true, ev.thdr, nil
+	}
 	return ev
 }
 

@@ -20,6 +20,24 @@ var probeMatches = []string{
 	"meta l4proto != { tcp, udp, icmp, ipv6-icmp, esp, igmp, gre, sctp } @th,0,32 0x6677736c",
 }
 
+// fragTraceChains trace every fragment from the first hook on (priority
+// INT_MIN), before defragmentation (-400) reassembles them and before any
+// chain of the ruleset: a fragment carries no marker the -350 chains could
+// see (only its datagram does, once reassembled), and chains below -400
+// see each fragment. The twin and its peers carry no other traffic, and
+// probes go one at a time.
+const fragTraceChains = `	chain fragpre {
+		type filter hook prerouting priority -2147483648; policy accept;
+		ip frag-off & 0x3fff != 0 meta nftrace set 1
+		meta nfproto ipv6 exthdr frag exists meta nftrace set 1
+	}
+	chain fragout {
+		type filter hook output priority -2147483648; policy accept;
+		ip frag-off & 0x3fff != 0 meta nftrace set 1
+		meta nfproto ipv6 exthdr frag exists meta nftrace set 1
+	}
+`
+
 // installTrace (re)creates the trace table: nftrace for probe packets
 // (recognised by their payload marker, never by a header field) at
 // prerouting and output priority -350; arriving probe packets then go to
@@ -40,7 +58,7 @@ func (tw *Twin) installTrace() error {
 	for _, m := range probeMatches {
 		b.WriteString("\t\t" + m + " meta nftrace set 1\n")
 	}
-	b.WriteString("\t}\n}\n")
+	b.WriteString("\t}\n" + fragTraceChains + "}\n")
 	if _, err := nftOutput(tw.ns, b.String(), "-f", "-"); err != nil {
 		return fmt.Errorf("install trace table: %w", err)
 	}

@@ -131,6 +131,7 @@ type Twin struct {
 	gwChecked   map[string]bool  // interfaces whose IPv6 gateway's advertisements were tried
 	gwBlocked   map[string]bool  // ... and dropped by the ruleset
 	nsChecked   map[sendKey]bool // senders' solicitations tried: true when the ruleset drops them
+	fragSeq     uint32           // fragment probes sent: their identifications never repeat (nextFragID)
 }
 
 // NewTwin builds a twin for the topology and runs load to put the ruleset

@@ -162,6 +162,9 @@ See the README for every option.`,
 			if err != nil {
 				return err
 			}
+			if len(topo.Interfaces) == 0 {
+				topo = probe.InferTopologyWith(ps, probe.RulesetInterfaces(b.Flat))
+			}
 			rep, err := probe.Run(cmd.Context(), topo, probe.CompileLoader(cmd.Context(), b), ps, nil, probe.Options{Locate: loc, Sequential: sequential})
 			if err != nil {
 				return features.Explain(cmd.Context(), err)
@@ -178,7 +181,7 @@ See the README for every option.`,
 	}
 	c.Flags().StringVar(&probesFile, "probes", "", "probe file (required)")
 	c.Flags().StringVar(&junit, "junit", "", "also write a JUnit XML report to this file")
-	c.Flags().StringVar(&topoFile, "topology", "", "interfaces, addresses and routes of the twin (default: inferred from the probes)")
+	c.Flags().StringVar(&topoFile, "topology", "", "interfaces, addresses and routes of the twin (default: inferred from the probes and the ruleset's interface names)")
 	c.Flags().BoolVar(&sequential, "sequential", false, "let limits, quotas, meters and dynamic sets carry state from one probe to the next (to test a rate limit)")
 	c.Flags().BoolVar(&perfOn, "perf", false, "also flood the probes as a traffic mix and report packets/s, ns/packet and rules evaluated (see fwslot perf)")
 	c.Flags().DurationVar(&perfDuration, "perf-duration", time.Second, "flood time of --perf")
