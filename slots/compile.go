@@ -114,7 +114,52 @@ func Compile(ctx context.Context, file string, ifaces []Iface) (*Ruleset, error)
 // returns a *CompileError; nothing outside the private namespace changes,
 // whatever the file says (`flush ruleset` included). timer, when set,
 // receives the phases (namespace setup, nft, read back).
+//
+// Element lists of FastElements or more elements are encoded from the
+// source (fastelems.go) instead: nft compiles the bundle without them, and
+// the sets it builds must then be exactly the declarations those lists
+// were encoded for, or the bundle is compiled whole.
 func CompileBundle(ctx context.Context, b *source.Bundle, ifaces []Iface, timer Timer) (*Ruleset, error) {
+	return compileBundle(ctx, b, ifaces, timer, FastElements)
+}
+
+// FastElements is the size from which a set's element list is encoded
+// from the source rather than compiled and read back: the kernel's set
+// dump costs the square of the set's size (issue 11).
+const FastElements = 1000
+
+// compileBundle is CompileBundle with the fast path taking element lists
+// of at least min elements (min < 0: never).
+func compileBundle(ctx context.Context, b *source.Bundle, ifaces []Iface, timer Timer, min int) (*Ruleset, error) {
+	var fast []*fastSet
+	if min >= 0 {
+		mark := time.Now()
+		fast = planFast(b, min)
+		timer.lap(PhaseFastElems, mark)
+	}
+	if len(fast) == 0 {
+		return compileWhole(ctx, b, ifaces, timer)
+	}
+	lists := make([]source.ElementList, len(fast))
+	for i, f := range fast {
+		lists[i] = f.list
+	}
+	rs, err := compileWhole(ctx, b.WithoutElements(lists), ifaces, timer)
+	if err != nil {
+		return nil, err
+	}
+	mark := time.Now()
+	if !attachFast(rs, fast) {
+		// nft read a declaration otherwise than the encoding assumed:
+		// compile it all, elements included.
+		return compileWhole(ctx, b, ifaces, timer)
+	}
+	timer.lap(PhaseFastElems, mark)
+	return rs, nil
+}
+
+// compileWhole compiles b as it is and reads back everything nft built.
+func compileWhole(ctx context.Context, b *source.Bundle, ifaces []Iface, timer Timer) (*Ruleset, error) {
 	mark := time.Now()
 	file := b.Main
 	nft, err := nftPath()

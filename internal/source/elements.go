@@ -1,0 +1,326 @@
+package source
+
+import (
+	"strings"
+)
+
+// ElementList is the `elements = { ... }` statement of a set or map
+// declared in a `table FAMILY NAME { set NAME { ... } }` block. Big sets
+// are staged from it directly (slots.CompileBundle), so their elements do
+// not travel through a compile namespace and back.
+type ElementList struct {
+	Family, Table, Set string
+	Map                bool
+	// Type is the words of the set's type statement: "ipv4_addr",
+	// "ipv4_addr . inet_service", "inet_service : verdict".
+	Type []string
+	// Flags are the set's flags (commas removed); Other names the
+	// first word of every other statement of the set block (auto-merge,
+	// timeout, counter, size, policy, comment...).
+	Flags, Other []string
+	// Elems are the elements, each as its words with the separating
+	// commas removed; a quoted string keeps its quotes.
+	Elems [][]string
+	File  string
+	Line  int
+
+	file       int // index in Bundle.Files
+	start, end int // byte span of the statement in the file
+}
+
+// ElementLists returns the element lists of at least min elements that
+// can be staged without compiling them: each set declared once with
+// elements, in a table block written in one file, with elements that are
+// plain words and strings, in a bundle that has no command that could
+// change them afterwards (flush, delete or destroy of sets, elements,
+// tables or the ruleset, other than a `flush ruleset` it starts with).
+// It returns nothing when the bundle does not qualify; a list it returns
+// may still be refused by the caller, which then compiles it.
+func (b *Bundle) ElementLists(min int) []ElementList {
+	if !b.elementsStay() {
+		return nil
+	}
+	var out []ElementList
+	count := map[[3]string]int{}
+	for i, f := range b.Files {
+		toks, err := lex(f.Path, f.Content)
+		if err != nil {
+			return nil
+		}
+		for _, l := range scanElementLists(toks) {
+			l.file = i
+			count[[3]string{l.Family, l.Table, l.Set}]++
+			if len(l.Elems) >= min {
+				out = append(out, l)
+			}
+		}
+	}
+	kept := out[:0]
+	for _, l := range out {
+		if count[[3]string{l.Family, l.Table, l.Set}] == 1 {
+			kept = append(kept, l)
+		}
+	}
+	return kept
+}
+
+// elementsStay reports whether nothing in the flattened text can remove
+// or replace elements a set block declares.
+func (b *Bundle) elementsStay() bool {
+	toks, err := lex(b.Main, []byte(b.Flat))
+	if err != nil {
+		return false
+	}
+	first := true
+	for i := 0; i+1 < len(toks); i++ {
+		t := toks[i]
+		if t.kind != tWord {
+			if t.kind != tNewline && t.kind != tSemi {
+				first = false
+			}
+			continue
+		}
+		next := toks[i+1].text
+		switch t.text {
+		case "flush":
+			if next == "ruleset" && first {
+				break
+			}
+			if next == "set" || next == "map" || next == "table" || next == "ruleset" {
+				return false
+			}
+		case "delete", "destroy":
+			switch next {
+			case "element", "set", "map", "table", "ruleset":
+				return false
+			}
+		}
+		first = false
+	}
+	return true
+}
+
+// scanElementLists finds the element lists of set and map blocks inside
+// table blocks of one file.
+func scanElementLists(toks []token) []ElementList {
+	var out []ElementList
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
+		if t.kind != tWord || t.text != "table" || (i > 0 && !isSep(toks[i-1]) && toks[i-1].kind != tRBrace) {
+			continue
+		}
+		words, j := wordsUntilBrace(toks, i+1)
+		if j < 0 {
+			return out
+		}
+		family, table := "ip", ""
+		switch len(words) {
+		case 1:
+			table = words[0]
+		case 2:
+			family, table = words[0], words[1]
+		default:
+			continue
+		}
+		if !families[family] || strings.HasPrefix(table, "$") {
+			continue
+		}
+		end := matchBrace(toks, j)
+		if end < 0 {
+			return out
+		}
+		out = append(out, scanTableBlock(toks[j+1:end], family, table)...)
+		i = end
+	}
+	return out
+}
+
+// scanTableBlock finds set and map blocks directly inside a table block.
+func scanTableBlock(toks []token, family, table string) []ElementList {
+	var out []ElementList
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
+		if t.kind == tLBrace {
+			i = matchBrace(toks, i)
+			if i < 0 {
+				return out
+			}
+			continue
+		}
+		if t.kind != tWord || (t.text != "set" && t.text != "map") || (i > 0 && !isSep(toks[i-1]) && toks[i-1].kind != tRBrace && toks[i-1].kind != tLBrace) {
+			continue
+		}
+		if i+2 >= len(toks) || toks[i+1].kind != tWord || toks[i+2].kind != tLBrace || strings.HasPrefix(toks[i+1].text, "$") {
+			continue
+		}
+		end := matchBrace(toks, i+2)
+		if end < 0 {
+			return out
+		}
+		if l, ok := scanSetBlock(toks[i+3 : end]); ok {
+			l.Family, l.Table, l.Set, l.Map = family, table, toks[i+1].text, t.text == "map"
+			out = append(out, l)
+		}
+		i = end
+	}
+	return out
+}
+
+// scanSetBlock reads the statements of a set block; ok is false when it
+// has no plain element list.
+func scanSetBlock(toks []token) (ElementList, bool) {
+	var l ElementList
+	found := false
+	for i := 0; i < len(toks); {
+		if isSep(toks[i]) {
+			i++
+			continue
+		}
+		t := toks[i]
+		if t.kind != tWord {
+			return l, false
+		}
+		switch t.text {
+		case "elements":
+			if found || i+2 >= len(toks) || toks[i+1].text != "=" || toks[i+2].kind != tLBrace {
+				return l, false
+			}
+			end := matchBrace(toks, i+2)
+			if end < 0 {
+				return l, false
+			}
+			elems, ok := splitElements(toks[i+3 : end])
+			if !ok {
+				return l, false
+			}
+			l.Elems, l.File, l.Line, l.start, l.end, found = elems, t.file, t.line, t.off, toks[end].end, true
+			i = end + 1
+			continue
+		}
+		j := i
+		for j < len(toks) && !isSep(toks[j]) {
+			if toks[j].kind == tLBrace || toks[j].kind == tRBrace {
+				return l, false
+			}
+			j++
+		}
+		var words []string
+		for _, w := range toks[i+1 : j] {
+			words = append(words, strings.Split(strings.Trim(w.text, ","), ",")...)
+		}
+		switch t.text {
+		case "type":
+			l.Type = words
+		case "flags":
+			l.Flags = append(l.Flags, words...)
+		default:
+			l.Other = append(l.Other, t.text)
+		}
+		i = j
+	}
+	return l, found && len(l.Type) > 0
+}
+
+// splitElements splits the tokens of an element list on commas into
+// elements of words; newlines are spaces there. Anything but words and
+// strings (a nested brace, a variable) refuses the list.
+func splitElements(toks []token) ([][]string, bool) {
+	out := make([][]string, 0, len(toks)/2)
+	var cur []string
+	flush := func() bool {
+		if len(cur) == 0 {
+			return false
+		}
+		out = append(out, cur)
+		cur = nil
+		return true
+	}
+	for _, t := range toks {
+		switch t.kind {
+		case tNewline:
+			continue
+		case tString:
+			cur = append(cur, t.text)
+			continue
+		case tWord:
+		default:
+			return nil, false
+		}
+		parts := strings.Split(t.text, ",")
+		for k, p := range parts {
+			if k > 0 && !flush() {
+				return nil, false
+			}
+			if p == "" {
+				continue
+			}
+			if strings.HasPrefix(p, "$") || strings.HasPrefix(p, "@") {
+				return nil, false
+			}
+			cur = append(cur, p)
+		}
+	}
+	if len(cur) > 0 {
+		flush()
+	}
+	return out, true
+}
+
+// wordsUntilBrace returns the words from i up to a {, and the brace's
+// index; -1 when a separator or another token comes first.
+func wordsUntilBrace(toks []token, i int) ([]string, int) {
+	var words []string
+	for ; i < len(toks); i++ {
+		switch toks[i].kind {
+		case tLBrace:
+			return words, i
+		case tWord:
+			words = append(words, toks[i].text)
+		default:
+			return nil, -1
+		}
+	}
+	return nil, -1
+}
+
+// matchBrace returns the index of the } that closes the { at i, or -1.
+func matchBrace(toks []token, i int) int {
+	depth := 0
+	for ; i < len(toks); i++ {
+		switch toks[i].kind {
+		case tLBrace:
+			depth++
+		case tRBrace:
+			depth--
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// WithoutElements returns a copy of b whose files have the given element
+// lists blanked: their bytes become spaces, newlines stay, so offsets and
+// line numbers (nft's messages, include sites) are unchanged. Main, Flat
+// and Hash stay those of b: the copy is only ever compiled.
+func (b *Bundle) WithoutElements(lists []ElementList) *Bundle {
+	out := *b
+	out.Files = append([]File(nil), b.Files...)
+	byFile := map[int][]ElementList{}
+	for _, l := range lists {
+		byFile[l.file] = append(byFile[l.file], l)
+	}
+	for i, ls := range byFile {
+		c := append([]byte(nil), b.Files[i].Content...)
+		for _, l := range ls {
+			for k := l.start; k < l.end; k++ {
+				if c[k] != '\n' {
+					c[k] = ' '
+				}
+			}
+		}
+		out.Files[i].Content = c
+	}
+	return &out
+}
