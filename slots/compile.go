@@ -120,7 +120,8 @@ func Compile(ctx context.Context, file string, ifaces []Iface) (*Ruleset, error)
 // the sets it builds must then be exactly the declarations those lists
 // were encoded for, or the bundle is compiled whole.
 func CompileBundle(ctx context.Context, b *source.Bundle, ifaces []Iface, timer Timer) (*Ruleset, error) {
-	return compileBundle(ctx, b, ifaces, timer, FastElements)
+	rs, _, err := compileBundle(ctx, b, ifaces, timer, FastElements)
+	return rs, err
 }
 
 // FastElements is the size from which a set's element list is encoded
@@ -129,8 +130,9 @@ func CompileBundle(ctx context.Context, b *source.Bundle, ifaces []Iface, timer 
 const FastElements = 1000
 
 // compileBundle is CompileBundle with the fast path taking element lists
-// of at least min elements (min < 0: never).
-func compileBundle(ctx context.Context, b *source.Bundle, ifaces []Iface, timer Timer, min int) (*Ruleset, error) {
+// of at least min elements (min < 0: never); it also returns how many
+// lists went the fast way.
+func compileBundle(ctx context.Context, b *source.Bundle, ifaces []Iface, timer Timer, min int) (*Ruleset, int, error) {
 	var fast []*fastSet
 	if min >= 0 {
 		mark := time.Now()
@@ -138,7 +140,8 @@ func compileBundle(ctx context.Context, b *source.Bundle, ifaces []Iface, timer 
 		timer.lap(PhaseFastElems, mark)
 	}
 	if len(fast) == 0 {
-		return compileWhole(ctx, b, ifaces, timer)
+		rs, err := compileWhole(ctx, b, ifaces, timer)
+		return rs, 0, err
 	}
 	lists := make([]source.ElementList, len(fast))
 	for i, f := range fast {
@@ -146,16 +149,25 @@ func compileBundle(ctx context.Context, b *source.Bundle, ifaces []Iface, timer 
 	}
 	rs, err := compileWhole(ctx, b.WithoutElements(lists), ifaces, timer)
 	if err != nil {
-		return nil, err
+		// nft's message about the file without its big lists may
+		// point at a line a list shifted; compile it whole for nft's
+		// own words.
+		rs, err = compileWhole(ctx, b, ifaces, timer)
+		return rs, 0, err
 	}
 	mark := time.Now()
 	if !attachFast(rs, fast) {
 		// nft read a declaration otherwise than the encoding assumed:
 		// compile it all, elements included.
-		return compileWhole(ctx, b, ifaces, timer)
+		rs, err := compileWhole(ctx, b, ifaces, timer)
+		return rs, 0, err
 	}
 	timer.lap(PhaseFastElems, mark)
-	return rs, nil
+	// Verdict maps of the lists may jump deeper than the rules alone.
+	if err := checkDepth(b, rs); err != nil {
+		return nil, 0, err
+	}
+	return rs, len(fast), nil
 }
 
 // compileWhole compiles b as it is and reads back everything nft built.

@@ -58,6 +58,9 @@ type fastSet struct {
 	dataLen  int
 	elems    [][]byte
 	interval bool
+	// chains are the chains the verdicts jump or go to: nft refuses
+	// a map naming a chain the table lacks, so the fast path does too.
+	chains map[string]bool
 }
 
 // planFast encodes the element lists of b with at least min elements; a
@@ -154,7 +157,7 @@ func encodeList(l source.ElementList) (*fastSet, error) {
 			return nil, fmt.Errorf("map data %q", dataWords[0])
 		}
 	}
-	enc := &elemEncoder{keys: keys, data: data, verdict: fs.dataID == verdictTypeID, interval: fs.interval}
+	enc := &elemEncoder{keys: keys, data: data, verdict: fs.dataID == verdictTypeID, interval: fs.interval, chains: map[string]bool{}}
 	var err error
 	switch {
 	case fs.interval && !concat:
@@ -165,12 +168,15 @@ func encodeList(l source.ElementList) (*fastSet, error) {
 	if err != nil {
 		return nil, err
 	}
+	fs.chains = enc.chains
+	fs.list.Elems = nil // encoded: the words are garbage now
 	return fs, nil
 }
 
 func pad4(n int) int { return (n + 3) &^ 3 }
 
 type elemEncoder struct {
+	chains   map[string]bool
 	keys     []*dataType
 	data     *dataType
 	verdict  bool
@@ -276,6 +282,7 @@ func (e *elemEncoder) dataAttr(words []string) ([]byte, error) {
 		v.Uint32(nfnl.VerdictCode, code)
 		if chain != "" {
 			v.String(nfnl.VerdictChain, chain)
+			e.chains[chain] = true
 		}
 		d.Raw(nfnl.DataVerdict, v.Bytes())
 		return d.Bytes(), nil
@@ -343,9 +350,9 @@ func elem(key, keyEnd, data []byte, flags uint32, udata []byte) []byte {
 // (one element with a key end per range).
 func (e *elemEncoder) plain(elems [][]string, concat bool) ([][]byte, error) {
 	out := make([][]byte, 0, len(elems))
-	// A key written twice is left to nft (it merges a repeated set
-	// element, refuses a map key with two values).
-	seen := make(map[string]struct{}, len(elems))
+	// A key written twice is one element, as nft makes it; a map key
+	// with two values is left to nft, which refuses it.
+	seen := make(map[string]string, len(elems))
 	for _, w := range elems {
 		kw, dw, err := e.split(w)
 		if err != nil {
@@ -372,17 +379,20 @@ func (e *elemEncoder) plain(elems [][]string, concat bool) ([][]byte, error) {
 		if !e.interval {
 			end = nil
 		}
-		k := string(key) + string(end)
-		if _, dup := seen[k]; dup {
-			return nil, fmt.Errorf("element %q is written twice", strings.Join(kw, " "))
-		}
-		seen[k] = struct{}{}
 		var data []byte
 		if dw != nil {
 			if data, err = e.dataAttr(dw); err != nil {
 				return nil, err
 			}
 		}
+		k := string(key) + string(end)
+		if d, dup := seen[k]; dup {
+			if d != string(data) {
+				return nil, fmt.Errorf("map key %q has two values", strings.Join(kw, " "))
+			}
+			continue
+		}
+		seen[k] = string(data)
 		out = append(out, elem(key, end, data, 0, nil))
 	}
 	return out, nil
@@ -609,7 +619,7 @@ func attachFast(rs *Ruleset, fast []*fastSet) bool {
 				}
 			}
 		}
-		if hit == nil || len(hit.Elems) > 0 || !fs.matches(hit) {
+		if hit == nil || len(hit.Elems) > 0 || !fs.matches(hit) || !chainsExist(ht, fs.chains) {
 			return false
 		}
 		found = append(found, target{hit, ht, fs})
@@ -620,6 +630,17 @@ func attachFast(rs *Ruleset, fast []*fastSet) bool {
 	}
 	markDynsetTargets(rs)
 	return true
+}
+
+// chainsExist reports whether t has every chain of names.
+func chainsExist(t *Table, names map[string]bool) bool {
+	n := 0
+	for _, c := range t.Chains {
+		if names[c.Name] && !c.Binding {
+			n++
+		}
+	}
+	return n == len(names)
 }
 
 // matches reports whether the compiled declaration s is the one fs was

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -44,6 +46,8 @@ var fastCases = []struct {
 	{"address map", `map s { type ipv4_addr : ipv4_addr; elements = { 10.0.0.1 : 192.168.0.1 } }`},
 	{"port map", `map s { type inet_service : inet_service; elements = { 80 : 8080, 443 : 8443 } }`},
 	{"concat verdict map", `map s { type ipv4_addr . inet_service : verdict; elements = { 10.0.0.1 . 22 : accept, 10.0.0.2 . 22 : drop } }`},
+	{"repeated elements", `set s { type ipv4_addr; elements = { 10.0.0.1, 10.0.0.2, 10.0.0.1 } }`},
+	{"repeated map element", `map s { type ipv4_addr : mark; elements = { 10.0.0.1 : 1, 10.0.0.1 : 1 } }`},
 	{"interval data map", `map s { type ipv4_addr : mark; flags interval; elements = { 10.0.0.0/24 : 1, 10.0.1.0/24 : 2 } }`},
 }
 
@@ -121,8 +125,8 @@ func TestFastElementsFallBack(t *testing.T) {
 		{"timeout set", fastRuleset(`set s { type ipv4_addr; flags timeout; elements = { 10.0.0.1 } }`), false},
 		{"service names", fastRuleset(`set s { type inet_service; elements = { ssh, http } }`), false},
 		{"variable", "define a = 10.0.0.1\n" + fastRuleset(`set s { type ipv4_addr; elements = { $a, 10.0.0.2 } }`), false},
-		{"duplicate", fastRuleset(`set s { type ipv4_addr; elements = { 10.0.0.1, 10.0.0.1 } }`), false},
 		{"map key twice", fastRuleset(`map s { type ipv4_addr : mark; elements = { 10.0.0.1 : 1, 10.0.0.1 : 2 } }`), false},
+		{"jump to a missing chain", fastRuleset(`map s { type inet_service : verdict; elements = { 22 : jump nowhere } }`), true},
 		{"constant", fastRuleset(`set s { type ipv4_addr; flags constant; elements = { 10.0.0.1, 10.0.0.2 } }`), false},
 		{"mark interval", fastRuleset(`set s { type mark; flags interval; elements = { 1-5 } }`), false},
 		{"typeof", fastRuleset(`set s { typeof ip saddr; elements = { 10.0.0.1 } }`), false},
@@ -147,8 +151,11 @@ func TestFastElementsFallBack(t *testing.T) {
 			if planned := len(planFast(b, 0)) > 0; planned != tc.planned {
 				t.Fatalf("planned %v, want %v", planned, tc.planned)
 			}
-			want, werr := compileBundle(context.Background(), b, ifs, nil, -1)
-			got, gerr := compileBundle(context.Background(), b, ifs, nil, 0)
+			want, _, werr := compileBundle(context.Background(), b, ifs, nil, -1)
+			got, n, gerr := compileBundle(context.Background(), b, ifs, nil, 0)
+			if n != 0 {
+				t.Fatalf("%d lists went the fast way", n)
+			}
 			var we, ge *CompileError
 			if errors.As(werr, &we) != errors.As(gerr, &ge) || (werr == nil) != (gerr == nil) {
 				t.Fatalf("errors differ: without fast path %v, with %v", werr, gerr)
@@ -194,4 +201,53 @@ func hexSorted(elems [][]byte) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestFastElementsIncludes compiles a ruleset whose element lists sit in
+// the main file before an include and in the included file: the include
+// still finds its file once the lists are cut out, and the result equals
+// the compile without the fast path.
+func TestFastElementsIncludes(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	main := filepath.Join(dir, "main.nft")
+	write := func(p, s string) {
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(main, "table inet t {\n\tset a { type ipv4_addr; elements = { 10.0.0.1,\n\t\t10.0.0.2 } }\n}\ninclude \"more.nft\"\n")
+	write(filepath.Join(dir, "more.nft"), "table inet t {\n\tset b { type inet_service; flags interval; elements = { 22, 1000-2000 } }\n\tchain in { type filter hook input priority 0; ip saddr @a tcp dport @b accept; }\n}\n")
+	b, err := source.Load(main, source.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(planFast(b, 0)); n != 2 {
+		t.Fatalf("fast path planned for %d lists, want 2", n)
+	}
+	want, _, err := compileBundle(context.Background(), b, nil, nil, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, n, err := compileBundle(context.Background(), b, nil, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Fatalf("%d lists went the fast way, want 2", n)
+	}
+	wc, err := Canonical(want, CanonOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc, err := Canonical(got, CanonOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := wc.Diff(gc); len(d) > 0 || !reflect.DeepEqual(wc, gc) {
+		t.Fatalf("result differs: %v", d)
+	}
+	if len(setNamed(t, got, "a").Elems) != 2 || len(setNamed(t, got, "b").Elems) != 5 {
+		t.Fatal("elements missing")
+	}
 }

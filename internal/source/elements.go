@@ -1,6 +1,7 @@
 package source
 
 import (
+	"slices"
 	"strings"
 )
 
@@ -67,6 +68,9 @@ func (b *Bundle) ElementLists(min int) []ElementList {
 // elementsStay reports whether nothing in the flattened text can remove
 // or replace elements a set block declares.
 func (b *Bundle) elementsStay() bool {
+	if !strings.Contains(b.Flat, "flush") && !strings.Contains(b.Flat, "delete") && !strings.Contains(b.Flat, "destroy") {
+		return true // no need to lex a big text for words it lacks
+	}
 	toks, err := lex(b.Main, []byte(b.Flat))
 	if err != nil {
 		return false
@@ -254,7 +258,7 @@ func splitElements(toks []token) ([][]string, bool) {
 			if p == "" {
 				continue
 			}
-			if strings.HasPrefix(p, "$") || strings.HasPrefix(p, "@") {
+			if strings.HasPrefix(p, "$") || strings.HasPrefix(p, "@") || p == "include" {
 				return nil, false
 			}
 			cur = append(cur, p)
@@ -300,10 +304,12 @@ func matchBrace(toks []token, i int) int {
 	return -1
 }
 
-// WithoutElements returns a copy of b whose files have the given element
-// lists blanked: their bytes become spaces, newlines stay, so offsets and
-// line numbers (nft's messages, include sites) are unchanged. Main, Flat
-// and Hash stay those of b: the copy is only ever compiled.
+// WithoutElements returns a copy of b whose files lack the given element
+// lists: each list statement is replaced by its newlines only, so line
+// numbers stay (nft scans a run of blanks so slowly that 14 MB of spaces
+// take it 14 s; newlines cost nothing). Include statements after a list
+// move with the text. Main, Flat and Hash stay those of b: the copy is only
+// ever compiled.
 func (b *Bundle) WithoutElements(lists []ElementList) *Bundle {
 	out := *b
 	out.Files = append([]File(nil), b.Files...)
@@ -311,16 +317,49 @@ func (b *Bundle) WithoutElements(lists []ElementList) *Bundle {
 	for _, l := range lists {
 		byFile[l.file] = append(byFile[l.file], l)
 	}
+	if b.sites != nil {
+		out.sites = make(map[siteKey]includeSite, len(b.sites))
+		for k, v := range b.sites {
+			out.sites[k] = v
+		}
+	}
 	for i, ls := range byFile {
-		c := append([]byte(nil), b.Files[i].Content...)
+		slices.SortFunc(ls, func(a, b ElementList) int { return a.start - b.start })
+		src := b.Files[i].Content
+		c := make([]byte, 0, len(src))
+		copied := 0
+		// shift maps an offset in src to one in c.
+		type cut struct{ at, removed int }
+		var cuts []cut
+		removed := 0
 		for _, l := range ls {
-			for k := l.start; k < l.end; k++ {
-				if c[k] != '\n' {
-					c[k] = ' '
+			c = append(c, src[copied:l.start]...)
+			nl := strings.Count(string(src[l.start:l.end]), "\n")
+			c = append(c, strings.Repeat("\n", nl)...)
+			removed += l.end - l.start - nl
+			cuts = append(cuts, cut{l.end, removed})
+			copied = l.end
+		}
+		c = append(c, src[copied:]...)
+		out.Files[i].Content = c
+		shift := func(off int) int {
+			d := 0
+			for _, ct := range cuts {
+				if off >= ct.at {
+					d = ct.removed
 				}
 			}
+			return off - d
 		}
-		out.Files[i].Content = c
+		path := b.Files[i].Path
+		for k, v := range b.sites {
+			if k.file != path {
+				continue
+			}
+			delete(out.sites, k)
+			v.start = shift(v.start)
+			out.sites[siteKey{file: k.file, off: shift(k.off)}] = v
+		}
 	}
 	return &out
 }
