@@ -161,15 +161,15 @@ func encodeList(l source.ElementList) (*fastSet, error) {
 	var err error
 	switch {
 	case fs.interval && !concat:
-		fs.elems, err = enc.rangesSingle(l.Elems, slices.Contains(l.Other, "auto-merge"))
+		fs.elems, err = enc.rangesSingle(&l, slices.Contains(l.Other, "auto-merge"))
 	default:
-		fs.elems, err = enc.plain(l.Elems, concat)
+		fs.elems, err = enc.plain(&l, concat)
 	}
 	if err != nil {
 		return nil, err
 	}
 	fs.chains = enc.chains
-	fs.list.Elems = nil // encoded: the words are garbage now
+	fs.list.Words, fs.list.Ends = nil, nil // encoded: the words are garbage now
 	return fs, nil
 }
 
@@ -348,12 +348,13 @@ func elem(key, keyEnd, data []byte, flags uint32, udata []byte) []byte {
 // plain encodes the elements of a set that is not a single-field interval
 // set: hash sets and maps, and concatenations with or without intervals
 // (one element with a key end per range).
-func (e *elemEncoder) plain(elems [][]string, concat bool) ([][]byte, error) {
-	out := make([][]byte, 0, len(elems))
+func (e *elemEncoder) plain(l *source.ElementList, concat bool) ([][]byte, error) {
+	out := make([][]byte, 0, l.Len())
 	// A key written twice is one element, as nft makes it; a map key
 	// with two values is left to nft, which refuses it.
-	seen := make(map[string]string, len(elems))
-	for _, w := range elems {
+	seen := make(map[string]string, l.Len())
+	for i := range l.Len() {
+		w := l.Elem(i)
 		kw, dw, err := e.split(w)
 		if err != nil {
 			return nil, err
@@ -418,9 +419,10 @@ type span struct {
 // the first value after it (none when it ends at the maximum: the start
 // element says the interval is open), in descending order, with an end
 // element at zero when no interval starts there.
-func (e *elemEncoder) rangesSingle(elems [][]string, merge bool) ([][]byte, error) {
-	spans := make([]span, 0, len(elems))
-	for _, w := range elems {
+func (e *elemEncoder) rangesSingle(l *source.ElementList, merge bool) ([][]byte, error) {
+	spans := make([]span, 0, l.Len())
+	for i := range l.Len() {
+		w := l.Elem(i)
 		kw, dw, err := e.split(w)
 		if err != nil {
 			return nil, err

@@ -19,14 +19,28 @@ type ElementList struct {
 	// first word of every other statement of the set block (auto-merge,
 	// timeout, counter, size, policy, comment...).
 	Flags, Other []string
-	// Elems are the elements, each as its words with the separating
-	// commas removed; a quoted string keeps its quotes.
-	Elems [][]string
+	// Words are the words of the elements, separating commas removed;
+	// a quoted string keeps its quotes. Element i is
+	// Words[Ends[i-1]:Ends[i]] (Elem).
+	Words []string
+	Ends  []int32
 	File  string
 	Line  int
 
 	file       int // index in Bundle.Files
 	start, end int // byte span of the statement in the file
+}
+
+// Len returns the number of elements.
+func (l *ElementList) Len() int { return len(l.Ends) }
+
+// Elem returns the words of element i.
+func (l *ElementList) Elem(i int) []string {
+	start := int32(0)
+	if i > 0 {
+		start = l.Ends[i-1]
+	}
+	return l.Words[start:l.Ends[i]]
 }
 
 // ElementLists returns the element lists of at least min elements that
@@ -44,14 +58,17 @@ func (b *Bundle) ElementLists(min int) []ElementList {
 	var out []ElementList
 	count := map[[3]string]int{}
 	for i, f := range b.Files {
-		toks, err := lex(f.Path, f.Content)
+		if !strings.Contains(string(f.Content), "elements") {
+			continue
+		}
+		toks, err := lexWith(f.Path, f.Content, true)
 		if err != nil {
 			return nil
 		}
 		for _, l := range scanElementLists(toks) {
 			l.file = i
 			count[[3]string{l.Family, l.Table, l.Set}]++
-			if len(l.Elems) >= min {
+			if l.Len() >= min {
 				out = append(out, l)
 			}
 		}
@@ -71,7 +88,7 @@ func (b *Bundle) elementsStay() bool {
 	if !strings.Contains(b.Flat, "flush") && !strings.Contains(b.Flat, "delete") && !strings.Contains(b.Flat, "destroy") {
 		return true // no need to lex a big text for words it lacks
 	}
-	toks, err := lex(b.Main, []byte(b.Flat))
+	toks, err := lexWith(b.Main, []byte(b.Flat), true)
 	if err != nil {
 		return false
 	}
@@ -184,21 +201,16 @@ func scanSetBlock(toks []token) (ElementList, bool) {
 		if t.kind != tWord {
 			return l, false
 		}
-		switch t.text {
-		case "elements":
-			if found || i+2 >= len(toks) || toks[i+1].text != "=" || toks[i+2].kind != tLBrace {
+		if t.text == "elements" {
+			if found || i+2 >= len(toks) || toks[i+1].text != "=" || toks[i+2].kind != tElems {
 				return l, false
 			}
-			end := matchBrace(toks, i+2)
-			if end < 0 {
+			var ok bool
+			if l.Words, l.Ends, ok = splitElements(toks[i+2].text); !ok {
 				return l, false
 			}
-			elems, ok := splitElements(toks[i+3 : end])
-			if !ok {
-				return l, false
-			}
-			l.Elems, l.File, l.Line, l.start, l.end, found = elems, t.file, t.line, t.off, toks[end].end, true
-			i = end + 1
+			l.File, l.Line, l.start, l.end, found = t.file, t.line, t.off, toks[i+2].end, true
+			i += 3
 			continue
 		}
 		j := i
@@ -225,49 +237,69 @@ func scanSetBlock(toks []token) (ElementList, bool) {
 	return l, found && len(l.Type) > 0
 }
 
-// splitElements splits the tokens of an element list on commas into
-// elements of words; newlines are spaces there. Anything but words and
-// strings (a nested brace, a variable) refuses the list.
-func splitElements(toks []token) ([][]string, bool) {
-	out := make([][]string, 0, len(toks)/2)
-	var cur []string
-	flush := func() bool {
-		if len(cur) == 0 {
+// splitElements splits the body of an element list into words and
+// elements (commas); comments and line continuations are blanks. A word
+// that is a variable, a set reference or an include, or a ; refuses the
+// list.
+func splitElements(body string) (words []string, ends []int32, ok bool) {
+	words = make([]string, 0, len(body)/12)
+	ends = make([]int32, 0, len(body)/14)
+	cur := 0 // words of the element being read
+	endElem := func() bool {
+		if cur == 0 {
 			return false
 		}
-		out = append(out, cur)
-		cur = nil
+		ends = append(ends, int32(len(words)))
+		cur = 0
 		return true
 	}
-	for _, t := range toks {
-		switch t.kind {
-		case tNewline:
-			continue
-		case tString:
-			cur = append(cur, t.text)
-			continue
-		case tWord:
+	for i := 0; i < len(body); {
+		c := body[i]
+		switch c {
+		case ' ', '\t', '\r', '\n', '\\':
+			if c == '\\' && !(i+1 < len(body) && (body[i+1] == '\n' || body[i+1] == '\r')) {
+				return nil, nil, false
+			}
+			i++
+		case '#':
+			n := strings.IndexByte(body[i:], '\n')
+			if n < 0 {
+				return nil, nil, false
+			}
+			i += n
+		case ',':
+			if !endElem() {
+				return nil, nil, false
+			}
+			i++
+		case ';', '{', '}':
+			return nil, nil, false
+		case '"':
+			n := strings.IndexByte(body[i+1:], '"')
+			if n < 0 {
+				return nil, nil, false
+			}
+			words = append(words, body[i:i+n+2])
+			cur++
+			i += n + 2
 		default:
-			return nil, false
-		}
-		parts := strings.Split(t.text, ",")
-		for k, p := range parts {
-			if k > 0 && !flush() {
-				return nil, false
+			j := i
+			for j < len(body) && !strings.ContainsRune(" \t\r\n,#\";{}\\", rune(body[j])) {
+				j++
 			}
-			if p == "" {
-				continue
+			w := body[i:j]
+			if w[0] == '$' || w[0] == '@' || w == "include" {
+				return nil, nil, false
 			}
-			if strings.HasPrefix(p, "$") || strings.HasPrefix(p, "@") || p == "include" {
-				return nil, false
-			}
-			cur = append(cur, p)
+			words = append(words, w)
+			cur++
+			i = j
 		}
 	}
-	if len(cur) > 0 {
-		flush()
+	if cur > 0 {
+		endElem()
 	}
-	return out, true
+	return words, ends, true
 }
 
 // wordsUntilBrace returns the words from i up to a {, and the brace's

@@ -31,7 +31,7 @@ func TestElementLists(t *testing.T) {
 			ls := b.ElementLists(0)
 			var got []string
 			for _, l := range ls {
-				got = append(got, l.Family+" "+l.Table+" "+l.Set+": "+strconv.Itoa(len(l.Elems)))
+				got = append(got, l.Family+" "+l.Table+" "+l.Set+": "+strconv.Itoa(l.Len()))
 			}
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("got %v, want %v", got, tc.want)
@@ -42,7 +42,7 @@ func TestElementLists(t *testing.T) {
 				t.Fatalf("removing the lists changed the lines:\n%s", c)
 			}
 			for _, l := range ls {
-				if strings.Contains(c, l.Elems[0][0]) {
+				if strings.Contains(c, l.Elem(0)[0]) {
 					t.Fatalf("element list of %s left in:\n%s", l.Set, c)
 				}
 			}

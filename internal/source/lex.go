@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"fmt"
 	"unicode/utf8"
 )
@@ -30,6 +31,7 @@ const (
 	tRBrace                 // }
 	tSemi                   // ;
 	tNewline                // end of line
+	tElems                  // the body of `elements = { ... }` (lexLists only; text without the braces)
 )
 
 // token is a lexical token of nft syntax, enough of it to find includes,
@@ -72,7 +74,12 @@ func checkText(file string, data []byte) error {
 // lex splits data into tokens the way nft's scanner delimits them: comments
 // run from # to the end of the line, strings from " to the next " (nft has no
 // escapes in strings), and a backslash before a newline continues the line.
-func lex(file string, data []byte) ([]token, error) {
+func lex(file string, data []byte) ([]token, error) { return lexWith(file, data, false) }
+
+// lexWith is lex; with lists set, the body of an `elements = { ... }`
+// without nested braces becomes one tElems token, so a big element list
+// costs one token rather than one per element.
+func lexWith(file string, data []byte, lists bool) ([]token, error) {
 	var toks []token
 	line, lineStart := 1, 0
 	space := false
@@ -125,6 +132,17 @@ func lex(file string, data []byte) ([]token, error) {
 					Msg: "nft rejects a comment at the very end of a file; add a newline after it"}
 			}
 			space = true
+		case c == '{' && lists && len(toks) >= 2 && toks[len(toks)-1].text == "=" && toks[len(toks)-2].text == "elements" && elemsEnd(data, i) > 0:
+			end := elemsEnd(data, i)
+			toks = append(toks, token{kind: tElems, text: string(data[i+1 : end]), file: file,
+				line: line, col: i - lineStart + 1, off: i, end: end + 1, space: space})
+			space = false
+			for k := i; k < end; k++ {
+				if data[k] == '\n' {
+					line, lineStart = line+1, k+1
+				}
+			}
+			i = end + 1
 		case c == '{':
 			emit(tLBrace, i, i+1)
 			i++
@@ -159,4 +177,30 @@ func lex(file string, data []byte) ([]token, error) {
 		}
 	}
 	return toks, nil
+}
+
+// elemsEnd returns the index of the } that closes the { at i when no { or
+// ; comes first (outside strings and comments), else -1.
+func elemsEnd(data []byte, i int) int {
+	for k := i + 1; k < len(data); k++ {
+		switch data[k] {
+		case '}':
+			return k
+		case '{', ';':
+			return -1
+		case '"':
+			n := bytes.IndexByte(data[k+1:], '"')
+			if n < 0 {
+				return -1
+			}
+			k += n + 1
+		case '#':
+			n := bytes.IndexByte(data[k:], '\n')
+			if n < 0 {
+				return -1
+			}
+			k += n
+		}
+	}
+	return -1
 }

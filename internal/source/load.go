@@ -188,7 +188,9 @@ func (l *loader) load(path string, site *token, flat *strings.Builder) error {
 	if err != nil {
 		return err
 	}
-	toks, err := lex(path, data)
+	// An element list is one token: a big set costs one, not one per
+	// element (nft has no include inside an element list).
+	toks, err := lexWith(path, data, true)
 	if err != nil {
 		return err
 	}
