@@ -1,6 +1,7 @@
 package slots
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
@@ -388,6 +389,11 @@ func deepestPath(t *Table) ([]string, []int, error) {
 // jumpTargets lists the chains a rule jumps or goes to, directly or
 // through a verdict map.
 func jumpTargets(rule []byte, vmaps map[string][]string) ([]string, error) {
+	// Most rules neither jump nor look up a map: a jump or goto verdict
+	// holds its code (big-endian -3 or -4), a lookup its name.
+	if !bytes.Contains(rule, verdictJumpBytes) && !bytes.Contains(rule, verdictGotoBytes) && !bytes.Contains(rule, lookupBytes) {
+		return nil, nil
+	}
 	attrs, err := nfnl.ParseAttrs(rule)
 	if err != nil {
 		return nil, err
@@ -434,6 +440,12 @@ func jumpTargets(rule []byte, vmaps map[string][]string) ([]string, error) {
 	}
 	return out, nil
 }
+
+var (
+	verdictJumpBytes = []byte{0xff, 0xff, 0xff, 0xfd}
+	verdictGotoBytes = []byte{0xff, 0xff, 0xff, 0xfc}
+	lookupBytes      = []byte("lookup\x00")
+)
 
 // verdictChain returns the chain of a jump or goto verdict in an NFTA_DATA
 // payload, or "".

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 )
@@ -58,10 +59,10 @@ func (b *Bundle) ElementLists(min int) []ElementList {
 	var out []ElementList
 	count := map[[3]string]int{}
 	for i, f := range b.Files {
-		if !strings.Contains(string(f.Content), "elements") {
+		if !hasBigList(f.Content, min) {
 			continue
 		}
-		toks, err := lexWith(f.Path, f.Content, true)
+		toks, err := lexWith(f.Path, f.Content, true, false)
 		if err != nil {
 			return nil
 		}
@@ -82,13 +83,33 @@ func (b *Bundle) ElementLists(min int) []ElementList {
 	return kept
 }
 
+// hasBigList reports whether data may hold an element list of min or
+// more elements: some "elements" followed by min-1 commas before the next
+// closing brace. It spares lexing a big ruleset that has none.
+func hasBigList(data []byte, min int) bool {
+	for rest := data; ; {
+		i := bytes.Index(rest, []byte("elements"))
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+len("elements"):]
+		end := bytes.IndexByte(rest, '}')
+		if end < 0 {
+			end = len(rest)
+		}
+		if bytes.Count(rest[:end], []byte(",")) >= min-1 {
+			return true
+		}
+	}
+}
+
 // elementsStay reports whether nothing in the flattened text can remove
 // or replace elements a set block declares.
 func (b *Bundle) elementsStay() bool {
 	if !strings.Contains(b.Flat, "flush") && !strings.Contains(b.Flat, "delete") && !strings.Contains(b.Flat, "destroy") {
 		return true // no need to lex a big text for words it lacks
 	}
-	toks, err := lexWith(b.Main, []byte(b.Flat), true)
+	toks, err := lexWith(b.Main, []byte(b.Flat), true, false)
 	if err != nil {
 		return false
 	}

@@ -74,16 +74,22 @@ func checkText(file string, data []byte) error {
 // lex splits data into tokens the way nft's scanner delimits them: comments
 // run from # to the end of the line, strings from " to the next " (nft has no
 // escapes in strings), and a backslash before a newline continues the line.
-func lex(file string, data []byte) ([]token, error) { return lexWith(file, data, false) }
+func lex(file string, data []byte) ([]token, error) { return lexWith(file, data, false, false) }
 
 // lexWith is lex; with lists set, the body of an `elements = { ... }`
 // without nested braces becomes one tElems token, so a big element list
-// costs one token rather than one per element.
-func lexWith(file string, data []byte, lists bool) ([]token, error) {
+// costs one token rather than one per element. With discard set it only
+// checks the text (the errors lex returns) and returns no tokens: a file
+// without includes needs no more.
+func lexWith(file string, data []byte, lists, discard bool) ([]token, error) {
 	var toks []token
 	line, lineStart := 1, 0
 	space := false
 	emit := func(kind tokKind, start, end int) {
+		if discard {
+			space = false
+			return
+		}
 		toks = append(toks, token{kind: kind, text: string(data[start:end]), file: file,
 			line: line, col: start - lineStart + 1, off: start, end: end, space: space})
 		space = false
@@ -165,6 +171,10 @@ func lexWith(file string, data []byte, lists bool) ([]token, error) {
 				return nil, &Error{File: file, Line: startLine, Col: startCol, Msg: "string is not closed; add the missing \""}
 			}
 			i++
+			if discard {
+				space = false
+				continue
+			}
 			toks = append(toks, token{kind: tString, text: string(data[start:i]), file: file,
 				line: startLine, col: startCol, off: start, end: i, space: space})
 			space = false
