@@ -66,7 +66,11 @@ func stageFile(g *globals, cmd *cobra.Command, file string, f *loadFlags, origin
 		return nil, err
 	}
 	opts.Check = allChecks(probes, guardStage)
+	rep := newProgress(g, cmd.ErrOrStderr())
+	opts.Timer = loadProgress(rep)
+	rep.Start()
 	res, err := t.Load(cmd.Context(), file, opts)
+	rep.Stop()
 	if err != nil {
 		return nil, features.Explain(cmd.Context(), err)
 	}
