@@ -53,6 +53,9 @@ type LoadResult struct {
 	// Adopted is the version recorded for the tables that ran before
 	// fwslot took them over.
 	Adopted uint64 `json:"adopted,omitempty"`
+	// Refreshed is true when the staging slot held a version that
+	// differed only in set elements and the load wrote just those.
+	Refreshed bool `json:"refreshed,omitempty"`
 	// Warnings are things the operator should know (a ruleset file
 	// others can write); Repaired says what reconciling history fixed.
 	Warnings []string      `json:"warnings"`
@@ -225,7 +228,8 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 	} else {
 		written <- nil
 	}
-	stageErr := Stage(&batch, st, rs, res.Slot, Tag{Version: number, Hash: b.Hash}, status.active)
+	var stageErr error
+	res.Refreshed, stageErr = t.stageVersion(&batch, st, status, rs, res.Slot, Tag{Version: number, Hash: b.Hash}, status.active, len(adopt) == 0)
 	if timer != nil {
 		timer(PhaseBatchSize, time.Duration(batch.Len()))
 	}
