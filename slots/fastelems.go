@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net"
 	"net/netip"
 	"slices"
@@ -351,8 +352,10 @@ func elem(key, keyEnd, data []byte, flags uint32, udata []byte) []byte {
 func (e *elemEncoder) plain(l *source.ElementList, concat bool) ([][]byte, error) {
 	out := make([][]byte, 0, l.Len())
 	// A key written twice is one element, as nft makes it; a map key
-	// with two values is left to nft, which refuses it.
-	seen := make(map[string]string, l.Len())
+	// with two values is left to nft, which refuses it (and so is the
+	// rare pair of keys whose hashes collide).
+	seed := maphash.MakeSeed()
+	seen := make(map[uint64]int32, l.Len())
 	for i := range l.Len() {
 		w := l.Elem(i)
 		kw, dw, err := e.split(w)
@@ -386,15 +389,19 @@ func (e *elemEncoder) plain(l *source.ElementList, concat bool) ([][]byte, error
 				return nil, err
 			}
 		}
-		k := string(key) + string(end)
-		if d, dup := seen[k]; dup {
-			if d != string(data) {
+		el := elem(key, end, data, 0, nil)
+		var h maphash.Hash
+		h.SetSeed(seed)
+		h.Write(key)
+		h.Write(end)
+		if j, dup := seen[h.Sum64()]; dup {
+			if !bytes.Equal(out[j], el) {
 				return nil, fmt.Errorf("map key %q has two values", strings.Join(kw, " "))
 			}
 			continue
 		}
-		seen[k] = string(data)
-		out = append(out, elem(key, end, data, 0, nil))
+		seen[h.Sum64()] = int32(len(out))
+		out = append(out, el)
 	}
 	return out, nil
 }
