@@ -135,7 +135,7 @@ const FastElements = 1000
 // lists went the fast way.
 func compileBundle(ctx context.Context, b *source.Bundle, ifaces []Iface, timer Timer, min int) (*Ruleset, int, error) {
 	var fast []*fastSet
-	if min >= 0 {
+	if min >= 0 && classify(sniffHead(b.Flat)) != kindJSON { // nft syntax only
 		mark := time.Now()
 		fast = planFast(b, min)
 		timer.lap(PhaseFastElems, mark)
