@@ -71,15 +71,13 @@ func checkText(file string, data []byte) error {
 	return nil
 }
 
-// lex splits data into tokens the way nft's scanner delimits them: comments
-// run from # to the end of the line, strings from " to the next " (nft has no
-// escapes in strings), and a backslash before a newline continues the line.
-func lex(file string, data []byte) ([]token, error) { return lexWith(file, data, false, false) }
-
-// lexWith is lex; with lists set, the body of an `elements = { ... }`
+// lexWith splits data into tokens the way nft's scanner delimits them:
+// comments run from # to the end of the line, strings from " to the next "
+// (nft has no escapes in strings), and a backslash before a newline
+// continues the line. With lists set, the body of an `elements = { ... }`
 // without nested braces becomes one tElems token, so a big element list
 // costs one token rather than one per element. With discard set it only
-// checks the text (the errors lex returns) and returns no tokens: a file
+// checks the text (the errors it returns) and returns no tokens: a file
 // without includes needs no more.
 func lexWith(file string, data []byte, lists, discard bool) ([]token, error) {
 	var toks []token
