@@ -168,6 +168,7 @@ func compileBundle(ctx context.Context, b *source.Bundle, ifaces []Iface, timer 
 	if err := checkDepth(b, rs); err != nil {
 		return nil, 0, err
 	}
+	rs.fastLists = len(fast)
 	return rs, len(fast), nil
 }
 

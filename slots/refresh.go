@@ -200,7 +200,11 @@ func elemBatch(b *nfnl.Batch, t *Table, name string, msg uint16, flags uint16, e
 // slot provably holds a version that differs only in set elements, else
 // in full (Stage). It reports whether it refreshed.
 func (t *Target) stageVersion(b *nfnl.Batch, st *State, status *Status, rs *Ruleset, slot names.Slot, tag Tag, newActive names.Slot, mayRefresh bool) (bool, error) {
-	if mayRefresh {
+	// Only a version whose big element lists came from the source can
+	// differ from the staged one in elements alone: a rule change needs
+	// a full stage, and decoding the staged version to find that out
+	// costs memory on big rulesets.
+	if mayRefresh && rs.fastLists > 0 {
 		old, err := t.refreshable(st, status, slot)
 		if err != nil {
 			return false, err
