@@ -11,8 +11,7 @@ import (
 	"testing"
 
 	"github.com/fwslot/fwslot/history"
-	"github.com/fwslot/fwslot/slots"
-	"github.com/fwslot/fwslot/swap"
+	"github.com/fwslot/fwslot/session"
 )
 
 // benchSizes returns the rule counts to benchmark: 1k and 10k, or the
@@ -44,7 +43,7 @@ func requireKernel(b *testing.B) {
 
 // target makes a managed target in a fresh namespace, with version 1 live
 // and version 2 staged, n rules each.
-func target(b *testing.B, n int) *slots.Target {
+func target(b *testing.B, n int) *session.Target {
 	ns, err := CreateNS()
 	if err != nil {
 		b.Fatal(err)
@@ -60,14 +59,14 @@ func target(b *testing.B, n int) *slots.Target {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { store.Close() })
-	t := &slots.Target{NetNS: ns, Store: store}
+	t := &session.Target{NetNS: ns, Store: store}
 	if err := Prepare(context.Background(), t, dir, n); err != nil {
 		b.Fatal(err)
 	}
 	return t
 }
 
-// BenchmarkSwap measures swap.Swap, the whole in-process swap: dial,
+// BenchmarkSwap measures Session.Swap, the whole in-process swap: dial,
 // read state, one transaction, activation record, socket close. Each
 // iteration flips production and staging.
 func BenchmarkSwap(b *testing.B) {
@@ -77,7 +76,7 @@ func BenchmarkSwap(b *testing.B) {
 			t := target(b, n)
 			ctx := context.Background()
 			for b.Loop() {
-				if _, err := swap.Swap(ctx, t, swap.Options{}); err != nil {
+				if _, err := t.Swap(ctx, session.SwapOptions{}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -86,7 +85,7 @@ func BenchmarkSwap(b *testing.B) {
 }
 
 // BenchmarkSwapPhases reports, per swap, the time of each phase of
-// swap.Swap (ms/op columns), to tell fwslot's work from the kernel's.
+// Session.Swap (ms/op columns), to tell fwslot's work from the kernel's.
 func BenchmarkSwapPhases(b *testing.B) {
 	requireKernel(b)
 	for _, n := range benchSizes(b) {
@@ -104,9 +103,9 @@ func BenchmarkSwapPhases(b *testing.B) {
 				}
 			}
 			units := map[string]string{
-				swap.PhaseOpen: "open-ms/op", swap.PhaseDrift: "drift-ms/op",
-				swap.PhaseCommit: "commit-ms/op", swap.PhaseRecord: "history-ms/op",
-				swap.PhaseClose: "close-ms/op",
+				session.PhaseOpen: "open-ms/op", session.PhaseDrift: "drift-ms/op",
+				session.PhaseCommit: "commit-ms/op", session.PhaseRecord: "history-ms/op",
+				session.PhaseClose: "close-ms/op",
 			}
 			for k, u := range units {
 				b.ReportMetric(sum[k]/float64(b.N), u)

@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/fwslot/fwslot/history"
-	"github.com/fwslot/fwslot/slots"
+	"github.com/fwslot/fwslot/session"
 )
 
 // BigSetResult holds the samples of the large-set measurement: times in
@@ -175,7 +175,7 @@ func MeasureBigSet(cfg *Config, n int) (res *BigSetResult, err error) {
 			return err
 		}
 		defer store.Close()
-		t := &slots.Target{NetNS: tgt, Store: store}
+		t := &session.Target{NetNS: tgt, Store: store}
 		if b, err := store.Compiled(t.Key(), lastV); err == nil {
 			res.BlobMB = float64(len(b)) / 1e6
 		}

@@ -7,10 +7,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fwslot/fwslot/session"
 	"github.com/fwslot/fwslot/slots"
 )
 
-// Phases of a load, in the order slots.Target.Load runs them.
+// Phases of a load, in the order session.Session.Load runs them.
 var Phases = slots.LoadPhases
 
 // phases collects what a slots.Timer reports, safely from several
@@ -30,11 +31,11 @@ func (p *phases) timer() slots.Timer {
 	}
 }
 
-// PhasedLoad runs slots.Target.Load on file and returns the duration of
+// PhasedLoad runs session.Session.Load on file and returns the duration of
 // each of its phases.
-func PhasedLoad(ctx context.Context, t *slots.Target, file string) (map[string]time.Duration, error) {
+func PhasedLoad(ctx context.Context, t *session.Target, file string) (map[string]time.Duration, error) {
 	p := newPhases()
-	if _, err := t.Load(ctx, file, slots.LoadOptions{Timer: p.timer()}); err != nil {
+	if _, err := t.Load(ctx, file, session.LoadOptions{Timer: p.timer()}); err != nil {
 		return nil, err
 	}
 	return p.d, nil
@@ -94,7 +95,7 @@ func Breakdown(cfg *Config, n int) (res *BreakdownResult, err error) {
 // BreakdownTable renders the load phase medians, one column per size.
 func BreakdownTable(rs []*BreakdownResult) *Table {
 	t := &Table{Title: "load breakdown: where `fwslot load` spends its time (in-process, median per phase)",
-		Note: "Each phase of slots.Target.Load timed separately (reported by Load's own timer; encode and history write run alongside building the batch, so shares of those overlap); new content each run, staging slot holding the same number of rules. Share = phase median / sum of phase medians."}
+		Note: "Each phase of session.Session.Load timed separately (reported by Load's own timer; encode and history write run alongside building the batch, so shares of those overlap); new content each run, staging slot holding the same number of rules. Share = phase median / sum of phase medians."}
 	phaseTable(t, rs, Phases)
 	row := []string{"batch messages"}
 	for _, r := range rs {
@@ -106,8 +107,8 @@ func BreakdownTable(rs []*BreakdownResult) *Table {
 
 // SwapBreakdownTable renders the swap phase medians, one column per size.
 func SwapBreakdownTable(rs []*BreakdownResult) *Table {
-	t := &Table{Title: "swap breakdown: where `swap.Swap` spends its time (in-process, median per phase)",
-		Note: "Each phase of swap.Swap timed separately (reported by swap.Swap's own timer). Share = phase median / sum of phase medians."}
+	t := &Table{Title: "swap breakdown: where `Session.Swap` spends its time (in-process, median per phase)",
+		Note: "Each phase of Session.Swap timed separately (reported by Session.Swap's own timer). Share = phase median / sum of phase medians."}
 	phaseTable(t, rs, SwapPhases)
 	return t
 }

@@ -11,8 +11,7 @@ import (
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/gen"
 	"github.com/fwslot/fwslot/internal/sandbox"
-	"github.com/fwslot/fwslot/slots"
-	"github.com/fwslot/fwslot/swap"
+	"github.com/fwslot/fwslot/session"
 )
 
 // DatapathResult holds packets per second through the target's input hook,
@@ -82,11 +81,11 @@ func MeasureDatapath(cfg *Config, n int, d time.Duration, senders int) (res *Dat
 		return nil, err
 	}
 	defer store.Close()
-	t := &slots.Target{NetNS: fwsb.Target, Store: store}
-	if _, err := t.Load(context.Background(), file, slots.LoadOptions{}); err != nil {
+	t := &session.Target{NetNS: fwsb.Target, Store: store}
+	if _, err := t.Load(context.Background(), file, session.LoadOptions{}); err != nil {
 		return nil, err
 	}
-	if _, err := swap.Swap(context.Background(), t, swap.Options{}); err != nil {
+	if _, err := t.Swap(context.Background(), session.SwapOptions{}); err != nil {
 		return nil, err
 	}
 	if _, err := Nft(plain.Target, file); err != nil {

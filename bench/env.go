@@ -11,14 +11,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/fwslot/fwslot/history"
-	"github.com/fwslot/fwslot/slots"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/session"
 
 	"github.com/fwslot/fwslot/internal/gen"
 	"github.com/fwslot/fwslot/internal/nsutil"
@@ -168,12 +169,12 @@ func workspace(cfg *Config, name string) (dir, ns string, cleanup func() error, 
 
 // preparedTarget opens a history in dir for the namespace ns and brings it
 // to the steady state the breakdowns measure (see Prepare).
-func preparedTarget(ctx context.Context, dir, ns string, n int) (*slots.Target, func(), error) {
+func preparedTarget(ctx context.Context, dir, ns string, n int) (*session.Target, func(), error) {
 	store, err := history.Open(filepath.Join(dir, "fwslot.db"), history.Options{})
 	if err != nil {
 		return nil, nil, err
 	}
-	t := &slots.Target{NetNS: ns, Store: store}
+	t := &session.Target{NetNS: ns, Store: store}
 	if err := Prepare(ctx, t, dir, n); err != nil {
 		store.Close()
 		return nil, nil, err

@@ -20,8 +20,7 @@ import (
 	"github.com/fwslot/fwslot/internal/gen"
 	"github.com/fwslot/fwslot/internal/nsutil"
 	"github.com/fwslot/fwslot/internal/sandbox"
-	"github.com/fwslot/fwslot/slots"
-	"github.com/fwslot/fwslot/swap"
+	"github.com/fwslot/fwslot/session"
 )
 
 // FloodPort is the UDP port the flood and datapath senders aim at.
@@ -165,7 +164,7 @@ type FloodResult struct {
 }
 
 // MeasureFlood floods UDP through a sandbox target managed by fwslot
-// while swap.Swap flips between two versions of an n-rule ruleset for d,
+// while Session.Swap flips between two versions of an n-rule ruleset for d,
 // and compares per-slot counters with the ground truth.
 func MeasureFlood(cfg *Config, n int, d time.Duration, senders int) (res *FloodResult, err error) {
 	res = &FloodResult{Rules: n}
@@ -195,7 +194,7 @@ func MeasureFlood(cfg *Config, n int, d time.Duration, senders int) (res *FloodR
 		return nil, err
 	}
 	defer store.Close()
-	t := &slots.Target{NetNS: sb.Target, Store: store}
+	t := &session.Target{NetNS: sb.Target, Store: store}
 	ctx := context.Background()
 	cfg.logf("  flood at %d rules: load two versions", n)
 	for i, seed := range []int64{1, 2} {
@@ -204,11 +203,11 @@ func MeasureFlood(cfg *Config, n int, d time.Duration, senders int) (res *FloodR
 		if err := os.WriteFile(f, []byte(text), 0o600); err != nil {
 			return nil, err
 		}
-		if _, err := t.Load(ctx, f, slots.LoadOptions{}); err != nil {
+		if _, err := t.Load(ctx, f, session.LoadOptions{}); err != nil {
 			return nil, err
 		}
 		if i == 0 {
-			if _, err := swap.Swap(ctx, t, swap.Options{}); err != nil {
+			if _, err := t.Swap(ctx, session.SwapOptions{}); err != nil {
 				return nil, err
 			}
 		}
@@ -224,7 +223,7 @@ func MeasureFlood(cfg *Config, n int, d time.Duration, senders int) (res *FloodR
 	var swapErr error
 	for time.Since(start) < d {
 		s := time.Now()
-		if _, err := swap.Swap(ctx, t, swap.Options{}); err != nil {
+		if _, err := t.Swap(ctx, session.SwapOptions{}); err != nil {
 			swapErr = err
 			break
 		}
@@ -257,7 +256,7 @@ func MeasureFlood(cfg *Config, n int, d time.Duration, senders int) (res *FloodR
 // FloodTable renders packets-during-swaps runs.
 func FloodTable(rs []*FloodResult) *Table {
 	t := &Table{Title: "packets during a swap: none lost, none evaluated by both slots",
-		Note: "UDP flood from the client namespace of a sandbox (veth) to the target, while `swap.Swap` (in-process) flips continuously between two versions of an N-rule ruleset whose input chain starts with `udp dport 9999 counter accept`. " +
+		Note: "UDP flood from the client namespace of a sandbox (veth) to the target, while `Session.Swap` (in-process) flips continuously between two versions of an N-rule ruleset whose input chain starts with `udp dport 9999 counter accept`. " +
 			"Ground truth: a separate table counts the flood before (priority -10) and after (priority 10, then drops) fwslot's base chain. " +
 			"Evaluated by both slots or neither = (slot a + slot b) − before; lost = before − after (both versions accept the flood).",
 		Header: []string{"rules", "duration", "flood (packets/s)", "packets", "swaps (swaps/s)", "swap p50 (min–max)", "slot a + slot b", "both or neither", "lost"}}

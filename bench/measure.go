@@ -13,8 +13,7 @@ import (
 	"time"
 
 	"github.com/fwslot/fwslot/history"
-	"github.com/fwslot/fwslot/slots"
-	"github.com/fwslot/fwslot/swap"
+	"github.com/fwslot/fwslot/session"
 )
 
 // Config chooses what a run measures.
@@ -138,17 +137,17 @@ func Measure(cfg *Config, n int) (res *SizeResult, err error) {
 			res.SwapCmd = append(res.SwapCmd, p.Wall.Seconds())
 		}
 	}
-	cfg.logf("  %d rules: swap.Swap (in-process)", n)
+	cfg.logf("  %d rules: Session.Swap (in-process)", n)
 	if err := func() error {
 		store, err := history.Open(db, history.Options{})
 		if err != nil {
 			return err
 		}
 		defer store.Close()
-		t := &slots.Target{NetNS: tgt, Store: store}
+		t := &session.Target{NetNS: tgt, Store: store}
 		for i := 0; i <= cfg.Runs; i++ {
 			start := time.Now()
-			if _, err := swap.Swap(context.Background(), t, swap.Options{}); err != nil {
+			if _, err := t.Swap(context.Background(), session.SwapOptions{}); err != nil {
 				return err
 			}
 			if i > 0 {
@@ -285,8 +284,8 @@ func Measure(cfg *Config, n int) (res *SizeResult, err error) {
 // Tables turns results into the printed tables, with target verdicts.
 func Tables(rs []*SizeResult) []*Table {
 	sw := &Table{Title: "swap: make the staged version live",
-		Note:   "`fwslot swap` is the whole command (fork/exec, history open, netlink state read, one transaction, activation record); `swap.Swap` is the library call in-process; `nft -f` is a full reload (`flush ruleset` + the same file) into a namespace that holds the other version. Median (min–max); ratio = nft -f median / fwslot median.",
-		Header: []string{"rules", "fwslot swap (cmd)", "swap.Swap (in-process)", "nft -f reload", "nft / cmd", "nft / in-process"}}
+		Note:   "`fwslot swap` is the whole command (fork/exec, history open, netlink state read, one transaction, activation record); `Session.Swap` is the library call in-process; `nft -f` is a full reload (`flush ruleset` + the same file) into a namespace that holds the other version. Median (min–max); ratio = nft -f median / fwslot median.",
+		Header: []string{"rules", "fwslot swap (cmd)", "Session.Swap (in-process)", "nft -f reload", "nft / cmd", "nft / in-process"}}
 	rb := &Table{Title: "rollback: back to the previous version",
 		Note:   "`fwslot rollback` with the previous version still in the other slot (instant flip) vs `nft -f` of the previous file (full reload).",
 		Header: []string{"rules", "fwslot rollback (cmd)", "nft -f previous file", "nft / fwslot"}}

@@ -5,24 +5,23 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fwslot/fwslot/slots"
-	"github.com/fwslot/fwslot/swap"
+	"github.com/fwslot/fwslot/session"
 )
 
-// SwapPhases of a swap, in the order swap.Swap runs them.
-var SwapPhases = swap.SwapPhases
+// SwapPhases of a swap, in the order Session.Swap runs them.
+var SwapPhases = session.SwapPhases
 
-// PhasedSwap runs swap.Swap and returns the duration of each phase.
-func PhasedSwap(ctx context.Context, t *slots.Target) (map[string]time.Duration, error) {
+// PhasedSwap runs Session.Swap and returns the duration of each phase.
+func PhasedSwap(ctx context.Context, t *session.Target) (map[string]time.Duration, error) {
 	p := newPhases()
-	if _, err := swap.Swap(ctx, t, swap.Options{Timer: p.timer()}); err != nil {
+	if _, err := t.Swap(ctx, session.SwapOptions{Timer: p.timer()}); err != nil {
 		return nil, err
 	}
 	return p.d, nil
 }
 
 // SwapBreakdown swaps cfg.Runs (+1 warm-up) times in-process on a managed
-// target with n rules in each slot, timing each phase of swap.Swap.
+// target with n rules in each slot, timing each phase of Session.Swap.
 func SwapBreakdown(cfg *Config, n int) (res *BreakdownResult, err error) {
 	res = &BreakdownResult{Rules: n, Phase: map[string][]float64{}}
 	dir, tgt, cleanup, err := workspace(cfg, fmt.Sprintf("sbd%d", n))
@@ -61,17 +60,17 @@ func SwapBreakdown(cfg *Config, n int) (res *BreakdownResult, err error) {
 
 // Prepare brings target t to the steady state the swap measurements use:
 // version 1 (seed 1) live, version 2 (seed 2) staged, n rules each.
-func Prepare(ctx context.Context, t *slots.Target, dir string, n int) error {
+func Prepare(ctx context.Context, t *session.Target, dir string, n int) error {
 	for i, seed := range []int64{1, 2} {
 		f, err := WriteRuleset(dir, n, seed)
 		if err != nil {
 			return err
 		}
-		if _, err := t.Load(ctx, f.Plain, slots.LoadOptions{}); err != nil {
+		if _, err := t.Load(ctx, f.Plain, session.LoadOptions{}); err != nil {
 			return err
 		}
 		if i == 0 {
-			if _, err := swap.Swap(ctx, t, swap.Options{}); err != nil {
+			if _, err := t.Swap(ctx, session.SwapOptions{}); err != nil {
 				return err
 			}
 		}

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/session"
 	"github.com/fwslot/fwslot/slots"
-	"github.com/fwslot/fwslot/swap"
 )
 
 // Options tune Run.
@@ -41,9 +41,9 @@ type Result struct {
 	// production commit (what staging held before), 0 if none.
 	Staging uint64 `json:"staging,omitempty"`
 	// Notes say what the operator should know about the recording.
-	Notes    []string      `json:"notes"`
-	Swap     *swap.Result  `json:"swap,omitempty"`
-	Duration time.Duration `json:"duration_ns"`
+	Notes    []string        `json:"notes"`
+	Swap     *session.Result `json:"swap,omitempty"`
+	Duration time.Duration   `json:"duration_ns"`
 }
 
 // Run records production (or, with opts.Staged, staging) as a new
@@ -51,9 +51,11 @@ type Result struct {
 // made live in one flip; then staging gets back the version it held
 // before, from history. Staging: the version replaces staging in place.
 // Production's content never changes: the same rules go live again. A
-// confirmation still pending refuses.
-func Run(ctx context.Context, t *slots.Target, opts Options) (*Result, error) {
+// confirmation still pending refuses. Every step runs in the command's
+// session s.
+func Run(ctx context.Context, s *session.Session, opts Options) (*Result, error) {
 	start := time.Now()
+	t := s.Target()
 	if p, ok, err := t.Store.Pending(t.Key()); err != nil {
 		return nil, err
 	} else if ok {
@@ -76,17 +78,17 @@ func Run(ctx context.Context, t *slots.Target, opts Options) (*Result, error) {
 	if res.Version, err = record(t, snap, msg); err != nil {
 		return nil, err
 	}
-	if err := t.StageVersion(res.Version); err != nil {
+	if err := s.StageVersion(ctx, res.Version); err != nil {
 		return nil, fmt.Errorf("version %d is recorded but could not be staged (production untouched): %w", res.Version, err)
 	}
 	if opts.Staged {
-		res.Notes = append(res.Notes, remainingDrift(t)...)
+		res.Notes = append(res.Notes, remainingDrift(s)...)
 		res.Duration = time.Since(start)
 		return res, nil
 	}
 	// The same content goes live, so no probes or guards; the drift being
 	// recorded is why the swap is forced.
-	if res.Swap, err = swap.Swap(ctx, t, swap.Options{Force: true}); err != nil {
+	if res.Swap, err = s.Swap(ctx, session.SwapOptions{Force: true}); err != nil {
 		return nil, fmt.Errorf("version %d is staged but did not go live: %w", res.Version, err)
 	}
 	back := snap.Info.Version
@@ -94,20 +96,20 @@ func Run(ctx context.Context, t *slots.Target, opts Options) (*Result, error) {
 		back = snap.Other.Version
 	}
 	if back != res.Version {
-		if err := t.StageVersion(back); err != nil {
+		if err := s.StageVersion(ctx, back); err != nil {
 			res.Notes = append(res.Notes, fmt.Sprintf("version %d is live; restaging version %d into staging failed: %v", res.Version, back, err))
 		} else {
 			res.Staging = back
 		}
 	}
-	res.Notes = append(res.Notes, remainingDrift(t)...)
+	res.Notes = append(res.Notes, remainingDrift(s)...)
 	res.Duration = time.Since(start)
 	return res, nil
 }
 
 // record adds the snapshot to history as a version of origin "commit",
 // or finds the version that already has its source.
-func record(t *slots.Target, snap *Snapshot, msg string) (uint64, error) {
+func record(t *session.Target, snap *Snapshot, msg string) (uint64, error) {
 	if old, ok, err := t.Store.FindHash(t.Key(), snap.Hash); err != nil {
 		return 0, err
 	} else if ok {
@@ -128,8 +130,8 @@ func record(t *slots.Target, snap *Snapshot, msg string) (uint64, error) {
 
 // remainingDrift names changes a commit cannot record: objects made by
 // hand outside the slots (nft add chain inet filter extra).
-func remainingDrift(t *slots.Target) []string {
-	s, err := t.Status()
+func remainingDrift(sess *session.Session) []string {
+	s, err := sess.Status()
 	if err != nil {
 		return []string{"could not check for remaining drift: " + err.Error()}
 	}

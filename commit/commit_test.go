@@ -9,11 +9,11 @@ import (
 
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/testnet"
+	"github.com/fwslot/fwslot/session"
 	"github.com/fwslot/fwslot/slots"
-	"github.com/fwslot/fwslot/swap"
 )
 
-func canonical(t *testing.T, tg *slots.Target, version uint64) *slots.Canon {
+func canonical(t *testing.T, tg *session.Target, version uint64) *slots.Canon {
 	t.Helper()
 	blob, err := tg.Store.Compiled(tg.Key(), version)
 	if err != nil {
@@ -54,15 +54,15 @@ func TestCommitRoundTripsTheCorpus(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			tg := &slots.Target{NetNS: ns, Store: s}
+			tg := &session.Target{NetNS: ns, Store: s}
 			ctx := context.Background()
-			if _, err := tg.Load(ctx, f, slots.LoadOptions{}); err != nil {
+			if _, err := tg.Load(ctx, f, session.LoadOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := swap.Swap(ctx, tg, swap.Options{}); err != nil {
+			if _, err := tg.Swap(ctx, session.SwapOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			res, err := Run(ctx, tg, Options{Message: "round trip"})
+			res, err := runOnce(ctx, tg, Options{Message: "round trip"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,7 +73,7 @@ func TestCommitRoundTripsTheCorpus(t *testing.T) {
 			if d := a.Diff(b); len(d) > 0 || !reflect.DeepEqual(a, b) {
 				t.Fatalf("the committed version differs from the original: %s\nnotes: %v", strings.Join(d, "; "), res.Notes)
 			}
-			st, err := tg.Status()
+			st, err := tg.Status(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,10 +83,20 @@ func TestCommitRoundTripsTheCorpus(t *testing.T) {
 			if len(res.Notes) > 0 {
 				t.Logf("notes: %v", res.Notes)
 			}
-			again, err := Run(ctx, tg, Options{Message: "again"})
+			again, err := runOnce(ctx, tg, Options{Message: "again"})
 			if err != nil || !again.Unchanged {
 				t.Fatalf("second commit: %+v, %v", again, err)
 			}
 		})
 	}
+}
+
+// runOnce runs a commit in a session of its own, as `fwslot commit` does.
+func runOnce(ctx context.Context, tg *session.Target, opts Options) (*Result, error) {
+	s, err := session.Open(ctx, tg, session.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return Run(ctx, s, opts)
 }

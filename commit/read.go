@@ -11,6 +11,7 @@ import (
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/nfnl"
 	"github.com/fwslot/fwslot/rulediff"
+	"github.com/fwslot/fwslot/session"
 	"github.com/fwslot/fwslot/slots"
 )
 
@@ -33,8 +34,8 @@ type Snapshot struct {
 
 // Read reads production (or staging) from the target: its objects as a
 // compiled ruleset, and its source as nft prints it. Nothing changes.
-func Read(ctx context.Context, t *slots.Target, staged bool) (*Snapshot, error) {
-	c, err := t.Dial()
+func Read(ctx context.Context, t *session.Target, staged bool) (*Snapshot, error) {
+	c, err := t.Slots().Dial()
 	if err != nil {
 		return nil, err
 	}

@@ -12,9 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fwslot/fwslot/history"
-	"github.com/fwslot/fwslot/internal/names"
-	"github.com/fwslot/fwslot/internal/nfnl"
 	"github.com/fwslot/fwslot/internal/source"
 )
 
@@ -252,79 +249,5 @@ func TestFastElementsIncludes(t *testing.T) {
 	}
 	if len(setNamed(t, got, "a").Elems) != 2 || len(setNamed(t, got, "b").Elems) != 5 {
 		t.Fatal("elements missing")
-	}
-}
-
-// bigList returns n IPv4 addresses as an element list body.
-func bigList(n, seed int) string {
-	var b strings.Builder
-	for i := range n {
-		if i > 0 {
-			b.WriteString(",\n")
-		}
-		fmt.Fprintf(&b, "10.%d.%d.%d", seed, i>>8, i&255)
-	}
-	return b.String()
-}
-
-// TestFastElementsRefusedLeavesProduction stages a version whose big set
-// goes the fast way and that the kernel refuses (more elements than the
-// set's size): the load fails and the kernel, production included, is
-// exactly as before.
-func TestFastElementsRefusedLeavesProduction(t *testing.T) {
-	ns := newTarget(t)
-	store, err := history.Open(filepath.Join(t.TempDir(), "fwslot.db"), history.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	tg := &Target{NetNS: ns, Store: store}
-	body := func(seed int, size string) string {
-		return "table inet t {\n\tset big { type ipv4_addr;" + size + " elements = {\n" + bigList(1500, seed) + "\n\t} }\n" +
-			"\tchain input { type filter hook input priority 0; policy accept; ip saddr @big drop; }\n}\n"
-	}
-	good := writeFile(t, body(1, ""))
-	if _, err := tg.Load(context.Background(), good, LoadOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	c, err := nfnl.Dial(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	st, err := ReadState(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fb nfnl.Batch
-	if err := Flip(&fb, st, names.SlotB, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Commit(&fb); err != nil {
-		t.Fatal(err)
-	}
-	before := run(t, ns, "nft", "-a", "list", "ruleset")
-	if !strings.Contains(before, "10.1.5.219") {
-		t.Fatal("the good version's elements are not live")
-	}
-
-	bad := writeFile(t, body(2, " size 1000;"))
-	b, err := source.Load(bad, source.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ifs, err := Interfaces(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, n, err := compileBundle(context.Background(), b, ifs, nil, FastElements); err != nil || n != 1 {
-		t.Fatalf("the bad version does not go the fast way (%d lists): %v", n, err)
-	}
-	_, err = tg.Load(context.Background(), bad, LoadOptions{})
-	if err == nil || !strings.Contains(err.Error(), "production untouched") {
-		t.Fatalf("the kernel took 1500 elements into a set of size 1000, or the load failed before staging: %v", err)
-	}
-	if after := run(t, ns, "nft", "-a", "list", "ruleset"); after != before {
-		t.Fatalf("refused load changed the kernel:\n--- before\n%s\n--- after\n%s", before, after)
 	}
 }

@@ -3,7 +3,6 @@ package slots
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/fwslot/fwslot/internal/names"
@@ -76,44 +75,4 @@ func Own(b *nfnl.Batch, st *State, id, db string) {
 		}
 		t.Owner, t.OwnerDB = id, db
 	}
-}
-
-// Identity returns the identity and absolute path of the target's
-// history, giving a history that predates identities one. Own tags the
-// kernel with both.
-func (t *Target) Identity() (id, db string, err error) {
-	if id, err = t.Store.EnsureID(); err != nil {
-		return "", "", err
-	}
-	if db, err = filepath.Abs(t.Store.Path()); err != nil {
-		return "", "", fmt.Errorf("history path %s: %w", t.Store.Path(), err)
-	}
-	return id, db, nil
-}
-
-// CheckOwner refuses a history that does not own the target: the kernel's
-// tables carry another history's identity. Tables without a tag (written
-// before fwslot tagged owners, or nothing managed yet) are anyone's: the
-// next change tags them.
-func (t *Target) CheckOwner(st *State) error {
-	if t.Store == nil {
-		return nil
-	}
-	owner, db, err := st.Owner()
-	if err != nil || owner == "" {
-		return err
-	}
-	id, err := t.Store.ID()
-	if err != nil {
-		return err
-	}
-	if id == owner {
-		return nil
-	}
-	mine := id
-	if mine == "" {
-		mine = "none yet"
-	}
-	return fmt.Errorf("%s is managed by history %s (%s), not by %s (identity %s): %w; use --db %s",
-		t.Key(), owner, db, t.Store.Path(), mine, ErrNotOwner, db)
 }

@@ -2,45 +2,22 @@ package slots
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"hash/maphash"
 	"reflect"
 
-	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/names"
 	"github.com/fwslot/fwslot/internal/nfnl"
 )
 
 // Refreshing a big set: a blocklist that changes every hour differs from
 // the version the staging slot holds by a few elements. When the slot
-// provably holds exactly that version (history's kernel record is at the
-// generation the state was read at, so nothing touched the kernel since
-// fwslot last wrote it) and the two versions differ only in the elements
-// of per-slot hash sets, the batch deletes and adds just those elements
-// and retags the slot: the kernel work is proportional to the change,
-// and the slot still holds exactly one complete version when the batch
-// commits (one transaction, as a full stage).
-
-// refreshable returns the compiled form of the version the staging slot
-// holds when it is provably what the kernel holds there, or nil.
-func (t *Target) refreshable(st *State, status *Status, slot names.Slot) (*Ruleset, error) {
-	if t.Store == nil || status.Staging == nil || status.Staging.Slot != slot || status.Takeover {
-		return nil, nil
-	}
-	k, ok, err := t.Store.Kernel(t.Key())
-	if err != nil || !ok || k.Gen != st.Gen || k.Staging != status.Staging.Version {
-		return nil, err
-	}
-	blob, err := t.Store.Compiled(t.Key(), status.Staging.Version)
-	if err != nil {
-		if errors.Is(err, history.ErrNotFound) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	return Decode(blob)
-}
+// provably holds exactly that version (the session checks history's
+// kernel record) and the two versions differ only in the elements of
+// per-slot hash sets, the batch deletes and adds just those elements and
+// retags the slot: the kernel work is proportional to the change, and the
+// slot still holds exactly one complete version when the batch commits
+// (one transaction, as a full stage).
 
 // setDelta is what changes in one set.
 type setDelta struct {
@@ -133,9 +110,17 @@ func elemDiff(a, b [][]byte) (onlyA, onlyB [][]byte, ok bool) {
 	return onlyA, onlyB, true
 }
 
-// refresh adds to b the messages that turn slot, holding old, into rs
-// tagged tag, when refreshDeltas allows; ok false means stage in full.
-func refresh(b *nfnl.Batch, st *State, old, rs *Ruleset, slot names.Slot, tag Tag) (bool, error) {
+// FastLists returns how many element lists of rs were encoded from the
+// source when it was compiled (0 for a ruleset read from history): only
+// such a version can differ from another in elements alone.
+func (r *Ruleset) FastLists() int { return r.fastLists }
+
+// Refresh adds to b the messages that turn slot, which must hold exactly
+// old (the caller proves it: history's kernel record at the generation st
+// was read at), into rs tagged tag, when the two differ only in the
+// elements of per-slot hash sets and data maps; ok false means nothing
+// was added and the caller stages in full.
+func Refresh(b *nfnl.Batch, st *State, old, rs *Ruleset, slot names.Slot, tag Tag) (bool, error) {
 	deltas, ok := refreshDeltas(old, rs, slot)
 	if !ok {
 		return false, nil
@@ -194,27 +179,4 @@ func elemBatch(b *nfnl.Batch, t *Table, name string, msg uint16, flags uint16, e
 	}
 	flush()
 	return nil
-}
-
-// stageVersion stages rs into slot: by refresh when mayRefresh and the
-// slot provably holds a version that differs only in set elements, else
-// in full (Stage). It reports whether it refreshed.
-func (t *Target) stageVersion(b *nfnl.Batch, st *State, status *Status, rs *Ruleset, slot names.Slot, tag Tag, newActive names.Slot, mayRefresh bool) (bool, error) {
-	// Only a version whose big element lists came from the source can
-	// differ from the staged one in elements alone: a rule change needs
-	// a full stage, and decoding the staged version to find that out
-	// costs memory on big rulesets.
-	if mayRefresh && rs.fastLists > 0 {
-		old, err := t.refreshable(st, status, slot)
-		if err != nil {
-			return false, err
-		}
-		if old != nil {
-			ok, err := refresh(b, st, old, rs, slot, tag)
-			if err != nil || ok {
-				return ok, err
-			}
-		}
-	}
-	return false, Stage(b, st, rs, slot, tag, newActive)
 }

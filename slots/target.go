@@ -7,7 +7,6 @@ import (
 	"os/user"
 	"time"
 
-	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/names"
 	"github.com/fwslot/fwslot/internal/nfnl"
 	"github.com/fwslot/fwslot/internal/nsutil"
@@ -15,10 +14,10 @@ import (
 )
 
 // Target is the network namespace fwslot manages (the host's own when
-// NetNS is empty) together with its history.
+// NetNS is empty), as the kernel sees it: package session adds the
+// history that manages it.
 type Target struct {
 	NetNS string
-	Store *history.Store
 	// OnDial, when set, is called with every connection Dial opens: tests
 	// count the connections and kernel reads of one command with it.
 	OnDial func(*nfnl.Conn)
@@ -88,7 +87,7 @@ type Status struct {
 	Drift        bool     `json:"drift"`
 	DriftChanges []string `json:"drift_changes"`
 	// Vanished is the version history says is live when the kernel no
-	// longer runs it (see Target.Vanished); 0 otherwise.
+	// longer runs it (package session fills it in); 0 otherwise.
 	Vanished uint64 `json:"vanished,omitempty"`
 	active   names.Slot
 }
@@ -159,78 +158,6 @@ func Describe(st *State) (*Status, error) {
 		}
 	}
 	return s, nil
-}
-
-// Status reads what is live and staged and cross-checks it with history.
-func (t *Target) Status() (*Status, error) {
-	c, err := t.Dial()
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	st, err := ReadState(c)
-	if err != nil {
-		return nil, err
-	}
-	if err := t.CheckOwner(st); err != nil {
-		return nil, err
-	}
-	s, err := Describe(st)
-	if err != nil {
-		return nil, err
-	}
-	s.Target = t.Key()
-	t.crossCheck(s)
-	d, err := t.CheckDrift(c, st, s)
-	if err != nil {
-		return nil, err
-	}
-	s.Drift, s.DriftChanges = d.Drift, d.Changes
-	for _, ts := range st.Tables {
-		if ts.Flushed {
-			s.Drift = true
-			s.DriftChanges = append(s.DriftChanges, fmt.Sprintf("table %s was flushed by hand: fwslot's rules are gone and only its base chains' policies apply; run `fwslot restore`", ts.Key()))
-		}
-	}
-	if n, err := t.Vanished(s); err != nil {
-		return nil, err
-	} else if n != 0 {
-		s.Drift, s.Vanished = true, n
-		s.DriftChanges = append(s.DriftChanges, fmt.Sprintf("version %d is no longer in the kernel (its tables were deleted or flushed, or the host rebooted); run `fwslot restore`", n))
-	}
-	if t.Store != nil {
-		if p, ok, err := t.Store.Pending(t.Key()); err == nil && ok {
-			s.Pending = &Pending{Version: p.To, From: p.From, Deadline: p.Deadline, SecondsLeft: time.Until(p.Deadline).Seconds()}
-		}
-	}
-	return s, nil
-}
-
-// crossCheck fills in history details and warns where kernel and history
-// disagree.
-func (t *Target) crossCheck(s *Status) {
-	for _, info := range []*SlotInfo{s.Production, s.Staging} {
-		if info == nil || t.Store == nil {
-			continue
-		}
-		v, err := t.Store.Meta(t.Key(), info.Version)
-		if err != nil {
-			s.Warnings = append(s.Warnings, fmt.Sprintf("slot %s holds version %d, which the history file %s does not have (%v)", info.Slot, info.Version, t.Store.Path(), err))
-			continue
-		}
-		if v.Hash != info.Hash {
-			s.Warnings = append(s.Warnings, fmt.Sprintf("slot %s holds version %d with hash %.12s, but history records hash %.12s for it; the history file belongs to another target or was replaced", info.Slot, info.Version, info.Hash, v.Hash))
-			continue
-		}
-		info.Message, info.User, info.Origin = v.Message, v.User, v.Origin
-		info.Time = v.Time.Format("2006-01-02 15:04:05")
-	}
-	if t.Store == nil || s.Production == nil {
-		return
-	}
-	if last, ok, err := t.Store.LastActivation(t.Key()); err == nil && ok && last.To != s.Production.Version {
-		s.Warnings = append(s.Warnings, fmt.Sprintf("history says version %d went live last, but the kernel runs version %d", last.To, s.Production.Version))
-	}
 }
 
 // CurrentUser names who runs fwslot, for history records.

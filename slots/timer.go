@@ -17,7 +17,7 @@ func (f Timer) lap(phase string, start time.Time) time.Time {
 	return now
 }
 
-// Lap is lap for other packages' operations (swap).
+// Lap is lap for other packages' operations (package session).
 func (f Timer) Lap(phase string, start time.Time) time.Time { return f.lap(phase, start) }
 
 // Phases of Load and Compile, in the order they run. Encoding and the

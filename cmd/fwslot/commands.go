@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/fwslot/fwslot/history"
-	"github.com/fwslot/fwslot/swap"
+	"github.com/fwslot/fwslot/session"
 	"github.com/spf13/cobra"
 )
 
@@ -55,12 +55,12 @@ same transaction.`,
 			if cmd.Flags().Changed("to") && to == 0 {
 				return usagef("--to needs a version number (1 or more; see `fwslot history`)")
 			}
-			t, done, err := g.target(sessionAccess)
+			s, err := g.open(cmd.Context(), session.Guard{}, false)
 			if err != nil {
 				return err
 			}
-			defer done()
-			res, err := swap.Rollback(cmd.Context(), t, to)
+			defer s.Close()
+			res, err := s.Rollback(cmd.Context(), to)
 			if err != nil {
 				return err
 			}
@@ -71,7 +71,7 @@ same transaction.`,
 	return c
 }
 
-func printActivation(g *globals, cmd *cobra.Command, res *swap.Result) error {
+func printActivation(g *globals, cmd *cobra.Command, res *session.Result) error {
 	for _, r := range res.Repaired {
 		fmt.Fprintln(cmd.ErrOrStderr(), "fwslot: repaired: "+r)
 	}
@@ -105,15 +105,11 @@ func newStatus(g *globals) *cobra.Command {
 with history. Warnings say where the two disagree.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, done, err := g.target(readAccess)
+			s, t, done, err := g.status(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer done()
-			s, err := t.Status()
-			if err != nil {
-				return err
-			}
 			// Drift shown as nft rules: a detail, so a failure to render
 			// it is a warning, not a failed status.
 			rules, err := driftRules(cmd.Context(), t, s)
@@ -197,7 +193,7 @@ func newShow(g *globals) *cobra.Command {
 			if err != nil || n == 0 {
 				return usagef("show: %q is not a version number (see `fwslot history`)", args[0])
 			}
-			t, done, err := g.target(readAccess)
+			t, done, err := g.target()
 			if err != nil {
 				return err
 			}

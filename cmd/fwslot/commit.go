@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/fwslot/fwslot/commit"
+	"github.com/fwslot/fwslot/session"
 	"github.com/spf13/cobra"
 )
 
@@ -34,12 +35,12 @@ Elements of state sets (blocklists) are recorded as they are now.`,
 			if msg == "" {
 				return usagef("commit needs -m MESSAGE: say why the hand change exists")
 			}
-			t, done, err := g.target(writeAccess)
+			s, err := g.open(cmd.Context(), session.Guard{}, true)
 			if err != nil {
 				return err
 			}
-			defer done()
-			res, err := commit.Run(cmd.Context(), t, commit.Options{Staged: staged, Message: msg})
+			defer s.Close()
+			res, err := commit.Run(cmd.Context(), s, commit.Options{Staged: staged, Message: msg})
 			if err != nil {
 				return err
 			}

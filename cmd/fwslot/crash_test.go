@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"math/rand"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/fwslot/fwslot/internal/gen"
 	"github.com/fwslot/fwslot/internal/nfnl"
 	"github.com/fwslot/fwslot/internal/testnet"
+	"github.com/fwslot/fwslot/session"
 	"github.com/fwslot/fwslot/slots"
 )
 
@@ -108,7 +110,7 @@ func checkOneCompleteVersion(t *testing.T, i int, args []string, ns, db string) 
 		t.Fatal(err)
 	}
 	defer s.Close()
-	tg := &slots.Target{NetNS: ns, Store: s}
+	tg := &session.Target{NetNS: ns, Store: s}
 	c, err := nfnl.Dial(ns)
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +134,12 @@ func checkOneCompleteVersion(t *testing.T, i int, args []string, ns, db string) 
 			}
 		}
 	}
-	d, err := tg.CheckDriftFull(c, st, status)
+	sess, err := session.Open(context.Background(), tg, session.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("trial %d (%v): %v", i, args, err)
+	}
+	defer sess.Close()
+	d, err := sess.Drift(true)
 	if err != nil {
 		t.Fatalf("trial %d (%v): compare with history: %v", i, args, err)
 	}

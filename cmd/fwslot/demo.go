@@ -11,8 +11,7 @@ import (
 
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/sandbox"
-	"github.com/fwslot/fwslot/slots"
-	"github.com/fwslot/fwslot/swap"
+	"github.com/fwslot/fwslot/session"
 	"github.com/spf13/cobra"
 )
 
@@ -95,7 +94,7 @@ func runDemo(ctx context.Context, w io.Writer) (err error) {
 		return err
 	}
 	defer store.Close()
-	t := &slots.Target{NetNS: sb.Target, Store: store}
+	t := &session.Target{NetNS: sb.Target, Store: store}
 	reach := func() {
 		var parts []string
 		for _, p := range []int{22, 80, 443} {
@@ -112,7 +111,7 @@ func runDemo(ctx context.Context, w io.Writer) (err error) {
 	reach()
 
 	step("fwslot --netns %s load v1.nft   (ssh only; staged, production untouched)", sb.Target)
-	r, err := t.Load(ctx, filepath.Join(dir, "v1.nft"), slots.LoadOptions{Message: "ssh only"})
+	r, err := t.Load(ctx, filepath.Join(dir, "v1.nft"), session.LoadOptions{Message: "ssh only"})
 	if err != nil {
 		return err
 	}
@@ -120,13 +119,13 @@ func runDemo(ctx context.Context, w io.Writer) (err error) {
 	reach()
 
 	step("fwslot swap   (one atomic transaction)")
-	if err := demoActivate(w, func() (*swap.Result, error) { return swap.Swap(ctx, t, swap.Options{}) }); err != nil {
+	if err := demoActivate(w, func() (*session.Result, error) { return t.Swap(ctx, session.SwapOptions{}) }); err != nil {
 		return err
 	}
 	reach()
 
 	step("fwslot load v2.nft -m \"open the web\"")
-	if r, err = t.Load(ctx, filepath.Join(dir, "v2.nft"), slots.LoadOptions{Message: "open the web"}); err != nil {
+	if r, err = t.Load(ctx, filepath.Join(dir, "v2.nft"), session.LoadOptions{Message: "open the web"}); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "    staged version %d in slot %s; production still runs version 1:\n", r.Version, r.Slot)
@@ -138,19 +137,19 @@ func runDemo(ctx context.Context, w io.Writer) (err error) {
 	}
 
 	step("fwslot swap")
-	if err := demoActivate(w, func() (*swap.Result, error) { return swap.Swap(ctx, t, swap.Options{}) }); err != nil {
+	if err := demoActivate(w, func() (*session.Result, error) { return t.Swap(ctx, session.SwapOptions{}) }); err != nil {
 		return err
 	}
 	reach()
 
 	step("fwslot rollback   (version 1 is still loaded in the other slot: same instant flip)")
-	if err := demoActivate(w, func() (*swap.Result, error) { return swap.Rollback(ctx, t, 0) }); err != nil {
+	if err := demoActivate(w, func() (*session.Result, error) { return t.Rollback(ctx, 0) }); err != nil {
 		return err
 	}
 	reach()
 
 	step("fwslot status")
-	st, err := t.Status()
+	st, err := t.Status(ctx)
 	if err != nil {
 		return err
 	}
@@ -158,7 +157,7 @@ func runDemo(ctx context.Context, w io.Writer) (err error) {
 	return nil
 }
 
-func demoActivate(w io.Writer, fn func() (*swap.Result, error)) error {
+func demoActivate(w io.Writer, fn func() (*session.Result, error)) error {
 	res, err := fn()
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"github.com/fwslot/fwslot/internal/source"
 	"github.com/fwslot/fwslot/probe"
 	"github.com/fwslot/fwslot/rulediff"
+	"github.com/fwslot/fwslot/session"
 	"github.com/fwslot/fwslot/slots"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -33,7 +34,7 @@ type diffSide struct {
 type sideResolver struct {
 	ctx    context.Context
 	g      *globals
-	t      *slots.Target
+	t      *session.Target
 	status *slots.Status
 	ifaces []slots.Iface
 }
@@ -43,7 +44,7 @@ func (r *sideResolver) resolve(spec string) (*diffSide, error) {
 	switch {
 	case spec == "production" || spec == "staging":
 		if r.status == nil {
-			st, err := r.t.Status()
+			st, err := r.t.Status(context.Background())
 			if err != nil {
 				return nil, err
 			}
@@ -182,7 +183,7 @@ NAT outcome differs are listed too.`,
 					return err
 				}
 			}
-			t, done, err := g.target(readAccess)
+			t, done, err := g.target()
 			if err != nil {
 				return err
 			}

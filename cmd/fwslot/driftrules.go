@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/fwslot/fwslot/rulediff"
+	"github.com/fwslot/fwslot/session"
 	"github.com/fwslot/fwslot/slots"
 )
 
@@ -22,7 +23,7 @@ type statusView struct {
 // driftRules renders, for each slot whose drift status reports, the
 // version history holds and the slot as it runs, both as nft prints them
 // under the user's names, and returns their difference per slot.
-func driftRules(ctx context.Context, t *slots.Target, s *slots.Status) (map[string]string, error) {
+func driftRules(ctx context.Context, t *session.Target, s *slots.Status) (map[string]string, error) {
 	if !s.Drift || t.Store == nil {
 		return nil, nil
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -80,7 +81,7 @@ printed, so the edit is not lost.`,
 // editSource returns the version to edit: the live one, or the staged one.
 // The history is open only while reading, not while the editor runs.
 func editSource(g *globals, staged bool) (history.Version, error) {
-	t, done, err := g.target(readAccess)
+	t, done, err := g.target()
 	if err != nil {
 		return history.Version{}, err
 	}
@@ -88,7 +89,7 @@ func editSource(g *globals, staged bool) (history.Version, error) {
 	if t.Store == nil {
 		return history.Version{}, usagef("no history yet (%s does not exist); start with fwslot load FILE", g.db)
 	}
-	s, err := t.Status()
+	s, err := t.Status(context.Background())
 	if err != nil {
 		return history.Version{}, err
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/session"
 	"github.com/fwslot/fwslot/slots"
 	"github.com/spf13/cobra"
 )
@@ -49,7 +50,7 @@ version numbers and hashes.`,
 			} else if isTerminal(out) {
 				return usagef("export writes a tar archive; redirect it to a file (fwslot export > backup.tar) or name one")
 			}
-			t, done, err := g.target(readAccess)
+			t, done, err := g.target()
 			if err != nil {
 				return err
 			}
@@ -165,7 +166,7 @@ replaces that history (keep using only one of the two).`,
 				return err
 			}
 			defer s.Close()
-			t := &slots.Target{NetNS: g.netns, Store: s}
+			t := &session.Target{NetNS: g.netns, Store: s}
 			if err := adoptIdentity(s, m.HistoryID); err != nil {
 				return err
 			}

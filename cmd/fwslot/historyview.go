@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -8,7 +9,7 @@ import (
 
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/rulediff"
-	"github.com/fwslot/fwslot/slots"
+	"github.com/fwslot/fwslot/session"
 	"github.com/spf13/cobra"
 )
 
@@ -23,7 +24,7 @@ type historyRow struct {
 // runHistory lists versions with lines changed against the previous
 // version and the slot each sits in, then activations with how each ended.
 func runHistory(g *globals, cmd *cobra.Command, limit int) error {
-	t, done, err := g.target(readAccess)
+	t, done, err := g.target()
 	if err != nil {
 		return err
 	}
@@ -77,7 +78,7 @@ type activationRow struct {
 
 // historyRows reads the newest limit versions (all when limit <= 0) with
 // their line counts and slots, and the activations with their endings.
-func historyRows(t *slots.Target, limit int) ([]historyRow, []activationRow, error) {
+func historyRows(t *session.Target, limit int) ([]historyRow, []activationRow, error) {
 	vs, err := t.Store.Versions(t.Key())
 	if err != nil {
 		return nil, nil, err
@@ -91,7 +92,7 @@ func historyRows(t *slots.Target, limit int) ([]historyRow, []activationRow, err
 		start = len(vs) - limit
 	}
 	slotOf := map[uint64]string{}
-	if s, err := t.Status(); err == nil {
+	if s, err := t.Status(context.Background()); err == nil {
 		if s.Production != nil {
 			slotOf[s.Production.Version] = "production"
 		}

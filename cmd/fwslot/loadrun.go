@@ -1,13 +1,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"time"
 
 	"github.com/fwslot/fwslot/features"
 	"github.com/fwslot/fwslot/history"
-	"github.com/fwslot/fwslot/slots"
+	"github.com/fwslot/fwslot/session"
 	"github.com/spf13/cobra"
 )
 
@@ -42,14 +41,8 @@ func runLoad(g *globals, cmd *cobra.Command, file string, f *loadFlags, origin s
 }
 
 // stageFile stages file with the probes and guards the flags ask for.
-func stageFile(g *globals, cmd *cobra.Command, file string, f *loadFlags, origin string) (*slots.LoadResult, error) {
-	t, done, err := g.target(sessionAccess)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	opts := slots.LoadOptions{Message: f.msg, IncludeDirs: g.includeDirs, Keep: f.keepVersions, KeepBytes: keepBytesPolicy(f.keepBytes), Origin: origin}
-	var probes func(context.Context, string, *slots.Ruleset) error
+func stageFile(g *globals, cmd *cobra.Command, file string, f *loadFlags, origin string) (*session.LoadResult, error) {
+	opts := session.LoadOptions{Message: f.msg, IncludeDirs: g.includeDirs, Keep: f.keepVersions, KeepBytes: keepBytesPolicy(f.keepBytes), Origin: origin, Force: f.force}
 	if f.probesFile != "" {
 		ps, err := readProbes(f.probesFile)
 		if err != nil {
@@ -59,17 +52,21 @@ func stageFile(g *globals, cmd *cobra.Command, file string, f *loadFlags, origin
 		if err != nil {
 			return nil, err
 		}
-		probes = probeCheck(g, cmd, ps, topo)
+		opts.Check = probeCheck(g, cmd, ps, topo)
 	}
-	guardStage, _, err := lockoutGuard(g, f.keep, f.force)
+	guard, err := lockoutGuard(g, f.keep, f.force)
 	if err != nil {
 		return nil, err
 	}
-	opts.Check = allChecks(probes, guardStage)
+	s, err := g.open(cmd.Context(), guard, false)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
 	rep := newProgress(g, cmd.ErrOrStderr())
 	opts.Timer = loadProgress(rep)
 	rep.Start()
-	res, err := t.Load(cmd.Context(), file, opts)
+	res, err := s.Load(cmd.Context(), file, opts)
 	rep.Stop()
 	if err != nil {
 		return nil, features.Explain(cmd.Context(), err)
@@ -77,7 +74,7 @@ func stageFile(g *globals, cmd *cobra.Command, file string, f *loadFlags, origin
 	return res, nil
 }
 
-func printLoad(g *globals, cmd *cobra.Command, res *slots.LoadResult) error {
+func printLoad(g *globals, cmd *cobra.Command, res *session.LoadResult) error {
 	if g.json {
 		return printJSON(cmd.OutOrStdout(), res)
 	}

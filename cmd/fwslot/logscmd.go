@@ -129,7 +129,7 @@ func rulesetText(g *globals, file, slot string) (string, error) {
 		}
 		return b.Flat, nil
 	}
-	t, done, err := g.target(readAccess)
+	t, done, err := g.target()
 	if err != nil {
 		return "", err
 	}

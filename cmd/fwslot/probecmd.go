@@ -6,11 +6,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/fwslot/fwslot/features"
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/source"
+	"github.com/fwslot/fwslot/perf"
 	"github.com/fwslot/fwslot/probe"
+	"github.com/fwslot/fwslot/session"
 	"github.com/fwslot/fwslot/slots"
 	"github.com/spf13/cobra"
 )
@@ -116,7 +119,8 @@ func writeReport(g *globals, w io.Writer, rep probe.Report, junit, suite string)
 
 func newTest(g *globals) *cobra.Command {
 	var probesFile, junit, topoFile string
-	var sequential bool
+	var sequential, perfOn bool
+	var perfDuration time.Duration
 	c := &cobra.Command{
 		Use:   "test RULESET --probes FILE",
 		Short: "Prove a ruleset with probe packets in a throwaway twin (for CI)",
@@ -162,19 +166,28 @@ See the README for every option.`,
 			if err != nil {
 				return features.Explain(cmd.Context(), err)
 			}
-			return writeReport(g, cmd.OutOrStdout(), rep, junit, filepath.Base(file))
+			var pr *perf.Result
+			if perfOn {
+				v := perf.Version{Source: file, Load: probe.CompileLoader(cmd.Context(), b), Locate: loc}
+				if pr, err = testPerf(cmd.Context(), g, cmd.ErrOrStderr(), v, topo, ps, perfDuration); err != nil {
+					return err
+				}
+			}
+			return writeTestReport(g, cmd.OutOrStdout(), rep, junit, filepath.Base(file), pr)
 		},
 	}
 	c.Flags().StringVar(&probesFile, "probes", "", "probe file (required)")
 	c.Flags().StringVar(&junit, "junit", "", "also write a JUnit XML report to this file")
 	c.Flags().StringVar(&topoFile, "topology", "", "interfaces, addresses and routes of the twin (default: inferred from the probes)")
 	c.Flags().BoolVar(&sequential, "sequential", false, "let limits, quotas, meters and dynamic sets carry state from one probe to the next (to test a rate limit)")
+	c.Flags().BoolVar(&perfOn, "perf", false, "also flood the probes as a traffic mix and report packets/s, ns/packet and rules evaluated (see fwslot perf)")
+	c.Flags().DurationVar(&perfDuration, "perf-duration", time.Second, "flood time of --perf")
 	return c
 }
 
 // slotRuleset returns the compiled ruleset and history record of a slot.
-func slotRuleset(t *slots.Target, which string) (*slots.Ruleset, history.Version, error) {
-	st, err := t.Status()
+func slotRuleset(t *session.Target, which string) (*slots.Ruleset, history.Version, error) {
+	st, err := t.Status(context.Background())
 	if err != nil {
 		return nil, history.Version{}, err
 	}
@@ -219,7 +232,7 @@ func twinFor(ctx context.Context, g *globals, file, slot string, topo probe.Topo
 		}
 		return probe.CompileLoader(ctx, b), topo, loc, func() {}, nil
 	}
-	t, done, err := g.target(readAccess)
+	t, done, err := g.target()
 	if err != nil {
 		return nil, topo, nil, nil, err
 	}

@@ -4,14 +4,14 @@ import (
 	"io"
 	"time"
 
-	"github.com/fwslot/fwslot/internal/progress"
+	prog "github.com/fwslot/fwslot/internal/progress"
 	"github.com/fwslot/fwslot/slots"
 )
 
 // newProgress returns the progress line of a long command on stderr: nil
 // (nothing shown) with --json or when stderr is not a terminal.
-func newProgress(g *globals, stderr io.Writer) *progress.Reporter {
-	return progress.New(stderr, progress.Enabled(g.json, progress.IsTerminal(stderr)))
+func newProgress(g *globals, stderr io.Writer) *prog.Reporter {
+	return prog.New(stderr, prog.Enabled(g.json, prog.IsTerminal(stderr)))
 }
 
 // loadSteps says, for each phase of a load that ends, what runs next and
@@ -36,7 +36,7 @@ var loadSteps = map[string]struct {
 
 // loadProgress returns a slots.Timer that moves rep through a load's
 // phases; nil when rep is nil.
-func loadProgress(rep *progress.Reporter) slots.Timer {
+func loadProgress(rep *prog.Reporter) slots.Timer {
 	if rep == nil {
 		return nil
 	}

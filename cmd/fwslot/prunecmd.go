@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/session"
 	"github.com/fwslot/fwslot/slots"
 	"github.com/spf13/cobra"
 )
@@ -29,12 +30,13 @@ once pruning runs regularly: the space of deleted versions is reused.`, history.
 			if keep < 0 {
 				return usagef("--keep needs 0 or more")
 			}
-			t, done, err := g.target(writeAccess)
+			s, err := g.open(cmd.Context(), session.Guard{}, true)
 			if err != nil {
 				return err
 			}
-			defer done()
-			st, err := t.Status()
+			defer s.Close()
+			t := s.Target()
+			st, err := s.Status()
 			if err != nil {
 				return fmt.Errorf("prune needs the slots' versions to keep them: %w", err)
 			}

@@ -13,8 +13,8 @@ import (
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/nsutil"
 	"github.com/fwslot/fwslot/probe"
+	"github.com/fwslot/fwslot/session"
 	"github.com/fwslot/fwslot/slots"
-	"github.com/fwslot/fwslot/swap"
 	"github.com/spf13/cobra"
 )
 
@@ -83,7 +83,7 @@ Exit codes: 0 success, 1 the operation failed (production unchanged),
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
 	root.PersistentFlags().StringArrayVar(&g.includeDirs, "include-dir", nil, "let a ruleset's includes read files in this directory and below (repeatable); by default only the ruleset's own directory and below")
 	root.PersistentFlags().DurationVar(&g.wait, "wait", history.DefaultTimeout, "how long to wait for another fwslot command on the same history")
-	root.AddCommand(withFromIptables(g, newLoad(g)), newSwap(g), newRollback(g), newStatus(g), newHistory(g), newShow(g), newDemo(g), newConfirm(g), newRestore(g), newWatchdog(g), newTest(g), newProbeCmd(g, "probe"), newProbeCmd(g, "explain"), newDiff(g), newPrune(g), newExport(g), newImport(g), newWatch(g), newVersion(g), newFeatures(g), newCommit(g), newEdit(g), newLogs(g), newGenDocs())
+	root.AddCommand(withFromIptables(g, newLoad(g)), newSwap(g), newRollback(g), newStatus(g), newHistory(g), newShow(g), newDemo(g), newConfirm(g), newRestore(g), newWatchdog(g), newTest(g), newPerf(g), newProbeCmd(g, "probe"), newProbeCmd(g, "explain"), newDiff(g), newPrune(g), newExport(g), newImport(g), newWatch(g), newVersion(g), newFeatures(g), newCommit(g), newEdit(g), newLogs(g), newGenDocs())
 	return root
 }
 
@@ -108,61 +108,58 @@ func (g *globals) checkNetns(given bool) error {
 	return nil
 }
 
-// targetMode says what a command does with its target, and so what
-// target prepares.
-type targetMode int
-
-const (
-	// readAccess reads; it works without a history file.
-	readAccess targetMode = iota
-	// writeAccess changes history: target reconciles history with the
-	// kernel first (commit, prune, and confirm, which must record a
-	// watchdog's revert and check ownership even when nothing is pending).
-	writeAccess
-	// sessionAccess runs an operation that dials, reads the kernel once
-	// and reconciles inside its own session (load, swap, rollback,
-	// restore, watch): target only opens the history and reverts
-	// an overdue confirmation, so the kernel is not read twice.
-	sessionAccess
-)
-
-// target opens the history and returns the target; the caller closes it.
-// Read-only commands work without a history file. Commands that write
-// first revert a confirmed swap whose deadline passed unconfirmed.
-func (g *globals) target(mode targetMode) (*slots.Target, func(), error) {
-	t := &slots.Target{NetNS: g.netns}
-	write := mode != readAccess
-	if !write {
-		if _, err := os.Stat(g.db); errors.Is(err, os.ErrNotExist) {
-			return t, func() {}, nil
-		}
+// target returns the target with its history opened read-only, for
+// commands that only read history (history, show, diff, export, probes);
+// Store is nil when the history file does not exist. The caller calls
+// the returned func when done. Commands that change the target or its
+// history open a session instead (open).
+func (g *globals) target() (*session.Target, func(), error) {
+	t := &session.Target{NetNS: g.netns}
+	if _, err := os.Stat(g.db); errors.Is(err, os.ErrNotExist) {
+		return t, func() {}, nil
 	}
-	s, err := history.Open(g.db, history.Options{ReadOnly: !write, Timeout: g.wait})
+	s, err := history.Open(g.db, history.Options{ReadOnly: true, Timeout: g.wait})
 	if err != nil {
 		return nil, nil, historyError(err)
 	}
 	t.Store = s
-	if mode == writeAccess {
-		repaired, err := t.ReconcileNow()
-		if err != nil {
-			s.Close()
-			return nil, nil, err
-		}
-		for _, r := range repaired {
+	return t, func() { s.Close() }, nil
+}
+
+// open starts the session of a command that changes the target or its
+// history: history lock (--wait), one kernel read, reconcile, and the
+// revert of a `swap --confirm` whose deadline passed, said on stderr.
+// printRepaired prints what reconciling repaired, for commands whose
+// result does not carry it. The caller closes the session.
+func (g *globals) open(ctx context.Context, guard session.Guard, printRepaired bool) (*session.Session, error) {
+	s, err := session.Open(ctx, &session.Target{NetNS: g.netns}, session.Options{DB: g.db, Wait: g.wait, Guard: guard})
+	if err != nil {
+		return nil, historyError(err)
+	}
+	if printRepaired {
+		for _, r := range s.Repaired() {
 			fmt.Fprintln(g.stderr, "fwslot: repaired: "+r)
 		}
 	}
-	if write {
-		res, err := swap.ExpirePending(context.Background(), t)
-		if err != nil {
-			s.Close()
-			return nil, nil, fmt.Errorf("revert an unconfirmed swap: %w", err)
-		}
-		if res != nil {
-			fmt.Fprintf(g.stderr, "fwslot: reverted to version %d: version %d was not confirmed in time\n", res.To, res.From)
-		}
+	if res := s.Expired(); res != nil {
+		fmt.Fprintf(g.stderr, "fwslot: reverted to version %d: version %d was not confirmed in time\n", res.To, res.From)
 	}
-	return t, func() { s.Close() }, nil
+	return s, nil
+}
+
+// status reads the target's status in a read-only session: nothing is
+// reconciled or reverted, and no history file is no history.
+func (g *globals) status(ctx context.Context) (*slots.Status, *session.Target, func(), error) {
+	s, err := session.Open(ctx, &session.Target{NetNS: g.netns}, session.Options{DB: g.db, Wait: g.wait, ReadOnly: true})
+	if err != nil {
+		return nil, nil, nil, historyError(err)
+	}
+	st, err := s.Status()
+	if err != nil {
+		s.Close()
+		return nil, nil, nil, err
+	}
+	return st, s.Target(), func() { s.Close() }, nil
 }
 
 func printJSON(w io.Writer, v any) error {

@@ -12,8 +12,8 @@ import (
 
 	"github.com/fwslot/fwslot/internal/nsutil"
 	"github.com/fwslot/fwslot/probe"
+	"github.com/fwslot/fwslot/session"
 	"github.com/fwslot/fwslot/slots"
-	"github.com/fwslot/fwslot/swap"
 	"github.com/spf13/cobra"
 	"github.com/vishvananda/netlink"
 )
@@ -45,21 +45,21 @@ and names everything it deleted that fwslot did not write.`,
 			if confirm < 0 || (confirm == 0 && cmd.Flags().Changed("confirm")) {
 				return usagef("--confirm needs a positive duration like 2m")
 			}
-			t, done, err := g.target(sessionAccess)
+			guard, err := lockoutGuard(g, keep, force)
 			if err != nil {
 				return err
 			}
-			defer done()
-			opts := swap.Options{Confirm: confirm, Force: force}
-			if _, opts.Check, err = lockoutGuard(g, keep, force); err != nil {
+			s, err := g.open(cmd.Context(), guard, false)
+			if err != nil {
 				return err
 			}
-			res, err := swap.Swap(cmd.Context(), t, opts)
+			defer s.Close()
+			res, err := s.Swap(cmd.Context(), session.SwapOptions{Confirm: confirm, Force: force})
 			if err != nil {
 				return err
 			}
 			if confirm > 0 {
-				if err := startWatchdog(g, t, res); err != nil {
+				if err := startWatchdog(g, s.Target(), res); err != nil {
 					// Without a watchdog the next command still
 					// reverts once the deadline passed.
 					fmt.Fprintf(cmd.ErrOrStderr(), "fwslot: warning: start watchdog: %v; the next fwslot command after the deadline reverts\n", err)
@@ -87,13 +87,13 @@ func newConfirm(g *globals) *cobra.Command {
 		Short: "Keep the version of a pending `swap --confirm`",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, done, err := g.target(writeAccess)
+			s, err := g.open(cmd.Context(), session.Guard{}, true)
 			if err != nil {
 				return err
 			}
-			defer done()
-			v, err := swap.Confirm(t)
-			if errors.Is(err, swap.ErrNothingPending) {
+			defer s.Close()
+			v, err := s.Confirm(cmd.Context())
+			if errors.Is(err, session.ErrNothingPending) {
 				if g.json {
 					return printJSON(cmd.OutOrStdout(), map[string]any{"confirmed": nil})
 				}
@@ -126,12 +126,12 @@ deploy/systemd/fwslot-restore.service runs it at boot, before the network
 comes up.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, done, err := g.target(sessionAccess)
+			s, err := g.open(cmd.Context(), session.Guard{}, false)
 			if err != nil {
 				return err
 			}
-			defer done()
-			res, err := swap.Restore(cmd.Context(), t)
+			defer s.Close()
+			res, err := s.Restore(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -15,8 +15,7 @@ import (
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/sandbox"
 	"github.com/fwslot/fwslot/internal/testnet"
-	"github.com/fwslot/fwslot/slots"
-	"github.com/fwslot/fwslot/swap"
+	"github.com/fwslot/fwslot/session"
 )
 
 const (
@@ -189,7 +188,7 @@ func TestConfirmKeepsTheNewVersion(t *testing.T) {
 func TestExpiredConfirmationRevertsOnNextCommand(t *testing.T) {
 	ns, _ := testnet.Pair(t)
 	g := setupTwoVersions(t, ns)
-	tg, done, err := (&globals{netns: ns, db: g[3], wait: time.Second}).target(writeAccess)
+	tg, done, err := writableTarget(ns, g[3])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,6 +343,16 @@ func TestRestoreAfterReboot(t *testing.T) {
 	}
 }
 
-func swapForTest(t *slots.Target, confirm time.Duration) (*swap.Result, error) {
-	return swap.Swap(context.Background(), t, swap.Options{Confirm: confirm})
+func swapForTest(t *session.Target, confirm time.Duration) (*session.Result, error) {
+	return t.Swap(context.Background(), session.SwapOptions{Confirm: confirm})
+}
+
+// writableTarget opens the history at db for writing, as a command's
+// session does, for tests that call the session package directly.
+func writableTarget(netns, db string) (*session.Target, func(), error) {
+	s, err := history.Open(db, history.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, nil, err
+	}
+	return &session.Target{NetNS: netns, Store: s}, func() { s.Close() }, nil
 }

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/fwslot/fwslot/probe"
+	"github.com/fwslot/fwslot/session"
 	"github.com/fwslot/fwslot/slots"
-	"github.com/fwslot/fwslot/swap"
 	"github.com/fwslot/fwslot/watch"
 	"github.com/spf13/cobra"
 )
@@ -32,24 +32,24 @@ type cliStager struct {
 }
 
 func (s *cliStager) Stage(ctx context.Context, file string) (watch.Outcome, error) {
-	t, done, err := s.g.target(sessionAccess)
+	guard, err := lockoutGuard(s.g, s.keep, false)
 	if err != nil {
 		return watch.Outcome{}, err
 	}
-	defer done()
-	guardStage, guardLive, err := lockoutGuard(s.g, s.keep, false)
+	// One session for the change: staging and, with --swap, going live
+	// share the lock, the kernel connection and the guard.
+	sess, err := s.g.open(ctx, guard, false)
 	if err != nil {
 		return watch.Outcome{}, err
 	}
-	opts := slots.LoadOptions{Message: s.message, IncludeDirs: s.g.includeDirs}
-	var probes func(context.Context, string, *slots.Ruleset) error
+	defer sess.Close()
+	opts := session.LoadOptions{Message: s.message, IncludeDirs: s.g.includeDirs}
 	if len(s.probes) > 0 {
-		probes = func(ctx context.Context, file string, rs *slots.Ruleset) error {
+		opts.Check = func(ctx context.Context, file string, rs *slots.Ruleset) error {
 			return runProbes(ctx, s.g, file, rs, s.probes, s.topo)
 		}
 	}
-	opts.Check = allChecks(probes, guardStage)
-	res, err := t.Load(ctx, file, opts)
+	res, err := sess.Load(ctx, file, opts)
 	if err != nil {
 		return watch.Outcome{}, err
 	}
@@ -61,12 +61,12 @@ func (s *cliStager) Stage(ctx context.Context, file string) (watch.Outcome, erro
 		return out, nil
 	}
 	// Probes passed (Load refuses otherwise): make it live, provisionally.
-	sw, err := swap.Swap(ctx, t, swap.Options{Confirm: s.confirm, Check: guardLive})
+	sw, err := sess.Swap(ctx, session.SwapOptions{Confirm: s.confirm})
 	if err != nil {
 		out.Detail = "not made live: " + watch.FirstErrorLine(err)
 		return out, nil
 	}
-	if err := startWatchdog(s.g, t, sw); err != nil {
+	if err := startWatchdog(s.g, sess.Target(), sw); err != nil {
 		out.Detail = fmt.Sprintf("watchdog did not start (%v); the next fwslot command after the deadline reverts", err)
 	}
 	out.Live = true
@@ -127,7 +127,7 @@ in the foreground until SIGINT or SIGTERM; deploy/systemd ships a unit.`,
 			if _, err := os.Stat(args[0]); err != nil {
 				return usageError{fmt.Errorf("watch: %w", err)}
 			}
-			if _, _, err := lockoutGuard(g, keep, false); err != nil {
+			if _, err := lockoutGuard(g, keep, false); err != nil {
 				return err
 			}
 			st := &cliStager{g: g, message: msg, swap: doSwap, confirm: confirm, keep: keep}

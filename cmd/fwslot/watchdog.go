@@ -13,8 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/fwslot/fwslot/slots"
-	"github.com/fwslot/fwslot/swap"
+	"github.com/fwslot/fwslot/session"
 	"github.com/spf13/cobra"
 )
 
@@ -27,7 +26,7 @@ func watchdogLog(db string) string { return db + ".watchdog.log" }
 // process group stops it. It runs in /, so every path it gets is
 // absolute, and it gets the swap's versions and the history's identity,
 // so it can revert from the kernel's tags if the history is busy or gone.
-func startWatchdog(g *globals, t *slots.Target, res *swap.Result) error {
+func startWatchdog(g *globals, t *session.Target, res *session.Result) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -94,7 +93,7 @@ func startWatchdog(g *globals, t *slots.Target, res *swap.Result) error {
 }
 
 func newWatchdog(g *globals) *cobra.Command {
-	w := &swap.Watchdog{}
+	w := &session.Watchdog{}
 	var deadline string
 	c := &cobra.Command{
 		Use:    "__watchdog",

@@ -126,7 +126,7 @@ func TestWatchdogWithoutHistoryRevertsFromKernelTags(t *testing.T) {
 			t.Fatalf("%v: %s", step, out)
 		}
 	}
-	tg, done, err := (&globals{netns: sb.Target, db: db, wait: time.Second}).target(writeAccess)
+	tg, done, err := writableTarget(sb.Target, db)
 	if err != nil {
 		t.Fatal(err)
 	}

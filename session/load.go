@@ -1,19 +1,17 @@
-package slots
+package session
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
 	"time"
 
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/names"
 	"github.com/fwslot/fwslot/internal/nfnl"
-	"github.com/fwslot/fwslot/internal/nsutil"
 	"github.com/fwslot/fwslot/internal/source"
+	"github.com/fwslot/fwslot/slots"
 )
 
 // LoadOptions tune Load.
@@ -22,7 +20,9 @@ type LoadOptions struct {
 	Message string
 	// Check, when set, runs after compiling and before anything touches
 	// the target; an error refuses the load (probes use it).
-	Check func(ctx context.Context, file string, rs *Ruleset) error
+	Check func(ctx context.Context, file string, rs *slots.Ruleset) error
+	// Force stages even if the session's lockout guard fails.
+	Force bool
 	// IncludeDirs are directories includes may read besides the main
 	// file's own directory (and below), which is always allowed; an
 	// include anywhere else is refused.
@@ -33,8 +33,8 @@ type LoadOptions struct {
 	// KeepBytes bounds the bytes of the never-live versions history
 	// keeps (0: history.DefaultKeepBytes; negative: no bound).
 	KeepBytes int64
-	// Timer, when set, receives the duration of each phase (LoadPhases).
-	Timer Timer
+	// Timer, when set, receives the duration of each phase (slots.LoadPhases).
+	Timer slots.Timer
 	// Origin is recorded with the version: "file" when empty, "edit"
 	// or "commit" for versions made from what ran.
 	Origin string
@@ -63,64 +63,57 @@ type LoadResult struct {
 	Duration time.Duration `json:"duration_ns"`
 }
 
-// Load compiles file, and stages it into the target's inactive slot in one
-// netlink transaction. Production is not touched. A file with the content
-// of the staged or live version changes nothing.
+// Load compiles file and stages it into the target's inactive slot in one
+// netlink transaction; production is not touched. A file with the content
+// of the staged or live version changes nothing. Checks (opts.Check, then
+// the session's lockout guard unless opts.Force) run on the compiled form
+// before the kernel changes.
 //
 // History is written before the kernel: a load stopped in between leaves
 // a version that never reached a slot, never a slot that history does not
 // know. A transaction the kernel refuses takes its version back out.
-func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*LoadResult, error) {
+func (s *Session) Load(ctx context.Context, file string, opts LoadOptions) (*LoadResult, error) {
 	start := time.Now()
 	timer, mark := opts.Timer, start
+	if err := s.begin(timer, start); err != nil {
+		return nil, err
+	}
 	b, err := source.Load(file, source.Options{IncludeDirs: opts.IncludeDirs})
 	if err != nil {
 		return nil, err
 	}
-	res := &LoadResult{Hash: b.Hash, Warnings: writableWarnings(b), Repaired: []string{}}
-	mark = timer.lap(PhaseSource, mark)
-	c, err := t.Dial()
-	if err != nil {
+	res := &LoadResult{Hash: b.Hash, Warnings: slots.WritableWarnings(b), Repaired: s.repaired}
+	mark = timer.Lap(slots.PhaseSource, mark)
+	st, status := s.st, s.status
+	if err := s.checkVanished(status); err != nil {
 		return nil, err
 	}
-	defer c.Close()
-	st, err := ReadState(c)
-	if err != nil {
-		return nil, err
-	}
-	if res.Repaired, err = t.Reconcile(c, st); err != nil {
-		return nil, err
-	}
-	status, err := Describe(st)
-	if err != nil {
-		return nil, err
-	}
-	if err := t.CheckVanished(status); err != nil {
-		return nil, err
-	}
-	res.Slot = status.active.Other()
-	for _, s := range []struct {
-		info *SlotInfo
+	res.Slot = status.Active().Other()
+	for _, si := range []struct {
+		info *slots.SlotInfo
 		name string
 	}{{status.Staging, "staging"}, {status.Production, "production"}} {
-		if s.info != nil && s.info.Hash == b.Hash {
-			res.Version, res.Unchanged, res.Tables, res.Slot = s.info.Version, s.name, s.info.Tables, s.info.Slot
+		if si.info != nil && si.info.Hash == b.Hash {
+			res.Version, res.Unchanged, res.Tables, res.Slot = si.info.Version, si.name, si.info.Tables, si.info.Slot
 			res.Duration = time.Since(start)
 			return res, nil
 		}
 	}
 
-	mark = timer.lap(PhaseState, mark)
-	ifaces, err := Interfaces(t.NetNS)
+	if opened := s.opening(); timer != nil {
+		timer(slots.PhaseState, opened+time.Since(mark))
+	}
+	mark = time.Now()
+	ifaces, err := s.k.Interfaces()
 	if err != nil {
 		return nil, err
 	}
-	timer.lap(PhaseIfaces, mark)
-	rs, err := CompileBundle(ctx, b, ifaces, timer)
+	timer.Lap(slots.PhaseIfaces, mark)
+	rs, err := slots.CompileBundle(ctx, b, ifaces, timer)
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckLimits(rs, DefaultLimits()); err != nil {
+	if err := slots.CheckLimits(rs, slots.DefaultLimits()); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	mark = time.Now()
@@ -128,22 +121,29 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 		if err := opts.Check(ctx, file, rs); err != nil {
 			return nil, err
 		}
-		mark = timer.lap(PhaseCheck, mark)
+	}
+	if !opts.Force && s.opts.Guard.Stage != nil {
+		if err := s.opts.Guard.Stage(ctx, file, rs); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Check != nil || (!opts.Force && s.opts.Guard.Stage != nil) {
+		mark = timer.Lap(slots.PhaseCheck, mark)
 	}
 
 	// Tables the file declares that exist but that fwslot does not manage
 	// yet are taken over: their current content becomes a version of its
 	// own in the live slot, so the first rollback returns to it.
-	var adopt []*TableState
+	var adopt []*slots.TableState
 	for _, tab := range rs.Tables {
 		if ts := st.Table(tab.Family, tab.Name); ts != nil && !ts.Managed {
 			if ts.Flushed {
-				return nil, fmt.Errorf("%w: table %s holds fwslot's chains without their rules (flushed by hand), so only its base chains' policies apply; run `fwslot restore` to rebuild it from history, or `nft delete table %s` to start over", ErrVanished, ts.Key(), ts.Key())
+				return nil, fmt.Errorf("%w: table %s holds fwslot's chains without their rules (flushed by hand), so only its base chains' policies apply; run `fwslot restore` to rebuild it from history, or `nft delete table %s` to start over", slots.ErrVanished, ts.Key(), ts.Key())
 			}
 			adopt = append(adopt, ts)
 		}
 	}
-	if err := refuseXtables(adopt, nil); err != nil {
+	if err := slots.RefuseXtables(adopt, nil); err != nil {
 		return nil, err
 	}
 	if len(adopt) > 0 && len(st.Managed()) > 0 {
@@ -153,12 +153,12 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 	genBefore := st.Gen // the batch carries it: it commits only at this generation
 	batch := nfnl.Batch{Gen: st.Gen}
 	now := time.Now().UTC()
-	who := CurrentUser()
+	who := slots.CurrentUser()
 	var added []uint64    // versions this load added, taken back if the kernel refuses
 	var pending []toWrite // versions to write before the kernel changes
 	undo := func(err error) error {
 		for _, n := range added {
-			if derr := t.Store.DeleteVersion(t.Key(), n); derr != nil {
+			if derr := s.store().DeleteVersion(s.key(), n); derr != nil {
 				err = errors.Join(err, derr)
 			}
 		}
@@ -169,14 +169,14 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 		prod = status.Production.Version
 	}
 	if len(adopt) > 0 {
-		legacy, src, err := t.readLegacy(c, adopt)
+		legacy, src, err := s.k.ReadLegacy(adopt)
 		if err != nil {
 			return nil, err
 		}
-		if err := refuseXtables(adopt, legacy); err != nil {
+		if err := slots.RefuseXtables(adopt, legacy); err != nil {
 			return nil, err
 		}
-		shareLike(legacy, rs)
+		slots.ShareLike(legacy, rs)
 		lc, err := legacy.Encode()
 		if err != nil {
 			return nil, err
@@ -184,26 +184,26 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 		v := history.Version{Hash: history.HashSource(src), User: who, Time: now, Origin: "adopted",
 			Message: "ruleset that ran before fwslot took over", Source: src,
 			Tables: legacy.TableKeys(), Rules: legacy.RuleCount()}
-		if old, ok, err := t.Store.FindHash(t.Key(), v.Hash); err != nil {
+		if old, ok, err := s.store().FindHash(s.key(), v.Hash); err != nil {
 			return nil, err
 		} else if ok {
 			v = old
 		} else {
 			// Written with the new version, in one commit, before the
 			// kernel changes.
-			if v.Number, err = t.Store.Next(t.Key()); err != nil {
+			if v.Number, err = s.store().Next(s.key()); err != nil {
 				return nil, err
 			}
 			pending = append(pending, toWrite{v: v, compiled: lc})
 		}
 		res.Adopted, prod = v.Number, v.Number
-		if err := Stage(&batch, st, legacy, names.SlotA, Tag{Version: v.Number, Hash: v.Hash}, names.SlotA); err != nil {
+		if err := slots.Stage(&batch, st, legacy, names.SlotA, slots.Tag{Version: v.Number, Hash: v.Hash}, names.SlotA); err != nil {
 			return nil, undo(err)
 		}
 		res.Slot = names.SlotB
 	}
 
-	number, isNew, err := t.versionFor(b.Hash, pending)
+	number, isNew, err := s.versionFor(b.Hash, pending)
 	if err != nil {
 		return nil, err
 	}
@@ -224,16 +224,16 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 		pending = append(pending, toWrite{v: v, rs: rs})
 	}
 	if len(pending) > 0 {
-		go func() { written <- t.addVersions(pending, timer) }()
+		go func() { written <- s.addVersions(pending, timer) }()
 	} else {
 		written <- nil
 	}
 	var stageErr error
-	res.Refreshed, stageErr = t.stageVersion(&batch, st, status, rs, res.Slot, Tag{Version: number, Hash: b.Hash}, status.active, len(adopt) == 0)
+	res.Refreshed, stageErr = s.stageNew(&batch, st, status, rs, res.Slot, slots.Tag{Version: number, Hash: b.Hash}, len(adopt) == 0)
 	if timer != nil {
-		timer(PhaseBatchSize, time.Duration(batch.Len()))
+		timer(slots.PhaseBatchSize, time.Duration(batch.Len()))
 	}
-	timer.lap(PhaseBatch, mark)
+	timer.Lap(slots.PhaseBatch, mark)
 	err = <-written
 	if err == nil {
 		for _, w := range pending {
@@ -243,16 +243,14 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 	if err := errors.Join(err, stageErr); err != nil {
 		return nil, undo(err)
 	}
-	id, db, err := t.Identity()
-	if err != nil {
+	if err := s.own(&batch); err != nil {
 		return nil, undo(err)
 	}
-	Own(&batch, st, id, db)
 	mark = time.Now()
-	if err := c.Commit(&batch); err != nil {
-		return nil, undo(fmt.Errorf("stage %s into slot %s (production untouched): %w", file, res.Slot, locateRefusal(err, b, rs)))
+	if err := s.commit(&batch); err != nil {
+		return nil, undo(fmt.Errorf("stage %s into slot %s (production untouched): %w", file, res.Slot, slots.LocateBundleRefusal(err, b, rs)))
 	}
-	mark = timer.lap(PhaseCommit, mark)
+	mark = timer.Lap(slots.PhaseCommit, mark)
 	// The kernel record and retention share one commit: the version
 	// itself was made durable before the kernel changed.
 	var policy *history.Policy
@@ -265,14 +263,14 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 		}
 		policy = &history.Policy{Keep: keep, KeepBytes: opts.KeepBytes, Protect: history.Protect(prod, number)}
 	}
-	warn, err := t.recordLoad(prod, number, genBefore, policy)
+	warn, err := s.recordLoad(prod, number, genBefore, policy)
 	if err != nil {
 		return nil, fmt.Errorf("version %d is staged, but recording the kernel state failed: %w", number, err)
 	}
 	if warn != "" {
 		res.Warnings = append(res.Warnings, warn)
 	}
-	timer.lap(PhaseRecord, mark)
+	timer.Lap(slots.PhaseRecord, mark)
 	res.Version, res.Rules, res.Tables = number, rs.RuleCount(), rs.TableKeys()
 	res.Duration = time.Since(start)
 	return res, nil
@@ -281,21 +279,21 @@ func (t *Target) Load(ctx context.Context, file string, opts LoadOptions) (*Load
 // recordLoad records the kernel state after a load and, when policy is
 // set, prunes history, in one transaction. A failed prune is a warning,
 // not a failure: the kernel state is then recorded on its own.
-func (t *Target) recordLoad(prod, staging uint64, genBefore uint32, policy *history.Policy) (string, error) {
+func (s *Session) recordLoad(prod, staging uint64, genBefore uint32, policy *history.Policy) (string, error) {
 	if policy == nil {
-		return "", t.recordKernel(prod, staging, genBefore)
+		return "", s.recordKernel(prod, staging, genBefore)
 	}
-	err := t.Store.Update(func(tx *history.Tx) error {
-		if err := t.kernelRecord(tx, prod, staging, genBefore); err != nil {
+	err := s.store().Update(func(tx *history.Tx) error {
+		if err := s.kernelRecord(tx, prod, staging, genBefore); err != nil {
 			return err
 		}
-		_, err := tx.Prune(t.Key(), *policy)
+		_, err := tx.Prune(s.key(), *policy)
 		return err
 	})
 	if err == nil {
 		return "", nil
 	}
-	if rerr := t.recordKernel(prod, staging, genBefore); rerr != nil {
+	if rerr := s.recordKernel(prod, staging, genBefore); rerr != nil {
 		return "", rerr
 	}
 	return "prune history: " + err.Error(), nil
@@ -307,13 +305,13 @@ func (t *Target) recordLoad(prod, staging uint64, genBefore uint32, policy *hist
 type toWrite struct {
 	v        history.Version
 	compiled []byte
-	rs       *Ruleset
+	rs       *slots.Ruleset
 }
 
 // addVersions encodes what needs it and stores the versions in one
 // transaction. Numbers are assigned in that transaction; one that is not
 // the number the batch was tagged with rolls it back.
-func (t *Target) addVersions(vs []toWrite, timer Timer) error {
+func (s *Session) addVersions(vs []toWrite, timer slots.Timer) error {
 	mark := time.Now()
 	for i := range vs {
 		if vs[i].rs == nil {
@@ -323,11 +321,11 @@ func (t *Target) addVersions(vs []toWrite, timer Timer) error {
 		if vs[i].compiled, err = vs[i].rs.Encode(); err != nil {
 			return err
 		}
-		mark = timer.lap(PhaseEncode, mark)
+		mark = timer.Lap(slots.PhaseEncode, mark)
 	}
-	err := t.Store.Update(func(tx *history.Tx) error {
+	err := s.store().Update(func(tx *history.Tx) error {
 		for _, w := range vs {
-			got, err := tx.AddVersion(t.Key(), w.v, w.compiled)
+			got, err := tx.AddVersion(s.key(), w.v, w.compiled)
 			if err != nil {
 				return err
 			}
@@ -338,69 +336,26 @@ func (t *Target) addVersions(vs []toWrite, timer Timer) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("%w (history %s)", err, t.Store.Path())
+		return fmt.Errorf("%w (history %s)", err, s.store().Path())
 	}
-	timer.lap(PhaseHistory, mark)
+	timer.Lap(slots.PhaseHistory, mark)
 	return nil
-}
-
-// writableWarnings names ruleset files that users other than the owner
-// can write: whoever can write them can change the firewall.
-func writableWarnings(b *source.Bundle) []string {
-	out := []string{}
-	for _, f := range b.Files {
-		if f.Mode&0o022 != 0 {
-			out = append(out, fmt.Sprintf("%s is writable by group or others (mode %v): anyone who can write it can change the firewall; chmod go-w it", f.Path, f.Mode.Perm()))
-		}
-	}
-	return out
 }
 
 // versionFor returns the version number for content with the given hash:
 // the existing one when history has it or is about to write it
 // (pending), else the next free number after the pending ones.
-func (t *Target) versionFor(hash string, pending []toWrite) (uint64, bool, error) {
+func (s *Session) versionFor(hash string, pending []toWrite) (uint64, bool, error) {
 	for _, w := range pending {
 		if w.v.Hash == hash {
 			return w.v.Number, false, nil
 		}
 	}
-	if v, ok, err := t.Store.FindHash(t.Key(), hash); err != nil {
+	if v, ok, err := s.store().FindHash(s.key(), hash); err != nil {
 		return 0, false, err
 	} else if ok {
 		return v.Number, false, nil
 	}
-	n, err := t.Store.Next(t.Key())
+	n, err := s.store().Next(s.key())
 	return n + uint64(len(pending)), true, err
-}
-
-// readLegacy reads tables fwslot is about to take over, with their source
-// as nft prints it.
-func (t *Target) readLegacy(c *nfnl.Conn, tables []*TableState) (*Ruleset, string, error) {
-	want := map[tkey]bool{}
-	for _, ts := range tables {
-		want[tkey{ts.Family, ts.Name}] = true
-	}
-	rs, err := ReadTables(c, func(f uint8, n string) bool { return want[tkey{f, n}] })
-	if err != nil {
-		return nil, "", fmt.Errorf("read existing tables: %w", err)
-	}
-	var src strings.Builder
-	for _, ts := range tables {
-		var out, stderr bytes.Buffer
-		err := nsutil.Do(t.NetNS, func() error {
-			nft, err := nftPath()
-			if err != nil {
-				return err
-			}
-			cmd := exec.Command(nft, "list", "table", nfnl.FamilyName(ts.Family), ts.Name)
-			cmd.Stdout, cmd.Stderr = &out, &stderr
-			return cmd.Run()
-		})
-		if err != nil {
-			return nil, "", fmt.Errorf("list table %s: %v: %s", ts.Key(), err, stderr.String())
-		}
-		src.Write(out.Bytes())
-	}
-	return rs, src.String(), nil
 }

@@ -1,11 +1,10 @@
-package swap
+package session
 
 import (
+	"context"
 	"testing"
 
-	"github.com/fwslot/fwslot/internal/nfnl"
 	"github.com/fwslot/fwslot/internal/testnet"
-	"github.com/fwslot/fwslot/slots"
 )
 
 // TestTransplantedFeaturesFilterPackets runs rulesets with the features the
@@ -56,24 +55,16 @@ func TestTransplantedFeaturesFilterPackets(t *testing.T) {
 			load(t, tg, writeRuleset(t, "v3.nft", c.v2+"# third load\n"))
 			mustSwap(t, tg)
 			expectReach(t, peer, web)
-			if st, err := tg.Status(); err != nil || len(st.Warnings) != 0 || st.Production.Version != 3 {
+			if st, err := tg.Status(context.Background()); err != nil || len(st.Warnings) != 0 || st.Production.Version != 3 {
 				t.Fatalf("status after the third load: %+v %v", st, err)
 			}
 			// Both slots hold exactly their versions, rule by rule.
-			c, err := nfnl.Dial(target)
+			s, err := Open(context.Background(), tg, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer c.Close()
-			st, err := slots.ReadState(c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			status, err := slots.Describe(st)
-			if err != nil {
-				t.Fatal(err)
-			}
-			d, err := tg.CheckDriftFull(c, st, status)
+			defer s.Close()
+			d, err := s.Drift(true)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,7 @@
-package swap
+package session
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -75,7 +76,7 @@ func TestHandFedSetSurvives(t *testing.T) {
 			}
 			testnet.Run(t, target, "nft", "delete element inet filter blackhole { "+testnet.PeerIP+" }")
 			expectReach(t, peer, map[string]bool{"22": true})
-			if st, err := tg.Status(); err != nil || st.Drift {
+			if st, err := tg.Status(context.Background()); err != nil || st.Drift {
 				t.Fatalf("hand-fed elements reported as drift: %v %v", err, st.DriftChanges)
 			}
 		})

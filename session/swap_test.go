@@ -1,4 +1,4 @@
-package swap
+package session
 
 import (
 	"bytes"
@@ -95,7 +95,7 @@ func TestLoadSwapRollbackWithPackets(t *testing.T) {
 	if got := strings.Join(hows, ","); got != "swap,swap,rollback,rollback" {
 		t.Fatalf("activations: %s", got)
 	}
-	st, err := tg.Status()
+	st, err := tg.Status(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestRollbackRestagesOlderVersion(t *testing.T) {
 		t.Fatalf("rollback --to 1: %+v", res)
 	}
 	expectReach(t, peer, map[string]bool{"22": true, "80": false})
-	if _, err := Rollback(context.Background(), tg, 1); err == nil {
+	if _, err := tg.Rollback(context.Background(), 1); err == nil {
 		t.Fatal("rollback to the live version should fail")
 	}
 }
@@ -140,7 +140,7 @@ func TestIdenticalLoadDoesNothing(t *testing.T) {
 	if r := load(t, tg, v1); r.Unchanged != "production" {
 		t.Fatalf("reload of live content: %+v", r)
 	}
-	if _, err := Swap(context.Background(), tg, Options{}); !errors.Is(err, ErrNothingStaged) {
+	if _, err := tg.Swap(context.Background(), SwapOptions{}); !errors.Is(err, ErrNothingStaged) {
 		t.Fatalf("swap with nothing staged: %v", err)
 	}
 	vs, _ := tg.Store.Versions(tg.Key())
@@ -178,7 +178,7 @@ func TestFailedLoadLeavesProductionAndStaging(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := tg.Load(context.Background(), writeRuleset(t, "bad.nft", c.body), slots.LoadOptions{})
+			_, err := tg.Load(context.Background(), writeRuleset(t, "bad.nft", c.body), LoadOptions{})
 			if err == nil {
 				t.Fatal("load succeeded")
 			}

@@ -1,6 +1,7 @@
-package swap
+package session
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -80,7 +81,7 @@ func TestSwapFlipsChainPolicy(t *testing.T) {
 		if !strings.Contains(chain, want.policy) {
 			t.Fatalf("%s: want %q on the base chain:\n%s", step, want.policy, chain)
 		}
-		st, err := tg.Status()
+		st, err := tg.Status(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package swap
+package session
 
 import (
 	"bytes"
@@ -43,10 +43,10 @@ func TestForcedSwapRestagesFromHistory(t *testing.T) {
 				t.Fatalf("version 2 staged in slot %s, the edits assume a", r.Slot)
 			}
 			testnet.Run(t, target, "nft", c.edit)
-			if _, err := Swap(context.Background(), tg, Options{}); err == nil {
+			if _, err := tg.Swap(context.Background(), SwapOptions{}); err == nil {
 				t.Fatal("swap over drift succeeded without --force")
 			}
-			res, err := Swap(context.Background(), tg, Options{Force: true})
+			res, err := tg.Swap(context.Background(), SwapOptions{Force: true})
 			if err != nil {
 				t.Fatalf("swap --force: %v", err)
 			}
@@ -70,7 +70,7 @@ func TestForcedSwapRestagesFromHistory(t *testing.T) {
 					t.Errorf("%q survived the forced swap:\n%s", gone, ruleset)
 				}
 			}
-			st, err := tg.Status()
+			st, err := tg.Status(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,7 +101,7 @@ func TestForcedSwapWithoutHistoryChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := production(t, target)
-	if _, err := Swap(context.Background(), tg, Options{Force: true}); err == nil {
+	if _, err := tg.Swap(context.Background(), SwapOptions{Force: true}); err == nil {
 		t.Fatal("forced swap without the staged version in history succeeded")
 	}
 	if !bytes.Equal(before, production(t, target)) {

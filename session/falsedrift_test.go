@@ -1,6 +1,7 @@
-package swap
+package session
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -45,7 +46,7 @@ func TestUnrelatedChangeIsNotDrift(t *testing.T) {
 			mustSwap(t, tg)
 			load(t, tg, writeRuleset(t, "v2.nft", c.v2))
 			testnet.Run(t, target, "nft", "add table ip f2b; add set ip f2b banned { type ipv4_addr; }; add element ip f2b banned { 198.51.100.9 }")
-			st, err := tg.Status()
+			st, err := tg.Status(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,7 +57,7 @@ func TestUnrelatedChangeIsNotDrift(t *testing.T) {
 				t.Fatalf("swap went to %d", res.To)
 			}
 			expectReach(t, peer, c.reach)
-			if st, err := tg.Status(); err != nil || st.Drift {
+			if st, err := tg.Status(context.Background()); err != nil || st.Drift {
 				t.Fatalf("after the swap: %v %v", err, st.DriftChanges)
 			}
 			contains(t, nftList(t, target, "list", "set", "ip", "f2b", "banned"), "198.51.100.9")

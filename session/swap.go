@@ -1,9 +1,4 @@
-// Package swap changes which version is live on a target: the atomic flip
-// of the dispatch rules (swap), rollback to the previous or any older
-// version, and commit-confirmed swaps that revert on their own unless
-// confirmed. Each change is one netlink transaction followed by an
-// activation record in history.
-package swap
+package session
 
 import (
 	"context"
@@ -27,16 +22,14 @@ var (
 	ErrPending = errors.New("a swap waits for confirmation")
 )
 
-// Options tune Swap and Rollback.
-type Options struct {
+// SwapOptions tune Swap.
+type SwapOptions struct {
 	// Confirm, when set, makes the swap provisional: unless Confirm is
 	// called before the deadline, the previous version comes back.
 	Confirm time.Duration
-	// Force swaps despite drift or a pending confirmation.
+	// Force swaps despite drift, a pending confirmation or a failing
+	// lockout guard (the session's Guard.Live is skipped).
 	Force bool
-	// Check, when set, runs on the version about to go live before the
-	// kernel changes; an error refuses the swap (the lockout guard).
-	Check func(ctx context.Context, version uint64, rs *slots.Ruleset) error
 	// Timer, when set, receives the duration of each phase (SwapPhases).
 	Timer slots.Timer
 }
@@ -75,101 +68,22 @@ type Result struct {
 	Duration time.Duration `json:"duration_ns"`
 }
 
-// session is one command's view of a target: connection, kernel state,
-// and what reconciling repaired.
-type session struct {
-	t        *slots.Target
-	c        *nfnl.Conn
-	st       *slots.State
-	status   *slots.Status
-	repaired []string
-	gen      uint32
-	timer    slots.Timer
-	mark     time.Time
-	// settle is a pending activation this command ends, and note the
-	// note of the activation it records: both are written in the
-	// activation's commit.
-	settle settlement
-	note   string
-	// clean says a content check found no drift at generation gen.
-	clean bool
-}
-
-// settlement is how a command ends a pending activation (seq 0: none).
-type settlement struct {
-	seq          uint64
-	result, note string
-}
-
-// lap reports the phase that ends now.
-func (s *session) lap(phase string) { s.mark = s.timer.Lap(phase, s.mark) }
-
-func open(t *slots.Target) (*session, error) {
-	c, err := t.Dial()
-	if err != nil {
-		return nil, err
-	}
-	s := &session{t: t, c: c}
-	if err := s.refresh(); err != nil {
-		c.Close()
-		return nil, err
-	}
-	if s.repaired, err = t.Reconcile(c, s.st); err != nil {
-		c.Close()
-		return nil, err
-	}
-	if s.repaired == nil {
-		s.repaired = []string{}
-	}
-	return s, nil
-}
-
-func (s *session) refresh() error {
-	var err error
-	if s.st, err = slots.ReadState(s.c); err != nil {
-		return err
-	}
-	if s.status, err = slots.Describe(s.st); err != nil {
-		return err
-	}
-	// ReadState read the generation before the tables: no second request.
-	s.gen = s.st.Gen
-	return nil
-}
-
-// own adds to b the tag that names this history as the owner of the
-// target's tables, where they lack it.
-func (s *session) own(b *nfnl.Batch) error {
-	id, db, err := s.t.Identity()
-	if err != nil {
-		return err
-	}
-	slots.Own(b, s.st, id, db)
-	return nil
-}
-
-// close releases the netlink socket; calling it twice is harmless.
-func (s *session) close() {
-	if s.c != nil {
-		s.c.Close()
-		s.c = nil
-	}
-}
-
 // Swap makes the staged version live in one transaction. The previous
 // production stays loaded in the other slot, so rollback is the same flip.
-// It refuses while production has drifted or a confirmation is pending,
-// unless opts.Force.
-func Swap(ctx context.Context, t *slots.Target, opts Options) (*Result, error) {
+// It refuses while production has drifted, a confirmation is pending or
+// the lockout guard fails, unless opts.Force. It closes the kernel
+// connection when done (a later operation of the session dials again).
+func (s *Session) Swap(ctx context.Context, opts SwapOptions) (*Result, error) {
 	start := time.Now()
-	s, err := open(t)
-	if err != nil {
+	if err := s.begin(opts.Timer, start); err != nil {
 		return nil, err
 	}
-	defer s.close()
-	s.timer, s.mark = opts.Timer, start
-	s.lap(PhaseOpen)
-	if err := t.CheckVanished(s.status); err != nil {
+	t := s.t
+	if opened := s.opening(); s.timer != nil {
+		s.timer(PhaseOpen, opened+time.Since(start))
+	}
+	s.mark = time.Now()
+	if err := s.checkVanished(s.status); err != nil {
 		return nil, err
 	}
 	if s.status.Staging == nil {
@@ -184,7 +98,7 @@ func Swap(ctx context.Context, t *slots.Target, opts Options) (*Result, error) {
 	}
 	// A forced swap checks drift too: hand-edited staging content must
 	// not go live under the staged version's number.
-	d, err := t.CheckDrift(s.c, s.st, s.status)
+	d, err := s.checkDrift(s.st, s.status, false)
 	if err != nil {
 		return nil, err
 	}
@@ -194,12 +108,12 @@ func Swap(ctx context.Context, t *slots.Target, opts Options) (*Result, error) {
 	// A content check that found no drift is recorded with the swap.
 	s.clean = !d.Drift && d.Checked == "content"
 	s.lap(PhaseDrift)
-	if opts.Check != nil {
-		rs, err := compiled(t, s.status.Staging.Version)
+	if check := s.opts.Guard.Live; check != nil && !opts.Force {
+		rs, err := s.compiled(s.status.Staging.Version)
 		if err != nil {
 			return nil, err
 		}
-		if err := opts.Check(ctx, s.status.Staging.Version, rs); err != nil {
+		if err := check(ctx, s.status.Staging.Version, rs); err != nil {
 			return nil, err
 		}
 		s.lap(PhaseCheck)
@@ -221,7 +135,7 @@ func Swap(ctx context.Context, t *slots.Target, opts Options) (*Result, error) {
 	// Releasing a socket that committed waits for nf_tables to destroy
 	// what the transaction replaced (an RCU grace period): part of the
 	// swap's cost, paid here rather than at process exit.
-	s.close()
+	s.closeKernel()
 	s.lap(PhaseClose)
 	res.Duration = time.Since(start)
 	return res, nil
@@ -230,15 +144,15 @@ func Swap(ctx context.Context, t *slots.Target, opts Options) (*Result, error) {
 // Rollback makes an earlier version live: the previous production when to
 // is 0, else version to. When that version still sits in the inactive slot
 // this is the same instant flip as a swap; otherwise it is restaged from
-// the compiled form in history and made live in the same transaction.
-func Rollback(ctx context.Context, t *slots.Target, to uint64) (*Result, error) {
+// the compiled form in history and made live in the same transaction. It
+// settles a pending confirmation ("rolled back").
+func (s *Session) Rollback(ctx context.Context, to uint64) (*Result, error) {
 	start := time.Now()
-	s, err := open(t)
-	if err != nil {
+	if err := s.begin(nil, start); err != nil {
 		return nil, err
 	}
-	defer s.close()
-	if err := t.CheckVanished(s.status); err != nil {
+	t := s.t
+	if err := s.checkVanished(s.status); err != nil {
 		return nil, err
 	}
 	// Rolling back settles a pending confirmation: the operator chose
@@ -256,13 +170,12 @@ func Rollback(ctx context.Context, t *slots.Target, to uint64) (*Result, error) 
 	return res, nil
 }
 
-func (s *session) rollback(to uint64, how string) (*Result, error) {
-	t := s.t
+func (s *Session) rollback(to uint64, how string) (*Result, error) {
 	if s.status.Production == nil {
 		return nil, errors.New("nothing is live yet, so there is nothing to roll back")
 	}
 	if to == 0 {
-		prev, err := previous(t, s.status.Production.Version)
+		prev, err := s.previous(s.status.Production.Version)
 		if err != nil {
 			return nil, err
 		}
@@ -278,7 +191,8 @@ func (s *session) rollback(to uint64, how string) (*Result, error) {
 }
 
 // previous finds the version that was live before the current one.
-func previous(t *slots.Target, current uint64) (uint64, error) {
+func (s *Session) previous(current uint64) (uint64, error) {
+	t := s.t
 	acts, err := t.Store.Activations(t.Key())
 	if err != nil {
 		return 0, err
@@ -296,8 +210,9 @@ func previous(t *slots.Target, current uint64) (uint64, error) {
 	return 0, fmt.Errorf("history has no version that was live before version %d; name one with --to N (see `fwslot history`)", current)
 }
 
-func compiled(t *slots.Target, version uint64) (*slots.Ruleset, error) {
-	blob, err := t.Store.Compiled(t.Key(), version)
+// compiled returns a version's compiled form from history.
+func (s *Session) compiled(version uint64) (*slots.Ruleset, error) {
+	blob, err := s.store().Compiled(s.key(), version)
 	if err != nil {
 		return nil, err
 	}
@@ -309,9 +224,9 @@ func compiled(t *slots.Target, version uint64) (*slots.Ruleset, error) {
 }
 
 // flip makes the version in the inactive slot live.
-func (s *session) flip(want uint64, how string, confirm time.Duration) (*Result, error) {
+func (s *Session) flip(want uint64, how string, confirm time.Duration) (*Result, error) {
 	to := s.status.Active().Other()
-	keep, err := legacyKeep(s.t, s.status)
+	keep, err := s.legacyKeep(s.status)
 	if err != nil {
 		return nil, err
 	}
@@ -324,7 +239,7 @@ func (s *session) flip(want uint64, how string, confirm time.Duration) (*Result,
 		return nil, err
 	}
 	s.lap(PhaseBatch)
-	if err := s.c.Commit(&b); err != nil {
+	if err := s.commit(&b); err != nil {
 		return nil, fmt.Errorf("%s to version %d (production unchanged): %w", how, want, err)
 	}
 	s.lap(PhaseCommit)
@@ -340,18 +255,18 @@ func (s *session) flip(want uint64, how string, confirm time.Duration) (*Result,
 // it live, in one transaction. same says the version already sits in that
 // slot (a forced swap over drift): objects added there by hand are then
 // named among the deleted ones.
-func (s *session) restage(version uint64, how string, confirm time.Duration, same bool) (*Result, error) {
+func (s *Session) restage(version uint64, how string, confirm time.Duration, same bool) (*Result, error) {
 	t := s.t
 	v, err := t.Store.Meta(t.Key(), version)
 	if err != nil {
 		return nil, err
 	}
-	rs, err := compiled(t, version)
+	rs, err := s.compiled(version)
 	if err != nil {
 		return nil, err
 	}
 	to := s.status.Active().Other()
-	keep, err := legacyKeep(t, s.status)
+	keep, err := s.legacyKeep(s.status)
 	if err != nil {
 		return nil, err
 	}
@@ -370,7 +285,7 @@ func (s *session) restage(version uint64, how string, confirm time.Duration, sam
 	if err := s.own(&b); err != nil {
 		return nil, err
 	}
-	if err := s.c.Commit(&b); err != nil {
+	if err := s.commit(&b); err != nil {
 		return nil, fmt.Errorf("%s to version %d (production unchanged): %w", how, version, err)
 	}
 	res, err := s.record(version, to, how, true, confirm)
@@ -383,7 +298,7 @@ func (s *session) restage(version uint64, how string, confirm time.Duration, sam
 // legacyKeep returns, while a table still holds pre-fwslot content, the
 // test that keeps the legacy sets and objects that a slot shares; nil
 // otherwise.
-func legacyKeep(t *slots.Target, status *slots.Status) (func(*slots.TableState, string) bool, error) {
+func (s *Session) legacyKeep(status *slots.Status) (func(*slots.TableState, string) bool, error) {
 	if !status.Takeover {
 		return nil, nil
 	}
@@ -392,7 +307,7 @@ func legacyKeep(t *slots.Target, status *slots.Status) (func(*slots.TableState, 
 		if info == nil {
 			continue
 		}
-		rs, err := compiled(t, info.Version)
+		rs, err := s.compiled(info.Version)
 		if err != nil {
 			return nil, fmt.Errorf("taking over existing tables needs version %d from history: %w", info.Version, err)
 		}
@@ -406,7 +321,7 @@ func legacyKeep(t *slots.Target, status *slots.Status) (func(*slots.TableState, 
 }
 
 // record writes the activation and the new kernel state to history.
-func (s *session) record(to uint64, slot names.Slot, how string, restaged bool, confirm time.Duration) (*Result, error) {
+func (s *Session) record(to uint64, slot names.Slot, how string, restaged bool, confirm time.Duration) (*Result, error) {
 	t := s.t
 	var from uint64
 	if s.status.Production != nil {
@@ -434,11 +349,11 @@ func (s *session) record(to uint64, slot names.Slot, how string, restaged bool, 
 		}
 		res.Seq = got.Seq
 		if s.clean {
-			if err := t.MarkClean(tx, s.gen); err != nil {
+			if err := s.markClean(tx, s.gen); err != nil {
 				return err
 			}
 		}
-		return t.RecordKernel(tx, s.st, s.gen)
+		return s.recordState(tx, s.st, s.gen)
 	})
 	if err != nil {
 		res.Seq = 0

@@ -1,4 +1,4 @@
-package swap_test
+package session_test
 
 import (
 	"context"
@@ -6,24 +6,23 @@ import (
 	"log"
 	"strings"
 
-	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/probe"
+	"github.com/fwslot/fwslot/session"
 	"github.com/fwslot/fwslot/slots"
-	"github.com/fwslot/fwslot/swap"
 )
 
-// Example stages a ruleset on the named namespace "lab" only if its probes
-// pass in a twin, makes it live in one transaction, and rolls back. It needs
-// CAP_NET_ADMIN, so it is compiled with the tests but not run; the command
-// tests (cmd/fwslot) run the same calls on real namespaces.
-func Example() {
+// Example_lab stages a ruleset on the named namespace "lab" only if its
+// probes pass in a twin, makes it live in one transaction, and rolls back,
+// all in one session. It needs CAP_NET_ADMIN, so it is compiled with the
+// tests but not run; the command tests (cmd/fwslot) run the same calls on
+// real namespaces, and Example runs this API on a fake kernel.
+func Example_lab() {
 	ctx := context.Background()
-	store, err := history.Open("/var/lib/fwslot/lab.db", history.Options{})
+	s, err := session.Open(ctx, &session.Target{NetNS: "lab"}, session.Options{DB: "/var/lib/fwslot/lab.db"})
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer store.Close()
-	t := &slots.Target{NetNS: "lab", Store: store}
+	defer s.Close()
 
 	probes, err := probe.Parse("inline", strings.NewReader(
 		"accept tcp 198.51.100.7:40000 -> 192.0.2.10:22 in eth0\n"+
@@ -33,7 +32,7 @@ func Example() {
 	}
 	// Load compiles the file, runs Check on the compiled form, and only
 	// then writes the staging slot; production is untouched either way.
-	loaded, err := t.Load(ctx, "/etc/fwslot/ruleset.nft", slots.LoadOptions{
+	loaded, err := s.Load(ctx, "/etc/fwslot/ruleset.nft", session.LoadOptions{
 		Message: "open ssh for the office",
 		Check: func(ctx context.Context, file string, rs *slots.Ruleset) error {
 			rep, err := probe.Run(ctx, probe.Topology{}, probe.RulesetLoader(rs), probes, nil, probe.Options{})
@@ -51,13 +50,13 @@ func Example() {
 	}
 	fmt.Println("staged version", loaded.Version)
 
-	live, err := swap.Swap(ctx, t, swap.Options{})
+	live, err := s.Swap(ctx, session.SwapOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("live version", live.To)
 
-	back, err := swap.Rollback(ctx, t, 0)
+	back, err := s.Rollback(ctx, 0)
 	if err != nil {
 		log.Fatal(err)
 	}

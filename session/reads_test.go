@@ -1,4 +1,4 @@
-package swap
+package session
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"github.com/fwslot/fwslot/slots"
 )
 
-// A swap and a rollback read each kernel object once: one connection, and
+// A swap, a rollback and a load read each kernel object once: one connection, and
 // exactly the requests of one state read (the generation, then tables,
 // chains and fwslot's own rules), nothing twice. With the one history
 // commit TestCommitsPerCommand holds them to, this is issue 10's budget.
@@ -18,16 +18,16 @@ func TestSwapReadsTheKernelOnce(t *testing.T) {
 	tg := newTarget(t, ns)
 	ctx := context.Background()
 	for _, f := range []string{writeRuleset(t, "ssh.nft", onlySSH), writeRuleset(t, "web.nft", onlyWeb)} {
-		if _, err := tg.Load(ctx, f, slots.LoadOptions{}); err != nil {
+		if _, err := tg.Load(ctx, f, LoadOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Swap(ctx, tg, Options{}); err != nil {
+		if _, err := tg.Swap(ctx, SwapOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// What one state read costs on this kernel, on a connection of its own.
 	stateReads := func() int {
-		c, err := tg.Dial()
+		c, err := tg.Slots().Dial()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -41,8 +41,14 @@ func TestSwapReadsTheKernelOnce(t *testing.T) {
 		name string
 		run  func() error
 	}{
-		{"rollback", func() error { _, err := Rollback(ctx, tg, 0); return err }},
-		{"swap", func() error { _, err := Swap(ctx, tg, Options{}); return err }},
+		{"rollback", func() error { _, err := tg.Rollback(ctx, 0); return err }},
+		{"swap", func() error { _, err := tg.Swap(ctx, SwapOptions{}); return err }},
+		// A load compiles in a private namespace of its own; on the
+		// target it reads the state once and commits one batch.
+		{"load", func() error {
+			_, err := tg.Load(ctx, writeRuleset(t, "ssh2.nft", onlySSH+"# again\n"), LoadOptions{})
+			return err
+		}},
 	}
 	for _, c := range cases {
 		want := stateReads()

@@ -1,4 +1,4 @@
-package swap
+package session
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/fwslot/fwslot/internal/testnet"
-	"github.com/fwslot/fwslot/slots"
 )
 
 // TestCommitsPerCommand holds each command to its budget of history
@@ -36,21 +35,21 @@ func TestCommitsPerCommand(t *testing.T) {
 		act  bool   // records an activation to prod
 	}{
 		{"load ssh, adopting the existing table", 2, 2, func() error {
-			res, err := tg.Load(ctx, v1, slots.LoadOptions{})
+			res, err := tg.Load(ctx, v1, LoadOptions{})
 			if err == nil && (res.Adopted != 1 || res.Version != 2) {
 				err = fmt.Errorf("adopted %d, loaded %d: want 1 and 2", res.Adopted, res.Version)
 			}
 			return err
 		}, 1, false},
-		{"swap to ssh", 1, 1, func() error { _, err := Swap(ctx, tg, Options{}); return err }, 2, true},
-		{"load web", 2, 2, func() error { _, err := tg.Load(ctx, v2, slots.LoadOptions{}); return err }, 2, false},
-		{"swap to web with confirmation", 1, 1, func() error { _, err := Swap(ctx, tg, Options{Confirm: time.Hour}); return err }, 3, true},
-		{"confirm", 1, 1, func() error { _, err := Confirm(tg); return err }, 3, false},
-		{"rollback to ssh", 1, 1, func() error { _, err := Rollback(ctx, tg, 0); return err }, 2, true},
-		{"load web again (already staged: nothing to do)", 0, 0, func() error { _, err := tg.Load(ctx, v2, slots.LoadOptions{}); return err }, 2, false},
+		{"swap to ssh", 1, 1, func() error { _, err := tg.Swap(ctx, SwapOptions{}); return err }, 2, true},
+		{"load web", 2, 2, func() error { _, err := tg.Load(ctx, v2, LoadOptions{}); return err }, 2, false},
+		{"swap to web with confirmation", 1, 1, func() error { _, err := tg.Swap(ctx, SwapOptions{Confirm: time.Hour}); return err }, 3, true},
+		{"confirm", 1, 1, func() error { _, err := confirmOnce(ctx, tg); return err }, 3, false},
+		{"rollback to ssh", 1, 1, func() error { _, err := tg.Rollback(ctx, 0); return err }, 2, true},
+		{"load web again (already staged: nothing to do)", 0, 0, func() error { _, err := tg.Load(ctx, v2, LoadOptions{}); return err }, 2, false},
 		{"swap to web after a foreign change elsewhere (content check)", 1, 1, func() error {
 			testnet.Run(t, ns, "nft", "add table ip other")
-			if _, err := Swap(ctx, tg, Options{}); err != nil {
+			if _, err := tg.Swap(ctx, SwapOptions{}); err != nil {
 				return err
 			}
 			// The clean check is recorded: the next one takes the fast path.
@@ -58,7 +57,7 @@ func TestCommitsPerCommand(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			c, err := tg.Dial()
+			c, err := tg.Slots().Dial()
 			if err != nil {
 				return err
 			}
@@ -70,7 +69,7 @@ func TestCommitsPerCommand(t *testing.T) {
 		}, 3, true},
 		{"restore after the kernel was emptied", 1, 1, func() error {
 			testnet.Run(t, ns, "nft", "flush", "ruleset")
-			_, err := Restore(ctx, tg)
+			_, err := restoreOnce(ctx, tg)
 			return err
 		}, 3, true},
 	}
@@ -112,13 +111,13 @@ func TestEndingPendingSwapIsOneCommit(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
 		name   string
-		run    func(tg *slots.Target, pending uint64) error
+		run    func(tg *Target, pending uint64) error
 		how    string
 		result string // of the pending swap afterwards
 		note   string // of the new activation
 	}{
-		{"rollback", func(tg *slots.Target, _ uint64) error { _, err := Rollback(ctx, tg, 0); return err }, "rollback", "rolled back", ""},
-		{"revert", func(tg *slots.Target, seq uint64) error {
+		{"rollback", func(tg *Target, _ uint64) error { _, err := tg.Rollback(ctx, 0); return err }, "rollback", "rolled back", ""},
+		{"revert", func(tg *Target, seq uint64) error {
 			_, err := Revert(ctx, tg, seq, "not confirmed in time")
 			return err
 		}, "revert", "reverted", "not confirmed in time"},
@@ -130,7 +129,7 @@ func TestEndingPendingSwapIsOneCommit(t *testing.T) {
 			load(t, tg, writeRuleset(t, "ssh.nft", onlySSH))
 			mustSwap(t, tg)
 			load(t, tg, writeRuleset(t, "web.nft", onlyWeb))
-			p, err := Swap(ctx, tg, Options{Confirm: time.Hour})
+			p, err := tg.Swap(ctx, SwapOptions{Confirm: time.Hour})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -169,14 +168,11 @@ func TestReconcileRepairsInOneCommit(t *testing.T) {
 	load(t, tg, writeRuleset(t, "ssh.nft", onlySSH))
 	mustSwap(t, tg)
 	load(t, tg, writeRuleset(t, "web.nft", onlyWeb))
-	p, err := Swap(ctx, tg, Options{Confirm: time.Hour})
+	p, err := tg.Swap(ctx, SwapOptions{Confirm: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, db, err := tg.Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, db := identity(t, tg)
 	w := &Watchdog{NetNS: ns, DB: db, Owner: id, Seq: p.Seq, From: 1, To: 2}
 	if msg, err := w.revertKernel(); err != nil {
 		t.Fatal(err)
@@ -188,10 +184,12 @@ func TestReconcileRepairsInOneCommit(t *testing.T) {
 		repaired int
 	}{{1, 2}, {0, 0}} {
 		before := tg.Store.Commits()
-		repaired, err := tg.ReconcileNow()
+		s, err := Open(ctx, tg, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
+		repaired := s.Repaired()
+		s.Close()
 		if got := tg.Store.Commits() - before; got != want.commits || len(repaired) != want.repaired {
 			t.Errorf("reconcile %d: %d commits, repaired %q; want %d commits, %d repairs", i+1, got, repaired, want.commits, want.repaired)
 		}

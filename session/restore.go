@@ -1,4 +1,4 @@
-package swap
+package session
 
 import (
 	"context"
@@ -21,13 +21,12 @@ var ErrNotEmpty = errors.New("the kernel already holds fwslot's tables")
 // last confirmed production goes live and the last staged version waits
 // beside it, in one transaction. Versions compiled for other interface
 // indexes than the target has now are compiled again from their source.
-func Restore(ctx context.Context, t *slots.Target) (*Result, error) {
+func (s *Session) Restore(ctx context.Context) (*Result, error) {
 	start := time.Now()
-	s, err := open(t)
-	if err != nil {
+	if err := s.begin(nil, start); err != nil {
 		return nil, err
 	}
-	defer s.close()
+	t := s.t
 	if m := s.st.Managed(); len(m) > 0 {
 		if s.status.Production != nil {
 			return nil, fmt.Errorf("%w (version %d is live); restore is for an empty kernel after boot, use rollback to change versions", ErrNotEmpty, s.status.Production.Version)
@@ -45,7 +44,7 @@ func Restore(ctx context.Context, t *slots.Target) (*Result, error) {
 	if prod == 0 {
 		return nil, errors.New("history holds no version that went live: nothing to restore")
 	}
-	ifaces, err := slots.Interfaces(t.NetNS)
+	ifaces, err := s.k.Interfaces()
 	if err != nil {
 		return nil, err
 	}
@@ -64,12 +63,12 @@ func Restore(ctx context.Context, t *slots.Target) (*Result, error) {
 		if staged == 0 || staged == prod {
 			continue
 		}
-		if err := stageVersion(ctx, t, &b, s.st, staged, names.SlotB, ifaces); err != nil {
+		if err := s.stageVersion(ctx, &b, s.st, staged, names.SlotB, ifaces); err != nil {
 			return nil, fmt.Errorf("restore staging version %d: %w", staged, err)
 		}
 		break
 	}
-	if err := stageVersion(ctx, t, &b, s.st, prod, names.SlotA, ifaces); err != nil {
+	if err := s.stageVersion(ctx, &b, s.st, prod, names.SlotA, ifaces); err != nil {
 		return nil, fmt.Errorf("restore production version %d: %w", prod, err)
 	}
 	if err := slots.Flip(&b, s.st, names.SlotA, nil); err != nil {
@@ -78,7 +77,7 @@ func Restore(ctx context.Context, t *slots.Target) (*Result, error) {
 	if err := s.own(&b); err != nil {
 		return nil, err
 	}
-	if err := s.c.Commit(&b); err != nil {
+	if err := s.commit(&b); err != nil {
 		return nil, fmt.Errorf("restore version %d: %w", prod, err)
 	}
 	res := &Result{To: prod, Slot: names.SlotA, How: "restore", Restaged: true, Repaired: append(s.repaired, flushed...)}
@@ -96,7 +95,7 @@ func Restore(ctx context.Context, t *slots.Target) (*Result, error) {
 				return err
 			}
 		}
-		return t.RecordKernel(tx, s.st, s.gen)
+		return s.recordState(tx, s.st, s.gen)
 	})
 	if err != nil {
 		res.Seq = 0
@@ -108,12 +107,13 @@ func Restore(ctx context.Context, t *slots.Target) (*Result, error) {
 
 // stageVersion adds the messages that put a version from history into a
 // slot, compiling it again when the interface indexes have changed.
-func stageVersion(ctx context.Context, t *slots.Target, b *nfnl.Batch, st *slots.State, n uint64, slot names.Slot, ifaces []slots.Iface) error {
+func (s *Session) stageVersion(ctx context.Context, b *nfnl.Batch, st *slots.State, n uint64, slot names.Slot, ifaces []slots.Iface) error {
+	t := s.t
 	v, err := t.Store.Meta(t.Key(), n)
 	if err != nil {
 		return err
 	}
-	rs, err := compiled(t, n)
+	rs, err := s.compiled(n)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package swap
+package session
 
 import (
 	"bytes"
@@ -18,14 +18,49 @@ import (
 )
 
 // newTarget returns a fwslot target on ns with a fresh history file.
-func newTarget(t *testing.T, ns string) *slots.Target {
+func newTarget(t *testing.T, ns string) *Target {
 	t.Helper()
 	s, err := history.Open(filepath.Join(t.TempDir(), "fwslot.db"), history.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return &slots.Target{NetNS: ns, Store: s}
+	return &Target{NetNS: ns, Store: s}
+}
+
+// confirmOnce confirms in a session of its own, as `fwslot confirm` does.
+func confirmOnce(ctx context.Context, tg *Target) (uint64, error) {
+	s, err := Open(ctx, tg, Options{})
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	return s.Confirm(ctx)
+}
+
+// restoreOnce restores in a session of its own, as `fwslot restore` does.
+func restoreOnce(ctx context.Context, tg *Target) (*Result, error) {
+	s, err := Open(ctx, tg, Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return s.Restore(ctx)
+}
+
+// identity returns the identity and path of tg's history, as the kernel
+// is tagged with them.
+func identity(t *testing.T, tg *Target) (id, db string) {
+	t.Helper()
+	s, err := Open(context.Background(), tg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if id, db, err = s.identity(); err != nil {
+		t.Fatal(err)
+	}
+	return id, db
 }
 
 func writeRuleset(t *testing.T, name, body string) string {
@@ -37,27 +72,27 @@ func writeRuleset(t *testing.T, name, body string) string {
 	return p
 }
 
-func load(t *testing.T, tg *slots.Target, file string) *slots.LoadResult {
+func load(t *testing.T, tg *Target, file string) *LoadResult {
 	t.Helper()
-	res, err := tg.Load(context.Background(), file, slots.LoadOptions{Message: filepath.Base(file)})
+	res, err := tg.Load(context.Background(), file, LoadOptions{Message: filepath.Base(file)})
 	if err != nil {
 		t.Fatalf("load %s: %v", file, err)
 	}
 	return res
 }
 
-func mustSwap(t *testing.T, tg *slots.Target) *Result {
+func mustSwap(t *testing.T, tg *Target) *Result {
 	t.Helper()
-	res, err := Swap(context.Background(), tg, Options{})
+	res, err := tg.Swap(context.Background(), SwapOptions{})
 	if err != nil {
 		t.Fatalf("swap: %v", err)
 	}
 	return res
 }
 
-func mustRollback(t *testing.T, tg *slots.Target, to uint64) *Result {
+func mustRollback(t *testing.T, tg *Target, to uint64) *Result {
 	t.Helper()
-	res, err := Rollback(context.Background(), tg, to)
+	res, err := tg.Rollback(context.Background(), to)
 	if err != nil {
 		t.Fatalf("rollback: %v", err)
 	}

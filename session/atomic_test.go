@@ -1,4 +1,4 @@
-package swap
+package session
 
 import (
 	"context"
@@ -64,7 +64,7 @@ add rule inet truth after udp dport 9999 counter`)
 	const swaps = 500
 	start := time.Now()
 	for i := 0; i < swaps; i++ {
-		if _, err := Swap(context.Background(), tg, Options{}); err != nil {
+		if _, err := tg.Swap(context.Background(), SwapOptions{}); err != nil {
 			close(stop)
 			wg.Wait()
 			t.Fatalf("swap %d: %v", i, err)

@@ -1,7 +1,8 @@
-package swap
+package session
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 
@@ -42,7 +43,7 @@ func TestAdoptExistingTable(t *testing.T) {
 		t.Fatal("load changed the running legacy table")
 	}
 	expectReach(t, peer, map[string]bool{"22": true, "80": false})
-	st, err := tg.Status()
+	st, err := tg.Status(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestAdoptExistingTable(t *testing.T) {
 		t.Fatalf("rollback went to %d, want the adopted version 1", res2.To)
 	}
 	expectReach(t, peer, map[string]bool{"22": true, "80": false})
-	if st, _ := tg.Status(); st.Takeover || len(st.Warnings) != 0 {
+	if st, _ := tg.Status(context.Background()); st.Takeover || len(st.Warnings) != 0 {
 		t.Fatalf("status after rollback: takeover=%v warnings=%v", st.Takeover, st.Warnings)
 	}
 	v, err := tg.Store.Get(tg.Key(), 1)
@@ -153,7 +154,7 @@ func TestAdoptTableWithAnonymousChains(t *testing.T) {
 	expectReach(t, peer, map[string]bool{"22": true, "80": false})
 	mustSwap(t, tg)
 	expectReach(t, peer, map[string]bool{"22": false, "80": true})
-	if st, err := tg.Status(); err != nil || len(st.Warnings) != 0 || st.Drift {
+	if st, err := tg.Status(context.Background()); err != nil || len(st.Warnings) != 0 || st.Drift {
 		t.Fatalf("status: %+v %v", st, err)
 	}
 }

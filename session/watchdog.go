@@ -1,4 +1,4 @@
-package swap
+package session
 
 import (
 	"context"
@@ -70,7 +70,7 @@ func (w *Watchdog) logChanged(format string, args ...any) {
 	}
 }
 
-func (w *Watchdog) target() *slots.Target { return &slots.Target{NetNS: w.NetNS} }
+func (w *Watchdog) target() *Target { return &Target{NetNS: w.NetNS} }
 
 // gone reports whether there is nothing left to act on: neither the
 // history nor the target namespace exists any more.
@@ -237,7 +237,7 @@ func (w *Watchdog) revertWithHistory(ctx context.Context, reason string, wait ti
 // tags, without history: only when the tables are this history's, the
 // live slot runs version To and the other slot still holds version From.
 func (w *Watchdog) revertKernel() (string, error) {
-	c, err := w.target().Dial()
+	c, err := w.target().Slots().Dial()
 	if err != nil {
 		return "", err
 	}
@@ -302,17 +302,4 @@ func (w *Watchdog) restagePrev(b *nfnl.Batch, st *slots.State, to names.Slot) er
 		return fmt.Errorf("version %d no longer sits in the other slot and the interface indexes changed since it was compiled: going back needs history", w.From)
 	}
 	return slots.Stage(b, st, rs, to, slots.Tag{Version: w.From, Hash: w.PrevHash}, to)
-}
-
-// ExpirePending reverts a pending confirmed swap whose deadline has passed
-// (its watchdog died, or the machine slept): every command calls it first.
-func ExpirePending(ctx context.Context, t *slots.Target) (*Result, error) {
-	if t.Store == nil {
-		return nil, nil
-	}
-	p, ok, err := t.Store.Pending(t.Key())
-	if err != nil || !ok || time.Now().Before(p.Deadline) {
-		return nil, err
-	}
-	return Revert(ctx, t, p.Seq, fmt.Sprintf("not confirmed by %s (reverted late: the watchdog did not run)", p.Deadline.Local().Format("15:04:05")))
 }
