@@ -40,8 +40,8 @@ func run() int {
 	runs := flag.Int("runs", 5, "recorded runs per row (at least 5); one warm-up run precedes them")
 	breakdown := flag.Bool("breakdown", true, "also time each phase of an in-process load and swap (default off with -quick)")
 	only := flag.String("only", "", "comma-separated sections to run (default all): core,tools,bigset,scale,flood,datapath,probes,breakdown")
-	scaleSet := flag.Int("scale-set", 0, "elements of the scale section's set (default 1000000, 100000 with -quick)")
-	scaleRules := flag.Int("scale-rules", 0, "rules of the scale section's ruleset (default 100000, 10000 with -quick)")
+	scaleSet := flag.Int("scale-set", 0, "elements of the scale section's set (default 1000000, 20000 with -quick)")
+	scaleRules := flag.Int("scale-rules", 0, "rules of the scale section's ruleset (default 100000, 2000 with -quick)")
 	bigset := flag.Int("bigset", 0, "elements of the large set (default 1000000, 100000 with -quick)")
 	floodFor := flag.Duration("flood", 0, "how long to swap under the flood, per size (default 10s, 3s with -quick)")
 	dpFor := flag.Duration("datapath", 0, "length of one datapath run (default 5s, 1.5s with -quick)")
@@ -81,10 +81,10 @@ func run() int {
 			*bigset = 100000
 		}
 		if !explicit["scale-set"] {
-			*scaleSet = 100000
+			*scaleSet = 20000
 		}
 		if !explicit["scale-rules"] {
-			*scaleRules = 10000
+			*scaleRules = 2000
 		}
 		if !explicit["flood"] {
 			*floodFor = 3 * time.Second
