@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"errors"
 
 	"github.com/fwslot/fwslot/history"
@@ -13,7 +14,7 @@ import (
 // holds when it is provably what the kernel holds there (history's kernel
 // record names it, at the generation st was read at: nothing touched the
 // kernel since fwslot wrote it), or nil.
-func (s *Session) refreshable(st *slots.State, status *slots.Status, slot names.Slot) (*slots.Ruleset, error) {
+func (s *Session) refreshable(st *slots.State, status *slots.Status, slot names.Slot, rs *slots.Ruleset) (*slots.Ruleset, error) {
 	if status.Staging == nil || status.Staging.Slot != slot || status.Takeover {
 		return nil, nil
 	}
@@ -28,7 +29,50 @@ func (s *Session) refreshable(st *slots.State, status *slots.Status, slot names.
 		}
 		return nil, err
 	}
+	if !mostlyIn(blob, rs) {
+		return nil, nil
+	}
 	return slots.Decode(blob)
+}
+
+// sampleSize is how many elements of the new version mostlyIn looks for.
+const sampleSize = 32
+
+// mostlyIn reports whether most of a sample of rs's big-set elements
+// occur in blob, the staged version's encoded form (its elements are
+// stored there byte for byte): when they do not, the versions differ in
+// more elements than a refresh takes, and decoding the staged version
+// (hundreds of MB for a 1M-element set) is spared. A false "yes" only
+// costs the decode.
+func mostlyIn(blob []byte, rs *slots.Ruleset) bool {
+	var big [][][]byte
+	total := 0
+	for _, t := range rs.Tables {
+		for _, set := range t.Sets {
+			if len(set.Elems) >= slots.FastElements {
+				big = append(big, set.Elems)
+				total += len(set.Elems)
+			}
+		}
+	}
+	if total == 0 {
+		return true
+	}
+	found, tried := 0, 0
+	for k := range sampleSize {
+		i := k * total / sampleSize
+		for _, elems := range big {
+			if i < len(elems) {
+				tried++
+				if bytes.Contains(blob, elems[i]) {
+					found++
+				}
+				break
+			}
+			i -= len(elems)
+		}
+	}
+	return found*4 >= tried*3
 }
 
 // stageNew stages rs into slot: as a refresh (slots.Refresh) when
@@ -40,7 +84,7 @@ func (s *Session) stageNew(b *nfnl.Batch, st *slots.State, status *slots.Status,
 	// to find that out costs memory on big rulesets: only a version with
 	// big element lists from the source is tried.
 	if mayRefresh && rs.FastLists() > 0 {
-		old, err := s.refreshable(st, status, slot)
+		old, err := s.refreshable(st, status, slot, rs)
 		if err != nil {
 			return false, err
 		}

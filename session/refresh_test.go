@@ -127,6 +127,14 @@ func TestRefreshEqualsFullStage(t *testing.T) {
 	if res := load(t, tg, writeRuleset(t, "v4.nft", refreshRuleset(9, "counter drop", 3000, ""))); res.Refreshed {
 		t.Fatal("a version with a changed rule was refreshed")
 	}
+	mustSwap(t, tg)
+	// The staging slot holds v3 ("counter"); v5 has the same rules and
+	// other elements throughout: staged in full, and the sample check
+	// says so without decoding v3.
+	v5 := strings.ReplaceAll(refreshRuleset(7, "counter", 3000, ""), "10.", "11.")
+	if res := load(t, tg, writeRuleset(t, "v5.nft", v5)); res.Refreshed {
+		t.Fatal("a version whose every element changed was refreshed")
+	}
 }
 
 // TestRefreshRefusedLeavesProduction: a refresh the kernel refuses (the
@@ -159,7 +167,7 @@ func TestRefreshRefusedLeavesProduction(t *testing.T) {
 		t.Fatal(err)
 	}
 	slot := s.status.Active().Other()
-	old, err := s.refreshable(s.st, s.status, slot)
+	old, err := s.refreshable(s.st, s.status, slot, rs)
 	if err != nil || old == nil {
 		t.Fatalf("the staging slot is not refreshable: %v", err)
 	}
