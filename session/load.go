@@ -53,6 +53,9 @@ type LoadResult struct {
 	// Adopted is the version recorded for the tables that ran before
 	// fwslot took them over.
 	Adopted uint64 `json:"adopted,omitempty"`
+	// Refreshed is true when the staging slot held a version that
+	// differed only in set elements and the load wrote just those.
+	Refreshed bool `json:"refreshed,omitempty"`
 	// Warnings are things the operator should know (a ruleset file
 	// others can write); Repaired says what reconciling history fixed.
 	Warnings []string      `json:"warnings"`
@@ -225,7 +228,8 @@ func (s *Session) Load(ctx context.Context, file string, opts LoadOptions) (*Loa
 	} else {
 		written <- nil
 	}
-	stageErr := slots.Stage(&batch, st, rs, res.Slot, slots.Tag{Version: number, Hash: b.Hash}, status.Active())
+	var stageErr error
+	res.Refreshed, stageErr = s.stageNew(&batch, st, status, rs, res.Slot, slots.Tag{Version: number, Hash: b.Hash}, len(adopt) == 0)
 	if timer != nil {
 		timer(slots.PhaseBatchSize, time.Duration(batch.Len()))
 	}

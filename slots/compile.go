@@ -1,6 +1,7 @@
 package slots
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
@@ -114,7 +115,65 @@ func Compile(ctx context.Context, file string, ifaces []Iface) (*Ruleset, error)
 // returns a *CompileError; nothing outside the private namespace changes,
 // whatever the file says (`flush ruleset` included). timer, when set,
 // receives the phases (namespace setup, nft, read back).
+//
+// Element lists of FastElements or more elements are encoded from the
+// source (fastelems.go) instead: nft compiles the bundle without them, and
+// the sets it builds must then be exactly the declarations those lists
+// were encoded for, or the bundle is compiled whole.
 func CompileBundle(ctx context.Context, b *source.Bundle, ifaces []Iface, timer Timer) (*Ruleset, error) {
+	rs, _, err := compileBundle(ctx, b, ifaces, timer, FastElements)
+	return rs, err
+}
+
+// FastElements is the size from which a set's element list is encoded
+// from the source rather than compiled and read back: the kernel's set
+// dump costs the square of the set's size (issue 11).
+const FastElements = 1000
+
+// compileBundle is CompileBundle with the fast path taking element lists
+// of at least min elements (min < 0: never); it also returns how many
+// lists went the fast way.
+func compileBundle(ctx context.Context, b *source.Bundle, ifaces []Iface, timer Timer, min int) (*Ruleset, int, error) {
+	var fast []*fastSet
+	if min >= 0 && classify(sniffHead(b.Flat)) != kindJSON { // nft syntax only
+		mark := time.Now()
+		fast = planFast(b, min)
+		timer.lap(PhaseFastElems, mark)
+	}
+	if len(fast) == 0 {
+		rs, err := compileWhole(ctx, b, ifaces, timer)
+		return rs, 0, err
+	}
+	lists := make([]source.ElementList, len(fast))
+	for i, f := range fast {
+		lists[i] = f.list
+	}
+	rs, err := compileWhole(ctx, b.WithoutElements(lists), ifaces, timer)
+	if err != nil {
+		// nft's message about the file without its big lists may
+		// point at a line a list shifted; compile it whole for nft's
+		// own words.
+		rs, err = compileWhole(ctx, b, ifaces, timer)
+		return rs, 0, err
+	}
+	mark := time.Now()
+	if !attachFast(rs, fast) {
+		// nft read a declaration otherwise than the encoding assumed:
+		// compile it all, elements included.
+		rs, err := compileWhole(ctx, b, ifaces, timer)
+		return rs, 0, err
+	}
+	timer.lap(PhaseFastElems, mark)
+	// Verdict maps of the lists may jump deeper than the rules alone.
+	if err := checkDepth(b, rs); err != nil {
+		return nil, 0, err
+	}
+	rs.fastLists = len(fast)
+	return rs, len(fast), nil
+}
+
+// compileWhole compiles b as it is and reads back everything nft built.
+func compileWhole(ctx context.Context, b *source.Bundle, ifaces []Iface, timer Timer) (*Ruleset, error) {
 	mark := time.Now()
 	file := b.Main
 	nft, err := nftPath()
@@ -331,6 +390,11 @@ func deepestPath(t *Table) ([]string, []int, error) {
 // jumpTargets lists the chains a rule jumps or goes to, directly or
 // through a verdict map.
 func jumpTargets(rule []byte, vmaps map[string][]string) ([]string, error) {
+	// Most rules neither jump nor look up a map: a jump or goto verdict
+	// holds its code (big-endian -3 or -4), a lookup its name.
+	if !bytes.Contains(rule, verdictJumpBytes) && !bytes.Contains(rule, verdictGotoBytes) && !bytes.Contains(rule, lookupBytes) {
+		return nil, nil
+	}
 	attrs, err := nfnl.ParseAttrs(rule)
 	if err != nil {
 		return nil, err
@@ -377,6 +441,12 @@ func jumpTargets(rule []byte, vmaps map[string][]string) ([]string, error) {
 	}
 	return out, nil
 }
+
+var (
+	verdictJumpBytes = []byte{0xff, 0xff, 0xff, 0xfd}
+	verdictGotoBytes = []byte{0xff, 0xff, 0xff, 0xfc}
+	lookupBytes      = []byte("lookup\x00")
+)
 
 // verdictChain returns the chain of a jump or goto verdict in an NFTA_DATA
 // payload, or "".

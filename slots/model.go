@@ -27,6 +27,10 @@ type Ruleset struct {
 	// iif/oif rules hold indexes, so a replay on another set of indexes
 	// must compile again.
 	Ifaces []Iface
+
+	// fastLists counts the element lists encoded from the source by
+	// this compile (not stored): only such a version may be a refresh.
+	fastLists int
 }
 
 // Table is one nf_tables table and everything in it.

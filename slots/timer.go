@@ -29,6 +29,7 @@ const (
 	PhaseNetns     = "private netns setup"
 	PhaseNft       = "compile: nft -f (private netns)"
 	PhaseReadBack  = "compile: read back (netlink dumps)"
+	PhaseFastElems = "compile: big sets encoded from source"
 	PhaseCheck     = "checks (probes, lockout guard)"
 	PhaseEncode    = "encode (gob, for history)"
 	PhaseHistory   = "history write (bbolt)"
@@ -39,5 +40,5 @@ const (
 )
 
 // LoadPhases lists the phases of Load that take time, in order.
-var LoadPhases = []string{PhaseSource, PhaseState, PhaseIfaces, PhaseNetns, PhaseNft, PhaseReadBack,
+var LoadPhases = []string{PhaseSource, PhaseState, PhaseIfaces, PhaseNetns, PhaseNft, PhaseReadBack, PhaseFastElems,
 	PhaseCheck, PhaseEncode, PhaseHistory, PhaseBatch, PhaseCommit, PhaseRecord}

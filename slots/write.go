@@ -269,10 +269,17 @@ func addElems(b *nfnl.Batch, t *Table, s *Set, ref setRef, rn *renamer) error {
 		list = nfnl.Encoder{}
 	}
 	objType := s.ObjType()
+	// Elements of a plain set name nothing patchElem renames (it patches
+	// map data and object references only): they go as they are, which
+	// spares a copy of every element of a big set.
+	plain := s.Flags&(nfnl.SetFlagMap|nfnl.SetFlagObject) == 0
 	for _, el := range s.Elems {
-		p, err := patchElem(el, rn, objType)
-		if err != nil {
-			return fmt.Errorf("set %s: %w", s.Name, err)
+		p := el
+		if !plain {
+			var err error
+			if p, err = patchElem(el, rn, objType); err != nil {
+				return fmt.Errorf("set %s: %w", s.Name, err)
+			}
 		}
 		if len(list.Bytes())+len(p)+8 > maxElemBytes {
 			flush()

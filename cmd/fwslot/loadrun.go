@@ -63,7 +63,11 @@ func stageFile(g *globals, cmd *cobra.Command, file string, f *loadFlags, origin
 		return nil, err
 	}
 	defer s.Close()
+	rep := newProgress(g, cmd.ErrOrStderr())
+	opts.Timer = loadProgress(rep)
+	rep.Start()
 	res, err := s.Load(cmd.Context(), file, opts)
+	rep.Stop()
 	if err != nil {
 		return nil, features.Explain(cmd.Context(), err)
 	}

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"fmt"
 	"unicode/utf8"
 )
@@ -30,6 +31,7 @@ const (
 	tRBrace                 // }
 	tSemi                   // ;
 	tNewline                // end of line
+	tElems                  // the body of `elements = { ... }` (lexLists only; text without the braces)
 )
 
 // token is a lexical token of nft syntax, enough of it to find includes,
@@ -69,14 +71,23 @@ func checkText(file string, data []byte) error {
 	return nil
 }
 
-// lex splits data into tokens the way nft's scanner delimits them: comments
-// run from # to the end of the line, strings from " to the next " (nft has no
-// escapes in strings), and a backslash before a newline continues the line.
-func lex(file string, data []byte) ([]token, error) {
+// lexWith splits data into tokens the way nft's scanner delimits them:
+// comments run from # to the end of the line, strings from " to the next "
+// (nft has no escapes in strings), and a backslash before a newline
+// continues the line. With lists set, the body of an `elements = { ... }`
+// without nested braces becomes one tElems token, so a big element list
+// costs one token rather than one per element. With discard set it only
+// checks the text (the errors it returns) and returns no tokens: a file
+// without includes needs no more.
+func lexWith(file string, data []byte, lists, discard bool) ([]token, error) {
 	var toks []token
 	line, lineStart := 1, 0
 	space := false
 	emit := func(kind tokKind, start, end int) {
+		if discard {
+			space = false
+			return
+		}
 		toks = append(toks, token{kind: kind, text: string(data[start:end]), file: file,
 			line: line, col: start - lineStart + 1, off: start, end: end, space: space})
 		space = false
@@ -125,6 +136,17 @@ func lex(file string, data []byte) ([]token, error) {
 					Msg: "nft rejects a comment at the very end of a file; add a newline after it"}
 			}
 			space = true
+		case c == '{' && lists && len(toks) >= 2 && toks[len(toks)-1].text == "=" && toks[len(toks)-2].text == "elements" && elemsEnd(data, i) > 0:
+			end := elemsEnd(data, i)
+			toks = append(toks, token{kind: tElems, text: string(data[i+1 : end]), file: file,
+				line: line, col: i - lineStart + 1, off: i, end: end + 1, space: space})
+			space = false
+			for k := i; k < end; k++ {
+				if data[k] == '\n' {
+					line, lineStart = line+1, k+1
+				}
+			}
+			i = end + 1
 		case c == '{':
 			emit(tLBrace, i, i+1)
 			i++
@@ -147,6 +169,10 @@ func lex(file string, data []byte) ([]token, error) {
 				return nil, &Error{File: file, Line: startLine, Col: startCol, Msg: "string is not closed; add the missing \""}
 			}
 			i++
+			if discard {
+				space = false
+				continue
+			}
 			toks = append(toks, token{kind: tString, text: string(data[start:i]), file: file,
 				line: startLine, col: startCol, off: start, end: i, space: space})
 			space = false
@@ -159,4 +185,30 @@ func lex(file string, data []byte) ([]token, error) {
 		}
 	}
 	return toks, nil
+}
+
+// elemsEnd returns the index of the } that closes the { at i when no { or
+// ; comes first (outside strings and comments), else -1.
+func elemsEnd(data []byte, i int) int {
+	for k := i + 1; k < len(data); k++ {
+		switch data[k] {
+		case '}':
+			return k
+		case '{', ';':
+			return -1
+		case '"':
+			n := bytes.IndexByte(data[k+1:], '"')
+			if n < 0 {
+				return -1
+			}
+			k += n + 1
+		case '#':
+			n := bytes.IndexByte(data[k:], '\n')
+			if n < 0 {
+				return -1
+			}
+			k += n
+		}
+	}
+	return -1
 }

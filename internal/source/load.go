@@ -5,6 +5,7 @@
 package source
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -188,7 +189,9 @@ func (l *loader) load(path string, site *token, flat *strings.Builder) error {
 	if err != nil {
 		return err
 	}
-	toks, err := lex(path, data)
+	// An element list is one token: a big set costs one, not one per
+	// element (nft has no include inside an element list).
+	toks, err := lexWith(path, data, true, !l.keep && !bytes.Contains(data, []byte("include")))
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,9 @@ func run() int {
 	sizesFlag := flag.String("sizes", "", "comma-separated rule counts (default 100,1000,10000,100000)")
 	runs := flag.Int("runs", 5, "recorded runs per row (at least 5); one warm-up run precedes them")
 	breakdown := flag.Bool("breakdown", true, "also time each phase of an in-process load and swap (default off with -quick)")
-	only := flag.String("only", "", "comma-separated sections to run (default all): core,tools,bigset,flood,datapath,probes,breakdown")
+	only := flag.String("only", "", "comma-separated sections to run (default all): core,tools,bigset,scale,flood,datapath,probes,breakdown")
+	scaleSet := flag.Int("scale-set", 0, "elements of the scale section's set (default 1000000, 20000 with -quick)")
+	scaleRules := flag.Int("scale-rules", 0, "rules of the scale section's ruleset (default 100000, 2000 with -quick)")
 	bigset := flag.Int("bigset", 0, "elements of the large set (default 1000000, 100000 with -quick)")
 	floodFor := flag.Duration("flood", 0, "how long to swap under the flood, per size (default 10s, 3s with -quick)")
 	dpFor := flag.Duration("datapath", 0, "length of one datapath run (default 5s, 1.5s with -quick)")
@@ -61,6 +63,12 @@ func run() int {
 	if *floodFor == 0 {
 		*floodFor = 10 * time.Second
 	}
+	if *scaleSet == 0 {
+		*scaleSet = 1000000
+	}
+	if *scaleRules == 0 {
+		*scaleRules = 100000
+	}
 	if *dpFor == 0 {
 		*dpFor = 5 * time.Second
 	}
@@ -71,6 +79,12 @@ func run() int {
 		netSizes = []int{1000}
 		if !explicit["bigset"] {
 			*bigset = 100000
+		}
+		if !explicit["scale-set"] {
+			*scaleSet = 20000
+		}
+		if !explicit["scale-rules"] {
+			*scaleRules = 2000
 		}
 		if !explicit["flood"] {
 			*floodFor = 3 * time.Second
@@ -83,7 +97,7 @@ func run() int {
 		}
 	}
 	sections := map[string]bool{}
-	for _, s := range []string{"core", "tools", "bigset", "flood", "datapath", "probes", "breakdown"} {
+	for _, s := range []string{"core", "tools", "bigset", "scale", "flood", "datapath", "probes", "breakdown"} {
 		sections[s] = *only == ""
 	}
 	if *only != "" {
@@ -197,6 +211,14 @@ func run() int {
 			return fail("large set", err)
 		}
 		tables = append(tables, bench.BigSetTable(r))
+	}
+	if sections["scale"] {
+		fmt.Fprintf(os.Stderr, "scale: %d-element set, %d rules\n", *scaleSet, *scaleRules)
+		r, err := bench.MeasureScale(cfg, *scaleSet, *scaleRules)
+		if err != nil {
+			return fail("scale", err)
+		}
+		tables = append(tables, bench.ScaleTable(r))
 	}
 	if sections["flood"] {
 		var frs []*bench.FloodResult
