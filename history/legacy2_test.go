@@ -176,6 +176,9 @@ func TestSchema2HistoryOpensAndKeepsEveryVersion(t *testing.T) {
 				t.Fatalf("%s: new version's compiled form: %v", st.name, err)
 			}
 			checkFixture2(t, s)
+			if err := s.CheckBlobs(); err != nil {
+				t.Fatalf("%s: %v", st.name, err)
+			}
 			if got, err := history.SchemaForTest(s); err != nil || got != history.SchemaVersion {
 				t.Errorf("%s: schema %d %v, want %d", st.name, got, err, history.SchemaVersion)
 			}
@@ -238,5 +241,8 @@ func TestSchema2HistoryOpensAndKeepsEveryVersion(t *testing.T) {
 		if _, err := s.Get("host", n); err != nil {
 			t.Fatalf("after prune %v: version %d: %v", res.Removed, n, err)
 		}
+	}
+	if err := s.CheckBlobs(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,0 +1,352 @@
+package history
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Blobs: the content of sources, files and compiled forms from schema 3
+// on, stored once per content however many versions, files or targets
+// hold it.
+//
+//	blobs     sha256 of the content -> blob value
+//	blobrefs  sha256 of the content -> uint64 reference count
+//
+// A blob value begins with its format byte:
+//
+//	blobZstd   the content, one zstd frame
+//	blobDelta  a count n (one byte), the sha256 of n base blobs, then one
+//	           zstd frame of the content compressed with the bases'
+//	           contents, in that order, as its dictionary: a chunk that
+//	           changed a little since the version before costs about its
+//	           changes, even when its cuts moved (the bases are the chunks
+//	           of the version before around the same place)
+//
+// A delta's bases are always blobZstd blobs, so a read decompresses at
+// most n+1 frames. References count the manifests (stream.go) naming a
+// blob and the deltas based on it; a blob whose count reaches zero is
+// deleted in the same transaction, and a delta's deletion releases its
+// bases. Blobs and counts are checked against each other by checkBlobs.
+var (
+	bucketBlobs    = []byte("blobs")
+	bucketBlobRefs = []byte("blobrefs")
+)
+
+const (
+	blobZstd  byte = 1
+	blobDelta byte = 2
+)
+
+// blobKey is the sha256 of a blob's content.
+type blobKey [sha256.Size]byte
+
+// deltaWorth is how much smaller than its content a delta must be to be
+// kept instead of the chunk compressed on its own: deltas cost a second
+// frame to read, so they must save.
+const deltaWorth = 8
+
+// codec holds the zstd encoder and decoder a Store shares between its
+// transactions (both are safe for concurrent use).
+type codec struct {
+	once sync.Once
+	enc  *zstd.Encoder
+	dec  *zstd.Decoder
+	err  error
+}
+
+func (c *codec) init() error {
+	c.once.Do(func() {
+		if c.enc, c.err = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1)); c.err != nil {
+			return
+		}
+		c.dec, c.err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(4*chunkMax))
+	})
+	return c.err
+}
+
+// blobs is a view of the blob buckets inside one transaction.
+type blobs struct {
+	c    *codec
+	data *bolt.Bucket
+	refs *bolt.Bucket
+}
+
+// openBlobs returns the blob buckets of tx, creating them when write is
+// set; nil buckets when a read finds none.
+func openBlobs(tx *bolt.Tx, c *codec, write bool) (*blobs, error) {
+	if err := c.init(); err != nil {
+		return nil, fmt.Errorf("zstd: %w", err)
+	}
+	b := &blobs{c: c, data: tx.Bucket(bucketBlobs), refs: tx.Bucket(bucketBlobRefs)}
+	if write && (b.data == nil || b.refs == nil) {
+		var err error
+		if b.data, err = tx.CreateBucketIfNotExists(bucketBlobs); err != nil {
+			return nil, err
+		}
+		if b.refs, err = tx.CreateBucketIfNotExists(bucketBlobRefs); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+func (b *blobs) count(k blobKey) uint64 {
+	if b.refs == nil {
+		return 0
+	}
+	v := b.refs.Get(k[:])
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+// maxBases bounds the bases of a delta, and so the dictionary a read
+// builds (maxBases * chunkMax).
+const maxBases = 4
+
+// put stores content (unless a blob with its hash exists) and takes one
+// reference to it. bases, when not empty, are whole blobs with content
+// like this one's (the same part of the version before): the blob is
+// stored as a delta against them when that is much smaller.
+func (b *blobs) put(content []byte, bases []blobKey) (blobKey, error) {
+	k := blobKey(sha256.Sum256(content))
+	if n := b.count(k); n > 0 {
+		return k, b.refs.Put(k[:], u64(n+1))
+	}
+	val, used, err := b.encode(content, bases)
+	if err != nil {
+		return k, err
+	}
+	for _, bk := range used {
+		if err := b.ref(bk); err != nil {
+			return k, err
+		}
+	}
+	if err := b.data.Put(k[:], val); err != nil {
+		return k, err
+	}
+	return k, b.refs.Put(k[:], u64(1))
+}
+
+// encode returns the stored value of content and the bases it is a delta
+// of (none when it is stored whole).
+func (b *blobs) encode(content []byte, bases []blobKey) ([]byte, []blobKey, error) {
+	if len(bases) > 0 && len(bases) <= maxBases {
+		var dict []byte
+		for _, bk := range bases {
+			part, err := b.get(bk)
+			if err != nil {
+				return nil, nil, err
+			}
+			dict = append(dict, part...)
+		}
+		val := []byte{blobDelta, byte(len(bases))}
+		for _, bk := range bases {
+			val = append(val, bk[:]...)
+		}
+		frame, err := deltaFrame(content, dict)
+		if err != nil {
+			return nil, nil, err
+		}
+		if val = append(val, frame...); len(val) <= len(content)/deltaWorth {
+			return val, bases, nil
+		}
+	}
+	return b.c.enc.EncodeAll(content, []byte{blobZstd}), nil, nil
+}
+
+// deltaFrame compresses content with dict as its dictionary.
+func deltaFrame(content, dict []byte) ([]byte, error) {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedBetterCompression),
+		zstd.WithWindowSize(8<<20), zstd.WithEncoderDictRaw(1, dict))
+	if err != nil {
+		return nil, fmt.Errorf("zstd: %w", err)
+	}
+	out := enc.EncodeAll(content, nil)
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("zstd: %w", err)
+	}
+	return out, nil
+}
+
+// ref takes one more reference to a stored blob.
+func (b *blobs) ref(k blobKey) error {
+	n := b.count(k)
+	if n == 0 {
+		return fmt.Errorf("blob %x is not stored", k[:8])
+	}
+	return b.refs.Put(k[:], u64(n+1))
+}
+
+// release drops one reference to k, deleting the blob (and releasing its
+// delta bases) when it was the last.
+func (b *blobs) release(k blobKey) error {
+	n := b.count(k)
+	if n == 0 {
+		return fmt.Errorf("blob %x has no references to release", k[:8])
+	}
+	if n > 1 {
+		return b.refs.Put(k[:], u64(n-1))
+	}
+	bases, _, err := parseDelta(b.data.Get(k[:]))
+	if err != nil {
+		return fmt.Errorf("blob %x: %w", k[:8], err)
+	}
+	if err := b.data.Delete(k[:]); err != nil {
+		return err
+	}
+	if err := b.refs.Delete(k[:]); err != nil {
+		return err
+	}
+	for _, bk := range bases {
+		if err := b.release(bk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseDelta returns the bases and the frame of a delta blob value; no
+// bases for a whole one.
+func parseDelta(val []byte) ([]blobKey, []byte, error) {
+	if len(val) == 0 || val[0] != blobDelta {
+		return nil, nil, nil
+	}
+	if len(val) < 2 || val[1] == 0 || val[1] > maxBases || len(val) < 2+int(val[1])*sha256.Size {
+		return nil, nil, errors.New("delta with a damaged list of bases")
+	}
+	bases := make([]blobKey, val[1])
+	for i := range bases {
+		copy(bases[i][:], val[2+i*sha256.Size:])
+	}
+	return bases, val[2+len(bases)*sha256.Size:], nil
+}
+
+// wholeOf returns the whole blobs k stands for as a delta base: its
+// bases for a delta, itself for a whole blob.
+func (b *blobs) wholeOf(k blobKey) []blobKey {
+	if b.data == nil {
+		return nil
+	}
+	val := b.data.Get(k[:])
+	if len(val) == 0 {
+		return nil
+	}
+	if bases, _, err := parseDelta(val); err == nil && len(bases) > 0 {
+		return bases
+	}
+	return []blobKey{k}
+}
+
+// get returns the content of blob k, checked against its hash.
+func (b *blobs) get(k blobKey) ([]byte, error) {
+	if b.data == nil {
+		return nil, fmt.Errorf("blob %x is missing", k[:8])
+	}
+	val := b.data.Get(k[:])
+	if len(val) == 0 {
+		return nil, fmt.Errorf("blob %x is missing", k[:8])
+	}
+	var out []byte
+	var err error
+	switch val[0] {
+	case blobZstd:
+		out, err = b.c.dec.DecodeAll(val[1:], nil)
+	case blobDelta:
+		bases, frame, perr := parseDelta(val)
+		if perr != nil {
+			return nil, fmt.Errorf("blob %x: %w", k[:8], perr)
+		}
+		var dict []byte
+		for _, bk := range bases {
+			if bv := b.data.Get(bk[:]); len(bv) == 0 || bv[0] != blobZstd {
+				return nil, fmt.Errorf("blob %x: its base %x is missing or not whole", k[:8], bk[:8])
+			}
+			part, err := b.get(bk)
+			if err != nil {
+				return nil, err
+			}
+			dict = append(dict, part...)
+		}
+		out, err = decodeDelta(frame, dict)
+	default:
+		return nil, fmt.Errorf("blob %x has format %d, this fwslot reads up to %d; use a newer fwslot", k[:8], val[0], blobDelta)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("blob %x: %w", k[:8], err)
+	}
+	if blobKey(sha256.Sum256(out)) != k {
+		return nil, fmt.Errorf("blob %x: content does not match its hash", k[:8])
+	}
+	return out, nil
+}
+
+func decodeDelta(frame, base []byte) ([]byte, error) {
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderDictRaw(1, base), zstd.WithDecoderMaxMemory(4*chunkMax))
+	if err != nil {
+		return nil, err
+	}
+	defer dec.Close()
+	return dec.DecodeAll(frame, nil)
+}
+
+// checkBlobs verifies that every blob's reference count is the number of
+// references the manifests and deltas hold (want), and that every blob
+// referenced exists: what a test runs after every operation.
+func checkBlobs(tx *bolt.Tx, want map[blobKey]uint64) error {
+	var errs []error
+	data, refs := tx.Bucket(bucketBlobs), tx.Bucket(bucketBlobRefs)
+	if data != nil {
+		_ = data.ForEach(func(k, v []byte) error {
+			bases, _, err := parseDelta(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("blob %x: %w", k[:8], err))
+			}
+			for _, bk := range bases {
+				want[bk]++
+			}
+			return nil
+		})
+	}
+	got := map[blobKey]uint64{}
+	if refs != nil {
+		_ = refs.ForEach(func(k, v []byte) error {
+			var bk blobKey
+			copy(bk[:], k)
+			got[bk] = binary.BigEndian.Uint64(v)
+			if data == nil || data.Get(k) == nil {
+				errs = append(errs, fmt.Errorf("blob %x has a count but no content", k[:8]))
+			}
+			return nil
+		})
+	}
+	if data != nil {
+		_ = data.ForEach(func(k, _ []byte) error {
+			if refs == nil || refs.Get(k) == nil {
+				errs = append(errs, fmt.Errorf("blob %x has no count", k[:8]))
+			}
+			return nil
+		})
+	}
+	for k, n := range want {
+		if got[k] != n {
+			errs = append(errs, fmt.Errorf("blob %x: count %d, referenced %d times", k[:8], got[k], n))
+		}
+	}
+	for k, n := range got {
+		if _, ok := want[k]; !ok {
+			errs = append(errs, fmt.Errorf("blob %x: count %d, referenced by nothing", k[:8], n))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// sha256Of returns the sha256 of data.
+func sha256Of(data []byte) [sha256.Size]byte { return sha256.Sum256(data) }
