@@ -52,12 +52,15 @@ type blobKey [sha256.Size]byte
 const deltaWorth = 8
 
 // codec holds the zstd encoder and decoder a Store shares between its
-// transactions (both are safe for concurrent use).
+// transactions (both are safe for concurrent use), and what else storing
+// a version needs from the Store's options.
 type codec struct {
 	once sync.Once
 	enc  *zstd.Encoder
 	dec  *zstd.Decoder
 	err  error
+	// canonical is Options.Canonical.
+	canonical func(string) (string, error)
 }
 
 func (c *codec) init() error {

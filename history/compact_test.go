@@ -2,7 +2,9 @@ package history
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -223,5 +225,54 @@ func TestPruneFreesBlobs(t *testing.T) {
 	}
 	if left, count := blobBytes(t, s); count != 0 {
 		t.Errorf("no version left, but %d blobs (%d bytes) are", count, left)
+	}
+}
+
+// TestCanonicalKept: the canonical form Options.Canonical computes is
+// kept with the version and read back; a source without one stores none;
+// deleting the version releases its blobs.
+func TestCanonicalKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fwslot.db")
+	canon := func(src string) (string, error) {
+		if strings.HasPrefix(src, "bad") {
+			return "", errors.New("no canonical form")
+		}
+		return "CANON " + strings.ToUpper(src), nil
+	}
+	s, err := Open(path, Options{Canonical: canon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tests := []struct {
+		src   string
+		want  string
+		found bool
+	}{
+		{"table inet filter {}\n", "CANON TABLE INET FILTER {}\n", true},
+		{"bad source\n", "", false},
+	}
+	for i, tt := range tests {
+		v, err := s.AddVersion("host", Version{Source: tt.src}, []byte{byte(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkStore(t, s)
+		got, found, err := s.Canonical("host", v.Number)
+		if err != nil || got != tt.want || found != tt.found {
+			t.Errorf("%q: canonical %q %v %v, want %q %v", tt.src, got, found, err, tt.want, tt.found)
+		}
+	}
+	if _, _, err := s.Canonical("host", 9); !errors.Is(err, ErrNotFound) {
+		t.Errorf("canonical of a missing version: %v", err)
+	}
+	for _, n := range []uint64{1, 2} {
+		if err := s.DeleteVersion("host", n); err != nil {
+			t.Fatal(err)
+		}
+		checkStore(t, s)
+	}
+	if _, count := blobBytes(t, s); count != 0 {
+		t.Errorf("%d blobs left after deleting every version", count)
 	}
 }

@@ -74,6 +74,12 @@ type Options struct {
 	// ReadOnly opens the file with a shared lock; it neither creates the file
 	// nor writes the holder file.
 	ReadOnly bool
+	// Canonical, when set, turns a version's flattened source into the
+	// canonical form `fwslot diff` compares (rulediff.FromSource): it
+	// runs once when a version is stored, and its text is kept with the
+	// version (Store.Canonical). An error means the source has none; the
+	// version is stored without it.
+	Canonical func(source string) (string, error)
 }
 
 // Store is an open history file.
@@ -198,6 +204,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{db: db, path: path}
+	s.codec.canonical = opts.Canonical
 	if err := s.init(opts.ReadOnly); err != nil {
 		_ = db.Close() // the init error is the one to report
 		return nil, err
@@ -439,7 +446,13 @@ func storeVersion(tx *bolt.Tx, c *codec, tb *bolt.Bucket, v Version, doc sourceD
 	if err != nil {
 		return fmt.Errorf("encode version: %w", err)
 	}
-	src, comp, err := putContent(b, tb, prevKey, doc, compiled)
+	var canon *string
+	if c.canonical != nil {
+		if text, err := c.canonical(doc.Source); err == nil {
+			canon = &text
+		}
+	}
+	src, comp, err := putContent(b, tb, prevKey, doc, canon, compiled)
 	if err != nil {
 		return fmt.Errorf("store the content of version %d: %w", v.Number, err)
 	}

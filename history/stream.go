@@ -40,10 +40,12 @@ type fileStream struct {
 	Stream stream `json:"stream"`
 }
 
-// sourceManifest is a version's source document as schema 3 stores it.
+// sourceManifest is a version's source document as schema 3 stores it,
+// with the canonical form of its source when it has one.
 type sourceManifest struct {
 	Source stream       `json:"source"`
 	Files  []fileStream `json:"files"`
+	Canon  *stream      `json:"canon,omitempty"`
 }
 
 func parseKey(s string) (blobKey, error) {
@@ -168,6 +170,9 @@ func (m *sourceManifest) streams() []*stream {
 	for i := range m.Files {
 		out = append(out, &m.Files[i].Stream)
 	}
+	if m.Canon != nil {
+		out = append(out, m.Canon)
+	}
 	return out
 }
 
@@ -192,11 +197,11 @@ func storedStreams(tb *bolt.Bucket, key []byte) (*sourceManifest, *stream, error
 	return src, comp, nil
 }
 
-// putContent stores a version's source document and compiled form as
-// streams, offering the streams of the version stored as prevKey (if
-// any, and stored as streams) as delta bases, and returns the two
-// manifest values.
-func putContent(b *blobs, tb *bolt.Bucket, prevKey []byte, doc sourceDoc, compiled []byte) (src, comp []byte, err error) {
+// putContent stores a version's source document, canonical form (canon,
+// nil when none) and compiled form as streams, offering the streams of
+// the version stored as prevKey (if any, and stored as streams) as delta
+// bases, and returns the two manifest values.
+func putContent(b *blobs, tb *bolt.Bucket, prevKey []byte, doc sourceDoc, canon *string, compiled []byte) (src, comp []byte, err error) {
 	var prevSrc *sourceManifest
 	var prevComp *stream
 	if prevKey != nil {
@@ -227,6 +232,17 @@ func putContent(b *blobs, tb *bolt.Bucket, prevKey []byte, doc sourceDoc, compil
 			return nil, nil, err
 		}
 		m.Files = append(m.Files, fileStream{Path: f.Path, Stream: st})
+	}
+	if canon != nil {
+		prev = nil
+		if prevSrc != nil {
+			prev = prevSrc.Canon
+		}
+		st, err := putStream(b, []byte(*canon), prev)
+		if err != nil {
+			return nil, nil, err
+		}
+		m.Canon = &st
 	}
 	cs, err := putStream(b, compiled, prevComp)
 	if err != nil {
@@ -355,4 +371,36 @@ func (s *Store) CheckBlobs() error {
 		return fmt.Errorf("check blobs of %s: %w", s.path, err)
 	}
 	return nil
+}
+
+// Canonical returns the canonical form kept with version n of target
+// (Options.Canonical); false when it has none (stored before schema 3,
+// by a Store without Options.Canonical, or from a source that has none).
+func (s *Store) Canonical(target string, n uint64) (string, bool, error) {
+	var out string
+	found := false
+	err := s.view(func(tx *bolt.Tx) error {
+		tb := targetBucket(tx, target)
+		if sub(tb, bucketVersions).Get(u64(n)) == nil {
+			return notFound(n)
+		}
+		src, _, err := storedStreams(tb, u64(n))
+		if err != nil || src == nil || src.Canon == nil {
+			return err
+		}
+		b, err := openBlobs(tx, &s.codec, false)
+		if err != nil {
+			return err
+		}
+		data, err := src.Canon.read(b)
+		if err != nil {
+			return fmt.Errorf("canonical form: %w", err)
+		}
+		out, found = string(data), true
+		return nil
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("canonical form of %s version %d in %s: %w", target, n, s.path, err)
+	}
+	return out, found, nil
 }
