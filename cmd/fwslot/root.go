@@ -137,7 +137,7 @@ func (g *globals) target(mode targetMode) (*slots.Target, func(), error) {
 			return t, func() {}, nil
 		}
 	}
-	s, err := history.Open(g.db, history.Options{ReadOnly: !write, Timeout: g.wait})
+	s, err := history.Open(g.db, history.Options{ReadOnly: !write, Timeout: g.wait, Canonical: canonicalSource})
 	if err != nil {
 		return nil, nil, historyError(err)
 	}
@@ -180,7 +180,7 @@ func short(h string) string {
 
 // historyOpen opens the history file for writing.
 func historyOpen(path string, wait time.Duration) (*history.Store, error) {
-	s, err := history.Open(path, history.Options{Timeout: wait})
+	s, err := history.Open(path, history.Options{Timeout: wait, Canonical: canonicalSource})
 	return s, historyError(err)
 }
 
