@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"encoding/gob"
 	"fmt"
+	"slices"
 
 	"github.com/fwslot/fwslot/internal/nfnl"
 )
@@ -148,8 +149,21 @@ func (r *Ruleset) TableKeys() []string {
 	return out
 }
 
-// Encode serializes the ruleset for the history store.
+// Encode serializes the ruleset for the history store. It first puts the
+// elements of each set without intervals in byte order (in place): the
+// kernel dumps a hash set in an order that changes with every compile,
+// so without it the same content would encode to other bytes each time,
+// which history can neither compress nor deduplicate (the order of a
+// million elements alone is 2 MB of entropy). The order of such a set's
+// elements means nothing to the kernel; interval sets keep theirs.
 func (r *Ruleset) Encode() ([]byte, error) {
+	for _, t := range r.Tables {
+		for _, s := range t.Sets {
+			if s.Flags&nfnl.SetFlagInterval == 0 && !slices.IsSortedFunc(s.Elems, bytes.Compare) {
+				slices.SortFunc(s.Elems, bytes.Compare)
+			}
+		}
+	}
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(r); err != nil {
 		return nil, fmt.Errorf("encode compiled ruleset: %w", err)
