@@ -21,12 +21,13 @@ import (
 // A blob value begins with its format byte:
 //
 //	blobZstd   the content, one zstd frame
-//	blobDelta  a count n (one byte), the sha256 of n base blobs, then one
-//	           zstd frame of the content compressed with the bases'
-//	           contents, in that order, as its dictionary: a chunk that
-//	           changed a little since the version before costs about its
-//	           changes, even when its cuts moved (the bases are the chunks
-//	           of the version before around the same place)
+//	blobDelta  a count n (one byte), the sha256 of n base blobs, the
+//	           offset and length (uvarints) of a window of the bases'
+//	           contents joined in that order, then one zstd frame of the
+//	           content compressed with that window as its dictionary: a
+//	           chunk that changed a little since the version before costs
+//	           about its changes, even when its cuts moved (the bases are
+//	           the chunks of the version before around the same place)
 //
 // A delta's bases are always blobZstd blobs, so a read decompresses at
 // most n+1 frames. References count the manifests (stream.go) naming a
@@ -75,9 +76,10 @@ func (c *codec) init() error {
 
 // blobs is a view of the blob buckets inside one transaction.
 type blobs struct {
-	c    *codec
-	data *bolt.Bucket
-	refs *bolt.Bucket
+	c     *codec
+	data  *bolt.Bucket
+	refs  *bolt.Bucket
+	cache map[blobKey][]byte
 }
 
 // openBlobs returns the blob buckets of tx, creating them when write is
@@ -86,7 +88,7 @@ func openBlobs(tx *bolt.Tx, c *codec, write bool) (*blobs, error) {
 	if err := c.init(); err != nil {
 		return nil, fmt.Errorf("zstd: %w", err)
 	}
-	b := &blobs{c: c, data: tx.Bucket(bucketBlobs), refs: tx.Bucket(bucketBlobRefs)}
+	b := &blobs{c: c, data: tx.Bucket(bucketBlobs), refs: tx.Bucket(bucketBlobRefs), cache: map[blobKey][]byte{}}
 	if write && (b.data == nil || b.refs == nil) {
 		var err error
 		if b.data, err = tx.CreateBucketIfNotExists(bucketBlobs); err != nil {
@@ -116,14 +118,15 @@ const maxBases = 4
 
 // put stores content (unless a blob with its hash exists) and takes one
 // reference to it. bases, when not empty, are whole blobs with content
-// like this one's (the same part of the version before): the blob is
-// stored as a delta against them when that is much smaller.
-func (b *blobs) put(content []byte, bases []blobKey) (blobKey, error) {
+// like this one's (the same part of the version before), where it starts
+// at about offset off of their joined contents: the blob is stored as a
+// delta against them when that is much smaller.
+func (b *blobs) put(content []byte, bases []blobKey, off int64) (blobKey, error) {
 	k := blobKey(sha256.Sum256(content))
 	if n := b.count(k); n > 0 {
 		return k, b.refs.Put(k[:], u64(n+1))
 	}
-	val, used, err := b.encode(content, bases)
+	val, used, err := b.encode(content, bases, off)
 	if err != nil {
 		return k, err
 	}
@@ -139,22 +142,30 @@ func (b *blobs) put(content []byte, bases []blobKey) (blobKey, error) {
 }
 
 // encode returns the stored value of content and the bases it is a delta
-// of (none when it is stored whole).
-func (b *blobs) encode(content []byte, bases []blobKey) ([]byte, []blobKey, error) {
+// of (none when it is stored whole). The dictionary is the window of the
+// bases' joined contents from off, as long as content and a margin, so
+// that building it costs about the chunk, not the bases.
+func (b *blobs) encode(content []byte, bases []blobKey, off int64) ([]byte, []blobKey, error) {
 	if len(bases) > 0 && len(bases) <= maxBases {
-		var dict []byte
+		var joined []byte
 		for _, bk := range bases {
 			part, err := b.get(bk)
 			if err != nil {
 				return nil, nil, err
 			}
-			dict = append(dict, part...)
+			joined = append(joined, part...)
 		}
+		margin := int64(len(content))/4 + 16<<10
+		lo := min(max(0, off-margin), int64(len(joined)))
+		hi := min(int64(len(joined)), off+int64(len(content))+margin)
+		lo = min(lo, hi)
 		val := []byte{blobDelta, byte(len(bases))}
 		for _, bk := range bases {
 			val = append(val, bk[:]...)
 		}
-		frame, err := deltaFrame(content, dict)
+		val = binary.AppendUvarint(val, uint64(lo))
+		val = binary.AppendUvarint(val, uint64(hi-lo))
+		frame, err := deltaFrame(content, joined[lo:hi])
 		if err != nil {
 			return nil, nil, err
 		}
@@ -198,7 +209,7 @@ func (b *blobs) release(k blobKey) error {
 	if n > 1 {
 		return b.refs.Put(k[:], u64(n-1))
 	}
-	bases, _, err := parseDelta(b.data.Get(k[:]))
+	bases, _, _, err := parseDelta(b.data.Get(k[:]))
 	if err != nil {
 		return fmt.Errorf("blob %x: %w", k[:8], err)
 	}
@@ -216,20 +227,48 @@ func (b *blobs) release(k blobKey) error {
 	return nil
 }
 
-// parseDelta returns the bases and the frame of a delta blob value; no
-// bases for a whole one.
-func parseDelta(val []byte) ([]blobKey, []byte, error) {
+// parseDelta returns the bases, the dictionary window (offset, length)
+// and the frame of a delta blob value; no bases for a whole one.
+func parseDelta(val []byte) ([]blobKey, [2]uint64, []byte, error) {
+	var win [2]uint64
 	if len(val) == 0 || val[0] != blobDelta {
-		return nil, nil, nil
+		return nil, win, nil, nil
 	}
 	if len(val) < 2 || val[1] == 0 || val[1] > maxBases || len(val) < 2+int(val[1])*sha256.Size {
-		return nil, nil, errors.New("delta with a damaged list of bases")
+		return nil, win, nil, errors.New("delta with a damaged list of bases")
 	}
 	bases := make([]blobKey, val[1])
 	for i := range bases {
 		copy(bases[i][:], val[2+i*sha256.Size:])
 	}
-	return bases, val[2+len(bases)*sha256.Size:], nil
+	rest := val[2+len(bases)*sha256.Size:]
+	for i := range win {
+		v, n := binary.Uvarint(rest)
+		if n <= 0 || v > maxBases*chunkMax {
+			return nil, win, nil, errors.New("delta with a damaged dictionary window")
+		}
+		win[i], rest = v, rest[n:]
+	}
+	return bases, win, rest, nil
+}
+
+// dictOf joins the contents of bases and returns the window win of them.
+func dictOf(get func(blobKey) ([]byte, error), bases []blobKey, win [2]uint64, isWhole func(blobKey) bool) ([]byte, error) {
+	var joined []byte
+	for _, bk := range bases {
+		if !isWhole(bk) {
+			return nil, fmt.Errorf("its base %x is missing or not whole", bk[:8])
+		}
+		part, err := get(bk)
+		if err != nil {
+			return nil, err
+		}
+		joined = append(joined, part...)
+	}
+	if win[0]+win[1] > uint64(len(joined)) {
+		return nil, fmt.Errorf("dictionary window %d+%d past its bases' %d bytes", win[0], win[1], len(joined))
+	}
+	return joined[win[0] : win[0]+win[1]], nil
 }
 
 // wholeOf returns the whole blobs k stands for as a delta base: its
@@ -242,14 +281,19 @@ func (b *blobs) wholeOf(k blobKey) []blobKey {
 	if len(val) == 0 {
 		return nil
 	}
-	if bases, _, err := parseDelta(val); err == nil && len(bases) > 0 {
+	if bases, _, _, err := parseDelta(val); err == nil && len(bases) > 0 {
 		return bases
 	}
 	return []blobKey{k}
 }
 
-// get returns the content of blob k, checked against its hash.
+// get returns the content of blob k, checked against its hash. Whole
+// blobs read recently are kept (a few), since the deltas of one stream
+// share bases.
 func (b *blobs) get(k blobKey) ([]byte, error) {
+	if data, ok := b.cache[k]; ok {
+		return data, nil
+	}
 	if b.data == nil {
 		return nil, fmt.Errorf("blob %x is missing", k[:8])
 	}
@@ -263,20 +307,16 @@ func (b *blobs) get(k blobKey) ([]byte, error) {
 	case blobZstd:
 		out, err = b.c.dec.DecodeAll(val[1:], nil)
 	case blobDelta:
-		bases, frame, perr := parseDelta(val)
+		bases, win, frame, perr := parseDelta(val)
 		if perr != nil {
 			return nil, fmt.Errorf("blob %x: %w", k[:8], perr)
 		}
-		var dict []byte
-		for _, bk := range bases {
-			if bv := b.data.Get(bk[:]); len(bv) == 0 || bv[0] != blobZstd {
-				return nil, fmt.Errorf("blob %x: its base %x is missing or not whole", k[:8], bk[:8])
-			}
-			part, err := b.get(bk)
-			if err != nil {
-				return nil, err
-			}
-			dict = append(dict, part...)
+		dict, derr := dictOf(b.get, bases, win, func(bk blobKey) bool {
+			bv := b.data.Get(bk[:])
+			return len(bv) > 0 && bv[0] == blobZstd
+		})
+		if derr != nil {
+			return nil, fmt.Errorf("blob %x: %w", k[:8], derr)
 		}
 		out, err = decodeDelta(frame, dict)
 	default:
@@ -288,8 +328,17 @@ func (b *blobs) get(k blobKey) ([]byte, error) {
 	if blobKey(sha256.Sum256(out)) != k {
 		return nil, fmt.Errorf("blob %x: content does not match its hash", k[:8])
 	}
+	if val[0] == blobZstd {
+		if len(b.cache) >= cachedBlobs {
+			clear(b.cache)
+		}
+		b.cache[k] = out
+	}
 	return out, nil
 }
+
+// cachedBlobs is how many whole blobs a transaction keeps decoded.
+const cachedBlobs = 2 * maxBases
 
 func decodeDelta(frame, base []byte) ([]byte, error) {
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderDictRaw(1, base), zstd.WithDecoderMaxMemory(4*chunkMax))
@@ -308,7 +357,7 @@ func checkBlobs(tx *bolt.Tx, want map[blobKey]uint64) error {
 	data, refs := tx.Bucket(bucketBlobs), tx.Bucket(bucketBlobRefs)
 	if data != nil {
 		_ = data.ForEach(func(k, v []byte) error {
-			bases, _, err := parseDelta(v)
+			bases, _, _, err := parseDelta(v)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("blob %x: %w", k[:8], err))
 			}

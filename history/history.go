@@ -441,7 +441,7 @@ func storeVersion(tx *bolt.Tx, c *codec, tb *bolt.Bucket, v Version, doc sourceD
 		}
 		sum.Against, prevLines = binary.BigEndian.Uint64(prevKey), SplitLines(prev.Source)
 	}
-	sum.Added, sum.Removed = CountLines(prevLines, cur)
+	sum.Added, sum.Removed = countLines(prevLines, cur, maxCountEdits, storeCountWork)
 	meta, err := encodeJSON(storedVersion{Version: v, Summary: sum})
 	if err != nil {
 		return fmt.Errorf("encode version: %w", err)

@@ -67,12 +67,13 @@ func putStream(b *blobs, data []byte, prev *stream) (stream, error) {
 	off := int64(0)
 	for _, c := range chunks(data) {
 		var bases []blobKey
+		var at int64
 		if k := blobKey(sha256.Sum256(c)); b.count(k) == 0 && prev != nil && prev.Size > 0 {
 			lo := off * prev.Size / max(1, s.Size)
 			hi := (off + int64(len(c))) * prev.Size / max(1, s.Size)
-			bases = prev.around(b, lo, hi)
+			bases, at = prev.around(b, lo, hi)
 		}
-		got, err := b.put(c, bases)
+		got, err := b.put(c, bases, at)
 		if err != nil {
 			return s, err
 		}
@@ -84,8 +85,9 @@ func putStream(b *blobs, data []byte, prev *stream) (stream, error) {
 
 // around returns the whole blobs that hold the bytes [lo, hi) of the
 // stream and the chunk on either side (cuts move when content changes
-// near them), at most maxBases, nearest first kept, in stream order.
-func (s *stream) around(b *blobs, lo, hi int64) []blobKey {
+// near them), at most maxBases, in stream order, and where lo falls in
+// their joined contents.
+func (s *stream) around(b *blobs, lo, hi int64) ([]blobKey, int64) {
 	first, last := -1, -1
 	pos := int64(0)
 	for i, c := range s.Chunks {
@@ -100,22 +102,43 @@ func (s *stream) around(b *blobs, lo, hi int64) []blobKey {
 	if first < 0 {
 		first = len(s.Chunks) - 1
 	}
+	hold := first
 	first, last = max(0, first-1), min(len(s.Chunks)-1, max(last, first)+1)
 	var out []blobKey
 	seen := map[blobKey]bool{}
+	at := int64(-1)
+	joined := int64(0)
 	for i := first; i <= last && len(out) < maxBases; i++ {
 		k, err := parseKey(s.Chunks[i].Key)
 		if err != nil {
-			return nil
+			return nil, 0
 		}
-		for _, w := range b.wholeOf(k) {
+		whole := b.wholeOf(k)
+		if len(whole) == 1 && whole[0] == k {
+			if i == hold {
+				at = joined + lo - s.offset(i)
+			}
+			joined += s.Chunks[i].Size
+		} else if i == hold {
+			at = joined // a delta's bases: no offset known, start at them
+		}
+		for _, w := range whole {
 			if !seen[w] && len(out) < maxBases {
 				seen[w] = true
 				out = append(out, w)
 			}
 		}
 	}
-	return out
+	return out, max(0, at)
+}
+
+// offset returns where chunk i starts.
+func (s *stream) offset(i int) int64 {
+	pos := int64(0)
+	for _, c := range s.Chunks[:i] {
+		pos += c.Size
+	}
+	return pos
 }
 
 // read returns the stream's bytes.

@@ -45,7 +45,7 @@ func (t canonTok) sep() bool { return t.text == ";" || t.text == "\n" }
 // lexCanon splits src into tokens, dropping comments and line
 // continuations.
 func lexCanon(src string) ([]canonTok, error) {
-	var out []canonTok
+	out := make([]canonTok, 0, len(src)/6)
 	line := 1
 	for i := 0; i < len(src); {
 		c := src[i]
@@ -78,7 +78,7 @@ func lexCanon(src string) ([]canonTok, error) {
 			i = j + 1
 		default:
 			j := i
-			for j < len(src) && !strings.ContainsRune(" \t\r\n{};,#\"", rune(src[j])) {
+			for j < len(src) && !wordEnd[src[j]] {
 				j++
 			}
 			if j < len(src) && src[j] == '"' { // a word with a quoted part: ifname"*"
@@ -97,6 +97,14 @@ func lexCanon(src string) ([]canonTok, error) {
 	}
 	return out, nil
 }
+
+// wordEnd marks the bytes that end a word.
+var wordEnd = func() (t [256]bool) {
+	for _, c := range []byte(" \t\r\n{};,#\"") {
+		t[c] = true
+	}
+	return t
+}()
 
 // canonParser builds a Ruleset from tokens.
 type canonParser struct {
@@ -131,25 +139,23 @@ func FromSource(src string) (*Ruleset, error) {
 	return p.rs, nil
 }
 
-// sortElements sorts the element lines of a set's body, which follow its
-// other lines, keeping one of each.
+// sortElements puts the element lines of a set's body after its other
+// lines, sorted.
 func sortElements(lines []string) {
-	i := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "element ") })
-	if i < 0 {
+	var head, elems []string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "element ") {
+			elems = append(elems, l)
+		} else {
+			head = append(head, l)
+		}
+	}
+	if len(elems) == 0 {
 		return
 	}
-	slices.SortStableFunc(lines[i:], func(a, b string) int {
-		ae, be := strings.HasPrefix(a, "element "), strings.HasPrefix(b, "element ")
-		switch {
-		case ae && !be:
-			return 1
-		case !ae && be:
-			return -1
-		case ae && be:
-			return strings.Compare(a, b)
-		}
-		return 0
-	})
+	slices.Sort(elems)
+	copy(lines, head)
+	copy(lines[len(head):], elems)
 }
 
 func (p *canonParser) reset() {
@@ -499,9 +505,12 @@ func elements(toks []string) []string {
 	depth, start := 0, 0
 	flush := func(end int) {
 		e := toks[start:end]
-		if len(e) >= 2 && e[0] == "{" && e[len(e)-1] == "}" {
+		switch {
+		case len(e) == 1:
+			out = append(out, "element "+e[0])
+		case len(e) >= 2 && e[0] == "{" && e[len(e)-1] == "}":
 			out = append(out, elements(e)...)
-		} else if len(e) > 0 {
+		case len(e) > 0:
 			out = append(out, "element "+join(e))
 		}
 	}
