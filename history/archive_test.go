@@ -3,8 +3,8 @@ package history
 import (
 	"archive/tar"
 	"bytes"
-	"io"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
