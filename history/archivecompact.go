@@ -174,7 +174,7 @@ func (a *archiveBlobs) get(k blobKey) ([]byte, error) {
 		if derr != nil {
 			return nil, fmt.Errorf("chunk %x: %w", k[:8], derr)
 		}
-		out, err = decodeDelta(frame, dict)
+		out, err = decodeDelta(a.dec, frame, dict)
 	default:
 		return nil, fmt.Errorf("chunk %x has format %d; use a newer fwslot", k[:8], val[0])
 	}

@@ -1,6 +1,7 @@
 package history
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -24,7 +25,7 @@ import (
 //	blobDelta  a count n (one byte), the sha256 of n base blobs, the
 //	           offset and length (uvarints) of a window of the bases'
 //	           contents joined in that order, then one zstd frame of the
-//	           content compressed with that window as its dictionary: a
+//	           ops that build the content from that window (delta.go): a
 //	           chunk that changed a little since the version before costs
 //	           about its changes, even when its cuts moved (the bases are
 //	           the chunks of the version before around the same place)
@@ -155,7 +156,8 @@ func (b *blobs) encode(content []byte, bases []blobKey, off int64) ([]byte, []bl
 			}
 			joined = append(joined, part...)
 		}
-		margin := int64(len(content))/4 + 16<<10
+		off = anchor(joined, content, off)
+		margin := int64(len(content))/4 + 64<<10
 		lo := min(max(0, off-margin), int64(len(joined)))
 		hi := min(int64(len(joined)), off+int64(len(content))+margin)
 		lo = min(lo, hi)
@@ -165,7 +167,7 @@ func (b *blobs) encode(content []byte, bases []blobKey, off int64) ([]byte, []bl
 		}
 		val = binary.AppendUvarint(val, uint64(lo))
 		val = binary.AppendUvarint(val, uint64(hi-lo))
-		frame, err := deltaFrame(content, joined[lo:hi])
+		frame, err := b.deltaFrame(content, joined[lo:hi])
 		if err != nil {
 			return nil, nil, err
 		}
@@ -176,18 +178,27 @@ func (b *blobs) encode(content []byte, bases []blobKey, off int64) ([]byte, []bl
 	return b.c.enc.EncodeAll(content, []byte{blobZstd}), nil, nil
 }
 
-// deltaFrame compresses content with dict as its dictionary.
-func deltaFrame(content, dict []byte) ([]byte, error) {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedBetterCompression),
-		zstd.WithWindowSize(8<<20), zstd.WithEncoderDictRaw(1, dict))
-	if err != nil {
-		return nil, fmt.Errorf("zstd: %w", err)
+// anchor returns where content starts in joined, found by searching for
+// a few stretches of content: guessed places drift when the version
+// before had content moved (sorted elements that changed go elsewhere);
+// guess when none is found.
+func anchor(joined, content []byte, guess int64) int64 {
+	const probe = 48
+	for _, at := range []int{0, len(content) / 4, len(content) / 2, 3 * len(content) / 4} {
+		if at+probe > len(content) {
+			continue
+		}
+		if i := bytes.Index(joined, content[at:at+probe]); i >= 0 {
+			return max(0, int64(i-at))
+		}
 	}
-	out := enc.EncodeAll(content, nil)
-	if err := enc.Close(); err != nil {
-		return nil, fmt.Errorf("zstd: %w", err)
-	}
-	return out, nil
+	return guess
+}
+
+// deltaFrame returns the delta payload of content against dict: its ops
+// (delta.go), zstd-compressed.
+func (b *blobs) deltaFrame(content, dict []byte) ([]byte, error) {
+	return b.c.enc.EncodeAll(deltaOps(content, dict), nil), nil
 }
 
 // ref takes one more reference to a stored blob.
@@ -318,7 +329,7 @@ func (b *blobs) get(k blobKey) ([]byte, error) {
 		if derr != nil {
 			return nil, fmt.Errorf("blob %x: %w", k[:8], derr)
 		}
-		out, err = decodeDelta(frame, dict)
+		out, err = decodeDelta(b.c.dec, frame, dict)
 	default:
 		return nil, fmt.Errorf("blob %x has format %d, this fwslot reads up to %d; use a newer fwslot", k[:8], val[0], blobDelta)
 	}
@@ -340,13 +351,13 @@ func (b *blobs) get(k blobKey) ([]byte, error) {
 // cachedBlobs is how many whole blobs a transaction keeps decoded.
 const cachedBlobs = 2 * maxBases
 
-func decodeDelta(frame, base []byte) ([]byte, error) {
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderDictRaw(1, base), zstd.WithDecoderMaxMemory(4*chunkMax))
+// decodeDelta builds a chunk from a delta payload and its dictionary.
+func decodeDelta(dec *zstd.Decoder, frame, dict []byte) ([]byte, error) {
+	ops, err := dec.DecodeAll(frame, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer dec.Close()
-	return dec.DecodeAll(frame, nil)
+	return applyDelta(ops, dict, chunkMax)
 }
 
 // checkBlobs verifies that every blob's reference count is the number of

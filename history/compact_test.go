@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -94,18 +95,37 @@ func blobBytes(t *testing.T, s *Store) (n int64, count int) {
 	return n, count
 }
 
+// sortedRecords returns the 12-byte records of a compiled form in byte
+// order, as slots encodes a hash set: changed elements move elsewhere.
+func sortedRecords(comp []byte) []byte {
+	var recs [][]byte
+	for i := 0; i < len(comp); i += 12 {
+		recs = append(recs, comp[i:i+12])
+	}
+	slices.SortFunc(recs, bytes.Compare)
+	return bytes.Join(recs, nil)
+}
+
 // TestCompactStorage: a version of a big set is stored in much less than
 // its source; a second version with 1% of the elements changed (spread at
-// random, or in one run) adds at most 5% of the source; every version
+// random, in one run, or spread with the compiled form sorted so that the
+// changed elements move) adds at most 5% of the source; every version
 // reads back byte-identical; the file stays consistent after each step.
 func TestCompactStorage(t *testing.T) {
 	const n = 200_000
-	for _, scattered := range []bool{true, false} {
-		t.Run(fmt.Sprintf("scattered=%v", scattered), func(t *testing.T) {
+	for _, tt := range []struct {
+		name              string
+		scattered, sorted bool
+	}{{"scattered", true, false}, {"one run", false, false}, {"scattered, sorted", true, true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			scattered := tt.scattered
 			s, _ := openTemp(t)
 			src1, comp1 := bigSetSource(n, nil), bigCompiled(n, nil)
 			ch := changes(n, scattered, 1)
 			src2, comp2 := bigSetSource(n, ch), bigCompiled(n, ch)
+			if tt.sorted {
+				comp1, comp2 = sortedRecords(comp1), sortedRecords(comp2)
+			}
 			files := func(src string) []File { return []File{{Path: "/etc/fw/big.nft", Content: []byte(src)}} }
 			if _, err := s.AddVersion("host", Version{Source: src1, Files: files(src1)}, comp1); err != nil {
 				t.Fatal(err)
@@ -274,5 +294,53 @@ func TestCanonicalKept(t *testing.T) {
 	}
 	if _, count := blobBytes(t, s); count != 0 {
 		t.Errorf("%d blobs left after deleting every version", count)
+	}
+}
+
+// TestDeltaOps: ops built from a dictionary rebuild the content exactly,
+// for content that shares nothing, all, or most of the dictionary; damaged
+// ops are refused, never read outside the dictionary.
+func TestDeltaOps(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	random := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.IntN(256))
+		}
+		return b
+	}
+	dict := random(100_000)
+	edited := slices.Clone(dict[1000:90_000])
+	for i := 0; i < len(edited); i += 997 {
+		edited[i] ^= 0x55
+	}
+	tests := []struct {
+		name    string
+		content []byte
+	}{
+		{"empty", nil},
+		{"unrelated", random(5000)},
+		{"same", dict},
+		{"edited slice", edited},
+		{"short", []byte("abc")},
+	}
+	for _, tt := range tests {
+		ops := deltaOps(tt.content, dict)
+		got, err := applyDelta(ops, dict, chunkMax)
+		if err != nil || !bytes.Equal(got, tt.content) {
+			t.Errorf("%s: rebuilt %d bytes of %d, %v", tt.name, len(got), len(tt.content), err)
+		}
+		t.Logf("%s: %d bytes of ops for %d bytes", tt.name, len(ops), len(tt.content))
+	}
+	for _, ops := range [][]byte{
+		{3, 0x80},                      // copy of 1 byte, offset cut short
+		{0x81, 0x01, 0},                // copy of 64 bytes... inside
+		{5, 0xfe, 0xff, 0x0f},          // copy far outside
+		{4, 'x'},                       // insert of 2 bytes, 1 there
+		{0xff, 0xff, 0xff, 0xff, 0x0f}, // more than a chunk
+	} {
+		if got, err := applyDelta(ops, dict[:10], chunkMax); err == nil {
+			t.Errorf("ops %x built %q", ops, got)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -70,7 +71,10 @@ func tenRulesChanged(src string) string {
 	}
 	for k := range 10 {
 		i := idx[k*len(idx)/10]
-		lines[i] = dportRE.ReplaceAllString(lines[i], "dport 6${1} ")
+		lines[i] = dportRE.ReplaceAllStringFunc(lines[i], func(m string) string {
+			n, _ := strconv.Atoi(dportRE.FindStringSubmatch(m)[1])
+			return fmt.Sprintf("dport %d ", 1+n%65000)
+		})
 	}
 	return strings.Join(lines, "\n")
 }
