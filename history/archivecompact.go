@@ -93,7 +93,7 @@ func (w *compactWriter) blob(b *blobs, k blobKey) error {
 	if w.written[k] {
 		return nil
 	}
-	val := b.data.Get(k[:])
+	val := b.value(k)
 	if len(val) == 0 {
 		return fmt.Errorf("blob %x is missing", k[:8])
 	}

@@ -16,8 +16,14 @@ import (
 // on, stored once per content however many versions, files or targets
 // hold it.
 //
-//	blobs     sha256 of the content -> blob value
-//	blobrefs  sha256 of the content -> uint64 reference count
+//	blobs     n (uint64, in the order stored) -> blob value
+//	blobrefs  sha256 of the content -> n, then the uint64 reference count
+//
+// Values are keyed by the order they were stored, not by their hash, so
+// that a version's new chunks are appended after the others: with random
+// keys, every insert would rewrite the leaf page it lands in, big values
+// and all, and a version that adds 0.4 MB of chunks would move the whole
+// file's content (measured: +2.4 MB for a 1M-element set, 1% changed).
 //
 // A blob value begins with its format byte:
 //
@@ -102,15 +108,36 @@ func openBlobs(tx *bolt.Tx, c *codec, write bool) (*blobs, error) {
 	return b, nil
 }
 
-func (b *blobs) count(k blobKey) uint64 {
+// entry returns where blob k's value is and its reference count (0, 0
+// when it is not stored).
+func (b *blobs) entry(k blobKey) (seq, refs uint64) {
 	if b.refs == nil {
-		return 0
+		return 0, 0
 	}
 	v := b.refs.Get(k[:])
-	if len(v) != 8 {
-		return 0
+	if len(v) != 16 {
+		return 0, 0
 	}
-	return binary.BigEndian.Uint64(v)
+	return binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:])
+}
+
+func (b *blobs) count(k blobKey) uint64 {
+	_, n := b.entry(k)
+	return n
+}
+
+// setCount records blob k's count.
+func (b *blobs) setCount(k blobKey, seq, n uint64) error {
+	return b.refs.Put(k[:], binary.BigEndian.AppendUint64(u64(seq), n))
+}
+
+// value returns blob k's stored value (nil when it is not stored).
+func (b *blobs) value(k blobKey) []byte {
+	seq, n := b.entry(k)
+	if n == 0 || b.data == nil {
+		return nil
+	}
+	return b.data.Get(u64(seq))
 }
 
 // maxBases bounds the bases of a delta, and so the dictionary a read
@@ -124,8 +151,8 @@ const maxBases = 4
 // delta against them when that is much smaller.
 func (b *blobs) put(content []byte, bases []blobKey, off int64) (blobKey, error) {
 	k := blobKey(sha256.Sum256(content))
-	if n := b.count(k); n > 0 {
-		return k, b.refs.Put(k[:], u64(n+1))
+	if seq, n := b.entry(k); n > 0 {
+		return k, b.setCount(k, seq, n+1)
 	}
 	val, used, err := b.encode(content, bases, off)
 	if err != nil {
@@ -136,10 +163,14 @@ func (b *blobs) put(content []byte, bases []blobKey, off int64) (blobKey, error)
 			return k, err
 		}
 	}
-	if err := b.data.Put(k[:], val); err != nil {
+	seq, err := b.data.NextSequence()
+	if err != nil {
 		return k, err
 	}
-	return k, b.refs.Put(k[:], u64(1))
+	if err := b.data.Put(u64(seq), val); err != nil {
+		return k, err
+	}
+	return k, b.setCount(k, seq, 1)
 }
 
 // encode returns the stored value of content and the bases it is a delta
@@ -203,28 +234,28 @@ func (b *blobs) deltaFrame(content, dict []byte) ([]byte, error) {
 
 // ref takes one more reference to a stored blob.
 func (b *blobs) ref(k blobKey) error {
-	n := b.count(k)
+	seq, n := b.entry(k)
 	if n == 0 {
 		return fmt.Errorf("blob %x is not stored", k[:8])
 	}
-	return b.refs.Put(k[:], u64(n+1))
+	return b.setCount(k, seq, n+1)
 }
 
 // release drops one reference to k, deleting the blob (and releasing its
 // delta bases) when it was the last.
 func (b *blobs) release(k blobKey) error {
-	n := b.count(k)
+	seq, n := b.entry(k)
 	if n == 0 {
 		return fmt.Errorf("blob %x has no references to release", k[:8])
 	}
 	if n > 1 {
-		return b.refs.Put(k[:], u64(n-1))
+		return b.setCount(k, seq, n-1)
 	}
-	bases, _, _, err := parseDelta(b.data.Get(k[:]))
+	bases, _, _, err := parseDelta(b.data.Get(u64(seq)))
 	if err != nil {
 		return fmt.Errorf("blob %x: %w", k[:8], err)
 	}
-	if err := b.data.Delete(k[:]); err != nil {
+	if err := b.data.Delete(u64(seq)); err != nil {
 		return err
 	}
 	if err := b.refs.Delete(k[:]); err != nil {
@@ -285,10 +316,7 @@ func dictOf(get func(blobKey) ([]byte, error), bases []blobKey, win [2]uint64, i
 // wholeOf returns the whole blobs k stands for as a delta base: its
 // bases for a delta, itself for a whole blob.
 func (b *blobs) wholeOf(k blobKey) []blobKey {
-	if b.data == nil {
-		return nil
-	}
-	val := b.data.Get(k[:])
+	val := b.value(k)
 	if len(val) == 0 {
 		return nil
 	}
@@ -305,10 +333,7 @@ func (b *blobs) get(k blobKey) ([]byte, error) {
 	if data, ok := b.cache[k]; ok {
 		return data, nil
 	}
-	if b.data == nil {
-		return nil, fmt.Errorf("blob %x is missing", k[:8])
-	}
-	val := b.data.Get(k[:])
+	val := b.value(k)
 	if len(val) == 0 {
 		return nil, fmt.Errorf("blob %x is missing", k[:8])
 	}
@@ -323,7 +348,7 @@ func (b *blobs) get(k blobKey) ([]byte, error) {
 			return nil, fmt.Errorf("blob %x: %w", k[:8], perr)
 		}
 		dict, derr := dictOf(b.get, bases, win, func(bk blobKey) bool {
-			bv := b.data.Get(bk[:])
+			bv := b.value(bk)
 			return len(bv) > 0 && bv[0] == blobZstd
 		})
 		if derr != nil {
@@ -366,34 +391,44 @@ func decodeDelta(dec *zstd.Decoder, frame, dict []byte) ([]byte, error) {
 func checkBlobs(tx *bolt.Tx, want map[blobKey]uint64) error {
 	var errs []error
 	data, refs := tx.Bucket(bucketBlobs), tx.Bucket(bucketBlobRefs)
-	if data != nil {
-		_ = data.ForEach(func(k, v []byte) error {
-			bases, _, _, err := parseDelta(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("blob %x: %w", k[:8], err))
-			}
-			for _, bk := range bases {
-				want[bk]++
-			}
-			return nil
-		})
-	}
 	got := map[blobKey]uint64{}
+	owner := map[uint64]blobKey{}
 	if refs != nil {
 		_ = refs.ForEach(func(k, v []byte) error {
 			var bk blobKey
 			copy(bk[:], k)
-			got[bk] = binary.BigEndian.Uint64(v)
-			if data == nil || data.Get(k) == nil {
+			if len(v) != 16 {
+				errs = append(errs, fmt.Errorf("blob %x: index entry of %d bytes", k[:8], len(v)))
+				return nil
+			}
+			seq := binary.BigEndian.Uint64(v)
+			got[bk] = binary.BigEndian.Uint64(v[8:])
+			if other, dup := owner[seq]; dup {
+				errs = append(errs, fmt.Errorf("blobs %x and %x share value %d", k[:8], other[:8], seq))
+			}
+			owner[seq] = bk
+			val := []byte(nil)
+			if data != nil {
+				val = data.Get(u64(seq))
+			}
+			if val == nil {
 				errs = append(errs, fmt.Errorf("blob %x has a count but no content", k[:8]))
+				return nil
+			}
+			bases, _, _, err := parseDelta(val)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("blob %x: %w", k[:8], err))
+			}
+			for _, b := range bases {
+				want[b]++
 			}
 			return nil
 		})
 	}
 	if data != nil {
 		_ = data.ForEach(func(k, _ []byte) error {
-			if refs == nil || refs.Get(k) == nil {
-				errs = append(errs, fmt.Errorf("blob %x has no count", k[:8]))
+			if _, ok := owner[binary.BigEndian.Uint64(k)]; len(k) != 8 || !ok {
+				errs = append(errs, fmt.Errorf("blob value %x belongs to no blob", k))
 			}
 			return nil
 		})

@@ -430,3 +430,30 @@ func (s *Store) Canonical(target string, n uint64) (string, bool, error) {
 	}
 	return out, found, nil
 }
+
+// BlobStats counts the blobs of a history file: what its versions' content
+// takes once compressed and deduplicated.
+type BlobStats struct {
+	Blobs int   `json:"blobs"`
+	Bytes int64 `json:"bytes"`
+}
+
+// BlobStats returns the number and stored bytes of the file's blobs.
+func (s *Store) BlobStats() (BlobStats, error) {
+	var st BlobStats
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketBlobs)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(_, v []byte) error {
+			st.Blobs++
+			st.Bytes += int64(len(v))
+			return nil
+		})
+	})
+	if err != nil {
+		return BlobStats{}, fmt.Errorf("blob stats of %s: %w", s.path, err)
+	}
+	return st, nil
+}

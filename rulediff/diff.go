@@ -103,8 +103,17 @@ func objectLines(a, b *Object) []Op {
 }
 
 // splitElems returns a body's non-element lines and its element lines,
-// sorted.
+// sorted. A body whose elements come last and sorted (a canonical form)
+// is split without copying.
 func splitElems(lines []string) (head, elems []string) {
+	i := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "element ") })
+	if i < 0 {
+		return lines, nil
+	}
+	tail := lines[i:]
+	if !slices.ContainsFunc(tail, func(l string) bool { return !strings.HasPrefix(l, "element ") }) && slices.IsSorted(tail) {
+		return lines[:i], tail
+	}
 	for _, l := range lines {
 		if strings.HasPrefix(l, "element ") {
 			elems = append(elems, l)
@@ -112,10 +121,7 @@ func splitElems(lines []string) (head, elems []string) {
 			head = append(head, l)
 		}
 	}
-	if !sort.StringsAreSorted(elems) {
-		elems = slices.Clone(elems)
-		sort.Strings(elems)
-	}
+	slices.Sort(elems)
 	return head, elems
 }
 
