@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -427,6 +428,21 @@ func storeVersion(tx *bolt.Tx, c *codec, tb *bolt.Bucket, v Version, doc sourceD
 		return fmt.Errorf("version %d is stored already", v.Number)
 	}
 	prevKey, _ := vb.Cursor().Last()
+	// The canonical form takes as long as the rest on a big set: make it
+	// on the other core meanwhile.
+	var canon *string
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if c.canonical != nil {
+		wg.Go(func() {
+			// A canonicalizer that fails in any way leaves the version
+			// without a canonical form, never without the version.
+			defer func() { _ = recover() }()
+			if text, err := c.canonical(doc.Source); err == nil {
+				canon = &text
+			}
+		})
+	}
 	sum := &Summary{Bytes: int64(len(doc.Source) + len(compiled))}
 	for _, f := range doc.Files {
 		sum.Bytes += int64(len(f.Content))
@@ -446,13 +462,7 @@ func storeVersion(tx *bolt.Tx, c *codec, tb *bolt.Bucket, v Version, doc sourceD
 	if err != nil {
 		return fmt.Errorf("encode version: %w", err)
 	}
-	var canon *string
-	if c.canonical != nil {
-		if text, err := c.canonical(doc.Source); err == nil {
-			canon = &text
-		}
-	}
-	src, comp, err := putContent(b, tb, prevKey, doc, canon, compiled)
+	src, comp, err := putContent(b, tb, prevKey, doc, compiled, func() *string { wg.Wait(); return canon })
 	if err != nil {
 		return fmt.Errorf("store the content of version %d: %w", v.Number, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
@@ -221,11 +222,12 @@ func storedStreams(tb *bolt.Bucket, key []byte) (*sourceManifest, *stream, error
 	return src, comp, nil
 }
 
-// putContent stores a version's source document, canonical form (canon,
-// nil when none) and compiled form as streams, offering the streams of
-// the version stored as prevKey (if any, and stored as streams) as delta
-// bases, and returns the two manifest values.
-func putContent(b *blobs, tb *bolt.Bucket, prevKey []byte, doc sourceDoc, canon *string, compiled []byte) (src, comp []byte, err error) {
+// putContent stores a version's source document, compiled form and
+// canonical form (canon returns it, nil when none; called last) as
+// streams, offering the streams of the version stored as prevKey (if
+// any, and stored as streams) as delta bases, and returns the two
+// manifest values.
+func putContent(b *blobs, tb *bolt.Bucket, prevKey []byte, doc sourceDoc, compiled []byte, canon func() *string) (src, comp []byte, err error) {
 	var prevSrc *sourceManifest
 	var prevComp *stream
 	if prevKey != nil {
@@ -242,6 +244,22 @@ func putContent(b *blobs, tb *bolt.Bucket, prevKey []byte, doc sourceDoc, canon 
 		return nil, nil, err
 	}
 	for _, f := range doc.Files {
+		if string(f.Content) == doc.Source {
+			// A main file without includes is its flattened source:
+			// the same chunks, one more reference each.
+			st := stream{Size: m.Source.Size, Chunks: slices.Clone(m.Source.Chunks)}
+			for _, c := range st.Chunks {
+				k, err := parseKey(c.Key)
+				if err != nil {
+					return nil, nil, err
+				}
+				if err := b.ref(k); err != nil {
+					return nil, nil, err
+				}
+			}
+			m.Files = append(m.Files, fileStream{Path: f.Path, Stream: st})
+			continue
+		}
 		prev = nil
 		if prevSrc != nil {
 			for i := range prevSrc.Files {
@@ -257,20 +275,20 @@ func putContent(b *blobs, tb *bolt.Bucket, prevKey []byte, doc sourceDoc, canon 
 		}
 		m.Files = append(m.Files, fileStream{Path: f.Path, Stream: st})
 	}
-	if canon != nil {
+	cs, err := putStream(b, compiled, prevComp)
+	if err != nil {
+		return nil, nil, err
+	}
+	if text := canon(); text != nil {
 		prev = nil
 		if prevSrc != nil {
 			prev = prevSrc.Canon
 		}
-		st, err := putStream(b, []byte(*canon), prev)
+		st, err := putStream(b, []byte(*text), prev)
 		if err != nil {
 			return nil, nil, err
 		}
 		m.Canon = &st
-	}
-	cs, err := putStream(b, compiled, prevComp)
-	if err != nil {
-		return nil, nil, err
 	}
 	if src, err = json.Marshal(m); err != nil {
 		return nil, nil, err

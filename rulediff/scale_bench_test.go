@@ -154,7 +154,7 @@ func benchScale(b *testing.B, name, v1, v2 string) {
 	b.ReportMetric(100*blobGrow/srcMB, "blob_grow_pct")
 	b.Logf("%s: blobs %.2f MB after version 1, +%.3f MB for version 2", name, float64(blobs[0].Bytes)/1e6, blobGrow)
 	b.ReportMetric(float64(store[1].Milliseconds()), "store_v2_ms")
-	b.Logf("%s: source %.1f MB, compiled %.1f MB; file %.2f MB after version 1, +%.2f MB for version 2 (file sizes move in bbolt's 1 MiB steps); storing took %v and %v",
+	b.Logf("%s: source %.1f MB, compiled %.1f MB; file %.2f MB after version 1, +%.2f MB for version 2 (file sizes move in bbolt's 256 KiB steps); storing took %v and %v",
 		name, srcMB, float64(len(compiled[0]))/1e6, first, grow, store[0].Round(time.Millisecond), store[1].Round(time.Millisecond))
 
 	s, err = history.Open(db, history.Options{ReadOnly: true})
