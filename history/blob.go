@@ -294,9 +294,12 @@ func parseDelta(val []byte) ([]blobKey, [2]uint64, []byte, error) {
 	return bases, win, rest, nil
 }
 
-// dictOf joins the contents of bases and returns the window win of them.
+// dictOf returns the window win of the joined contents of bases,
+// copying only what the window covers.
 func dictOf(get func(blobKey) ([]byte, error), bases []blobKey, win [2]uint64, isWhole func(blobKey) bool) ([]byte, error) {
-	var joined []byte
+	dict := make([]byte, 0, win[1])
+	lo, hi := win[0], win[0]+win[1]
+	pos := uint64(0)
 	for _, bk := range bases {
 		if !isWhole(bk) {
 			return nil, fmt.Errorf("its base %x is missing or not whole", bk[:8])
@@ -305,12 +308,16 @@ func dictOf(get func(blobKey) ([]byte, error), bases []blobKey, win [2]uint64, i
 		if err != nil {
 			return nil, err
 		}
-		joined = append(joined, part...)
+		end := pos + uint64(len(part))
+		if end > lo && pos < hi {
+			dict = append(dict, part[max(lo, pos)-pos:min(hi, end)-pos]...)
+		}
+		pos = end
 	}
-	if win[0]+win[1] > uint64(len(joined)) {
-		return nil, fmt.Errorf("dictionary window %d+%d past its bases' %d bytes", win[0], win[1], len(joined))
+	if uint64(len(dict)) != win[1] {
+		return nil, fmt.Errorf("dictionary window %d+%d past its bases' %d bytes", win[0], win[1], pos)
 	}
-	return joined[win[0] : win[0]+win[1]], nil
+	return dict, nil
 }
 
 // wholeOf returns the whole blobs k stands for as a delta base: its

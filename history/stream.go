@@ -475,3 +475,48 @@ func (s *Store) BlobStats() (BlobStats, error) {
 	}
 	return st, nil
 }
+
+// CompiledDigest returns a digest of the compiled form stored with version
+// n of target, from its manifest (no chunk is read): equal digests mean
+// equal compiled forms. False for versions stored before schema 3.
+func (s *Store) CompiledDigest(target string, n uint64) (string, bool, error) {
+	var out string
+	err := s.view(func(tx *bolt.Tx) error {
+		tb := targetBucket(tx, target)
+		if sub(tb, bucketVersions).Get(u64(n)) == nil {
+			return notFound(n)
+		}
+		_, comp, err := storedStreams(tb, u64(n))
+		if err != nil || comp == nil {
+			return err
+		}
+		out = comp.digest()
+		return nil
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("compiled digest of %s version %d in %s: %w", target, n, s.path, err)
+	}
+	return out, out != "", nil
+}
+
+// DigestOf returns the digest CompiledDigest gives for a compiled form of
+// these bytes.
+func DigestOf(compiled []byte) string {
+	s := stream{Size: int64(len(compiled))}
+	for _, c := range chunks(compiled) {
+		k := sha256.Sum256(c)
+		s.Chunks = append(s.Chunks, chunk{Key: hex.EncodeToString(k[:]), Size: int64(len(c))})
+	}
+	return s.digest()
+}
+
+// digest hashes the stream's chunk keys: chunks are cut by content, so
+// equal bytes give equal keys.
+func (s *stream) digest() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%d", s.Size)
+	for _, c := range s.Chunks {
+		h.Write([]byte(c.Key))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/fwslot/fwslot/probe"
@@ -13,6 +14,10 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 )
+
+// diffMemoryLimit is the Go heap size at which diff's collector works
+// harder (runtime/debug.SetMemoryLimit): soft, so a bigger diff still runs.
+const diffMemoryLimit = 128 << 20
 
 // probeChange is a probe whose verdict differs between the two sides.
 type probeChange struct {
@@ -81,6 +86,10 @@ NAT outcome differs are listed too.`,
 				return err
 			}
 			defer done()
+			// Two big sets' canonical forms are ~100 MB live; without a
+			// limit the collector lets the heap reach twice that before
+			// it runs. A soft limit keeps the command near what it holds.
+			debug.SetMemoryLimit(diffMemoryLimit)
 			r := &sideResolver{ctx: cmd.Context(), g: g, t: t, needCompiled: len(ps) > 0}
 			var sides [2]*diffSide
 			for i, spec := range specs {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -217,24 +216,26 @@ func (r *sideResolver) compare(sides [2]*diffSide) ([]rulediff.Change, error) {
 }
 
 // sameCompiled reports whether both sides compiled to the same kernel
-// objects.
+// objects, by the digests of their compiled forms (history's from the
+// manifests, no chunk read).
 func (r *sideResolver) sameCompiled(sides [2]*diffSide) (bool, error) {
-	var blobs [2][]byte
+	var digests [2]string
 	for i, s := range sides {
-		var err error
 		if s.File != "" {
-			blobs[i], err = s.rs.Encode()
-		} else {
-			blobs[i], err = r.t.Store.Compiled(r.t.Key(), s.Version)
+			blob, err := s.rs.Encode()
+			if err != nil {
+				return false, err
+			}
+			digests[i] = history.DigestOf(blob)
+			continue
 		}
-		if err != nil {
-			return false, err
+		d, ok, err := r.t.Store.CompiledDigest(r.t.Key(), s.Version)
+		if err != nil || !ok {
+			return false, err // no digest: show the differences
 		}
-		if len(blobs[i]) == 0 {
-			return false, nil // not stored: compare the forms
-		}
+		digests[i] = d
 	}
-	return bytes.Equal(blobs[0], blobs[1]), nil
+	return digests[0] == digests[1], nil
 }
 
 // canonicalSource is history's Options.Canonical: the canonical form of a
