@@ -12,7 +12,8 @@ import (
 
 // TestEncodeDeterministic: the same content in another kernel dump order
 // encodes to the same bytes (hash sets' elements in byte order), and
-// decodes to the same objects; an interval set keeps its order.
+// decodes to the same objects; an interval set keeps its order; the
+// ruleset encoded is left as it was (a load stages it meanwhile).
 func TestEncodeDeterministic(t *testing.T) {
 	elems := func(seed uint64) [][]byte {
 		var out [][]byte
@@ -29,9 +30,13 @@ func TestEncodeDeterministic(t *testing.T) {
 			{Name: "ranges", Flags: nfnl.SetFlagInterval, Elems: elems(7)},
 		}}}}
 	}
-	a, err := mk(1).Encode()
+	one := mk(1)
+	a, err := one.Encode()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(one, mk(1)) {
+		t.Fatal("Encode changed the ruleset it encoded")
 	}
 	b, err := mk(2).Encode()
 	if err != nil {
