@@ -8,17 +8,22 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // The export archive: a tar of manifest.json, then one versions/N.json
-// per version (a Record), then activations.json, written by WriteArchive
-// (fwslot export) and read by ReadArchive (fwslot import).
+// per version, then activations.json, written by WriteArchive (fwslot
+// export) and read by ReadArchive (fwslot import). From format 2 a
+// version entry names its chunks, which are entries of their own, each
+// once (archivecompact.go); format 1 entries hold the whole Record.
 
 // ArchiveFormat names the archive layout, in the manifest's format field.
 const ArchiveFormat = "fwslot-history"
 
-// ArchiveFormatVersion is the version of the archive layout written.
-const ArchiveFormatVersion = 1
+// ArchiveFormatVersion is the version of the archive layout written:
+// 2 is the compact archive (archivecompact.go); 1 still reads.
+const ArchiveFormatVersion = 2
 
 // ArchiveSchema is the layout of the records in an archive. It is not the
 // history file's schema (SchemaVersion): schema 2 of the file added format
@@ -87,24 +92,33 @@ func (s *Store) WriteArchive(w io.Writer, target string) error {
 		m.Versions = append(m.Versions, ManifestItem{Version: v.Number, Hash: v.Hash, Entry: VersionEntry(v.Number)})
 	}
 	tw := tar.NewWriter(w)
+	putRaw := func(name string, data []byte) error {
+		hdr := &tar.Header{Name: name, Mode: 0o600, Size: int64(len(data)), ModTime: m.Exported, Typeflag: tar.TypeReg}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		_, err := tw.Write(data)
+		return err
+	}
 	put := func(name string, v any) error {
 		data, err := json.MarshalIndent(v, "", "  ")
 		if err != nil {
 			return err
 		}
-		hdr := &tar.Header{Name: name, Mode: 0o600, Size: int64(len(data)), ModTime: m.Exported, Typeflag: tar.TypeReg}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		_, err = tw.Write(data)
-		return err
+		return putRaw(name, data)
 	}
 	if err := put("manifest.json", m); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	err = s.Export(target, func(r Record) error { return put(VersionEntry(r.Number), r) })
-	if err != nil {
-		return fmt.Errorf("export: %w", err)
+	cw := &compactWriter{s: s, written: map[blobKey]bool{}, put: putRaw}
+	for _, v := range vs {
+		e, err := cw.version(target, v)
+		if err != nil {
+			return fmt.Errorf("export version %d of %s: %w", v.Number, target, err)
+		}
+		if err := put(VersionEntry(v.Number), e); err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
 	}
 	if acts == nil {
 		acts = []Activation{}
@@ -127,7 +141,13 @@ func (s *Store) WriteArchive(w io.Writer, target string) error {
 func ReadArchive(r io.Reader) (Manifest, []Record, []Activation, error) {
 	var m Manifest
 	var acts []Activation
-	recs := map[string]Record{}
+	entries := map[string][]byte{}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(4*chunkMax))
+	if err != nil {
+		return m, nil, nil, fmt.Errorf("read archive: zstd: %w", err)
+	}
+	defer dec.Close()
+	ab := &archiveBlobs{vals: map[blobKey][]byte{}, dec: dec, budget: MaxArchiveBytes}
 	tr := tar.NewReader(r)
 	seenManifest := false
 	var total int64
@@ -166,17 +186,14 @@ func ReadArchive(r io.Reader) (Manifest, []Record, []Activation, error) {
 				acts = []Activation{}
 			}
 		case strings.HasPrefix(hdr.Name, "versions/"):
-			if _, dup := recs[hdr.Name]; dup {
+			if _, dup := entries[hdr.Name]; dup {
 				return m, nil, nil, fmt.Errorf("the archive holds %q twice", hdr.Name)
 			}
-			var rec Record
-			if err := json.Unmarshal(data, &rec); err != nil {
-				return m, nil, nil, fmt.Errorf("%q: %w", hdr.Name, err)
+			entries[hdr.Name] = data
+		case strings.HasPrefix(hdr.Name, blobEntryPrefix):
+			if err := ab.addEntry(hdr.Name, data); err != nil {
+				return m, nil, nil, err
 			}
-			// The compiled form is rebuilt from the source by the
-			// caller: never keep what the archive says it is.
-			rec.Compiled = nil
-			recs[hdr.Name] = rec
 		}
 	}
 	if !seenManifest || m.Format != ArchiveFormat {
@@ -198,10 +215,17 @@ func ReadArchive(r io.Reader) (Manifest, []Record, []Activation, error) {
 			return m, nil, nil, fmt.Errorf("the manifest lists version %d twice", it.Version)
 		}
 		seen[it.Version] = true
-		rec, ok := recs[it.Entry]
+		data, ok := entries[it.Entry]
 		if !ok {
 			return m, nil, nil, fmt.Errorf("the archive lacks %q (version %d)", it.Entry, it.Version)
 		}
+		rec, err := ab.decodeEntry(it.Entry, data)
+		if err != nil {
+			return m, nil, nil, err
+		}
+		// The compiled form is rebuilt from the source by the caller:
+		// never keep what the archive says it is.
+		rec.Compiled = nil
 		if rec.Number != it.Version || !strings.EqualFold(rec.Hash, it.Hash) {
 			return m, nil, nil, fmt.Errorf("%q holds version %d hash %q, the manifest says version %d hash %q", it.Entry, rec.Number, shortHash(rec.Hash), it.Version, shortHash(it.Hash))
 		}

@@ -84,6 +84,7 @@ func (s *Store) Import(target string, recs []Record, acts []Activation, seq uint
 	}
 	res := Imported{Versions: []uint64{}, Activations: []uint64{}}
 	err := s.update(func(tx *bolt.Tx) error {
+		c := &s.codec
 		tb, err := createTarget(tx, target)
 		if err != nil {
 			return err
@@ -125,7 +126,7 @@ func (s *Store) Import(target string, recs []Record, acts []Activation, seq uint
 			if r.Number <= lastV {
 				continue
 			}
-			if err := putRecord(tb, r); err != nil {
+			if err := putRecord(tx, c, tb, r); err != nil {
 				return fmt.Errorf("version %d: %w", r.Number, err)
 			}
 			res.Versions = append(res.Versions, r.Number)
@@ -163,35 +164,18 @@ func (s *Store) Import(target string, recs []Record, acts []Activation, seq uint
 }
 
 // putRecord stores a version under its own number, checking its hash.
-func putRecord(tb *bolt.Bucket, r Record) error {
+func putRecord(tx *bolt.Tx, c *codec, tb *bolt.Bucket, r Record) error {
 	if h := HashSource(r.Source); !strings.EqualFold(h, r.Hash) {
 		return fmt.Errorf("hash %.12s does not match its source (sha256 %.12s)", r.Hash, h)
 	}
 	v := r.Version
 	v.Hash = strings.ToLower(v.Hash)
 	v.Time = v.Time.UTC()
-	meta, err := encodeJSON(v)
-	if err != nil {
-		return fmt.Errorf("encode version: %w", err)
+	v.Summary = nil
+	if err := storeVersion(tx, c, tb, v, sourceDoc{Source: r.Source, Files: r.Files}, r.Compiled); err != nil {
+		return err
 	}
-	src, err := encodeJSON(sourceDoc{Source: r.Source, Files: r.Files})
-	if err != nil {
-		return fmt.Errorf("encode source: %w", err)
-	}
-	key := u64(v.Number)
 	vb := tb.Bucket(bucketVersions)
-	if err := vb.Put(key, meta); err != nil {
-		return err
-	}
-	if err := tb.Bucket(bucketSources).Put(key, src); err != nil {
-		return err
-	}
-	if err := tb.Bucket(bucketCompiled).Put(key, seal(r.Compiled)); err != nil {
-		return err
-	}
-	if err := tb.Bucket(bucketHashes).Put([]byte(v.Hash), key); err != nil {
-		return err
-	}
 	if vb.Sequence() < v.Number {
 		return vb.SetSequence(v.Number)
 	}

@@ -98,13 +98,26 @@ func decodeCompiled(tx *bolt.Tx, data []byte) ([]byte, error) {
 	return out, nil
 }
 
-// migrate brings a schema 1 file to the current schema inside the write
-// transaction tx: it marks every compiled form and records the schema. A
-// file with another schema is left alone.
+// migrate brings an older file to the current schema inside the write
+// transaction tx. Schema 1: it marks every compiled form. Schema 2 needs
+// nothing: its values stay as they are and are read as before (stream.go);
+// versions stored from now on are chunked. Then it records the schema. A
+// file of the current schema (or a fresh one) is left alone.
 func migrate(tx *bolt.Tx) error {
-	if schemaOf(tx) != schemaUnmarked {
+	switch schemaOf(tx) {
+	case 0, SchemaVersion:
 		return nil
+	case schemaUnmarked:
+		if err := markCompiled(tx); err != nil {
+			return err
+		}
 	}
+	return tx.Bucket(bucketMeta).Put(keySchema, u64(SchemaVersion))
+}
+
+// markCompiled prefixes every compiled form of a schema 1 file with the
+// format byte.
+func markCompiled(tx *bolt.Tx) error {
 	if tb := tx.Bucket(bucketTargets); tb != nil {
 		var targets [][]byte
 		if err := tb.ForEach(func(name, _ []byte) error {
@@ -133,5 +146,5 @@ func migrate(tx *bolt.Tx) error {
 			}
 		}
 	}
-	return tx.Bucket(bucketMeta).Put(keySchema, u64(SchemaVersion))
+	return nil
 }

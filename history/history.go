@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,8 +28,11 @@ import (
 // SchemaVersion is the layout version this package writes and understands.
 //
 // Schema 2 marks every stored value with a format byte (format.go);
-// schema 1 files are read as they are and migrated by their first write.
-const SchemaVersion = 2
+// schema 3 stores sources, files and compiled forms as compressed,
+// deduplicated chunks (stream.go, blob.go) and a summary with each
+// version. Older files are read as they are and migrated by their first
+// write; versions stored before stay in their form.
+const SchemaVersion = 3
 
 // DefaultTimeout is how long Open waits for another process holding the file.
 const DefaultTimeout = 5 * time.Second
@@ -45,9 +49,11 @@ var (
 // Bucket layout:
 //
 //	meta                       schema -> uint64, id -> identity (hex)
-//	targets/<target>/versions  n -> Version JSON (meta only)
-//	targets/<target>/sources   n -> sourceDoc JSON (flattened source and files)
-//	targets/<target>/compiled  n -> compiled blob
+//	blobs, blobrefs            sha256 -> chunk content; reference count (blob.go)
+//	targets/<target>/versions  n -> Version JSON (meta and Summary)
+//	targets/<target>/sources   n -> manifest of the flattened source and files (stream.go),
+//	                                or (before schema 3) sourceDoc JSON
+//	targets/<target>/compiled  n -> manifest of the compiled form, or (before schema 3) the form
 //	targets/<target>/hashes    hash -> n of the newest version with that hash
 //	targets/<target>/activations seq -> Activation JSON
 var (
@@ -69,6 +75,12 @@ type Options struct {
 	// ReadOnly opens the file with a shared lock; it neither creates the file
 	// nor writes the holder file.
 	ReadOnly bool
+	// Canonical, when set, turns a version's flattened source into the
+	// canonical form `fwslot diff` compares (rulediff.FromSource): it
+	// runs once when a version is stored, and its text is kept with the
+	// version (Store.Canonical). An error means the source has none; the
+	// version is stored without it.
+	Canonical func(source string) (string, error)
 }
 
 // Store is an open history file.
@@ -78,6 +90,8 @@ type Store struct {
 	holder string // holder file written by this Store; empty when none
 	// commits counts the write transactions committed (Commits).
 	commits atomic.Uint64
+	// codec compresses and decompresses blobs.
+	codec codec
 }
 
 // Version is one stored ruleset version of a target.
@@ -92,6 +106,35 @@ type Version struct {
 	Files   []File    `json:"-"`      // original files as written; loaded only by Get
 	Tables  []string  `json:"tables"` // "inet filter", ...
 	Rules   int       `json:"rules"`
+	// Summary is what history computed when it stored the version (nil
+	// for versions stored before schema 3); read with the metadata.
+	Summary *Summary `json:"-"`
+}
+
+// Summary is what `fwslot history` shows about a version, computed once
+// when the version is stored so that listing costs the same at any size.
+type Summary struct {
+	// Lines is the number of lines of the flattened source.
+	Lines int `json:"lines"`
+	// Against is the version Added and Removed compare with: the newest
+	// version of the target when this one was stored (0: none, every
+	// line counts as added).
+	Against uint64 `json:"against,omitempty"`
+	// Added and Removed count the lines a shortest edit script from
+	// Against's flattened source to this one adds and removes
+	// (CountLines).
+	Added   int `json:"added"`
+	Removed int `json:"removed"`
+	// Bytes is the size of the flattened source, the files and the
+	// compiled form as given, before compression and deduplication.
+	Bytes int64 `json:"bytes"`
+}
+
+// storedVersion is the JSON of a version's metadata: the Version and its
+// summary.
+type storedVersion struct {
+	Version
+	Summary *Summary `json:"summary,omitempty"`
 }
 
 // File is one original source file of a version.
@@ -162,6 +205,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{db: db, path: path}
+	s.codec.canonical = opts.Canonical
 	if err := s.init(opts.ReadOnly); err != nil {
 		_ = db.Close() // the init error is the one to report
 		return nil, err
@@ -356,7 +400,7 @@ func (s *Store) AddVersion(target string, v Version, compiled []byte) (Version, 
 }
 
 // putVersion stores v with the next number of target and sets v.Number.
-func putVersion(tx *bolt.Tx, target string, v *Version, src, compiled []byte) error {
+func putVersion(tx *bolt.Tx, c *codec, target string, v *Version, doc sourceDoc, compiled []byte) error {
 	tb, err := createTarget(tx, target)
 	if err != nil {
 		return err
@@ -367,29 +411,80 @@ func putVersion(tx *bolt.Tx, target string, v *Version, src, compiled []byte) er
 		return err
 	}
 	v.Number = n
-	meta, err := encodeJSON(v)
+	return storeVersion(tx, c, tb, *v, doc, compiled)
+}
+
+// storeVersion writes v under its number: metadata with its summary
+// against the newest version stored before, source document and compiled
+// form as streams, and the hash index.
+func storeVersion(tx *bolt.Tx, c *codec, tb *bolt.Bucket, v Version, doc sourceDoc, compiled []byte) error {
+	b, err := openBlobs(tx, c, true)
+	if err != nil {
+		return err
+	}
+	vb := tb.Bucket(bucketVersions)
+	key := u64(v.Number)
+	if vb.Get(key) != nil {
+		return fmt.Errorf("version %d is stored already", v.Number)
+	}
+	prevKey, _ := vb.Cursor().Last()
+	// The canonical form takes as long as the rest on a big set: make it
+	// on the other core meanwhile.
+	var canon *string
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if c.canonical != nil {
+		wg.Go(func() {
+			// A canonicalizer that fails in any way leaves the version
+			// without a canonical form, never without the version.
+			defer func() { _ = recover() }()
+			if text, err := c.canonical(doc.Source); err == nil {
+				canon = &text
+			}
+		})
+	}
+	sum := &Summary{Bytes: int64(len(doc.Source) + len(compiled))}
+	for _, f := range doc.Files {
+		sum.Bytes += int64(len(f.Content))
+	}
+	cur := SplitLines(doc.Source)
+	sum.Lines = len(cur)
+	var prevLines []string
+	if prevKey != nil {
+		prev, err := readSource(b, tb, prevKey)
+		if err != nil {
+			return fmt.Errorf("read version %d to count the lines changed: %w", binary.BigEndian.Uint64(prevKey), err)
+		}
+		sum.Against, prevLines = binary.BigEndian.Uint64(prevKey), SplitLines(prev.Source)
+	}
+	sum.Added, sum.Removed = countLines(prevLines, cur, maxCountEdits, storeCountWork)
+	meta, err := encodeJSON(storedVersion{Version: v, Summary: sum})
 	if err != nil {
 		return fmt.Errorf("encode version: %w", err)
 	}
-	key := u64(n)
+	src, comp, err := putContent(b, tb, prevKey, doc, compiled, func() *string { wg.Wait(); return canon })
+	if err != nil {
+		return fmt.Errorf("store the content of version %d: %w", v.Number, err)
+	}
 	if err := vb.Put(key, meta); err != nil {
 		return err
 	}
 	if err := tb.Bucket(bucketSources).Put(key, src); err != nil {
 		return err
 	}
-	if err := tb.Bucket(bucketCompiled).Put(key, seal(compiled)); err != nil {
+	if err := tb.Bucket(bucketCompiled).Put(key, comp); err != nil {
 		return err
 	}
 	return tb.Bucket(bucketHashes).Put([]byte(v.Hash), key)
 }
 
 func decodeVersion(data []byte) (Version, error) {
-	var v Version
-	if err := decodeJSON(data, &v); err != nil {
+	var sv storedVersion
+	if err := decodeJSON(data, &sv); err != nil {
 		return Version{}, fmt.Errorf("decode version: %w", err)
 	}
-	return v, nil
+	sv.Version.Summary = sv.Summary
+	return sv.Version, nil
 }
 
 func notFound(n uint64) error {
@@ -413,11 +508,13 @@ func (s *Store) Get(target string, n uint64) (Version, error) {
 		if v, err = decodeVersion(data); err != nil {
 			return err
 		}
-		var doc sourceDoc
-		if data := sub(tb, bucketSources).Get(u64(n)); data != nil {
-			if err := decodeJSON(data, &doc); err != nil {
-				return fmt.Errorf("decode source of version %d: %w", n, err)
-			}
+		b, err := openBlobs(tx, &s.codec, false)
+		if err != nil {
+			return err
+		}
+		doc, err := readSource(b, tb, u64(n))
+		if err != nil {
+			return fmt.Errorf("decode source of version %d: %w", n, err)
 		}
 		v.Source, v.Files = doc.Source, doc.Files
 		return nil
@@ -440,11 +537,15 @@ func (s *Store) Compiled(target string, n uint64) ([]byte, error) {
 		if data == nil {
 			return notFound(n)
 		}
-		data, err := decodeCompiled(tx, data)
+		b, err := openBlobs(tx, &s.codec, false)
 		if err != nil {
 			return err
 		}
-		out = bytes.Clone(data) // data lives in the mmap only during the tx
+		data, err = readCompiled(tx, b, data)
+		if err != nil {
+			return err
+		}
+		out = bytes.Clone(data) // data may live in the mmap only during the tx
 		if out == nil {
 			out = []byte{}
 		}

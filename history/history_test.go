@@ -3,7 +3,6 @@ package history
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -89,8 +88,11 @@ func TestVersionRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if full.Summary == nil || full.Summary.Lines != len(SplitLines(tt.in.Source)) {
+				t.Fatalf("Summary = %+v, want %d lines", full.Summary, len(SplitLines(tt.in.Source)))
+			}
 			want := tt.in
-			want.Number, want.Hash = tt.want, got.Hash
+			want.Number, want.Hash, want.Summary = tt.want, got.Hash, full.Summary
 			if !reflect.DeepEqual(full, want) {
 				t.Fatalf("Get = %+v\nwant  %+v", full, want)
 			}
@@ -482,11 +484,7 @@ func BenchmarkVersions(b *testing.B) {
 		for i := 0; i < n; i++ {
 			v := Version{User: "bench", Time: time.Now().UTC(), Message: fmt.Sprintf("change %d", i), Origin: "file", Source: fmt.Sprint(i, src), Tables: []string{"inet filter"}, Rules: 100}
 			v.Hash = HashSource(v.Source)
-			src, err := json.Marshal(sourceDoc{Source: v.Source})
-			if err != nil {
-				return err
-			}
-			if err := putVersion(tx, "host", &v, src, blob); err != nil {
+			if err := putVersion(tx, &s.codec, "host", &v, sourceDoc{Source: v.Source}, blob); err != nil {
 				return err
 			}
 		}

@@ -203,21 +203,32 @@ func TestEveryValueIsMarked(t *testing.T) {
 	tests := []struct {
 		bucket []byte
 		key    []byte
+		format byte
 	}{
-		{bucketVersions, u64(v.Number)},
-		{bucketSources, u64(v.Number)},
-		{bucketCompiled, u64(v.Number)},
-		{bucketActivations, u64(1)},
-		{bucketState, keyKernel},
+		{bucketVersions, u64(v.Number), valueFormat},
+		{bucketSources, u64(v.Number), valueManifest},
+		{bucketCompiled, u64(v.Number), valueManifest},
+		{bucketActivations, u64(1), valueFormat},
+		{bucketState, keyKernel, valueFormat},
 	}
 	err = s.view(func(tx *bolt.Tx) error {
 		for _, tt := range tests {
 			data := sub(targetBucket(tx, "host"), tt.bucket).Get(tt.key)
-			if len(data) == 0 || data[0] != valueFormat {
-				t.Errorf("%s/%x = %q, want format byte %d first", tt.bucket, tt.key, data, valueFormat)
+			if len(data) == 0 || data[0] != tt.format {
+				t.Errorf("%s/%x = %q, want format byte %d first", tt.bucket, tt.key, data, tt.format)
 			}
 		}
-		return nil
+		n := 0
+		err := tx.Bucket(bucketBlobs).ForEach(func(k, data []byte) error {
+			if n++; len(data) == 0 || (data[0] != blobZstd && data[0] != blobDelta) {
+				t.Errorf("blob %x = %q, want a blob format byte first", k, data)
+			}
+			return nil
+		})
+		if n == 0 {
+			t.Error("no blobs stored")
+		}
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -33,6 +33,12 @@ func openDB(path string, timeout time.Duration, readOnly bool) (*bolt.DB, error)
 		// version mismatch, file size too small...) are about the content.
 		return nil, damaged(path, err)
 	}
+	// bbolt grows a file past 16 MiB in steps of AllocSize beyond what
+	// it needs (16 MiB by default): a compact history of a few MiB would
+	// sit in a file of 16 or 32. Grow by 256 KiB: one more truncate and
+	// fsync per commit that grows the file, and a file the size of its
+	// data.
+	db.AllocSize = allocSize
 	fi, err := os.Stat(path)
 	if err != nil {
 		_ = db.Close() // the stat error is the one to report
@@ -54,6 +60,9 @@ func openDB(path string, timeout time.Duration, readOnly bool) (*bolt.DB, error)
 	}
 	return db, nil
 }
+
+// allocSize is how much bbolt grows the file beyond what a commit needs.
+const allocSize = 256 << 10
 
 // openBolt calls bolt.Open, turning a panic on a corrupt file into ErrDamaged.
 func openBolt(path string, o *bolt.Options) (db *bolt.DB, err error) {

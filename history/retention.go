@@ -134,9 +134,16 @@ func (t *Tx) Prune(target string, p Policy) (Pruned, error) {
 				continue
 			}
 			size := int64(len(meta))
-			for _, name := range [][]byte{bucketSources, bucketCompiled} {
-				if b := tb.Bucket(name); b != nil {
-					size += int64(len(b.Get(k)))
+			if v, err := decodeVersion(meta); err == nil && v.Summary != nil {
+				// Stored as chunks: count what the version holds
+				// before deduplication, which does not depend on
+				// what other versions share.
+				size += v.Summary.Bytes
+			} else {
+				for _, name := range [][]byte{bucketSources, bucketCompiled} {
+					if b := tb.Bucket(name); b != nil {
+						size += int64(len(b.Get(k)))
+					}
 				}
 			}
 			if bytes+size > keepBytes {
@@ -150,6 +157,10 @@ func (t *Tx) Prune(target string, p Policy) (Pruned, error) {
 		}
 		if len(drop) == 0 {
 			return nil
+		}
+		blobs, err := openBlobs(tx, t.c, true)
+		if err != nil {
+			return err
 		}
 		hashes := map[string]bool{} // hashes whose index entry pointed at a dropped version
 		hb := tb.Bucket(bucketHashes)
@@ -167,6 +178,9 @@ func (t *Tx) Prune(target string, p Policy) (Pruned, error) {
 					}
 					hashes[v.Hash] = true
 				}
+			}
+			if err := releaseContent(blobs, tb, key); err != nil {
+				return fmt.Errorf("version %d: %w", n, err)
 			}
 			for _, name := range [][]byte{bucketVersions, bucketSources, bucketCompiled} {
 				if b := tb.Bucket(name); b != nil {

@@ -113,6 +113,13 @@ func (s *Store) DeleteVersion(target string, n uint64) error {
 				return err
 			}
 		}
+		blobs, err := openBlobs(tx, &s.codec, true)
+		if err != nil {
+			return err
+		}
+		if err := releaseContent(blobs, tb, u64(n)); err != nil {
+			return err
+		}
 		for _, b := range [][]byte{bucketVersions, bucketSources, bucketCompiled} {
 			if err := tb.Bucket(b).Delete(u64(n)); err != nil {
 				return err

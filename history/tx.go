@@ -16,13 +16,14 @@ import (
 // Store with the same names, minus the file name in their errors.
 type Tx struct {
 	tx *bolt.Tx
+	c  *codec
 }
 
 // Update runs fn in one write transaction. The transaction is committed
 // when fn returns nil and rolled back, leaving the file as it was, when
 // fn returns an error (returned as is) or panics.
 func (s *Store) Update(fn func(*Tx) error) error {
-	return s.update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+	return s.update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, c: &s.codec}) })
 }
 
 // Commits returns how many write transactions this Store committed since
@@ -33,11 +34,11 @@ func (s *Store) Commits() uint64 { return s.commits.Load() }
 // AddVersion stores v under target with the next version number, assigned
 // in this transaction, and returns it as stored (see Store.AddVersion).
 func (t *Tx) AddVersion(target string, v Version, compiled []byte) (Version, error) {
-	src, err := prepareVersion(target, &v)
+	doc, err := prepareVersion(target, &v)
 	if err != nil {
 		return Version{}, err
 	}
-	if err := putVersion(t.tx, target, &v, src, compiled); err != nil {
+	if err := putVersion(t.tx, t.c, target, &v, doc, compiled); err != nil {
 		return Version{}, fmt.Errorf("add version to %s: %w", target, err)
 	}
 	v.Source, v.Files = "", nil
@@ -45,15 +46,15 @@ func (t *Tx) AddVersion(target string, v Version, compiled []byte) (Version, err
 }
 
 // prepareVersion checks target and v's hash, fills in the hash and the
-// time, and returns the encoded source document.
-func prepareVersion(target string, v *Version) ([]byte, error) {
+// time, and returns the source document.
+func prepareVersion(target string, v *Version) (sourceDoc, error) {
 	if err := validTarget(target); err != nil {
-		return nil, err
+		return sourceDoc{}, err
 	}
 	if v.Source != "" || v.Hash == "" {
 		h := HashSource(v.Source)
 		if v.Hash != "" && !strings.EqualFold(v.Hash, h) {
-			return nil, fmt.Errorf("add version to %s: hash %s does not match the source (sha256 %s)", target, v.Hash, h)
+			return sourceDoc{}, fmt.Errorf("add version to %s: hash %s does not match the source (sha256 %s)", target, v.Hash, h)
 		}
 		v.Hash = h
 	}
@@ -61,11 +62,8 @@ func prepareVersion(target string, v *Version) ([]byte, error) {
 		v.Time = time.Now()
 	}
 	v.Time = v.Time.UTC()
-	src, err := encodeJSON(sourceDoc{Source: v.Source, Files: v.Files})
-	if err != nil {
-		return nil, fmt.Errorf("add version to %s: encode source: %w", target, err)
-	}
-	return src, nil
+	v.Summary = nil // history computes it
+	return sourceDoc{Source: v.Source, Files: v.Files}, nil
 }
 
 // AddActivation records a under target with the next sequence number

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -73,11 +74,73 @@ func Compare(a, b *Ruleset) []Change {
 				case ob == nil:
 					out = append(out, Change{Table: key, Kind: oa.Kind, Name: oa.Name, Status: "removed", Lines: all('-', oa.Lines)})
 				default:
-					if ops := Lines(oa.Lines, ob.Lines); changed(ops) {
+					if ops := objectLines(oa, ob); changed(ops) {
 						out = append(out, Change{Table: key, Kind: oa.Kind, Name: oa.Name, Status: "changed", Lines: ops})
 					}
 				}
 			}
+		}
+	}
+	return out
+}
+
+// objectLines diffs the bodies of two versions of an object. A set's or
+// map's elements are a set, not a sequence: they are compared as sorted
+// lists in one merge (a million elements in well under a second, where a
+// line diff of them would be quadratic), after the diff of its other
+// lines.
+func objectLines(a, b *Object) []Op {
+	if a.Kind != "set" && a.Kind != "map" {
+		return Lines(a.Lines, b.Lines)
+	}
+	ha, ea := splitElems(a.Lines)
+	hb, eb := splitElems(b.Lines)
+	ops := Lines(ha, hb)
+	if len(ea) == 0 && len(eb) == 0 {
+		return ops
+	}
+	return append(ops, mergeElems(ea, eb)...)
+}
+
+// splitElems returns a body's non-element lines and its element lines,
+// sorted. A body whose elements come last and sorted (a canonical form)
+// is split without copying.
+func splitElems(lines []string) (head, elems []string) {
+	i := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "element ") })
+	if i < 0 {
+		return lines, nil
+	}
+	tail := lines[i:]
+	if !slices.ContainsFunc(tail, func(l string) bool { return !strings.HasPrefix(l, "element ") }) && slices.IsSorted(tail) {
+		return lines[:i], tail
+	}
+	for _, l := range lines {
+		if strings.HasPrefix(l, "element ") {
+			elems = append(elems, l)
+		} else {
+			head = append(head, l)
+		}
+	}
+	slices.Sort(elems)
+	return head, elems
+}
+
+// mergeElems diffs two sorted element lists.
+func mergeElems(a, b []string) []Op {
+	out := make([]Op, 0, max(len(a), len(b)))
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j >= len(b) || (i < len(a) && a[i] < b[j]):
+			out = append(out, Op{'-', a[i]})
+			i++
+		case i >= len(a) || b[j] < a[i]:
+			out = append(out, Op{'+', b[j]})
+			j++
+		default:
+			out = append(out, Op{' ', a[i]})
+			i++
+			j++
 		}
 	}
 	return out

@@ -5,6 +5,8 @@
 // their own names, and moved includes or reformatted whitespace do not show.
 package rulediff
 
+import "github.com/fwslot/fwslot/history"
+
 // Op is one line of a line diff: Kind is ' ' (in both), '-' (only in the
 // old text) or '+' (only in the new text).
 type Op struct {
@@ -20,10 +22,9 @@ type Op struct {
 // the search it gives up the same way, so its time is bounded too.
 const maxEdits = 1000
 
-// maxCountEdits bounds the search of CountLines, which keeps one frontier
-// only (linear memory); beyond it the counts come from matching lines by
-// content regardless of order.
-const maxCountEdits = 20000
+// maxCountWork bounds the diagonal steps and line comparisons of Lines'
+// search (a few hundred milliseconds).
+const maxCountWork = 1 << 27
 
 // Lines returns a shortest edit script from a to b (Myers' algorithm), as
 // a sequence of kept, removed and added lines.
@@ -160,74 +161,5 @@ func myers(a, b []string) []Op {
 
 // CountLines returns how many lines a shortest edit script from a to b
 // adds and removes, as Count(Lines(a, b)) would, in memory linear in the
-// texts: it runs Myers' forward pass only, which gives the edit distance
-// D, and added-removed is len(b)-len(a). Past maxCountEdits edits, or
-// maxCountWork steps of the search, it counts lines of b that a lacks and
-// lines of a that b lacks, by content (a reordering counts nothing there),
-// so its time is bounded too.
-func CountLines(a, b []string) (added, removed int) {
-	return countLines(a, b, maxCountEdits, maxCountWork)
-}
-
-// maxCountWork bounds the diagonal steps and line comparisons of
-// CountLines' search (a few hundred milliseconds).
-const maxCountWork = 1 << 27
-
-func countLines(a, b []string, maxD, maxWork int) (added, removed int) {
-	for len(a) > 0 && len(b) > 0 && a[0] == b[0] {
-		a, b = a[1:], b[1:]
-	}
-	for len(a) > 0 && len(b) > 0 && a[len(a)-1] == b[len(b)-1] {
-		a, b = a[:len(a)-1], b[:len(b)-1]
-	}
-	n, m := len(a), len(b)
-	if n == 0 || m == 0 {
-		return m, n
-	}
-	max := n + m
-	if max > maxD {
-		max = maxD
-	}
-	off := max + 1
-	v := make([]int, 2*max+3)
-	work := 0
-search:
-	for d := 0; d <= max; d++ {
-		for k := -d; k <= d; k += 2 {
-			var x int
-			if k == -d || (k != d && v[off+k-1] < v[off+k+1]) {
-				x = v[off+k+1]
-			} else {
-				x = v[off+k-1] + 1
-			}
-			y := x - k
-			start := x
-			for x < n && y < m && a[x] == b[y] {
-				x++
-				y++
-			}
-			if work += 1 + x - start; work > maxWork {
-				break search
-			}
-			v[off+k] = x
-			if x >= n && y >= m {
-				return (d + m - n) / 2, (d - m + n) / 2
-			}
-		}
-	}
-	have := make(map[string]int, n)
-	for _, s := range a {
-		have[s]++
-	}
-	for _, s := range b {
-		if have[s] > 0 {
-			have[s]--
-		} else {
-			added++
-		}
-	}
-	for _, c := range have {
-		removed += c
-	}
-	return added, removed
-}
+// texts (history.CountLines, which history runs when it stores a version).
+func CountLines(a, b []string) (added, removed int) { return history.CountLines(a, b) }

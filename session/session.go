@@ -24,6 +24,7 @@ import (
 
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/nfnl"
+	"github.com/fwslot/fwslot/rulediff"
 	"github.com/fwslot/fwslot/slots"
 )
 
@@ -180,7 +181,7 @@ func (s *Session) openStore() error {
 			return nil
 		}
 	}
-	store, err := history.Open(s.opts.DB, history.Options{ReadOnly: s.opts.ReadOnly, Timeout: s.opts.Wait})
+	store, err := history.Open(s.opts.DB, history.Options{ReadOnly: s.opts.ReadOnly, Timeout: s.opts.Wait, Canonical: rulediff.CanonicalSource})
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"encoding/gob"
 	"fmt"
+	"slices"
 
 	"github.com/fwslot/fwslot/internal/nfnl"
 )
@@ -152,13 +153,52 @@ func (r *Ruleset) TableKeys() []string {
 	return out
 }
 
-// Encode serializes the ruleset for the history store.
+// Encode serializes the ruleset for the history store, with the elements
+// of each set without intervals in byte order: the kernel dumps a hash
+// set in an order that changes with every compile, so without it the
+// same content would encode to other bytes each time, which history can
+// neither compress nor deduplicate (the order of a million elements alone
+// is 2 MB of entropy). The order of such a set's elements means nothing
+// to the kernel; interval sets keep theirs. r itself is not changed (a
+// load stages it while it is encoded).
 func (r *Ruleset) Encode() ([]byte, error) {
+	r = r.sortedElems()
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(r); err != nil {
 		return nil, fmt.Errorf("encode compiled ruleset: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// sortedElems returns r, or a copy of it sharing everything but the
+// element lists of hash sets that are not in byte order, sorted.
+func (r *Ruleset) sortedElems() *Ruleset {
+	var out *Ruleset
+	for ti, t := range r.Tables {
+		for si, s := range t.Sets {
+			if s.Flags&nfnl.SetFlagInterval != 0 || slices.IsSortedFunc(s.Elems, bytes.Compare) {
+				continue
+			}
+			if out == nil {
+				cp := *r
+				cp.Tables = slices.Clone(r.Tables)
+				out = &cp
+			}
+			if out.Tables[ti] == t {
+				tc := *t
+				tc.Sets = slices.Clone(t.Sets)
+				out.Tables[ti] = &tc
+			}
+			sc := *s
+			sc.Elems = slices.Clone(s.Elems)
+			slices.SortFunc(sc.Elems, bytes.Compare)
+			out.Tables[ti].Sets[si] = &sc
+		}
+	}
+	if out == nil {
+		return r
+	}
+	return out
 }
 
 // Decode parses a ruleset serialized by Encode.

@@ -2,129 +2,22 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
+	"runtime/debug"
 	"strings"
 
-	"github.com/fwslot/fwslot/history"
-	"github.com/fwslot/fwslot/internal/source"
 	"github.com/fwslot/fwslot/probe"
 	"github.com/fwslot/fwslot/rulediff"
-	"github.com/fwslot/fwslot/session"
 	"github.com/fwslot/fwslot/slots"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 )
 
-// diffSide is one ruleset a diff compares.
-type diffSide struct {
-	Spec    string `json:"spec"`
-	Label   string `json:"label"`
-	Version uint64 `json:"version,omitempty"`
-	File    string `json:"file,omitempty"`
-	rs      *slots.Ruleset
-	loc     probe.Locator
-}
-
-// sideResolver turns diff arguments into compiled rulesets, reading the
-// target's status and history only when an argument needs them.
-type sideResolver struct {
-	ctx    context.Context
-	g      *globals
-	t      *session.Target
-	status *slots.Status
-	ifaces []slots.Iface
-}
-
-func (r *sideResolver) resolve(spec string) (*diffSide, error) {
-	s := &diffSide{Spec: spec}
-	switch {
-	case spec == "production" || spec == "staging":
-		if r.status == nil {
-			st, err := r.t.Status(context.Background())
-			if err != nil {
-				return nil, err
-			}
-			r.status = st
-		}
-		info := r.status.Production
-		if spec == "staging" {
-			info = r.status.Staging
-		}
-		if info == nil {
-			return nil, fmt.Errorf("the %s slot is empty; name a version number or a file instead", spec)
-		}
-		if err := r.version(s, info.Version); err != nil {
-			return nil, err
-		}
-		s.Label = fmt.Sprintf("%s (version %d)", spec, info.Version)
-	case isNumber(spec):
-		n, _ := strconv.ParseUint(spec, 10, 64)
-		if err := r.version(s, n); err != nil {
-			return nil, err
-		}
-		s.Label = "version " + spec
-	default:
-		if _, err := os.Stat(spec); err != nil {
-			return nil, usagef("diff: %q is not a version number, production, staging or a readable file (%v)", spec, err)
-		}
-		// Read under the include policy before nft sees anything, and
-		// compile exactly what was read.
-		b, err := readRuleset(r.g, spec)
-		if err != nil {
-			return nil, err
-		}
-		rs, err := slots.CompileBundle(r.ctx, b, r.ifaces, nil)
-		if err != nil {
-			return nil, err
-		}
-		loc, err := probe.SourceLocator(b)
-		if err != nil {
-			return nil, err
-		}
-		s.File, s.rs, s.loc, s.Label = spec, rs, loc, spec
-	}
-	return s, nil
-}
-
-func isNumber(s string) bool {
-	n, err := strconv.ParseUint(s, 10, 64)
-	return err == nil && n > 0
-}
-
-// version loads a stored version: its compiled form, or, when history
-// holds none, its flattened source compiled again.
-func (r *sideResolver) version(s *diffSide, n uint64) error {
-	if r.t.Store == nil {
-		return usagef("no history yet (%s does not exist)", r.g.db)
-	}
-	v, err := r.t.Store.Get(r.t.Key(), n)
-	if err != nil {
-		if errors.Is(err, history.ErrNotFound) {
-			return usageError{err}
-		}
-		return err
-	}
-	s.Version, s.loc = n, historyLocator(v)
-	blob, err := r.t.Store.Compiled(r.t.Key(), n)
-	if err != nil {
-		return err
-	}
-	if len(blob) > 0 {
-		s.rs, err = slots.Decode(blob)
-		return err
-	}
-	// Compiled from memory: no file a user could swap in between.
-	b, err := source.FromText(fmt.Sprintf("/version-%d.nft", n), v.Source)
-	if err != nil {
-		return fmt.Errorf("version %d: %w", n, err)
-	}
-	s.rs, err = slots.CompileBundle(r.ctx, b, r.ifaces, nil)
-	return err
-}
+// diffMemoryLimit is the Go heap size at which diff's collector works
+// harder (runtime/debug.SetMemoryLimit): soft, so a bigger diff still runs.
+const diffMemoryLimit = 128 << 20
 
 // probeChange is a probe whose verdict differs between the two sides.
 type probeChange struct {
@@ -148,9 +41,14 @@ what the kernel would run differently. A and B are each a version number,
 "production", "staging" or a ruleset file; the defaults are production
 and staging, so "fwslot diff" shows what the next swap changes.
 
-Each side is rendered in a private network namespace (compiled for the
-target's interfaces, or installed from history) and listed with nft;
-fwslot's slot layout is removed, so you see your own chain and set names.
+Versions are compared in the canonical form history keeps with each
+(statements one a line, defines expanded, set elements sorted), a file
+in the same form after compiling it once; two sides whose compiled forms
+are equal have no differences. A side without a canonical form (a version
+stored by an older fwslot, a source using commands like delete or
+replace) makes both sides rendered in a private network namespace and
+listed with nft. Either way fwslot's slot layout does not show: you see
+your own chain and set names.
 Lines are coloured on a terminal (--color). With --probes FILE the same
 probes run against twins of both sides and the probes whose verdict or
 NAT outcome differs are listed too.`,
@@ -188,11 +86,11 @@ NAT outcome differs are listed too.`,
 				return err
 			}
 			defer done()
-			ifs, err := slots.Interfaces(g.netns)
-			if err != nil {
-				return err
-			}
-			r := &sideResolver{ctx: cmd.Context(), g: g, t: t, ifaces: ifs}
+			// Two big sets' canonical forms are ~100 MB live; without a
+			// limit the collector lets the heap reach twice that before
+			// it runs. A soft limit keeps the command near what it holds.
+			debug.SetMemoryLimit(diffMemoryLimit)
+			r := &sideResolver{ctx: cmd.Context(), g: g, t: t, needCompiled: len(ps) > 0}
 			var sides [2]*diffSide
 			for i, spec := range specs {
 				if sides[i], err = r.resolve(spec); err != nil {
@@ -202,15 +100,16 @@ NAT outcome differs are listed too.`,
 					return fmt.Errorf("%s: %w", spec, err)
 				}
 			}
-			var rendered [2]*rulediff.Ruleset
-			for i, s := range sides {
-				if rendered[i], err = rulediff.RenderCompiled(cmd.Context(), s.rs, ifs); err != nil {
-					return fmt.Errorf("render %s: %w", s.Label, err)
-				}
+			changes, err := r.compare(sides)
+			if err != nil {
+				return err
 			}
-			changes := rulediff.Compare(rendered[0], rendered[1])
 			var pchanges []probeChange
 			if len(ps) > 0 {
+				ifs, err := r.interfaces()
+				if err != nil {
+					return err
+				}
 				if pchanges, err = probeChanges(cmd.Context(), sides, ps, topo, ifs); err != nil {
 					return err
 				}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/fwslot/fwslot/history"
@@ -101,21 +100,41 @@ func historyRows(t *session.Target, limit int) ([]historyRow, []activationRow, e
 		}
 	}
 	rows := make([]historyRow, 0, len(vs)-start)
+	// Lines changed come from the summary history stored with each
+	// version (no source is read) when it was counted against the
+	// version listed before it; versions stored before summaries, or
+	// whose version before was pruned since, are counted from sources.
 	var prev []string
-	if start > 0 {
-		if p, err := t.Store.Get(t.Key(), vs[start-1].Number); err == nil {
-			prev = splitLines(p.Source)
+	prevRead := false
+	for i := start; i < len(vs); i++ {
+		v := vs[i]
+		var before uint64
+		if i > 0 {
+			before = vs[i-1].Number
 		}
-	}
-	for _, v := range vs[start:] {
+		if sum := v.Summary; sum != nil && sum.Against == before {
+			rows = append(rows, historyRow{Version: v, Slot: slotOf[v.Number], Added: sum.Added, Removed: sum.Removed})
+			prevRead = false
+			continue
+		}
+		if !prevRead {
+			prev = nil
+			if before != 0 {
+				p, err := t.Store.Get(t.Key(), before)
+				if err != nil {
+					return nil, nil, err
+				}
+				prev = history.SplitLines(p.Source)
+			}
+		}
 		full, err := t.Store.Get(t.Key(), v.Number)
 		if err != nil {
 			return nil, nil, err
 		}
-		cur := splitLines(full.Source)
+		cur := history.SplitLines(full.Source)
 		add, rm := rulediff.CountLines(prev, cur)
 		rows = append(rows, historyRow{Version: v, Slot: slotOf[v.Number], Added: add, Removed: rm})
-		prev = cur
+		prev, prevRead = cur, true
 	}
 	arows := make([]activationRow, 0, len(acts))
 	for i, a := range acts {
@@ -125,13 +144,6 @@ func historyRows(t *session.Target, limit int) ([]historyRow, []activationRow, e
 		arows = arows[len(arows)-limit:]
 	}
 	return rows, arows, nil
-}
-
-func splitLines(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
 }
 
 // activationEnd says how activation i ended, from what came after it:

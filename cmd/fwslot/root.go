@@ -13,6 +13,7 @@ import (
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/nsutil"
 	"github.com/fwslot/fwslot/probe"
+	"github.com/fwslot/fwslot/rulediff"
 	"github.com/fwslot/fwslot/session"
 	"github.com/fwslot/fwslot/slots"
 	"github.com/spf13/cobra"
@@ -118,7 +119,7 @@ func (g *globals) target() (*session.Target, func(), error) {
 	if _, err := os.Stat(g.db); errors.Is(err, os.ErrNotExist) {
 		return t, func() {}, nil
 	}
-	s, err := history.Open(g.db, history.Options{ReadOnly: true, Timeout: g.wait})
+	s, err := history.Open(g.db, history.Options{ReadOnly: true, Timeout: g.wait, Canonical: rulediff.CanonicalSource})
 	if err != nil {
 		return nil, nil, historyError(err)
 	}
@@ -177,7 +178,7 @@ func short(h string) string {
 
 // historyOpen opens the history file for writing.
 func historyOpen(path string, wait time.Duration) (*history.Store, error) {
-	s, err := history.Open(path, history.Options{Timeout: wait})
+	s, err := history.Open(path, history.Options{Timeout: wait, Canonical: rulediff.CanonicalSource})
 	return s, historyError(err)
 }
 

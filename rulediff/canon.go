@@ -1,0 +1,609 @@
+package rulediff
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Canonical forms from sources.
+//
+// FromSource reads a flattened ruleset source (includes already in place,
+// as history stores it) into the same table and object structure Parse
+// builds from nft's listing, without nft: statements one a line with
+// whitespace collapsed, defines expanded, the blocks of one table or
+// object merged, set elements one a line and sorted. History keeps it
+// with each version (CanonicalText), so `fwslot diff` of two stored
+// versions compares two texts read from history instead of installing
+// both versions in a namespace and listing them with nft.
+//
+// It reads the block form nft lists and people write (tables holding
+// chains, sets, maps and named objects; `define`; `flush ruleset`) and
+// the `add`/`create`/`insert` commands of it. A source that uses any
+// other command (delete, replace, rename, flush chain...) or that it
+// cannot read is refused (ErrNoCanonical): its versions are rendered by
+// nft as before. Unlike nft's listing it keeps what the source wrote
+// where nft would print another spelling of the same thing (a port
+// name, `priority 0` for `priority filter`); two sources that compile to
+// the same kernel objects are the same to a caller that compares their
+// compiled forms first.
+
+// ErrNoCanonical is returned (wrapped) by FromSource for sources it does
+// not read.
+var ErrNoCanonical = errors.New("no canonical form from source")
+
+// canonTok is one token of a source: a word, a quoted string, or one of
+// { } ; , and "\n".
+type canonTok struct {
+	text string
+	line int
+}
+
+func (t canonTok) sep() bool { return t.text == ";" || t.text == "\n" }
+
+// lexCanon splits src into tokens, dropping comments and line
+// continuations.
+func lexCanon(src string) ([]canonTok, error) {
+	out := make([]canonTok, 0, len(src)/6)
+	line := 1
+	for i := 0; i < len(src); {
+		c := src[i]
+		switch {
+		case c == '\\' && i+1 < len(src) && src[i+1] == '\n':
+			i += 2
+			line++
+		case c == '\n':
+			out = append(out, canonTok{"\n", line})
+			line++
+			i++
+		case c == ' ' || c == '\t' || c == '\r':
+			i++
+		case c == '#':
+			for i < len(src) && src[i] != '\n' {
+				i++
+			}
+		case c == '{' || c == '}' || c == ';' || c == ',':
+			out = append(out, canonTok{src[i : i+1], line})
+			i++
+		case c == '"':
+			j := i + 1
+			for j < len(src) && src[j] != '"' && src[j] != '\n' {
+				j++
+			}
+			if j >= len(src) || src[j] != '"' {
+				return nil, fmt.Errorf("line %d: unterminated string", line)
+			}
+			out = append(out, canonTok{src[i : j+1], line})
+			i = j + 1
+		default:
+			j := i
+			for j < len(src) && !wordEnd[src[j]] {
+				j++
+			}
+			if j < len(src) && src[j] == '"' { // a word with a quoted part: ifname"*"
+				k := strings.IndexByte(src[j+1:], '"')
+				if k < 0 {
+					return nil, fmt.Errorf("line %d: unterminated string", line)
+				}
+				j += k + 2
+				for j < len(src) && !strings.ContainsRune(" \t\r\n{};,#", rune(src[j])) {
+					j++
+				}
+			}
+			out = append(out, canonTok{src[i:j], line})
+			i = j
+		}
+	}
+	return out, nil
+}
+
+// wordEnd marks the bytes that end a word.
+var wordEnd = func() (t [256]bool) {
+	for _, c := range []byte(" \t\r\n{};,#\"") {
+		t[c] = true
+	}
+	return t
+}()
+
+// canonParser builds a Ruleset from tokens.
+type canonParser struct {
+	toks    []canonTok
+	pos     int
+	defines map[string][]string
+	rs      *Ruleset
+	tables  map[string]*Table
+	objects map[string]*Object // "family table\x00kind name"
+}
+
+// FromSource returns the canonical form of a flattened ruleset source,
+// sorted as Sort sorts, or an error wrapping ErrNoCanonical.
+func FromSource(src string) (*Ruleset, error) {
+	toks, err := lexCanon(src)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoCanonical, err)
+	}
+	p := &canonParser{toks: toks, defines: map[string][]string{}}
+	p.reset()
+	if err := p.top(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoCanonical, err)
+	}
+	for _, t := range p.rs.Tables {
+		for _, o := range t.Objects {
+			if o.Kind == "set" || o.Kind == "map" {
+				sortElements(o.Lines)
+			}
+		}
+	}
+	p.rs.Sort()
+	return p.rs, nil
+}
+
+// sortElements puts the element lines of a set's body after its other
+// lines, sorted.
+func sortElements(lines []string) {
+	var head, elems []string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "element ") {
+			elems = append(elems, l)
+		} else {
+			head = append(head, l)
+		}
+	}
+	if len(elems) == 0 {
+		return
+	}
+	slices.Sort(elems)
+	copy(lines, head)
+	copy(lines[len(head):], elems)
+}
+
+func (p *canonParser) reset() {
+	p.rs = &Ruleset{}
+	p.tables = map[string]*Table{}
+	p.objects = map[string]*Object{}
+}
+
+func (p *canonParser) errorf(format string, args ...any) error {
+	line := 0
+	if p.pos < len(p.toks) {
+		line = p.toks[p.pos].line
+	} else if len(p.toks) > 0 {
+		line = p.toks[len(p.toks)-1].line
+	}
+	return fmt.Errorf("line %d: %s", line, fmt.Sprintf(format, args...))
+}
+
+func (p *canonParser) peek() string {
+	if p.pos < len(p.toks) {
+		return p.toks[p.pos].text
+	}
+	return ""
+}
+
+// skipSeps skips statement separators.
+func (p *canonParser) skipSeps() {
+	for p.pos < len(p.toks) && p.toks[p.pos].sep() {
+		p.pos++
+	}
+}
+
+// statement returns the tokens up to the end of the statement (a
+// separator outside braces, or the "}" that closes the enclosing block,
+// which it leaves), with defines expanded.
+func (p *canonParser) statement() ([]string, error) {
+	var out []string
+	depth := 0
+	for p.pos < len(p.toks) {
+		t := p.toks[p.pos].text
+		if depth == 0 && (t == ";" || t == "\n" || t == "}") {
+			break
+		}
+		p.pos++
+		switch t {
+		case "{":
+			depth++
+		case "}":
+			depth--
+		case "\n":
+			continue // a statement continued inside braces
+		}
+		if strings.HasPrefix(t, "$") {
+			v, ok := p.defines[t[1:]]
+			if !ok {
+				return nil, p.errorf("%s is not defined", t)
+			}
+			out = append(out, v...)
+			continue
+		}
+		out = append(out, t)
+	}
+	if depth != 0 {
+		return nil, p.errorf("unbalanced braces")
+	}
+	return out, nil
+}
+
+// join prints tokens as one normalized statement: single spaces, none
+// before a comma or after a brace's inner ";".
+func join(toks []string) string {
+	var b strings.Builder
+	for i, t := range toks {
+		if i > 0 && t != "," && t != ";" {
+			b.WriteByte(' ')
+		}
+		b.WriteString(t)
+	}
+	return b.String()
+}
+
+// top reads top-level statements.
+func (p *canonParser) top() error {
+	for {
+		p.skipSeps()
+		if p.pos >= len(p.toks) {
+			return nil
+		}
+		st := p.pos
+		word := p.peek()
+		switch word {
+		case "define", "redefine":
+			p.pos++
+			name := p.peek()
+			p.pos++
+			if p.peek() != "=" {
+				return p.errorf("define %s without =", name)
+			}
+			p.pos++
+			v, err := p.statement()
+			if err != nil {
+				return err
+			}
+			p.defines[name] = v
+		case "undefine":
+			p.pos++
+			delete(p.defines, p.peek())
+			p.pos++
+		case "flush":
+			toks, err := p.statement()
+			if err != nil {
+				return err
+			}
+			if join(toks) != "flush ruleset" {
+				p.pos = st
+				return p.errorf("%q is not read without nft", join(toks))
+			}
+			p.reset()
+		case "add", "create", "insert":
+			p.pos++
+			if err := p.command(word); err != nil {
+				return err
+			}
+		case "table":
+			if err := p.command("add"); err != nil {
+				return err
+			}
+		case "}":
+			return p.errorf("unexpected }")
+		default:
+			return p.errorf("%q is not read without nft", word)
+		}
+	}
+}
+
+// tableRef reads "[family] name" and returns the table, created on first use.
+func (p *canonParser) tableRef() (*Table, error) {
+	a := p.peek()
+	p.pos++
+	family, name := "ip", a
+	switch a {
+	case "ip", "ip6", "inet", "arp", "bridge", "netdev":
+		if n := p.peek(); n != "" && n != "{" && !p.toks[p.pos].sep() {
+			family, name = a, n
+			p.pos++
+		}
+	}
+	if name == "" || name == "{" || name == "}" {
+		return nil, p.errorf("table without a name")
+	}
+	key := family + " " + name
+	t := p.tables[key]
+	if t == nil {
+		t = &Table{Family: family, Name: name}
+		p.tables[key] = t
+		p.rs.Tables = append(p.rs.Tables, t)
+	}
+	return t, nil
+}
+
+// object returns the object kind name of table t, created on first use.
+func (p *canonParser) object(t *Table, kind, name string) *Object {
+	key := t.Key() + "\x00" + kind + " " + name
+	o := p.objects[key]
+	if o == nil {
+		o = &Object{Kind: kind, Name: name}
+		p.objects[key] = o
+		t.Objects = append(t.Objects, o)
+	}
+	return o
+}
+
+// command reads an add/create/insert command after its verb (or a bare
+// "table" block).
+func (p *canonParser) command(verb string) error {
+	what := p.peek()
+	p.pos++
+	switch what {
+	case "table":
+		t, err := p.tableRef()
+		if err != nil {
+			return err
+		}
+		if p.peek() == "{" {
+			return p.tableBody(t)
+		}
+		return nil
+	case "rule":
+		t, err := p.tableRef()
+		if err != nil {
+			return err
+		}
+		chain := p.peek()
+		p.pos++
+		toks, err := p.statement()
+		if err != nil {
+			return err
+		}
+		if len(toks) > 0 && (toks[0] == "handle" || toks[0] == "position" || toks[0] == "index") {
+			return p.errorf("rule placement by %s is not read without nft", toks[0])
+		}
+		o := p.object(t, "chain", chain)
+		if verb == "insert" {
+			o.Lines = append([]string{join(toks)}, o.Lines...)
+		} else {
+			o.Lines = append(o.Lines, join(toks))
+		}
+		return nil
+	case "element":
+		t, err := p.tableRef()
+		if err != nil {
+			return err
+		}
+		name := p.peek()
+		p.pos++
+		toks, err := p.statement()
+		if err != nil {
+			return err
+		}
+		o := p.objects[t.Key()+"\x00set "+name]
+		if o == nil {
+			o = p.objects[t.Key()+"\x00map "+name]
+		}
+		if o == nil {
+			return p.errorf("element of %s, which is not declared before", name)
+		}
+		o.Lines = append(o.Lines, elements(toks)...)
+		return nil
+	case "":
+		return p.errorf("%s without an object", verb)
+	}
+	// add chain|set|map|counter|... [family] table name [{ body }]
+	kind := what
+	if what == "ct" { // ct helper, ct timeout, ct expectation
+		kind += " " + p.peek()
+		p.pos++
+	}
+	t, err := p.tableRef()
+	if err != nil {
+		return err
+	}
+	name := p.peek()
+	p.pos++
+	o := p.object(t, kind, name)
+	if p.peek() == "{" {
+		return p.objectBody(o)
+	}
+	return nil
+}
+
+// tableBody reads "{ ... }" of a table.
+func (p *canonParser) tableBody(t *Table) error {
+	p.pos++ // {
+	for {
+		p.skipSeps()
+		switch w := p.peek(); w {
+		case "":
+			return p.errorf("table %s is not closed", t.Key())
+		case "}":
+			p.pos++
+			return nil
+		case "define", "redefine":
+			if err := p.top1(); err != nil {
+				return err
+			}
+		case "flags", "comment":
+			toks, err := p.statement()
+			if err != nil {
+				return err
+			}
+			t.Attrs = append(t.Attrs, join(toks))
+		default:
+			// KIND... NAME { body }
+			var head []string
+			for p.peek() != "{" {
+				if p.pos >= len(p.toks) || p.toks[p.pos].sep() || p.peek() == "}" {
+					return p.errorf("%q in table %s is not read without nft", join(head), t.Key())
+				}
+				head = append(head, p.peek())
+				p.pos++
+			}
+			if len(head) < 2 {
+				return p.errorf("object without a name in table %s", t.Key())
+			}
+			o := p.object(t, strings.Join(head[:len(head)-1], " "), head[len(head)-1])
+			if err := p.objectBody(o); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// top1 reads one define inside a block (nft scopes it to the block; a
+// later define of the same name outside would shadow it the same way).
+func (p *canonParser) top1() error {
+	p.pos++
+	name := p.peek()
+	p.pos++
+	if p.peek() != "=" {
+		return p.errorf("define %s without =", name)
+	}
+	p.pos++
+	v, err := p.statement()
+	if err != nil {
+		return err
+	}
+	p.defines[name] = v
+	return nil
+}
+
+// objectBody reads "{ ... }" of a chain, set, map or named object.
+func (p *canonParser) objectBody(o *Object) error {
+	p.pos++ // {
+	for {
+		p.skipSeps()
+		switch w := p.peek(); w {
+		case "":
+			return p.errorf("%s %s is not closed", o.Kind, o.Name)
+		case "}":
+			p.pos++
+			return nil
+		case "define", "redefine":
+			if err := p.top1(); err != nil {
+				return err
+			}
+			continue
+		}
+		toks, err := p.statement()
+		if err != nil {
+			return err
+		}
+		if (o.Kind == "set" || o.Kind == "map") && len(toks) > 2 && toks[0] == "elements" && toks[1] == "=" {
+			o.Lines = append(o.Lines, elements(toks[2:])...)
+			continue
+		}
+		o.Lines = append(o.Lines, join(toks))
+	}
+}
+
+// elements returns "element X" lines of a "{ a, b, ... }" list, with
+// nested lists (expanded defines) spliced in.
+func elements(toks []string) []string {
+	if len(toks) >= 2 && toks[0] == "{" && toks[len(toks)-1] == "}" {
+		toks = toks[1 : len(toks)-1]
+	}
+	var out []string
+	depth, start := 0, 0
+	flush := func(end int) {
+		e := toks[start:end]
+		switch {
+		case len(e) == 1:
+			out = append(out, "element "+e[0])
+		case len(e) >= 2 && e[0] == "{" && e[len(e)-1] == "}":
+			out = append(out, elements(e)...)
+		case len(e) > 0:
+			out = append(out, "element "+join(e))
+		}
+	}
+	for i, t := range toks {
+		switch {
+		case t == "{":
+			depth++
+		case t == "}":
+			depth--
+		case t == "," && depth == 0:
+			flush(i)
+			start = i + 1
+		}
+	}
+	flush(len(toks))
+	return out
+}
+
+// CanonicalText prints a canonical form for history to keep: String's
+// layout, one element a line.
+func CanonicalText(rs *Ruleset) string { return rs.String() }
+
+// ParseCanonical reads text printed by CanonicalText (or String) back,
+// in time linear in its size: lines are sliced out of text, not copied.
+func ParseCanonical(text string) (*Ruleset, error) {
+	rs := &Ruleset{}
+	var tab *Table
+	var obj *Object
+	n := 0
+	for len(text) > 0 {
+		n++
+		line := text
+		if i := strings.IndexByte(text, '\n'); i >= 0 {
+			line, text = text[:i], text[i+1:]
+		} else {
+			text = ""
+		}
+		switch {
+		case strings.HasPrefix(line, "\t\t"):
+			if obj == nil {
+				return nil, fmt.Errorf("canonical form line %d: a statement outside an object", n)
+			}
+			obj.Lines = append(obj.Lines, line[2:])
+		case line == "\t}":
+			if obj == nil {
+				return nil, fmt.Errorf("canonical form line %d: } outside an object", n)
+			}
+			obj = nil
+		case strings.HasPrefix(line, "\t"):
+			if tab == nil || obj != nil {
+				return nil, fmt.Errorf("canonical form line %d: %q out of place", n, line)
+			}
+			body := line[1:]
+			if head, ok := strings.CutSuffix(body, " {"); ok {
+				i := strings.LastIndexByte(head, ' ')
+				if i < 0 {
+					return nil, fmt.Errorf("canonical form line %d: object without a name", n)
+				}
+				obj = &Object{Kind: head[:i], Name: head[i+1:]}
+				tab.Objects = append(tab.Objects, obj)
+				continue
+			}
+			tab.Attrs = append(tab.Attrs, body)
+		case line == "}":
+			if tab == nil || obj != nil {
+				return nil, fmt.Errorf("canonical form line %d: } out of place", n)
+			}
+			tab = nil
+		case strings.HasPrefix(line, "table ") && strings.HasSuffix(line, " {"):
+			f := strings.Fields(line)
+			if len(f) != 4 || tab != nil {
+				return nil, fmt.Errorf("canonical form line %d: %q", n, line)
+			}
+			tab = &Table{Family: f[1], Name: f[2]}
+			rs.Tables = append(rs.Tables, tab)
+		case line == "":
+		default:
+			return nil, fmt.Errorf("canonical form line %d: %q", n, line)
+		}
+	}
+	if tab != nil || obj != nil {
+		return nil, errors.New("canonical form ends inside a block")
+	}
+	return rs, nil
+}
+
+// CanonicalSource is the canonical form of a flattened source as rulediff
+// reads it without nft; history stores it beside each version
+// (history.Options.Canonical) so that diff never runs nft on stored versions.
+func CanonicalSource(src string) (string, error) {
+	rs, err := FromSource(src)
+	if err != nil {
+		return "", err
+	}
+	return CanonicalText(rs), nil
+}
