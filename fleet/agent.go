@@ -1,0 +1,292 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// DefaultTTL is the lease of an agent's liveness key, in seconds.
+const DefaultTTL = 10
+
+// DefaultConvergeConfirm is the confirm window of a swap a host makes by
+// itself to converge to the group's desired version (no rollout runs).
+const DefaultConvergeConfirm = 2 * time.Minute
+
+// Agent keeps one host in line with its group: it stages every desired
+// version, carries out the orders of a rollout for its host, flips back
+// on a fleet rollback, and converges to the desired version when no
+// rollout runs. It reports to P/groups/G/status/H.
+type Agent struct {
+	Client *clientv3.Client
+	Keys   Keys
+	// Name is the host's name in the group.
+	Name  string
+	Local Host
+	// TTL is the liveness lease in seconds (default DefaultTTL).
+	TTL int64
+	// Log receives one line per thing the agent does (may be nil).
+	Log io.Writer
+	// Retry is how long the agent waits before trying again after an
+	// error that etcd or the host may recover from (default 2s).
+	Retry time.Duration
+
+	seq, flipSeq uint64
+	// refused are versions (by hash) this host cannot stage or failed
+	// to converge to, with the reason: not tried again.
+	refused map[string]string
+	// versions maps the hashes the agent met to their fleet version.
+	versions map[string]uint64
+	state    string
+	lastErr  string
+	rollout  string
+	// refusedFor is the hash the last refusal was about; dirty says the
+	// last status could not be written.
+	refusedFor string
+	dirty      bool
+}
+
+// view is what the agent acts on: the group's keys that concern it.
+type view struct {
+	desired *Desired
+	rollout *RolloutState
+	flip    *Flip
+	order   *Order
+}
+
+func (a *Agent) logf(format string, args ...any) {
+	if a.Log != nil {
+		fmt.Fprintf(a.Log, "%s agent %s/%s: %s\n", time.Now().Format("15:04:05.000"), a.Keys.Group, a.Name, fmt.Sprintf(format, args...))
+	}
+}
+
+// Run works until ctx ends. It survives losing etcd: the watch resumes
+// from the last revision it saw, and a compacted history makes it read
+// the group's state again.
+func (a *Agent) Run(ctx context.Context) error {
+	if a.TTL <= 0 {
+		a.TTL = DefaultTTL
+	}
+	if a.Retry <= 0 {
+		a.Retry = 2 * time.Second
+	}
+	a.refused, a.versions = map[string]string{}, map[string]uint64{}
+	go a.keepAlive(ctx)
+	for {
+		err := a.resume(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		a.logf("reading the group's state again: %v", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(a.Retry):
+		}
+	}
+}
+
+// keepAlive holds the liveness key on a lease for as long as ctx lasts,
+// granting a new lease whenever the old one is lost.
+func (a *Agent) keepAlive(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := func() error {
+			l, err := a.Client.Grant(ctx, a.TTL)
+			if err != nil {
+				return err
+			}
+			if _, err := a.Client.Put(ctx, a.Keys.Alive(a.Name), time.Now().UTC().Format(time.RFC3339), clientv3.WithLease(l.ID)); err != nil {
+				return err
+			}
+			ch, err := a.Client.KeepAlive(ctx, l.ID)
+			if err != nil {
+				return err
+			}
+			for range ch {
+			}
+			if ctx.Err() != nil {
+				// Stopping: say so now rather than when the lease ends.
+				rctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				_, _ = a.Client.Revoke(rctx, l.ID) // expires by itself otherwise
+			}
+			return errors.New("lease lost")
+		}()
+		if ctx.Err() != nil {
+			return
+		}
+		a.logf("liveness: %v; trying again", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// resume reads the group's state, acts on it, then follows every change
+// from the next revision. It returns when the watch cannot go on.
+func (a *Agent) resume(ctx context.Context) error {
+	if err := a.loadOwnStatus(ctx); err != nil {
+		return err
+	}
+	r, err := a.Client.Get(ctx, a.Keys.GroupPrefix(), clientv3.WithPrefix())
+	if err != nil {
+		return fmt.Errorf("read group %s: %w", a.Keys.Group, err)
+	}
+	kv := map[string][]byte{}
+	for _, e := range r.Kvs {
+		if a.concerns(string(e.Key)) {
+			kv[string(e.Key)] = e.Value
+		}
+	}
+	retry := a.step(ctx, kv)
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	wch := a.Client.Watch(wctx, a.Keys.GroupPrefix(), clientv3.WithPrefix(), clientv3.WithRev(r.Header.Revision+1))
+	for {
+		var timer <-chan time.Time
+		if retry {
+			timer = time.After(a.Retry)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer:
+			retry = a.step(ctx, kv)
+		case wr, ok := <-wch:
+			if !ok {
+				return errors.New("watch closed")
+			}
+			if wr.CompactRevision != 0 {
+				return fmt.Errorf("watch: revision %d compacted", wr.CompactRevision)
+			}
+			if err := wr.Err(); err != nil {
+				return fmt.Errorf("watch: %w", err)
+			}
+			changed := false
+			for _, ev := range wr.Events {
+				k := string(ev.Kv.Key)
+				if !a.concerns(k) {
+					continue
+				}
+				changed = true
+				if ev.Type == clientv3.EventTypeDelete {
+					delete(kv, k)
+				} else {
+					kv[k] = ev.Kv.Value
+				}
+			}
+			if changed {
+				retry = a.step(ctx, kv)
+			}
+		}
+	}
+}
+
+func (a *Agent) concerns(key string) bool {
+	k := a.Keys
+	return key == k.Desired() || key == k.Rollout() || key == k.Flip() || key == k.Order(a.Name)
+}
+
+// loadOwnStatus recovers the orders and rollbacks this host already
+// carried out from its last report: the agent may have restarted.
+func (a *Agent) loadOwnStatus(ctx context.Context) error {
+	var s HostStatus
+	if _, found, err := getJSON(ctx, a.Client, a.Keys.Status(a.Name), &s); err != nil {
+		return err
+	} else if found {
+		a.seq, a.flipSeq, a.rollout = max(a.seq, s.Seq), max(a.flipSeq, s.FlipSeq), s.Rollout
+		if s.RefusedFor != "" {
+			a.refused[s.RefusedFor] = s.Error
+		}
+	}
+	return nil
+}
+
+func decode[T any](kv map[string][]byte, key string) (*T, error) {
+	b, ok := kv[key]
+	if !ok {
+		return nil, nil
+	}
+	v := new(T)
+	if err := json.Unmarshal(b, v); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, key, err)
+	}
+	return v, nil
+}
+
+func (a *Agent) view(kv map[string][]byte) (view, error) {
+	var v view
+	var errs [4]error
+	v.desired, errs[0] = decode[Desired](kv, a.Keys.Desired())
+	v.rollout, errs[1] = decode[RolloutState](kv, a.Keys.Rollout())
+	v.flip, errs[2] = decode[Flip](kv, a.Keys.Flip())
+	v.order, errs[3] = decode[Order](kv, a.Keys.Order(a.Name))
+	return v, errors.Join(errs[:]...)
+}
+
+// step acts on the group's state until nothing is left to do; it
+// returns true when it should be tried again later (an error etcd or
+// the host may recover from).
+func (a *Agent) step(ctx context.Context, kv map[string][]byte) (retry bool) {
+	if a.dirty {
+		if err := a.write(ctx); err != nil {
+			return true
+		}
+	}
+	for i := 0; i < 8 && ctx.Err() == nil; i++ {
+		v, err := a.view(kv)
+		if err != nil {
+			return a.report(ctx, HostFailed, err) != nil
+		}
+		a.learn(v)
+		did, err := a.act(ctx, v)
+		if err != nil {
+			a.logf("%v", err)
+			if isEtcdErr(err) {
+				return true
+			}
+		}
+		if !did {
+			return false
+		}
+	}
+	return false
+}
+
+// retryable marks an error worth trying again: etcd was unreachable.
+type retryable struct{ error }
+
+func (r retryable) Unwrap() error { return r.error }
+
+func isEtcdErr(err error) bool {
+	var r retryable
+	return errors.As(err, &r)
+}
+
+// learn remembers the fleet version numbers of the hashes the view names.
+func (a *Agent) learn(v view) {
+	add := func(r *Ref) {
+		if r != nil && r.Hash != "" && r.Version != 0 {
+			a.versions[r.Hash] = r.Version
+		}
+	}
+	if v.desired != nil {
+		add(&v.desired.Ref)
+	}
+	if v.rollout != nil {
+		add(&Ref{v.rollout.Version, v.rollout.Hash})
+		add(v.rollout.Previous)
+	}
+	if v.flip != nil {
+		add(&v.flip.Ref)
+	}
+	if v.order != nil {
+		add(&v.order.Ref)
+	}
+}
