@@ -76,7 +76,14 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.Retry = 2 * time.Second
 	}
 	a.refused, a.versions = map[string]string{}, map[string]uint64{}
-	go a.keepAlive(ctx)
+	alive := make(chan struct{})
+	go func() {
+		defer close(alive)
+		a.keepAlive(ctx)
+	}()
+	// The liveness key goes before Run returns (the caller may close the
+	// client next).
+	defer func() { <-alive }()
 	for {
 		err := a.resume(ctx)
 		if ctx.Err() != nil {
