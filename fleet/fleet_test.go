@@ -48,10 +48,7 @@ func fakeFleet(t *testing.T, n int) (*testFleet, map[string]*fakeHost) {
 func (f *testFleet) start(h string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{f.etcd.URL}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		f.t.Fatal(err)
-	}
+	c := f.etcd.ownClient(f.t)
 	a := &Agent{Client: c, Keys: f.k, Name: h, Local: f.hosts[h], TTL: 2, Retry: 200 * time.Millisecond}
 	if testing.Verbose() {
 		a.Log = os.Stderr
