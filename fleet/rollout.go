@@ -69,10 +69,12 @@ func (p *Pusher) logf(format string, args ...any) {
 
 // lock takes the group's pusher lock, or fails at once with ErrBusy.
 func (p *Pusher) lock(ctx context.Context) (unlock func(), err error) {
-	s, err := concurrency.NewSession(p.Client, concurrency.WithTTL(10), concurrency.WithContext(ctx))
+	s, err := concurrency.NewSession(p.Client, concurrency.WithTTL(10))
 	if err != nil {
 		return nil, fmt.Errorf("lock group %s: %w", p.Keys.Group, err)
 	}
+	// The session does not take ctx: after Ctrl-C it must still revoke
+	// its lease, so that `fleet resume` can take the lock at once.
 	m := concurrency.NewMutex(s, p.Keys.Lock())
 	if err := m.TryLock(ctx); err != nil {
 		s.Close()

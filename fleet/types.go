@@ -201,3 +201,19 @@ type HostStatus struct {
 	LastSeen   time.Time `json:"last_seen"`
 	RefusedFor string    `json:"refused_for,omitempty"`
 }
+
+// ValidName checks a group or host name: it becomes part of etcd keys.
+func ValidName(what, s string) error {
+	if s == "" || len(s) > 128 {
+		return fmt.Errorf("%s name %q: want 1 to 128 characters", what, s)
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("%s name %q: only letters, digits, '-', '_' and '.' are allowed", what, s)
+		}
+	}
+	if s == "." || s == ".." {
+		return fmt.Errorf("%s name %q is not a name", what, s)
+	}
+	return nil
+}

@@ -25,5 +25,9 @@ func newFleet(g *globals) *cobra.Command {
 func fleetCommands(g *globals) []*cobra.Command {
 	return []*cobra.Command{
 		newFleetServe(g),
+		newFleetPush(g),
+		newFleetResume(g),
+		newFleetStatus(g),
+		newFleetRollback(g),
 	}
 }
