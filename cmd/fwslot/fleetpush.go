@@ -163,4 +163,3 @@ func printRollout(g *globals, cmd *cobra.Command, st *fleet.RolloutState, took t
 	}
 	return nil
 }
-
