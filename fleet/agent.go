@@ -35,6 +35,10 @@ type Agent struct {
 	// Retry is how long the agent waits before trying again after an
 	// error that etcd or the host may recover from (default 2s).
 	Retry time.Duration
+	// Heartbeat is how often the agent reads its host again and rewrites
+	// its status (last_seen; a revert the local watchdog made at a
+	// confirm deadline). Default 10s.
+	Heartbeat time.Duration
 
 	seq, flipSeq uint64
 	// refused are versions (by hash) this host cannot stage or failed
@@ -49,6 +53,9 @@ type Agent struct {
 	// last status could not be written.
 	refusedFor string
 	dirty      bool
+	// swappedTo is the hash of the last provisional swap: while the state
+	// is healthy, production must hold it.
+	swappedTo string
 }
 
 // view is what the agent acts on: the group's keys that concern it.
@@ -74,6 +81,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	if a.Retry <= 0 {
 		a.Retry = 2 * time.Second
+	}
+	if a.Heartbeat <= 0 {
+		a.Heartbeat = 10 * time.Second
 	}
 	a.refused, a.versions = map[string]string{}, map[string]uint64{}
 	alive := make(chan struct{})
@@ -151,7 +161,12 @@ func (a *Agent) resume(ctx context.Context) error {
 			kv[string(e.Key)] = e.Value
 		}
 	}
+	// What the host runs may have changed while etcd was away (a confirm
+	// deadline passed): say so before anything else.
+	a.refresh(ctx)
 	retry := a.step(ctx, kv)
+	beat := time.NewTicker(a.Heartbeat)
+	defer beat.Stop()
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	wch := a.Client.Watch(wctx, a.Keys.GroupPrefix(), clientv3.WithPrefix(), clientv3.WithRev(r.Header.Revision+1))
@@ -165,6 +180,8 @@ func (a *Agent) resume(ctx context.Context) error {
 			return ctx.Err()
 		case <-timer:
 			retry = a.step(ctx, kv)
+		case <-beat.C:
+			a.refresh(ctx)
 		case wr, ok := <-wch:
 			if !ok {
 				return errors.New("watch closed")

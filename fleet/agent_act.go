@@ -140,6 +140,16 @@ func (a *Agent) swapChecked(ctx context.Context, ref Ref, confirm time.Duration)
 		}
 		return errors.New(reason + "; reverted")
 	}
+	// The checks take time: the version must still be live (a short
+	// confirm window may have passed meanwhile).
+	st, err := a.Local.State(ctx)
+	if err != nil {
+		return err
+	}
+	if st.Production != ref.Hash {
+		return fmt.Errorf("version %d went back during its health checks (confirm window %v too short?)", ref.Version, confirm)
+	}
+	a.swappedTo = ref.Hash
 	return nil
 }
 

@@ -54,3 +54,21 @@ func joinText(a, b string) string {
 	}
 	return a + "; " + b
 }
+
+// refresh rewrites the status from what the host runs now. A healthy
+// host whose swap went back (its confirm deadline passed, the watchdog
+// reverted it) reports reverted.
+func (a *Agent) refresh(ctx context.Context) {
+	if a.state == HostHealthy && a.swappedTo != "" {
+		if st, err := a.Local.State(ctx); err == nil && st.Production != a.swappedTo {
+			a.state, a.lastErr = HostReverted, "the confirm deadline passed without a confirmation: the host reverted by itself"
+			a.logf("%s", a.lastErr)
+		}
+	}
+	if a.state == "" {
+		a.state = HostIdle
+	}
+	if err := a.write(ctx); err != nil {
+		a.logf("report status: %v", err)
+	}
+}

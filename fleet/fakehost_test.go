@@ -20,6 +20,8 @@ type fakeHost struct {
 	// swaps counts swaps and flips; staged the versions staged.
 	swaps, staged int
 	deadline      *time.Timer
+	// hold, when set, makes Check wait until it is closed.
+	hold chan struct{}
 }
 
 func newFakeHost(name string) *fakeHost { return &fakeHost{name: name, src: map[string]string{}} }
@@ -100,6 +102,16 @@ func (f *fakeHost) FlipBack(ctx context.Context) error {
 }
 
 func (f *fakeHost) Check(ctx context.Context, probes string) error {
+	f.mu.Lock()
+	hold := f.hold
+	f.mu.Unlock()
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	src := f.src[f.st.Production]

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -24,7 +25,10 @@ type testFleet struct {
 }
 
 func newTestFleet(t *testing.T, hosts map[string]Host) *testFleet {
-	te := startEtcd(t)
+	return newTestFleetOn(t, startEtcd(t), hosts)
+}
+
+func newTestFleetOn(t *testing.T, te *testEtcd, hosts map[string]Host) *testFleet {
 	f := &testFleet{t: t, etcd: te, c: te.client(t), k: te.Keys, hosts: hosts, cancel: map[string]func(){}}
 	t.Cleanup(f.stopAll)
 	for h := range hosts {
@@ -49,7 +53,7 @@ func (f *testFleet) start(h string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	c := f.etcd.ownClient(f.t)
-	a := &Agent{Client: c, Keys: f.k, Name: h, Local: f.hosts[h], TTL: 2, Retry: 200 * time.Millisecond}
+	a := &Agent{Client: c, Keys: f.k, Name: h, Local: f.hosts[h], TTL: 2, Retry: 200 * time.Millisecond, Heartbeat: 300 * time.Millisecond}
 	if testing.Verbose() {
 		a.Log = os.Stderr
 	}
@@ -194,4 +198,10 @@ func TestChunks(t *testing.T) {
 	if _, err := GetVersion(ctx, c, te.Keys, 5); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("tampered chunk: %v, want ErrCorrupt", err)
 	}
+}
+
+// containsPhase says whether a rollout state value is in phase p.
+func containsPhase(value []byte, p string) bool {
+	var st RolloutState
+	return json.Unmarshal(value, &st) == nil && st.Phase == p && st.State == StateRunning
 }

@@ -59,6 +59,10 @@ type Pusher struct {
 	Client *clientv3.Client
 	Keys   Keys
 	Log    io.Writer
+	// LockWait is how long to wait for another pusher of the group to
+	// finish (0: fail at once with ErrBusy). A pusher that died holds
+	// the lock until its session's lease (10 s) expires.
+	LockWait time.Duration
 }
 
 func (p *Pusher) logf(format string, args ...any) {
@@ -76,7 +80,18 @@ func (p *Pusher) lock(ctx context.Context) (unlock func(), err error) {
 	// The session does not take ctx: after Ctrl-C it must still revoke
 	// its lease, so that `fleet resume` can take the lock at once.
 	m := concurrency.NewMutex(s, p.Keys.Lock())
-	if err := m.TryLock(ctx); err != nil {
+	var lerr error
+	if p.LockWait > 0 {
+		lctx, cancel := context.WithTimeout(ctx, p.LockWait)
+		lerr = m.Lock(lctx)
+		cancel()
+		if errors.Is(lerr, context.DeadlineExceeded) && ctx.Err() == nil {
+			lerr = concurrency.ErrLocked
+		}
+	} else {
+		lerr = m.TryLock(ctx)
+	}
+	if err := lerr; err != nil {
 		s.Close()
 		if errors.Is(err, concurrency.ErrLocked) {
 			return nil, fmt.Errorf("%w (group %s); wait for it, or see `fwslot fleet status --group %s`", ErrBusy, p.Keys.Group, p.Keys.Group)
@@ -84,10 +99,13 @@ func (p *Pusher) lock(ctx context.Context) (unlock func(), err error) {
 		return nil, fmt.Errorf("lock group %s: %w", p.Keys.Group, err)
 	}
 	return func() {
-		uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// Bounded: with etcd away, the lease ends the lock by itself
+		// within its TTL, and Ctrl-C must not hang.
+		uctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_ = m.Unlock(uctx) // the session's end releases it anyway
-		s.Close()
+		_ = m.Unlock(uctx) // the lease's end releases it anyway
+		s.Orphan()
+		_, _ = p.Client.Revoke(uctx, s.Lease())
 	}, nil
 }
 

@@ -17,13 +17,19 @@ import (
 // fleetConn is what every fleet command and the agent need: etcd and a
 // group.
 type fleetConn struct {
-	etcd  *etcdconn.Config
-	group string
+	etcd     *etcdconn.Config
+	group    string
+	lockWait time.Duration
 }
 
 func (fc *fleetConn) register(c *cobra.Command) {
 	fc.etcd = etcdconn.Register(c.Flags())
 	c.Flags().StringVar(&fc.group, "group", "", "the group of hosts (required)")
+}
+
+// registerLockWait adds --lock-wait to the commands that push.
+func (fc *fleetConn) registerLockWait(c *cobra.Command) {
+	c.Flags().DurationVar(&fc.lockWait, "lock-wait", 0, "wait this long for another push of the group to end (a pusher that died holds the lock up to 10s); default: refuse at once")
 }
 
 // open checks the flags and connects; the caller closes the client.
@@ -100,7 +106,7 @@ on. Only one push runs per group at a time.`,
 				return err
 			}
 			defer cli.Close()
-			p := &fleet.Pusher{Client: cli, Keys: k, Log: cmd.ErrOrStderr()}
+			p := &fleet.Pusher{Client: cli, Keys: k, Log: cmd.ErrOrStderr(), LockWait: fc.lockWait}
 			start := time.Now()
 			st, err := p.Push(cmd.Context(), o)
 			if err != nil {
@@ -110,6 +116,7 @@ on. Only one push runs per group at a time.`,
 		},
 	}
 	fc.register(c)
+	fc.registerLockWait(c)
 	c.Flags().StringVar(&probesFile, "probes", "", "probes every host runs on the version: in its twin before staging, and against the live host after the swap")
 	c.Flags().StringVarP(&msg, "message", "m", "", "why this version exists (kept in etcd and in each host's history)")
 	c.Flags().IntVar(&o.Canary, "canary", 1, "hosts in the first wave")
@@ -132,7 +139,7 @@ func newFleetResume(g *globals) *cobra.Command {
 				return err
 			}
 			defer cli.Close()
-			p := &fleet.Pusher{Client: cli, Keys: k, Log: cmd.ErrOrStderr()}
+			p := &fleet.Pusher{Client: cli, Keys: k, Log: cmd.ErrOrStderr(), LockWait: fc.lockWait}
 			start := time.Now()
 			st, err := p.Resume(cmd.Context())
 			if err != nil {
@@ -142,6 +149,7 @@ func newFleetResume(g *globals) *cobra.Command {
 		},
 	}
 	fc.register(c)
+	fc.registerLockWait(c)
 	return c
 }
 
