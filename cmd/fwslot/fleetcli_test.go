@@ -251,3 +251,56 @@ func TestFleetCLI(t *testing.T) {
 		}
 	})
 }
+
+// pendingOn says whether host h's own history shows a swap waiting for
+// confirmation.
+func (f *fleetCLI) pendingOn(h string) bool {
+	out, code := f.fwslot("status", "--json", "--netns", f.nss[h], "--db", f.dbs[h])
+	var st struct{ Pending *struct{} }
+	return code == 0 && json.Unmarshal([]byte(out), &st) == nil && st.Pending != nil
+}
+
+// TestFleetAgentKilled: an agent is killed with SIGKILL after its swap,
+// before the confirmation. Its detached watchdog reverts the host at the
+// deadline; the push names the host and fails, the group goes back to
+// the previous version; the agent, started again, agrees.
+func TestFleetAgentKilled(t *testing.T) {
+	f := newFleetCLI(t, map[string]string{"h2": "sleep 2"}, 3)
+	v1 := writeFile(t, "v1.nft", fleetV1)
+	v2 := writeFile(t, "v2.nft", fleetV2)
+	if out, code := f.fwslot(f.push(v1)...); code != 0 {
+		t.Fatalf("push: exit %d\n%s", code, out)
+	}
+	f.agree(1, fleetV1)
+
+	args := f.push(v2)
+	for i, a := range args {
+		if a == "1m" {
+			args[i] = "4s" // --confirm
+		}
+	}
+	push := exec.Command(f.bin, args...)
+	out := &lockedBuffer{}
+	push.Stdout, push.Stderr = out, out
+	if err := push.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if !waitUntil(func() bool { return f.pendingOn("h2") }, time.Minute) {
+		t.Fatalf("h2 never swapped:\n%s", out)
+	}
+	f.agents["h2"].Process.Kill()
+	err := push.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(out.String(), "h2: no answer") {
+		t.Fatalf("push with h2's agent killed: %v\n%s", err, out)
+	}
+	if !waitUntil(func() bool { return !f.pendingOn("h2") }, time.Minute) {
+		t.Fatal("h2's watchdog did not settle the swap")
+	}
+	f.startAgent("h2", "")
+	f.waitAlive(3)
+	f.agree(1, fleetV1)
+	if gs := f.status(); gs.Rollout.State != fleet.StateFailed {
+		t.Fatalf("rollout state %s, want failed", gs.Rollout.State)
+	}
+}
