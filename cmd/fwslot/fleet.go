@@ -25,5 +25,6 @@ func newFleet(g *globals) *cobra.Command {
 func fleetCommands(g *globals) []*cobra.Command {
 	return []*cobra.Command{
 		newFleetServe(g),
+		newFleetKeygen(g),
 	}
 }
