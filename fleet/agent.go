@@ -2,12 +2,14 @@ package fleet
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/fwslot/fwslot/fleet/metrics"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -35,6 +37,13 @@ type Agent struct {
 	// Retry is how long the agent waits before trying again after an
 	// error that etcd or the host may recover from (default 2s).
 	Retry time.Duration
+	// TrustKey, when set, is the ed25519 key every version must be
+	// signed with (fleet push --sign-key): others are refused, so that
+	// write access to etcd alone cannot push a ruleset.
+	TrustKey ed25519.PublicKey
+	// Metrics, when set, receives swaps, reverts, failed checks, stage
+	// and swap durations and the versions in the slots.
+	Metrics *metrics.Metrics
 	// Heartbeat is how often the agent reads its host again and rewrites
 	// its status (last_seen; a revert the local watchdog made at a
 	// confirm deadline). Default 10s.
