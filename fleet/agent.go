@@ -53,8 +53,9 @@ type Agent struct {
 	// refused are versions (by hash) this host cannot stage or failed
 	// to converge to, with the reason: not tried again.
 	refused map[string]string
-	// versions maps the hashes the agent met to their fleet version.
-	versions map[string]uint64
+	// versions maps the hashes the agent met to their fleet version;
+	// stagedAs the version each staged content was staged (and probed) as.
+	versions, stagedAs map[string]uint64
 	state    string
 	lastErr  string
 	rollout  string
@@ -94,7 +95,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.Heartbeat <= 0 {
 		a.Heartbeat = 10 * time.Second
 	}
-	a.refused, a.versions = map[string]string{}, map[string]uint64{}
+	a.refused, a.versions, a.stagedAs = map[string]string{}, map[string]uint64{}, map[string]uint64{}
 	alive := make(chan struct{})
 	go func() {
 		defer close(alive)

@@ -94,6 +94,24 @@ func TestKernelFleet(t *testing.T) {
 		}
 	})
 
+	t.Run("staged content pushed again is probed again", func(t *testing.T) {
+		// Every host has the bad version staged from the failed push;
+		// pushed again with a probe it fails, it must be refused at
+		// staging, before any swap.
+		before := production()
+		o := opts(kbad)
+		o.Probes += "accept tcp 198.51.100.7:40001 -> 192.0.2.1:8443 in eth0   # the service\n"
+		_, err := f.pusher().Push(ctx, o)
+		var fe *FailedError
+		if !errors.As(err, &fe) || len(fe.Failed) != 1 || !strings.Contains(fe.Failed[0].Reason, "stage version") || strings.Contains(fe.Failed[0].Reason, "health check") {
+			t.Fatalf("push of staged content with a failing probe: %v, want a refusal at staging", err)
+		}
+		f.consistent(kv1)
+		if after := production(); fmt.Sprint(after) != fmt.Sprint(before) {
+			t.Fatalf("production changed: %v -> %v", before, after)
+		}
+	})
+
 	t.Run("fleet rollback", func(t *testing.T) {
 		if _, err := f.pusher().Push(ctx, opts(kv2)); err != nil {
 			t.Fatal(err)
