@@ -56,9 +56,9 @@ type Agent struct {
 	// versions maps the hashes the agent met to their fleet version;
 	// stagedAs the version each staged content was staged (and probed) as.
 	versions, stagedAs map[string]uint64
-	state    string
-	lastErr  string
-	rollout  string
+	state              string
+	lastErr            string
+	rollout            string
 	// refusedFor is the hash the last refusal was about; dirty says the
 	// last status could not be written.
 	refusedFor string
