@@ -15,6 +15,12 @@ import (
 // it changed something (act again on the same view).
 func (a *Agent) act(ctx context.Context, v view) (did bool, err error) {
 	if f := v.flip; f != nil && f.Seq > a.flipSeq {
+		if v.rollout == nil || v.rollout.State != StateRolledBack || v.desired == nil || v.desired.Hash != f.Hash {
+			// A rollback from before the current rollout (this host
+			// was away): what the group wants now is desired.
+			a.flipSeq = f.Seq
+			return true, nil
+		}
 		err := a.makeLive(ctx, f.Ref, 0)
 		a.flipSeq = f.Seq
 		if err != nil {
