@@ -51,6 +51,8 @@ func TestKernelFleet(t *testing.T) {
 		o.Probes, o.Confirm = kprobes, time.Minute
 		return o
 	}
+	// production is every host's production: the version's hash and the
+	// kernel's production objects.
 	production := func() map[string]string {
 		out := map[string]string{}
 		for h, lh := range libs {
@@ -58,7 +60,7 @@ func TestKernelFleet(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out[h] = st.Production
+			out[h] = st.Production + " " + sum(productionObjects(t, lh.NetNS))
 		}
 		return out
 	}
@@ -113,16 +115,23 @@ func TestKernelFleet(t *testing.T) {
 	})
 
 	t.Run("fleet rollback", func(t *testing.T) {
+		before := production()
 		if _, err := f.pusher().Push(ctx, opts(kv2)); err != nil {
 			t.Fatal(err)
 		}
 		f.consistent(kv2)
+		if fmt.Sprint(production()) == fmt.Sprint(before) {
+			t.Fatal("production objects look the same with version 2 live")
+		}
 		res, err := Rollback(ctx, f.c, f.k, time.Minute)
 		if err != nil || len(res.Failed) != 0 {
 			t.Fatalf("rollback: %+v, %v", res, err)
 		}
 		t.Logf("fleet rollback of 5 hosts: %v", res.Took.Round(time.Millisecond))
 		f.consistent(kv1)
+		if after := production(); fmt.Sprint(after) != fmt.Sprint(before) {
+			t.Fatalf("production after the rollback differs from before the push:\n%v\n%v", before, after)
+		}
 		if !reach() {
 			t.Fatal("8443 not reachable after the rollback")
 		}
