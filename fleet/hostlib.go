@@ -287,7 +287,7 @@ func (h *LibHost) Check(ctx context.Context, probes string) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("--check %q: %v: %s", h.CheckCmd, err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("--check %q: %v: %s", h.CheckCmd, err, strings.Join(strings.Fields(string(out)), " "))
 	}
 	return nil
 }
