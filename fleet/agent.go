@@ -63,6 +63,10 @@ type Agent struct {
 	// last status could not be written.
 	refusedFor string
 	dirty      bool
+	// written is the last status written (without last_seen), at
+	// writtenAt.
+	written   string
+	writtenAt time.Time
 	// swappedTo is the hash of the last provisional swap: while the state
 	// is healthy, production must hold it.
 	swappedTo string
@@ -170,7 +174,7 @@ func (a *Agent) resume(ctx context.Context) error {
 	}
 	// What the host runs may have changed while etcd was away (a confirm
 	// deadline passed): say so before anything else.
-	a.refresh(ctx)
+	a.refresh(ctx, true)
 	retry := a.step(ctx, kv)
 	beat := time.NewTicker(a.Heartbeat)
 	defer beat.Stop()
@@ -191,7 +195,7 @@ func (a *Agent) resume(ctx context.Context) error {
 			}
 			retry = a.step(ctx, kv)
 		case <-beat.C:
-			a.refresh(ctx)
+			a.refresh(ctx, false)
 		case m := <-wch:
 			wr := m.wr
 			switch {
@@ -314,7 +318,7 @@ func (a *Agent) view(kv map[string][]byte) (view, error) {
 // the host may recover from).
 func (a *Agent) step(ctx context.Context, kv map[string][]byte) (retry bool) {
 	if a.dirty {
-		if err := a.write(ctx); err != nil {
+		if err := a.write(ctx, true); err != nil {
 			return true
 		}
 	}
