@@ -345,6 +345,7 @@ func (a *Agent) step(ctx context.Context, kv map[string][]byte) (retry bool) {
 // retryable marks an error worth trying again: etcd was unreachable.
 type retryable struct{ error }
 
+// Unwrap returns the etcd error.
 func (r retryable) Unwrap() error { return r.error }
 
 func isEtcdErr(err error) bool {
