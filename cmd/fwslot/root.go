@@ -84,7 +84,7 @@ Exit codes: 0 success, 1 the operation failed (production unchanged),
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
 	root.PersistentFlags().StringArrayVar(&g.includeDirs, "include-dir", nil, "let a ruleset's includes read files in this directory and below (repeatable); by default only the ruleset's own directory and below")
 	root.PersistentFlags().DurationVar(&g.wait, "wait", history.DefaultTimeout, "how long to wait for another fwslot command on the same history")
-	root.AddCommand(withFromIptables(g, newLoad(g)), newSwap(g), newRollback(g), newStatus(g), newHistory(g), newShow(g), newDemo(g), newConfirm(g), newRestore(g), newWatchdog(g), newTest(g), newPerf(g), newProbeCmd(g, "probe"), newProbeCmd(g, "explain"), newDiff(g), newPrune(g), newExport(g), newImport(g), newWatch(g), newVersion(g), newFeatures(g), newCommit(g), newEdit(g), newLogs(g), newGenDocs())
+	root.AddCommand(withFromIptables(g, newLoad(g)), newSwap(g), newRollback(g), newStatus(g), newHistory(g), newShow(g), newDemo(g), newConfirm(g), newRestore(g), newWatchdog(g), newTest(g), newPerf(g), newProbeCmd(g, "probe"), newProbeCmd(g, "explain"), newDiff(g), newPrune(g), newExport(g), newImport(g), newWatch(g), newVersion(g), newFeatures(g), newCommit(g), newEdit(g), newLogs(g), newFleet(g), newAgent(g), newGenDocs())
 	return root
 }
 
