@@ -29,5 +29,6 @@ func fleetCommands(g *globals) []*cobra.Command {
 		newFleetResume(g),
 		newFleetStatus(g),
 		newFleetRollback(g),
+		newFleetKeygen(g),
 	}
 }

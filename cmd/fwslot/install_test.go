@@ -26,6 +26,7 @@ var installed = []string{
 	"usr/share/fish/vendor_completions.d/fwslot.fish",
 	"usr/lib/systemd/system/fwslot-restore.service",
 	"usr/lib/systemd/system/fwslot-watch@.service",
+	"usr/lib/systemd/system/fwslot-agent.service",
 }
 
 // make deb builds a package with dpkg-deb alone: it lists the binary, a
@@ -90,7 +91,7 @@ func TestDebPackage(t *testing.T) {
 	if !strings.Contains(help, "fwslot load ruleset.nft") || !strings.Contains(help, "commit") || strings.Contains(help, "__gen-docs") {
 		t.Errorf("fwslot --help of the package:\n%s", help)
 	}
-	for _, u := range []string{"fwslot-restore.service", "fwslot-watch@.service"} {
+	for _, u := range []string{"fwslot-restore.service", "fwslot-watch@.service", "fwslot-agent.service"} {
 		b, err := os.ReadFile(filepath.Join(root, "usr/lib/systemd/system", u))
 		if err != nil {
 			t.Fatal(err)

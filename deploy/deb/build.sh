@@ -45,7 +45,8 @@ Description: change an nftables firewall without fear
  and staging, stages a ruleset beside the live one, proves it with probe
  packets and makes it live in one atomic transaction, with every version
  kept for instant rollback. The systemd units (fwslot-restore.service,
- fwslot-watch@.service) are installed but not enabled.
+ fwslot-watch@.service, fwslot-agent.service) are installed but not
+ enabled.
 CONTROL
 deb="$out/fwslot_${version}_${arch}.deb"
 dpkg-deb --root-owner-group -Zgzip --build "$root/pkg" "$deb" >&2

@@ -26,6 +26,7 @@ func TestUnits(t *testing.T) {
 	}{
 		{"fwslot-restore.service", 3.0},
 		{"fwslot-watch@.service", 3.5},
+		{"fwslot-agent.service", 3.5},
 	}
 	files, err := filepath.Glob("*.service")
 	if err != nil {
