@@ -30,5 +30,6 @@ func fleetCommands(g *globals) []*cobra.Command {
 		newFleetStatus(g),
 		newFleetRollback(g),
 		newFleetKeygen(g),
+		newFleetDemo(g),
 	}
 }
