@@ -38,6 +38,9 @@ type LabOptions struct {
 	Log io.Writer
 	// Heartbeat is the agents' heartbeat (0: the agent's default).
 	Heartbeat time.Duration
+	// Wrap, when set, wraps each host's local operations before its
+	// agent gets them (the benchmark bounds concurrent staging).
+	Wrap func(fleet.Host) fleet.Host
 }
 
 // Host is one host of the lab: a namespace, its history file and the
@@ -205,7 +208,11 @@ func (l *Lab) StartAgent(h *Host) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	a := &fleet.Agent{Client: c, Keys: l.Keys, Name: h.Name, Local: h.Local, Log: l.opts.Log, Retry: 500 * time.Millisecond, Heartbeat: l.opts.Heartbeat}
+	var local fleet.Host = h.Local
+	if l.opts.Wrap != nil {
+		local = l.opts.Wrap(local)
+	}
+	a := &fleet.Agent{Client: c, Keys: l.Keys, Name: h.Name, Local: local, Log: l.opts.Log, Retry: 500 * time.Millisecond, Heartbeat: l.opts.Heartbeat}
 	go func() {
 		defer close(done)
 		_ = a.Run(ctx) // returns nil when ctx ends
