@@ -2,12 +2,14 @@ package fleet
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/fwslot/fwslot/fleet/metrics"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -35,6 +37,13 @@ type Agent struct {
 	// Retry is how long the agent waits before trying again after an
 	// error that etcd or the host may recover from (default 2s).
 	Retry time.Duration
+	// TrustKey, when set, is the ed25519 key every version must be
+	// signed with (fleet push --sign-key): others are refused, so that
+	// write access to etcd alone cannot push a ruleset.
+	TrustKey ed25519.PublicKey
+	// Metrics, when set, receives swaps, reverts, failed checks, stage
+	// and swap durations and the versions in the slots.
+	Metrics *metrics.Metrics
 	// Heartbeat is how often the agent reads its host again and rewrites
 	// its status (last_seen; a revert the local watchdog made at a
 	// confirm deadline). Default 10s.
@@ -145,21 +154,18 @@ func (a *Agent) keepAlive(ctx context.Context) {
 	}
 }
 
-// resume reads the group's state, acts on it, then follows every change
-// from the next revision. It returns when the watch cannot go on.
+// resume reads the keys that concern the host in one transaction (one
+// revision), acts on them, then follows every change from the next
+// revision. It returns when the watch cannot go on (the caller reads
+// again: after a compaction, that is all it takes).
 func (a *Agent) resume(ctx context.Context) error {
 	if err := a.loadOwnStatus(ctx); err != nil {
 		return err
 	}
-	r, err := a.Client.Get(ctx, a.Keys.GroupPrefix(), clientv3.WithPrefix())
+	keys := a.watched()
+	kv, rev, err := a.read(ctx, keys)
 	if err != nil {
-		return fmt.Errorf("read group %s: %w", a.Keys.Group, err)
-	}
-	kv := map[string][]byte{}
-	for _, e := range r.Kvs {
-		if a.concerns(string(e.Key)) {
-			kv[string(e.Key)] = e.Value
-		}
+		return err
 	}
 	// What the host runs may have changed while etcd was away (a confirm
 	// deadline passed): say so before anything else.
@@ -169,7 +175,7 @@ func (a *Agent) resume(ctx context.Context) error {
 	defer beat.Stop()
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	wch := a.Client.Watch(wctx, a.Keys.GroupPrefix(), clientv3.WithPrefix(), clientv3.WithRev(r.Header.Revision+1))
+	wch := a.watch(wctx, keys, rev+1)
 	for {
 		var timer <-chan time.Time
 		if retry {
@@ -179,42 +185,90 @@ func (a *Agent) resume(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-timer:
+			if fresh, _, err := a.read(ctx, keys); err == nil {
+				kv = fresh
+			}
 			retry = a.step(ctx, kv)
 		case <-beat.C:
 			a.refresh(ctx)
-		case wr, ok := <-wch:
-			if !ok {
+		case m := <-wch:
+			wr := m.wr
+			switch {
+			case m.closed:
 				return errors.New("watch closed")
-			}
-			if wr.CompactRevision != 0 {
+			case wr.CompactRevision != 0:
 				return fmt.Errorf("watch: revision %d compacted", wr.CompactRevision)
+			case wr.Err() != nil:
+				return fmt.Errorf("watch: %w", wr.Err())
 			}
-			if err := wr.Err(); err != nil {
-				return fmt.Errorf("watch: %w", err)
+			if len(wr.Events) == 0 {
+				continue
 			}
-			changed := false
-			for _, ev := range wr.Events {
-				k := string(ev.Kv.Key)
-				if !a.concerns(k) {
-					continue
-				}
-				changed = true
-				if ev.Type == clientv3.EventTypeDelete {
-					delete(kv, k)
-				} else {
-					kv[k] = ev.Kv.Value
-				}
+			// The keys are watched apart, so events of one transaction
+			// (desired and rollout, say) may arrive apart: act on one
+			// consistent read, never on a half-applied change.
+			if kv, _, err = a.read(ctx, keys); err != nil {
+				a.logf("%v", err)
+				retry = true
+				continue
 			}
-			if changed {
-				retry = a.step(ctx, kv)
-			}
+			retry = a.step(ctx, kv)
 		}
 	}
 }
 
-func (a *Agent) concerns(key string) bool {
+// read reads keys in one transaction: one revision, a consistent view.
+func (a *Agent) read(ctx context.Context, keys []string) (map[string][]byte, int64, error) {
+	ops := make([]clientv3.Op, len(keys))
+	for i, k := range keys {
+		ops[i] = clientv3.OpGet(k)
+	}
+	r, err := a.Client.Txn(ctx).Then(ops...).Commit()
+	if err != nil {
+		return nil, 0, fmt.Errorf("read group %s: %w", a.Keys.Group, err)
+	}
+	kv := map[string][]byte{}
+	for _, resp := range r.Responses {
+		for _, e := range resp.GetResponseRange().Kvs {
+			kv[string(e.Key)] = e.Value
+		}
+	}
+	return kv, r.Header.Revision, nil
+}
+
+// watched are the only keys an agent follows: not the group's prefix, or
+// every host's status write would reach every agent (N² events).
+func (a *Agent) watched() []string {
 	k := a.Keys
-	return key == k.Desired() || key == k.Rollout() || key == k.Flip() || key == k.Order(a.Name)
+	return []string{k.Desired(), k.Rollout(), k.Flip(), k.Order(a.Name)}
+}
+
+type watchMsg struct {
+	wr     clientv3.WatchResponse
+	closed bool
+}
+
+// watch follows keys from rev on one gRPC stream (the client multiplexes
+// them) and merges their responses.
+func (a *Agent) watch(ctx context.Context, keys []string, rev int64) <-chan watchMsg {
+	out := make(chan watchMsg)
+	for _, k := range keys {
+		wch := a.Client.Watch(ctx, k, clientv3.WithRev(rev))
+		go func() {
+			for wr := range wch {
+				select {
+				case out <- watchMsg{wr: wr}:
+				case <-ctx.Done():
+					return
+				}
+			}
+			select {
+			case out <- watchMsg{closed: true}:
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return out
 }
 
 // loadOwnStatus recovers the orders and rollbacks this host already

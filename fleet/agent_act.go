@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/fwslot/fwslot/fleet/sign"
 )
 
 // act does the one most urgent thing the view asks of this host: a fleet
@@ -18,6 +20,7 @@ func (a *Agent) act(ctx context.Context, v view) (did bool, err error) {
 		if err != nil {
 			return true, a.report(ctx, HostFailed, fmt.Errorf("fleet rollback to version %d: %w", f.Version, err))
 		}
+		a.countRevert()
 		a.logf("fleet rollback: version %d is live", f.Version)
 		return true, a.report(ctx, HostFlipped, nil)
 	}
@@ -32,7 +35,7 @@ func (a *Agent) act(ctx context.Context, v view) (did bool, err error) {
 	if err != nil {
 		return false, a.report(ctx, HostFailed, err)
 	}
-	if _, bad := a.refused[d.Hash]; bad {
+	if _, bad := a.refused[refusedKey(d.Ref)]; bad {
 		return false, nil
 	}
 	if st.Production != d.Hash && st.Staging != d.Hash {
@@ -40,8 +43,8 @@ func (a *Agent) act(ctx context.Context, v view) (did bool, err error) {
 			if isEtcdErr(err) {
 				return false, err
 			}
-			a.refused[d.Hash] = err.Error()
-			return true, a.reportRefused(ctx, d.Hash, err)
+			a.refused[refusedKey(d.Ref)] = err.Error()
+			return true, a.reportRefused(ctx, refusedKey(d.Ref), err)
 		}
 		a.logf("staged version %d", d.Version)
 		return true, a.report(ctx, HostStaged, nil)
@@ -56,8 +59,8 @@ func (a *Agent) act(ctx context.Context, v view) (did bool, err error) {
 		if isEtcdErr(err) {
 			return false, err
 		}
-		a.refused[d.Hash] = err.Error()
-		return true, a.reportRefused(ctx, d.Hash, err)
+		a.refused[refusedKey(d.Ref)] = err.Error()
+		return true, a.reportRefused(ctx, refusedKey(d.Ref), err)
 	}
 	if err := a.Local.Confirm(ctx); err != nil {
 		return true, a.report(ctx, HostFailed, fmt.Errorf("confirm version %d: %w", d.Version, err))
@@ -74,6 +77,7 @@ func (a *Agent) obey(ctx context.Context, o *Order, r *RolloutState) error {
 		if err := a.revertTo(ctx, o.Ref); err != nil {
 			return a.report(ctx, HostFailed, fmt.Errorf("revert to version %d: %w", o.Version, err))
 		}
+		a.countRevert()
 		return a.report(ctx, HostReverted, nil)
 	case !running:
 		a.logf("order %d (%s) belongs to a rollout that no longer runs; ignored", o.Seq, o.Action)
@@ -116,9 +120,16 @@ func (a *Agent) stage(ctx context.Context, ref Ref) error {
 	if ver.Hash != ref.Hash {
 		return fmt.Errorf("%w: version %d in etcd hashes to %s, the rollout names %s", ErrCorrupt, ref.Version, ver.Hash, ref.Hash)
 	}
+	if err := a.verify(ver.VersionMeta); err != nil {
+		return err
+	}
 	a.versions[ver.Hash] = ver.Version
+	start := time.Now()
 	if err := a.Local.Stage(ctx, ver); err != nil {
 		return fmt.Errorf("stage version %d: %w", ref.Version, err)
+	}
+	if a.Metrics != nil {
+		a.Metrics.ObserveStage(time.Since(start))
 	}
 	return nil
 }
@@ -134,6 +145,10 @@ func (a *Agent) swapChecked(ctx context.Context, ref Ref, confirm time.Duration)
 		return retryable{err}
 	}
 	if err := a.Local.Check(ctx, m.Probes); err != nil {
+		if a.Metrics != nil {
+			a.Metrics.ProbeFailures.Inc()
+			a.Metrics.Reverts.Inc()
+		}
 		reason := fmt.Sprintf("health check of version %d failed: %v", ref.Version, err)
 		if rerr := a.Local.Revert(ctx, reason); rerr != nil {
 			return fmt.Errorf("%s; and the revert failed: %w", reason, rerr)
@@ -158,6 +173,20 @@ func (a *Agent) swapChecked(ctx context.Context, ref Ref, confirm time.Duration)
 // settles a pending swap (fleet rollback); confirm > 0 is a provisional
 // swap.
 func (a *Agent) makeLive(ctx context.Context, ref Ref, confirm time.Duration) error {
+	if a.TrustKey != nil {
+		// Also when the content is staged already: a signature binds
+		// the version's probes too.
+		m, err := GetMeta(ctx, a.Client, a.Keys, ref.Version)
+		if err != nil {
+			return retryable{err}
+		}
+		if m.Hash != ref.Hash {
+			return fmt.Errorf("%w: version %d in etcd hashes to %s, the order names %s", ErrCorrupt, ref.Version, m.Hash, ref.Hash)
+		}
+		if err := a.verify(m); err != nil {
+			return err
+		}
+	}
 	st, err := a.Local.State(ctx)
 	if err != nil {
 		return err
@@ -179,10 +208,16 @@ func (a *Agent) makeLive(ctx context.Context, ref Ref, confirm time.Duration) er
 			return err
 		}
 	}
+	start := time.Now()
 	if confirm == 0 {
-		return a.Local.FlipBack(ctx)
+		err = a.Local.FlipBack(ctx)
+	} else {
+		err = a.Local.Swap(ctx, confirm)
 	}
-	return a.Local.Swap(ctx, confirm)
+	if err == nil && a.Metrics != nil {
+		a.Metrics.ObserveSwap(time.Since(start))
+	}
+	return err
 }
 
 // revertTo undoes a swap to anything but ref: a pending swap reverts, a
@@ -207,4 +242,25 @@ func (a *Agent) revertTo(ctx context.Context, ref Ref) error {
 		return fmt.Errorf("nothing to revert to")
 	}
 	return a.makeLive(ctx, ref, 0)
+}
+
+func (a *Agent) countRevert() {
+	if a.Metrics != nil {
+		a.Metrics.Reverts.Inc()
+	}
+}
+
+// refusedKey names a version a host refused: by number and hash, since
+// the same content may come again signed, or with other probes.
+func refusedKey(r Ref) string { return fmt.Sprintf("%d:%s", r.Version, r.Hash) }
+
+// verify checks the version's signature when the agent has a trusted key.
+func (a *Agent) verify(m VersionMeta) error {
+	if a.TrustKey == nil {
+		return nil
+	}
+	if err := sign.Verify(a.TrustKey, a.Keys.Group, m.Hash, m.Probes, m.Signature); err != nil {
+		return fmt.Errorf("refusing version %d: %w (this agent runs with --trust-key: push with --sign-key and the matching private key)", m.Version, err)
+	}
+	return nil
 }

@@ -39,6 +39,9 @@ func (a *Agent) write(ctx context.Context) error {
 		s.Error = joinText(s.Error, "read local state: "+err.Error())
 	} else {
 		s.Production, s.Staging, s.Pending = a.ref(st.Production), a.ref(st.Staging), st.Pending
+		if a.Metrics != nil {
+			a.Metrics.SetVersions(int64(a.versions[st.Production]), int64(a.versions[st.Staging]))
+		}
 	}
 	if _, err := a.Client.Put(ctx, a.Keys.Status(a.Name), mustJSON(s)); err != nil {
 		a.dirty = true
@@ -62,6 +65,9 @@ func (a *Agent) refresh(ctx context.Context) {
 	if a.state == HostHealthy && a.swappedTo != "" {
 		if st, err := a.Local.State(ctx); err == nil && st.Production != a.swappedTo {
 			a.state, a.lastErr = HostReverted, "the confirm deadline passed without a confirmation: the host reverted by itself"
+			if a.Metrics != nil {
+				a.Metrics.Reverts.Inc()
+			}
 			a.logf("%s", a.lastErr)
 		}
 	}

@@ -36,7 +36,15 @@ func (te *testEtcd) client(t testing.TB) *clientv3.Client {
 // starts again during a test).
 func (te *testEtcd) ownClient(t testing.TB) *clientv3.Client {
 	t.Helper()
-	c, err := clientv3.New(clientv3.Config{Endpoints: te.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	cfg := clientv3.Config{Endpoints: te.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
+	if files := te.TLS(); files != nil {
+		tc, err := files.ClientConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.TLS = tc
+	}
+	c, err := clientv3.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,14 +22,16 @@ type testFleet struct {
 	hosts  map[string]Host
 	mu     sync.Mutex
 	cancel map[string]func()
+	opts   []func(*Agent)
+	agents map[string]*Agent
 }
 
-func newTestFleet(t *testing.T, hosts map[string]Host) *testFleet {
-	return newTestFleetOn(t, startEtcd(t), hosts)
+func newTestFleet(t *testing.T, hosts map[string]Host, opts ...func(*Agent)) *testFleet {
+	return newTestFleetOn(t, startEtcd(t), hosts, opts...)
 }
 
-func newTestFleetOn(t *testing.T, te *testEtcd, hosts map[string]Host) *testFleet {
-	f := &testFleet{t: t, etcd: te, c: te.client(t), k: te.Keys, hosts: hosts, cancel: map[string]func(){}}
+func newTestFleetOn(t *testing.T, te *testEtcd, hosts map[string]Host, opts ...func(*Agent)) *testFleet {
+	f := &testFleet{t: t, etcd: te, c: te.client(t), k: te.Keys, hosts: hosts, cancel: map[string]func(){}, opts: opts}
 	t.Cleanup(f.stopAll)
 	for h := range hosts {
 		f.start(h)
@@ -57,6 +59,15 @@ func (f *testFleet) start(h string) {
 	if testing.Verbose() {
 		a.Log = os.Stderr
 	}
+	for _, o := range f.opts {
+		o(a)
+	}
+	f.mu.Lock()
+	if f.agents == nil {
+		f.agents = map[string]*Agent{}
+	}
+	f.agents[h] = a
+	f.mu.Unlock()
 	go func() {
 		defer close(done)
 		if err := a.Run(ctx); err != nil {

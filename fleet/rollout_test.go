@@ -209,3 +209,42 @@ func TestConcurrentPushers(t *testing.T) {
 		t.Fatalf("versions in etcd: %d (%v), want 2", r.Count, err)
 	}
 }
+
+// TestRollbackStopsPush: a fleet rollback while a push waits on a wave
+// stops the push (its next transaction fails its compare) and brings
+// every host back, the one still in its health check too.
+func TestRollbackStopsPush(t *testing.T) {
+	f, fakes := fakeFleet(t, 3)
+	ctx := testCtx(t)
+	if _, err := f.pusher().Push(ctx, pushOpts(v1)); err != nil {
+		t.Fatal(err)
+	}
+	slow := fakes["h3"]
+	slow.mu.Lock()
+	slow.hold = make(chan struct{})
+	slow.mu.Unlock()
+	pushed := make(chan error, 1)
+	go func() {
+		o := pushOpts(v2)
+		o.Waves = []int{100}
+		_, err := f.pusher().Push(ctx, o)
+		pushed <- err
+	}()
+	f.until("h3 to get its swap order", func() bool {
+		var o Order
+		_, found, err := getJSON(ctx, f.c, f.k.Order("h3"), &o)
+		return err == nil && found && o.Version == 2 && o.Action == ActionSwap
+	})
+	res, err := Rollback(ctx, f.c, f.k, 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Failed) != 1 || res.Failed[0].Host != "h3" {
+		t.Fatalf("rollback with h3 busy: %+v", res.Failed)
+	}
+	if err := <-pushed; !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), StateRolledBack) {
+		t.Fatalf("push during a rollback: %v, want ErrConflict", err)
+	}
+	close(slow.hold)
+	f.consistent(v1)
+}

@@ -2,10 +2,13 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 
 	"github.com/fwslot/fwslot/fleet"
+	"github.com/fwslot/fwslot/fleet/metrics"
+	"github.com/fwslot/fwslot/fleet/sign"
 	"github.com/fwslot/fwslot/slots"
 	"github.com/fwslot/fwslot/swap"
 	"github.com/spf13/cobra"
@@ -13,7 +16,7 @@ import (
 
 func newAgent(g *globals) *cobra.Command {
 	fc := &fleetConn{}
-	var host, check string
+	var host, check, trustKey, metricsAddr string
 	c := &cobra.Command{
 		Use:   "agent --group G",
 		Short: "Keep this host in line with its fleet group (runs as a service)",
@@ -57,12 +60,31 @@ was offline converges to the group's version when it returns.`,
 				// even when the agent is killed.
 				StartWatchdog: func(t *slots.Target, res *swap.Result) error { return startWatchdog(g, t, res) }}
 			a := &fleet.Agent{Client: cli, Keys: k, Name: host, Local: lh, Log: cmd.ErrOrStderr()}
+			if trustKey != "" {
+				if a.TrustKey, err = sign.ReadPublicKey(trustKey); err != nil {
+					return usageError{err}
+				}
+			}
+			if metricsAddr != "" {
+				a.Metrics = metrics.New(k.Group, host)
+				l, err := net.Listen("tcp", metricsAddr)
+				if err != nil {
+					return usagef("--metrics-addr %s: %v", metricsAddr, err)
+				}
+				go func() {
+					if err := a.Metrics.ServeListener(cmd.Context(), l); err != nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "fwslot agent: metrics: %v\n", err)
+					}
+				}()
+			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "fwslot agent: host %s in group %s (etcd %v, history %s)\n", host, k.Group, fc.etcd.Endpoints, db)
 			return a.Run(cmd.Context())
 		},
 	}
 	fc.register(c)
 	c.Flags().StringVar(&host, "host", "", "this host's name in the group (default: the hostname)")
+	c.Flags().StringVar(&trustKey, "trust-key", "", "ed25519 public key (fwslot fleet keygen): refuse every version not signed with its private key (fleet push --sign-key)")
+	c.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address, like 127.0.0.1:9469 (path /metrics)")
 	c.Flags().StringVar(&check, "check", "", "shell command run on the target after every swap; a non-zero exit reverts the host (like 'curl -fsS http://127.0.0.1/health')")
 	return c
 }

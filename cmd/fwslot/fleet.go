@@ -25,6 +25,7 @@ func newFleet(g *globals) *cobra.Command {
 func fleetCommands(g *globals) []*cobra.Command {
 	return []*cobra.Command{
 		newFleetServe(g),
+		newFleetKeygen(g),
 		newFleetPush(g),
 		newFleetResume(g),
 		newFleetStatus(g),

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"strings"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/fwslot/fwslot/fleet"
 	"github.com/fwslot/fwslot/fleet/etcdconn"
+	"github.com/fwslot/fwslot/fleet/sign"
 	"github.com/fwslot/fwslot/slots"
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -53,7 +56,7 @@ func (fc *fleetConn) open(ctx context.Context) (*clientv3.Client, fleet.Keys, er
 
 func newFleetPush(g *globals) *cobra.Command {
 	fc := &fleetConn{}
-	var probesFile, msg, waves string
+	var probesFile, msg, waves, signKey string
 	o := fleet.PushOptions{}
 	c := &cobra.Command{
 		Use:   "push FILE --group G",
@@ -101,6 +104,16 @@ on. Only one push runs per group at a time.`,
 				}
 				o.Probes = string(text)
 			}
+			if signKey != "" {
+				priv, err := sign.ReadPrivateKey(signKey)
+				if err != nil {
+					return usageError{err}
+				}
+				sum := sha256.Sum256(o.Source)
+				if o.Signature, err = sign.Sign(priv, fc.group, hex.EncodeToString(sum[:]), o.Probes); err != nil {
+					return usageError{err}
+				}
+			}
 			cli, k, err := fc.open(cmd.Context())
 			if err != nil {
 				return err
@@ -123,6 +136,7 @@ on. Only one push runs per group at a time.`,
 	c.Flags().StringVar(&waves, "waves", "100%", "cumulative shares of the group after the canary, like 10%,50%,100%")
 	c.Flags().DurationVar(&o.Confirm, "confirm", 2*time.Minute, "how long a swapped host waits for confirmation before it reverts by itself")
 	c.Flags().IntVar(&o.MaxFailures, "max-failures", 0, "failed hosts tolerated before the rollout stops")
+	c.Flags().StringVar(&signKey, "sign-key", "", "ed25519 private key (fwslot fleet keygen) to sign the version with; agents with --trust-key refuse unsigned versions")
 	c.Flags().IntVar(&o.Keep, "keep", fleet.DefaultKeepVersions, "versions of the group kept in etcd")
 	return c
 }

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -237,7 +238,11 @@ func (m *Member) Stop() {
 	m.etcd = nil
 	m.mu.Unlock()
 	if e != nil {
+		// etcd reports its own listeners closing as errors: keep them
+		// out of the log a failing test prints.
+		m.log.closing.Store(true)
 		e.Close()
+		m.log.closing.Store(false)
 	}
 }
 
@@ -332,13 +337,18 @@ func isAddrInUse(err error) bool {
 	return errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use")
 }
 
-// logBuffer keeps a member's warnings and errors for the test's log.
+// logBuffer keeps a member's errors for the test's log, except while
+// the member is closing.
 type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	closing atomic.Bool
 }
 
 func (b *logBuffer) Write(p []byte) (int, error) {
+	if b.closing.Load() {
+		return len(p), nil
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
