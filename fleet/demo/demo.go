@@ -180,10 +180,14 @@ func (d *run) story(ctx context.Context) error {
 		d.say("  %s", l)
 	}
 	d.say("the canary %s caught it; the later waves never swapped", first)
-	// The later waves stage it (and refuse it: the same probes fail in
-	// their twins); production stays on version 1 everywhere.
+	// The later waves never swap: their production stays on version 1.
+	// Each refuses version 2 in its own twin (the same probes fail there)
+	// if it reads the group before the pusher sets it back to version 1.
 	settled := func(s fleet.HostStatus) bool {
-		return s.Production != nil && s.Production.Hash == sum(goodV1) && (s.Host == first || s.RefusedFor == sum(badV2))
+		if s.Production == nil || s.Production.Hash != sum(goodV1) {
+			return false
+		}
+		return s.Host == first && s.State == fleet.HostReverted || s.Host != first && (s.State == fleet.HostConfirmed || strings.HasSuffix(s.RefusedFor, sum(badV2)))
 	}
 	if err := d.table(ctx, settled); err != nil {
 		return err
