@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -45,18 +46,41 @@ type FleetResult struct {
 	// the first version onto empty hosts, then the second one.
 	First, Next time.Duration
 	// Rollback is fleet.Rollback's Took: from its one etcd write to the
-	// last host's report of the flip; RollbackCall is the whole call.
-	Rollback, RollbackCall time.Duration
+	// last host's report of the flip.
+	Rollback time.Duration
+	// FlipMax and FlipSum are the longest and the total of the hosts'
+	// local flips (fleet.Host.FlipBack) during the rollback: on one
+	// machine the hosts share its cores.
+	FlipMax, FlipSum time.Duration
 	// VersionBytes is the version's keys and values in etcd (its chunks
 	// and its record); DBGrowth is how much etcd's database grew during
 	// the second push (every order and status revision included).
 	VersionBytes, DBGrowth int64
 }
 
-// stageGate bounds concurrent Stage calls of the in-process agents.
+// stageGate bounds concurrent Stage calls of the in-process agents and
+// times their flips.
 type stageGate struct {
 	fleet.Host
-	sem chan struct{}
+	sem   chan struct{}
+	flips *flipTimes
+}
+
+// flipTimes collects how long each host's local flip back took.
+type flipTimes struct {
+	mu       sync.Mutex
+	sum, max time.Duration
+}
+
+func (g stageGate) FlipBack(ctx context.Context) error {
+	start := time.Now()
+	err := g.Host.FlipBack(ctx)
+	d := time.Since(start)
+	g.flips.mu.Lock()
+	g.flips.sum += d
+	g.flips.max = max(g.flips.max, d)
+	g.flips.mu.Unlock()
+	return err
 }
 
 func (g stageGate) Stage(ctx context.Context, v *fleet.Version) error {
@@ -79,8 +103,9 @@ func fleetRulesets(n int) (v1, v2 string) {
 // agent), on an embedded etcd.
 func MeasureFleet(ctx context.Context, cfg *FleetConfig, n int) (res *FleetResult, err error) {
 	sem := make(chan struct{}, max(cfg.Stagers, 1))
+	flips := &flipTimes{}
 	lab, err := demo.NewLab(demo.LabOptions{NSPrefix: "fwsb-fleet-", Group: "bench",
-		Wrap: func(h fleet.Host) fleet.Host { return stageGate{h, sem} }})
+		Wrap: func(h fleet.Host) fleet.Host { return stageGate{h, sem, flips} }})
 	defer func() {
 		if cerr := lab.Close(); cerr != nil && err == nil {
 			err = cerr
@@ -103,6 +128,9 @@ func MeasureFleet(ctx context.Context, cfg *FleetConfig, n int) (res *FleetResul
 	cfg.logf("fleet %d hosts: nft -f loop", n)
 	start := time.Now()
 	for _, h := range lab.Hosts {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		if _, err := Nft(h.NetNS, file); err != nil {
 			return nil, err
 		}
@@ -149,9 +177,7 @@ func MeasureFleet(ctx context.Context, cfg *FleetConfig, n int) (res *FleetResul
 		return nil, err
 	}
 	cfg.logf("fleet %d hosts: rollback", n)
-	start = time.Now()
 	rb, err := fleet.Rollback(ctx, lab.Client, lab.Keys, 5*time.Minute)
-	res.RollbackCall = time.Since(start)
 	if err != nil {
 		return nil, err
 	}
@@ -159,6 +185,7 @@ func MeasureFleet(ctx context.Context, cfg *FleetConfig, n int) (res *FleetResul
 		return nil, fmt.Errorf("fleet rollback: %d of %d hosts, failed: %v", len(rb.Hosts), n, rb.Failed)
 	}
 	res.Rollback = rb.Took
+	res.FlipMax, res.FlipSum = flips.max, flips.sum
 	return res, nil
 }
 
@@ -275,11 +302,12 @@ func FleetTable(cfg *FleetConfig, rs []*FleetResult, mem *AgentMemory) *Table {
 			"every host shares this machine's cores, so staging is CPU-bound here, not on a real fleet). " +
 			"nft -f loop: `nft -f` of the first version into each host, one after the other (no ssh). " +
 			"push: `fleet push` until every host runs the version, confirmed (staging, probes-free, every wave's swap and confirm). " +
-			"rollback: from fleet rollback's one etcd write to the last host's report of its flip.",
-		Header: []string{"hosts", "nft -f loop", "fleet push, first version", "fleet push, next version", "fleet rollback (all flipped)", "rollback command", "etcd bytes per version", "etcd db growth per push"},
+			"rollback: from fleet rollback's one etcd write to the last host's report of its flip; a host's flip is its agent's " +
+			"local FlipBack (history, kernel state read back, the flip transaction), timed in the agent; they run at once and share the cores.",
+		Header: []string{"hosts", "nft -f loop", "fleet push, first version", "fleet push, next version", "fleet rollback (all flipped)", "one host's flip: mean; max", "etcd bytes per version", "etcd db growth per push"},
 	}
 	for _, r := range rs {
-		t.AddRow(strconv.Itoa(r.Hosts), dur(r.NftLoop), dur(r.First), dur(r.Next), dur(r.Rollback), dur(r.RollbackCall),
+		t.AddRow(strconv.Itoa(r.Hosts), dur(r.NftLoop), dur(r.First), dur(r.Next), dur(r.Rollback), dur(r.FlipSum/time.Duration(r.Hosts))+"; "+dur(r.FlipMax),
 			fmt.Sprintf("%d (%s)", r.VersionBytes, mib(r.VersionBytes)), mib(r.DBGrowth))
 		if r.Hosts >= 100 {
 			v := "MET"

@@ -46,9 +46,12 @@ type LabOptions struct {
 // Host is one host of the lab: a namespace, its history file and the
 // agent that keeps it.
 type Host struct {
+	// Name is the host's name in the group; NetNS its namespace; DB its
+	// history file.
 	Name, NetNS, DB string
-	Local           *fleet.LibHost
-	stop            func()
+	// Local is what its agent does on it (on the fwslot library).
+	Local *fleet.LibHost
+	stop  func()
 }
 
 // Lab is an embedded single-member etcd and in-process agents, one per
@@ -59,11 +62,13 @@ type Lab struct {
 	Dir string
 	// Endpoint is etcd's client URL.
 	Endpoint string
-	Keys     fleet.Keys
+	// Keys are the group's keys under the default prefix.
+	Keys fleet.Keys
 	// Client is the lab's own connection (the pusher's); each agent has
 	// its own, as on a real fleet.
 	Client *clientv3.Client
-	Hosts  []*Host
+	// Hosts are the hosts AddHost made, in order.
+	Hosts []*Host
 
 	opts     LabOptions
 	prefix   string
