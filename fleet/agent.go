@@ -53,15 +53,20 @@ type Agent struct {
 	// refused are versions (by hash) this host cannot stage or failed
 	// to converge to, with the reason: not tried again.
 	refused map[string]string
-	// versions maps the hashes the agent met to their fleet version.
-	versions map[string]uint64
-	state    string
-	lastErr  string
-	rollout  string
+	// versions maps the hashes the agent met to their fleet version;
+	// stagedAs the version each staged content was staged (and probed) as.
+	versions, stagedAs map[string]uint64
+	state              string
+	lastErr            string
+	rollout            string
 	// refusedFor is the hash the last refusal was about; dirty says the
 	// last status could not be written.
 	refusedFor string
 	dirty      bool
+	// written is the last status written (without last_seen), at
+	// writtenAt.
+	written   string
+	writtenAt time.Time
 	// swappedTo is the hash of the last provisional swap: while the state
 	// is healthy, production must hold it.
 	swappedTo string
@@ -94,7 +99,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.Heartbeat <= 0 {
 		a.Heartbeat = 10 * time.Second
 	}
-	a.refused, a.versions = map[string]string{}, map[string]uint64{}
+	a.refused, a.versions, a.stagedAs = map[string]string{}, map[string]uint64{}, map[string]uint64{}
 	alive := make(chan struct{})
 	go func() {
 		defer close(alive)
@@ -169,7 +174,7 @@ func (a *Agent) resume(ctx context.Context) error {
 	}
 	// What the host runs may have changed while etcd was away (a confirm
 	// deadline passed): say so before anything else.
-	a.refresh(ctx)
+	a.refresh(ctx, true)
 	retry := a.step(ctx, kv)
 	beat := time.NewTicker(a.Heartbeat)
 	defer beat.Stop()
@@ -190,7 +195,7 @@ func (a *Agent) resume(ctx context.Context) error {
 			}
 			retry = a.step(ctx, kv)
 		case <-beat.C:
-			a.refresh(ctx)
+			a.refresh(ctx, false)
 		case m := <-wch:
 			wr := m.wr
 			switch {
@@ -313,7 +318,7 @@ func (a *Agent) view(kv map[string][]byte) (view, error) {
 // the host may recover from).
 func (a *Agent) step(ctx context.Context, kv map[string][]byte) (retry bool) {
 	if a.dirty {
-		if err := a.write(ctx); err != nil {
+		if err := a.write(ctx, true); err != nil {
 			return true
 		}
 	}
@@ -340,6 +345,7 @@ func (a *Agent) step(ctx context.Context, kv map[string][]byte) (retry bool) {
 // retryable marks an error worth trying again: etcd was unreachable.
 type retryable struct{ error }
 
+// Unwrap returns the etcd error.
 func (r retryable) Unwrap() error { return r.error }
 
 func isEtcdErr(err error) bool {

@@ -15,6 +15,12 @@ import (
 // it changed something (act again on the same view).
 func (a *Agent) act(ctx context.Context, v view) (did bool, err error) {
 	if f := v.flip; f != nil && f.Seq > a.flipSeq {
+		if v.rollout == nil || v.rollout.State != StateRolledBack || v.desired == nil || v.desired.Hash != f.Hash {
+			// A rollback from before the current rollout (this host
+			// was away): what the group wants now is desired.
+			a.flipSeq = f.Seq
+			return true, nil
+		}
 		err := a.makeLive(ctx, f.Ref, 0)
 		a.flipSeq = f.Seq
 		if err != nil {
@@ -38,7 +44,9 @@ func (a *Agent) act(ctx context.Context, v view) (did bool, err error) {
 	if _, bad := a.refused[refusedKey(d.Ref)]; bad {
 		return false, nil
 	}
-	if st.Production != d.Hash && st.Staging != d.Hash {
+	// Staged content is staged again under a new version (same content
+	// pushed anew): its probes run again, and a signature is checked.
+	if st.Production != d.Hash && (st.Staging != d.Hash || a.stagedAs[d.Hash] != d.Version) {
 		if err := a.stage(ctx, d.Ref); err != nil {
 			if isEtcdErr(err) {
 				return false, err
@@ -128,6 +136,7 @@ func (a *Agent) stage(ctx context.Context, ref Ref) error {
 	if err := a.Local.Stage(ctx, ver); err != nil {
 		return fmt.Errorf("stage version %d: %w", ref.Version, err)
 	}
+	a.stagedAs[ver.Hash] = ver.Version
 	if a.Metrics != nil {
 		a.Metrics.ObserveStage(time.Since(start))
 	}
@@ -203,7 +212,9 @@ func (a *Agent) makeLive(ctx context.Context, ref Ref, confirm time.Duration) er
 			return err
 		}
 	}
-	if st.Staging != ref.Hash {
+	// A swap stages (and so probes) a version the host staged under
+	// another number; a flip back to the previous version does not.
+	if st.Staging != ref.Hash || (confirm > 0 && a.stagedAs[ref.Hash] != ref.Version) {
 		if err := a.stage(ctx, ref); err != nil {
 			return err
 		}

@@ -22,6 +22,15 @@ type fakeHost struct {
 	deadline      *time.Timer
 	// hold, when set, makes Check wait until it is closed.
 	hold chan struct{}
+	// lives are the hashes production held, in order.
+	lives []string
+}
+
+// flip exchanges the slots (f.mu held).
+func (f *fakeHost) flip() {
+	f.st.Production, f.st.Staging = f.st.Staging, f.st.Production
+	f.swaps++
+	f.lives = append(f.lives, f.st.Production)
 }
 
 func newFakeHost(name string) *fakeHost { return &fakeHost{name: name, src: map[string]string{}} }
@@ -53,8 +62,7 @@ func (f *fakeHost) Swap(ctx context.Context, confirm time.Duration) error {
 	if f.st.Pending {
 		return errors.New("a swap waits for confirmation")
 	}
-	f.st.Production, f.st.Staging = f.st.Staging, f.st.Production
-	f.swaps++
+	f.flip()
 	if confirm > 0 {
 		f.st.Pending = true
 		f.deadline = time.AfterFunc(confirm, func() { f.Revert(context.Background(), "deadline") })
@@ -84,8 +92,7 @@ func (f *fakeHost) Revert(ctx context.Context, reason string) error {
 		return nil
 	}
 	f.settle()
-	f.st.Production, f.st.Staging = f.st.Staging, f.st.Production
-	f.swaps++
+	f.flip()
 	return nil
 }
 
@@ -96,8 +103,7 @@ func (f *fakeHost) FlipBack(ctx context.Context) error {
 		return errors.New("nothing in the other slot")
 	}
 	f.settle()
-	f.st.Production, f.st.Staging = f.st.Staging, f.st.Production
-	f.swaps++
+	f.flip()
 	return nil
 }
 

@@ -9,6 +9,8 @@ import (
 
 	"github.com/fwslot/fwslot/internal/etcdtest"
 	"github.com/fwslot/fwslot/internal/testnet"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // TestEtcdLostDuringPendingConfirm: the canary wave swaps, then etcd goes
@@ -115,5 +117,52 @@ func TestClusterLosesMember(t *testing.T) {
 	if f.etcd.Members()[0].Running() {
 		t.Fatal("the member never stopped during the rollout")
 	}
+	f.consistent(v2)
+}
+
+// TestDisconnectAcrossCompaction: h3 talks to one member only, which
+// stops; the group moves on without it, and etcd compacts the history
+// h3's watch would resume from. Back, h3 reads the state again and
+// converges.
+func TestDisconnectAcrossCompaction(t *testing.T) {
+	te := startCluster(t, etcdtest.Options{Members: 3})
+	m0 := te.Members()[0]
+	hosts := map[string]Host{"h1": newFakeHost("h1"), "h2": newFakeHost("h2"), "h3": newFakeHost("h3")}
+	f := newTestFleetOn(t, te, hosts, func(a *Agent) {
+		if a.Name == "h3" {
+			c, err := clientv3.New(clientv3.Config{Endpoints: []string{m0.Endpoint()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			a.Client = c
+		}
+	})
+	ctx := testCtx(t)
+	if _, err := f.pusher().Push(ctx, pushOpts(v1)); err != nil {
+		t.Fatal(err)
+	}
+	f.consistent(v1)
+	before, err := f.c.Get(ctx, f.k.Desired())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m0.Stop()
+	f.waitAlive(2)
+	if _, err := f.pusher().Push(ctx, pushOpts(v2)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.c.Get(ctx, f.k.Desired())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.Compact(ctx, r.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.Get(ctx, f.k.Desired(), clientv3.WithRev(before.Header.Revision)); err == nil {
+		t.Fatal("the revision h3 last saw is still readable after the compaction")
+	}
+	m0.Restart(t)
+	f.waitAlive(3)
 	f.consistent(v2)
 }

@@ -51,6 +51,8 @@ func TestKernelFleet(t *testing.T) {
 		o.Probes, o.Confirm = kprobes, time.Minute
 		return o
 	}
+	// production is every host's production: the version's hash and the
+	// kernel's production objects.
 	production := func() map[string]string {
 		out := map[string]string{}
 		for h, lh := range libs {
@@ -58,7 +60,7 @@ func TestKernelFleet(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out[h] = st.Production
+			out[h] = st.Production + " " + sum(productionObjects(t, lh.NetNS))
 		}
 		return out
 	}
@@ -94,17 +96,42 @@ func TestKernelFleet(t *testing.T) {
 		}
 	})
 
+	t.Run("staged content pushed again is probed again", func(t *testing.T) {
+		// Every host has the bad version staged from the failed push;
+		// pushed again with a probe it fails, it must be refused at
+		// staging, before any swap.
+		before := production()
+		o := opts(kbad)
+		o.Probes += "accept tcp 198.51.100.7:40001 -> 192.0.2.1:8443 in eth0   # the service\n"
+		_, err := f.pusher().Push(ctx, o)
+		var fe *FailedError
+		if !errors.As(err, &fe) || len(fe.Failed) != 1 || !strings.Contains(fe.Failed[0].Reason, "stage version") || strings.Contains(fe.Failed[0].Reason, "health check") {
+			t.Fatalf("push of staged content with a failing probe: %v, want a refusal at staging", err)
+		}
+		f.consistent(kv1)
+		if after := production(); fmt.Sprint(after) != fmt.Sprint(before) {
+			t.Fatalf("production changed: %v -> %v", before, after)
+		}
+	})
+
 	t.Run("fleet rollback", func(t *testing.T) {
+		before := production()
 		if _, err := f.pusher().Push(ctx, opts(kv2)); err != nil {
 			t.Fatal(err)
 		}
 		f.consistent(kv2)
+		if fmt.Sprint(production()) == fmt.Sprint(before) {
+			t.Fatal("production objects look the same with version 2 live")
+		}
 		res, err := Rollback(ctx, f.c, f.k, time.Minute)
 		if err != nil || len(res.Failed) != 0 {
 			t.Fatalf("rollback: %+v, %v", res, err)
 		}
 		t.Logf("fleet rollback of 5 hosts: %v", res.Took.Round(time.Millisecond))
 		f.consistent(kv1)
+		if after := production(); fmt.Sprint(after) != fmt.Sprint(before) {
+			t.Fatalf("production after the rollback differs from before the push:\n%v\n%v", before, after)
+		}
 		if !reach() {
 			t.Fatal("8443 not reachable after the rollback")
 		}

@@ -29,6 +29,7 @@ type FailedError struct {
 	Failed  []Failure
 }
 
+// Error names each failed host and why.
 func (e *FailedError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "rollout of version %d failed in wave %d; that wave was reverted and later waves stay on the old version (the new one only staged):", e.Version, e.Wave)

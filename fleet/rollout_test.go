@@ -14,6 +14,7 @@ import (
 const (
 	v1 = "table inet web { chain in { type filter hook input priority 0; policy accept; } }\n"
 	v2 = "table inet web { chain in { type filter hook input priority 0; policy accept; tcp dport 8443 accept } }\n"
+	v3 = "table inet web { chain in { type filter hook input priority 0; policy accept; tcp dport 9443 accept } }\n"
 )
 
 func TestPushWaves(t *testing.T) {
@@ -247,4 +248,37 @@ func TestRollbackStopsPush(t *testing.T) {
 	}
 	close(slow.hold)
 	f.consistent(v1)
+}
+
+// TestOfflineAcrossRollbackAndPush: a host away during a fleet rollback
+// and the push after it goes straight to the group's version when it
+// returns, never through the old rollback's target.
+func TestOfflineAcrossRollbackAndPush(t *testing.T) {
+	f, fakes := fakeFleet(t, 3)
+	ctx := testCtx(t)
+	for _, src := range []string{v1, v2} {
+		if _, err := f.pusher().Push(ctx, pushOpts(src)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.stop("h3")
+	f.waitAlive(2)
+	if _, err := Rollback(ctx, f.c, f.k, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.pusher().Push(ctx, pushOpts(v3)); err != nil {
+		t.Fatal(err)
+	}
+	h3 := fakes["h3"]
+	h3.mu.Lock()
+	seen := len(h3.lives)
+	h3.mu.Unlock()
+	f.start("h3")
+	f.waitAlive(3)
+	f.consistent(v3)
+	h3.mu.Lock()
+	defer h3.mu.Unlock()
+	if got := h3.lives[seen:]; len(got) != 1 || got[0] != sum([]byte(v3)) {
+		t.Fatalf("h3 went through %d versions on its way back, want only v3", len(got))
+	}
 }

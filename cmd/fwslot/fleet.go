@@ -30,7 +30,6 @@ func fleetCommands(g *globals) []*cobra.Command {
 		newFleetResume(g),
 		newFleetStatus(g),
 		newFleetRollback(g),
-		newFleetKeygen(g),
 		newFleetDemo(g),
 	}
 }

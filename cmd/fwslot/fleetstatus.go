@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -36,32 +37,36 @@ agent lost its liveness lease shows as offline.`,
 			if g.json {
 				return printJSON(cmd.OutOrStdout(), gs)
 			}
-			w := cmd.OutOrStdout()
-			desired := "none"
-			if gs.Desired != nil {
-				desired = refText(gs.Desired)
-			}
-			fmt.Fprintf(w, "group %s: desired %s\n", gs.Group, desired)
-			if r := gs.Rollout; r != nil {
-				fmt.Fprintf(w, "rollout: %s (wave %d)\n", r.State, r.Wave)
-				for _, f := range r.Failed {
-					fmt.Fprintf(w, "  failed: %s: %s\n", f.Host, f.Reason)
-				}
-			}
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "HOST\tPRODUCTION\tSTAGING\tSTATE\tLAST SEEN\tERROR")
-			for _, h := range gs.Hosts {
-				seen := "-"
-				if !h.LastSeen.IsZero() {
-					seen = h.LastSeen.Local().Format(time.DateTime)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Host, refText(h.Production), refText(h.Staging), h.State, seen, h.Error)
-			}
-			return tw.Flush()
+			return printGroupStatus(cmd.OutOrStdout(), gs)
 		},
 	}
 	fc.register(c)
 	return c
+}
+
+// printGroupStatus prints a group's status as a table.
+func printGroupStatus(w io.Writer, gs *fleet.GroupStatus) error {
+	desired := "none"
+	if gs.Desired != nil {
+		desired = refText(gs.Desired)
+	}
+	fmt.Fprintf(w, "group %s: desired %s\n", gs.Group, desired)
+	if r := gs.Rollout; r != nil {
+		fmt.Fprintf(w, "rollout: %s (wave %d)\n", r.State, r.Wave)
+		for _, f := range r.Failed {
+			fmt.Fprintf(w, "  failed: %s: %s\n", f.Host, f.Reason)
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOST\tPRODUCTION\tSTAGING\tSTATE\tLAST SEEN\tERROR")
+	for _, h := range gs.Hosts {
+		seen := "-"
+		if !h.LastSeen.IsZero() {
+			seen = h.LastSeen.Local().Format(time.DateTime)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Host, refText(h.Production), refText(h.Staging), h.State, seen, h.Error)
+	}
+	return tw.Flush()
 }
 
 func refText(r *fleet.Ref) string {
