@@ -9,7 +9,7 @@ PKGS := ./...
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: all build deps bench-deps demo test check fuzz bench bench-quick clean docs install deb difftest
+.PHONY: all build deps bench-deps demo test check fuzz bench bench-fleet bench-quick clean docs install deb difftest
 
 # Where make install puts things; DESTDIR stages into another root.
 PREFIX ?= /usr
@@ -109,6 +109,11 @@ bench-quick: bench-deps build
 
 bench: bench-deps build
 	$(GO) run ./bench/cmd/fwslot-bench
+	$(GO) run ./bench/cmd/fwslot-bench-fleet -fwslot $(BIN)/fwslot
+
+# bench-fleet: only the fleet section (10, 50, 100 hosts, 10k rules).
+bench-fleet: deps build
+	$(GO) run ./bench/cmd/fwslot-bench-fleet -fwslot $(BIN)/fwslot
 
 clean:
 	rm -rf bin
