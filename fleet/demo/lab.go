@@ -21,8 +21,7 @@ import (
 	"github.com/fwslot/fwslot/fleet"
 	"github.com/fwslot/fwslot/fleet/etcdserve"
 	"github.com/fwslot/fwslot/internal/nsutil"
-	"github.com/fwslot/fwslot/slots"
-	"github.com/fwslot/fwslot/swap"
+	"github.com/fwslot/fwslot/session"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -188,13 +187,13 @@ func (l *Lab) AddHost(name string) (*Host, error) {
 // watchdog returns what reverts h's unconfirmed swap at its deadline: a
 // goroutine of this process that ends with the lab (an agent's detached
 // watchdog process would outlive it).
-func (l *Lab) watchdog(h *Host) func(t *slots.Target, res *swap.Result) error {
-	return func(t *slots.Target, res *swap.Result) error {
+func (l *Lab) watchdog(h *Host) func(t *session.Target, res *session.Result) error {
+	return func(t *session.Target, res *session.Result) error {
 		owner, err := t.Store.ID()
 		if err != nil {
 			return err
 		}
-		w := &swap.Watchdog{NetNS: h.NetNS, DB: h.DB, Owner: owner, Seq: res.Seq, From: res.From, To: res.To, Deadline: res.Deadline, Log: l.opts.Log}
+		w := &session.Watchdog{NetNS: h.NetNS, DB: h.DB, Owner: owner, Seq: res.Seq, From: res.From, To: res.To, Deadline: res.Deadline, Log: l.opts.Log}
 		l.wd.Add(1)
 		go func() {
 			defer l.wd.Done()
