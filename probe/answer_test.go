@@ -107,7 +107,8 @@ func (ah *answerHold) release(ctx context.Context) {
 // unreachable) that reaches the sender later than the drop grace, as on a
 // loaded machine, still makes the probe a reject: the deciding rule
 // rejects (in the chain the trace names, a jumped one too) and the kernel
-// counted the answer's transmission, so the twin waits for it. Plain
+// counted the answer's transmission, so the twin waits for it (also
+// when the reset leaves through the dnat'ed flow's reverse mapping). Plain
 // drops, and rejects the kernel does not answer (a reset is never
 // answered), take the short path: no wait for an answer.
 func TestRejectAnswerDelayed(t *testing.T) {
@@ -126,6 +127,7 @@ func TestRejectAnswerDelayed(t *testing.T) {
 		{"tcp reset in a jumped chain", "reject tcp 203.0.113.9 -> 192.0.2.10:23 in eth0", Reject, 1},
 		{"icmpx in a jumped chain", "reject tcp [2001:db8::9] -> [2001:db8::10]:24 in eth0", Reject, 1},
 		{"tcp reset on output", "reject tcp 192.0.2.10 -> 203.0.113.9:2222 out eth0", Reject, -1},
+		{"tcp reset after dnat, in forward", "reject tcp 203.0.113.9 -> 192.0.2.10:8080 in eth0", Reject, 1},
 		{"plain drop", "drop tcp 203.0.113.9 -> 192.0.2.10:25 in eth0", Drop, 0},
 		{"reject that sends nothing (a reset)", "drop tcp 203.0.113.9 -> 192.0.2.10:26 in eth0 flags RST", Drop, 0},
 	}
@@ -134,7 +136,10 @@ func TestRejectAnswerDelayed(t *testing.T) {
 		lines = append(lines, c.line)
 	}
 	probes := parseLines(t, strings.Join(lines, "\n")+"\n")
-	tw, err := NewTwin(t.Context(), InferTopology(probes), NftFileLoader("testdata/answers.nft"))
+	topo := InferTopology(probes)
+	// The dnat target lives behind lan0.
+	topo.Interfaces = append(topo.Interfaces, Interface{Name: "lan0", Routes: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}})
+	tw, err := NewTwin(t.Context(), topo, NftFileLoader("testdata/answers.nft"))
 	if err != nil {
 		t.Fatal(err)
 	}
