@@ -93,22 +93,36 @@ func (f *txFiles) close() {
 	}
 }
 
-// transmitted returns how many IP packets the twin has handed to a device
-// (Ip OutTransmits plus Ip6OutTransmits: counted as the kernel sends
-// them, before any queue, and only for packets past the output and
-// postrouting hooks). ok is false when the kernel does not count them.
-func (f *txFiles) transmitted() (n uint64, ok bool, err error) {
-	b4, err := readAll(f.v4)
-	if err != nil {
-		return 0, false, fmt.Errorf("read the twin's IPv4 counters: %w", err)
+// ndMessages are the ICMPv6 messages the kernel sends on its own
+// (neighbour discovery, multicast listener reports): not answers.
+var ndMessages = []string{"Icmp6OutNeighborSolicits", "Icmp6OutNeighborAdvertisements", "Icmp6OutRouterSolicits",
+	"Icmp6OutMLDv2Reports", "Icmp6OutGroupMembResponses", "Icmp6OutGroupMembReductions"}
+
+// transmitted returns how many packets of a family the twin has handed to
+// a device (Ip OutTransmits, or Ip6OutTransmits less neighbour discovery
+// and listener reports: counted as the kernel sends them, before any
+// queue, and only for packets past the output and postrouting hooks). An
+// answer has the family of the packet it answers. ok is false when the
+// kernel does not count them.
+func (f *txFiles) transmitted(v6 bool) (n uint64, ok bool, err error) {
+	if !v6 {
+		b, err := readAll(f.v4)
+		if err != nil {
+			return 0, false, fmt.Errorf("read the twin's IPv4 counters: %w", err)
+		}
+		n, ok := snmpField(b, "Ip:", "OutTransmits")
+		return n, ok, nil
 	}
-	b6, err := readAll(f.v6)
+	b, err := readAll(f.v6)
 	if err != nil {
 		return 0, false, fmt.Errorf("read the twin's IPv6 counters: %w", err)
 	}
-	n4, ok4 := snmpField(b4, "Ip:", "OutTransmits")
-	n6, ok6 := snmp6Field(b6, "Ip6OutTransmits")
-	return n4 + n6, ok4 && ok6, nil
+	n, ok = snmp6Field(b, "Ip6OutTransmits")
+	for _, name := range ndMessages {
+		m, _ := snmp6Field(b, name)
+		n -= m // wraps below zero alike before and after: only equality matters
+	}
+	return n, ok, nil
 }
 
 // readAll reads a proc file from its start (proc files regenerate their
@@ -181,7 +195,7 @@ func (tw *Twin) countTx(o *observation) error {
 		}
 		tw.tx = f
 	}
-	n, ok, err := tw.tx.transmitted()
+	n, ok, err := tw.tx.transmitted(o.spec.src.Is6())
 	if err != nil {
 		return err
 	}
@@ -192,7 +206,8 @@ func (tw *Twin) countTx(o *observation) error {
 // expectAnswer decides, when the trace shows the probe dropped, whether an
 // answer is on its way: the dropping rule (in whatever chain the trace
 // names, a jumped one too) has an answering expression, and the kernel
-// transmitted a packet since the probe was sent. The answer is sent
+// transmitted a packet of the probe's family since the probe was sent
+// (the answer has its family). The answer is sent
 // before the rule's trace event, in the same softirq, so the count is
 // final when the drop is read. A reject the kernel does not answer (a
 // reset, an ICMP error, a bad checksum, a fragment, an answer the output
@@ -208,7 +223,7 @@ func (tw *Twin) expectAnswer(o *observation) error {
 		return nil
 	}
 	if o.txKnown {
-		n, _, err := tw.tx.transmitted()
+		n, _, err := tw.tx.transmitted(o.spec.src.Is6())
 		if err != nil {
 			return err
 		}
