@@ -60,10 +60,11 @@ type Options struct {
 	// Timeout bounds the wait for a packet's fate (default 1s); it is only
 	// reached when the trace and the wire both stay silent.
 	Timeout time.Duration
-	// DropGrace is how long to wait for a reject's answer after the trace
-	// showed a drop (default 2ms; the answer is normally queued before the
-	// trace event is read, since the kernel handles an injected packet and
-	// its answer synchronously in the sender's softirq).
+	// DropGrace is how long to wait for something on the wire after the
+	// trace showed a drop that no answer follows (default 2ms): a plain
+	// drop, or a reject after which the kernel transmitted nothing. A
+	// drop that answers waits AnswerWait instead: correctness never
+	// rests on this grace.
 	DropGrace time.Duration
 	// AnswerWait bounds the wait for the answer of a drop that answers
 	// (default 1s): the deciding rule rejects and the kernel transmitted
