@@ -38,6 +38,8 @@ func judge(res Result, o *observation, path Path) Result {
 	}
 	tv := path.Verdict()
 	switch {
+	case o.unanswered:
+		res.Err = fmt.Errorf("reject sent no answer: %s dropped the packet and the kernel sent a packet, but no TCP reset or ICMP unreachable for the probe reached its sender within %s", o.awaited, o.answerWait)
 	case len(o.events) == 0:
 		res.Err = fmt.Errorf("no trace events for the probe (the wire says %s)", res.Outcome)
 	case res.Got == Accept && tv != "accept":

@@ -44,8 +44,9 @@ type Result struct {
 	Err   error  `json:"-"`
 	Error string `json:"error,omitempty"`
 
-	events []traceEvent // the probe's trace, kept to rebuild Path with another index
-	extra  []Hop        // hops after the trace (a next hop that never answers)
+	events  []traceEvent // the probe's trace, kept to rebuild Path with another index
+	awaited string       // the answering rule whose answer the twin waited for (expectAnswer)
+	extra   []Hop        // hops after the trace (a next hop that never answers)
 }
 
 // Passed reports whether the probe got its expected verdict with every
@@ -59,11 +60,19 @@ type Options struct {
 	// Timeout bounds the wait for a packet's fate (default 1s); it is only
 	// reached when the trace and the wire both stay silent.
 	Timeout time.Duration
-	// DropGrace is how long to wait for a reject's answer after the trace
-	// showed a drop (default 2ms; the answer is normally queued before the
-	// trace event is read, since the kernel handles an injected packet and
-	// its answer synchronously in the sender's softirq).
+	// DropGrace is how long to wait for something on the wire after the
+	// trace showed a drop that no answer follows (default 2ms): a plain
+	// drop, or a reject after which the kernel transmitted nothing. A
+	// drop that answers waits AnswerWait instead: correctness never
+	// rests on this grace.
 	DropGrace time.Duration
+	// AnswerWait bounds the wait for the answer of a drop that answers
+	// (default 1s): the deciding rule rejects and the kernel transmitted
+	// a packet (see expectAnswer). The answer normally arrives within
+	// DropGrace; on a loaded machine the softirq work that carries it is
+	// deferred. If none arrives by then the probe is an error, never a
+	// drop.
+	AnswerWait time.Duration
 	// Locate, when set, attaches source file:line to the rules of the
 	// default rule index (see SourceLocator).
 	Locate Locator
@@ -80,6 +89,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.DropGrace <= 0 {
 		o.DropGrace = 2 * time.Millisecond
+	}
+	if o.AnswerWait <= 0 {
+		o.AnswerWait = time.Second
 	}
 	return o
 }
@@ -163,23 +175,28 @@ func (tw *Twin) Probe(ctx context.Context, probes []Probe, idx RuleIndex, opt Op
 
 // observation collects what one probe did.
 type observation struct {
-	spec      pktSpec
-	probe     Probe
-	delivered *pktInfo
-	forwarded *pktInfo
-	via       string
-	rejected  *pktInfo
-	traceID   uint32
-	haveID    bool
-	events    []traceEvent
-	ended     bool // the trace id was reused by another packet
-	dropAt    time.Time
-	ndHost    netip.Addr // next hop whose neighbour discovery the ruleset blocks
-	ndIface   string
-	frags     map[string]*fragAcc // fragments seen leaving (fragment probes)
-	traceIDs  map[uint32]bool     // traces of the probe's fragments and datagram
-	nEvents   int                 // events seen at lastEvent (heldUntil)
-	lastEvent time.Time
+	spec       pktSpec
+	probe      Probe
+	delivered  *pktInfo
+	forwarded  *pktInfo
+	via        string
+	rejected   *pktInfo
+	traceID    uint32
+	haveID     bool
+	events     []traceEvent
+	ended      bool // the trace id was reused by another packet
+	dropAt     time.Time
+	ndHost     netip.Addr // next hop whose neighbour discovery the ruleset blocks
+	ndIface    string
+	frags      map[string]*fragAcc // fragments seen leaving (fragment probes)
+	traceIDs   map[uint32]bool     // traces of the probe's fragments and datagram
+	nEvents    int                 // events seen at lastEvent (heldUntil)
+	lastEvent  time.Time
+	txBefore   uint64 // packets the twin had transmitted before the probe (countTx)
+	txKnown    bool
+	awaited    string        // the answering rule whose answer is on its way (expectAnswer)
+	answerWait time.Duration // how long the twin waited for it
+	unanswered bool          // ... and none arrived
 }
 
 func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
@@ -230,12 +247,15 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 			return fail(fmt.Errorf("the connection the icmp error quotes: %w", err))
 		}
 	}
+	o := &observation{spec: spec, probe: p}
+	if err := tw.countTx(o); err != nil {
+		return fail(err)
+	}
 	for _, pkt := range buildPackets(spec) {
 		if err := tw.send(in, p, pkt); err != nil {
 			return fail(err)
 		}
 	}
-	o := &observation{spec: spec, probe: p}
 	if p.Direction() != DirIn {
 		next := p.Dst.Addr
 		if p.DNAT != nil {
@@ -253,7 +273,7 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 	if err := tw.observe(o, opt); err != nil {
 		return fail(err)
 	}
-	res.events = o.events
+	res.events, res.awaited = o.events, o.awaited
 	path := buildPath(o.events, idx)
 	if o.ndHost.IsValid() && o.delivered == nil && o.forwarded == nil && o.rejected == nil && path.Verdict() == "accept" {
 		res.extra = []Hop{ndHop(o.ndHost, o.ndIface)}
@@ -272,7 +292,8 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 
 // observe waits until the packet's fate is known: seen delivered,
 // forwarded or answered, or dropped according to the trace and nothing
-// arrived within the grace time.
+// arrived within the grace time (AnswerWait when an answer is on its way,
+// see expectAnswer: then silence is an error, set as o.unanswered).
 func (tw *Twin) observe(o *observation, opt Options) error {
 	s := tw.sock
 	start := time.Now()
@@ -304,17 +325,25 @@ func (tw *Twin) observe(o *observation, opt Options) error {
 			return nil
 		}
 		now := time.Now()
-		if o.dropAt.IsZero() && o.traceDropped() {
+		if _, dropped := o.dropEvent(); o.dropAt.IsZero() && dropped {
 			o.dropAt = now
+			if err := tw.expectAnswer(o); err != nil {
+				return err
+			}
 		}
 		until := deadline
 		if !o.dropAt.IsZero() {
 			until = o.dropAt.Add(opt.DropGrace)
+			if o.awaited != "" {
+				o.answerWait = opt.AnswerWait
+				until = o.dropAt.Add(opt.AnswerWait)
+			}
 		}
-		if t, ok := o.heldUntil(now); ok && t.Before(until) {
+		if t, ok := o.heldUntil(now); ok && t.Before(until) && o.awaited == "" {
 			until = t
 		}
 		if !now.Before(until) {
+			o.unanswered = o.awaited != ""
 			return nil
 		}
 		ts := unix.NsecToTimespec(int64(until.Sub(now)))
@@ -324,17 +353,18 @@ func (tw *Twin) observe(o *observation, opt Options) error {
 	}
 }
 
-// traceDropped reports whether the probe's trace already ended in a drop.
-func (o *observation) traceDropped() bool {
+// dropEvent returns the event of the rule or policy that dropped the
+// probe, once its trace shows one.
+func (o *observation) dropEvent() (traceEvent, bool) {
 	for _, ev := range o.events {
 		if ev.table == traceTable {
 			continue
 		}
 		if (ev.typ == traceTypeRule || ev.typ == traceTypePolicy) && ev.verdict >= 0 && ev.verdict&nfVerdMask == nfDrop {
-			return true
+			return ev, true
 		}
 	}
-	return false
+	return traceEvent{}, false
 }
 
 // picks reports whether a traced packet's headers are the probe's, before

@@ -32,6 +32,9 @@ type ruleState struct {
 	// meters, named objects, set element expressions, or a stateful rule
 	// bound to an anonymous set that replacing it would destroy).
 	full bool
+	// answers are the rules that answer a packet they drop (reject),
+	// by kernel coordinates, with the answering expression's name.
+	answers map[ruleKey]string
 }
 
 // readRuleState finds the state probes can change in the ruleset live in
@@ -50,6 +53,16 @@ func readRuleState(ns netns.NsHandle) (ruleState, error) {
 	for _, m := range rules {
 		if t, _ := m.Attr(nfnl.RuleTable); nfnl.Str(t) == traceTable {
 			continue
+		}
+		name, err := answeringExpr(m)
+		if err != nil {
+			return st, err
+		}
+		if name != "" {
+			if st.answers == nil {
+				st.answers = map[ruleKey]string{}
+			}
+			st.answers[ruleKeyOf(m)] = name
 		}
 		list, ok := m.Attr(nfnl.RuleExpressions)
 		if !ok {
@@ -158,6 +171,13 @@ func (tw *Twin) restore() error {
 	if err := tw.load(tw.ns); err != nil {
 		return fmt.Errorf("reload the ruleset into the twin: %w", err)
 	}
+	// The reloaded rules may have other handles: find the answering
+	// ones again.
+	st, err := readRuleState(tw.ns)
+	if err != nil {
+		return err
+	}
+	tw.state.answers = st.answers
 	return tw.installTrace()
 }
 

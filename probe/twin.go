@@ -132,6 +132,7 @@ type Twin struct {
 	gwBlocked   map[string]bool  // ... and dropped by the ruleset
 	nsChecked   map[sendKey]bool // senders' solicitations tried: true when the ruleset drops them
 	fragSeq     uint32           // fragment probes sent: their identifications never repeat (nextFragID)
+	tx          *txFiles         // the twin's IP counters, opened when a rule answers (countTx)
 }
 
 // NewTwin builds a twin for the topology and runs load to put the ruleset
@@ -240,6 +241,8 @@ func (tw *Twin) Close() error {
 		tw.sock.close()
 		tw.sock = nil
 	}
+	tw.tx.close()
+	tw.tx = nil
 	for _, ti := range tw.ifaces {
 		if ti.capFD >= 0 {
 			unix.Close(ti.capFD)
