@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 	bolt "go.etcd.io/bbolt"
@@ -69,6 +70,9 @@ type codec struct {
 	err  error
 	// canonical is Options.Canonical.
 	canonical func(string) (string, error)
+	// deltas counts the deltas built (kept or not): tests check that
+	// new content does not pay for them.
+	deltas atomic.Int64
 }
 
 func (c *codec) init() error {
@@ -187,7 +191,13 @@ func (b *blobs) encode(content []byte, bases []blobKey, off int64) ([]byte, []bl
 			}
 			joined = append(joined, part...)
 		}
-		off = anchor(joined, content, off)
+		var found bool
+		if off, found = anchor(joined, content, off); !found {
+			// None of the probes is in the bases: the content is new
+			// (a set refilled, not edited), and a delta would cost
+			// building its ops only to be thrown away.
+			return b.c.enc.EncodeAll(content, []byte{blobZstd}), nil, nil
+		}
 		margin := int64(len(content))/4 + 64<<10
 		lo := min(max(0, off-margin), int64(len(joined)))
 		hi := min(int64(len(joined)), off+int64(len(content))+margin)
@@ -211,24 +221,25 @@ func (b *blobs) encode(content []byte, bases []blobKey, off int64) ([]byte, []bl
 
 // anchor returns where content starts in joined, found by searching for
 // a few stretches of content: guessed places drift when the version
-// before had content moved (sorted elements that changed go elsewhere);
-// guess when none is found.
-func anchor(joined, content []byte, guess int64) int64 {
+// before had content moved (sorted elements that changed go elsewhere).
+// False, with guess, when none is found.
+func anchor(joined, content []byte, guess int64) (int64, bool) {
 	const probe = 48
 	for _, at := range []int{0, len(content) / 4, len(content) / 2, 3 * len(content) / 4} {
 		if at+probe > len(content) {
 			continue
 		}
 		if i := bytes.Index(joined, content[at:at+probe]); i >= 0 {
-			return max(0, int64(i-at))
+			return max(0, int64(i-at)), true
 		}
 	}
-	return guess
+	return guess, false
 }
 
 // deltaFrame returns the delta payload of content against dict: its ops
 // (delta.go), zstd-compressed.
 func (b *blobs) deltaFrame(content, dict []byte) ([]byte, error) {
+	b.c.deltas.Add(1)
 	return b.c.enc.EncodeAll(deltaOps(content, dict), nil), nil
 }
 

@@ -162,6 +162,9 @@ type Activation struct {
 type sourceDoc struct {
 	Source string `json:"source"`
 	Files  []File `json:"files"`
+	// later: the canonical form is added by Tx.SetCanonical, not
+	// computed while the version is stored.
+	later bool
 }
 
 // Open opens (creating if needed) the history file at path. A created
@@ -433,7 +436,7 @@ func storeVersion(tx *bolt.Tx, c *codec, tb *bolt.Bucket, v Version, doc sourceD
 	var canon *string
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	if c.canonical != nil {
+	if c.canonical != nil && !doc.later {
 		wg.Go(func() {
 			// A canonicalizer that fails in any way leaves the version
 			// without a canonical form, never without the version.
@@ -451,11 +454,11 @@ func storeVersion(tx *bolt.Tx, c *codec, tb *bolt.Bucket, v Version, doc sourceD
 	sum.Lines = len(cur)
 	var prevLines []string
 	if prevKey != nil {
-		prev, err := readSource(b, tb, prevKey)
+		prev, err := readFlat(b, tb, prevKey)
 		if err != nil {
 			return fmt.Errorf("read version %d to count the lines changed: %w", binary.BigEndian.Uint64(prevKey), err)
 		}
-		sum.Against, prevLines = binary.BigEndian.Uint64(prevKey), SplitLines(prev.Source)
+		sum.Against, prevLines = binary.BigEndian.Uint64(prevKey), SplitLines(prev)
 	}
 	sum.Added, sum.Removed = countLines(prevLines, cur, maxCountEdits, storeCountWork)
 	meta, err := encodeJSON(storedVersion{Version: v, Summary: sum})

@@ -349,6 +349,27 @@ func readSource(b *blobs, tb *bolt.Bucket, key []byte) (sourceDoc, error) {
 	return doc, err
 }
 
+// readFlat returns the flattened source of version key without its
+// files (a main file without includes is the same bytes again): what
+// storing the next version needs to count the lines it changed.
+func readFlat(b *blobs, tb *bolt.Bucket, key []byte) (string, error) {
+	data := sub(tb, bucketSources).Get(key)
+	if len(data) == 0 || data[0] != valueManifest {
+		doc, err := readSource(b, tb, key)
+		return doc.Source, err
+	}
+	var m sourceManifest
+	if err := json.Unmarshal(data[1:], &m); err != nil {
+		return "", fmt.Errorf("source manifest: %w", err)
+	}
+	src, err := m.Source.read(b)
+	if err != nil {
+		return "", fmt.Errorf("flattened source: %w", err)
+	}
+	// src was allocated by read, outside the mmap.
+	return unsafe.String(unsafe.SliceData(src), len(src)), nil
+}
+
 // readCompiled returns the compiled form stored in value data, in
 // whichever form it was stored.
 func readCompiled(tx *bolt.Tx, b *blobs, data []byte) ([]byte, error) {

@@ -45,6 +45,33 @@ func (t *Tx) AddVersion(target string, v Version, compiled []byte) (Version, err
 	return v, nil
 }
 
+// AddVersionLater stores v like AddVersion but without its canonical
+// form, which SetCanonical adds in a later transaction: a caller that
+// holds much in memory while it stores (a load of a big set, with its
+// batch) computes it when that is freed. A version the canonical form
+// never reaches is only compared the slower way by diff.
+func (t *Tx) AddVersionLater(target string, v Version, compiled []byte) (Version, error) {
+	doc, err := prepareVersion(target, &v)
+	if err != nil {
+		return Version{}, err
+	}
+	doc.later = true
+	if err := putVersion(t.tx, t.c, target, &v, doc, compiled); err != nil {
+		return Version{}, fmt.Errorf("add version to %s: %w", target, err)
+	}
+	v.Source, v.Files = "", nil
+	return v, nil
+}
+
+// SetCanonical stores text as the canonical form of version n of target
+// (see Store.CanonicalOf), replacing the one it has.
+func (t *Tx) SetCanonical(target string, n uint64, text string) error {
+	if err := setCanonical(t.tx, t.c, target, n, text); err != nil {
+		return fmt.Errorf("store the canonical form of %s version %d: %w", target, n, err)
+	}
+	return nil
+}
+
 // prepareVersion checks target and v's hash, fills in the hash and the
 // time, and returns the source document.
 func prepareVersion(target string, v *Version) (sourceDoc, error) {
