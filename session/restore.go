@@ -22,6 +22,25 @@ var ErrNotEmpty = errors.New("the kernel already holds fwslot's tables")
 // beside it, in one transaction. Versions compiled for other interface
 // indexes than the target has now are compiled again from their source.
 func (s *Session) Restore(ctx context.Context) (*Result, error) {
+	return s.RestoreWith(ctx, RestoreOptions{})
+}
+
+// RestoreOptions tune RestoreWith.
+type RestoreOptions struct {
+	// Progress, when set, is told each phase as it starts and how far
+	// the restore then is (0-100, never going back): a restore of big
+	// versions reads and stages tens of MB (the CLI's progress line).
+	Progress func(phase string, pct int)
+}
+
+// RestoreWith is Restore with options.
+func (s *Session) RestoreWith(ctx context.Context, opts RestoreOptions) (*Result, error) {
+	step := func(phase string, pct int) {
+		if opts.Progress != nil {
+			opts.Progress(phase, pct)
+		}
+	}
+	step("reading the kernel and history", 0)
 	start := time.Now()
 	if err := s.begin(nil, start); err != nil {
 		return nil, err
@@ -63,14 +82,17 @@ func (s *Session) Restore(ctx context.Context) (*Result, error) {
 		if staged == 0 || staged == prod {
 			continue
 		}
+		step(fmt.Sprintf("staging version %d from history", staged), 10)
 		if err := s.stageVersion(ctx, &b, s.st, staged, names.SlotB, ifaces); err != nil {
 			return nil, fmt.Errorf("restore staging version %d: %w", staged, err)
 		}
 		break
 	}
+	step(fmt.Sprintf("staging version %d from history", prod), 45)
 	if err := s.stageVersion(ctx, &b, s.st, prod, names.SlotA, ifaces); err != nil {
 		return nil, fmt.Errorf("restore production version %d: %w", prod, err)
 	}
+	step("restoring: one transaction", 80)
 	if err := slots.Flip(&b, s.st, names.SlotA, nil); err != nil {
 		return nil, err
 	}
@@ -81,6 +103,7 @@ func (s *Session) Restore(ctx context.Context) (*Result, error) {
 		return nil, fmt.Errorf("restore version %d: %w", prod, err)
 	}
 	res := &Result{To: prod, Slot: names.SlotA, How: "restore", Restaged: true, Repaired: append(s.repaired, flushed...)}
+	step("recording in history", 95)
 	// The activation, the end of a pending swap and the kernel record
 	// share one commit.
 	err = t.Store.Update(func(tx *history.Tx) error {

@@ -91,8 +91,15 @@ NAT outcome differs are listed too.`,
 			// it runs. A soft limit keeps the command near what it holds.
 			debug.SetMemoryLimit(diffMemoryLimit)
 			r := &sideResolver{ctx: cmd.Context(), g: g, t: t, needCompiled: len(ps) > 0}
+			// A side that is a file compiles it (seconds for a big one):
+			// the progress line says so on a terminal, never in --json.
+			rep := newProgress(g, cmd.ErrOrStderr())
+			step := diffProgress(rep, len(ps) > 0)
+			rep.Start()
+			defer rep.Stop()
 			var sides [2]*diffSide
 			for i, spec := range specs {
+				step.side(i, spec)
 				if sides[i], err = r.resolve(spec); err != nil {
 					if strings.HasPrefix(err.Error(), spec) { // a file's errors name it already
 						return err
@@ -100,12 +107,14 @@ NAT outcome differs are listed too.`,
 					return fmt.Errorf("%s: %w", spec, err)
 				}
 			}
+			step.set("comparing", 80)
 			changes, err := r.compare(sides)
 			if err != nil {
 				return err
 			}
 			var pchanges []probeChange
 			if len(ps) > 0 {
+				step.set("running the probes on both sides", 85)
 				ifs, err := r.interfaces()
 				if err != nil {
 					return err
@@ -114,6 +123,7 @@ NAT outcome differs are listed too.`,
 					return err
 				}
 			}
+			rep.Stop() // the line is cleared before the diff is printed
 			if g.json {
 				out := struct {
 					A       *diffSide         `json:"a"`

@@ -47,3 +47,39 @@ func loadProgress(rep *prog.Reporter) slots.Timer {
 		}
 	}
 }
+
+// stepProgress returns a function that moves rep to a phase and a
+// percentage (session.RestoreOptions.Progress, diff's phases); nil when
+// rep is nil, so that nothing is reported.
+func stepProgress(rep *prog.Reporter) func(phase string, pct int) {
+	if rep == nil {
+		return nil
+	}
+	return rep.Set
+}
+
+// diffSteps moves a diff's progress line: each side resolved (read from
+// history, or a file compiled), the comparison, the probes.
+type diffSteps struct {
+	set func(phase string, pct int)
+	// probes: the probes run after the comparison and take its share.
+	probes bool
+}
+
+// diffProgress returns the steps of a diff on rep (which may be nil).
+func diffProgress(rep *prog.Reporter, probes bool) diffSteps {
+	set := stepProgress(rep)
+	if set == nil {
+		set = func(string, int) {}
+	}
+	return diffSteps{set: set, probes: probes}
+}
+
+// side reports that side i (0 or 1) of the diff, spec, is being resolved.
+func (d diffSteps) side(i int, spec string) {
+	end := 80
+	if d.probes {
+		end = 40
+	}
+	d.set("reading "+spec+" (a file is compiled)", i*end/2)
+}

@@ -38,3 +38,26 @@ func TestLoadProgressSteps(t *testing.T) {
 		}
 	}
 }
+
+// TestDiffRestoreProgressSteps: diff's steps only move forward, with and
+// without probes, and a nil reporter (--json, not a terminal) gives no
+// progress function to restore and a silent one to diff.
+func TestDiffRestoreProgressSteps(t *testing.T) {
+	if stepProgress(nil) != nil {
+		t.Error("a nil reporter gives restore a progress function")
+	}
+	for _, probes := range []bool{false, true} {
+		var pcts []int
+		d := diffProgress(nil, probes)
+		d.set("silent", 1) // nil reporter: must not panic
+		d.set = func(_ string, pct int) { pcts = append(pcts, pct) }
+		d.side(0, "production")
+		d.side(1, "staging")
+		d.set("comparing", 80)
+		for i := 1; i < len(pcts); i++ {
+			if pcts[i] <= pcts[i-1] {
+				t.Errorf("probes=%v: steps %v go back or stand still", probes, pcts)
+			}
+		}
+	}
+}

@@ -131,7 +131,10 @@ comes up.`,
 				return err
 			}
 			defer s.Close()
-			res, err := s.Restore(cmd.Context())
+			rep := newProgress(g, cmd.ErrOrStderr())
+			rep.Start()
+			res, err := s.RestoreWith(cmd.Context(), session.RestoreOptions{Progress: stepProgress(rep)})
+			rep.Stop()
 			if err != nil {
 				return err
 			}
