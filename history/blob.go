@@ -77,7 +77,9 @@ type codec struct {
 
 func (c *codec) init() error {
 	c.once.Do(func() {
-		if c.enc, c.err = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1)); c.err != nil {
+		// A window of 2 chunks holds any blob (chunkMax) or delta's ops
+		// whole; the default (8 MB) kept a 16 MB history buffer live.
+		if c.enc, c.err = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(2*chunkMax)); c.err != nil {
 			return
 		}
 		c.dec, c.err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(4*chunkMax))
