@@ -93,6 +93,9 @@ type blobs struct {
 	data  *bolt.Bucket
 	refs  *bolt.Bucket
 	cache map[blobKey][]byte
+	// rec, when set, records what put and ref would write instead of
+	// writing it (prepare.go): blobs is then a read transaction's.
+	rec *recorder
 }
 
 // openBlobs returns the blob buckets of tx, creating them when write is
@@ -128,6 +131,11 @@ func (b *blobs) entry(k blobKey) (seq, refs uint64) {
 }
 
 func (b *blobs) count(k blobKey) uint64 {
+	if b.rec != nil {
+		if _, ok := b.rec.pending[k]; ok {
+			return 1
+		}
+	}
 	_, n := b.entry(k)
 	return n
 }
@@ -157,12 +165,21 @@ const maxBases = 4
 // delta against them when that is much smaller.
 func (b *blobs) put(content []byte, bases []blobKey, off int64) (blobKey, error) {
 	k := blobKey(sha256.Sum256(content))
+	if b.count(k) > 0 && b.rec != nil {
+		b.rec.ops = append(b.rec.ops, recOp{k: k, content: content})
+		return k, nil
+	}
 	if seq, n := b.entry(k); n > 0 {
 		return k, b.setCount(k, seq, n+1)
 	}
 	val, used, err := b.encode(content, bases, off)
 	if err != nil {
 		return k, err
+	}
+	if b.rec != nil {
+		b.rec.pending[k] = struct{}{}
+		b.rec.ops = append(b.rec.ops, recOp{k: k, content: content, val: val, bases: used})
+		return k, nil
 	}
 	for _, bk := range used {
 		if err := b.ref(bk); err != nil {
@@ -247,6 +264,13 @@ func (b *blobs) deltaFrame(content, dict []byte) ([]byte, error) {
 
 // ref takes one more reference to a stored blob.
 func (b *blobs) ref(k blobKey) error {
+	if b.rec != nil {
+		if b.count(k) == 0 {
+			return fmt.Errorf("blob %x is not stored", k[:8])
+		}
+		b.rec.ops = append(b.rec.ops, recOp{k: k})
+		return nil
+	}
 	seq, n := b.entry(k)
 	if n == 0 {
 		return fmt.Errorf("blob %x is not stored", k[:8])

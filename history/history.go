@@ -446,21 +446,10 @@ func storeVersion(tx *bolt.Tx, c *codec, tb *bolt.Bucket, v Version, doc sourceD
 			}
 		})
 	}
-	sum := &Summary{Bytes: int64(len(doc.Source) + len(compiled))}
-	for _, f := range doc.Files {
-		sum.Bytes += int64(len(f.Content))
+	sum, err := summarize(b, tb, prevKey, doc, compiled)
+	if err != nil {
+		return err
 	}
-	cur := SplitLines(doc.Source)
-	sum.Lines = len(cur)
-	var prevLines []string
-	if prevKey != nil {
-		prev, err := readFlat(b, tb, prevKey)
-		if err != nil {
-			return fmt.Errorf("read version %d to count the lines changed: %w", binary.BigEndian.Uint64(prevKey), err)
-		}
-		sum.Against, prevLines = binary.BigEndian.Uint64(prevKey), SplitLines(prev)
-	}
-	sum.Added, sum.Removed = countLines(prevLines, cur, maxCountEdits, storeCountWork)
 	meta, err := encodeJSON(storedVersion{Version: v, Summary: sum})
 	if err != nil {
 		return fmt.Errorf("encode version: %w", err)

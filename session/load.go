@@ -348,6 +348,7 @@ type toWrite struct {
 // the number the batch was tagged with rolls it back.
 func (s *Session) addVersions(vs []toWrite, timer slots.Timer) error {
 	mark := time.Now()
+	prepared := make([]*history.Prepared, len(vs))
 	for i := range vs {
 		if vs[i].rs == nil {
 			continue
@@ -357,16 +358,22 @@ func (s *Session) addVersions(vs []toWrite, timer slots.Timer) error {
 			return err
 		}
 		mark = timer.Lap(slots.PhaseEncode, mark)
+		// The loaded version is compressed and chunked before the
+		// write transaction, which then only writes; its canonical
+		// form is stored with the kernel record (Load).
+		if prepared[i], err = s.store().Prepare(s.key(), vs[i].v, vs[i].compiled); err != nil {
+			return err
+		}
 	}
 	err := s.store().Update(func(tx *history.Tx) error {
-		for _, w := range vs {
-			add := tx.AddVersion
-			if w.rs != nil {
-				// The loaded version: its canonical form is stored
-				// with the kernel record (Load).
-				add = tx.AddVersionLater
+		for i, w := range vs {
+			var got history.Version
+			var err error
+			if prepared[i] != nil {
+				got, err = tx.AddPrepared(prepared[i])
+			} else {
+				got, err = tx.AddVersion(s.key(), w.v, w.compiled)
 			}
-			got, err := add(s.key(), w.v, w.compiled)
 			if err != nil {
 				return err
 			}
