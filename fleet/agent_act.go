@@ -29,7 +29,11 @@ func (a *Agent) act(ctx context.Context, v view) (did bool, err error) {
 		}
 		a.countRevert()
 		a.logf("fleet rollback: version %d is live", f.Version)
-		return true, a.report(ctx, HostFlipped, nil)
+		// The flipped-to version is desired and now live: acting again
+		// would only read the host to find that out, unless an order
+		// waits.
+		more := v.order != nil && v.order.Seq > a.seq
+		return more, a.report(ctx, HostFlipped, nil)
 	}
 	if o := v.order; o != nil && o.Seq > a.seq {
 		return true, a.obey(ctx, o, v.rollout)

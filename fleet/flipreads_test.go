@@ -13,8 +13,9 @@ import (
 // A fleet rollback's flip on a real host is one local session: one
 // netlink connection and exactly one kernel state read (plus the flip
 // transaction), and the status it reports is the state the flip left.
-// It used to be three sessions (a state read before, the flip, a state
-// read for the report), each reading every chain and set of both slots:
+// It used to be four sessions (a state read before, the flip, a state
+// read for the report, and one more as the agent acted again to find the
+// desired version live), each reading every chain and set of both slots:
 // that, and the kernel's own loop check of the flip, grew with the
 // ruleset. A flip to a version neither slot holds changes nothing.
 func TestFlipOneSession(t *testing.T) {
@@ -73,9 +74,15 @@ func TestFlipOneSession(t *testing.T) {
 			want := stateReads()
 			var conns []*nfnl.Conn
 			h.OnDial = func(c *nfnl.Conn) { conns = append(conns, c) }
-			_, err := a.act(ctx, v)
+			// As Agent.step does: act until nothing is left to do.
+			var err error
+			for did, n := true, 0; did && err == nil && n < 8; n++ {
+				did, err = a.act(ctx, v)
+			}
 			h.OnDial = nil
-			if err != nil {
+			if err != nil && c.flips {
+				// (Acting again on a refused flip tries to converge to
+				// a version etcd does not have: that error is expected.)
 				t.Fatal(err)
 			}
 			if c.conns > 0 {
