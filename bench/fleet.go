@@ -199,7 +199,7 @@ func dbSize(ctx context.Context, lab *demo.Lab) (int64, error) {
 }
 
 // versionBytes sums the keys and values of version n: its record and
-// its chunks.
+// its chunks, with their reference and tracked keys.
 func versionBytes(ctx context.Context, c *clientv3.Client, k fleet.Keys, n uint64) (int64, error) {
 	r, err := c.Get(ctx, k.Version(n))
 	if err != nil || len(r.Kvs) == 0 {
@@ -216,6 +216,9 @@ func versionBytes(ctx context.Context, c *clientv3.Client, k fleet.Keys, n uint6
 			return 0, fmt.Errorf("read chunk %s: %v", h, err)
 		}
 		total += int64(len(r.Kvs[0].Key) + len(r.Kvs[0].Value))
+		// The chunk's bookkeeping: this version's reference key and the
+		// chunk's tracked key (empty values).
+		total += int64(len(k.ChunkRef(h, n)) + len(k.ChunkTracked(h)))
 	}
 	return total, nil
 }
