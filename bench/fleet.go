@@ -49,7 +49,7 @@ type FleetResult struct {
 	// last host's report of the flip.
 	Rollback time.Duration
 	// FlipMax and FlipSum are the longest and the total of the hosts'
-	// local flips (fleet.Host.FlipBack) during the rollback: on one
+	// local flips (fleet.Host.FlipTo) during the rollback: on one
 	// machine the hosts share its cores.
 	FlipMax, FlipSum time.Duration
 	// VersionBytes is the version's keys and values in etcd (its chunks
@@ -72,15 +72,15 @@ type flipTimes struct {
 	sum, max time.Duration
 }
 
-func (g stageGate) FlipBack(ctx context.Context) error {
+func (g stageGate) FlipTo(ctx context.Context, hash string) (fleet.LocalState, error) {
 	start := time.Now()
-	err := g.Host.FlipBack(ctx)
+	st, err := g.Host.FlipTo(ctx, hash)
 	d := time.Since(start)
 	g.flips.mu.Lock()
 	g.flips.sum += d
 	g.flips.max = max(g.flips.max, d)
 	g.flips.mu.Unlock()
-	return err
+	return st, err
 }
 
 func (g stageGate) Stage(ctx context.Context, v *fleet.Version) error {
@@ -199,7 +199,7 @@ func dbSize(ctx context.Context, lab *demo.Lab) (int64, error) {
 }
 
 // versionBytes sums the keys and values of version n: its record and
-// its chunks.
+// its chunks, with their reference and tracked keys.
 func versionBytes(ctx context.Context, c *clientv3.Client, k fleet.Keys, n uint64) (int64, error) {
 	r, err := c.Get(ctx, k.Version(n))
 	if err != nil || len(r.Kvs) == 0 {
@@ -216,6 +216,9 @@ func versionBytes(ctx context.Context, c *clientv3.Client, k fleet.Keys, n uint6
 			return 0, fmt.Errorf("read chunk %s: %v", h, err)
 		}
 		total += int64(len(r.Kvs[0].Key) + len(r.Kvs[0].Value))
+		// The chunk's bookkeeping: this version's reference key and the
+		// chunk's tracked key (empty values).
+		total += int64(len(k.ChunkRef(h, n)) + len(k.ChunkTracked(h)))
 	}
 	return total, nil
 }
@@ -303,7 +306,7 @@ func FleetTable(cfg *FleetConfig, rs []*FleetResult, mem *AgentMemory) *Table {
 			"nft -f loop: `nft -f` of the first version into each host, one after the other (no ssh). " +
 			"push: `fleet push` until every host runs the version, confirmed (staging, probes-free, every wave's swap and confirm). " +
 			"rollback: from fleet rollback's one etcd write to the last host's report of its flip; a host's flip is its agent's " +
-			"local FlipBack (history, kernel state read back, the flip transaction), timed in the agent; they run at once and share the cores.",
+			"local FlipTo (one session: history, one kernel state read, the flip transaction; the report reuses the state it left), timed in the agent; they run at once and share the cores.",
 		Header: []string{"hosts", "nft -f loop", "fleet push, first version", "fleet push, next version", "fleet rollback (all flipped)", "one host's flip: mean; max", "etcd bytes per version", "etcd db growth per push"},
 	}
 	for _, r := range rs {

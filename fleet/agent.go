@@ -70,6 +70,9 @@ type Agent struct {
 	// swappedTo is the hash of the last provisional swap: while the state
 	// is healthy, production must hold it.
 	swappedTo string
+	// known is the host's state as a flip left it: the next status
+	// write uses it instead of reading the host again. act clears it.
+	known *LocalState
 }
 
 // view is what the agent acts on: the group's keys that concern it.

@@ -14,6 +14,7 @@ import (
 // desired version, then converging to it when no rollout runs. did says
 // it changed something (act again on the same view).
 func (a *Agent) act(ctx context.Context, v view) (did bool, err error) {
+	a.known = nil
 	if f := v.flip; f != nil && f.Seq > a.flipSeq {
 		if v.rollout == nil || v.rollout.State != StateRolledBack || v.desired == nil || v.desired.Hash != f.Hash {
 			// A rollback from before the current rollout (this host
@@ -28,7 +29,11 @@ func (a *Agent) act(ctx context.Context, v view) (did bool, err error) {
 		}
 		a.countRevert()
 		a.logf("fleet rollback: version %d is live", f.Version)
-		return true, a.report(ctx, HostFlipped, nil)
+		// The flipped-to version is desired and now live: acting again
+		// would only read the host to find that out, unless an order
+		// waits.
+		more := v.order != nil && v.order.Seq > a.seq
+		return more, a.report(ctx, HostFlipped, nil)
 	}
 	if o := v.order; o != nil && o.Seq > a.seq {
 		return true, a.obey(ctx, o, v.rollout)
@@ -180,7 +185,8 @@ func (a *Agent) swapChecked(ctx context.Context, ref Ref, confirm time.Duration)
 // makeLive brings production to ref: nothing when it runs already, a flip
 // when ref is staged, else stage first. confirm 0 is a final flip that
 // settles a pending swap (fleet rollback); confirm > 0 is a provisional
-// swap.
+// swap. After a flip the host's state is known without reading it again:
+// the next status write uses it.
 func (a *Agent) makeLive(ctx context.Context, ref Ref, confirm time.Duration) error {
 	if a.TrustKey != nil {
 		// Also when the content is staged already: a signature binds
@@ -193,6 +199,20 @@ func (a *Agent) makeLive(ctx context.Context, ref Ref, confirm time.Duration) er
 			return fmt.Errorf("%w: version %d in etcd hashes to %s, the order names %s", ErrCorrupt, ref.Version, m.Hash, ref.Hash)
 		}
 		if err := a.verify(m); err != nil {
+			return err
+		}
+	}
+	if confirm == 0 {
+		// The fast path of a fleet rollback: one local session reads
+		// the state, checks it and flips.
+		start := time.Now()
+		st, err := a.Local.FlipTo(ctx, ref.Hash)
+		if err == nil {
+			a.observeSwap(start)
+			a.known = &st
+			return nil
+		}
+		if !errors.Is(err, ErrNotStaged) {
 			return err
 		}
 	}
@@ -221,14 +241,25 @@ func (a *Agent) makeLive(ctx context.Context, ref Ref, confirm time.Duration) er
 	}
 	start := time.Now()
 	if confirm == 0 {
-		err = a.Local.FlipBack(ctx)
-	} else {
-		err = a.Local.Swap(ctx, confirm)
+		st, err := a.Local.FlipTo(ctx, ref.Hash)
+		if err != nil {
+			return err
+		}
+		a.observeSwap(start)
+		a.known = &st
+		return nil
 	}
-	if err == nil && a.Metrics != nil {
+	if err := a.Local.Swap(ctx, confirm); err != nil {
+		return err
+	}
+	a.observeSwap(start)
+	return nil
+}
+
+func (a *Agent) observeSwap(start time.Time) {
+	if a.Metrics != nil {
 		a.Metrics.ObserveSwap(time.Since(start))
 	}
-	return err
 }
 
 // revertTo undoes a swap to anything but ref: a pending swap reverts, a

@@ -41,7 +41,12 @@ const seenEvery = 6
 func (a *Agent) write(ctx context.Context, force bool) error {
 	s := HostStatus{Host: a.Name, State: a.state, Rollout: a.rollout, Seq: a.seq, FlipSeq: a.flipSeq,
 		Error: a.lastErr, LastSeen: time.Now().UTC(), RefusedFor: a.refusedFor}
-	st, err := a.Local.State(ctx)
+	st, err := LocalState{}, error(nil)
+	if a.known != nil {
+		st, a.known = *a.known, nil
+	} else {
+		st, err = a.Local.State(ctx)
+	}
 	if err != nil {
 		s.Error = joinText(s.Error, "read local state: "+err.Error())
 	} else {

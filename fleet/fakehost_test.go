@@ -96,15 +96,18 @@ func (f *fakeHost) Revert(ctx context.Context, reason string) error {
 	return nil
 }
 
-func (f *fakeHost) FlipBack(ctx context.Context) error {
+func (f *fakeHost) FlipTo(ctx context.Context, hash string) (LocalState, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.st.Staging == "" {
-		return errors.New("nothing in the other slot")
+	if f.st.Production == hash {
+		return f.st, nil
+	}
+	if f.st.Staging != hash {
+		return f.st, ErrNotStaged
 	}
 	f.settle()
 	f.flip()
-	return nil
+	return f.st, nil
 }
 
 func (f *fakeHost) Check(ctx context.Context, probes string) error {

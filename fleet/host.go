@@ -2,8 +2,12 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// ErrNotStaged means a flip found another version in the staging slot.
+var ErrNotStaged = errors.New("the version to flip to is not staged")
 
 // LocalState is what a host runs, by content hash ("" for an empty slot).
 type LocalState struct {
@@ -29,9 +33,12 @@ type Host interface {
 	Confirm(ctx context.Context) error
 	// Revert undoes the pending swap; nothing pending is not an error.
 	Revert(ctx context.Context, reason string) error
-	// FlipBack makes the version in the staging slot live at once (the
-	// previous production after a swap), settling a pending swap.
-	FlipBack(ctx context.Context) error
+	// FlipTo makes the version with content hash live at once when it
+	// is in the staging slot (the previous production after a swap),
+	// settling a pending swap, and returns the state it left. It does
+	// nothing when that version runs already, and returns ErrNotStaged
+	// (with the state) when the staging slot holds something else.
+	FlipTo(ctx context.Context, hash string) (LocalState, error)
 	// Check runs the health checks on what is live: probes (the group's,
 	// against the live ruleset in a twin) and the host's own check.
 	Check(ctx context.Context, probes string) error

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fwslot/fwslot/internal/nfnl"
 	"github.com/fwslot/fwslot/internal/nsutil"
 	"github.com/fwslot/fwslot/probe"
 	"github.com/fwslot/fwslot/session"
@@ -42,13 +43,16 @@ type LibHost struct {
 	StartWatchdog func(t *session.Target, res *session.Result) error
 	// Log receives the in-process watchdog's lines.
 	Log io.Writer
+	// OnDial, when set, sees every netlink connection an operation
+	// opens (tests count connections and kernel requests with it).
+	OnDial func(*nfnl.Conn)
 }
 
 // open opens a session on the target; the caller closes it. Open
 // reverts an unconfirmed swap whose deadline passed, as every fwslot
 // command does.
 func (h *LibHost) open(ctx context.Context) (*session.Session, error) {
-	s, err := session.Open(ctx, &session.Target{NetNS: h.NetNS}, session.Options{DB: h.DB, Wait: h.Wait})
+	s, err := session.Open(ctx, &session.Target{NetNS: h.NetNS, OnDial: h.OnDial}, session.Options{DB: h.DB, Wait: h.Wait})
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", h.DB, err)
 	}
@@ -222,22 +226,40 @@ func (h *LibHost) Revert(ctx context.Context, reason string) error {
 	return err
 }
 
-// FlipBack implements Host.
-func (h *LibHost) FlipBack(ctx context.Context) error {
+// FlipTo implements Host in one session: the state Open read decides
+// (what runs, what is staged, a pending swap), then the flip; the state
+// after it is what the flip transaction left, so reporting it reads the
+// kernel no more. Open's checks (ownership, reconcile, confirm expiry)
+// and Rollback's (vanished production, settling a pending swap) all run.
+func (h *LibHost) FlipTo(ctx context.Context, hash string) (LocalState, error) {
+	var ls LocalState
 	s, err := h.open(ctx)
 	if err != nil {
-		return err
+		return ls, err
 	}
 	defer s.Close()
 	st, err := s.Status()
 	if err != nil {
-		return err
+		return ls, err
 	}
-	if st.Staging == nil {
-		return errors.New("the other slot is empty: nothing to flip back to")
+	if st.Production != nil {
+		ls.Production = st.Production.Hash
 	}
-	_, err = s.Rollback(ctx, st.Staging.Version)
-	return err
+	if st.Staging != nil {
+		ls.Staging = st.Staging.Hash
+	}
+	ls.Pending = st.Pending != nil
+	if ls.Production == hash {
+		return ls, nil
+	}
+	if st.Staging == nil || ls.Staging != hash {
+		return ls, fmt.Errorf("%w: the other slot holds %q", ErrNotStaged, ls.Staging)
+	}
+	if _, err := s.Rollback(ctx, st.Staging.Version); err != nil {
+		return ls, err
+	}
+	// The flip exchanged the slots and settled a pending swap.
+	return LocalState{Production: ls.Staging, Staging: ls.Production}, nil
 }
 
 // Check implements Host: the probes against the live ruleset (its

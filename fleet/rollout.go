@@ -145,7 +145,10 @@ func (p *Pusher) Push(ctx context.Context, o PushOptions) (*RolloutState, error)
 		return nil, fmt.Errorf("no agent of group %s is alive (start `fwslot agent --group %s` on the hosts)", p.Keys.Group, p.Keys.Group)
 	}
 	meta, err := PutVersion(ctx, p.Client, p.Keys, o.Source, VersionMeta{Message: o.Message, Author: o.Author, Time: time.Now().UTC(), Probes: o.Probes, Signature: o.Signature}, o.Keep)
-	if err != nil {
+	if errors.Is(err, ErrChunksLeft) {
+		// The version is stored; the chunks go with a later push.
+		p.logf("version %d stored: %v", meta.Version, err)
+	} else if err != nil {
 		return nil, err
 	}
 	now := time.Now().UTC()

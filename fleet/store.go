@@ -28,7 +28,8 @@ func sum(b []byte) string {
 }
 
 // putChunks writes the chunks of src (each once: a chunk that exists is
-// left alone, it holds the same bytes) and returns their hashes.
+// left alone, it holds the same bytes) and returns their hashes. A new
+// chunk is written with its tracked key (chunkgc.go).
 func putChunks(ctx context.Context, c *clientv3.Client, k Keys, src []byte) ([]string, error) {
 	var hashes []string
 	for off := 0; off < len(src) || off == 0; off += ChunkSize {
@@ -36,8 +37,19 @@ func putChunks(ctx context.Context, c *clientv3.Client, k Keys, src []byte) ([]s
 		part := src[off:end]
 		h := sum(part)
 		key := k.Chunk(h)
-		_, err := c.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-			Then(clientv3.OpPut(key, string(part))).Commit()
+		r, err := c.Get(ctx, key, clientv3.WithCountOnly())
+		if err != nil {
+			return nil, fmt.Errorf("look up chunk %s: %w", h[:12], err)
+		}
+		if r.Count > 0 {
+			hashes = append(hashes, h)
+			if end == len(src) {
+				break
+			}
+			continue
+		}
+		_, err = c.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+			Then(clientv3.OpPut(key, string(part)), clientv3.OpPut(k.ChunkTracked(h), "")).Commit()
 		if err != nil {
 			return nil, fmt.Errorf("store chunk %s: %w", h[:12], err)
 		}
@@ -50,18 +62,30 @@ func putChunks(ctx context.Context, c *clientv3.Client, k Keys, src []byte) ([]s
 }
 
 // PutVersion stores src as the group's next version and returns it. It
-// keeps the newest keep versions of the group (0: DefaultKeepVersions);
-// chunks are shared between groups and left in place.
+// keeps the newest keep versions of the group (0: DefaultKeepVersions)
+// and then deletes the chunks no kept version of any group uses
+// (chunkgc.go). The version is written in one transaction with a
+// reference key per chunk, and only while every chunk still exists: a
+// chunk deleted since putChunks wrote it is written again. An error
+// wrapping ErrChunksLeft means the version was stored but some unused
+// chunks could not be deleted.
 func PutVersion(ctx context.Context, c *clientv3.Client, k Keys, src []byte, meta VersionMeta, keep int) (VersionMeta, error) {
+	return putVersion(ctx, c, k, src, meta, keep, nil)
+}
+
+// putVersion is PutVersion; beforeTxn, when set, runs between writing the
+// chunks and the version's transaction (tests race a deletion there).
+func putVersion(ctx context.Context, c *clientv3.Client, k Keys, src []byte, meta VersionMeta, keep int, beforeTxn func()) (VersionMeta, error) {
 	if keep <= 0 {
 		keep = DefaultKeepVersions
 	}
-	chunks, err := putChunks(ctx, c, k, src)
-	if err != nil {
-		return meta, err
-	}
-	meta.Hash, meta.Size, meta.Chunks = sum(src), len(src), chunks
+	meta.Hash, meta.Size = sum(src), len(src)
 	for {
+		chunks, err := putChunks(ctx, c, k, src)
+		if err != nil {
+			return meta, err
+		}
+		meta.Chunks = chunks
 		r, err := c.Get(ctx, k.Seq())
 		if err != nil {
 			return meta, fmt.Errorf("read version number of group %s: %w", k.Group, err)
@@ -79,19 +103,47 @@ func PutVersion(ctx context.Context, c *clientv3.Client, k Keys, src []byte, met
 		if err != nil {
 			return meta, err
 		}
+		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(k.Seq()), "=", rev)}
 		ops := []clientv3.Op{clientv3.OpPut(k.Seq(), strconv.FormatUint(meta.Version, 10)), clientv3.OpPut(k.Version(meta.Version), string(b))}
-		if meta.Version > uint64(keep) {
-			// Everything older than the kept ones, in one range.
-			ops = append(ops, clientv3.OpDelete(k.Versions(), clientv3.WithRange(k.Version(meta.Version-uint64(keep)+1))))
+		for _, h := range uniq(chunks) {
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(k.Chunk(h)), ">", 0))
+			ops = append(ops, clientv3.OpPut(k.ChunkRef(h, meta.Version), ""))
 		}
-		t, err := c.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(k.Seq()), "=", rev)).Then(ops...).Commit()
+		var pruned []string
+		if meta.Version > uint64(keep) {
+			// The versions older than the kept ones go, with their
+			// reference keys. seq's compare covers them: only a
+			// transaction that moves seq writes or deletes versions.
+			var pops []clientv3.Op
+			if pops, pruned, err = pruneOps(ctx, c, k, meta.Version-uint64(keep)+1); err != nil {
+				return meta, err
+			}
+			ops = append(ops, pops...)
+		}
+		if beforeTxn != nil {
+			beforeTxn()
+		}
+		t, err := c.Txn(ctx).If(cmps...).Then(ops...).Commit()
 		if err != nil {
 			return meta, fmt.Errorf("store version of group %s: %w", k.Group, err)
 		}
 		if t.Succeeded {
-			return meta, nil
+			return meta, collectChunks(ctx, c, k, pruned, chunks)
+		}
+		// Another push moved seq, or a chunk was deleted meanwhile.
+	}
+}
+
+func uniq(hs []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, h := range hs {
+		if !seen[h] {
+			seen[h] = true
+			out = append(out, h)
 		}
 	}
+	return out
 }
 
 // GetMeta reads version n of the group.

@@ -24,6 +24,20 @@ func (k Keys) group() string { return k.Prefix + "groups/" + k.Group + "/" }
 // Chunk is the key of the chunk with this sha256 (hex).
 func (k Keys) Chunk(hash string) string { return k.Prefix + "chunks/" + hash }
 
+// ChunkRefs is the prefix of the chunk's reference keys: one per version
+// (of any group) that uses the chunk.
+func (k Keys) ChunkRefs(hash string) string { return k.Prefix + "chunks/" + hash + "/refs/" }
+
+// ChunkRef is the key saying version n of this group uses the chunk.
+func (k Keys) ChunkRef(hash string, n uint64) string {
+	return fmt.Sprintf("%s%s/%020d", k.ChunkRefs(hash), k.Group, n)
+}
+
+// ChunkTracked is the key saying every reference to the chunk has a
+// reference key: it is written with the chunk, so chunks stored before
+// reference keys existed are never deleted.
+func (k Keys) ChunkTracked(hash string) string { return k.Prefix + "chunks/" + hash + "/tracked" }
+
 // Seq is the key of the group's last version number.
 func (k Keys) Seq() string { return k.group() + "seq" }
 

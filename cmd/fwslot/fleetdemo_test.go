@@ -48,7 +48,7 @@ func leftovers(t *testing.T, pid int, tmp string) []string {
 
 // The demo runs to the end: the good versions go live in waves (real
 // connections prove it, the demo checks them), the bad one is stopped by
-// the canary, named with the probe that failed, the fleet rollback flips
+// the canary's live health check, named with it, the fleet rollback flips
 // every host; exit 0 and nothing left behind.
 func TestFleetDemo(t *testing.T) {
 	testnet.RequireRoot(t)
@@ -65,8 +65,11 @@ func TestFleetDemo(t *testing.T) {
 		"wave 3 of 3: swapping [web-4 web-5]",
 		"10.200.5.2 -> web-5  10.200.5.1: 443 open, 8443 refused",
 		"rollout of version 2 failed in wave 1",
-		"web-1: stage version 2: 1 of 3 probes failed: accept tcp 198.51.100.7:40000 -> 192.0.2.1:443",
-		"the canary web-1 caught it",
+		// The bad version passes the probes everywhere; the canary's
+		// live --check (a connection to 9100) fails and it reverts.
+		"web-1: health check of version 2 failed: --check",
+		"the canary web-1 caught it live",
+		"each host's history: version 2 went live on web-1 only",
 		"10.200.3.2 -> web-3  10.200.3.1: 443 open, 8443 open",
 		"version 3 -> 1: 5 of 5 hosts flipped",
 		"removed the 5 host namespaces",

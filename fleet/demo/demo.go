@@ -9,18 +9,23 @@ import (
 	"time"
 
 	"github.com/fwslot/fwslot/fleet"
+	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/slots"
 )
 
-// The demo's versions. Version 1 serves the web on 443; version 2 was
-// meant to keep it but has a typo (433), which the group's probes catch;
-// version 3 also opens 8443; the fleet rollback takes it back to 1.
+// The demo's versions. Version 1 serves the web on 443 and the metrics
+// on 9100; version 2 "tidies the ports" and drops 9100, which the group's
+// probes do not cover: every host stages it (its twin passes the probes),
+// and only the canary's live health check (--check, a real connection
+// from the client to 9100) catches it. Version 3 also opens 8443; the
+// fleet rollback takes it back to 1.
 const (
 	goodV1 = `table inet web {
 	chain input {
 		type filter hook input priority 0; policy drop;
 		ct state established,related accept
 		iif lo accept
-		tcp dport { 22, 443 } accept
+		tcp dport { 22, 443, 9100 } accept
 		meta l4proto tcp reject with tcp reset
 	}
 }
@@ -30,7 +35,7 @@ const (
 		type filter hook input priority 0; policy drop;
 		ct state established,related accept
 		iif lo accept
-		tcp dport { 22, 433 } accept   # typo: 433 for 443
+		tcp dport { 22, 443 } accept   # "unused" 9100 dropped: the metrics scrape
 		meta l4proto tcp reject with tcp reset
 	}
 }
@@ -40,18 +45,27 @@ const (
 		type filter hook input priority 0; policy drop;
 		ct state established,related accept
 		iif lo accept
-		tcp dport { 22, 443, 8443 } accept
+		tcp dport { 22, 443, 8443, 9100 } accept
 		meta l4proto tcp reject with tcp reset
 	}
 }
 `
 	// demoProbes go with every version: each host runs them in its twin
-	// before staging, and against the live ruleset after a swap.
+	// before staging, and against the live ruleset after a swap. They do
+	// not cover 9100: the hosts' --check does, on the live host.
 	demoProbes = `accept tcp 198.51.100.7:40000 -> 192.0.2.1:443 in eth0    # the web stays open
 accept tcp 198.51.100.7:40001 -> 192.0.2.1:22 in eth0     # admin ssh
 reject tcp 203.0.113.9:40002 -> 192.0.2.1:3306 in eth0    # everything else is refused
 `
+	// checkPort is what each host's --check connects to from the client.
+	checkPort = 9100
 )
+
+// checkCmd is host i's --check: a real connection from the client
+// namespace to the host's metrics port, through the live ruleset.
+func checkCmd(client string, i int) string {
+	return fmt.Sprintf("ip netns exec %s timeout 2 bash -c 'exec 3<>/dev/tcp/%s/%d'", client, hostAddr(i), checkPort)
+}
 
 // Options of Run.
 type Options struct {
@@ -130,6 +144,7 @@ func (d *run) setup(ctx context.Context) error {
 		if err := link(client, i, h); err != nil {
 			return err
 		}
+		h.Local.CheckCmd = checkCmd(client, i)
 		stop, err := listen(h.NetNS, servicePorts)
 		if err != nil {
 			return err
@@ -138,7 +153,7 @@ func (d *run) setup(ctx context.Context) error {
 		if err := d.lab.StartAgent(h); err != nil {
 			return err
 		}
-		d.say("host %-6s namespace %s, eth0 %s, serving on %v; agent: --netns %s --db %s --host %s", h.Name, h.NetNS, hostAddr(i), servicePorts, h.NetNS, h.DB, h.Name)
+		d.say("host %-6s namespace %s, eth0 %s, serving on %v; agent: --netns %s --db %s --host %s --check %q", h.Name, h.NetNS, hostAddr(i), servicePorts, h.NetNS, h.DB, h.Name, h.Local.CheckCmd)
 	}
 	if err := d.lab.WaitAlive(ctx, d.o.Hosts); err != nil {
 		return err
@@ -158,11 +173,11 @@ func (d *run) story(ctx context.Context) error {
 	if err := d.table(ctx, confirmedOn(sum(goodV1))); err != nil {
 		return err
 	}
-	if err := d.packets("version 1", map[int]bool{443: true, 8443: false}); err != nil {
+	if err := d.packets("version 1", map[int]bool{443: true, 8443: false, 9100: true}); err != nil {
 		return err
 	}
 
-	d.step(`fwslot fleet push v2.nft ... -m "tidy the ports"   (a typo: 433 for 443)`)
+	d.step(`fwslot fleet push v2.nft ... -m "tidy the ports"   (drops 9100, which the probes do not cover)`)
 	_, err := d.push(ctx, badV2, "tidy the ports")
 	var fe *fleet.FailedError
 	if !errors.As(err, &fe) {
@@ -172,27 +187,34 @@ func (d *run) story(ctx context.Context) error {
 		return fmt.Errorf("the bad version was not stopped by the canary: %w", err)
 	}
 	first := d.lab.Hosts[0].Name
-	if fe.Wave != 1 || len(fe.Failed) != 1 || fe.Failed[0].Host != first {
-		return fmt.Errorf("want the canary %s to stop the bad version in wave 1, got: %w", first, err)
+	if fe.Wave != 1 || len(fe.Failed) != 1 || fe.Failed[0].Host != first || !strings.Contains(fe.Failed[0].Reason, "health check of version 2 failed") {
+		return fmt.Errorf("want the canary %s's live health check to stop the bad version in wave 1, got: %w", first, err)
 	}
 	d.say("the rollout stopped at the canary (exit 1 from fleet push):")
 	for _, l := range strings.Split(err.Error(), "\n") {
 		d.say("  %s", l)
 	}
-	d.say("the canary %s caught it; the later waves never swapped", first)
-	// The later waves never swap: their production stays on version 1.
-	// Each refuses version 2 in its own twin (the same probes fail there)
-	// if it reads the group before the pusher sets it back to version 1.
+	d.say("the canary %s caught it live: version 2 passes the probes, so the hosts stage it; the canary swapped it, its --check failed and it reverted; the later waves never swapped", first)
+	// The canary went back to version 1. The later waves never swapped:
+	// production stays on version 1 and never left it (no revert), with
+	// version 2 staged, or nothing if the pusher set the group back to
+	// version 1 before they staged it.
 	settled := func(s fleet.HostStatus) bool {
 		if s.Production == nil || s.Production.Hash != sum(goodV1) {
 			return false
 		}
-		return s.Host == first && s.State == fleet.HostReverted || s.Host != first && (s.State == fleet.HostConfirmed || strings.HasSuffix(s.RefusedFor, sum(badV2)))
+		if s.Host == first {
+			return s.State == fleet.HostReverted
+		}
+		return s.State != fleet.HostReverted && s.State != fleet.HostHealthy && (s.Staging == nil || s.Staging.Hash == sum(badV2))
 	}
 	if err := d.table(ctx, settled); err != nil {
 		return err
 	}
-	if err := d.packets("version 1 still", map[int]bool{443: true, 8443: false}); err != nil {
+	if err := d.neverLive(sum(badV2), first); err != nil {
+		return err
+	}
+	if err := d.packets("version 1 still", map[int]bool{443: true, 8443: false, 9100: true}); err != nil {
 		return err
 	}
 
@@ -203,7 +225,7 @@ func (d *run) story(ctx context.Context) error {
 	if err := d.table(ctx, confirmedOn(sum(goodV3))); err != nil {
 		return err
 	}
-	if err := d.packets("version 3", map[int]bool{443: true, 8443: true}); err != nil {
+	if err := d.packets("version 3", map[int]bool{443: true, 8443: true, 9100: true}); err != nil {
 		return err
 	}
 
@@ -220,7 +242,7 @@ func (d *run) story(ctx context.Context) error {
 	if err := d.table(ctx, flipped); err != nil {
 		return err
 	}
-	return d.packets("version 1 again", map[int]bool{443: true, 8443: false})
+	return d.packets("version 1 again", map[int]bool{443: true, 8443: false, 9100: true})
 }
 
 func confirmedOn(hash string) func(fleet.HostStatus) bool {
@@ -295,4 +317,49 @@ func (p *pauser) Write(b []byte) (int, error) {
 		<-p.ctx.Done()
 	}
 	return n, err
+}
+
+// neverLive checks in each host's own history that the version with
+// hash went live on the canary only (and is no longer live there).
+func (d *run) neverLive(hash, canary string) error {
+	var wentLive []string
+	for _, h := range d.lab.Hosts {
+		live, err := everLive(h, hash)
+		if err != nil {
+			return err
+		}
+		if live {
+			wentLive = append(wentLive, h.Name)
+		}
+	}
+	if len(wentLive) != 1 || wentLive[0] != canary {
+		return fmt.Errorf("version 2 went live on %v, want on the canary %s only", wentLive, canary)
+	}
+	d.say("each host's history: version 2 went live on %s only", canary)
+	return nil
+}
+
+// everLive says whether h's history has an activation of the content
+// with hash.
+func everLive(h *Host, hash string) (bool, error) {
+	store, err := history.Open(h.DB, history.Options{ReadOnly: true, Timeout: 10 * time.Second})
+	if err != nil {
+		return false, fmt.Errorf("history of %s: %w", h.Name, err)
+	}
+	defer store.Close()
+	key := (&slots.Target{NetNS: h.NetNS}).Key()
+	acts, err := store.Activations(key)
+	if err != nil {
+		return false, fmt.Errorf("history of %s: %w", h.Name, err)
+	}
+	for _, a := range acts {
+		v, err := store.Meta(key, a.To)
+		if err != nil {
+			return false, fmt.Errorf("history of %s: %w", h.Name, err)
+		}
+		if v.Hash == hash {
+			return true, nil
+		}
+	}
+	return false, nil
 }

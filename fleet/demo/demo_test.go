@@ -28,8 +28,10 @@ func labNamespaces(t *testing.T, prefix string) []string {
 	return out
 }
 
-// Run in this process (under -race): every checked outcome holds, and
-// the lab's namespaces and directory are gone when it returns.
+// Run in this process (under -race): every checked outcome holds (the
+// bad version passes every host's probes, goes live on the canary only,
+// fails its --check there and is reverted), and the lab's namespaces and
+// directory are gone when it returns.
 func TestRun(t *testing.T) {
 	testnet.RequireRoot(t)
 	tmp := t.TempDir()
@@ -38,7 +40,17 @@ func TestRun(t *testing.T) {
 	if err := Run(context.Background(), Options{Out: &out, Hosts: 3}); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"version 1 is live and confirmed on all 3 hosts", "web-1: stage version 2", "version 3 -> 1: 3 of 3 hosts flipped"} {
+	for _, want := range []string{
+		"version 1 is live and confirmed on all 3 hosts",
+		// The bad version passes the probes (the canary staged and
+		// swapped it); the canary's live check catches it, and it alone
+		// ran it.
+		"the canary web-1 caught it live",
+		"web-1: health check of version 2 failed: --check",
+		"9100: Connection refused",
+		"each host's history: version 2 went live on web-1 only",
+		"version 3 -> 1: 3 of 3 hosts flipped",
+	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("transcript lacks %q:\n%s", want, out.String())
 		}

@@ -11,7 +11,7 @@ import (
 )
 
 // servicePorts are the ports every demo host serves on.
-var servicePorts = []int{443, 8443}
+var servicePorts = []int{443, 8443, checkPort}
 
 // hostAddr and clientAddr are the two ends of the link between the
 // client namespace and host i (1-based): one /24 per host.
