@@ -40,8 +40,9 @@ func Compare(a, b *Ruleset) []Change {
 	a.Sort()
 	b.Sort()
 	out := []Change{}
-	at, bt := tableMap(a), tableMap(b)
-	tkeys := unionKeys(tableKeys(a), tableKeys(b))
+	at, akeys := byKey(a.Tables)
+	bt, bkeys := byKey(b.Tables)
+	tkeys := unionKeys(akeys, bkeys)
 	sort.Strings(tkeys)
 	for _, key := range tkeys {
 		ta, tb := at[key], bt[key]
@@ -54,8 +55,9 @@ func Compare(a, b *Ruleset) []Change {
 			if ops := Lines(ta.Attrs, tb.Attrs); changed(ops) {
 				out = append(out, Change{Table: key, Status: "changed", Lines: ops})
 			}
-			ao, bo := objMap(ta), objMap(tb)
-			keys := unionKeys(objKeys(ta), objKeys(tb))
+			ao, aok := byKey(ta.Objects)
+			bo, bok := byKey(tb.Objects)
+			keys := unionKeys(aok, bok)
 			sort.SliceStable(keys, func(i, j int) bool {
 				x, y := ao[keys[i]], ao[keys[j]]
 				if x == nil {
@@ -171,36 +173,15 @@ func changed(ops []Op) bool {
 	return false
 }
 
-func tableMap(rs *Ruleset) map[string]*Table {
-	m := map[string]*Table{}
-	for _, t := range rs.Tables {
-		m[t.Key()] = t
+// byKey indexes tables or objects by Key and lists the keys in order.
+func byKey[T interface{ Key() string }](xs []T) (map[string]T, []string) {
+	m := make(map[string]T, len(xs))
+	keys := make([]string, 0, len(xs))
+	for _, x := range xs {
+		m[x.Key()] = x
+		keys = append(keys, x.Key())
 	}
-	return m
-}
-
-func tableKeys(rs *Ruleset) []string {
-	var out []string
-	for _, t := range rs.Tables {
-		out = append(out, t.Key())
-	}
-	return out
-}
-
-func objMap(t *Table) map[string]*Object {
-	m := map[string]*Object{}
-	for _, o := range t.Objects {
-		m[o.Key()] = o
-	}
-	return m
-}
-
-func objKeys(t *Table) []string {
-	var out []string
-	for _, o := range t.Objects {
-		out = append(out, o.Key())
-	}
-	return out
+	return m, keys
 }
 
 // unionKeys merges two key lists without repeats.
