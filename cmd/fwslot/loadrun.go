@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fwslot/fwslot/features"
 	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/internal/features"
 	"github.com/fwslot/fwslot/session"
 	"github.com/spf13/cobra"
 )

@@ -6,8 +6,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/fwslot/fwslot/features"
-	"github.com/fwslot/fwslot/perf"
+	"github.com/fwslot/fwslot/internal/features"
+	"github.com/fwslot/fwslot/internal/perf"
 	"github.com/fwslot/fwslot/probe"
 	"github.com/fwslot/fwslot/slots"
 	"github.com/spf13/cobra"

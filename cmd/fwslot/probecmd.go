@@ -6,9 +6,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/fwslot/fwslot/features"
 	"github.com/fwslot/fwslot/history"
-	"github.com/fwslot/fwslot/perf"
+	"github.com/fwslot/fwslot/internal/features"
+	"github.com/fwslot/fwslot/internal/perf"
 	"github.com/fwslot/fwslot/probe"
 	"github.com/fwslot/fwslot/session"
 	"github.com/fwslot/fwslot/slots"
