@@ -29,8 +29,8 @@ func FuzzParse(f *testing.F) {
 		probes, err := Parse("f.probes", bytes.NewReader(data))
 		if err != nil {
 			var joined interface{ Unwrap() []error }
-			if errors.As(err, &joined) && len(joined.Unwrap()) > MaxParseErrors+1 {
-				t.Fatalf("%d errors, want at most %d", len(joined.Unwrap()), MaxParseErrors+1)
+			if errors.As(err, &joined) && len(joined.Unwrap()) > maxParseErrors+1 {
+				t.Fatalf("%d errors, want at most %d", len(joined.Unwrap()), maxParseErrors+1)
 			}
 			return
 		}

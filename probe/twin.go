@@ -25,8 +25,8 @@ import (
 // runs `nft -f`.
 type Loader func(ns netns.NsHandle) error
 
-// NftFileLoader returns a Loader that runs `nft -f path` inside the twin.
-func NftFileLoader(path string) Loader {
+// nftFileLoader returns a Loader that runs `nft -f path` inside the twin.
+func nftFileLoader(path string) Loader {
 	return func(ns netns.NsHandle) error {
 		return nftIn(ns, "-f", path)
 	}

@@ -6,9 +6,9 @@ import (
 	"strings"
 )
 
-// CanonicalText prints a canonical form for history to keep: String's
+// canonicalText prints a canonical form for history to keep: String's
 // layout, one element a line.
-func CanonicalText(rs *Ruleset) string { return rs.String() }
+func canonicalText(rs *Ruleset) string { return rs.String() }
 
 // ParseCanonical reads text printed by CanonicalText (or String) back,
 // in time linear in its size: lines are sliced out of text, not copied.
@@ -82,5 +82,5 @@ func CanonicalSource(src string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return CanonicalText(rs), nil
+	return canonicalText(rs), nil
 }

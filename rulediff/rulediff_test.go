@@ -84,7 +84,7 @@ func TestParseAndStrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	StripSlots(rs)
+	stripSlots(rs)
 	rs.Sort()
 	want := `table inet filter {
 	set allowed {
@@ -190,15 +190,15 @@ table inet filter {
 `)
 	three := write("three.nft", strings.Replace(string(must(os.ReadFile(one))), "198.51.100.7", "198.51.100.8", 1))
 	ctx := context.Background()
-	r1, err := RenderFile(ctx, one, nil)
+	r1, err := renderFile(ctx, one, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r2, err := RenderFile(ctx, two, nil)
+	r2, err := renderFile(ctx, two, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r3, err := RenderFile(ctx, three, nil)
+	r3, err := renderFile(ctx, three, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func (s *Session) Confirm(ctx context.Context) (uint64, error) {
 	return p.To, nil
 }
 
-// Revert undoes the pending confirmed swap with activation seq, if it is
+// revert undoes the pending confirmed swap with activation seq, if it is
 // still pending: the previous version goes live again in one transaction
 // and history records why. It does nothing (and returns nil, nil) when
 // the swap was confirmed or otherwise settled. The watchdog calls it at
@@ -56,7 +56,7 @@ func (s *Session) Confirm(ctx context.Context) (uint64, error) {
 // says reverted, so restore never brings the unconfirmed version back.
 // When the watchdog already flipped the kernel back (history was busy),
 // reconciling records that revert.
-func Revert(ctx context.Context, t *Target, seq uint64, reason string) (*Result, error) {
+func revert(ctx context.Context, t *Target, seq uint64, reason string) (*Result, error) {
 	if p, ok, err := t.Store.Pending(t.Key()); err != nil || !ok || p.Seq != seq {
 		return nil, err
 	}

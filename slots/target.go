@@ -186,7 +186,7 @@ func SharedNames(rs *Ruleset) map[string]map[string]bool {
 		}
 		for _, o := range t.Objs {
 			if o.Shared {
-				m[SharedKey(o.Key())] = true
+				m[sharedKey(o.Key())] = true
 			}
 		}
 		out[t.Key()] = m
@@ -194,6 +194,6 @@ func SharedNames(rs *Ruleset) map[string]map[string]bool {
 	return out
 }
 
-// SharedKey names an object among SharedNames: its type as nft spells it
+// sharedKey names an object among SharedNames: its type as nft spells it
 // and its name ("counter x"), which no set name nft accepts can be.
-func SharedKey(k ObjKey) string { return nfnl.ObjTypeName(k.Type) + " " + k.Name }
+func sharedKey(k ObjKey) string { return nfnl.ObjTypeName(k.Type) + " " + k.Name }

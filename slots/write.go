@@ -341,7 +341,7 @@ func flipTable(b *nfnl.Batch, t *TableState, to names.Slot, keep func(t *TableSt
 			}
 		}
 		for o := range t.Objs {
-			if _, _, ok := names.FromSlot(o.Name); !ok && !keep(t, SharedKey(o)) {
+			if _, _, ok := names.FromSlot(o.Name); !ok && !keep(t, sharedKey(o)) {
 				objs = append(objs, o)
 			}
 		}
