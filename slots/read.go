@@ -188,7 +188,7 @@ func ReadTables(c *nfnl.Conn, want func(family uint8, name string) bool) (*Rules
 
 	markDynsetTargets(rs)
 	for _, t := range rs.Tables {
-		sort.SliceStable(t.Sets, func(i, j int) bool { return !t.Sets[i].Anonymous() && t.Sets[j].Anonymous() })
+		sort.SliceStable(t.Sets, func(i, j int) bool { return !t.Sets[i].anonymous() && t.Sets[j].anonymous() })
 	}
 	return rs, nil
 }
@@ -205,7 +205,7 @@ const dataVerdict = 0xffffff00
 // markDynsetTargets.
 func stateSet(s *Set, dataType uint32) bool {
 	switch {
-	case s.Anonymous():
+	case s.anonymous():
 		return false
 	case s.Flags&(nfnl.SetFlagTimeout|nfnl.SetFlagEval) != 0:
 		return true
@@ -223,7 +223,7 @@ func shareLike(adopted, next *Ruleset) {
 	shared := SharedNames(next)
 	for _, t := range adopted.Tables {
 		for _, s := range t.Sets {
-			if !s.Anonymous() && shared[t.Key()][s.Name] {
+			if !s.anonymous() && shared[t.Key()][s.Name] {
 				s.Shared = true
 			}
 		}
@@ -251,7 +251,7 @@ func markDynsetTargets(rs *Ruleset) {
 			}
 		}
 		for _, s := range t.Sets {
-			if written[s.Name] && !s.Anonymous() {
+			if written[s.Name] && !s.anonymous() {
 				s.Shared = true
 			}
 		}

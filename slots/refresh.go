@@ -53,7 +53,7 @@ func refreshDeltas(old, rs *Ruleset, slot names.Slot) (deltas []setDelta, ok boo
 			// by one.
 			// Nor verdict or object maps: their elements name per-slot
 			// chains and objects.
-			if ns.Anonymous() || ns.Shared || ns.Flags&(nfnl.SetFlagInterval|nfnl.SetFlagObject) != 0 || setU32(ns, nfnl.SetDataType) == dataVerdict {
+			if ns.anonymous() || ns.Shared || ns.Flags&(nfnl.SetFlagInterval|nfnl.SetFlagObject) != 0 || setU32(ns, nfnl.SetDataType) == dataVerdict {
 				return nil, false
 			}
 			d := setDelta{table: nt, name: names.InSlot(slot, ns.Name)}

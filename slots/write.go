@@ -123,7 +123,7 @@ func writeSlot(b *nfnl.Batch, t *Table, ts *TableState, slot names.Slot, tag Tag
 	}
 	for _, s := range t.Sets {
 		switch {
-		case s.Anonymous():
+		case s.anonymous():
 			*ids++
 			rn.sets[s.Name] = setRef{name: anonName(slot, s.Name), id: *ids}
 		case s.Shared:
@@ -238,7 +238,7 @@ func writeSlot(b *nfnl.Batch, t *Table, ts *TableState, slot names.Slot, tag Tag
 		if exists {
 			continue
 		}
-		if !s.Anonymous() {
+		if !s.anonymous() {
 			ts.Sets[ref.name] = true
 			if !s.Shared {
 				ts.SlotSets[slot] = append(ts.SlotSets[slot], ref.name)
@@ -268,7 +268,7 @@ func addElems(b *nfnl.Batch, t *Table, s *Set, ref setRef, rn *renamer) error {
 		b.Add(nfnl.MsgNewSetElem, t.Family, nfnl.FlagCreate, e.Bytes(), "add elements to set "+s.Name)
 		list = nfnl.Encoder{}
 	}
-	objType := s.ObjType()
+	objType := s.objType()
 	// Elements of a plain set name nothing patchElem renames (it patches
 	// map data and object references only): they go as they are, which
 	// spares a copy of every element of a big set.
