@@ -35,8 +35,8 @@ func (s *Session) Confirm(ctx context.Context) (uint64, error) {
 		if prod != nil {
 			live = fmt.Sprintf("version %d", prod.Version)
 		}
-		return 0, fmt.Errorf("%w: version %d waits for confirmation but the kernel runs %s (rebooted or flushed?); it stays unconfirmed and reverts at %s; run `fwslot restore` to bring back version %d",
-			ErrNotLive, p.To, live, p.Deadline.Local().Format("15:04:05"), p.From)
+		return 0, fmt.Errorf("%w: version %d waits for confirmation but the kernel runs %s (rebooted or flushed?); it stays unconfirmed and reverts to version %d at %s",
+			ErrNotLive, p.To, live, p.From, p.Deadline.Local().Format("15:04:05"))
 	}
 	if err := s.store().SetResult(s.key(), p.Seq, "confirmed", ""); err != nil {
 		return 0, err

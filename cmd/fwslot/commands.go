@@ -110,6 +110,7 @@ with history. Warnings say where the two disagree.`,
 				return err
 			}
 			defer done()
+			statusAdvice(s)
 			// Drift shown as nft rules: a detail, so a failure to render
 			// it is a warning, not a failed status.
 			rules, err := driftRules(cmd.Context(), t, s)
