@@ -234,6 +234,18 @@ func (p *canonParser) tableRef() (*Table, error) {
 	return t, nil
 }
 
+// objectRef reads "[family] table name": the table of an object and the
+// object's name.
+func (p *canonParser) objectRef() (*Table, string, error) {
+	t, err := p.tableRef()
+	if err != nil {
+		return nil, "", err
+	}
+	name := p.peek()
+	p.pos++
+	return t, name, nil
+}
+
 // object returns the object kind name of table t, created on first use.
 func (p *canonParser) object(t *Table, kind, name string) *Object {
 	key := t.Key() + "\x00" + kind + " " + name
@@ -262,12 +274,10 @@ func (p *canonParser) command(verb string) error {
 		}
 		return nil
 	case "rule":
-		t, err := p.tableRef()
+		t, chain, err := p.objectRef()
 		if err != nil {
 			return err
 		}
-		chain := p.peek()
-		p.pos++
 		toks, err := p.statement()
 		if err != nil {
 			return err
@@ -283,12 +293,10 @@ func (p *canonParser) command(verb string) error {
 		}
 		return nil
 	case "element":
-		t, err := p.tableRef()
+		t, name, err := p.objectRef()
 		if err != nil {
 			return err
 		}
-		name := p.peek()
-		p.pos++
 		toks, err := p.statement()
 		if err != nil {
 			return err
@@ -311,12 +319,10 @@ func (p *canonParser) command(verb string) error {
 		kind += " " + p.peek()
 		p.pos++
 	}
-	t, err := p.tableRef()
+	t, name, err := p.objectRef()
 	if err != nil {
 		return err
 	}
-	name := p.peek()
-	p.pos++
 	o := p.object(t, kind, name)
 	if p.peek() == "{" {
 		return p.objectBody(o)
