@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fwslot/fwslot/internal/kerneltest"
 	"github.com/fwslot/fwslot/internal/names"
 	"github.com/fwslot/fwslot/internal/nfnl"
 	"github.com/fwslot/fwslot/internal/testnet"
@@ -64,15 +65,7 @@ add rule inet t other udp dport 53 accept
 	if _, err := tg.Load(context.Background(), good, LoadOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := nfnl.Dial(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	st, err := slots.ReadState(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, st := kerneltest.State(t, ns)
 	var fb nfnl.Batch
 	if err := slots.Flip(&fb, st, names.SlotB, nil); err != nil {
 		t.Fatal(err)

@@ -93,11 +93,7 @@ failure, 2 bad input (a ruleset nft rejects, a malformed probe file).`,
 			if err != nil {
 				return usagef("--gate: %v", err)
 			}
-			ps, err := readProbes(probesFile)
-			if err != nil {
-				return err
-			}
-			topo, err := readTopology(topoFile)
+			ps, topo, err := readProbeSet(probesFile, topoFile)
 			if err != nil {
 				return err
 			}

@@ -44,11 +44,7 @@ See the README for every option.`,
 				return usagef("test needs --probes FILE")
 			}
 			file := args[0]
-			ps, err := readProbes(probesFile)
-			if err != nil {
-				return err
-			}
-			topo, err := readTopology(topoFile)
+			ps, topo, err := readProbeSet(probesFile, topoFile)
 			if err != nil {
 				return err
 			}

@@ -36,6 +36,20 @@ func readProbes(path string) ([]probe.Probe, error) {
 	return ps, nil
 }
 
+// readProbeSet reads a probe file and its topology file (none: the
+// default topology).
+func readProbeSet(probesFile, topoFile string) ([]probe.Probe, probe.Topology, error) {
+	ps, err := readProbes(probesFile)
+	if err != nil {
+		return nil, probe.Topology{}, err
+	}
+	topo, err := readTopology(topoFile)
+	if err != nil {
+		return nil, probe.Topology{}, err
+	}
+	return ps, topo, nil
+}
+
 // readTopology reads a topology file; no path means the default topology.
 func readTopology(path string) (probe.Topology, error) {
 	if path == "" {

@@ -140,10 +140,7 @@ in the foreground until SIGINT or SIGTERM; deploy/systemd ships a unit.`,
 			st := &cliStager{g: g, message: msg, swap: doSwap, confirm: confirm, keep: keep}
 			if probesFile != "" {
 				var err error
-				if st.probes, err = readProbes(probesFile); err != nil {
-					return err
-				}
-				if st.topo, err = readTopology(topoFile); err != nil {
+				if st.probes, st.topo, err = readProbeSet(probesFile, topoFile); err != nil {
 					return err
 				}
 			}
