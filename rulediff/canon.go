@@ -332,12 +332,44 @@ func (p *canonParser) command(verb string) error {
 
 // tableBody reads "{ ... }" of a table.
 func (p *canonParser) tableBody(t *Table) error {
+	return p.block("table "+t.Key(), func(w string) error {
+		switch w {
+		case "flags", "comment":
+			toks, err := p.statement()
+			if err != nil {
+				return err
+			}
+			t.Attrs = append(t.Attrs, join(toks))
+			return nil
+		}
+		// KIND... NAME { body }
+		var head []string
+		for p.peek() != "{" {
+			if p.pos >= len(p.toks) || p.toks[p.pos].sep() || p.peek() == "}" {
+				return p.errorf("%q in table %s is not read without nft", join(head), t.Key())
+			}
+			head = append(head, p.peek())
+			p.pos++
+		}
+		if len(head) < 2 {
+			return p.errorf("object without a name in table %s", t.Key())
+		}
+		o := p.object(t, strings.Join(head[:len(head)-1], " "), head[len(head)-1])
+		return p.objectBody(o)
+	})
+}
+
+// block reads "{ ... }": defines in it, and every other statement
+// through stmt, which gets its first word. what names the block in the
+// error for a missing }.
+func (p *canonParser) block(what string, stmt func(w string) error) error {
 	p.pos++ // {
 	for {
 		p.skipSeps()
-		switch w := p.peek(); w {
+		w := p.peek()
+		switch w {
 		case "":
-			return p.errorf("table %s is not closed", t.Key())
+			return p.errorf("%s is not closed", what)
 		case "}":
 			p.pos++
 			return nil
@@ -345,29 +377,10 @@ func (p *canonParser) tableBody(t *Table) error {
 			if err := p.define(); err != nil {
 				return err
 			}
-		case "flags", "comment":
-			toks, err := p.statement()
-			if err != nil {
-				return err
-			}
-			t.Attrs = append(t.Attrs, join(toks))
-		default:
-			// KIND... NAME { body }
-			var head []string
-			for p.peek() != "{" {
-				if p.pos >= len(p.toks) || p.toks[p.pos].sep() || p.peek() == "}" {
-					return p.errorf("%q in table %s is not read without nft", join(head), t.Key())
-				}
-				head = append(head, p.peek())
-				p.pos++
-			}
-			if len(head) < 2 {
-				return p.errorf("object without a name in table %s", t.Key())
-			}
-			o := p.object(t, strings.Join(head[:len(head)-1], " "), head[len(head)-1])
-			if err := p.objectBody(o); err != nil {
-				return err
-			}
+			continue
+		}
+		if err := stmt(w); err != nil {
+			return err
 		}
 	}
 }
@@ -393,31 +406,18 @@ func (p *canonParser) define() error {
 
 // objectBody reads "{ ... }" of a chain, set, map or named object.
 func (p *canonParser) objectBody(o *Object) error {
-	p.pos++ // {
-	for {
-		p.skipSeps()
-		switch w := p.peek(); w {
-		case "":
-			return p.errorf("%s %s is not closed", o.Kind, o.Name)
-		case "}":
-			p.pos++
-			return nil
-		case "define", "redefine":
-			if err := p.define(); err != nil {
-				return err
-			}
-			continue
-		}
+	return p.block(o.Kind+" "+o.Name, func(string) error {
 		toks, err := p.statement()
 		if err != nil {
 			return err
 		}
 		if (o.Kind == "set" || o.Kind == "map") && len(toks) > 2 && toks[0] == "elements" && toks[1] == "=" {
 			o.Lines = append(o.Lines, elements(toks[2:])...)
-			continue
+			return nil
 		}
 		o.Lines = append(o.Lines, join(toks))
-	}
+		return nil
+	})
 }
 
 // elements returns "element X" lines of a "{ a, b, ... }" list, with
