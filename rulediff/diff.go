@@ -21,10 +21,10 @@ type Change struct {
 }
 
 // Added counts the lines the change adds.
-func (c Change) Added() int { a, _ := Count(c.Lines); return a }
+func (c Change) Added() int { a, _ := countOps(c.Lines); return a }
 
 // Removed counts the lines the change removes.
-func (c Change) Removed() int { _, r := Count(c.Lines); return r }
+func (c Change) Removed() int { _, r := countOps(c.Lines); return r }
 
 // MarshalJSON writes each line as {"op": "+", "text": ...}.
 func (o Op) MarshalJSON() ([]byte, error) {
@@ -52,7 +52,7 @@ func Compare(a, b *Ruleset) []Change {
 		case tb == nil:
 			out = append(out, wholeTable(ta, "removed", '-')...)
 		default:
-			if ops := Lines(ta.Attrs, tb.Attrs); changed(ops) {
+			if ops := lineDiff(ta.Attrs, tb.Attrs); changed(ops) {
 				out = append(out, Change{Table: key, Status: "changed", Lines: ops})
 			}
 			ao, aok := byKey(ta.Objects)
@@ -93,11 +93,11 @@ func Compare(a, b *Ruleset) []Change {
 // lines.
 func objectLines(a, b *Object) []Op {
 	if a.Kind != "set" && a.Kind != "map" {
-		return Lines(a.Lines, b.Lines)
+		return lineDiff(a.Lines, b.Lines)
 	}
 	ha, ea := splitElems(a.Lines)
 	hb, eb := splitElems(b.Lines)
-	ops := Lines(ha, hb)
+	ops := lineDiff(ha, hb)
 	if len(ea) == 0 && len(eb) == 0 {
 		return ops
 	}
@@ -188,7 +188,7 @@ func byKey[T interface{ Key() string }](xs []T) (map[string]T, []string) {
 func unionKeys(a, b []string) []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, op := range Lines(a, b) {
+	for _, op := range lineDiff(a, b) {
 		if !seen[op.Text] {
 			seen[op.Text] = true
 			out = append(out, op.Text)

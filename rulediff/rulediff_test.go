@@ -32,14 +32,14 @@ func TestLines(t *testing.T) {
 		{"x a y b z", "a b", 0, 3, "-x a-y b-z"},
 	}
 	for _, c := range cases {
-		ops := Lines(split(c.a), split(c.b))
+		ops := lineDiff(split(c.a), split(c.b))
 		var script strings.Builder
 		for _, o := range ops {
 			script.WriteByte(o.Kind)
 			script.WriteString(o.Text)
 		}
 		got := strings.ReplaceAll(script.String(), " ", " ")
-		add, rm := Count(ops)
+		add, rm := countOps(ops)
 		if add != c.add || rm != c.rm || got != c.wantScript {
 			t.Errorf("Lines(%q, %q) = %q (+%d -%d), want %q (+%d -%d)", c.a, c.b, got, add, rm, c.wantScript, c.add, c.rm)
 		}
