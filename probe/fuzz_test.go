@@ -10,7 +10,7 @@ import (
 )
 
 // FuzzParse feeds probe files to Parse: any input ends in probes or in at
-// most MaxParseErrors+1 errors, never a panic, and every probe parsed has
+// most maxParseErrors+1 errors, never a panic, and every probe parsed has
 // a verdict and the line it came from.
 func FuzzParse(f *testing.F) {
 	seeds, err := filepath.Glob("testdata/*.probes")

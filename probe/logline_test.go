@@ -100,7 +100,7 @@ func TestLogPrefixOf(t *testing.T) {
 	for _, c := range cases {
 		p, ok := logPrefixOf(c.text)
 		if p != c.prefix || ok != c.ok {
-			t.Errorf("LogPrefixOf(%q) = %q, %v; want %q, %v", c.text, p, ok, c.prefix, c.ok)
+			t.Errorf("logPrefixOf(%q) = %q, %v; want %q, %v", c.text, p, ok, c.prefix, c.ok)
 		}
 	}
 }

@@ -39,7 +39,7 @@ const maxParseErrors = 10
 
 // Parse reads a probe file. name is used in error messages and in each
 // probe's File; malformed lines are reported together (errors.Join), up to
-// MaxParseErrors of them, then a line saying Parse stopped.
+// maxParseErrors of them, then a line saying Parse stopped.
 func Parse(name string, r io.Reader) ([]Probe, error) {
 	var probes []Probe
 	var errs []error

@@ -346,7 +346,7 @@ func parsePrefix(s string) (netip.Prefix, error) {
 const maxInterfaces = 32768
 
 // Validate checks that the topology can be built: unique interface names
-// no longer than 15 bytes, at most MaxInterfaces interfaces.
+// no longer than 15 bytes, at most maxInterfaces interfaces.
 func (t Topology) Validate() error {
 	if len(t.Interfaces) == 0 {
 		return errors.New("topology has no interfaces")

@@ -21,7 +21,7 @@ import (
 )
 
 // Loader puts the candidate ruleset into the twin's network namespace,
-// given by an open handle (the twin has no name). fwslot's slot code stages and swaps into it; NftFileLoader simply
+// given by an open handle (the twin has no name). fwslot's slot code stages and swaps into it; nftFileLoader simply
 // runs `nft -f`.
 type Loader func(ns netns.NsHandle) error
 
