@@ -14,7 +14,7 @@ import (
 // builds from nft's listing, without nft: statements one a line with
 // whitespace collapsed, defines expanded, the blocks of one table or
 // object merged, set elements one a line and sorted. History keeps it
-// with each version (CanonicalText), so `fwslot diff` of two stored
+// with each version (canonicalText, through CanonicalSource), so `fwslot diff` of two stored
 // versions compares two texts read from history instead of installing
 // both versions in a namespace and listing them with nft.
 //

@@ -10,7 +10,7 @@ import (
 // layout, one element a line.
 func canonicalText(rs *Ruleset) string { return rs.String() }
 
-// ParseCanonical reads text printed by CanonicalText (or String) back,
+// ParseCanonical reads text printed by CanonicalSource (or String) back,
 // in time linear in its size: lines are sliced out of text, not copied.
 func ParseCanonical(text string) (*Ruleset, error) {
 	rs := &Ruleset{}

@@ -8,7 +8,7 @@ import (
 )
 
 // TestCountLinesMatchesLines: CountLines gives the counts of the edit
-// script Lines builds, on random texts small enough for both to be exact.
+// script lineDiff builds, on random texts small enough for both to be exact.
 func TestCountLinesMatchesLines(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	words := func(n, alphabet int) []string {
@@ -39,7 +39,7 @@ func allocated(fn func()) uint64 {
 }
 
 // TestLineCountsBoundedMemory: two unrelated 150 KB versions (5,000 lines
-// each) cost Lines a few tens of MB and CountLines under 2 MB, where a
+// each) cost lineDiff a few tens of MB and CountLines under 2 MB, where a
 // trace of full frontiers took a gigabyte.
 func TestLineCountsBoundedMemory(t *testing.T) {
 	a, b := make([]string, 5000), make([]string, 5000)

@@ -46,7 +46,7 @@ func TestLines(t *testing.T) {
 	}
 }
 
-// A listing as nft prints fwslot's layout; StripSlots gives the user's view.
+// A listing as nft prints fwslot's layout; stripSlots gives the user's view.
 const slotListing = `table inet filter {
 	set fwslot_a_allowed {
 		type ipv4_addr
