@@ -34,7 +34,13 @@ type CompileError struct {
 	// Hint names a likely cause nft's message does not (iptables-save
 	// input, CRLF line endings); empty when there is none.
 	Hint string
+	// cause is the sentinel for Hint (ErrIptablesInput, ErrCRLF), if any.
+	cause error
 }
+
+// Unwrap returns the sentinel of the likely cause (ErrIptablesInput,
+// ErrCRLF), or nil.
+func (e *CompileError) Unwrap() error { return e.cause }
 
 func (e *CompileError) Error() string {
 	msg := fmt.Sprintf("nft rejected %s:\n%s", e.File, strings.TrimRight(e.Output, "\n"))

@@ -138,7 +138,8 @@ func runNft(ctx context.Context, nft, dir string, cp *source.Copy, file string, 
 	case ctx.Err() != nil:
 		return ctx.Err()
 	}
-	return &CompileError{File: file, Output: text, Hint: kind.hint()}
+	hint, cause := kind.hint()
+	return &CompileError{File: file, Output: text, Hint: hint, cause: cause}
 }
 
 // outOfMemory reports whether nft failed for want of memory: it says so and

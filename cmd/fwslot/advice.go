@@ -34,6 +34,10 @@ func advice(err error) string {
 		return "restage with `fwslot load`"
 	case errors.Is(err, slots.ErrNotOwner):
 		return "use --db with the history named above"
+	case errors.Is(err, slots.ErrIptablesInput):
+		return "use `fwslot load --from-iptables FILE` (or --from-ip6tables) to translate it"
+	case errors.Is(err, slots.ErrCRLF):
+		return "convert it first, for example with `sed -i 's/\\r$//' FILE`"
 	case errors.Is(err, probe.ErrNoNamespaces):
 		return "without root, run it inside a user namespace of its own, e.g. unshare -Urn fwslot test RULESET --probes FILE"
 	case errors.Is(err, slots.ErrPermission):

@@ -29,6 +29,8 @@ func TestAdviceIsTheCommandLines(t *testing.T) {
 		{"other history", fmt.Errorf("t is managed by history x: %w", slots.ErrNotOwner), "use --db"},
 		{"no privilege", slots.ErrPermission, "run it as root"},
 		{"no twin namespaces", fmt.Errorf("%w; %w", slots.ErrPermission, probe.ErrNoNamespaces), "unshare -Urn fwslot test"},
+		{"iptables-save input", fmt.Errorf("nft rejected f: %w", slots.ErrIptablesInput), "--from-iptables"},
+		{"CRLF line endings", fmt.Errorf("nft rejected f: %w", slots.ErrCRLF), "sed -i"},
 		{"plain failure", errors.New("disk full"), ""},
 	}
 	for _, c := range cases {
