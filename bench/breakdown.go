@@ -51,9 +51,25 @@ type BreakdownResult struct {
 
 // Breakdown loads new content cfg.Runs (+1 warm-up) times in-process into a
 // managed target whose staging slot holds n rules, timing each phase.
-func Breakdown(cfg *Config, n int) (res *BreakdownResult, err error) {
+func Breakdown(cfg *Config, n int) (*BreakdownResult, error) {
+	write := func(dir string, i int) (string, error) {
+		f, err := WriteRuleset(dir, n, int64(3000+i))
+		if err != nil {
+			return "", err
+		}
+		return f.Plain, nil
+	}
+	return phasedRuns(cfg, n, "bd", "load", Phases, write, PhasedLoad)
+}
+
+// phasedRuns times op cfg.Runs (+1 warm-up) times on a prepared target
+// with n rules, one sample per phase and run; prepare, when set, makes
+// op's argument outside the timed part.
+func phasedRuns(cfg *Config, n int, prefix, what string, phases []string,
+	prepare func(dir string, i int) (string, error),
+	op func(ctx context.Context, t *session.Target, arg string) (map[string]time.Duration, error)) (res *BreakdownResult, err error) {
 	res = &BreakdownResult{Rules: n, Phase: map[string][]float64{}}
-	dir, tgt, cleanup, err := workspace(cfg, fmt.Sprintf("bd%d", n))
+	dir, tgt, cleanup, err := workspace(cfg, fmt.Sprintf("%s%d", prefix, n))
 	if err != nil {
 		return nil, err
 	}
@@ -68,14 +84,16 @@ func Breakdown(cfg *Config, n int) (res *BreakdownResult, err error) {
 		return nil, err
 	}
 	defer done()
-	cfg.logf("  %d rules: phased in-process load", n)
+	cfg.logf("  %d rules: phased in-process %s", n, what)
 	for i := 0; i <= cfg.Runs; i++ {
-		f, err := WriteRuleset(dir, n, int64(3000+i))
-		if err != nil {
-			return nil, err
+		var arg string
+		if prepare != nil {
+			if arg, err = prepare(dir, i); err != nil {
+				return nil, err
+			}
 		}
 		start := time.Now()
-		ph, err := PhasedLoad(ctx, t, f.Plain)
+		ph, err := op(ctx, t, arg)
 		if err != nil {
 			return nil, err
 		}
@@ -84,7 +102,7 @@ func Breakdown(cfg *Config, n int) (res *BreakdownResult, err error) {
 			continue
 		}
 		res.Total = append(res.Total, total.Seconds())
-		for _, p := range Phases {
+		for _, p := range phases {
 			res.Phase[p] = append(res.Phase[p], ph[p].Seconds())
 		}
 		res.Messages = int(ph[slots.PhaseBatchSize])

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -48,14 +50,8 @@ func Durations(ds []time.Duration) []float64 {
 
 // FmtSeconds renders seconds with a unit that keeps 3 significant digits.
 func FmtSeconds(s float64) string {
-	switch {
-	case s >= 1:
-		return fmt.Sprintf("%.2f s", s)
-	case s >= 1e-3:
-		return fmt.Sprintf("%.3g ms", s*1e3)
-	default:
-		return fmt.Sprintf("%.3g µs", s*1e6)
-	}
+	scale, verb, unit := secondsUnit(s)
+	return fmt.Sprintf(verb+" "+unit, s*scale)
 }
 
 // FmtTime renders a time summary as "median (min–max)".
@@ -65,13 +61,20 @@ func FmtTime(s Summary) string {
 
 // trimUnit prints min in the unit of max, so "0.61–0.75 s" stays short.
 func trimUnit(min, max float64) string {
+	scale, verb, _ := secondsUnit(max)
+	return fmt.Sprintf(verb, min*scale)
+}
+
+// secondsUnit picks the unit seconds s are shown in: the factor from
+// seconds, the number format and the unit's name.
+func secondsUnit(s float64) (scale float64, verb, unit string) {
 	switch {
-	case max >= 1:
-		return fmt.Sprintf("%.2f", min)
-	case max >= 1e-3:
-		return fmt.Sprintf("%.3g", min*1e3)
+	case s >= 1:
+		return 1, "%.2f", "s"
+	case s >= 1e-3:
+		return 1e3, "%.3g", "ms"
 	default:
-		return fmt.Sprintf("%.3g", min*1e6)
+		return 1e6, "%.3g", "µs"
 	}
 }
 
@@ -94,4 +97,18 @@ func Ratio(a, b float64) string {
 	default:
 		return fmt.Sprintf("%.2fx", r)
 	}
+}
+
+// ParseSizes reads a comma-separated list of positive counts (the sizes
+// flags of the benchmark commands).
+func ParseSizes(list string) ([]int, error) {
+	var sizes []int
+	for _, s := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("bad size %q", s)
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes, nil
 }

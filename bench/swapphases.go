@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/fwslot/fwslot/session"
@@ -22,40 +21,11 @@ func PhasedSwap(ctx context.Context, t *session.Target) (map[string]time.Duratio
 
 // SwapBreakdown swaps cfg.Runs (+1 warm-up) times in-process on a managed
 // target with n rules in each slot, timing each phase of Session.Swap.
-func SwapBreakdown(cfg *Config, n int) (res *BreakdownResult, err error) {
-	res = &BreakdownResult{Rules: n, Phase: map[string][]float64{}}
-	dir, tgt, cleanup, err := workspace(cfg, fmt.Sprintf("sbd%d", n))
-	if err != nil {
-		return nil, err
+func SwapBreakdown(cfg *Config, n int) (*BreakdownResult, error) {
+	swap := func(ctx context.Context, t *session.Target, _ string) (map[string]time.Duration, error) {
+		return PhasedSwap(ctx, t)
 	}
-	defer func() {
-		if e := cleanup(); e != nil && err == nil {
-			err = e
-		}
-	}()
-	ctx := context.Background()
-	t, done, err := preparedTarget(ctx, dir, tgt, n)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	cfg.logf("  %d rules: phased in-process swap", n)
-	for i := 0; i <= cfg.Runs; i++ {
-		start := time.Now()
-		ph, err := PhasedSwap(ctx, t)
-		if err != nil {
-			return nil, err
-		}
-		total := time.Since(start)
-		if i == 0 {
-			continue
-		}
-		res.Total = append(res.Total, total.Seconds())
-		for _, p := range SwapPhases {
-			res.Phase[p] = append(res.Phase[p], ph[p].Seconds())
-		}
-	}
-	return res, nil
+	return phasedRuns(cfg, n, "sbd", "swap", SwapPhases, nil, swap)
 }
 
 // Prepare brings target t to the steady state the swap measurements use:

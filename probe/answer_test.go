@@ -139,7 +139,7 @@ func TestRejectAnswerDelayed(t *testing.T) {
 	topo := InferTopology(probes)
 	// The dnat target lives behind lan0.
 	topo.Interfaces = append(topo.Interfaces, Interface{Name: "lan0", Routes: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}})
-	tw, err := NewTwin(t.Context(), topo, NftFileLoader("testdata/answers.nft"))
+	tw, err := NewTwin(t.Context(), topo, nftFileLoader("testdata/answers.nft"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestRejectWithoutAnswerIsAnError(t *testing.T) {
 		lines = append(lines, c.line)
 	}
 	probes := parseLines(t, strings.Join(lines, "\n")+"\n")
-	tw, err := NewTwin(t.Context(), InferTopology(probes), NftFileLoader("testdata/answers.nft"))
+	tw, err := NewTwin(t.Context(), InferTopology(probes), nftFileLoader("testdata/answers.nft"))
 	if err != nil {
 		t.Fatal(err)
 	}

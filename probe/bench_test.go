@@ -56,7 +56,7 @@ func BenchmarkTwinSetup(b *testing.B) {
 	path := writeBigRuleset(b, 10)
 	topo := Topology{Interfaces: []Interface{{Name: "eth0"}, {Name: "eth1"}}}
 	for b.Loop() {
-		tw, err := NewTwin(context.Background(), topo, NftFileLoader(path))
+		tw, err := NewTwin(context.Background(), topo, nftFileLoader(path))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -74,7 +74,7 @@ func BenchmarkRun1000Probes10kRules(b *testing.B) {
 	probes := bigProbes(b, 1000)
 	var setup, probing time.Duration
 	for b.Loop() {
-		rep, err := Run(context.Background(), Topology{}, NftFileLoader(path), probes, nil, Options{})
+		rep, err := Run(context.Background(), Topology{}, nftFileLoader(path), probes, nil, Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -98,7 +98,7 @@ func BenchmarkProbe10kRules(b *testing.B) {
 	requireRoot(b)
 	path := writeBigRuleset(b, 10000)
 	probes := bigProbes(b, 1000)
-	tw, err := NewTwin(context.Background(), InferTopology(probes), NftFileLoader(path))
+	tw, err := NewTwin(context.Background(), InferTopology(probes), nftFileLoader(path))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func BenchmarkRun100ProbesStateful10kRules(b *testing.B) {
 			var probing, resets time.Duration
 			n := 0
 			for b.Loop() {
-				rep, err := Run(context.Background(), Topology{}, NftFileLoader(path), probes, nil, Options{Sequential: seq})
+				rep, err := Run(context.Background(), Topology{}, nftFileLoader(path), probes, nil, Options{Sequential: seq})
 				if err != nil {
 					b.Fatal(err)
 				}

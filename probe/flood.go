@@ -97,17 +97,8 @@ func (tw *Twin) NewFlood(probes []Probe) (*Flood, error) {
 		if in == nil {
 			return nil, fmt.Errorf("%s: the twin has no interface %q (add it to the topology)", p.Where(), p.In)
 		}
-		ethType := uint16(unix.ETH_P_IP)
-		if p.Is6() {
-			ethType = unix.ETH_P_IPV6
-		}
-		frame := make([]byte, 14, 14+len(pkt))
-		copy(frame[0:], frameDst(p.Dst.Addr, in.twinMAC))
-		copy(frame[6:], in.peerMAC)
-		frame[12], frame[13] = byte(ethType>>8), byte(ethType)
-		sa := &unix.SockaddrLinklayer{Ifindex: in.peerIndex, Protocol: htons(ethType), Halen: 6}
-		copy(sa.Addr[:], in.twinMAC)
-		f.pkts = append(f.pkts, floodPacket{fd: in.capFD, buf: append(frame, pkt...), to: sa, peer: in})
+		frame, sa := frameTo(in, p, pkt)
+		f.pkts = append(f.pkts, floodPacket{fd: in.capFD, buf: frame, to: sa, peer: in})
 	}
 	return f, nil
 }

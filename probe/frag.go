@@ -115,22 +115,10 @@ func buildFragment(s pktSpec, data []byte, off int, more bool) []byte {
 	}
 	fo := uint16(off / 8)
 	if s.src.Is4() {
-		b := make([]byte, 20, 20+len(data))
-		b[0] = 0x45
-		b[1] = s.dscp << 2
-		binary.BigEndian.PutUint16(b[2:], uint16(20+len(data)))
-		binary.BigEndian.PutUint16(b[4:], uint16(s.fragID))
 		if more {
 			fo |= 0x2000
 		}
-		binary.BigEndian.PutUint16(b[6:], fo)
-		b[8] = ttl
-		b[9] = s.proto
-		src, dst := s.src.As4(), s.dst.As4()
-		copy(b[12:], src[:])
-		copy(b[16:], dst[:])
-		binary.BigEndian.PutUint16(b[10:], ^csumAdd(0, b))
-		return append(b, data...)
+		return append(ipv4Header(s, ttl, len(data), uint16(s.fragID), fo), data...)
 	}
 	b := make([]byte, 48, 48+len(data))
 	binary.BigEndian.PutUint32(b[0:], 6<<28|uint32(s.dscp)<<22)

@@ -301,7 +301,7 @@ var errFragRefused = errors.New("refused")
 func TestFragmentIDsNeverRepeatInATwin(t *testing.T) {
 	requireRoot(t)
 	file := writeTemp(t, "conntrack.nft", fragStateful)
-	tw, err := NewTwin(t.Context(), topoOf(t, fragTopo), NftFileLoader(file))
+	tw, err := NewTwin(t.Context(), topoOf(t, fragTopo), nftFileLoader(file))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 )
 
 // FuzzParse feeds probe files to Parse: any input ends in probes or in at
-// most MaxParseErrors+1 errors, never a panic, and every probe parsed has
+// most maxParseErrors+1 errors, never a panic, and every probe parsed has
 // a verdict and the line it came from.
 func FuzzParse(f *testing.F) {
 	seeds, err := filepath.Glob("testdata/*.probes")
@@ -29,8 +29,8 @@ func FuzzParse(f *testing.F) {
 		probes, err := Parse("f.probes", bytes.NewReader(data))
 		if err != nil {
 			var joined interface{ Unwrap() []error }
-			if errors.As(err, &joined) && len(joined.Unwrap()) > MaxParseErrors+1 {
-				t.Fatalf("%d errors, want at most %d", len(joined.Unwrap()), MaxParseErrors+1)
+			if errors.As(err, &joined) && len(joined.Unwrap()) > maxParseErrors+1 {
+				t.Fatalf("%d errors, want at most %d", len(joined.Unwrap()), maxParseErrors+1)
 			}
 			return
 		}

@@ -183,7 +183,7 @@ func runFixture(t *testing.T, name string) Report {
 	t.Helper()
 	requireRoot(t)
 	probes := loadProbes(t, "testdata/"+name+".probes")
-	rep, err := Run(context.Background(), Topology{}, NftFileLoader("testdata/"+name+".nft"), probes, nil, Options{})
+	rep, err := Run(context.Background(), Topology{}, nftFileLoader("testdata/"+name+".nft"), probes, nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +270,7 @@ accept udp [2001:db8::9] -> [2001:db8::10]:53 in eth0 mark 16
 drop   udp 192.0.2.10 -> 203.0.113.9:53 out eth0 mark 0x20
 accept udp 192.0.2.10 -> 203.0.113.9:53 out eth0 mark 0x21
 `)
-	rep, err := Run(context.Background(), Topology{}, NftFileLoader("testdata/marks.nft"), probes, nil, Options{})
+	rep, err := Run(context.Background(), Topology{}, nftFileLoader("testdata/marks.nft"), probes, nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +295,7 @@ reject tcp 203.0.113.9 -> 10.0.0.5:23 in wan0 out lan0
 	// As from --topology: the inferred address would be the snat address
 	// itself, which makes a masquerade check pass by construction.
 	wan.Addrs = []netip.Prefix{hostPrefix(mustAddr("192.0.2.10"))}
-	rep, err := Run(context.Background(), topo, NftFileLoader("testdata/router.nft"), probes, nil, Options{})
+	rep, err := Run(context.Background(), topo, nftFileLoader("testdata/router.nft"), probes, nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +328,7 @@ func TestTraceWireDisagreement(t *testing.T) {
 	requireRoot(t)
 	probes := parseLines(t, "accept tcp 10.0.0.7 -> 203.0.113.9:443 in lan0 out wan0\n")
 	topo := Topology{Interfaces: []Interface{{Name: "lan0"}, {Name: "wan0"}}} // no routes
-	rep, err := Run(context.Background(), topo, NftFileLoader("testdata/router.nft"), probes, nil, Options{Timeout: 200 * time.Millisecond})
+	rep, err := Run(context.Background(), topo, nftFileLoader("testdata/router.nft"), probes, nil, Options{Timeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -107,7 +107,7 @@ func BenchmarkLogAttribution(b *testing.B) {
 	}
 	ctx := context.Background()
 	run := func(ctx context.Context, ps []Probe) ([]Result, error) {
-		rep, err := Run(ctx, Topology{}, NftFileLoader(path), ps, nil, Options{})
+		rep, err := Run(ctx, Topology{}, nftFileLoader(path), ps, nil, Options{})
 		return rep.Results, err
 	}
 	for _, mode := range []string{"cold", "warm"} {

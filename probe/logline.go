@@ -232,9 +232,9 @@ func hasWordPrefix(list []string, p string) bool {
 // nft lists it: log [group N ...] prefix "TEXT".
 var logPrefix = regexp.MustCompile(`\blog\b[^"]*?\bprefix "((?:[^"\\]|\\.)*)"`)
 
-// LogPrefixOf returns the prefix of a rule's log statement, and whether
+// logPrefixOf returns the prefix of a rule's log statement, and whether
 // the rule has a log statement with a prefix.
-func LogPrefixOf(ruleText string) (string, bool) {
+func logPrefixOf(ruleText string) (string, bool) {
 	m := logPrefix.FindStringSubmatch(ruleText)
 	if m == nil {
 		return "", false
@@ -255,7 +255,7 @@ func (p Path) LogSteps(prefix string) []Step {
 			if s.Rule == nil {
 				continue
 			}
-			if pf, ok := LogPrefixOf(s.Rule.Text); ok && pf == prefix {
+			if pf, ok := logPrefixOf(s.Rule.Text); ok && pf == prefix {
 				out = append(out, s)
 			}
 		}

@@ -98,9 +98,9 @@ func TestLogPrefixOf(t *testing.T) {
 		{`tcp dport 22 accept comment "log prefix x"`, "", false},
 	}
 	for _, c := range cases {
-		p, ok := LogPrefixOf(c.text)
+		p, ok := logPrefixOf(c.text)
 		if p != c.prefix || ok != c.ok {
-			t.Errorf("LogPrefixOf(%q) = %q, %v; want %q, %v", c.text, p, ok, c.prefix, c.ok)
+			t.Errorf("logPrefixOf(%q) = %q, %v; want %q, %v", c.text, p, ok, c.prefix, c.ok)
 		}
 	}
 }

@@ -44,6 +44,25 @@ func marker(tag uint32) []byte {
 // withMarker is the probe payload: marker then text.
 func withMarker(tag uint32) []byte { return append(marker(tag), probePayload...) }
 
+// ipv4Header is the IPv4 header of s for n bytes of payload, with
+// identification id and flags/fragment offset fo, checksummed; it has
+// room for the payload to be appended.
+func ipv4Header(s pktSpec, ttl uint8, n int, id, fo uint16) []byte {
+	b := make([]byte, 20, 20+n)
+	b[0] = 0x45
+	b[1] = s.dscp << 2
+	binary.BigEndian.PutUint16(b[2:], uint16(20+n))
+	binary.BigEndian.PutUint16(b[4:], id)
+	binary.BigEndian.PutUint16(b[6:], fo)
+	b[8] = ttl
+	b[9] = s.proto
+	src, dst := s.src.As4(), s.dst.As4()
+	copy(b[12:], src[:])
+	copy(b[16:], dst[:])
+	binary.BigEndian.PutUint16(b[10:], ^csumAdd(0, b))
+	return b
+}
+
 // buildIP returns the IP packet (header included) for a probe.
 func buildIP(s pktSpec) []byte {
 	l4 := buildL4(s)
@@ -53,17 +72,7 @@ func buildIP(s pktSpec) []byte {
 	}
 	var b []byte
 	if s.src.Is4() {
-		b = make([]byte, 20, 20+len(l4))
-		b[0] = 0x45
-		b[1] = s.dscp << 2
-		binary.BigEndian.PutUint16(b[2:], uint16(20+len(l4)))
-		binary.BigEndian.PutUint16(b[6:], 0x4000) // DF; ID 0
-		b[8] = ttl
-		b[9] = s.proto
-		src, dst := s.src.As4(), s.dst.As4()
-		copy(b[12:], src[:])
-		copy(b[16:], dst[:])
-		binary.BigEndian.PutUint16(b[10:], ^csumAdd(0, b))
+		b = ipv4Header(s, ttl, len(l4), 0, 0x4000) // DF; ID 0
 	} else {
 		b = make([]byte, 40, 40+len(l4))
 		binary.BigEndian.PutUint32(b[0:], 6<<28|uint32(s.dscp)<<22) // flow label 0

@@ -33,13 +33,13 @@ func (e *ParseError) Error() string {
 	return fmt.Sprintf("%s:%d: expected %s, got %s", where, e.Line, e.Expected, got)
 }
 
-// MaxParseErrors is how many malformed lines Parse reports before it stops
+// maxParseErrors is how many malformed lines Parse reports before it stops
 // reading: a file of garbage costs ten messages, not one per line.
-const MaxParseErrors = 10
+const maxParseErrors = 10
 
 // Parse reads a probe file. name is used in error messages and in each
 // probe's File; malformed lines are reported together (errors.Join), up to
-// MaxParseErrors of them, then a line saying Parse stopped.
+// maxParseErrors of them, then a line saying Parse stopped.
 func Parse(name string, r io.Reader) ([]Probe, error) {
 	var probes []Probe
 	var errs []error
@@ -55,8 +55,8 @@ func Parse(name string, r io.Reader) ([]Probe, error) {
 		}
 		p, err := parseBody(name, n, body, true)
 		if err != nil {
-			if len(errs) == MaxParseErrors {
-				errs = append(errs, fmt.Errorf("%s:%d: stopped after %d malformed lines; fix these first", name, n, MaxParseErrors))
+			if len(errs) == maxParseErrors {
+				errs = append(errs, fmt.Errorf("%s:%d: stopped after %d malformed lines; fix these first", name, n, maxParseErrors))
 				break
 			}
 			errs = append(errs, err)

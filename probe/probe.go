@@ -149,8 +149,8 @@ var tcpFlagNames = []struct {
 	{"ACK", FlagACK}, {"URG", FlagURG}, {"ECE", FlagECE}, {"CWR", FlagCWR},
 }
 
-// FlagString renders TCP flag bits as "SYN,ACK".
-func FlagString(f uint8) string {
+// flagString renders TCP flag bits as "SYN,ACK".
+func flagString(f uint8) string {
 	var parts []string
 	for _, n := range tcpFlagNames {
 		if f&n.bit != 0 {
@@ -240,7 +240,7 @@ func (p Probe) String() string {
 		b.WriteString(" state " + string(p.State))
 	}
 	if p.Proto == TCP && p.Flags != defaultFlags(p.State) {
-		b.WriteString(" flags " + FlagString(p.Flags))
+		b.WriteString(" flags " + flagString(p.Flags))
 	}
 	if p.Proto.isICMP() && p.ICMPType != defaultICMPTypeIn(p.Proto, p.State) {
 		b.WriteString(" type " + icmpTypeName(p.Proto, p.ICMPType))

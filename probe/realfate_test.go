@@ -208,7 +208,7 @@ func runDiffOpt(t testing.TB, file string, realTopo, twinTopo Topology, probes [
 	t.Helper()
 	requireRoot(t)
 	if load == nil {
-		load = NftFileLoader(file)
+		load = nftFileLoader(file)
 	}
 	rep, err := Run(context.Background(), twinTopo, load, probes, nil, opt)
 	if err != nil {

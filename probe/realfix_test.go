@@ -61,9 +61,9 @@ func TestStateDoesNotCarryOver(t *testing.T) {
 		load   Loader
 		probes []Probe
 	}{
-		{"limit/nft -f", server, NftFileLoader(server), pings},
+		{"limit/nft -f", server, nftFileLoader(server), pings},
 		{"limit/slot layout", server, fileLoader(t, server), pings},
-		{"dynset/nft -f", dynset, NftFileLoader(dynset), ssh},
+		{"dynset/nft -f", dynset, nftFileLoader(dynset), ssh},
 		{"dynset/slot layout", dynset, fileLoader(t, dynset), ssh},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

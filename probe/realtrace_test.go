@@ -62,7 +62,7 @@ func (rn *realNet) openTrace(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rn.idx, err = ParseNftRuleset(out); err != nil {
+	if rn.idx, err = parseNftRuleset(out); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -88,7 +88,7 @@ var reCounter = regexp.MustCompile(`counter packets [0-9]+ bytes [0-9]+`)
 func decision(p Path) string {
 	var rs Path
 	for _, h := range p {
-		if h.Table == "" && strings.HasPrefix(h.Chain, "(") && h.Chain != NoBaseChain && len(p) > 1 {
+		if h.Table == "" && strings.HasPrefix(h.Chain, "(") && h.Chain != noBaseChain && len(p) > 1 {
 			continue
 		}
 		rs = append(rs, h)

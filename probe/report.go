@@ -105,7 +105,7 @@ func Run(ctx context.Context, topo Topology, load Loader, probes []Probe, idx Ru
 		return rep, err
 	}
 	rep.tally()
-	rep.Coverage = ComputeCoverage(rep.Results, idx)
+	rep.Coverage = computeCoverage(rep.Results, idx)
 	return rep, nil
 }
 
@@ -120,8 +120,8 @@ func (r *Report) tally() {
 	}
 }
 
-// ComputeCoverage lists the rules of idx that no result's path reached.
-func ComputeCoverage(results []Result, idx RuleIndex) *Coverage {
+// computeCoverage lists the rules of idx that no result's path reached.
+func computeCoverage(results []Result, idx RuleIndex) *Coverage {
 	if idx == nil {
 		return nil
 	}

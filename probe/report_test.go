@@ -39,7 +39,7 @@ table inet fwslot_trace { # handle 4
 // TestParseNftRuleset also checks that rule texts name sets as the user
 // does: explain showed the slot layout's @fwslot_a_office.
 func TestParseNftRuleset(t *testing.T) {
-	x, err := ParseNftRuleset(sampleListing)
+	x, err := parseNftRuleset(sampleListing)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestParseNftRuleset(t *testing.T) {
 }
 
 func TestBuildPathFromEvents(t *testing.T) {
-	x, err := ParseNftRuleset(sampleListing)
+	x, err := parseNftRuleset(sampleListing)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestBuildPathFromEvents(t *testing.T) {
 	if _, st := p.Decision(); st == nil || !st.Policy {
 		t.Fatalf("decision %+v", st)
 	}
-	cov := ComputeCoverage([]Result{{Path: p}}, x)
+	cov := computeCoverage([]Result{{Path: p}}, x)
 	if cov.Total != 3 || cov.Reached != 2 || cov.Unreached[0].Handle != 5 {
 		t.Fatalf("coverage %+v", cov)
 	}

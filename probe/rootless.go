@@ -11,18 +11,18 @@ import (
 	"github.com/fwslot/fwslot/slots"
 )
 
-// RootlessHint tells an unprivileged user how to give fwslot the namespaces
-// a twin needs without root: a user namespace with its own network
-// namespace, where nft, veth pairs and nested namespaces work.
-const RootlessHint = "without root, run it inside a user namespace of its own, e.g. unshare -Urn fwslot test RULESET --probes FILE"
+// ErrNoNamespaces means the twin's network namespaces could not be made
+// for lack of privilege (no CAP_SYS_ADMIN and no user namespace of its
+// own). Such an error also wraps slots.ErrPermission.
+var ErrNoNamespaces = errors.New("no privilege to make the twin's network namespaces")
 
 // newNamespace makes one anonymous namespace of the twin (see Twin.ns).
 // Refused for lack of privilege, the error wraps slots.ErrPermission and
-// says how to run fwslot without root.
+// ErrNoNamespaces.
 func newNamespace() (netns.NsHandle, error) {
 	h, err := nsutil.NewAnon()
 	if errors.Is(err, os.ErrPermission) {
-		return h, fmt.Errorf("%w; %s (%v)", slots.ErrPermission, RootlessHint, err)
+		return h, fmt.Errorf("%w; %w (%v)", slots.ErrPermission, ErrNoNamespaces, err)
 	}
 	return h, err
 }

@@ -94,8 +94,8 @@ var (
 	reHandle  = regexp.MustCompile(`^(.*?)\s*# handle (\d+)$`)
 )
 
-// ParseNftRuleset builds a NftRuleIndex from `nft -a list ruleset` text.
-func ParseNftRuleset(text string) (*NftRuleIndex, error) {
+// parseNftRuleset builds a NftRuleIndex from `nft -a list ruleset` text.
+func parseNftRuleset(text string) (*NftRuleIndex, error) {
 	x := &NftRuleIndex{rules: map[ruleKey]RuleInfo{}, hooks: map[chainKey]string{}, types: map[chainKey]string{}}
 	sc := bufio.NewScanner(strings.NewReader(text))
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
@@ -188,7 +188,7 @@ func TwinRuleIndex(tw *Twin) (*NftRuleIndex, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list twin ruleset: %w", err)
 	}
-	return ParseNftRuleset(out)
+	return parseNftRuleset(out)
 }
 
 // Locator returns the source file and line of the n-th rule (from 0) of a

@@ -484,33 +484,25 @@ func (tw *Twin) readPeers(o *observation) error {
 func (tw *Twin) readRaw(o *observation) error {
 	s := tw.sock
 	for _, fd := range s.raw4 {
-		for {
+		err := drainLocal(func() error {
 			n, _, err := unix.Recvfrom(fd, s.buf, unix.MSG_DONTWAIT)
-			if err != nil {
-				if errAgain(err) {
-					break
-				}
-				return fmt.Errorf("read local delivery: %w", err)
-			}
-			if o == nil {
-				continue
+			if err != nil || o == nil {
+				return err
 			}
 			if pk, ok := parseIP(s.buf[:n]); ok {
 				o.local(pk, false)
 			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	for proto, fd := range s.raw6 {
-		for {
+		err := drainLocal(func() error {
 			n, oobn, _, from, err := unix.Recvmsg(fd, s.buf, s.oob, unix.MSG_DONTWAIT)
-			if err != nil {
-				if errAgain(err) {
-					break
-				}
-				return fmt.Errorf("read local delivery: %w", err)
-			}
-			if o == nil {
-				continue
+			if err != nil || o == nil {
+				return err
 			}
 			pk := pktInfo{v6: true, proto: proto}
 			if sa, ok := from.(*unix.SockaddrInet6); ok {
@@ -525,9 +517,27 @@ func (tw *Twin) readRaw(o *observation) error {
 			}
 			parseL4(&pk, s.buf[:n])
 			o.local(pk, true)
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// drainLocal calls recv, which reads one packet from a local socket of
+// the twin (and records it, when there is an observation), until nothing
+// is queued.
+func drainLocal(recv func() error) error {
+	for {
+		if err := recv(); err != nil {
+			if errAgain(err) {
+				return nil
+			}
+			return fmt.Errorf("read local delivery: %w", err)
+		}
+	}
 }
 
 // local classifies a packet that reached a local socket of the twin.

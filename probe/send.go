@@ -7,22 +7,28 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// frameTo wraps pkt in the Ethernet frame the peer of in sends to the
+// twin, and returns it with the link-layer address to send it to.
+func frameTo(in *twinIface, p Probe, pkt []byte) ([]byte, *unix.SockaddrLinklayer) {
+	ethType := uint16(unix.ETH_P_IP)
+	if p.Is6() {
+		ethType = unix.ETH_P_IPV6
+	}
+	frame := make([]byte, 14, 14+len(pkt))
+	copy(frame[0:], frameDst(p.Dst.Addr, in.twinMAC))
+	copy(frame[6:], in.peerMAC)
+	frame[12], frame[13] = byte(ethType>>8), byte(ethType)
+	sa := &unix.SockaddrLinklayer{Ifindex: in.peerIndex, Protocol: htons(ethType), Halen: 6}
+	copy(sa.Addr[:], in.twinMAC)
+	return append(frame, pkt...), sa
+}
+
 // send puts one probe packet on its way: injected at the peer of in (an
 // Ethernet frame to the twin), or sent from the twin's raw socket.
 func (tw *Twin) send(in *twinIface, p Probe, pkt []byte) error {
 	s := tw.sock
 	if in != nil {
-		ethType := uint16(unix.ETH_P_IP)
-		if p.Is6() {
-			ethType = unix.ETH_P_IPV6
-		}
-		frame := make([]byte, 14, 14+len(pkt))
-		copy(frame[0:], frameDst(p.Dst.Addr, in.twinMAC))
-		copy(frame[6:], in.peerMAC)
-		frame[12], frame[13] = byte(ethType>>8), byte(ethType)
-		frame = append(frame, pkt...)
-		sa := &unix.SockaddrLinklayer{Ifindex: in.peerIndex, Protocol: htons(ethType), Halen: 6}
-		copy(sa.Addr[:], in.twinMAC)
+		frame, sa := frameTo(in, p, pkt)
 		if err := unix.Sendto(in.capFD, frame, 0, sa); err != nil {
 			return fmt.Errorf("inject probe at %s: %w", p.In, err)
 		}

@@ -340,19 +340,19 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return hostPrefix(a), nil
 }
 
-// MaxInterfaces is how many interfaces a twin mirrors: the twin's MAC
+// maxInterfaces is how many interfaces a twin mirrors: the twin's MAC
 // addresses number them in 15 bits (02:66:77:70+i>>8:i:01). Each costs a
 // peer namespace and a veth pair.
-const MaxInterfaces = 32768
+const maxInterfaces = 32768
 
 // Validate checks that the topology can be built: unique interface names
-// no longer than 15 bytes, at most MaxInterfaces interfaces.
+// no longer than 15 bytes, at most maxInterfaces interfaces.
 func (t Topology) Validate() error {
 	if len(t.Interfaces) == 0 {
 		return errors.New("topology has no interfaces")
 	}
-	if len(t.Interfaces) > MaxInterfaces {
-		return fmt.Errorf("topology has %d interfaces, at most %d supported", len(t.Interfaces), MaxInterfaces)
+	if len(t.Interfaces) > maxInterfaces {
+		return fmt.Errorf("topology has %d interfaces, at most %d supported", len(t.Interfaces), maxInterfaces)
 	}
 	seen := map[string]bool{}
 	for _, i := range t.Interfaces {

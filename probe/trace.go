@@ -241,9 +241,9 @@ type Hop struct {
 // Path is every base chain a probe packet went through, in order.
 type Path []Hop
 
-// NoBaseChain is the Chain of the single Hop of a path that met no base
+// noBaseChain is the Chain of the single Hop of a path that met no base
 // chain of the ruleset: the kernel accepted the packet.
-const NoBaseChain = "(no base chain)"
+const noBaseChain = "(no base chain)"
 
 // Verdict is the ruleset's verdict along the path: drop if any base chain
 // dropped the packet, accept if it passed them all, "" for an empty path.
@@ -370,7 +370,7 @@ func buildPath(evs []traceEvent, idx RuleIndex) Path {
 		// Traced, but no base chain of the ruleset saw it (IPv6 against
 		// a `table ip` ruleset, output without an output chain): the
 		// kernel accepts such a packet.
-		path = Path{{Chain: NoBaseChain, Verdict: "accept"}}
+		path = Path{{Chain: noBaseChain, Verdict: "accept"}}
 	}
 	return path
 }

@@ -21,12 +21,12 @@ import (
 )
 
 // Loader puts the candidate ruleset into the twin's network namespace,
-// given by an open handle (the twin has no name). fwslot's slot code stages and swaps into it; NftFileLoader simply
+// given by an open handle (the twin has no name). fwslot's slot code stages and swaps into it; nftFileLoader simply
 // runs `nft -f`.
 type Loader func(ns netns.NsHandle) error
 
-// NftFileLoader returns a Loader that runs `nft -f path` inside the twin.
-func NftFileLoader(path string) Loader {
+// nftFileLoader returns a Loader that runs `nft -f path` inside the twin.
+func nftFileLoader(path string) Loader {
 	return func(ns netns.NsHandle) error {
 		return nftIn(ns, "-f", path)
 	}

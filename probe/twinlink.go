@@ -85,14 +85,18 @@ func (tw *Twin) addrsAndRoutes(ti *twinIface) error {
 	return nil
 }
 
+// neighFamily is the netlink address family of a.
+func neighFamily(a netip.Addr) int {
+	if a.Is6() {
+		return netlink.FAMILY_V6
+	}
+	return netlink.FAMILY_V4
+}
+
 // setNeighbour gives a a permanent neighbour entry on ti with the peer's
 // MAC (the calling thread is in the twin).
 func setNeighbour(ti *twinIface, a netip.Addr) error {
-	fam := netlink.FAMILY_V4
-	if a.Is6() {
-		fam = netlink.FAMILY_V6
-	}
-	n := &netlink.Neigh{LinkIndex: ti.twinIndex, Family: fam, State: netlink.NUD_PERMANENT, IP: net.IP(a.AsSlice()), HardwareAddr: ti.peerMAC}
+	n := &netlink.Neigh{LinkIndex: ti.twinIndex, Family: neighFamily(a), State: netlink.NUD_PERMANENT, IP: net.IP(a.AsSlice()), HardwareAddr: ti.peerMAC}
 	if err := netlink.NeighSet(n); err != nil {
 		return fmt.Errorf("neighbour %s on %q: %w", a, ti.Name, err)
 	}
@@ -102,11 +106,7 @@ func setNeighbour(ti *twinIface, a netip.Addr) error {
 // delNeighbour removes a's neighbour entry on ti (the calling thread is in
 // the twin).
 func delNeighbour(ti *twinIface, a netip.Addr) error {
-	fam := netlink.FAMILY_V4
-	if a.Is6() {
-		fam = netlink.FAMILY_V6
-	}
-	n := &netlink.Neigh{LinkIndex: ti.twinIndex, Family: fam, IP: net.IP(a.AsSlice())}
+	n := &netlink.Neigh{LinkIndex: ti.twinIndex, Family: neighFamily(a), IP: net.IP(a.AsSlice())}
 	if err := netlink.NeighDel(n); err != nil && err != unix.ENOENT {
 		return fmt.Errorf("remove neighbour %s on %q: %w", a, ti.Name, err)
 	}

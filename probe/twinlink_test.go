@@ -46,7 +46,7 @@ drop   tcp 10.0.2.7 -> 203.0.113.9:443 in type out dev
 reject tcp [2001:db8:98::7] -> [2001:db8:1::9]:443 in if298 out help
 `)
 	file := writeTemp(t, "many.nft", ruleset)
-	rep, err := Run(context.Background(), topoOf(t, topo.String()), NftFileLoader(file), probes, nil, Options{})
+	rep, err := Run(context.Background(), topoOf(t, topo.String()), nftFileLoader(file), probes, nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 // builds from nft's listing, without nft: statements one a line with
 // whitespace collapsed, defines expanded, the blocks of one table or
 // object merged, set elements one a line and sorted. History keeps it
-// with each version (CanonicalText), so `fwslot diff` of two stored
+// with each version (canonicalText, through CanonicalSource), so `fwslot diff` of two stored
 // versions compares two texts read from history instead of installing
 // both versions in a namespace and listing them with nft.
 //
@@ -32,79 +32,6 @@ import (
 // ErrNoCanonical is returned (wrapped) by FromSource for sources it does
 // not read.
 var ErrNoCanonical = errors.New("no canonical form from source")
-
-// canonTok is one token of a source: a word, a quoted string, or one of
-// { } ; , and "\n".
-type canonTok struct {
-	text string
-	line int
-}
-
-func (t canonTok) sep() bool { return t.text == ";" || t.text == "\n" }
-
-// lexCanon splits src into tokens, dropping comments and line
-// continuations.
-func lexCanon(src string) ([]canonTok, error) {
-	out := make([]canonTok, 0, len(src)/6)
-	line := 1
-	for i := 0; i < len(src); {
-		c := src[i]
-		switch {
-		case c == '\\' && i+1 < len(src) && src[i+1] == '\n':
-			i += 2
-			line++
-		case c == '\n':
-			out = append(out, canonTok{"\n", line})
-			line++
-			i++
-		case c == ' ' || c == '\t' || c == '\r':
-			i++
-		case c == '#':
-			for i < len(src) && src[i] != '\n' {
-				i++
-			}
-		case c == '{' || c == '}' || c == ';' || c == ',':
-			out = append(out, canonTok{src[i : i+1], line})
-			i++
-		case c == '"':
-			j := i + 1
-			for j < len(src) && src[j] != '"' && src[j] != '\n' {
-				j++
-			}
-			if j >= len(src) || src[j] != '"' {
-				return nil, fmt.Errorf("line %d: unterminated string", line)
-			}
-			out = append(out, canonTok{src[i : j+1], line})
-			i = j + 1
-		default:
-			j := i
-			for j < len(src) && !wordEnd[src[j]] {
-				j++
-			}
-			if j < len(src) && src[j] == '"' { // a word with a quoted part: ifname"*"
-				k := strings.IndexByte(src[j+1:], '"')
-				if k < 0 {
-					return nil, fmt.Errorf("line %d: unterminated string", line)
-				}
-				j += k + 2
-				for j < len(src) && !strings.ContainsRune(" \t\r\n{};,#", rune(src[j])) {
-					j++
-				}
-			}
-			out = append(out, canonTok{src[i:j], line})
-			i = j
-		}
-	}
-	return out, nil
-}
-
-// wordEnd marks the bytes that end a word.
-var wordEnd = func() (t [256]bool) {
-	for _, c := range []byte(" \t\r\n{};,#\"") {
-		t[c] = true
-	}
-	return t
-}()
 
 // canonParser builds a Ruleset from tokens.
 type canonParser struct {
@@ -248,18 +175,9 @@ func (p *canonParser) top() error {
 		word := p.peek()
 		switch word {
 		case "define", "redefine":
-			p.pos++
-			name := p.peek()
-			p.pos++
-			if p.peek() != "=" {
-				return p.errorf("define %s without =", name)
-			}
-			p.pos++
-			v, err := p.statement()
-			if err != nil {
+			if err := p.define(); err != nil {
 				return err
 			}
-			p.defines[name] = v
 		case "undefine":
 			p.pos++
 			delete(p.defines, p.peek())
@@ -316,6 +234,18 @@ func (p *canonParser) tableRef() (*Table, error) {
 	return t, nil
 }
 
+// objectRef reads "[family] table name": the table of an object and the
+// object's name.
+func (p *canonParser) objectRef() (*Table, string, error) {
+	t, err := p.tableRef()
+	if err != nil {
+		return nil, "", err
+	}
+	name := p.peek()
+	p.pos++
+	return t, name, nil
+}
+
 // object returns the object kind name of table t, created on first use.
 func (p *canonParser) object(t *Table, kind, name string) *Object {
 	key := t.Key() + "\x00" + kind + " " + name
@@ -344,12 +274,10 @@ func (p *canonParser) command(verb string) error {
 		}
 		return nil
 	case "rule":
-		t, err := p.tableRef()
+		t, chain, err := p.objectRef()
 		if err != nil {
 			return err
 		}
-		chain := p.peek()
-		p.pos++
 		toks, err := p.statement()
 		if err != nil {
 			return err
@@ -365,12 +293,10 @@ func (p *canonParser) command(verb string) error {
 		}
 		return nil
 	case "element":
-		t, err := p.tableRef()
+		t, name, err := p.objectRef()
 		if err != nil {
 			return err
 		}
-		name := p.peek()
-		p.pos++
 		toks, err := p.statement()
 		if err != nil {
 			return err
@@ -393,12 +319,10 @@ func (p *canonParser) command(verb string) error {
 		kind += " " + p.peek()
 		p.pos++
 	}
-	t, err := p.tableRef()
+	t, name, err := p.objectRef()
 	if err != nil {
 		return err
 	}
-	name := p.peek()
-	p.pos++
 	o := p.object(t, kind, name)
 	if p.peek() == "{" {
 		return p.objectBody(o)
@@ -408,49 +332,63 @@ func (p *canonParser) command(verb string) error {
 
 // tableBody reads "{ ... }" of a table.
 func (p *canonParser) tableBody(t *Table) error {
-	p.pos++ // {
-	for {
-		p.skipSeps()
-		switch w := p.peek(); w {
-		case "":
-			return p.errorf("table %s is not closed", t.Key())
-		case "}":
-			p.pos++
-			return nil
-		case "define", "redefine":
-			if err := p.top1(); err != nil {
-				return err
-			}
+	return p.block("table "+t.Key(), func(w string) error {
+		switch w {
 		case "flags", "comment":
 			toks, err := p.statement()
 			if err != nil {
 				return err
 			}
 			t.Attrs = append(t.Attrs, join(toks))
-		default:
-			// KIND... NAME { body }
-			var head []string
-			for p.peek() != "{" {
-				if p.pos >= len(p.toks) || p.toks[p.pos].sep() || p.peek() == "}" {
-					return p.errorf("%q in table %s is not read without nft", join(head), t.Key())
-				}
-				head = append(head, p.peek())
-				p.pos++
+			return nil
+		}
+		// KIND... NAME { body }
+		var head []string
+		for p.peek() != "{" {
+			if p.pos >= len(p.toks) || p.toks[p.pos].sep() || p.peek() == "}" {
+				return p.errorf("%q in table %s is not read without nft", join(head), t.Key())
 			}
-			if len(head) < 2 {
-				return p.errorf("object without a name in table %s", t.Key())
-			}
-			o := p.object(t, strings.Join(head[:len(head)-1], " "), head[len(head)-1])
-			if err := p.objectBody(o); err != nil {
+			head = append(head, p.peek())
+			p.pos++
+		}
+		if len(head) < 2 {
+			return p.errorf("object without a name in table %s", t.Key())
+		}
+		o := p.object(t, strings.Join(head[:len(head)-1], " "), head[len(head)-1])
+		return p.objectBody(o)
+	})
+}
+
+// block reads "{ ... }": defines in it, and every other statement
+// through stmt, which gets its first word. what names the block in the
+// error for a missing }.
+func (p *canonParser) block(what string, stmt func(w string) error) error {
+	p.pos++ // {
+	for {
+		p.skipSeps()
+		w := p.peek()
+		switch w {
+		case "":
+			return p.errorf("%s is not closed", what)
+		case "}":
+			p.pos++
+			return nil
+		case "define", "redefine":
+			if err := p.define(); err != nil {
 				return err
 			}
+			continue
+		}
+		if err := stmt(w); err != nil {
+			return err
 		}
 	}
 }
 
-// top1 reads one define inside a block (nft scopes it to the block; a
-// later define of the same name outside would shadow it the same way).
-func (p *canonParser) top1() error {
+// define reads one "define NAME = value" statement, at top level or
+// inside a block (nft scopes it to the block; a later define of the same
+// name outside would shadow it the same way).
+func (p *canonParser) define() error {
 	p.pos++
 	name := p.peek()
 	p.pos++
@@ -468,31 +406,18 @@ func (p *canonParser) top1() error {
 
 // objectBody reads "{ ... }" of a chain, set, map or named object.
 func (p *canonParser) objectBody(o *Object) error {
-	p.pos++ // {
-	for {
-		p.skipSeps()
-		switch w := p.peek(); w {
-		case "":
-			return p.errorf("%s %s is not closed", o.Kind, o.Name)
-		case "}":
-			p.pos++
-			return nil
-		case "define", "redefine":
-			if err := p.top1(); err != nil {
-				return err
-			}
-			continue
-		}
+	return p.block(o.Kind+" "+o.Name, func(string) error {
 		toks, err := p.statement()
 		if err != nil {
 			return err
 		}
 		if (o.Kind == "set" || o.Kind == "map") && len(toks) > 2 && toks[0] == "elements" && toks[1] == "=" {
 			o.Lines = append(o.Lines, elements(toks[2:])...)
-			continue
+			return nil
 		}
 		o.Lines = append(o.Lines, join(toks))
-	}
+		return nil
+	})
 }
 
 // elements returns "element X" lines of a "{ a, b, ... }" list, with
@@ -527,83 +452,4 @@ func elements(toks []string) []string {
 	}
 	flush(len(toks))
 	return out
-}
-
-// CanonicalText prints a canonical form for history to keep: String's
-// layout, one element a line.
-func CanonicalText(rs *Ruleset) string { return rs.String() }
-
-// ParseCanonical reads text printed by CanonicalText (or String) back,
-// in time linear in its size: lines are sliced out of text, not copied.
-func ParseCanonical(text string) (*Ruleset, error) {
-	rs := &Ruleset{}
-	var tab *Table
-	var obj *Object
-	n := 0
-	for len(text) > 0 {
-		n++
-		line := text
-		if i := strings.IndexByte(text, '\n'); i >= 0 {
-			line, text = text[:i], text[i+1:]
-		} else {
-			text = ""
-		}
-		switch {
-		case strings.HasPrefix(line, "\t\t"):
-			if obj == nil {
-				return nil, fmt.Errorf("canonical form line %d: a statement outside an object", n)
-			}
-			obj.Lines = append(obj.Lines, line[2:])
-		case line == "\t}":
-			if obj == nil {
-				return nil, fmt.Errorf("canonical form line %d: } outside an object", n)
-			}
-			obj = nil
-		case strings.HasPrefix(line, "\t"):
-			if tab == nil || obj != nil {
-				return nil, fmt.Errorf("canonical form line %d: %q out of place", n, line)
-			}
-			body := line[1:]
-			if head, ok := strings.CutSuffix(body, " {"); ok {
-				i := strings.LastIndexByte(head, ' ')
-				if i < 0 {
-					return nil, fmt.Errorf("canonical form line %d: object without a name", n)
-				}
-				obj = &Object{Kind: head[:i], Name: head[i+1:]}
-				tab.Objects = append(tab.Objects, obj)
-				continue
-			}
-			tab.Attrs = append(tab.Attrs, body)
-		case line == "}":
-			if tab == nil || obj != nil {
-				return nil, fmt.Errorf("canonical form line %d: } out of place", n)
-			}
-			tab = nil
-		case strings.HasPrefix(line, "table ") && strings.HasSuffix(line, " {"):
-			f := strings.Fields(line)
-			if len(f) != 4 || tab != nil {
-				return nil, fmt.Errorf("canonical form line %d: %q", n, line)
-			}
-			tab = &Table{Family: f[1], Name: f[2]}
-			rs.Tables = append(rs.Tables, tab)
-		case line == "":
-		default:
-			return nil, fmt.Errorf("canonical form line %d: %q", n, line)
-		}
-	}
-	if tab != nil || obj != nil {
-		return nil, errors.New("canonical form ends inside a block")
-	}
-	return rs, nil
-}
-
-// CanonicalSource is the canonical form of a flattened source as rulediff
-// reads it without nft; history stores it beside each version
-// (history.Options.Canonical) so that diff never runs nft on stored versions.
-func CanonicalSource(src string) (string, error) {
-	rs, err := FromSource(src)
-	if err != nil {
-		return "", err
-	}
-	return CanonicalText(rs), nil
 }

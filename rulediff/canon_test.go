@@ -76,7 +76,7 @@ func TestFromSource(t *testing.T) {
 	}
 }
 `
-	if got := CanonicalText(one); got != want {
+	if got := canonicalText(one); got != want {
 		t.Fatalf("canonical form:\n%s\nwant:\n%s", got, want)
 	}
 	tests := []struct {
@@ -102,8 +102,8 @@ func TestFromSource(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(tt.changes) {
 			t.Errorf("%s: changes %v, want %v", tt.name, got, tt.changes)
 		}
-		back, err := ParseCanonical(CanonicalText(rs))
-		if err != nil || CanonicalText(back) != CanonicalText(rs) {
+		back, err := ParseCanonical(canonicalText(rs))
+		if err != nil || canonicalText(back) != canonicalText(rs) {
 			t.Errorf("%s: canonical text does not read back: %v", tt.name, err)
 		}
 	}

@@ -21,10 +21,10 @@ type Change struct {
 }
 
 // Added counts the lines the change adds.
-func (c Change) Added() int { a, _ := Count(c.Lines); return a }
+func (c Change) Added() int { a, _ := countOps(c.Lines); return a }
 
 // Removed counts the lines the change removes.
-func (c Change) Removed() int { _, r := Count(c.Lines); return r }
+func (c Change) Removed() int { _, r := countOps(c.Lines); return r }
 
 // MarshalJSON writes each line as {"op": "+", "text": ...}.
 func (o Op) MarshalJSON() ([]byte, error) {
@@ -40,8 +40,9 @@ func Compare(a, b *Ruleset) []Change {
 	a.Sort()
 	b.Sort()
 	out := []Change{}
-	at, bt := tableMap(a), tableMap(b)
-	tkeys := unionKeys(tableKeys(a), tableKeys(b))
+	at, akeys := byKey(a.Tables)
+	bt, bkeys := byKey(b.Tables)
+	tkeys := unionKeys(akeys, bkeys)
 	sort.Strings(tkeys)
 	for _, key := range tkeys {
 		ta, tb := at[key], bt[key]
@@ -51,11 +52,12 @@ func Compare(a, b *Ruleset) []Change {
 		case tb == nil:
 			out = append(out, wholeTable(ta, "removed", '-')...)
 		default:
-			if ops := Lines(ta.Attrs, tb.Attrs); changed(ops) {
+			if ops := lineDiff(ta.Attrs, tb.Attrs); changed(ops) {
 				out = append(out, Change{Table: key, Status: "changed", Lines: ops})
 			}
-			ao, bo := objMap(ta), objMap(tb)
-			keys := unionKeys(objKeys(ta), objKeys(tb))
+			ao, aok := byKey(ta.Objects)
+			bo, bok := byKey(tb.Objects)
+			keys := unionKeys(aok, bok)
 			sort.SliceStable(keys, func(i, j int) bool {
 				x, y := ao[keys[i]], ao[keys[j]]
 				if x == nil {
@@ -91,11 +93,11 @@ func Compare(a, b *Ruleset) []Change {
 // lines.
 func objectLines(a, b *Object) []Op {
 	if a.Kind != "set" && a.Kind != "map" {
-		return Lines(a.Lines, b.Lines)
+		return lineDiff(a.Lines, b.Lines)
 	}
 	ha, ea := splitElems(a.Lines)
 	hb, eb := splitElems(b.Lines)
-	ops := Lines(ha, hb)
+	ops := lineDiff(ha, hb)
 	if len(ea) == 0 && len(eb) == 0 {
 		return ops
 	}
@@ -171,43 +173,22 @@ func changed(ops []Op) bool {
 	return false
 }
 
-func tableMap(rs *Ruleset) map[string]*Table {
-	m := map[string]*Table{}
-	for _, t := range rs.Tables {
-		m[t.Key()] = t
+// byKey indexes tables or objects by Key and lists the keys in order.
+func byKey[T interface{ Key() string }](xs []T) (map[string]T, []string) {
+	m := make(map[string]T, len(xs))
+	keys := make([]string, 0, len(xs))
+	for _, x := range xs {
+		m[x.Key()] = x
+		keys = append(keys, x.Key())
 	}
-	return m
-}
-
-func tableKeys(rs *Ruleset) []string {
-	var out []string
-	for _, t := range rs.Tables {
-		out = append(out, t.Key())
-	}
-	return out
-}
-
-func objMap(t *Table) map[string]*Object {
-	m := map[string]*Object{}
-	for _, o := range t.Objects {
-		m[o.Key()] = o
-	}
-	return m
-}
-
-func objKeys(t *Table) []string {
-	var out []string
-	for _, o := range t.Objects {
-		out = append(out, o.Key())
-	}
-	return out
+	return m, keys
 }
 
 // unionKeys merges two key lists without repeats.
 func unionKeys(a, b []string) []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, op := range Lines(a, b) {
+	for _, op := range lineDiff(a, b) {
 		if !seen[op.Text] {
 			seen[op.Text] = true
 			out = append(out, op.Text)

@@ -14,21 +14,21 @@ type Op struct {
 	Text string `json:"text"`
 }
 
-// maxEdits bounds the work of Lines: beyond this many edits the remaining
-// middle part is reported as removed and added wholesale. Lines keeps the
+// maxEdits bounds the work of lineDiff: beyond this many edits the remaining
+// middle part is reported as removed and added wholesale. lineDiff keeps the
 // frontier of every edit distance to walk the path back, (2d+1) ints for
 // distance d: at most 2*maxEdits distances cost about 4*maxEdits^2 ints
 // (32 MB), whatever the size of the texts; past maxCountWork steps of
 // the search it gives up the same way, so its time is bounded too.
 const maxEdits = 1000
 
-// maxCountWork bounds the diagonal steps and line comparisons of Lines'
+// maxCountWork bounds the diagonal steps and line comparisons of lineDiff's
 // search (a few hundred milliseconds).
 const maxCountWork = 1 << 27
 
-// Lines returns a shortest edit script from a to b (Myers' algorithm), as
+// lineDiff returns a shortest edit script from a to b (Myers' algorithm), as
 // a sequence of kept, removed and added lines.
-func Lines(a, b []string) []Op {
+func lineDiff(a, b []string) []Op {
 	// Common prefix and suffix cost nothing.
 	pre := 0
 	for pre < len(a) && pre < len(b) && a[pre] == b[pre] {
@@ -49,8 +49,8 @@ func Lines(a, b []string) []Op {
 	return out
 }
 
-// Count returns how many lines a diff adds and removes.
-func Count(ops []Op) (added, removed int) {
+// countOps returns how many lines a diff adds and removes.
+func countOps(ops []Op) (added, removed int) {
 	for _, o := range ops {
 		switch o.Kind {
 		case '+':
@@ -160,6 +160,6 @@ func myers(a, b []string) []Op {
 }
 
 // CountLines returns how many lines a shortest edit script from a to b
-// adds and removes, as Count(Lines(a, b)) would, in memory linear in the
+// adds and removes, as countOps(lineDiff(a, b)) would, in memory linear in the
 // texts (history.CountLines, which history runs when it stores a version).
 func CountLines(a, b []string) (added, removed int) { return history.CountLines(a, b) }

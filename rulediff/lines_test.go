@@ -8,7 +8,7 @@ import (
 )
 
 // TestCountLinesMatchesLines: CountLines gives the counts of the edit
-// script Lines builds, on random texts small enough for both to be exact.
+// script lineDiff builds, on random texts small enough for both to be exact.
 func TestCountLinesMatchesLines(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	words := func(n, alphabet int) []string {
@@ -20,7 +20,7 @@ func TestCountLinesMatchesLines(t *testing.T) {
 	}
 	for i := range 500 {
 		a, b := words(r.IntN(60), 1+i%8), words(r.IntN(60), 1+i%8)
-		wa, wr := Count(Lines(a, b))
+		wa, wr := countOps(lineDiff(a, b))
 		ga, gr := CountLines(a, b)
 		if ga != wa || gr != wr {
 			t.Fatalf("CountLines(%q, %q) = +%d -%d, Lines gives +%d -%d", a, b, ga, gr, wa, wr)
@@ -39,7 +39,7 @@ func allocated(fn func()) uint64 {
 }
 
 // TestLineCountsBoundedMemory: two unrelated 150 KB versions (5,000 lines
-// each) cost Lines a few tens of MB and CountLines under 2 MB, where a
+// each) cost lineDiff a few tens of MB and CountLines under 2 MB, where a
 // trace of full frontiers took a gigabyte.
 func TestLineCountsBoundedMemory(t *testing.T) {
 	a, b := make([]string, 5000), make([]string, 5000)
@@ -57,12 +57,12 @@ func TestLineCountsBoundedMemory(t *testing.T) {
 		t.Errorf("CountLines = +%d -%d, want +5000 -5000", add, rm)
 	}
 	var ops []Op
-	n = allocated(func() { ops = Lines(a, b) })
+	n = allocated(func() { ops = lineDiff(a, b) })
 	t.Logf("Lines allocated %d bytes", n)
 	if n > 64<<20 {
 		t.Errorf("Lines allocated %d bytes, want under 64 MiB", n)
 	}
-	if add, rm := Count(ops); add != 5000 || rm != 5000 {
+	if add, rm := countOps(ops); add != 5000 || rm != 5000 {
 		t.Errorf("Lines = +%d -%d, want +5000 -5000", add, rm)
 	}
 }

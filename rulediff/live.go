@@ -37,7 +37,7 @@ func LiveSlot(ctx context.Context, netns string, slot names.Slot, tables []strin
 	for _, k := range tables {
 		want[k] = true
 	}
-	src, _, err := SlotSource(listing.String(), slot, func(k string) bool { return want[k] })
+	src, _, err := slotSource(listing.String(), slot, func(k string) bool { return want[k] })
 	if err != nil {
 		return "", fmt.Errorf("render slot %s: %w", slot, err)
 	}

@@ -177,11 +177,11 @@ func (rs *Ruleset) print(body func([]string) []string) string {
 	return b.String()
 }
 
-// StripSlots removes fwslot's slot layout from a ruleset listed from a
+// stripSlots removes fwslot's slot layout from a ruleset listed from a
 // namespace where fwslot installed it: the meta and marker chains go, each
 // base chain gets its user's policy and the rules of its slot copy back,
 // and per-slot names lose their prefix.
-func StripSlots(rs *Ruleset) {
+func stripSlots(rs *Ruleset) {
 	for _, t := range rs.Tables {
 		byName := map[string]*Object{}
 		for _, o := range t.Objects {

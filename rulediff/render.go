@@ -56,14 +56,14 @@ func RenderCompiled(ctx context.Context, rs *slots.Ruleset, ifaces []slots.Iface
 	if err != nil {
 		return nil, err
 	}
-	StripSlots(out)
+	stripSlots(out)
 	out.Sort()
 	return out, nil
 }
 
-// RenderFile compiles a ruleset file for the given interfaces and renders
+// renderFile compiles a ruleset file for the given interfaces and renders
 // it as RenderCompiled does, so a file and a stored version print alike.
-func RenderFile(ctx context.Context, file string, ifaces []slots.Iface) (*Ruleset, error) {
+func renderFile(ctx context.Context, file string, ifaces []slots.Iface) (*Ruleset, error) {
 	rs, err := slots.Compile(ctx, file, ifaces)
 	if err != nil {
 		return nil, err

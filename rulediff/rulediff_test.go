@@ -32,21 +32,21 @@ func TestLines(t *testing.T) {
 		{"x a y b z", "a b", 0, 3, "-x a-y b-z"},
 	}
 	for _, c := range cases {
-		ops := Lines(split(c.a), split(c.b))
+		ops := lineDiff(split(c.a), split(c.b))
 		var script strings.Builder
 		for _, o := range ops {
 			script.WriteByte(o.Kind)
 			script.WriteString(o.Text)
 		}
 		got := strings.ReplaceAll(script.String(), " ", " ")
-		add, rm := Count(ops)
+		add, rm := countOps(ops)
 		if add != c.add || rm != c.rm || got != c.wantScript {
 			t.Errorf("Lines(%q, %q) = %q (+%d -%d), want %q (+%d -%d)", c.a, c.b, got, add, rm, c.wantScript, c.add, c.rm)
 		}
 	}
 }
 
-// A listing as nft prints fwslot's layout; StripSlots gives the user's view.
+// A listing as nft prints fwslot's layout; stripSlots gives the user's view.
 const slotListing = `table inet filter {
 	set fwslot_a_allowed {
 		type ipv4_addr
@@ -84,7 +84,7 @@ func TestParseAndStrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	StripSlots(rs)
+	stripSlots(rs)
 	rs.Sort()
 	want := `table inet filter {
 	set allowed {
@@ -190,15 +190,15 @@ table inet filter {
 `)
 	three := write("three.nft", strings.Replace(string(must(os.ReadFile(one))), "198.51.100.7", "198.51.100.8", 1))
 	ctx := context.Background()
-	r1, err := RenderFile(ctx, one, nil)
+	r1, err := renderFile(ctx, one, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r2, err := RenderFile(ctx, two, nil)
+	r2, err := renderFile(ctx, two, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r3, err := RenderFile(ctx, three, nil)
+	r3, err := renderFile(ctx, three, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -115,7 +115,7 @@ func benchScale(b *testing.B, name, v1, v2 string) {
 		if err != nil {
 			return "", err
 		}
-		return CanonicalText(rs), nil
+		return canonicalText(rs), nil
 	}
 	s, err := history.Open(db, history.Options{Canonical: canon})
 	if err != nil {

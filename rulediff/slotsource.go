@@ -8,7 +8,7 @@ import (
 	"github.com/fwslot/fwslot/internal/names"
 )
 
-// SlotSource turns `nft -s list table` output of tables in fwslot's layout
+// slotSource turns `nft -s list table` output of tables in fwslot's layout
 // into nft source of one slot as the user would write it: the other slot's
 // chains, sets and objects go, each base chain gets the slot's rules and the
 // user's policy back, names lose their per-slot prefix. Rules added by
@@ -16,7 +16,7 @@ import (
 // those after its policy rule (which never matched) at the end, where plain
 // nft would have run them; notes say so. Tables not in the layout are
 // left out, and those keep refuses (keep nil keeps all).
-func SlotSource(listing string, slot names.Slot, keep func(key string) bool) (string, []string, error) {
+func slotSource(listing string, slot names.Slot, keep func(key string) bool) (string, []string, error) {
 	rs, err := Parse(listing)
 	if err != nil {
 		return "", nil, err
@@ -54,7 +54,7 @@ func SlotSource(listing string, slot names.Slot, keep func(key string) bool) (st
 		kept = append(kept, t)
 	}
 	rs.Tables = kept
-	StripSlots(rs)
+	stripSlots(rs)
 	// Kernel order depends on when objects were created (a hand change,
 	// a restage); sorted, the same content always renders the same.
 	// nft resolves references to chains declared further down.

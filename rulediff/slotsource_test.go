@@ -65,7 +65,7 @@ func TestSlotSource(t *testing.T) {
 		{names.SlotB, func(string) bool { return false }, nil, []string{"table"}, 0},
 	}
 	for _, c := range cases {
-		src, notes, err := SlotSource(bothSlots, c.slot, c.keep)
+		src, notes, err := slotSource(bothSlots, c.slot, c.keep)
 		if err != nil {
 			t.Fatal(err)
 		}

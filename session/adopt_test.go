@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fwslot/fwslot/internal/kerneltest"
 	"github.com/fwslot/fwslot/internal/testnet"
 )
 
@@ -30,7 +31,7 @@ func TestAdoptExistingTable(t *testing.T) {
 }
 `)
 	testnet.Run(t, target, "nft", "-f", legacy)
-	before := production(t, target)
+	before := kerneltest.Production(t, target)
 	expectReach(t, peer, map[string]bool{"22": true, "80": false})
 
 	tg := newTarget(t, target)
@@ -39,7 +40,7 @@ func TestAdoptExistingTable(t *testing.T) {
 	if res.Adopted != 1 || res.Version != 2 || res.Slot != "b" {
 		t.Fatalf("first load over an existing table: %+v", res)
 	}
-	if !bytes.Equal(before, production(t, target)) {
+	if !bytes.Equal(before, kerneltest.Production(t, target)) {
 		t.Fatal("load changed the running legacy table")
 	}
 	expectReach(t, peer, map[string]bool{"22": true, "80": false})

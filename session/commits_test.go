@@ -118,7 +118,7 @@ func TestEndingPendingSwapIsOneCommit(t *testing.T) {
 	}{
 		{"rollback", func(tg *Target, _ uint64) error { _, err := tg.Rollback(ctx, 0); return err }, "rollback", "rolled back", ""},
 		{"revert", func(tg *Target, seq uint64) error {
-			_, err := Revert(ctx, tg, seq, "not confirmed in time")
+			_, err := revert(ctx, tg, seq, "not confirmed in time")
 			return err
 		}, "revert", "reverted", "not confirmed in time"},
 	}

@@ -35,8 +35,8 @@ func (s *Session) Confirm(ctx context.Context) (uint64, error) {
 		if prod != nil {
 			live = fmt.Sprintf("version %d", prod.Version)
 		}
-		return 0, fmt.Errorf("%w: version %d waits for confirmation but the kernel runs %s (rebooted or flushed?); it stays unconfirmed and reverts at %s; run `fwslot restore` to bring back version %d",
-			ErrNotLive, p.To, live, p.Deadline.Local().Format("15:04:05"), p.From)
+		return 0, fmt.Errorf("%w: version %d waits for confirmation but the kernel runs %s (rebooted or flushed?); it stays unconfirmed and reverts to version %d at %s",
+			ErrNotLive, p.To, live, p.From, p.Deadline.Local().Format("15:04:05"))
 	}
 	if err := s.store().SetResult(s.key(), p.Seq, "confirmed", ""); err != nil {
 		return 0, err
@@ -44,7 +44,7 @@ func (s *Session) Confirm(ctx context.Context) (uint64, error) {
 	return p.To, nil
 }
 
-// Revert undoes the pending confirmed swap with activation seq, if it is
+// revert undoes the pending confirmed swap with activation seq, if it is
 // still pending: the previous version goes live again in one transaction
 // and history records why. It does nothing (and returns nil, nil) when
 // the swap was confirmed or otherwise settled. The watchdog calls it at
@@ -56,7 +56,7 @@ func (s *Session) Confirm(ctx context.Context) (uint64, error) {
 // says reverted, so restore never brings the unconfirmed version back.
 // When the watchdog already flipped the kernel back (history was busy),
 // reconciling records that revert.
-func Revert(ctx context.Context, t *Target, seq uint64, reason string) (*Result, error) {
+func revert(ctx context.Context, t *Target, seq uint64, reason string) (*Result, error) {
 	if p, ok, err := t.Store.Pending(t.Key()); err != nil || !ok || p.Seq != seq {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fwslot/fwslot/internal/kerneltest"
 	"github.com/fwslot/fwslot/internal/testnet"
 )
 
@@ -100,11 +101,11 @@ func TestForcedSwapWithoutHistoryChangesNothing(t *testing.T) {
 	if err := tg.Store.DeleteVersion(tg.Key(), 2); err != nil {
 		t.Fatal(err)
 	}
-	before := production(t, target)
+	before := kerneltest.Production(t, target)
 	if _, err := tg.Swap(context.Background(), SwapOptions{Force: true}); err == nil {
 		t.Fatal("forced swap without the staged version in history succeeded")
 	}
-	if !bytes.Equal(before, production(t, target)) {
+	if !bytes.Equal(before, kerneltest.Production(t, target)) {
 		t.Fatal("a failed forced swap changed production")
 	}
 	expectReach(t, peer, map[string]bool{"22": true, "8081": false})

@@ -163,8 +163,8 @@ func (s *Session) checkOwner() error {
 	if mine == "" {
 		mine = "none yet"
 	}
-	return fmt.Errorf("%s is managed by history %s (%s), not by %s (identity %s): %w; use --db %s",
-		s.key(), owner, db, s.store().Path(), mine, slots.ErrNotOwner, db)
+	return fmt.Errorf("%s is managed by history %s (%s), not by %s (identity %s): %w",
+		s.key(), owner, db, s.store().Path(), mine, slots.ErrNotOwner)
 }
 
 // expire reverts a pending confirmed swap whose deadline has passed (its

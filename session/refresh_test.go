@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fwslot/fwslot/internal/kerneltest"
 	"github.com/fwslot/fwslot/internal/names"
 	"github.com/fwslot/fwslot/internal/nfnl"
 	"github.com/fwslot/fwslot/internal/testnet"
@@ -46,15 +47,7 @@ func refreshRuleset(seed int, other string, n int, decl string) string {
 // liveCanon reads the live slot of ns in canonical form.
 func liveCanon(t *testing.T, ns string) *slots.Canon {
 	t.Helper()
-	c, err := nfnl.Dial(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	st, err := slots.ReadState(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, st := kerneltest.State(t, ns)
 	slot := names.SlotA
 	for _, ts := range st.Managed() {
 		slot = ts.Active
@@ -148,7 +141,7 @@ func TestRefreshRefusedLeavesProduction(t *testing.T) {
 		load(t, tg, writeRuleset(t, fmt.Sprintf("v%d.nft", i+1), refreshRuleset(0, other, 2990, "size 3000;")))
 		mustSwap(t, tg)
 	}
-	beforeProd := production(t, ns)
+	beforeProd := kerneltest.Production(t, ns)
 	before := nftList(t, ns, "-a", "list", "ruleset")
 	bad := writeRuleset(t, "bad.nft", refreshRuleset(0, "counter", 3010, "size 3000;"))
 
@@ -184,7 +177,7 @@ func TestRefreshRefusedLeavesProduction(t *testing.T) {
 	if after := nftList(t, ns, "-a", "list", "ruleset"); after != before {
 		t.Fatalf("refused refresh changed the kernel:\n--- before\n%s\n--- after\n%s", before, after)
 	}
-	if !reflect.DeepEqual(production(t, ns), beforeProd) {
+	if !reflect.DeepEqual(kerneltest.Production(t, ns), beforeProd) {
 		t.Fatal("refused refresh changed production")
 	}
 }
@@ -216,7 +209,7 @@ func TestFastElementsRefusedLeavesProduction(t *testing.T) {
 	load(t, tg, writeRuleset(t, "good.nft", body(1, "")))
 	mustSwap(t, tg)
 	before := nftList(t, ns, "-a", "list", "ruleset")
-	beforeProd := production(t, ns)
+	beforeProd := kerneltest.Production(t, ns)
 	if !strings.Contains(before, "10.1.5.219") {
 		t.Fatal("the good version's elements are not live")
 	}
@@ -235,7 +228,7 @@ func TestFastElementsRefusedLeavesProduction(t *testing.T) {
 	if after := nftList(t, ns, "-a", "list", "ruleset"); after != before {
 		t.Fatalf("refused load changed the kernel:\n--- before\n%s\n--- after\n%s", before, after)
 	}
-	if !reflect.DeepEqual(production(t, ns), beforeProd) {
+	if !reflect.DeepEqual(kerneltest.Production(t, ns), beforeProd) {
 		t.Fatal("refused load changed production")
 	}
 }

@@ -8,29 +8,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fwslot/fwslot/internal/kerneltest"
 	"github.com/fwslot/fwslot/internal/names"
 	"github.com/fwslot/fwslot/internal/nfnl"
+	"github.com/fwslot/fwslot/internal/nfnltest"
 	"github.com/fwslot/fwslot/internal/testnet"
 	"github.com/fwslot/fwslot/slots"
 )
-
-// badRule is a rule the kernel refuses: an immediate into register 99.
-// slots' Install test has its twin.
-func badRule() []byte {
-	var e nfnl.Encoder
-	e.Nested(nfnl.RuleExpressions, func(l *nfnl.Encoder) {
-		l.Nested(nfnl.ListElem, func(x *nfnl.Encoder) {
-			x.String(nfnl.ExprName, "immediate")
-			x.Nested(nfnl.ExprData, func(d *nfnl.Encoder) {
-				d.Uint32(nfnl.ImmediateDreg, 99)
-				d.Nested(nfnl.ImmediateData, func(dd *nfnl.Encoder) {
-					dd.Raw(1, []byte{0, 0, 0, 1}) // NFTA_DATA_VALUE
-				})
-			})
-		})
-	})
-	return e.Bytes()
-}
 
 // TestKernelRefusalNamesTheRule proves that a rule the kernel refuses
 // while staging is reported with the file, line and text that wrote it,
@@ -64,15 +48,7 @@ add rule inet t other udp dport 53 accept
 	if _, err := tg.Load(context.Background(), good, LoadOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := nfnl.Dial(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	st, err := slots.ReadState(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, st := kerneltest.State(t, ns)
 	var fb nfnl.Batch
 	if err := slots.Flip(&fb, st, names.SlotB, nil); err != nil {
 		t.Fatal(err)
@@ -103,7 +79,7 @@ add rule inet t other udp dport 53 accept
 				Check: func(_ context.Context, _ string, rs *slots.Ruleset) error {
 					for _, ch := range rs.Tables[0].Chains {
 						if ch.Name == tc.chain || (tc.chain == "" && ch.Binding) {
-							ch.Rules[tc.rule] = badRule()
+							ch.Rules[tc.rule] = nfnltest.RefusedRule()
 							return nil
 						}
 					}

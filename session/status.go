@@ -28,14 +28,14 @@ func (s *Session) Status() (*slots.Status, error) {
 	for _, ts := range s.st.Tables {
 		if ts.Flushed {
 			st.Drift = true
-			st.DriftChanges = append(st.DriftChanges, fmt.Sprintf("table %s was flushed by hand: fwslot's rules are gone and only its base chains' policies apply; run `fwslot restore`", ts.Key()))
+			st.DriftChanges = append(st.DriftChanges, fmt.Sprintf("table %s was flushed by hand: fwslot's rules are gone and only its base chains' policies apply", ts.Key()))
 		}
 	}
 	if n, err := s.vanished(st); err != nil {
 		return nil, err
 	} else if n != 0 {
 		st.Drift, st.Vanished = true, n
-		st.DriftChanges = append(st.DriftChanges, fmt.Sprintf("version %d is no longer in the kernel (its tables were deleted or flushed, or the host rebooted); run `fwslot restore`", n))
+		st.DriftChanges = append(st.DriftChanges, fmt.Sprintf("version %d is no longer in the kernel (its tables were deleted or flushed, or the host rebooted)", n))
 	}
 	if s.store() != nil {
 		if p, ok, err := s.store().Pending(s.key()); err == nil && ok {

@@ -15,11 +15,14 @@ import (
 
 var (
 	// ErrNothingStaged means swap found an empty staging slot.
-	ErrNothingStaged = errors.New("nothing is staged: run `fwslot load FILE` first")
+	ErrNothingStaged = errors.New("nothing is staged")
 	// ErrDrift means production was changed behind fwslot's back.
 	ErrDrift = errors.New("production has drifted")
-	// ErrPending means a confirmed swap still waits for `fwslot confirm`.
+	// ErrPending means a confirmed swap still waits for confirmation.
 	ErrPending = errors.New("a swap waits for confirmation")
+	// ErrNoEarlier means rollback found no version that was live before
+	// the current one; a caller can still name a version to make live.
+	ErrNoEarlier = errors.New("rollback refused")
 )
 
 // SwapOptions tune Swap.
@@ -93,7 +96,7 @@ func (s *Session) Swap(ctx context.Context, opts SwapOptions) (*Result, error) {
 		if p, ok, err := t.Store.Pending(t.Key()); err != nil {
 			return nil, err
 		} else if ok {
-			return nil, fmt.Errorf("%w: version %d reverts to %d at %s unless you run `fwslot confirm`; confirm first, or use --force", ErrPending, p.To, p.From, p.Deadline.Local().Format("15:04:05"))
+			return nil, fmt.Errorf("%w: version %d reverts to %d at %s unless it is confirmed", ErrPending, p.To, p.From, p.Deadline.Local().Format("15:04:05"))
 		}
 	}
 	// A forced swap checks drift too: hand-edited staging content must
@@ -103,7 +106,7 @@ func (s *Session) Swap(ctx context.Context, opts SwapOptions) (*Result, error) {
 		return nil, err
 	}
 	if d.Drift && !opts.Force {
-		return nil, fmt.Errorf("%w: %s; inspect with `fwslot status`, then load and swap a version that says what you want, or swap with --force", ErrDrift, strings.Join(d.Changes, "; "))
+		return nil, fmt.Errorf("%w: %s", ErrDrift, strings.Join(d.Changes, "; "))
 	}
 	// A content check that found no drift is recorded with the swap.
 	s.clean = !d.Drift && d.Checked == "content"
@@ -205,9 +208,9 @@ func (s *Session) previous(current uint64) (uint64, error) {
 		first = first || acts[i].To == current
 	}
 	if first {
-		return 0, fmt.Errorf("version %d is the first version that went live here: there is nothing before it to roll back to (a version that was only staged can be made live with --to N; see `fwslot history`)", current)
+		return 0, fmt.Errorf("%w: version %d is the first version that went live here: there is nothing before it to roll back to (a version that was only staged can still be made live by its number)", ErrNoEarlier, current)
 	}
-	return 0, fmt.Errorf("history has no version that was live before version %d; name one with --to N (see `fwslot history`)", current)
+	return 0, fmt.Errorf("%w: history has no version that was live before version %d", ErrNoEarlier, current)
 }
 
 // compiled returns a version's compiled form from history.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fwslot/fwslot/internal/kerneltest"
 	"github.com/fwslot/fwslot/internal/nsutil"
 	"github.com/fwslot/fwslot/internal/testnet"
 	"github.com/fwslot/fwslot/slots"
@@ -48,12 +49,12 @@ func TestLoadSwapRollbackWithPackets(t *testing.T) {
 	v2 := writeRuleset(t, "web.nft", onlyWeb)
 
 	expectReach(t, peer, map[string]bool{"22": true, "80": true})
-	before := production(t, target)
+	before := kerneltest.Production(t, target)
 	r := load(t, tg, v1)
 	if r.Version != 1 || r.Slot != "b" {
 		t.Fatalf("first load: %+v", r)
 	}
-	if !bytes.Equal(before, production(t, target)) {
+	if !bytes.Equal(before, kerneltest.Production(t, target)) {
 		t.Fatal("load changed production")
 	}
 	expectReach(t, peer, map[string]bool{"22": true, "80": true})
@@ -63,11 +64,11 @@ func TestLoadSwapRollbackWithPackets(t *testing.T) {
 	}
 	expectReach(t, peer, map[string]bool{"22": true, "80": false})
 
-	before = production(t, target)
+	before = kerneltest.Production(t, target)
 	if r := load(t, tg, v2); r.Version != 2 {
 		t.Fatalf("second load: %+v", r)
 	}
-	if !bytes.Equal(before, production(t, target)) {
+	if !bytes.Equal(before, kerneltest.Production(t, target)) {
 		t.Fatal("staging version 2 changed production")
 	}
 	expectReach(t, peer, map[string]bool{"22": true, "80": false})
@@ -161,7 +162,7 @@ func TestFailedLoadLeavesProductionAndStaging(t *testing.T) {
 	mustSwap(t, tg)
 	load(t, tg, writeRuleset(t, "v2.nft", withSet+"\n# staged\n"))
 	before := testnet.Run(t, target, "nft", "-a", "list", "ruleset")
-	beforeProd := production(t, target)
+	beforeProd := kerneltest.Production(t, target)
 	versions, _ := tg.Store.Versions(tg.Key())
 
 	cases := []struct {
@@ -189,7 +190,7 @@ func TestFailedLoadLeavesProductionAndStaging(t *testing.T) {
 			if c.name == "syntax error" && !strings.Contains(err.Error(), "bad.nft:2:") {
 				t.Fatalf("error lacks file:line: %v", err)
 			}
-			if !bytes.Equal(beforeProd, production(t, target)) {
+			if !bytes.Equal(beforeProd, kerneltest.Production(t, target)) {
 				t.Fatal("failed load changed production")
 			}
 			if after := testnet.Run(t, target, "nft", "-a", "list", "ruleset"); after != before {

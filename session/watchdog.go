@@ -216,7 +216,7 @@ func (w *Watchdog) revertWithHistory(ctx context.Context, reason string, wait ti
 	defer s.Close()
 	t := w.target()
 	t.Store = s
-	res, err := Revert(ctx, t, w.Seq, reason)
+	res, err := revert(ctx, t, w.Seq, reason)
 	if errors.Is(err, slots.ErrNotOwner) {
 		w.logf("ERROR: %v; stopping", err)
 		return true, err

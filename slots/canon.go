@@ -74,7 +74,7 @@ func Canonical(rs *Ruleset, o CanonOptions) (*Canon, error) {
 			}
 		}
 		for _, s := range tab.Sets {
-			if s.Anonymous() {
+			if s.anonymous() {
 				d, err := cn.setDigest(s)
 				if err != nil {
 					return nil, err
@@ -143,7 +143,7 @@ func Canonical(rs *Ruleset, o CanonOptions) (*Canon, error) {
 			c.Chains[prefix+" "+name] = cc
 		}
 		for _, s := range tab.Sets {
-			if s.Anonymous() || other(s.Name) || (o.MaskState && s.Shared) {
+			if s.anonymous() || other(s.Name) || (o.MaskState && s.Shared) {
 				continue
 			}
 			d, err := cn.setDigest(s)

@@ -34,7 +34,13 @@ type CompileError struct {
 	// Hint names a likely cause nft's message does not (iptables-save
 	// input, CRLF line endings); empty when there is none.
 	Hint string
+	// cause is the sentinel for Hint (ErrIptablesInput, ErrCRLF), if any.
+	cause error
 }
+
+// Unwrap returns the sentinel of the likely cause (ErrIptablesInput,
+// ErrCRLF), or nil.
+func (e *CompileError) Unwrap() error { return e.cause }
 
 func (e *CompileError) Error() string {
 	msg := fmt.Sprintf("nft rejected %s:\n%s", e.File, strings.TrimRight(e.Output, "\n"))
@@ -226,10 +232,10 @@ func compileWhole(ctx context.Context, b *source.Bundle, ifaces []Iface, timer T
 	return rs, nil
 }
 
-// MaxLevels is how many levels of chains a ruleset may nest, its base
+// maxLevels is how many levels of chains a ruleset may nest, its base
 // chain included: nf_tables validates at most 16 (a base chain and 15
 // jumps), and fwslot's dispatch jump into the slot takes one of them.
-const MaxLevels = 15
+const maxLevels = 15
 
 // InputError is a ruleset nft accepts but fwslot cannot stage. Like a
 // CompileError, it is bad input.
@@ -248,7 +254,7 @@ func (e *InputError) Error() string {
 
 // depthMessage says why a ruleset nesting levels deep cannot be staged.
 func depthMessage(levels string) string {
-	return fmt.Sprintf("the ruleset nests jumps %s levels deep; nf_tables allows 16 and fwslot's dispatch uses one, so at most %d", levels, MaxLevels)
+	return fmt.Sprintf("the ruleset nests jumps %s levels deep; nf_tables allows 16 and fwslot's dispatch uses one, so at most %d", levels, maxLevels)
 }
 
 // checkDepth refuses a ruleset whose chains nest deeper than MaxLevels,
@@ -260,7 +266,7 @@ func checkDepth(b *source.Bundle, rs *Ruleset) error {
 		if err != nil {
 			return fmt.Errorf("check jump depth of table %s: %w", t.Key(), err)
 		}
-		if len(path) <= MaxLevels {
+		if len(path) <= maxLevels {
 			continue
 		}
 		binding := map[string]bool{}
@@ -281,7 +287,7 @@ func checkDepth(b *source.Bundle, rs *Ruleset) error {
 		// The jump from the last chain that fits into the first that
 		// does not; inside an anonymous chain, the rule of the user's
 		// chain that holds it.
-		k := MaxLevels - 1
+		k := maxLevels - 1
 		for k > 0 && binding[path[k]] {
 			k--
 		}

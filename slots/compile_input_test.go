@@ -134,11 +134,11 @@ func TestNftLimits(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		nft  string
-		lim  NftLimits
+		lim  nftLimits
 		want string
 	}{
-		{"spin", NftLimits{Memory: 1 << 30, CPU: time.Second, Wall: time.Minute}, "nft exceeded its CPU limit of 1s compiling /ruleset.nft"},
-		{"sleep", NftLimits{Memory: 1 << 30, CPU: time.Minute, Wall: 300 * time.Millisecond}, "nft took longer than 300ms compiling /ruleset.nft and was stopped"},
+		{"spin", nftLimits{Memory: 1 << 30, CPU: time.Second, Wall: time.Minute}, "nft exceeded its CPU limit of 1s compiling /ruleset.nft"},
+		{"sleep", nftLimits{Memory: 1 << 30, CPU: time.Minute, Wall: 300 * time.Millisecond}, "nft took longer than 300ms compiling /ruleset.nft and was stopped"},
 	} {
 		t.Run(tt.nft, func(t *testing.T) {
 			dir := t.TempDir()

@@ -374,7 +374,7 @@ func checkReserved(t *Table) error {
 		}
 	}
 	for _, s := range t.Sets {
-		if (!s.Anonymous() || !kernelNumbered(s.Name)) && names.Reserved(s.Name) {
+		if (!s.anonymous() || !kernelNumbered(s.Name)) && names.Reserved(s.Name) {
 			return bad("set", s.Name)
 		}
 	}

@@ -126,9 +126,9 @@ func extractTable(kt *Table, slot names.Slot, decl *Table) (*Table, []string, er
 		if !perSlot && !used[s.Name] && !declares(decl, "set", s.Name) {
 			continue // anonymous or shared, and not this version's
 		}
-		us := &Set{Name: ref.name, Flags: s.Flags, Attrs: s.Attrs, Shared: !perSlot && !s.Anonymous()}
+		us := &Set{Name: ref.name, Flags: s.Flags, Attrs: s.Attrs, Shared: !perSlot && !s.anonymous()}
 		for _, e := range s.Elems {
-			p, err := patchElem(e, rn, s.ObjType())
+			p, err := patchElem(e, rn, s.objType())
 			if err != nil {
 				return nil, nil, fmt.Errorf("set %s: %w", ref.name, err)
 			}
@@ -218,7 +218,7 @@ func declares(t *Table, kind, name string) bool {
 	switch kind {
 	case "set":
 		for _, s := range t.Sets {
-			if s.Name == name && !s.Anonymous() {
+			if s.Name == name && !s.anonymous() {
 				return true
 			}
 		}

@@ -21,7 +21,7 @@ func attachFast(rs *Ruleset, fast []*fastSet) bool {
 				continue
 			}
 			for _, s := range t.Sets {
-				if s.Name == fs.list.Set && !s.Anonymous() {
+				if s.Name == fs.list.Set && !s.anonymous() {
 					hit, ht = s, t
 				}
 			}

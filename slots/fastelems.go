@@ -195,6 +195,16 @@ func (e *elemEncoder) split(words []string) (key, data []string, err error) {
 	return words[:i], words[i+1:], nil
 }
 
+// element splits one element's words into its key words, its data words
+// (nil for a plain set) and the key's ranges, one per concatenated field.
+func (e *elemEncoder) element(words []string) (key, data []string, parts [][2][]byte, err error) {
+	if key, data, err = e.split(words); err != nil {
+		return nil, nil, nil, err
+	}
+	parts, err = e.keyParts(key)
+	return key, data, parts, err
+}
+
 // keyParts groups key words into one range per concatenated field.
 func (e *elemEncoder) keyParts(words []string) ([][2][]byte, error) {
 	var fields [][]string
@@ -354,11 +364,7 @@ func (e *elemEncoder) plain(l *source.ElementList, concat bool) ([][]byte, error
 	seen := make(map[uint64]int32, l.Len())
 	for i := range l.Len() {
 		w := l.Elem(i)
-		kw, dw, err := e.split(w)
-		if err != nil {
-			return nil, err
-		}
-		parts, err := e.keyParts(kw)
+		kw, dw, parts, err := e.element(w)
 		if err != nil {
 			return nil, err
 		}
@@ -426,11 +432,7 @@ func (e *elemEncoder) rangesSingle(l *source.ElementList, merge bool) ([][]byte,
 	spans := make([]span, 0, l.Len())
 	for i := range l.Len() {
 		w := l.Elem(i)
-		kw, dw, err := e.split(w)
-		if err != nil {
-			return nil, err
-		}
-		parts, err := e.keyParts(kw)
+		_, dw, parts, err := e.element(w)
 		if err != nil {
 			return nil, err
 		}

@@ -1,7 +1,6 @@
 package slots
 
 import (
-	"context"
 	"errors"
 	"testing"
 
@@ -26,23 +25,8 @@ func TestBatchFromStaleStateFails(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ns := newTarget(t)
 			run(t, ns, "nft", "add table inet filter; add chain inet filter input { type filter hook input priority 0; }")
-			ifs, err := Interfaces(ns)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rs, err := Compile(context.Background(), file, ifs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			conn, err := nfnl.Dial(ns)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			st, err := ReadState(conn)
-			if err != nil {
-				t.Fatal(err)
-			}
+			rs := compileFor(t, ns, file)
+			conn, st := dialState(t, ns)
 			b := nfnl.Batch{Gen: st.Gen}
 			if err := Stage(&b, st, rs, names.SlotB, Tag{Version: 1, Hash: "h"}, names.SlotA); err != nil {
 				t.Fatal(err)
@@ -51,7 +35,7 @@ func TestBatchFromStaleStateFails(t *testing.T) {
 				run(t, ns, c.between...)
 			}
 			before := run(t, ns, "nft", "list", "ruleset")
-			err = conn.Commit(&b)
+			err := conn.Commit(&b)
 			after := run(t, ns, "nft", "list", "ruleset")
 			if !errors.Is(err, c.wantErr) || (err == nil) != (c.wantErr == nil) {
 				t.Fatalf("commit: %v, want %v", err, c.wantErr)

@@ -64,9 +64,8 @@ func writeFile(t testing.TB, body string) string {
 	return p
 }
 
-// stageAndFlip compiles file for ns, stages it into the inactive slot and
-// optionally makes it live, each in one transaction.
-func stageAndFlip(t testing.TB, ns, file string, version uint64, flip bool) {
+// compileFor compiles file for the interfaces of ns.
+func compileFor(t testing.TB, ns, file string) *Ruleset {
 	t.Helper()
 	ifs, err := Interfaces(ns)
 	if err != nil {
@@ -76,15 +75,31 @@ func stageAndFlip(t testing.TB, ns, file string, version uint64, flip bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rs
+}
+
+// dialState dials ns and reads its slot state; the connection stays
+// open until the test ends.
+func dialState(t testing.TB, ns string) (*nfnl.Conn, *State) {
+	t.Helper()
 	c, err := nfnl.Dial(ns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	st, err := ReadState(c)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c, st
+}
+
+// stageAndFlip compiles file for ns, stages it into the inactive slot and
+// optionally makes it live, each in one transaction.
+func stageAndFlip(t testing.TB, ns, file string, version uint64, flip bool) {
+	t.Helper()
+	rs := compileFor(t, ns, file)
+	c, st := dialState(t, ns)
 	active := names.SlotA
 	for _, ts := range st.Managed() {
 		active = ts.Active
@@ -100,7 +115,7 @@ func stageAndFlip(t testing.TB, ns, file string, version uint64, flip bool) {
 	if !flip {
 		return
 	}
-	st, err = ReadState(c)
+	st, err := ReadState(c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,18 @@
 package slots
 
-import "bytes"
+import (
+	"bytes"
+	"errors"
+)
+
+var (
+	// ErrIptablesInput means nft rejected a file that reads as
+	// iptables-save output; a *CompileError wraps it.
+	ErrIptablesInput = errors.New("the file is iptables-save output")
+	// ErrCRLF means nft rejected a file with Windows (CRLF) line endings;
+	// a *CompileError wraps it.
+	ErrCRLF = errors.New("the file has CRLF line endings")
+)
 
 // inputKind is what a ruleset file looks like from its first bytes.
 type inputKind int
@@ -48,14 +60,14 @@ func classify(head []byte) inputKind {
 	return kindNft
 }
 
-// hint says what to do about a file nft rejected, when its kind explains
-// the rejection.
-func (k inputKind) hint() string {
+// hint names the likely cause of nft's rejection of a file, when its
+// kind explains it, and the sentinel error for it.
+func (k inputKind) hint() (string, error) {
 	switch k {
 	case kindIptables:
-		return "this looks like iptables-save output, not nft syntax: use `fwslot load --from-iptables FILE` (or --from-ip6tables) to translate it"
+		return "this looks like iptables-save output, not nft syntax", ErrIptablesInput
 	case kindCRLF:
-		return "the file has Windows line endings (CRLF), which nft does not accept: convert it first, for example with `sed -i 's/\\r$//' FILE`"
+		return "the file has Windows line endings (CRLF), which nft does not accept", ErrCRLF
 	}
-	return ""
+	return "", nil
 }

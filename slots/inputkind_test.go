@@ -1,6 +1,11 @@
 package slots
 
-import "testing"
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+)
 
 func TestClassifyInput(t *testing.T) {
 	cases := []struct {
@@ -21,5 +26,31 @@ func TestClassifyInput(t *testing.T) {
 		if got := classify([]byte(c.head)); got != c.want {
 			t.Errorf("%s: got %d, want %d", c.name, got, c.want)
 		}
+	}
+}
+
+// A file nft rejects because of what it is (iptables-save output, CRLF
+// line endings) gives a CompileError that names the cause and wraps its
+// sentinel, and says nothing of fwslot's commands: what to run is the
+// command line's to say.
+func TestCompileRefusalNamesTheCause(t *testing.T) {
+	cases := []struct {
+		name, src string
+		want      error
+	}{
+		{"iptables-save", "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n", ErrIptablesInput},
+		{"crlf", "table inet t {\r\n\tchain c { type filter hook input priority 0; tcp dport 22 accept; }\r\n}\r\n", ErrCRLF},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Compile(context.Background(), writeFile(t, c.src), nil)
+			var ce *CompileError
+			if !errors.As(err, &ce) || !errors.Is(err, c.want) {
+				t.Fatalf("Compile: %v, want a CompileError wrapping %v", err, c.want)
+			}
+			if ce.Hint == "" || strings.Contains(err.Error(), "fwslot ") || strings.Contains(err.Error(), "--from") {
+				t.Fatalf("the error should name the cause and give no command-line advice:\n%v", err)
+			}
+		})
 	}
 }

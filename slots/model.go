@@ -96,11 +96,11 @@ type Set struct {
 	Shared bool
 }
 
-// Anonymous reports whether the set belongs to a single rule.
-func (s *Set) Anonymous() bool { return s.Flags&nfnl.SetFlagAnonymous != 0 }
+// anonymous reports whether the set belongs to a single rule.
+func (s *Set) anonymous() bool { return s.Flags&nfnl.SetFlagAnonymous != 0 }
 
-// ObjType returns the object type of an object map, or 0.
-func (s *Set) ObjType() uint32 {
+// objType returns the object type of an object map, or 0.
+func (s *Set) objType() uint32 {
 	attrs, err := nfnl.ParseAttrs(s.Attrs)
 	if err != nil {
 		return 0

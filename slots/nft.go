@@ -70,9 +70,9 @@ func inUserNamespace() bool {
 // system directories, never through $PATH.
 func nftPath() (string, error) { return sysbin.Nft() }
 
-// NftLimits bound what nft may spend compiling one ruleset: a few hundred
+// nftLimits bound what nft may spend compiling one ruleset: a few hundred
 // bytes of defines that double at each level make nft allocate gigabytes.
-type NftLimits struct {
+type nftLimits struct {
 	Memory uint64        // bytes of address space (RLIMIT_AS)
 	CPU    time.Duration // CPU time (RLIMIT_CPU)
 	Wall   time.Duration // wall-clock time
@@ -82,16 +82,16 @@ type NftLimits struct {
 // address space plus 64 bytes per input byte (nft needs about 30 for large
 // sets), and 30 s of CPU and wall time plus 1 s per 100 KB (nft compiles
 // 100k rules, 6 MB, in about 10 s).
-func limitsFor(size int64) NftLimits {
+func limitsFor(size int64) nftLimits {
 	t := 30*time.Second + time.Duration(size/100_000)*time.Second
-	return NftLimits{Memory: 1<<30 + 64*uint64(size), CPU: t, Wall: t + 30*time.Second}
+	return nftLimits{Memory: 1<<30 + 64*uint64(size), CPU: t, Wall: t + 30*time.Second}
 }
 
 // runNft runs `nft -f` (with -j for JSON input) on the private copy cp of
 // file under lim, in the
 // calling thread's namespace; its messages
 // name the user's files. Exceeding a limit is a *CompileError naming it.
-func runNft(ctx context.Context, nft, dir string, cp *source.Copy, file string, kind inputKind, lim NftLimits) error {
+func runNft(ctx context.Context, nft, dir string, cp *source.Copy, file string, kind inputKind, lim nftLimits) error {
 	ctx, cancel := context.WithTimeout(ctx, lim.Wall)
 	defer cancel()
 	args := []string{"-f", cp.Main}
@@ -138,7 +138,8 @@ func runNft(ctx context.Context, nft, dir string, cp *source.Copy, file string, 
 	case ctx.Err() != nil:
 		return ctx.Err()
 	}
-	return &CompileError{File: file, Output: text, Hint: kind.hint()}
+	hint, cause := kind.hint()
+	return &CompileError{File: file, Output: text, Hint: hint, cause: cause}
 }
 
 // outOfMemory reports whether nft failed for want of memory: it says so and

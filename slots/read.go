@@ -3,6 +3,7 @@ package slots
 import (
 	"bytes"
 	"fmt"
+	"iter"
 	"sort"
 
 	"github.com/fwslot/fwslot/internal/nfnl"
@@ -73,17 +74,12 @@ func ReadTables(c *nfnl.Conn, want func(family uint8, name string) bool) (*Rules
 	if len(rs.Tables) == 0 {
 		return rs, nil
 	}
-	lookup := func(m nfnl.Msg, kind uint16) *Table { return tables[tkey{m.Family, str(m, kind)}] }
 
-	cmsgs, err := c.Dump(nfnl.MsgGetChain, unix.AF_UNSPEC, nil)
+	cmsgs, err := dumpIn(c, nfnl.MsgGetChain, "chains", nfnl.ChainTable, tables)
 	if err != nil {
-		return nil, fmt.Errorf("list chains: %w", err)
+		return nil, err
 	}
-	for _, m := range cmsgs {
-		t := lookup(m, nfnl.ChainTable)
-		if t == nil {
-			continue
-		}
+	for m, t := range cmsgs {
 		ch := &Chain{Name: str(m, nfnl.ChainName)}
 		ch.Binding = u32(m, nfnl.ChainFlags)&nfnl.ChainFlagBinding != 0
 		if hook, ok := m.Attr(nfnl.ChainHook); ok {
@@ -111,15 +107,11 @@ func ReadTables(c *nfnl.Conn, want func(family uint8, name string) bool) (*Rules
 		}
 	}
 
-	smsgs, err := c.Dump(nfnl.MsgGetSet, unix.AF_UNSPEC, nil)
+	smsgs, err := dumpIn(c, nfnl.MsgGetSet, "sets", nfnl.SetTable, tables)
 	if err != nil {
-		return nil, fmt.Errorf("list sets: %w", err)
+		return nil, err
 	}
-	for _, m := range smsgs {
-		t := lookup(m, nfnl.SetTable)
-		if t == nil {
-			continue
-		}
+	for m, t := range smsgs {
 		attrs := m.Attrs
 		if d, ok := m.Attr(nfnl.SetDesc); ok && len(d) == 0 {
 			// The kernel dumps an empty description that it
@@ -158,37 +150,29 @@ func ReadTables(c *nfnl.Conn, want func(family uint8, name string) bool) (*Rules
 		t.Sets = append(t.Sets, s)
 	}
 
-	omsgs, err := c.Dump(nfnl.MsgGetObj, unix.AF_UNSPEC, nil)
+	omsgs, err := dumpIn(c, nfnl.MsgGetObj, "objects", nfnl.ObjTable, tables)
 	if err != nil {
-		return nil, fmt.Errorf("list objects: %w", err)
+		return nil, err
 	}
-	for _, m := range omsgs {
-		t := lookup(m, nfnl.ObjTable)
-		if t == nil {
-			continue
-		}
+	for m, t := range omsgs {
 		typ := u32(m, nfnl.ObjType)
 		t.Objs = append(t.Objs, &Obj{Name: str(m, nfnl.ObjName), Type: typ,
 			Attrs:  keep(m.Attrs, nfnl.ObjTable, nfnl.ObjName, nfnl.ObjUse, nfnl.ObjHandle, 7),
 			Shared: typ == nfnl.ObjTypeCounter || typ == nfnl.ObjTypeQuota})
 	}
 
-	fmsgs, err := c.Dump(nfnl.MsgGetFlowtable, unix.AF_UNSPEC, nil)
+	fmsgs, err := dumpIn(c, nfnl.MsgGetFlowtable, "flowtables", nfnl.FlowtableTable, tables)
 	if err != nil {
-		return nil, fmt.Errorf("list flowtables: %w", err)
+		return nil, err
 	}
-	for _, m := range fmsgs {
-		t := lookup(m, nfnl.FlowtableTable)
-		if t == nil {
-			continue
-		}
+	for m, t := range fmsgs {
 		t.Flowtables = append(t.Flowtables, &Flowtable{Name: str(m, nfnl.FlowtableName),
 			Attrs: keep(m.Attrs, nfnl.FlowtableTable, nfnl.FlowtableName, nfnl.FlowtableUse, nfnl.FlowtableHandle, 6)})
 	}
 
 	markDynsetTargets(rs)
 	for _, t := range rs.Tables {
-		sort.SliceStable(t.Sets, func(i, j int) bool { return !t.Sets[i].Anonymous() && t.Sets[j].Anonymous() })
+		sort.SliceStable(t.Sets, func(i, j int) bool { return !t.Sets[i].anonymous() && t.Sets[j].anonymous() })
 	}
 	return rs, nil
 }
@@ -205,7 +189,7 @@ const dataVerdict = 0xffffff00
 // markDynsetTargets.
 func stateSet(s *Set, dataType uint32) bool {
 	switch {
-	case s.Anonymous():
+	case s.anonymous():
 		return false
 	case s.Flags&(nfnl.SetFlagTimeout|nfnl.SetFlagEval) != 0:
 		return true
@@ -223,7 +207,7 @@ func shareLike(adopted, next *Ruleset) {
 	shared := SharedNames(next)
 	for _, t := range adopted.Tables {
 		for _, s := range t.Sets {
-			if !s.Anonymous() && shared[t.Key()][s.Name] {
+			if !s.anonymous() && shared[t.Key()][s.Name] {
 				s.Shared = true
 			}
 		}
@@ -251,7 +235,7 @@ func markDynsetTargets(rs *Ruleset) {
 			}
 		}
 		for _, s := range t.Sets {
-			if written[s.Name] && !s.Anonymous() {
+			if written[s.Name] && !s.anonymous() {
 				s.Shared = true
 			}
 		}
@@ -283,4 +267,21 @@ func forEachExpr(rule []byte, fn func(name string, data []nfnl.Attr)) {
 		data, _ := nfnl.ParseAttrs(d.Data)
 		fn(nfnl.Str(n.Data), data)
 	}
+}
+
+// dumpIn dumps one kind of object (chains, sets, named objects,
+// flowtables) and yields each message with its table, the one tableAttr
+// names, skipping the tables that are not in tables.
+func dumpIn[T any](c *nfnl.Conn, typ uint16, what string, tableAttr uint16, tables map[tkey]*T) (iter.Seq2[nfnl.Msg, *T], error) {
+	msgs, err := c.Dump(typ, unix.AF_UNSPEC, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", what, err)
+	}
+	return func(yield func(nfnl.Msg, *T) bool) {
+		for _, m := range msgs {
+			if t := tables[tkey{m.Family, str(m, tableAttr)}]; t != nil && !yield(m, t) {
+				return
+			}
+		}
+	}, nil
 }

@@ -2,7 +2,6 @@ package slots
 
 import (
 	"bytes"
-	"fmt"
 	"hash/maphash"
 	"reflect"
 
@@ -53,7 +52,7 @@ func refreshDeltas(old, rs *Ruleset, slot names.Slot) (deltas []setDelta, ok boo
 			// by one.
 			// Nor verdict or object maps: their elements name per-slot
 			// chains and objects.
-			if ns.Anonymous() || ns.Shared || ns.Flags&(nfnl.SetFlagInterval|nfnl.SetFlagObject) != 0 || setU32(ns, nfnl.SetDataType) == dataVerdict {
+			if ns.anonymous() || ns.Shared || ns.Flags&(nfnl.SetFlagInterval|nfnl.SetFlagObject) != 0 || setU32(ns, nfnl.SetDataType) == dataVerdict {
 				return nil, false
 			}
 			d := setDelta{table: nt, name: names.InSlot(slot, ns.Name)}
@@ -159,24 +158,46 @@ func Refresh(b *nfnl.Batch, st *State, old, rs *Ruleset, slot names.Slot, tag Ta
 // elemBatch adds the elements to (or deletes them from) the set name of
 // table t, in messages within the kernel's size bound.
 func elemBatch(b *nfnl.Batch, t *Table, name string, msg uint16, flags uint16, elems [][]byte) error {
-	var list nfnl.Encoder
-	flush := func() {
-		if len(list.Bytes()) == 0 {
-			return
-		}
-		var e nfnl.Encoder
-		e.String(nfnl.SetElemListTable, t.Name)
-		e.String(nfnl.SetElemListSet, name)
-		e.Raw(nfnl.SetElemListElements|nfnl.FlagNested, list.Bytes())
-		b.Add(msg, t.Family, flags, e.Bytes(), fmt.Sprintf("refresh elements of set %s", name))
-		list = nfnl.Encoder{}
-	}
+	w := elemChunks{b: b, t: t, set: name, msg: msg, flags: flags, what: "refresh elements of set " + name}
 	for _, el := range elems {
-		if len(list.Bytes())+len(el)+8 > maxElemBytes {
-			flush()
-		}
-		list.Raw(nfnl.ListElem|nfnl.FlagNested, el)
+		w.add(el)
 	}
-	flush()
+	w.flush()
 	return nil
+}
+
+// elemChunks adds set element messages to a batch, as many elements a
+// message as the kernel's size bound allows.
+type elemChunks struct {
+	b          *nfnl.Batch
+	t          *Table
+	set        string
+	id         uint32 // the set's id in the batch, when the batch creates it
+	msg, flags uint16
+	what       string // the messages' description in batch errors
+	list       nfnl.Encoder
+}
+
+// add queues one element, flushing first when it would not fit.
+func (w *elemChunks) add(el []byte) {
+	if len(w.list.Bytes())+len(el)+8 > maxElemBytes {
+		w.flush()
+	}
+	w.list.Raw(nfnl.ListElem|nfnl.FlagNested, el)
+}
+
+// flush adds the queued elements to the batch as one message.
+func (w *elemChunks) flush() {
+	if len(w.list.Bytes()) == 0 {
+		return
+	}
+	var e nfnl.Encoder
+	e.String(nfnl.SetElemListTable, w.t.Name)
+	e.String(nfnl.SetElemListSet, w.set)
+	if w.id != 0 {
+		e.Uint32(nfnl.SetElemListSetID, w.id)
+	}
+	e.Raw(nfnl.SetElemListElements|nfnl.FlagNested, w.list.Bytes())
+	w.b.Add(w.msg, w.t.Family, w.flags, e.Bytes(), w.what)
+	w.list = nfnl.Encoder{}
 }

@@ -6,12 +6,12 @@ import (
 	"github.com/fwslot/fwslot/internal/nfnl"
 )
 
-// RuleOrigin tags the rule messages of a staging batch (see
+// ruleOrigin tags the rule messages of a staging batch (see
 // nfnl.Batch.Mark) with the user's chain they come from: a refused
 // message's offset plus First is the rule's index in Chain. Rules of
 // binding chains (`jump { ... }`) are written inside one rule of the
 // user's file; their messages carry Whole, and First is that rule.
-type RuleOrigin struct {
+type ruleOrigin struct {
 	Table *Table
 	Chain string
 	First int
@@ -20,7 +20,7 @@ type RuleOrigin struct {
 
 // Rule returns the index in Chain of the rule that a refused message at
 // offset came from.
-func (o *RuleOrigin) Rule(offset int) int {
+func (o *ruleOrigin) Rule(offset int) int {
 	if o.Whole {
 		return o.First
 	}
@@ -41,15 +41,15 @@ func addRules(b *nfnl.Batch, t *Table, rn *renamer) error {
 	// emit adds c's rules. origin, when set, is the user's rule that
 	// holds c (a binding chain); else c's own rules are the origin, one
 	// mark per run of rules, so a batch of 100k rules holds few marks.
-	var emit func(c *Chain, origin *RuleOrigin) error
-	emit = func(c *Chain, origin *RuleOrigin) error {
+	var emit func(c *Chain, origin *ruleOrigin) error
+	emit = func(c *Chain, origin *ruleOrigin) error {
 		done[c.Name] = true
 		ref := rn.chains[c.Name]
 		mark := func(i int) {
 			if origin != nil {
 				b.Mark(origin)
 			} else {
-				b.Mark(&RuleOrigin{Table: t, Chain: c.Name, First: i})
+				b.Mark(&ruleOrigin{Table: t, Chain: c.Name, First: i})
 			}
 		}
 		mark(0)
@@ -67,7 +67,7 @@ func addRules(b *nfnl.Batch, t *Table, rn *renamer) error {
 					}
 					o := origin
 					if o == nil {
-						o = &RuleOrigin{Table: t, Chain: c.Name, First: i, Whole: true}
+						o = &ruleOrigin{Table: t, Chain: c.Name, First: i, Whole: true}
 					}
 					if err := emit(bc, o); err != nil {
 						return err

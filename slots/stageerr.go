@@ -46,7 +46,7 @@ func locateRefusal(err error, b *source.Bundle, rs *Ruleset) error {
 	case !errors.As(err, &first):
 		return err
 	}
-	o, ok := first.Origin.(*RuleOrigin)
+	o, ok := first.Origin.(*ruleOrigin)
 	if !ok || !rs.holds(o.Table) {
 		return err
 	}

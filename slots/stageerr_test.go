@@ -1,30 +1,12 @@
 package slots
 
 import (
-	"context"
 	"errors"
 	"testing"
 
 	"github.com/fwslot/fwslot/internal/nfnl"
+	"github.com/fwslot/fwslot/internal/nfnltest"
 )
-
-// badRule is a rule the kernel refuses: an immediate into register 99.
-// session's load test has its twin.
-func badRule() []byte {
-	var e nfnl.Encoder
-	e.Nested(nfnl.RuleExpressions, func(l *nfnl.Encoder) {
-		l.Nested(nfnl.ListElem, func(x *nfnl.Encoder) {
-			x.String(nfnl.ExprName, "immediate")
-			x.Nested(nfnl.ExprData, func(d *nfnl.Encoder) {
-				d.Uint32(nfnl.ImmediateDreg, 99)
-				d.Nested(nfnl.ImmediateData, func(dd *nfnl.Encoder) {
-					dd.Raw(1, []byte{0, 0, 0, 1}) // NFTA_DATA_VALUE
-				})
-			})
-		})
-	})
-	return e.Bytes()
-}
 
 // TestInstallRefusalNamesTheRule proves the same for Install, which the
 // probe twin uses: LocateRefusal names the refused rule's file and line.
@@ -40,15 +22,8 @@ func TestInstallRefusalNamesTheRule(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := newTarget(t)
-			ifs, err := Interfaces(ns)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rs, err := Compile(context.Background(), file, ifs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rs.Tables[0].Chains[0].Rules[tc.rule] = badRule()
+			rs := compileFor(t, ns, file)
+			rs.Tables[0].Chains[0].Rules[tc.rule] = nfnltest.RefusedRule()
 			c, err := nfnl.Dial(ns)
 			if err != nil {
 				t.Fatal(err)

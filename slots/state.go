@@ -164,17 +164,12 @@ func ReadState(c *nfnl.Conn) (*State, error) {
 		st.Tables = append(st.Tables, t)
 		byKey[tkey{t.Family, t.Name}] = t
 	}
-	lookup := func(m nfnl.Msg, kind uint16) *TableState { return byKey[tkey{m.Family, str(m, kind)}] }
 
-	cmsgs, err := c.Dump(nfnl.MsgGetChain, unix.AF_UNSPEC, nil)
+	cmsgs, err := dumpIn(c, nfnl.MsgGetChain, "chains", nfnl.ChainTable, byKey)
 	if err != nil {
-		return nil, fmt.Errorf("list chains: %w", err)
+		return nil, err
 	}
-	for _, m := range cmsgs {
-		t := lookup(m, nfnl.ChainTable)
-		if t == nil {
-			continue
-		}
+	for m, t := range cmsgs {
 		name := str(m, nfnl.ChainName)
 		if u32(m, nfnl.ChainFlags)&nfnl.ChainFlagBinding != 0 {
 			// A binding chain belongs to the rule that jumps to it
@@ -216,13 +211,12 @@ func ReadState(c *nfnl.Conn) (*State, error) {
 		}
 	}
 
-	smsgs, err := c.Dump(nfnl.MsgGetSet, unix.AF_UNSPEC, nil)
+	smsgs, err := dumpIn(c, nfnl.MsgGetSet, "sets", nfnl.SetTable, byKey)
 	if err != nil {
-		return nil, fmt.Errorf("list sets: %w", err)
+		return nil, err
 	}
-	for _, m := range smsgs {
-		t := lookup(m, nfnl.SetTable)
-		if t == nil || u32(m, nfnl.SetFlags)&nfnl.SetFlagAnonymous != 0 {
+	for m, t := range smsgs {
+		if u32(m, nfnl.SetFlags)&nfnl.SetFlagAnonymous != 0 {
 			continue
 		}
 		name := str(m, nfnl.SetName)
@@ -231,29 +225,23 @@ func ReadState(c *nfnl.Conn) (*State, error) {
 			t.SlotSets[slot] = append(t.SlotSets[slot], name)
 		}
 	}
-	omsgs, err := c.Dump(nfnl.MsgGetObj, unix.AF_UNSPEC, nil)
+	omsgs, err := dumpIn(c, nfnl.MsgGetObj, "objects", nfnl.ObjTable, byKey)
 	if err != nil {
-		return nil, fmt.Errorf("list objects: %w", err)
+		return nil, err
 	}
-	for _, m := range omsgs {
-		t := lookup(m, nfnl.ObjTable)
-		if t == nil {
-			continue
-		}
+	for m, t := range omsgs {
 		k := ObjKey{Type: u32(m, nfnl.ObjType), Name: str(m, nfnl.ObjName)}
 		t.Objs[k] = true
 		if slot, _, ok := names.FromSlot(k.Name); ok {
 			t.SlotObjs[slot] = append(t.SlotObjs[slot], k)
 		}
 	}
-	fmsgs, err := c.Dump(nfnl.MsgGetFlowtable, unix.AF_UNSPEC, nil)
+	fmsgs, err := dumpIn(c, nfnl.MsgGetFlowtable, "flowtables", nfnl.FlowtableTable, byKey)
 	if err != nil {
-		return nil, fmt.Errorf("list flowtables: %w", err)
+		return nil, err
 	}
-	for _, m := range fmsgs {
-		if t := lookup(m, nfnl.FlowtableTable); t != nil {
-			t.Flowtables[str(m, nfnl.FlowtableName)] = true
-		}
+	for m, t := range fmsgs {
+		t.Flowtables[str(m, nfnl.FlowtableName)] = true
 	}
 
 	for _, t := range st.Tables {

@@ -34,8 +34,13 @@ func (t *Target) Key() string {
 // ErrNoNamespace means the named target namespace does not exist.
 var ErrNoNamespace = errors.New("network namespace does not exist")
 
+// ErrMixedSlot means the tables of one slot hold different versions (a
+// load stopped between tables, or a hand edit): the slot must be staged
+// again.
+var ErrMixedSlot = errors.New("a slot holds two versions")
+
 // ErrPermission means the caller lacks CAP_NET_ADMIN.
-var ErrPermission = errors.New("fwslot needs CAP_NET_ADMIN (run it as root)")
+var ErrPermission = errors.New("CAP_NET_ADMIN is needed")
 
 // Dial opens a netlink connection to the target, turning the usual
 // failures into clear errors.
@@ -133,7 +138,7 @@ func Describe(st *State) (*Status, error) {
 			if info == nil {
 				info = &SlotInfo{Slot: slot, Version: tag.Version, Hash: tag.Hash}
 			} else if info.Version != tag.Version || info.Hash != tag.Hash {
-				return nil, fmt.Errorf("slot %s holds version %d in one table and %d in table %s; restage with `fwslot load`", slot, info.Version, tag.Version, t.Key())
+				return nil, fmt.Errorf("%w: slot %s holds version %d in one table and %d in table %s", ErrMixedSlot, slot, info.Version, tag.Version, t.Key())
 			}
 			info.Tables = append(info.Tables, t.Key())
 		}
@@ -186,7 +191,7 @@ func SharedNames(rs *Ruleset) map[string]map[string]bool {
 		}
 		for _, o := range t.Objs {
 			if o.Shared {
-				m[SharedKey(o.Key())] = true
+				m[sharedKey(o.Key())] = true
 			}
 		}
 		out[t.Key()] = m
@@ -194,6 +199,6 @@ func SharedNames(rs *Ruleset) map[string]map[string]bool {
 	return out
 }
 
-// SharedKey names an object among SharedNames: its type as nft spells it
+// sharedKey names an object among SharedNames: its type as nft spells it
 // and its name ("counter x"), which no set name nft accepts can be.
-func SharedKey(k ObjKey) string { return nfnl.ObjTypeName(k.Type) + " " + k.Name }
+func sharedKey(k ObjKey) string { return nfnl.ObjTypeName(k.Type) + " " + k.Name }

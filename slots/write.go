@@ -123,7 +123,7 @@ func writeSlot(b *nfnl.Batch, t *Table, ts *TableState, slot names.Slot, tag Tag
 	}
 	for _, s := range t.Sets {
 		switch {
-		case s.Anonymous():
+		case s.anonymous():
 			*ids++
 			rn.sets[s.Name] = setRef{name: anonName(slot, s.Name), id: *ids}
 		case s.Shared:
@@ -238,7 +238,7 @@ func writeSlot(b *nfnl.Batch, t *Table, ts *TableState, slot names.Slot, tag Tag
 		if exists {
 			continue
 		}
-		if !s.Anonymous() {
+		if !s.anonymous() {
 			ts.Sets[ref.name] = true
 			if !s.Shared {
 				ts.SlotSets[slot] = append(ts.SlotSets[slot], ref.name)
@@ -253,22 +253,8 @@ func writeSlot(b *nfnl.Batch, t *Table, ts *TableState, slot names.Slot, tag Tag
 }
 
 func addElems(b *nfnl.Batch, t *Table, s *Set, ref setRef, rn *renamer) error {
-	var list nfnl.Encoder
-	flush := func() {
-		if len(list.Bytes()) == 0 {
-			return
-		}
-		var e nfnl.Encoder
-		e.String(nfnl.SetElemListTable, t.Name)
-		e.String(nfnl.SetElemListSet, ref.name)
-		if ref.id != 0 {
-			e.Uint32(nfnl.SetElemListSetID, ref.id)
-		}
-		e.Raw(nfnl.SetElemListElements|nfnl.FlagNested, list.Bytes())
-		b.Add(nfnl.MsgNewSetElem, t.Family, nfnl.FlagCreate, e.Bytes(), "add elements to set "+s.Name)
-		list = nfnl.Encoder{}
-	}
-	objType := s.ObjType()
+	w := elemChunks{b: b, t: t, set: ref.name, id: ref.id, msg: nfnl.MsgNewSetElem, flags: nfnl.FlagCreate, what: "add elements to set " + s.Name}
+	objType := s.objType()
 	// Elements of a plain set name nothing patchElem renames (it patches
 	// map data and object references only): they go as they are, which
 	// spares a copy of every element of a big set.
@@ -281,12 +267,9 @@ func addElems(b *nfnl.Batch, t *Table, s *Set, ref setRef, rn *renamer) error {
 				return fmt.Errorf("set %s: %w", s.Name, err)
 			}
 		}
-		if len(list.Bytes())+len(p)+8 > maxElemBytes {
-			flush()
-		}
-		list.Raw(nfnl.ListElem|nfnl.FlagNested, p)
+		w.add(p)
 	}
-	flush()
+	w.flush()
 	return nil
 }
 
@@ -341,7 +324,7 @@ func flipTable(b *nfnl.Batch, t *TableState, to names.Slot, keep func(t *TableSt
 			}
 		}
 		for o := range t.Objs {
-			if _, _, ok := names.FromSlot(o.Name); !ok && !keep(t, SharedKey(o)) {
+			if _, _, ok := names.FromSlot(o.Name); !ok && !keep(t, sharedKey(o)) {
 				objs = append(objs, o)
 			}
 		}

@@ -110,6 +110,7 @@ with history. Warnings say where the two disagree.`,
 				return err
 			}
 			defer done()
+			statusAdvice(s)
 			// Drift shown as nft rules: a detail, so a failure to render
 			// it is a warning, not a failed status.
 			rules, err := driftRules(cmd.Context(), t, s)
@@ -193,14 +194,11 @@ func newShow(g *globals) *cobra.Command {
 			if err != nil || n == 0 {
 				return usagef("show: %q is not a version number (see `fwslot history`)", args[0])
 			}
-			t, done, err := g.target()
+			t, done, err := g.targetWithHistory()
 			if err != nil {
 				return err
 			}
 			defer done()
-			if t.Store == nil {
-				return usagef("no history yet (%s does not exist)", g.db)
-			}
 			v, err := t.Store.Get(t.Key(), n)
 			if err != nil {
 				return usageError{err}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fwslot/fwslot/commit"
+	"github.com/fwslot/fwslot/internal/commit"
 	"github.com/fwslot/fwslot/session"
 	"github.com/spf13/cobra"
 )

@@ -50,14 +50,11 @@ version numbers and hashes.`,
 			} else if isTerminal(out) {
 				return usagef("export writes a tar archive; redirect it to a file (fwslot export > backup.tar) or name one")
 			}
-			t, done, err := g.target()
+			t, done, err := g.targetWithHistory()
 			if err != nil {
 				return err
 			}
 			defer done()
-			if t.Store == nil {
-				return usagef("no history yet (%s does not exist)", g.db)
-			}
 			if err := t.Store.WriteArchive(out, t.Key()); err != nil {
 				return err
 			}

@@ -5,7 +5,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/fwslot/fwslot/features"
+	"github.com/fwslot/fwslot/internal/features"
 	"github.com/spf13/cobra"
 )
 

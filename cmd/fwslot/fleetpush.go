@@ -114,18 +114,9 @@ on. Only one push runs per group at a time.`,
 					return usageError{err}
 				}
 			}
-			cli, k, err := fc.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			p := &fleet.Pusher{Client: cli, Keys: k, Log: cmd.ErrOrStderr(), LockWait: fc.lockWait}
-			start := time.Now()
-			st, err := p.Push(cmd.Context(), o)
-			if err != nil {
-				return err
-			}
-			return printRollout(g, cmd, st, time.Since(start))
+			return fc.rollout(g, cmd, func(ctx context.Context, p *fleet.Pusher) (*fleet.RolloutState, error) {
+				return p.Push(ctx, o)
+			})
 		},
 	}
 	fc.register(c)
@@ -148,18 +139,9 @@ func newFleetResume(g *globals) *cobra.Command {
 		Short: "Carry on a rollout that was interrupted",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cli, k, err := fc.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			p := &fleet.Pusher{Client: cli, Keys: k, Log: cmd.ErrOrStderr(), LockWait: fc.lockWait}
-			start := time.Now()
-			st, err := p.Resume(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return printRollout(g, cmd, st, time.Since(start))
+			return fc.rollout(g, cmd, func(ctx context.Context, p *fleet.Pusher) (*fleet.RolloutState, error) {
+				return p.Resume(ctx)
+			})
 		},
 	}
 	fc.register(c)
@@ -167,6 +149,24 @@ func newFleetResume(g *globals) *cobra.Command {
 	return c
 }
 
+// rollout runs a push or a resume (run) on the group's etcd and prints
+// the rollout it leaves.
+func (fc *fleetConn) rollout(g *globals, cmd *cobra.Command, run func(context.Context, *fleet.Pusher) (*fleet.RolloutState, error)) error {
+	cli, k, err := fc.open(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	p := &fleet.Pusher{Client: cli, Keys: k, Log: cmd.ErrOrStderr(), LockWait: fc.lockWait}
+	start := time.Now()
+	st, err := run(cmd.Context(), p)
+	if err != nil {
+		return err
+	}
+	return printRollout(g, cmd, st, time.Since(start))
+}
+
+// printRollout prints a rollout's waves and hosts, or its JSON.
 func printRollout(g *globals, cmd *cobra.Command, st *fleet.RolloutState, took time.Duration) error {
 	if g.json {
 		return printJSON(cmd.OutOrStdout(), st)

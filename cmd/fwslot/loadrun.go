@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fwslot/fwslot/features"
 	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/internal/features"
 	"github.com/fwslot/fwslot/session"
 	"github.com/spf13/cobra"
 )
@@ -44,11 +44,7 @@ func runLoad(g *globals, cmd *cobra.Command, file string, f *loadFlags, origin s
 func stageFile(g *globals, cmd *cobra.Command, file string, f *loadFlags, origin string) (*session.LoadResult, error) {
 	opts := session.LoadOptions{Message: f.msg, IncludeDirs: g.includeDirs, Keep: f.keepVersions, KeepBytes: keepBytesPolicy(f.keepBytes), Origin: origin, Force: f.force}
 	if f.probesFile != "" {
-		ps, err := readProbes(f.probesFile)
-		if err != nil {
-			return nil, err
-		}
-		topo, err := readTopology(f.topoFile)
+		ps, topo, err := readProbeSet(f.probesFile, f.topoFile)
 		if err != nil {
 			return nil, err
 		}

@@ -71,6 +71,7 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	if err != nil && ctx.Err() != nil {
 		err = fmt.Errorf("interrupted: %w", err)
 	}
+	err = withAdvice(err)
 	code := exitCode(err)
 	if err != nil {
 		reportError(stdout, stderr, wantsJSON(root, args), err, code)

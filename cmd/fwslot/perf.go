@@ -6,8 +6,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/fwslot/fwslot/features"
-	"github.com/fwslot/fwslot/perf"
+	"github.com/fwslot/fwslot/internal/features"
+	"github.com/fwslot/fwslot/internal/perf"
 	"github.com/fwslot/fwslot/probe"
 	"github.com/fwslot/fwslot/slots"
 	"github.com/spf13/cobra"
@@ -93,11 +93,7 @@ failure, 2 bad input (a ruleset nft rejects, a malformed probe file).`,
 			if err != nil {
 				return usagef("--gate: %v", err)
 			}
-			ps, err := readProbes(probesFile)
-			if err != nil {
-				return err
-			}
-			topo, err := readTopology(topoFile)
+			ps, topo, err := readProbeSet(probesFile, topoFile)
 			if err != nil {
 				return err
 			}

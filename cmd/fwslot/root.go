@@ -109,6 +109,20 @@ func (g *globals) checkNetns(given bool) error {
 	return nil
 }
 
+// targetWithHistory is target for commands that read history: no history
+// file is a usage error.
+func (g *globals) targetWithHistory() (*session.Target, func(), error) {
+	t, done, err := g.target()
+	if err != nil {
+		return nil, nil, err
+	}
+	if t.Store == nil {
+		done()
+		return nil, nil, usagef("no history yet (%s does not exist)", g.db)
+	}
+	return t, done, nil
+}
+
 // target returns the target with its history opened read-only, for
 // commands that only read history (history, show, diff, export, probes);
 // Store is nil when the history file does not exist. The caller calls

@@ -11,10 +11,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fwslot/fwslot/internal/watch"
 	"github.com/fwslot/fwslot/probe"
 	"github.com/fwslot/fwslot/session"
 	"github.com/fwslot/fwslot/slots"
-	"github.com/fwslot/fwslot/watch"
 	"github.com/spf13/cobra"
 )
 
@@ -31,7 +31,14 @@ type cliStager struct {
 	keep    string // --keep-access; the lockout guard as in load and swap
 }
 
+// Stage stages file (and with --swap makes it live); a refusal carries the
+// command line's advice, as the one-shot commands print it.
 func (s *cliStager) Stage(ctx context.Context, file string) (watch.Outcome, error) {
+	out, err := s.stage(ctx, file)
+	return out, withAdvice(err)
+}
+
+func (s *cliStager) stage(ctx context.Context, file string) (watch.Outcome, error) {
 	guard, err := lockoutGuard(s.g, s.keep, false)
 	if err != nil {
 		return watch.Outcome{}, err
@@ -63,7 +70,7 @@ func (s *cliStager) Stage(ctx context.Context, file string) (watch.Outcome, erro
 	// Probes passed (Load refuses otherwise): make it live, provisionally.
 	sw, err := sess.Swap(ctx, session.SwapOptions{Confirm: s.confirm})
 	if err != nil {
-		out.Detail = "not made live: " + watch.FirstErrorLine(err)
+		out.Detail = "not made live: " + watch.FirstErrorLine(withAdvice(err))
 		return out, nil
 	}
 	if err := startWatchdog(s.g, sess.Target(), sw); err != nil {
@@ -133,10 +140,7 @@ in the foreground until SIGINT or SIGTERM; deploy/systemd ships a unit.`,
 			st := &cliStager{g: g, message: msg, swap: doSwap, confirm: confirm, keep: keep}
 			if probesFile != "" {
 				var err error
-				if st.probes, err = readProbes(probesFile); err != nil {
-					return err
-				}
-				if st.topo, err = readTopology(topoFile); err != nil {
+				if st.probes, st.topo, err = readProbeSet(probesFile, topoFile); err != nil {
 					return err
 				}
 			}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/fwslot/fwslot/history"
-	"github.com/fwslot/fwslot/internal/nfnl"
+	"github.com/fwslot/fwslot/internal/kerneltest"
 	"github.com/fwslot/fwslot/internal/sandbox"
 	"github.com/fwslot/fwslot/internal/testnet"
 	"github.com/fwslot/fwslot/slots"
@@ -20,15 +20,7 @@ import (
 // without history.
 func kernelVersion(t *testing.T, ns string) uint64 {
 	t.Helper()
-	c, err := nfnl.Dial(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	st, err := slots.ReadState(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, st := kerneltest.State(t, ns)
 	s, err := slots.Describe(st)
 	if err != nil {
 		t.Fatal(err)

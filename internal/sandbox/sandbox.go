@@ -110,27 +110,38 @@ func Exec(ns string, args ...string) (string, error) {
 // closes them at once) until Close.
 func (sb *Sandbox) Listen(ports ...int) error {
 	for _, p := range ports {
-		var l net.Listener
-		err := nsutil.Do(sb.Target, func() error {
-			var err error
-			l, err = net.Listen("tcp", fmt.Sprintf(":%d", p))
-			return err
-		})
+		l, err := ListenIn(sb.Target, "tcp", fmt.Sprintf(":%d", p))
 		if err != nil {
 			return fmt.Errorf("sandbox: listen on %d: %w", p, err)
 		}
 		sb.closers = append(sb.closers, func() { l.Close() })
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
 	}
 	return nil
+}
+
+// ListenIn opens a listener inside namespace ns (it stays there after
+// this returns) that accepts connections and closes them at once, until
+// the caller closes it.
+func ListenIn(ns, network, addr string) (net.Listener, error) {
+	var l net.Listener
+	err := nsutil.Do(ns, func() error {
+		var err error
+		l, err = net.Listen(network, addr)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return l, nil
 }
 
 // Connect reports whether a TCP connection from the client to the target's

@@ -290,25 +290,13 @@ func (p *ruleParser) ruleCommand(verb string, start, i int) error {
 
 // tableBlock parses a table block from just after its {, through its }.
 func (p *ruleParser) tableBlock(family, table string) error {
-	for p.pos < len(p.toks) {
-		t := p.toks[p.pos]
-		switch {
-		case isSep(t):
-			p.pos++
-			continue
-		case t.kind == tRBrace:
-			p.pos++
-			return nil
-		}
+	return p.block(fmt.Sprintf("table %s %s", family, table), func(t token) error {
 		if t.kind == tWord && t.text == "chain" {
 			if name, ok := p.name(p.pos + 1); ok && p.pos+2 < len(p.toks) && p.toks[p.pos+2].kind == tLBrace {
 				key := ChainKey{family, table, name}
 				p.declare(key)
 				p.pos += 3
-				if err := p.chainBlock(key); err != nil {
-					return err
-				}
-				continue
+				return p.chainBlock(key)
 			}
 		}
 		end, err := p.stmtEnd(p.pos)
@@ -316,22 +304,13 @@ func (p *ruleParser) tableBlock(family, table string) error {
 			return err
 		}
 		p.pos = end
-	}
-	return p.toks[len(p.toks)-1].errorf("table %s %s: { is not closed; add the missing }", family, table)
+		return nil
+	})
 }
 
 // chainBlock parses a chain block from just after its {, through its }.
 func (p *ruleParser) chainBlock(key ChainKey) error {
-	for p.pos < len(p.toks) {
-		t := p.toks[p.pos]
-		switch {
-		case isSep(t):
-			p.pos++
-			continue
-		case t.kind == tRBrace:
-			p.pos++
-			return nil
-		}
+	return p.block("chain "+key.Chain, func(t token) error {
 		end, err := p.stmtEnd(p.pos)
 		if err != nil {
 			return err
@@ -340,8 +319,29 @@ func (p *ruleParser) chainBlock(key ChainKey) error {
 			p.out[key] = append(p.out[key], Location{File: t.file, Line: t.line, Text: p.text(p.pos, end)})
 		}
 		p.pos = end
+		return nil
+	})
+}
+
+// block runs stmt for each statement of a block, from just after its {
+// through its }; stmt starts at p.pos, on token t, and moves p.pos past
+// what it read. what names the block in the error for a missing }.
+func (p *ruleParser) block(what string, stmt func(t token) error) error {
+	for p.pos < len(p.toks) {
+		t := p.toks[p.pos]
+		switch {
+		case isSep(t):
+			p.pos++
+			continue
+		case t.kind == tRBrace:
+			p.pos++
+			return nil
+		}
+		if err := stmt(t); err != nil {
+			return err
+		}
 	}
-	return p.toks[len(p.toks)-1].errorf("chain %s: { is not closed; add the missing }", key.Chain)
+	return p.toks[len(p.toks)-1].errorf("%s: { is not closed; add the missing }", what)
 }
 
 // text joins tokens [i, j) as written, one space wherever the source had

@@ -87,25 +87,11 @@ func Output(ns string, args ...string) (string, error) { return sandbox.Exec(ns,
 // this returns. It is closed at cleanup.
 func Listen(t testing.TB, ns, network, addr string) net.Listener {
 	t.Helper()
-	var l net.Listener
-	err := nsutil.Do(ns, func() error {
-		var err error
-		l, err = net.Listen(network, addr)
-		return err
-	})
+	l, err := sandbox.ListenIn(ns, network, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
 	return l
 }
 

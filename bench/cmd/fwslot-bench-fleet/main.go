@@ -23,7 +23,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -42,14 +41,10 @@ func run() int {
 	fwslotBin := flag.String("fwslot", "", "fwslot binary for the agent-memory measurement (default: go build ./cmd/fwslot)")
 	out := flag.String("o", "", "also write the report to this file")
 	flag.Parse()
-	var sizes []int
-	for _, s := range strings.Split(*hostsFlag, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n <= 0 {
-			fmt.Fprintf(os.Stderr, "fwslot-bench-fleet: bad fleet size %q\n", s)
-			return 2
-		}
-		sizes = append(sizes, n)
+	sizes, err := bench.ParseSizes(*hostsFlag)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fwslot-bench-fleet: fleet sizes: %v\n", err)
+		return 2
 	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "fwslot-bench-fleet: needs root (network namespaces, nf_tables)")

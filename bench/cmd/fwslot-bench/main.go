@@ -117,14 +117,10 @@ func run() int {
 		sections["breakdown"] = false
 	}
 	if *sizesFlag != "" {
-		sizes = nil
-		for _, s := range strings.Split(*sizesFlag, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(s))
-			if err != nil || n <= 0 {
-				fmt.Fprintf(os.Stderr, "fwslot-bench: bad size %q\n", s)
-				return 2
-			}
-			sizes = append(sizes, n)
+		var err error
+		if sizes, err = bench.ParseSizes(*sizesFlag); err != nil {
+			fmt.Fprintf(os.Stderr, "fwslot-bench: -sizes: %v\n", err)
+			return 2
 		}
 	}
 	if os.Geteuid() != 0 {

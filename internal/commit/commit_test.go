@@ -35,7 +35,7 @@ func canonical(t *testing.T, tg *session.Target, version uint64) *slots.Canon {
 // a version equal to it, object by object and rule by rule, with no drift;
 // committing again records nothing.
 func TestCommitRoundTripsTheCorpus(t *testing.T) {
-	dir, err := filepath.Abs("../testdata/corpus")
+	dir, err := filepath.Abs("../../testdata/corpus")
 	if err != nil {
 		t.Fatal(err)
 	}
