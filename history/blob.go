@@ -241,10 +241,43 @@ func (b *blobs) encode(content []byte, bases []blobKey, off int64) ([]byte, []bl
 // anchor returns where content starts in joined, found by searching for
 // a few stretches of content: guessed places drift when the version
 // before had content moved (sorted elements that changed go elsewhere).
-// False, with guess, when none is found.
+// Near the guess, the occurrence closest to it wins: in repetitive
+// content (a compiled form is records of one shape) a stretch is found
+// in many records, and the first one in the bases is usually another
+// record far from this chunk's, which left the delta a window that
+// missed most of the chunk (measured: 1% of 100k rules changed cost
+// 0.79 MB of compiled form instead of 0.08 MB). Only when no stretch is
+// near the guess is the first occurrence anywhere taken. False, with
+// guess, when none is found.
 func anchor(joined, content []byte, guess int64) (int64, bool) {
 	const probe = 48
-	for _, at := range []int{0, len(content) / 4, len(content) / 2, 3 * len(content) / 4} {
+	probes := []int{0, len(content) / 4, len(content) / 2, 3 * len(content) / 4}
+	// Near: as far from the guess as encode's margin reaches.
+	reach := int64(len(content))/4 + 64<<10
+	lo := max(0, min(int64(len(joined)), guess-reach))
+	hi := max(lo, min(int64(len(joined)), guess+int64(len(content))+reach))
+	best, found := int64(0), false
+	for _, at := range probes {
+		if at+probe > len(content) {
+			continue
+		}
+		p := content[at : at+probe]
+		for from := lo; from < hi; {
+			i := bytes.Index(joined[from:hi], p)
+			if i < 0 {
+				break
+			}
+			start := max(0, from+int64(i)-int64(at))
+			if !found || absDiff(start, guess) < absDiff(best, guess) {
+				best, found = start, true
+			}
+			from += int64(i) + 1
+		}
+	}
+	if found {
+		return best, true
+	}
+	for _, at := range probes {
 		if at+probe > len(content) {
 			continue
 		}
@@ -253,6 +286,13 @@ func anchor(joined, content []byte, guess int64) (int64, bool) {
 		}
 	}
 	return guess, false
+}
+
+func absDiff(a, b int64) int64 {
+	if a > b {
+		return a - b
+	}
+	return b - a
 }
 
 // deltaFrame returns the delta payload of content against dict: its ops
