@@ -20,8 +20,9 @@ import (
 //	blobs     n (uint64, in the order stored) -> blob value
 //	blobrefs  sha256 of the content -> n, then the uint64 reference count
 //
-// Values are keyed by the order they were stored, not by their hash, so
-// that a version's new chunks are appended after the others: with random
+// Values are keyed by the order they were stored (within one write,
+// largest first: settle.go), not by their hash, so that a version's new
+// chunks are appended after the others: with random
 // keys, every insert would rewrite the leaf page it lands in, big values
 // and all, and a version that adds 0.4 MB of chunks would move the whole
 // file's content (measured: +2.4 MB for a 1M-element set, 1% changed).
@@ -113,6 +114,13 @@ func openBlobs(tx *bolt.Tx, c *codec, write bool) (*blobs, error) {
 		if b.refs, err = tx.CreateBucketIfNotExists(bucketBlobRefs); err != nil {
 			return nil, err
 		}
+	}
+	if write {
+		// Values are appended in key order (seq): pages split full
+		// rather than half full (bbolt's default, meant for random
+		// inserts), or a version's small deltas cost twice their size
+		// in pages.
+		b.data.FillPercent = 1
 	}
 	return b, nil
 }
