@@ -172,6 +172,21 @@ const maxBases = 4
 // at about offset off of their joined contents: the blob is stored as a
 // delta against them when that is much smaller.
 func (b *blobs) put(content []byte, bases []blobKey, off int64) (blobKey, error) {
+	return b.putBest(content, []deltaCand{{bases: bases, off: off}})
+}
+
+// deltaCand is one choice of delta bases for a blob: whole blobs and
+// where the content starts in their joined contents, or, with all set,
+// bases whose whole joined content is the dictionary (content drawn from
+// all over them, such as a canonical form's lines from its source).
+type deltaCand struct {
+	bases []blobKey
+	off   int64
+	all   bool
+}
+
+// putBest is put with several choices of bases: the smallest delta wins.
+func (b *blobs) putBest(content []byte, cands []deltaCand) (blobKey, error) {
 	k := blobKey(sha256.Sum256(content))
 	if b.count(k) > 0 && b.rec != nil {
 		b.rec.ops = append(b.rec.ops, recOp{k: k, content: content})
@@ -180,9 +195,19 @@ func (b *blobs) put(content []byte, bases []blobKey, off int64) (blobKey, error)
 	if seq, n := b.entry(k); n > 0 {
 		return k, b.setCount(k, seq, n+1)
 	}
-	val, used, err := b.encode(content, bases, off)
-	if err != nil {
-		return k, err
+	var val []byte
+	var used []blobKey
+	for _, c := range cands {
+		v, u, err := b.encode(content, c)
+		if err != nil {
+			return k, err
+		}
+		if val == nil || len(v) < len(val) {
+			val, used = v, u
+		}
+	}
+	if val == nil {
+		val = b.c.enc.EncodeAll(content, []byte{blobZstd})
 	}
 	if b.rec != nil {
 		b.rec.pending[k] = struct{}{}
@@ -208,7 +233,8 @@ func (b *blobs) put(content []byte, bases []blobKey, off int64) (blobKey, error)
 // of (none when it is stored whole). The dictionary is the window of the
 // bases' joined contents from off, as long as content and a margin, so
 // that building it costs about the chunk, not the bases.
-func (b *blobs) encode(content []byte, bases []blobKey, off int64) ([]byte, []blobKey, error) {
+func (b *blobs) encode(content []byte, cand deltaCand) ([]byte, []blobKey, error) {
+	bases, off := cand.bases, cand.off
 	if len(bases) > 0 && len(bases) <= maxBases {
 		var joined []byte
 		for _, bk := range bases {
@@ -219,7 +245,9 @@ func (b *blobs) encode(content []byte, bases []blobKey, off int64) ([]byte, []bl
 			joined = append(joined, part...)
 		}
 		var found bool
-		if off, found = anchor(joined, content, off); !found {
+		if cand.all {
+			off, found = 0, true
+		} else if off, found = anchor(joined, content, off); !found {
 			// None of the probes is in the bases: the content is new
 			// (a set refilled, not edited), and a delta would cost
 			// building its ops only to be thrown away.
@@ -229,6 +257,9 @@ func (b *blobs) encode(content []byte, bases []blobKey, off int64) ([]byte, []bl
 		lo := min(max(0, off-margin), int64(len(joined)))
 		hi := min(int64(len(joined)), off+int64(len(content))+margin)
 		lo = min(lo, hi)
+		if cand.all {
+			lo, hi = 0, int64(len(joined))
+		}
 		val := []byte{blobDelta, byte(len(bases))}
 		for _, bk := range bases {
 			val = append(val, bk[:]...)
