@@ -81,8 +81,8 @@ func putCanon(b *blobs, text []byte, prev, src *stream, data []byte) (stream, er
 }
 
 // sourceBases returns the whole blobs of src that hold the most bytes of
-// c's lines, or their bases where they are deltas (at most maxBases, in
-// stream order): none when its lines are not in the source.
+// c's lines, or their bases where they are deltas (at most maxBases):
+// none when its lines are not in the source.
 func sourceBases(b *blobs, c []byte, src *stream, starts []int, seed maphash.Seed, where map[uint64]int) []blobKey {
 	votes := map[int]int{}
 	forLines(c, func(_ int, line []byte) {
@@ -93,28 +93,26 @@ func sourceBases(b *blobs, c []byte, src *stream, starts []int, seed maphash.See
 			votes[sort.SearchInts(starts, at+1)-1] += len(line)
 		}
 	})
-	idx := make([]int, 0, len(votes))
-	for i := range votes {
-		idx = append(idx, i)
-	}
-	slices.SortFunc(idx, func(x, y int) int { return cmp.Or(cmp.Compare(votes[y], votes[x]), cmp.Compare(x, y)) })
-	idx = idx[:min(len(idx), maxBases)]
-	slices.Sort(idx)
-	var out []blobKey
-	for _, i := range idx {
+	// A delta's bases stand for it (the source of the version before,
+	// mostly the same lines), sharing its votes.
+	byKey := map[blobKey]int{}
+	var order []blobKey
+	for i, v := range votes {
 		k, err := parseKey(src.Chunks[i].Key)
 		if err != nil {
 			return nil
 		}
-		// A delta's bases stand for it (the source of the version
-		// before, mostly the same lines).
 		for _, w := range b.wholeOf(k) {
-			if !slices.Contains(out, w) && len(out) < maxBases {
-				out = append(out, w)
+			if _, ok := byKey[w]; !ok {
+				order = append(order, w)
 			}
+			byKey[w] += v
 		}
 	}
-	return out
+	slices.SortFunc(order, func(x, y blobKey) int {
+		return cmp.Or(cmp.Compare(byKey[y], byKey[x]), bytes.Compare(x[:], y[:]))
+	})
+	return order[:min(len(order), maxBases)]
 }
 
 // forLines calls fn with each line of data (without its newline) and
