@@ -202,7 +202,7 @@ func (b *blobs) putBest(content []byte, cands []deltaCand) (blobKey, error) {
 		if err != nil {
 			return k, err
 		}
-		if val == nil || len(v) < len(val) {
+		if v != nil && (val == nil || len(v) < len(val)) {
 			val, used = v, u
 		}
 	}
@@ -229,8 +229,9 @@ func (b *blobs) putBest(content []byte, cands []deltaCand) (blobKey, error) {
 	return k, b.setCount(k, seq, 1)
 }
 
-// encode returns the stored value of content and the bases it is a delta
-// of (none when it is stored whole). The dictionary is the window of the
+// encode returns the stored value of content as a delta on cand and the
+// bases it names; nil when no delta is worth it (putBest then stores the
+// content whole, compressed once). The dictionary is the window of the
 // bases' joined contents from off, as long as content and a margin, so
 // that building it costs about the chunk, not the bases.
 func (b *blobs) encode(content []byte, cand deltaCand) ([]byte, []blobKey, error) {
@@ -246,12 +247,18 @@ func (b *blobs) encode(content []byte, cand deltaCand) ([]byte, []blobKey, error
 		}
 		var found bool
 		if cand.all {
-			off, found = 0, true
-		} else if off, found = anchor(joined, content, off); !found {
+			// Any of the probes will do: the dictionary is all of
+			// joined.
+			_, found = anchor(joined, content, 0)
+			off = 0
+		} else {
+			off, found = anchor(joined, content, off)
+		}
+		if !found {
 			// None of the probes is in the bases: the content is new
 			// (a set refilled, not edited), and a delta would cost
 			// building its ops only to be thrown away.
-			return b.c.enc.EncodeAll(content, []byte{blobZstd}), nil, nil
+			return nil, nil, nil
 		}
 		margin := int64(len(content))/4 + 64<<10
 		lo := min(max(0, off-margin), int64(len(joined)))
@@ -274,7 +281,7 @@ func (b *blobs) encode(content []byte, cand deltaCand) ([]byte, []blobKey, error
 			return val, bases, nil
 		}
 	}
-	return b.c.enc.EncodeAll(content, []byte{blobZstd}), nil, nil
+	return nil, nil, nil
 }
 
 // anchor returns where content starts in joined, found by searching for
