@@ -24,8 +24,8 @@ func (s *Store) CanonicalOf(source string) (text string, ok bool) {
 }
 
 // setCanonical stores text as the canonical form of version n of target,
-// as a stream offered the canonical form of the version before it as
-// delta bases.
+// as a stream offered the canonical form of the version before it and
+// its own source as delta bases (canonbase.go).
 func setCanonical(tx *bolt.Tx, c *codec, target string, n uint64, text string) error {
 	tb := targetBucket(tx, target)
 	key := u64(n)
@@ -51,7 +51,11 @@ func setCanonical(tx *bolt.Tx, c *codec, target string, n uint64, text string) e
 			prev = ps.Canon
 		}
 	}
-	st, err := putStream(b, []byte(text), prev)
+	source, err := m.Source.read(b)
+	if err != nil {
+		return fmt.Errorf("read the source of version %d: %w", n, err)
+	}
+	st, err := putCanon(b, []byte(text), prev, &m.Source, source)
 	if err != nil {
 		return err
 	}

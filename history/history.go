@@ -311,7 +311,14 @@ func (s *Store) update(fn func(*bolt.Tx) error) error {
 		if err := migrate(tx); err != nil {
 			return fmt.Errorf("migrate to schema %d: %w", SchemaVersion, err)
 		}
-		return fn(tx)
+		start := blobSeq(tx)
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if err := settleBlobs(tx, start); err != nil {
+			return fmt.Errorf("settle the blobs written: %w", err)
+		}
+		return nil
 	})
 	if err == nil {
 		s.commits.Add(1)

@@ -284,7 +284,7 @@ func putContent(b *blobs, tb *bolt.Bucket, prevKey []byte, doc sourceDoc, compil
 		if prevSrc != nil {
 			prev = prevSrc.Canon
 		}
-		st, err := putStream(b, []byte(*text), prev)
+		st, err := putCanon(b, []byte(*text), prev, &m.Source, []byte(doc.Source))
 		if err != nil {
 			return nil, nil, err
 		}
