@@ -71,6 +71,13 @@ func (h *LibHost) State(ctx context.Context) (LocalState, error) {
 	if err != nil {
 		return ls, err
 	}
+	return localState(st), nil
+}
+
+// localState is what a slot status says the fleet cares about: the hashes
+// in each slot and whether a swap waits for confirmation.
+func localState(st *slots.Status) LocalState {
+	var ls LocalState
 	if st.Production != nil {
 		ls.Production = st.Production.Hash
 	}
@@ -78,7 +85,7 @@ func (h *LibHost) State(ctx context.Context) (LocalState, error) {
 		ls.Staging = st.Staging.Hash
 	}
 	ls.Pending = st.Pending != nil
-	return ls, nil
+	return ls
 }
 
 // Stage implements Host: the flattened source goes through `fwslot load`
@@ -242,13 +249,7 @@ func (h *LibHost) FlipTo(ctx context.Context, hash string) (LocalState, error) {
 	if err != nil {
 		return ls, err
 	}
-	if st.Production != nil {
-		ls.Production = st.Production.Hash
-	}
-	if st.Staging != nil {
-		ls.Staging = st.Staging.Hash
-	}
-	ls.Pending = st.Pending != nil
+	ls = localState(st)
 	if ls.Production == hash {
 		return ls, nil
 	}
