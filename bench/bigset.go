@@ -108,21 +108,13 @@ func MeasureBigSet(cfg *Config, n int) (res *BigSetResult, err error) {
 	if st, err := os.Stat(files[0][0]); err == nil {
 		res.SourceMB = float64(st.Size()) / 1e6
 	}
-	var nss []string
+	var pool nsPool
 	defer func() {
-		for _, ns := range nss {
-			if e := DeleteNS(ns); e != nil && err == nil {
-				err = e
-			}
+		if e := pool.deleteAll(); e != nil && err == nil {
+			err = e
 		}
 	}()
-	mk := func() (string, error) {
-		ns, err := CreateNS()
-		if err == nil {
-			nss = append(nss, ns)
-		}
-		return ns, err
-	}
+	mk := pool.create
 
 	// fwslot: load version 1, swap; then per run load a new version
 	// (timed, RSS, history growth) and swap to it (timed).

@@ -116,6 +116,30 @@ func DeleteAllNS() {
 	}
 }
 
+// nsPool is the namespaces one measurement made, removed together.
+type nsPool struct{ names []string }
+
+// create makes a namespace with CreateNS and remembers it.
+func (p *nsPool) create() (string, error) {
+	ns, err := CreateNS()
+	if err == nil {
+		p.names = append(p.names, ns)
+	}
+	return ns, err
+}
+
+// deleteAll removes every namespace the pool made and returns the first
+// error.
+func (p *nsPool) deleteAll() error {
+	var err error
+	for _, ns := range p.names {
+		if e := DeleteNS(ns); e != nil && err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
 // Files are one generated ruleset on disk in two forms.
 type Files struct {
 	Rules int

@@ -166,21 +166,13 @@ func MeasureScale(cfg *Config, n, rules int) (res *ScaleResult, err error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	var nss []string
+	var pool nsPool
 	defer func() {
-		for _, ns := range nss {
-			if e := DeleteNS(ns); e != nil && err == nil {
-				err = e
-			}
+		if e := pool.deleteAll(); e != nil && err == nil {
+			err = e
 		}
 	}()
-	mk := func() (string, error) {
-		ns, err := CreateNS()
-		if err == nil {
-			nss = append(nss, ns)
-		}
-		return ns, err
-	}
+	mk := pool.create
 	// The set: v1, v2 = 1% changed, then new versions.
 	var setFiles [][3]string
 	for s := range ScaleRuns + 1 {
