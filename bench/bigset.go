@@ -92,8 +92,8 @@ func writeBigSet(dir string, n int, seed int64, ipsetName string) (nftFile, relo
 // each tool in its own namespace.
 func MeasureBigSet(cfg *Config, n int) (res *BigSetResult, err error) {
 	res = &BigSetResult{Elements: n}
-	dir := filepath.Join(cfg.Dir, fmt.Sprintf("bigset%d", n))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	dir, err := benchDir(cfg, fmt.Sprintf("bigset%d", n))
+	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)

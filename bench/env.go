@@ -171,11 +171,20 @@ func WriteRuleset(dir string, n int, seed int64) (Files, error) {
 // Nft runs `nft -f file` inside ns.
 func Nft(ns, file string) (Proc, error) { return Run(ns, "nft", "-f", file) }
 
+// benchDir makes the working folder name below cfg.Dir; the caller
+// removes it.
+func benchDir(cfg *Config, name string) (string, error) {
+	dir := filepath.Join(cfg.Dir, name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
 // workspace makes a scratch directory and a target namespace for one
 // measurement; cleanup removes both and reports the first failure.
 func workspace(cfg *Config, name string) (dir, ns string, cleanup func() error, err error) {
-	dir = filepath.Join(cfg.Dir, name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if dir, err = benchDir(cfg, name); err != nil {
 		return "", "", nil, err
 	}
 	if ns, err = CreateNS(); err != nil {

@@ -161,8 +161,8 @@ func changeRules(src, dst string, count int) error {
 // ScaleLimit) against `diff -u` of the files.
 func MeasureScale(cfg *Config, n, rules int) (res *ScaleResult, err error) {
 	res = &ScaleResult{Elements: n, Rules: rules}
-	dir := filepath.Join(cfg.Dir, "scale")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	dir, err := benchDir(cfg, "scale")
+	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
