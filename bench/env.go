@@ -116,6 +116,23 @@ func DeleteAllNS() {
 	}
 }
 
+// BuildFwslot builds cmd/fwslot into dir with the go that runs the
+// benchmark (first in PATH, else the standard install location), its
+// output on stderr, and returns the binary's path.
+func BuildFwslot(dir string) (string, error) {
+	bin := filepath.Join(dir, "fwslot")
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		gobin = "/usr/local/go/bin/go"
+	}
+	cmd := exec.Command(gobin, "build", "-o", bin, "github.com/fwslot/fwslot/cmd/fwslot")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/fwslot: %w", err)
+	}
+	return bin, nil
+}
+
 // nsPool is the namespaces one measurement made, removed together.
 type nsPool struct{ names []string }
 
