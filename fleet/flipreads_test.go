@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/fwslot/fwslot/internal/kerneltest"
 	"github.com/fwslot/fwslot/internal/nfnl"
 	"github.com/fwslot/fwslot/internal/testnet"
 	"github.com/fwslot/fwslot/slots"
@@ -35,7 +36,7 @@ func TestFlipOneSession(t *testing.T) {
 		if err := h.Swap(ctx, 0); err != nil {
 			t.Fatal(err)
 		}
-		live[src] = productionObjects(t, ns)
+		live[src] = kerneltest.Production(t, ns)
 	}
 	// What one state read costs here, on a connection of its own.
 	stateReads := func() int {
@@ -94,7 +95,7 @@ func TestFlipOneSession(t *testing.T) {
 					t.Errorf("%d connections and %d kernel requests, want %d and %d (one state read)", len(conns), got, c.conns, want)
 				}
 			}
-			if got := productionObjects(t, ns); !bytes.Equal(got, live[c.want]) {
+			if got := kerneltest.Production(t, ns); !bytes.Equal(got, live[c.want]) {
 				t.Errorf("production objects are not those of %q", c.want)
 			}
 			var st HostStatus
