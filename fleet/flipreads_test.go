@@ -8,7 +8,6 @@ import (
 	"github.com/fwslot/fwslot/internal/kerneltest"
 	"github.com/fwslot/fwslot/internal/nfnl"
 	"github.com/fwslot/fwslot/internal/testnet"
-	"github.com/fwslot/fwslot/slots"
 )
 
 // A fleet rollback's flip on a real host is one local session: one
@@ -38,18 +37,6 @@ func TestFlipOneSession(t *testing.T) {
 		}
 		live[src] = kerneltest.Production(t, ns)
 	}
-	// What one state read costs here, on a connection of its own.
-	stateReads := func() int {
-		c, err := nfnl.Dial(ns)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if _, err := slots.ReadState(c); err != nil {
-			t.Fatal(err)
-		}
-		return c.Requests()
-	}
 	cases := []struct {
 		name string
 		to   Ref
@@ -72,7 +59,7 @@ func TestFlipOneSession(t *testing.T) {
 			}
 			f := &Flip{Seq: uint64(i + 1), Ref: c.to}
 			v := view{flip: f, desired: &Desired{Ref: c.to, Rollout: "r"}, rollout: &RolloutState{ID: "r", State: StateRolledBack}}
-			want := stateReads()
+			want := kerneltest.StateReads(t, ns) // one state read, on a connection of its own
 			var conns []*nfnl.Conn
 			h.OnDial = func(c *nfnl.Conn) { conns = append(conns, c) }
 			// As Agent.step does: act until nothing is left to do.
