@@ -1,0 +1,26 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// checkRun reports, prefixed with name, an exit code other than
+// wantCode, else each of want that out lacks and each of not it has.
+func checkRun(t *testing.T, name, out string, code, wantCode int, want, not []string) {
+	t.Helper()
+	if code != wantCode {
+		t.Errorf("%s: exit %d, want %d\n%s", name, code, wantCode, out)
+		return
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("%s: output lacks %q:\n%s", name, w, out)
+		}
+	}
+	for _, w := range not {
+		if strings.Contains(out, w) {
+			t.Errorf("%s: output has %q:\n%s", name, w, out)
+		}
+	}
+}
