@@ -13,14 +13,21 @@ func checkRun(t *testing.T, name, out string, code, wantCode int, want, not []st
 		t.Errorf("%s: exit %d, want %d\n%s", name, code, wantCode, out)
 		return
 	}
+	checkOutput(t, name+": ", out, want, not)
+}
+
+// checkOutput reports, each message prefixed with prefix, each of want
+// that out lacks and each of not that it has.
+func checkOutput(t *testing.T, prefix, out string, want, not []string) {
+	t.Helper()
 	for _, w := range want {
 		if !strings.Contains(out, w) {
-			t.Errorf("%s: output lacks %q:\n%s", name, w, out)
+			t.Errorf("%soutput lacks %q:\n%s", prefix, w, out)
 		}
 	}
 	for _, w := range not {
 		if strings.Contains(out, w) {
-			t.Errorf("%s: output has %q:\n%s", name, w, out)
+			t.Errorf("%soutput has %q:\n%s", prefix, w, out)
 		}
 	}
 }
