@@ -92,8 +92,8 @@ func writeBigSet(dir string, n int, seed int64, ipsetName string) (nftFile, relo
 // each tool in its own namespace.
 func MeasureBigSet(cfg *Config, n int) (res *BigSetResult, err error) {
 	res = &BigSetResult{Elements: n}
-	dir := filepath.Join(cfg.Dir, fmt.Sprintf("bigset%d", n))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	dir, err := benchDir(cfg, fmt.Sprintf("bigset%d", n))
+	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
@@ -108,21 +108,13 @@ func MeasureBigSet(cfg *Config, n int) (res *BigSetResult, err error) {
 	if st, err := os.Stat(files[0][0]); err == nil {
 		res.SourceMB = float64(st.Size()) / 1e6
 	}
-	var nss []string
+	var pool nsPool
 	defer func() {
-		for _, ns := range nss {
-			if e := DeleteNS(ns); e != nil && err == nil {
-				err = e
-			}
+		if e := pool.deleteAll(); e != nil && err == nil {
+			err = e
 		}
 	}()
-	mk := func() (string, error) {
-		ns, err := CreateNS()
-		if err == nil {
-			nss = append(nss, ns)
-		}
-		return ns, err
-	}
+	mk := pool.create
 
 	// fwslot: load version 1, swap; then per run load a new version
 	// (timed, RSS, history growth) and swap to it (timed).

@@ -40,8 +40,8 @@ const minDatapathRuns = 10
 // order, so drift hits both alike) for runs of d.
 func MeasureDatapath(cfg *Config, n int, d time.Duration, senders int) (res *DatapathResult, err error) {
 	res = &DatapathResult{Rules: n, Run: d}
-	dir := filepath.Join(cfg.Dir, fmt.Sprintf("dp%d", n))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	dir, err := benchDir(cfg, fmt.Sprintf("dp%d", n))
+	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)

@@ -116,6 +116,47 @@ func DeleteAllNS() {
 	}
 }
 
+// BuildFwslot builds cmd/fwslot into dir with the go that runs the
+// benchmark (first in PATH, else the standard install location), its
+// output on stderr, and returns the binary's path.
+func BuildFwslot(dir string) (string, error) {
+	bin := filepath.Join(dir, "fwslot")
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		gobin = "/usr/local/go/bin/go"
+	}
+	cmd := exec.Command(gobin, "build", "-o", bin, "github.com/fwslot/fwslot/cmd/fwslot")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/fwslot: %w", err)
+	}
+	return bin, nil
+}
+
+// nsPool is the namespaces one measurement made, removed together.
+type nsPool struct{ names []string }
+
+// create makes a namespace with CreateNS and remembers it.
+func (p *nsPool) create() (string, error) {
+	ns, err := CreateNS()
+	if err == nil {
+		p.names = append(p.names, ns)
+	}
+	return ns, err
+}
+
+// deleteAll removes every namespace the pool made and returns the first
+// error.
+func (p *nsPool) deleteAll() error {
+	var err error
+	for _, ns := range p.names {
+		if e := DeleteNS(ns); e != nil && err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
 // Files are one generated ruleset on disk in two forms.
 type Files struct {
 	Rules int
@@ -147,11 +188,20 @@ func WriteRuleset(dir string, n int, seed int64) (Files, error) {
 // Nft runs `nft -f file` inside ns.
 func Nft(ns, file string) (Proc, error) { return Run(ns, "nft", "-f", file) }
 
+// benchDir makes the working folder name below cfg.Dir; the caller
+// removes it.
+func benchDir(cfg *Config, name string) (string, error) {
+	dir := filepath.Join(cfg.Dir, name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
 // workspace makes a scratch directory and a target namespace for one
 // measurement; cleanup removes both and reports the first failure.
 func workspace(cfg *Config, name string) (dir, ns string, cleanup func() error, err error) {
-	dir = filepath.Join(cfg.Dir, name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if dir, err = benchDir(cfg, name); err != nil {
 		return "", "", nil, err
 	}
 	if ns, err = CreateNS(); err != nil {

@@ -168,8 +168,8 @@ type FloodResult struct {
 // and compares per-slot counters with the ground truth.
 func MeasureFlood(cfg *Config, n int, d time.Duration, senders int) (res *FloodResult, err error) {
 	res = &FloodResult{Rules: n}
-	dir := filepath.Join(cfg.Dir, fmt.Sprintf("flood%d", n))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	dir, err := benchDir(cfg, fmt.Sprintf("flood%d", n))
+	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -55,8 +54,8 @@ type IptResult struct {
 // (seeds 1 and 2) alternately, with each backend in its own namespace.
 func MeasureIptables(cfg *Config, n int, legacy bool) (res *IptResult, err error) {
 	res = &IptResult{Rules: n}
-	dir := filepath.Join(cfg.Dir, fmt.Sprintf("ipt%d", n))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	dir, err := benchDir(cfg, fmt.Sprintf("ipt%d", n))
+	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)

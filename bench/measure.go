@@ -56,8 +56,8 @@ var stagedRE = regexp.MustCompile(`staged version (\d+) in slot`)
 // and a fresh comparison namespace, and removes both afterwards.
 func Measure(cfg *Config, n int) (res *SizeResult, err error) {
 	res = &SizeResult{Rules: n}
-	dir := filepath.Join(cfg.Dir, fmt.Sprintf("n%d", n))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	dir, err := benchDir(cfg, fmt.Sprintf("n%d", n))
+	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)

@@ -64,8 +64,8 @@ type ProbeResult struct {
 // `probes` generated probes on an n-rule ruleset.
 func MeasureProbes(cfg *Config, n, probes int) (res *ProbeResult, err error) {
 	res = &ProbeResult{Rules: n, Probes: probes}
-	dir := filepath.Join(cfg.Dir, fmt.Sprintf("probe%d", n))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	dir, err := benchDir(cfg, fmt.Sprintf("probe%d", n))
+	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)

@@ -161,26 +161,18 @@ func changeRules(src, dst string, count int) error {
 // ScaleLimit) against `diff -u` of the files.
 func MeasureScale(cfg *Config, n, rules int) (res *ScaleResult, err error) {
 	res = &ScaleResult{Elements: n, Rules: rules}
-	dir := filepath.Join(cfg.Dir, "scale")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	dir, err := benchDir(cfg, "scale")
+	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	var nss []string
+	var pool nsPool
 	defer func() {
-		for _, ns := range nss {
-			if e := DeleteNS(ns); e != nil && err == nil {
-				err = e
-			}
+		if e := pool.deleteAll(); e != nil && err == nil {
+			err = e
 		}
 	}()
-	mk := func() (string, error) {
-		ns, err := CreateNS()
-		if err == nil {
-			nss = append(nss, ns)
-		}
-		return ns, err
-	}
+	mk := pool.create
 	// The set: v1, v2 = 1% changed, then new versions.
 	var setFiles [][3]string
 	for s := range ScaleRuns + 1 {

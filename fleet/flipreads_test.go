@@ -5,9 +5,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/fwslot/fwslot/internal/kerneltest"
 	"github.com/fwslot/fwslot/internal/nfnl"
 	"github.com/fwslot/fwslot/internal/testnet"
-	"github.com/fwslot/fwslot/slots"
 )
 
 // A fleet rollback's flip on a real host is one local session: one
@@ -35,19 +35,7 @@ func TestFlipOneSession(t *testing.T) {
 		if err := h.Swap(ctx, 0); err != nil {
 			t.Fatal(err)
 		}
-		live[src] = productionObjects(t, ns)
-	}
-	// What one state read costs here, on a connection of its own.
-	stateReads := func() int {
-		c, err := nfnl.Dial(ns)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if _, err := slots.ReadState(c); err != nil {
-			t.Fatal(err)
-		}
-		return c.Requests()
+		live[src] = kerneltest.Production(t, ns)
 	}
 	cases := []struct {
 		name string
@@ -71,7 +59,7 @@ func TestFlipOneSession(t *testing.T) {
 			}
 			f := &Flip{Seq: uint64(i + 1), Ref: c.to}
 			v := view{flip: f, desired: &Desired{Ref: c.to, Rollout: "r"}, rollout: &RolloutState{ID: "r", State: StateRolledBack}}
-			want := stateReads()
+			want := kerneltest.StateReads(t, ns) // one state read, on a connection of its own
 			var conns []*nfnl.Conn
 			h.OnDial = func(c *nfnl.Conn) { conns = append(conns, c) }
 			// As Agent.step does: act until nothing is left to do.
@@ -94,7 +82,7 @@ func TestFlipOneSession(t *testing.T) {
 					t.Errorf("%d connections and %d kernel requests, want %d and %d (one state read)", len(conns), got, c.conns, want)
 				}
 			}
-			if got := productionObjects(t, ns); !bytes.Equal(got, live[c.want]) {
+			if got := kerneltest.Production(t, ns); !bytes.Equal(got, live[c.want]) {
 				t.Errorf("production objects are not those of %q", c.want)
 			}
 			var st HostStatus

@@ -59,18 +59,35 @@ func (h *LibHost) open(ctx context.Context) (*session.Session, error) {
 	return s, nil
 }
 
-// State implements Host.
-func (h *LibHost) State(ctx context.Context) (LocalState, error) {
-	var ls LocalState
+// openStatus opens a session and reads its status; on success the
+// caller closes the session.
+func (h *LibHost) openStatus(ctx context.Context) (*session.Session, *slots.Status, error) {
 	s, err := h.open(ctx)
 	if err != nil {
-		return ls, err
+		return nil, nil, err
 	}
-	defer s.Close()
 	st, err := s.Status()
 	if err != nil {
-		return ls, err
+		s.Close()
+		return nil, nil, err
 	}
+	return s, st, nil
+}
+
+// State implements Host.
+func (h *LibHost) State(ctx context.Context) (LocalState, error) {
+	s, st, err := h.openStatus(ctx)
+	if err != nil {
+		return LocalState{}, err
+	}
+	s.Close()
+	return localState(st), nil
+}
+
+// localState is what a slot status says the fleet cares about: the hashes
+// in each slot and whether a swap waits for confirmation.
+func localState(st *slots.Status) LocalState {
+	var ls LocalState
 	if st.Production != nil {
 		ls.Production = st.Production.Hash
 	}
@@ -78,7 +95,7 @@ func (h *LibHost) State(ctx context.Context) (LocalState, error) {
 		ls.Staging = st.Staging.Hash
 	}
 	ls.Pending = st.Pending != nil
-	return ls, nil
+	return ls
 }
 
 // Stage implements Host: the flattened source goes through `fwslot load`
@@ -232,23 +249,12 @@ func (h *LibHost) Revert(ctx context.Context, reason string) error {
 // kernel no more. Open's checks (ownership, reconcile, confirm expiry)
 // and Rollback's (vanished production, settling a pending swap) all run.
 func (h *LibHost) FlipTo(ctx context.Context, hash string) (LocalState, error) {
-	var ls LocalState
-	s, err := h.open(ctx)
+	s, st, err := h.openStatus(ctx)
 	if err != nil {
-		return ls, err
+		return LocalState{}, err
 	}
 	defer s.Close()
-	st, err := s.Status()
-	if err != nil {
-		return ls, err
-	}
-	if st.Production != nil {
-		ls.Production = st.Production.Hash
-	}
-	if st.Staging != nil {
-		ls.Staging = st.Staging.Hash
-	}
-	ls.Pending = st.Pending != nil
+	ls := localState(st)
 	if ls.Production == hash {
 		return ls, nil
 	}
@@ -265,13 +271,8 @@ func (h *LibHost) FlipTo(ctx context.Context, hash string) (LocalState, error) {
 // Check implements Host: the probes against the live ruleset (its
 // compiled form from history) in a twin, then CheckCmd on the target.
 func (h *LibHost) Check(ctx context.Context, probes string) error {
-	s, err := h.open(ctx)
+	s, st, err := h.openStatus(ctx)
 	if err != nil {
-		return err
-	}
-	st, err := s.Status()
-	if err != nil {
-		s.Close()
 		return err
 	}
 	if st.Production == nil {

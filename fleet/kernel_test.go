@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fwslot/fwslot/internal/kerneltest"
 	"github.com/fwslot/fwslot/internal/testnet"
 )
 
@@ -60,7 +61,7 @@ func TestKernelFleet(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out[h] = st.Production + " " + sum(productionObjects(t, lh.NetNS))
+			out[h] = st.Production + " " + sum(kerneltest.Production(t, lh.NetNS))
 		}
 		return out
 	}

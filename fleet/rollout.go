@@ -110,28 +110,39 @@ func (p *Pusher) lock(ctx context.Context) (unlock func(), err error) {
 	}, nil
 }
 
+// lockRollout takes the group's rollout lock and reads the rollout
+// record under it; on success the caller must call unlock.
+func (p *Pusher) lockRollout(ctx context.Context) (unlock func(), cur *RolloutState, rev int64, found bool, err error) {
+	unlock, err = p.lock(ctx)
+	if err != nil {
+		return nil, nil, 0, false, err
+	}
+	cur = &RolloutState{}
+	rev, found, err = getJSON(ctx, p.Client, p.Keys.Rollout(), cur)
+	if err != nil {
+		unlock()
+		return nil, nil, 0, false, err
+	}
+	return unlock, cur, rev, found, nil
+}
+
 // Push stores the version and rolls it out: canary, then waves. It
 // returns when every host of the plan runs it confirmed, or with a
 // *FailedError. A rollout of the same content that was interrupted is
 // resumed rather than started again.
 func (p *Pusher) Push(ctx context.Context, o PushOptions) (*RolloutState, error) {
-	unlock, err := p.lock(ctx)
+	unlock, cur, rev, found, err := p.lockRollout(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	var cur RolloutState
-	rev, found, err := getJSON(ctx, p.Client, p.Keys.Rollout(), &cur)
-	if err != nil {
-		return nil, err
-	}
 	hash := sum(o.Source)
 	if found && cur.State == StateRunning {
 		if cur.Hash != hash {
 			return nil, fmt.Errorf("the rollout of version %d is still running (interrupted?): `fwslot fleet resume --group %s` finishes it, `fwslot fleet rollback --group %s` abandons it", cur.Version, p.Keys.Group, p.Keys.Group)
 		}
 		p.logf("resuming the interrupted rollout of version %d", cur.Version)
-		return p.run(ctx, &cur, rev)
+		return p.run(ctx, cur, rev)
 	}
 	var desired Desired
 	if _, _, err := getJSON(ctx, p.Client, p.Keys.Desired(), &desired); err != nil {
@@ -176,16 +187,11 @@ func (p *Pusher) Push(ctx context.Context, o PushOptions) (*RolloutState, error)
 
 // Resume carries on the group's interrupted rollout.
 func (p *Pusher) Resume(ctx context.Context) (*RolloutState, error) {
-	unlock, err := p.lock(ctx)
+	unlock, cur, rev, found, err := p.lockRollout(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	var cur RolloutState
-	rev, found, err := getJSON(ctx, p.Client, p.Keys.Rollout(), &cur)
-	if err != nil {
-		return nil, err
-	}
 	if !found || cur.State != StateRunning {
 		what := "none was ever started"
 		if found {
@@ -193,7 +199,7 @@ func (p *Pusher) Resume(ctx context.Context) (*RolloutState, error) {
 		}
 		return nil, fmt.Errorf("%w in group %s: %s", ErrNothingToResume, p.Keys.Group, what)
 	}
-	return p.run(ctx, &cur, rev)
+	return p.run(ctx, cur, rev)
 }
 
 // AliveHosts lists the hosts whose agent holds its liveness lease.

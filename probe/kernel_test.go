@@ -16,16 +16,12 @@ import (
 
 	"github.com/fwslot/fwslot/internal/nsutil"
 	"github.com/fwslot/fwslot/internal/source"
+	"github.com/fwslot/fwslot/internal/testnet"
 )
 
 func requireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
-	if _, err := exec.LookPath("nft"); err != nil {
-		t.Skip("needs the nft binary")
-	}
+	testnet.RequireRoot(t)
 }
 
 // fwpNamespaces lists the namespaces whose name starts with fwp-.

@@ -560,38 +560,8 @@ func (rn *realNet) local(o *observation, pk pktInfo, v6NoHeader bool, from strin
 
 func (rn *realNet) readPeers(o *observation, from string) error {
 	for _, ri := range rn.ifs {
-		for {
-			n, sa, err := unix.Recvfrom(ri.cap, rn.buf, unix.MSG_DONTWAIT)
-			if err != nil {
-				if errAgain(err) {
-					break
-				}
-				return err
-			}
-			if ll, ok := sa.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
-				continue
-			}
-			if n < 14 || o == nil {
-				continue
-			}
-			pk, ok := parseIP(rn.buf[14:n])
-			if !ok {
-				continue
-			}
-			switch {
-			case o.isAnswer(pk):
-				if o.rejected == nil {
-					o.rejected = &pk
-				}
-			case o.isProbe(pk, false) && !pk.frag.isFrag:
-				if o.forwarded == nil && ri.name != from {
-					o.forwarded, o.via = &pk, ri.name
-				}
-			case ri.name != from:
-				if fp, done := o.forwardedFragment(pk, ri.name); done && o.forwarded == nil {
-					o.forwarded, o.via = fp, ri.name
-				}
-			}
+		if err := drainPeer(ri.cap, rn.buf, o, ri.name, ri.name != from); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -442,43 +442,53 @@ func (o *observation) isAnswer(pk pktInfo) bool {
 }
 
 func (tw *Twin) readPeers(o *observation) error {
-	s := tw.sock
 	for _, ti := range tw.ifaces {
-		for {
-			n, from, err := unix.Recvfrom(ti.capFD, s.buf, unix.MSG_DONTWAIT)
-			if err != nil {
-				if errAgain(err) {
-					break
-				}
-				return fmt.Errorf("capture at peer of %s: %w", ti.Name, err)
-			}
-			if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
-				continue
-			}
-			if n < 14 || o == nil {
-				continue
-			}
-			pk, ok := parseIP(s.buf[14:n])
-			if !ok {
-				continue
-			}
-			switch {
-			case o.isAnswer(pk):
-				if o.rejected == nil {
-					o.rejected = &pk
-				}
-			case o.isProbe(pk, false) && !pk.frag.isFrag:
-				if o.forwarded == nil {
-					o.forwarded, o.via = &pk, ti.Name
-				}
-			default:
-				if fp, done := o.forwardedFragment(pk, ti.Name); done && o.forwarded == nil {
-					o.forwarded, o.via = fp, ti.Name
-				}
-			}
+		if err := drainPeer(ti.capFD, tw.sock.buf, o, ti.Name, true); err != nil {
+			return fmt.Errorf("capture at peer of %s: %w", ti.Name, err)
 		}
 	}
 	return nil
+}
+
+// drainPeer reads every frame waiting on fd, the capture at the peer of
+// interface iface, into o (nil: the frames are dropped). A reject's
+// answer is recorded from any interface; the probe, whole or
+// reassembled from fragments, counts as forwarded via iface only when
+// forward is set.
+func drainPeer(fd int, buf []byte, o *observation, iface string, forward bool) error {
+	for {
+		n, from, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT)
+		if err != nil {
+			if errAgain(err) {
+				return nil
+			}
+			return err
+		}
+		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
+			continue
+		}
+		if n < 14 || o == nil {
+			continue
+		}
+		pk, ok := parseIP(buf[14:n])
+		if !ok {
+			continue
+		}
+		switch {
+		case o.isAnswer(pk):
+			if o.rejected == nil {
+				o.rejected = &pk
+			}
+		case o.isProbe(pk, false) && !pk.frag.isFrag:
+			if o.forwarded == nil && forward {
+				o.forwarded, o.via = &pk, iface
+			}
+		case forward:
+			if fp, done := o.forwardedFragment(pk, iface); done && o.forwarded == nil {
+				o.forwarded, o.via = fp, iface
+			}
+		}
+	}
 }
 
 func (tw *Twin) readRaw(o *observation) error {

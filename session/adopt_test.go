@@ -14,9 +14,7 @@ import (
 // through the first load; the first swap takes the table over, and the
 // first rollback returns to exactly what ran before.
 func TestAdoptExistingTable(t *testing.T) {
-	target, peer := testnet.Pair(t)
-	testnet.Listen(t, target, "tcp", ":22")
-	testnet.Listen(t, target, "tcp", ":80")
+	target, peer := servingPair(t)
 	legacy := writeRuleset(t, "nftables.conf", `table inet filter {
 	set admins { type ipv4_addr; elements = { 192.0.2.2, 198.51.100.1 } }
 	set seen { type ipv4_addr; flags dynamic; }
@@ -129,9 +127,7 @@ func TestAdoptKeepsSharedObjectsByType(t *testing.T) {
 // given back by rollback: the anonymous chains go with the rules that
 // hold them, and come back with the adopted version.
 func TestAdoptTableWithAnonymousChains(t *testing.T) {
-	target, peer := testnet.Pair(t)
-	testnet.Listen(t, target, "tcp", ":22")
-	testnet.Listen(t, target, "tcp", ":80")
+	target, peer := servingPair(t)
 	legacy := writeRuleset(t, "nftables.conf", `table inet filter {
 	chain ssh { tcp dport 22 jump { accept; }; }
 	chain input {

@@ -124,15 +124,7 @@ func TestEndingPendingSwapIsOneCommit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ns := testnet.Namespace(t, "fwslot-settle")
-			tg := newTarget(t, ns)
-			load(t, tg, writeRuleset(t, "ssh.nft", onlySSH))
-			mustSwap(t, tg)
-			load(t, tg, writeRuleset(t, "web.nft", onlyWeb))
-			p, err := tg.Swap(ctx, SwapOptions{Confirm: time.Hour})
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, tg, p := pendingWeb(t, "fwslot-settle")
 			before := tg.Store.Commits()
 			if err := tt.run(tg, p.Seq); err != nil {
 				t.Fatal(err)
@@ -163,15 +155,7 @@ func TestEndingPendingSwapIsOneCommit(t *testing.T) {
 // with nothing to repair it writes nothing.
 func TestReconcileRepairsInOneCommit(t *testing.T) {
 	ctx := context.Background()
-	ns := testnet.Namespace(t, "fwslot-reconcile")
-	tg := newTarget(t, ns)
-	load(t, tg, writeRuleset(t, "ssh.nft", onlySSH))
-	mustSwap(t, tg)
-	load(t, tg, writeRuleset(t, "web.nft", onlyWeb))
-	p, err := tg.Swap(ctx, SwapOptions{Confirm: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ns, tg, p := pendingWeb(t, "fwslot-reconcile")
 	id, db := identity(t, tg)
 	w := &Watchdog{NetNS: ns, DB: db, Owner: id, Seq: p.Seq, From: 1, To: 2}
 	if msg, err := w.revertKernel(); err != nil {

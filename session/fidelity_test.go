@@ -37,9 +37,7 @@ func TestTransplantedFeaturesFilterPackets(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			target, peer := testnet.Pair(t)
-			testnet.Listen(t, target, "tcp", ":22")
-			testnet.Listen(t, target, "tcp", ":80")
+			target, peer := servingPair(t)
 			tg := newTarget(t, target)
 			ssh := map[string]bool{"22": true, "80": false}
 			web := map[string]bool{"22": false, "80": true}

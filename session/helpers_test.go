@@ -85,6 +85,32 @@ func mustSwap(t *testing.T, tg *Target) *Result {
 	return res
 }
 
+// servingPair makes a target namespace listening on tcp 22 and 80 and a
+// peer wired to it (testnet.Pair).
+func servingPair(t *testing.T) (target, peer string) {
+	t.Helper()
+	target, peer = testnet.Pair(t)
+	testnet.Listen(t, target, "tcp", ":22")
+	testnet.Listen(t, target, "tcp", ":80")
+	return target, peer
+}
+
+// pendingWeb makes a target in a new namespace (named prefix*) with ssh
+// live and web swapped in, waiting an hour for confirmation.
+func pendingWeb(t *testing.T, prefix string) (ns string, tg *Target, p *Result) {
+	t.Helper()
+	ns = testnet.Namespace(t, prefix)
+	tg = newTarget(t, ns)
+	load(t, tg, writeRuleset(t, "ssh.nft", onlySSH))
+	mustSwap(t, tg)
+	load(t, tg, writeRuleset(t, "web.nft", onlyWeb))
+	p, err := tg.Swap(context.Background(), SwapOptions{Confirm: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns, tg, p
+}
+
 func mustRollback(t *testing.T, tg *Target, to uint64) *Result {
 	t.Helper()
 	res, err := tg.Rollback(context.Background(), to)

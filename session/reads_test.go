@@ -4,9 +4,9 @@ import (
 	"context"
 	"testing"
 
+	"github.com/fwslot/fwslot/internal/kerneltest"
 	"github.com/fwslot/fwslot/internal/nfnl"
 	"github.com/fwslot/fwslot/internal/testnet"
-	"github.com/fwslot/fwslot/slots"
 )
 
 // A swap, a rollback and a load read each kernel object once: one connection, and
@@ -25,18 +25,6 @@ func TestSwapReadsTheKernelOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// What one state read costs on this kernel, on a connection of its own.
-	stateReads := func() int {
-		c, err := tg.Slots().Dial()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if _, err := slots.ReadState(c); err != nil {
-			t.Fatal(err)
-		}
-		return c.Requests()
-	}
 	cases := []struct {
 		name string
 		run  func() error
@@ -51,7 +39,7 @@ func TestSwapReadsTheKernelOnce(t *testing.T) {
 		}},
 	}
 	for _, c := range cases {
-		want := stateReads()
+		want := kerneltest.StateReads(t, ns) // one state read, on a connection of its own
 		var conns []*nfnl.Conn
 		tg.OnDial = func(c *nfnl.Conn) { conns = append(conns, c) }
 		err := c.run()

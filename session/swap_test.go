@@ -41,9 +41,7 @@ table inet filter {
 `
 
 func TestLoadSwapRollbackWithPackets(t *testing.T) {
-	target, peer := testnet.Pair(t)
-	testnet.Listen(t, target, "tcp", ":22")
-	testnet.Listen(t, target, "tcp", ":80")
+	target, peer := servingPair(t)
 	tg := newTarget(t, target)
 	v1 := writeRuleset(t, "ssh.nft", onlySSH)
 	v2 := writeRuleset(t, "web.nft", onlyWeb)
@@ -106,9 +104,7 @@ func TestLoadSwapRollbackWithPackets(t *testing.T) {
 }
 
 func TestRollbackRestagesOlderVersion(t *testing.T) {
-	target, peer := testnet.Pair(t)
-	testnet.Listen(t, target, "tcp", ":22")
-	testnet.Listen(t, target, "tcp", ":80")
+	target, peer := servingPair(t)
 	tg := newTarget(t, target)
 	v1 := writeRuleset(t, "ssh.nft", onlySSH)
 	v2 := writeRuleset(t, "web.nft", onlyWeb)

@@ -166,18 +166,25 @@ func TestFastElementsFallBack(t *testing.T) {
 				}
 				return
 			}
-			wc, err := Canonical(want, CanonOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			gc, err := Canonical(got, CanonOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d := wc.Diff(gc); len(d) > 0 || !reflect.DeepEqual(wc, gc) {
-				t.Fatalf("result differs: %v", d)
-			}
+			sameCanonical(t, want, got)
 		})
+	}
+}
+
+// sameCanonical fails the test unless got compiles to the same
+// canonical ruleset as want.
+func sameCanonical(t *testing.T, want, got *Ruleset) {
+	t.Helper()
+	wc, err := Canonical(want, CanonOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc, err := Canonical(got, CanonOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := wc.Diff(gc); len(d) > 0 || !reflect.DeepEqual(wc, gc) {
+		t.Fatalf("result differs: %v", d)
 	}
 }
 
@@ -236,17 +243,7 @@ func TestFastElementsIncludes(t *testing.T) {
 	if n != 2 {
 		t.Fatalf("%d lists went the fast way, want 2", n)
 	}
-	wc, err := Canonical(want, CanonOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gc, err := Canonical(got, CanonOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := wc.Diff(gc); len(d) > 0 || !reflect.DeepEqual(wc, gc) {
-		t.Fatalf("result differs: %v", d)
-	}
+	sameCanonical(t, want, got)
 	if len(setNamed(t, got, "a").Elems) != 2 || len(setNamed(t, got, "b").Elems) != 5 {
 		t.Fatal("elements missing")
 	}

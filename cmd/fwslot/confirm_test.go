@@ -99,14 +99,8 @@ func TestUnconfirmedSwapNeverComesBack(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			sb, err := sandbox.New("fwslot-uc-")
-			if err != nil {
-				t.Fatal(err)
-			}
+			sb := listeningSandbox(t, "fwslot-uc-")
 			defer sb.Close()
-			if err := sb.Listen(22, 80); err != nil {
-				t.Fatal(err)
-			}
 			db := filepath.Join(t.TempDir(), "h.db")
 			g := []string{"--netns", sb.Target, "--db", db}
 			key := "netns:" + sb.Target

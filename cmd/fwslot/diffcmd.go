@@ -8,11 +8,11 @@ import (
 	"runtime/debug"
 	"strings"
 
+	prog "github.com/fwslot/fwslot/internal/progress"
 	"github.com/fwslot/fwslot/probe"
 	"github.com/fwslot/fwslot/rulediff"
 	"github.com/fwslot/fwslot/slots"
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 )
 
 // diffMemoryLimit is the Go heap size at which diff's collector works
@@ -219,11 +219,4 @@ func colorWanted(mode string, w io.Writer) (bool, error) {
 }
 
 // isTerminal reports whether w is a terminal.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}
+func isTerminal(w io.Writer) bool { return prog.IsTerminal(w) }

@@ -49,20 +49,7 @@ func TestDiffCommand(t *testing.T) {
 	}
 	for _, c := range cases {
 		out, code := run(t, c.args...)
-		if code != c.code {
-			t.Errorf("%s: exit %d, want %d\n%s", c.name, code, c.code, out)
-			continue
-		}
-		for _, w := range c.want {
-			if !strings.Contains(out, w) {
-				t.Errorf("%s: output lacks %q:\n%s", c.name, w, out)
-			}
-		}
-		for _, w := range c.not {
-			if strings.Contains(out, w) {
-				t.Errorf("%s: output has %q:\n%s", c.name, w, out)
-			}
-		}
+		checkRun(t, c.name, out, code, c.code, c.want, c.not)
 	}
 	out, _ := run(t, args("diff", "--json")...)
 	var d struct {

@@ -54,6 +54,16 @@ func (fc *fleetConn) open(ctx context.Context) (*clientv3.Client, fleet.Keys, er
 	return c, k, nil
 }
 
+// with connects as open does, runs f on the client and closes it.
+func (fc *fleetConn) with(ctx context.Context, f func(*clientv3.Client, fleet.Keys) error) error {
+	cli, k, err := fc.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	return f(cli, k)
+}
+
 func newFleetPush(g *globals) *cobra.Command {
 	fc := &fleetConn{}
 	var probesFile, msg, waves, signKey string
@@ -152,18 +162,15 @@ func newFleetResume(g *globals) *cobra.Command {
 // rollout runs a push or a resume (run) on the group's etcd and prints
 // the rollout it leaves.
 func (fc *fleetConn) rollout(g *globals, cmd *cobra.Command, run func(context.Context, *fleet.Pusher) (*fleet.RolloutState, error)) error {
-	cli, k, err := fc.open(cmd.Context())
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
-	p := &fleet.Pusher{Client: cli, Keys: k, Log: cmd.ErrOrStderr(), LockWait: fc.lockWait}
-	start := time.Now()
-	st, err := run(cmd.Context(), p)
-	if err != nil {
-		return err
-	}
-	return printRollout(g, cmd, st, time.Since(start))
+	return fc.with(cmd.Context(), func(cli *clientv3.Client, k fleet.Keys) error {
+		p := &fleet.Pusher{Client: cli, Keys: k, Log: cmd.ErrOrStderr(), LockWait: fc.lockWait}
+		start := time.Now()
+		st, err := run(cmd.Context(), p)
+		if err != nil {
+			return err
+		}
+		return printRollout(g, cmd, st, time.Since(start))
+	})
 }
 
 // printRollout prints a rollout's waves and hosts, or its JSON.

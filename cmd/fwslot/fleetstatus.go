@@ -10,6 +10,7 @@ import (
 
 	"github.com/fwslot/fwslot/fleet"
 	"github.com/spf13/cobra"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 func newFleetStatus(g *globals) *cobra.Command {
@@ -25,19 +26,16 @@ agent lost its liveness lease shows as offline.`,
   fwslot fleet status --group web --json`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cli, k, err := fc.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			gs, err := fleet.Status(cmd.Context(), cli, k)
-			if err != nil {
-				return err
-			}
-			if g.json {
-				return printJSON(cmd.OutOrStdout(), gs)
-			}
-			return printGroupStatus(cmd.OutOrStdout(), gs)
+			return fc.with(cmd.Context(), func(cli *clientv3.Client, k fleet.Keys) error {
+				gs, err := fleet.Status(cmd.Context(), cli, k)
+				if err != nil {
+					return err
+				}
+				if g.json {
+					return printJSON(cmd.OutOrStdout(), gs)
+				}
+				return printGroupStatus(cmd.OutOrStdout(), gs)
+			})
 		},
 	}
 	fc.register(c)
@@ -96,34 +94,31 @@ command waits (--wait) for the live hosts to report, and exits 1 naming
 each host that did not flip. Hosts that are offline flip when they return.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cli, k, err := fc.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			res, err := fleet.Rollback(cmd.Context(), cli, k, wait)
-			if errors.Is(err, fleet.ErrNothingToRollBack) {
-				return usageError{err}
-			}
-			if err != nil {
-				return err
-			}
-			if g.json {
-				if err := printJSON(cmd.OutOrStdout(), res); err != nil {
+			return fc.with(cmd.Context(), func(cli *clientv3.Client, k fleet.Keys) error {
+				res, err := fleet.Rollback(cmd.Context(), cli, k, wait)
+				if errors.Is(err, fleet.ErrNothingToRollBack) {
+					return usageError{err}
+				}
+				if err != nil {
 					return err
 				}
-			} else {
-				fmt.Fprintf(cmd.OutOrStdout(), "group %s: version %d -> %d; %d of %d live host(s) flipped in %v\n", k.Group, res.From.Version, res.Flip.Version,
-					len(res.Hosts)-len(res.Failed), len(res.Hosts), res.Took.Round(time.Millisecond))
-			}
-			if len(res.Failed) > 0 {
-				var lines []string
-				for _, f := range res.Failed {
-					lines = append(lines, f.Host+": "+f.Reason)
+				if g.json {
+					if err := printJSON(cmd.OutOrStdout(), res); err != nil {
+						return err
+					}
+				} else {
+					fmt.Fprintf(cmd.OutOrStdout(), "group %s: version %d -> %d; %d of %d live host(s) flipped in %v\n", k.Group, res.From.Version, res.Flip.Version,
+						len(res.Hosts)-len(res.Failed), len(res.Hosts), res.Took.Round(time.Millisecond))
 				}
-				return fmt.Errorf("%d host(s) did not flip back:\n  %s", len(res.Failed), strings.Join(lines, "\n  "))
-			}
-			return nil
+				if len(res.Failed) > 0 {
+					var lines []string
+					for _, f := range res.Failed {
+						lines = append(lines, f.Host+": "+f.Reason)
+					}
+					return fmt.Errorf("%d host(s) did not flip back:\n  %s", len(res.Failed), strings.Join(lines, "\n  "))
+				}
+				return nil
+			})
 		},
 	}
 	fc.register(c)

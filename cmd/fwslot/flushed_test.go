@@ -17,14 +17,8 @@ import (
 // packets at each step.
 func TestHandFlushedTableIsRecoverable(t *testing.T) {
 	testnet.RequireRoot(t)
-	sb, err := sandbox.New("fwslot-fl-")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sb := listeningSandbox(t, "fwslot-fl-")
 	defer sb.Close()
-	if err := sb.Listen(22, 80); err != nil {
-		t.Fatal(err)
-	}
 	g := []string{"--netns", sb.Target, "--db", filepath.Join(t.TempDir(), "h.db")}
 	ssh := writeFile(t, "ssh.nft", sshOnly)
 	for _, step := range [][]string{{"load", ssh}, {"swap"}} {

@@ -122,11 +122,7 @@ func TestPerfCommand(t *testing.T) {
 			if code != c.code {
 				t.Fatalf("exit %d, want %d:\n%s", code, c.code, out)
 			}
-			for _, w := range c.want {
-				if !strings.Contains(out, w) {
-					t.Errorf("output lacks %q:\n%s", w, out)
-				}
-			}
+			checkOutput(t, "", out, c.want, nil)
 			if c.rules != nil {
 				var got perfJSON
 				if err := json.Unmarshal([]byte(out), &got); err != nil {
@@ -232,11 +228,7 @@ func TestRootlessPerf(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d, want 0:\n%s", code, out)
 			}
-			for _, w := range c.want {
-				if !strings.Contains(out, w) {
-					t.Errorf("output lacks %q:\n%s", w, out)
-				}
-			}
+			checkOutput(t, "", out, c.want, nil)
 		})
 	}
 }

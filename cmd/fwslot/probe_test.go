@@ -51,15 +51,7 @@ accept icmp 203.0.113.9 -> 192.0.2.10 in eth0 type echo-request
 	}
 	for _, c := range cases {
 		out, code := run(t, c.args...)
-		if code != c.code {
-			t.Errorf("%s: exit %d, want %d:\n%s", c.name, code, c.code, out)
-			continue
-		}
-		for _, w := range c.want {
-			if !strings.Contains(out, w) {
-				t.Errorf("%s: output lacks %q:\n%s", c.name, w, out)
-			}
-		}
+		checkRun(t, c.name, out, code, c.code, c.want, nil)
 	}
 	x, err := os.ReadFile(junit)
 	if err != nil || !strings.Contains(string(x), "<testsuite") || !strings.Contains(string(x), "admin ssh") {

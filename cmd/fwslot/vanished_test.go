@@ -38,14 +38,8 @@ func TestVanishedProduction(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			sb, err := sandbox.New("fwslot-vp-")
-			if err != nil {
-				t.Fatal(err)
-			}
+			sb := listeningSandbox(t, "fwslot-vp-")
 			defer sb.Close()
-			if err := sb.Listen(22, 80); err != nil {
-				t.Fatal(err)
-			}
 			g := []string{"--netns", sb.Target, "--db", filepath.Join(t.TempDir(), "h.db")}
 			for _, step := range [][]string{
 				{"load", writeFile(t, "ssh.nft", sshOnly)}, {"swap"},

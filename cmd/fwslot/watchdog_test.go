@@ -65,14 +65,8 @@ func TestWatchdogWithRelativeHistoryPath(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			sb, err := sandbox.New("fwslot-wr-")
-			if err != nil {
-				t.Fatal(err)
-			}
+			sb := listeningSandbox(t, "fwslot-wr-")
 			defer sb.Close()
-			if err := sb.Listen(22, 80); err != nil {
-				t.Fatal(err)
-			}
 			dir := t.TempDir()
 			flags, env := c.db(dir)
 			db := filepath.Join(dir, "h.db")
@@ -103,14 +97,8 @@ func TestWatchdogWithRelativeHistoryPath(t *testing.T) {
 // records the revert.
 func TestWatchdogWithoutHistoryRevertsFromKernelTags(t *testing.T) {
 	testnet.RequireRoot(t)
-	sb, err := sandbox.New("fwslot-wm-")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sb := listeningSandbox(t, "fwslot-wm-")
 	defer sb.Close()
-	if err := sb.Listen(22, 80); err != nil {
-		t.Fatal(err)
-	}
 	db := filepath.Join(t.TempDir(), "h.db")
 	g := []string{"--netns", sb.Target, "--db", db}
 	for _, step := range [][]string{{"load", writeFile(t, "ssh.nft", sshOnly)}, {"swap"}, {"load", writeFile(t, "web.nft", webOnly)}} {
@@ -166,14 +154,8 @@ func TestWatchdogRevertsWhileHistoryIsLocked(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			sb, err := sandbox.New("fwslot-wl-")
-			if err != nil {
-				t.Fatal(err)
-			}
+			sb := listeningSandbox(t, "fwslot-wl-")
 			defer sb.Close()
-			if err := sb.Listen(22, 80); err != nil {
-				t.Fatal(err)
-			}
 			db := filepath.Join(t.TempDir(), "h.db")
 			key := "netns:" + sb.Target
 			g := []string{"--netns", sb.Target, "--db", db}

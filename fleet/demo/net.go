@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fwslot/fwslot/internal/nsutil"
 	"github.com/fwslot/fwslot/internal/sandbox"
 )
 
@@ -48,26 +47,12 @@ func listen(ns string, ports []int) (stop func() error, err error) {
 		return nil
 	}
 	for _, p := range ports {
-		var l net.Listener
-		err := nsutil.Do(ns, func() error {
-			var err error
-			l, err = net.Listen("tcp", fmt.Sprintf(":%d", p))
-			return err
-		})
+		l, err := sandbox.ListenIn(ns, "tcp", fmt.Sprintf(":%d", p))
 		if err != nil {
 			stop()
 			return nil, fmt.Errorf("listen on %d in %s: %w", p, ns, err)
 		}
 		ls = append(ls, l)
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
 	}
 	return stop, nil
 }

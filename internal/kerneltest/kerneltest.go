@@ -29,6 +29,21 @@ func State(t testing.TB, ns string) (*nfnl.Conn, *slots.State) {
 	return c, st
 }
 
+// StateReads returns how many netlink requests one slot state read of
+// ns costs, on a connection of its own.
+func StateReads(t testing.TB, ns string) int {
+	t.Helper()
+	c, err := nfnl.Dial(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := slots.ReadState(c); err != nil {
+		t.Fatal(err)
+	}
+	return c.Requests()
+}
+
 // Production returns the kernel's production objects of a target, encoded
 // for comparison: base chains with their rules, the live slot's chains,
 // sets (with elements) and objects, and chains fwslot has not taken over

@@ -36,6 +36,15 @@ func tableAttrs(name string) []byte {
 	return e.Bytes()
 }
 
+// addChain adds a regular chain named chain to table in b; what names
+// the message in errors.
+func addChain(b *Batch, table, chain, what string) {
+	var e Encoder
+	e.String(ChainTable, table)
+	e.String(ChainName, chain)
+	b.Add(MsgNewChain, FamilyInet, FlagCreate, e.Bytes(), what)
+}
+
 func TestCommitAndDump(t *testing.T) {
 	inFreshNetns(t, func(c *Conn) {
 		gen0, err := c.GenID()
@@ -44,10 +53,7 @@ func TestCommitAndDump(t *testing.T) {
 		}
 		var b Batch
 		b.Add(MsgNewTable, FamilyInet, FlagCreate, tableAttrs("t1"), "add table t1")
-		var e Encoder
-		e.String(ChainTable, "t1")
-		e.String(ChainName, "c1")
-		b.Add(MsgNewChain, FamilyInet, FlagCreate, e.Bytes(), "add chain c1")
+		addChain(&b, "t1", "c1", "add chain c1")
 		if err := c.Commit(&b); err != nil {
 			t.Fatal(err)
 		}
@@ -77,10 +83,7 @@ func TestCommitIsAllOrNothing(t *testing.T) {
 	inFreshNetns(t, func(c *Conn) {
 		var b Batch
 		b.Add(MsgNewTable, FamilyInet, FlagCreate, tableAttrs("good"), "add table good")
-		var e Encoder
-		e.String(ChainTable, "missing")
-		e.String(ChainName, "c")
-		b.Add(MsgNewChain, FamilyInet, FlagCreate, e.Bytes(), "add chain to missing table")
+		addChain(&b, "missing", "c", "add chain to missing table")
 		err := c.Commit(&b)
 		var ne *Error
 		if !errors.As(err, &ne) || ne.Errno != unix.ENOENT || ne.Desc != "add chain to missing table" {
@@ -140,10 +143,7 @@ func TestCommitErrorNamesItsMark(t *testing.T) {
 					if i == tc.bad {
 						table = "missing"
 					}
-					var e Encoder
-					e.String(ChainTable, table)
-					e.String(ChainName, "c"+string(rune('0'+i)))
-					b.Add(MsgNewChain, FamilyInet, FlagCreate, e.Bytes(), "add chain")
+					addChain(&b, table, "c"+string(rune('0'+i)), "add chain")
 				}
 				b.Mark(nil)
 				b.Add(MsgNewChain, FamilyInet, FlagCreate, tableAttrs("t"), "unmarked")

@@ -14,10 +14,7 @@ func chainWithRules(t *testing.T, c *Conn, n int) {
 	t.Helper()
 	var b Batch
 	b.Add(MsgNewTable, FamilyInet, FlagCreate, tableAttrs("t"), "add table t")
-	var e Encoder
-	e.String(ChainTable, "t")
-	e.String(ChainName, "c")
-	b.Add(MsgNewChain, FamilyInet, FlagCreate, e.Bytes(), "add chain c")
+	addChain(&b, "t", "c", "add chain c")
 	for i := range n {
 		var r Encoder
 		r.String(RuleTable, "t")

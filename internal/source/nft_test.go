@@ -68,7 +68,9 @@ func fixtures(t *testing.T) []string {
 	return mains
 }
 
-func TestFlatEquivalentNft(t *testing.T) {
+// eachFixture runs f on every fixture's bundle, each in a subtest, with
+// nft's listing of the user's files (with rule handles if handles).
+func eachFixture(t *testing.T, handles bool, f func(t *testing.T, b *Bundle, listed string)) {
 	needNft(t)
 	for _, main := range fixtures(t) {
 		t.Run(main, func(t *testing.T) {
@@ -77,47 +79,52 @@ func TestFlatEquivalentNft(t *testing.T) {
 				t.Fatal(err)
 			}
 			dir := filepath.Dir(b.Main)
-			want := nftRun(t, dir, []string{"-I", dir, "-f", b.Main}, false)
-			flat := filepath.Join(t.TempDir(), "flat.nft")
-			if err := os.WriteFile(flat, []byte(b.Flat), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			got := nftRun(t, "/", []string{"-f", flat}, false)
-			// Elements with a timeout list a countdown that differs between runs.
-			got, want = expires.ReplaceAllString(got, "expires X"), expires.ReplaceAllString(want, "expires X")
-			if got != want {
-				t.Errorf("ruleset from the flat text differs\nflat:\n%s\nwant:\n%s", got, want)
-			}
+			f(t, b, nftRun(t, dir, []string{"-I", dir, "-f", b.Main}, handles))
 		})
 	}
 }
 
-func TestRuleLocationsMatchNft(t *testing.T) {
-	needNft(t)
-	for _, main := range fixtures(t) {
-		t.Run(main, func(t *testing.T) {
-			b, err := Load(main, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			dir := filepath.Dir(b.Main)
-			kernel := countRules(nftRun(t, dir, []string{"-I", dir, "-f", b.Main}, true))
-			locs, err := b.RuleLocations()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for k, n := range kernel {
-				if got := len(locs[k]); got != n {
-					t.Errorf("chain %v: %d rule locations, nft has %d rules: %v", k, got, n, locs[k])
-				}
-			}
-			for k, l := range locs {
-				if _, ok := kernel[k]; !ok {
-					t.Errorf("chain %v: %d rule locations, nft has no such chain", k, len(l))
-				}
-			}
-		})
+// sameListing fails the test unless nft lists file (the what made from
+// the user's files, label in the message) as it listed the user's files
+// (want).
+func sameListing(t *testing.T, what, label, file, want string) {
+	t.Helper()
+	got := nftRun(t, "/", []string{"-f", file}, false)
+	// Elements with a timeout list a countdown that differs between runs.
+	got, want = expires.ReplaceAllString(got, "expires X"), expires.ReplaceAllString(want, "expires X")
+	if got != want {
+		t.Errorf("ruleset from the %s differs\n%s:\n%s\nwant:\n%s", what, label, got, want)
 	}
+}
+
+func TestFlatEquivalentNft(t *testing.T) {
+	eachFixture(t, false, func(t *testing.T, b *Bundle, want string) {
+		flat := filepath.Join(t.TempDir(), "flat.nft")
+		if err := os.WriteFile(flat, []byte(b.Flat), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sameListing(t, "flat text", "flat", flat, want)
+	})
+}
+
+func TestRuleLocationsMatchNft(t *testing.T) {
+	eachFixture(t, true, func(t *testing.T, b *Bundle, listed string) {
+		kernel := countRules(listed)
+		locs, err := b.RuleLocations()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, n := range kernel {
+			if got := len(locs[k]); got != n {
+				t.Errorf("chain %v: %d rule locations, nft has %d rules: %v", k, got, n, locs[k])
+			}
+		}
+		for k, l := range locs {
+			if _, ok := kernel[k]; !ok {
+				t.Errorf("chain %v: %d rule locations, nft has no such chain", k, len(l))
+			}
+		}
+	})
 }
 
 // countRules counts the rules of each chain in `nft -a list ruleset` output:
@@ -149,26 +156,13 @@ func countRules(listing string) map[ChainKey]int {
 // TestCopyEquivalentNft: nft compiles the private copy of a bundle into
 // the same ruleset as the user's files.
 func TestCopyEquivalentNft(t *testing.T) {
-	needNft(t)
-	for _, main := range fixtures(t) {
-		t.Run(main, func(t *testing.T) {
-			b, err := Load(main, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			dir := filepath.Dir(b.Main)
-			want := nftRun(t, dir, []string{"-I", dir, "-f", b.Main}, false)
-			c, err := b.WriteCopy(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := nftRun(t, "/", []string{"-f", c.Main}, false)
-			got, want = expires.ReplaceAllString(got, "expires X"), expires.ReplaceAllString(want, "expires X")
-			if got != want {
-				t.Errorf("ruleset from the private copy differs\ncopy:\n%s\nwant:\n%s", got, want)
-			}
-		})
-	}
+	eachFixture(t, false, func(t *testing.T, b *Bundle, want string) {
+		c, err := b.WriteCopy(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameListing(t, "private copy", "copy", c.Main, want)
+	})
 }
 
 // TestCopyErrors: nft's errors on the private copy name the user's files

@@ -19,9 +19,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -60,17 +58,12 @@ func run() int {
 	defer os.RemoveAll(dir)
 	bin := *fwslotBin
 	if bin == "" {
-		bin = filepath.Join(dir, "fwslot")
-		gobin, err := exec.LookPath("go")
+		b, err := bench.BuildFwslot(dir)
 		if err != nil {
-			gobin = "/usr/local/go/bin/go"
-		}
-		cmd := exec.Command(gobin, "build", "-o", bin, "github.com/fwslot/fwslot/cmd/fwslot")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "fwslot-bench-fleet: build fwslot:", err)
 			return 1
 		}
+		bin = b
 	}
 	cfg := &bench.FleetConfig{Rules: *rules, Stagers: *stagers, Fwslot: bin,
 		Log: func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }}

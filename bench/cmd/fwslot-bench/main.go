@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
@@ -146,19 +145,12 @@ func run() int {
 
 	bin := *fwslotBin
 	if bin == "" {
-		bin = filepath.Join(dir, "fwslot")
-		// The go that runs this benchmark (go run) is first in PATH or
-		// at the standard install location.
-		gobin, err := exec.LookPath("go")
+		b, err := bench.BuildFwslot(dir)
 		if err != nil {
-			gobin = "/usr/local/go/bin/go"
-		}
-		cmd := exec.Command(gobin, "build", "-o", bin, "github.com/fwslot/fwslot/cmd/fwslot")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "fwslot-bench: build fwslot:", err)
 			return 1
 		}
+		bin = b
 	}
 
 	cfg := &bench.Config{Sizes: sizes, Runs: *runs, Fwslot: bin, Dir: dir, Log: os.Stderr}
