@@ -1,6 +1,10 @@
 package history
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/fwslot/fwslot/internal/linediff"
+)
 
 // SplitLines splits a source into its lines (a last newline ends the last
 // line, it does not start an empty one).
@@ -37,36 +41,8 @@ func countLines(a, b []string, maxD, maxWork int) (added, removed int) {
 	if n == 0 || m == 0 {
 		return m, n
 	}
-	max := n + m
-	if max > maxD {
-		max = maxD
-	}
-	off := max + 1
-	v := make([]int, 2*max+3)
-	work := 0
-search:
-	for d := 0; d <= max; d++ {
-		for k := -d; k <= d; k += 2 {
-			var x int
-			if k == -d || (k != d && v[off+k-1] < v[off+k+1]) {
-				x = v[off+k+1]
-			} else {
-				x = v[off+k-1] + 1
-			}
-			y := x - k
-			start := x
-			for x < n && y < m && a[x] == b[y] {
-				x++
-				y++
-			}
-			if work += 1 + x - start; work > maxWork {
-				break search
-			}
-			v[off+k] = x
-			if x >= n && y >= m {
-				return (d + m - n) / 2, (d - m + n) / 2
-			}
-		}
+	if d := linediff.Forward(a, b, maxD, maxWork, nil); d >= 0 {
+		return (d + m - n) / 2, (d - m + n) / 2
 	}
 	have := make(map[string]int, n)
 	for _, s := range a {

@@ -5,7 +5,10 @@
 // their own names, and moved includes or reformatted whitespace do not show.
 package rulediff
 
-import "github.com/fwslot/fwslot/history"
+import (
+	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/internal/linediff"
+)
 
 // Op is one line of a line diff: Kind is ' ' (in both), '-' (only in the
 // old text) or '+' (only in the new text).
@@ -80,41 +83,12 @@ func myers(a, b []string) []Op {
 	if n == 0 || m == 0 {
 		return wholesale(a, b)
 	}
-	max := n + m
-	if max > 2*maxEdits {
-		max = 2 * maxEdits
-	}
-	off := max + 1
-	v := make([]int, 2*max+3)
-	// trace[d] holds v[off-d .. off+d] as it was before distance d: the
-	// only entries the walk back reads for d.
+	// trace[d] holds the frontier as it was before distance d: the only
+	// entries the walk back reads for d.
 	var trace [][]int
-	found, work := -1, 0
-	for d := 0; d <= max && found < 0; d++ {
-		trace = append(trace, append([]int(nil), v[off-d:off+d+1]...))
-		for k := -d; k <= d; k += 2 {
-			var x int
-			if k == -d || (k != d && v[off+k-1] < v[off+k+1]) {
-				x = v[off+k+1]
-			} else {
-				x = v[off+k-1] + 1
-			}
-			y := x - k
-			start := x
-			for x < n && y < m && a[x] == b[y] {
-				x++
-				y++
-			}
-			if work += 1 + x - start; work > maxCountWork {
-				return wholesale(a, b)
-			}
-			v[off+k] = x
-			if x >= n && y >= m {
-				found = d
-				break
-			}
-		}
-	}
+	found := linediff.Forward(a, b, 2*maxEdits, maxCountWork, func(frontier []int) {
+		trace = append(trace, append([]int(nil), frontier...))
+	})
 	if found < 0 {
 		return wholesale(a, b)
 	}
