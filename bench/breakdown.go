@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/session"
-	"github.com/fwslot/fwslot/slots"
 )
 
 // Phases of a load, in the order session.Session.Load runs them.

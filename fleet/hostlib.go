@@ -18,9 +18,9 @@ import (
 
 	"github.com/fwslot/fwslot/internal/nfnl"
 	"github.com/fwslot/fwslot/internal/nsutil"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/probe"
 	"github.com/fwslot/fwslot/session"
-	"github.com/fwslot/fwslot/slots"
 )
 
 // LibHost is a Host on the fwslot library: one target (the host, or a

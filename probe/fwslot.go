@@ -10,8 +10,8 @@ import (
 
 	"github.com/fwslot/fwslot/internal/nfnl"
 	"github.com/fwslot/fwslot/internal/nsutil"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/internal/source"
-	"github.com/fwslot/fwslot/slots"
 )
 
 // CompileLoader returns a Loader that compiles a ruleset bundle (exactly

@@ -8,7 +8,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/fwslot/fwslot/internal/nsutil"
-	"github.com/fwslot/fwslot/slots"
+	"github.com/fwslot/fwslot/internal/slots"
 )
 
 // ErrNoNamespaces means the twin's network namespaces could not be made

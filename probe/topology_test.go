@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fwslot/fwslot/slots"
+	"github.com/fwslot/fwslot/internal/slots"
 )
 
 func TestInferTopology(t *testing.T) {

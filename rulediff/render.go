@@ -9,8 +9,8 @@ import (
 
 	"github.com/fwslot/fwslot/internal/nfnl"
 	"github.com/fwslot/fwslot/internal/nsutil"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/internal/sysbin"
-	"github.com/fwslot/fwslot/slots"
 )
 
 // RenderCompiled installs a compiled ruleset in a private network namespace

@@ -15,8 +15,8 @@ import (
 
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/gen"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/internal/source"
-	"github.com/fwslot/fwslot/slots"
 )
 
 // The scale rows of issue 11 that history and diff own, on real compiled

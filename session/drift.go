@@ -7,7 +7,7 @@ import (
 
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/nfnl"
-	"github.com/fwslot/fwslot/slots"
+	"github.com/fwslot/fwslot/internal/slots"
 )
 
 // Drift says whether the managed tables were changed behind fwslot's back.
@@ -39,7 +39,7 @@ func (s *Session) Drift(full bool) (*Drift, error) {
 	return s.checkDrift(s.st, s.status, full)
 }
 
-func (s *Session) checkDrift(st *slots.State, status *slots.Status, full bool) (*Drift, error) {
+func (s *Session) checkDrift(st *slots.State, status *Status, full bool) (*Drift, error) {
 	d := &Drift{Changes: []string{}, Checked: "structure"}
 	if status.Takeover {
 		return d, nil
@@ -69,11 +69,11 @@ func (s *Session) checkDrift(st *slots.State, status *slots.Status, full bool) (
 // each with its compiled version in history: a hand edit of staging would
 // go live with the next swap, so it is drift too. The four canonical forms
 // are computed in parallel.
-func (s *Session) compareSlots(st *slots.State, status *slots.Status) ([]string, error) {
+func (s *Session) compareSlots(st *slots.State, status *Status) ([]string, error) {
 	type side struct {
 		name string
 		info *slots.SlotInfo
-		want *slots.Ruleset
+		want *Ruleset
 		a, b *slots.Canon
 		err  error
 	}

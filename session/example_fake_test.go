@@ -7,9 +7,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/session"
 	"github.com/fwslot/fwslot/session/sessiontest"
-	"github.com/fwslot/fwslot/slots"
 )
 
 // Example runs one session on a fake kernel and a fresh history file:

@@ -6,9 +6,9 @@ import (
 	"log"
 	"strings"
 
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/probe"
 	"github.com/fwslot/fwslot/session"
-	"github.com/fwslot/fwslot/slots"
 )
 
 // Example_lab stages a ruleset on the named namespace "lab" only if its

@@ -13,9 +13,9 @@ import (
 
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/nfnl"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/session"
 	"github.com/fwslot/fwslot/session/sessiontest"
-	"github.com/fwslot/fwslot/slots"
 )
 
 // fixture is a target on a fake kernel with three versions in history

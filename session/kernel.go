@@ -2,7 +2,7 @@ package session
 
 import (
 	"github.com/fwslot/fwslot/internal/nfnl"
-	"github.com/fwslot/fwslot/slots"
+	"github.com/fwslot/fwslot/internal/slots"
 )
 
 // Kernel is what a session needs from the target's nf_tables: one
@@ -12,10 +12,10 @@ type Kernel interface {
 	// ReadState reads the generation, then fwslot's view of the tables.
 	ReadState() (*slots.State, error)
 	// ReadTables reads the full content of the tables want accepts.
-	ReadTables(want func(family uint8, table string) bool) (*slots.Ruleset, error)
+	ReadTables(want func(family uint8, table string) bool) (*Ruleset, error)
 	// ReadLegacy reads tables fwslot is about to take over, with their
 	// source as nft prints it.
-	ReadLegacy(tables []*slots.TableState) (*slots.Ruleset, string, error)
+	ReadLegacy(tables []*slots.TableState) (*Ruleset, string, error)
 	// Interfaces lists the target's interfaces and their indexes.
 	Interfaces() ([]slots.Iface, error)
 	// Commit sends b as one transaction. after is the state b was built
@@ -35,11 +35,11 @@ type netlinkKernel struct {
 
 func (k *netlinkKernel) ReadState() (*slots.State, error) { return slots.ReadState(k.c) }
 
-func (k *netlinkKernel) ReadTables(want func(uint8, string) bool) (*slots.Ruleset, error) {
+func (k *netlinkKernel) ReadTables(want func(uint8, string) bool) (*Ruleset, error) {
 	return slots.ReadTables(k.c, want)
 }
 
-func (k *netlinkKernel) ReadLegacy(tables []*slots.TableState) (*slots.Ruleset, string, error) {
+func (k *netlinkKernel) ReadLegacy(tables []*slots.TableState) (*Ruleset, string, error) {
 	return slots.ReadLegacy(k.c, k.netns, tables)
 }
 

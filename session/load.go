@@ -10,8 +10,8 @@ import (
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/names"
 	"github.com/fwslot/fwslot/internal/nfnl"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/internal/source"
-	"github.com/fwslot/fwslot/slots"
 )
 
 // LoadOptions tune Load.
@@ -20,7 +20,7 @@ type LoadOptions struct {
 	Message string
 	// Check, when set, runs after compiling and before anything touches
 	// the target; an error refuses the load (probes use it).
-	Check func(ctx context.Context, file string, rs *slots.Ruleset) error
+	Check func(ctx context.Context, file string, rs *Ruleset) error
 	// Force stages even if the session's lockout guard fails.
 	Force bool
 	// IncludeDirs are directories includes may read besides the main
@@ -340,7 +340,7 @@ func (s *Session) recordLoad(prod, staging uint64, genBefore uint32, policy *his
 type toWrite struct {
 	v        history.Version
 	compiled []byte
-	rs       *slots.Ruleset
+	rs       *Ruleset
 }
 
 // addVersions encodes what needs it and stores the versions in one

@@ -3,8 +3,6 @@ package session
 import (
 	"context"
 	"errors"
-
-	"github.com/fwslot/fwslot/slots"
 )
 
 // The methods below run one operation in a session of its own (Open,
@@ -39,8 +37,8 @@ func (t *Target) StageVersion(ctx context.Context, version uint64) error {
 
 // Status is a read-only Open, then Session.Status: it neither reconciles
 // nor reverts anything.
-func (t *Target) Status(ctx context.Context) (*slots.Status, error) {
-	var res *slots.Status
+func (t *Target) Status(ctx context.Context) (*Status, error) {
+	var res *Status
 	err := t.once(ctx, Options{ReadOnly: true}, func(s *Session) (err error) { res, err = s.Status(); return })
 	return res, err
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/nfnl"
-	"github.com/fwslot/fwslot/slots"
+	"github.com/fwslot/fwslot/internal/slots"
 )
 
 // reconcile checks that this history owns the target, then repairs

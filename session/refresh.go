@@ -7,14 +7,14 @@ import (
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/names"
 	"github.com/fwslot/fwslot/internal/nfnl"
-	"github.com/fwslot/fwslot/slots"
+	"github.com/fwslot/fwslot/internal/slots"
 )
 
 // refreshable returns the compiled form of the version the staging slot
 // holds when it is provably what the kernel holds there (history's kernel
 // record names it, at the generation st was read at: nothing touched the
 // kernel since fwslot wrote it), or nil.
-func (s *Session) refreshable(st *slots.State, status *slots.Status, slot names.Slot, rs *slots.Ruleset) (*slots.Ruleset, error) {
+func (s *Session) refreshable(st *slots.State, status *Status, slot names.Slot, rs *Ruleset) (*Ruleset, error) {
 	if status.Staging == nil || status.Staging.Slot != slot || status.Takeover {
 		return nil, nil
 	}
@@ -44,7 +44,7 @@ const sampleSize = 32
 // more elements than a refresh takes, and decoding the staged version
 // (hundreds of MB for a 1M-element set) is spared. A false "yes" only
 // costs the decode.
-func mostlyIn(blob []byte, rs *slots.Ruleset) bool {
+func mostlyIn(blob []byte, rs *Ruleset) bool {
 	var big [][][]byte
 	total := 0
 	for _, t := range rs.Tables {
@@ -79,7 +79,7 @@ func mostlyIn(blob []byte, rs *slots.Ruleset) bool {
 // mayRefresh, rs's big lists came from the source, and the slot provably
 // holds a version that differs only in set elements; else in full
 // (slots.Stage). It reports whether it refreshed.
-func (s *Session) stageNew(b *nfnl.Batch, st *slots.State, status *slots.Status, rs *slots.Ruleset, slot names.Slot, tag slots.Tag, mayRefresh bool) (bool, error) {
+func (s *Session) stageNew(b *nfnl.Batch, st *slots.State, status *Status, rs *Ruleset, slot names.Slot, tag slots.Tag, mayRefresh bool) (bool, error) {
 	// A rule change needs a full stage, and decoding the staged version
 	// to find that out costs memory on big rulesets: only a version with
 	// big element lists from the source is tried.

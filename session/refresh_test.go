@@ -10,8 +10,8 @@ import (
 	"github.com/fwslot/fwslot/internal/kerneltest"
 	"github.com/fwslot/fwslot/internal/names"
 	"github.com/fwslot/fwslot/internal/nfnl"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/internal/testnet"
-	"github.com/fwslot/fwslot/slots"
 )
 
 // refreshRuleset is a table with a big hash set (n elements; the seed

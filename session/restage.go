@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/fwslot/fwslot/internal/nfnl"
-	"github.com/fwslot/fwslot/slots"
+	"github.com/fwslot/fwslot/internal/slots"
 )
 
 // StageVersion writes a version from history into the staging slot in one

@@ -11,7 +11,7 @@ import (
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/names"
 	"github.com/fwslot/fwslot/internal/nfnl"
-	"github.com/fwslot/fwslot/slots"
+	"github.com/fwslot/fwslot/internal/slots"
 )
 
 // ErrNotEmpty means restore found fwslot tables in the kernel already.
@@ -172,7 +172,7 @@ func sameIndexes(was, now []slots.Iface) bool {
 
 // recompile compiles a version's flattened source for the current
 // interfaces.
-func recompile(ctx context.Context, v history.Version, ifaces []slots.Iface) (*slots.Ruleset, error) {
+func recompile(ctx context.Context, v history.Version, ifaces []slots.Iface) (*Ruleset, error) {
 	dir, err := os.MkdirTemp("", "fwslot-restore-")
 	if err != nil {
 		return nil, err

@@ -24,8 +24,8 @@ import (
 
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/nfnl"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/rulediff"
-	"github.com/fwslot/fwslot/slots"
 )
 
 // ErrReadOnly means an operation that changes the target ran on a session
@@ -69,8 +69,8 @@ func (t *Target) connect() (Kernel, error) {
 // writes the kernel, Live on a stored version before Swap makes it live.
 // Either may be nil. A forced operation skips it.
 type Guard struct {
-	Stage func(ctx context.Context, file string, rs *slots.Ruleset) error
-	Live  func(ctx context.Context, version uint64, rs *slots.Ruleset) error
+	Stage func(ctx context.Context, file string, rs *Ruleset) error
+	Live  func(ctx context.Context, version uint64, rs *Ruleset) error
 }
 
 // Options tune Open.
@@ -96,7 +96,7 @@ type Session struct {
 	opts     Options
 	ownStore bool
 	st       *slots.State
-	status   *slots.Status
+	status   *Status
 	gen      uint32 // the generation st was read at
 	// stale says the kernel changed since st was read: the next
 	// operation reads it again.

@@ -12,8 +12,8 @@ import (
 	"github.com/fwslot/fwslot/internal/names"
 	"github.com/fwslot/fwslot/internal/nfnl"
 	"github.com/fwslot/fwslot/internal/nfnltest"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/internal/testnet"
-	"github.com/fwslot/fwslot/slots"
 )
 
 // TestKernelRefusalNamesTheRule proves that a rule the kernel refuses

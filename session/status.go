@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fwslot/fwslot/slots"
+	"github.com/fwslot/fwslot/internal/slots"
 )
 
 // Status says what is live and staged, from the state the session read,
 // cross-checked with history: drift, a vanished production and a pending
 // confirmation included. It changes nothing.
-func (s *Session) Status() (*slots.Status, error) {
+func (s *Session) Status() (*Status, error) {
 	if err := s.current(); err != nil {
 		return nil, err
 	}
@@ -47,7 +47,7 @@ func (s *Session) Status() (*slots.Status, error) {
 
 // crossCheck fills in history details and warns where kernel and history
 // disagree.
-func (s *Session) crossCheck(st *slots.Status) {
+func (s *Session) crossCheck(st *Status) {
 	store := s.store()
 	if store == nil {
 		return

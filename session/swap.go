@@ -10,7 +10,7 @@ import (
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/names"
 	"github.com/fwslot/fwslot/internal/nfnl"
-	"github.com/fwslot/fwslot/slots"
+	"github.com/fwslot/fwslot/internal/slots"
 )
 
 var (
@@ -214,7 +214,7 @@ func (s *Session) previous(current uint64) (uint64, error) {
 }
 
 // compiled returns a version's compiled form from history.
-func (s *Session) compiled(version uint64) (*slots.Ruleset, error) {
+func (s *Session) compiled(version uint64) (*Ruleset, error) {
 	blob, err := s.store().Compiled(s.key(), version)
 	if err != nil {
 		return nil, err
@@ -273,7 +273,7 @@ func (s *Session) restage(version uint64, how string, confirm time.Duration, sam
 	if err != nil {
 		return nil, err
 	}
-	var inSlot *slots.Ruleset
+	var inSlot *Ruleset
 	if same {
 		inSlot = rs
 	}
@@ -301,7 +301,7 @@ func (s *Session) restage(version uint64, how string, confirm time.Duration, sam
 // legacyKeep returns, while a table still holds pre-fwslot content, the
 // test that keeps the legacy sets and objects that a slot shares; nil
 // otherwise.
-func (s *Session) legacyKeep(status *slots.Status) (func(*slots.TableState, string) bool, error) {
+func (s *Session) legacyKeep(status *Status) (func(*slots.TableState, string) bool, error) {
 	if !status.Takeover {
 		return nil, nil
 	}

@@ -13,8 +13,8 @@ import (
 
 	"github.com/fwslot/fwslot/internal/kerneltest"
 	"github.com/fwslot/fwslot/internal/nsutil"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/internal/testnet"
-	"github.com/fwslot/fwslot/slots"
 )
 
 const onlySSH = `table inet filter {

@@ -1,6 +1,6 @@
 package session
 
-import "github.com/fwslot/fwslot/slots"
+import "github.com/fwslot/fwslot/internal/slots"
 
 // vanished returns the version history says is live when the kernel runs
 // no production at all; 0 when the kernel runs one, or when no version
@@ -9,7 +9,7 @@ import "github.com/fwslot/fwslot/slots"
 // kernel silently: a load would adopt whatever runs there now and a
 // rollback would have nothing to go back from. `fwslot restore` is the way
 // back.
-func (s *Session) vanished(status *slots.Status) (uint64, error) {
+func (s *Session) vanished(status *Status) (uint64, error) {
 	if s.store() == nil || status.Production != nil {
 		return 0, nil
 	}
@@ -28,7 +28,7 @@ func (s *Session) vanished(status *slots.Status) (uint64, error) {
 }
 
 // checkVanished refuses to build on a kernel whose production vanished.
-func (s *Session) checkVanished(status *slots.Status) error {
+func (s *Session) checkVanished(status *Status) error {
 	n, err := s.vanished(status)
 	if err != nil || n == 0 {
 		return err

@@ -13,7 +13,7 @@ import (
 	"github.com/fwslot/fwslot/internal/names"
 	"github.com/fwslot/fwslot/internal/nfnl"
 	"github.com/fwslot/fwslot/internal/nsutil"
-	"github.com/fwslot/fwslot/slots"
+	"github.com/fwslot/fwslot/internal/slots"
 )
 
 // Watchdog reverts one commit-confirmed swap at its deadline unless it

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/probe"
 	"github.com/fwslot/fwslot/session"
-	"github.com/fwslot/fwslot/slots"
 )
 
 // Library errors say what failed and never what to run; the command line

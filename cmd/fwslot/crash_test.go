@@ -16,9 +16,9 @@ import (
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/gen"
 	"github.com/fwslot/fwslot/internal/nfnl"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/internal/testnet"
 	"github.com/fwslot/fwslot/session"
-	"github.com/fwslot/fwslot/slots"
 )
 
 // TestCrashTrials kills fwslot with SIGKILL at random moments of load,

@@ -9,9 +9,9 @@ import (
 	"strings"
 
 	prog "github.com/fwslot/fwslot/internal/progress"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/probe"
 	"github.com/fwslot/fwslot/rulediff"
-	"github.com/fwslot/fwslot/slots"
 	"github.com/spf13/cobra"
 )
 

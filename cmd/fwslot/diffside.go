@@ -8,11 +8,11 @@ import (
 	"strconv"
 
 	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/internal/source"
 	"github.com/fwslot/fwslot/probe"
 	"github.com/fwslot/fwslot/rulediff"
 	"github.com/fwslot/fwslot/session"
-	"github.com/fwslot/fwslot/slots"
 )
 
 // diffSide is one ruleset a diff compares.

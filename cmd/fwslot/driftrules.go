@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/rulediff"
 	"github.com/fwslot/fwslot/session"
-	"github.com/fwslot/fwslot/slots"
 )
 
 // statusView is what `status --json` prints: the target's status and, when

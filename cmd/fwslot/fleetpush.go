@@ -12,7 +12,7 @@ import (
 	"github.com/fwslot/fwslot/fleet"
 	"github.com/fwslot/fwslot/fleet/etcdconn"
 	"github.com/fwslot/fwslot/fleet/sign"
-	"github.com/fwslot/fwslot/slots"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )

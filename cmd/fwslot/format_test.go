@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/internal/testnet"
-	"github.com/fwslot/fwslot/slots"
 )
 
 func TestPrintable(t *testing.T) {

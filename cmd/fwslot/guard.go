@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/session"
-	"github.com/fwslot/fwslot/slots"
 )
 
 // lockoutGuard returns the lockout guard for a session: a check for

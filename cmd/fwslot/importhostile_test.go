@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/internal/testnet"
-	"github.com/fwslot/fwslot/slots"
 )
 
 var updateHostile = flag.Bool("update-hostile", false, "rewrite the generated archives of testdata/hostile/import")

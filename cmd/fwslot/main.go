@@ -14,8 +14,8 @@ import (
 	"syscall"
 
 	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/internal/source"
-	"github.com/fwslot/fwslot/slots"
 	"github.com/spf13/cobra"
 )
 

@@ -9,9 +9,9 @@ import (
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/features"
 	"github.com/fwslot/fwslot/internal/perf"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/probe"
 	"github.com/fwslot/fwslot/session"
-	"github.com/fwslot/fwslot/slots"
 	"github.com/spf13/cobra"
 )
 

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	prog "github.com/fwslot/fwslot/internal/progress"
-	"github.com/fwslot/fwslot/slots"
+	"github.com/fwslot/fwslot/internal/slots"
 )
 
 // newProgress returns the progress line of a long command on stderr: nil

@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/session"
-	"github.com/fwslot/fwslot/slots"
 	"github.com/spf13/cobra"
 )
 

@@ -12,10 +12,10 @@ import (
 
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/nsutil"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/probe"
 	"github.com/fwslot/fwslot/rulediff"
 	"github.com/fwslot/fwslot/session"
-	"github.com/fwslot/fwslot/slots"
 	"github.com/spf13/cobra"
 )
 

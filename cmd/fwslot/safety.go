@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/fwslot/fwslot/internal/nsutil"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/probe"
 	"github.com/fwslot/fwslot/session"
-	"github.com/fwslot/fwslot/slots"
 	"github.com/spf13/cobra"
 	"github.com/vishvananda/netlink"
 )

@@ -11,10 +11,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/internal/watch"
 	"github.com/fwslot/fwslot/probe"
 	"github.com/fwslot/fwslot/session"
-	"github.com/fwslot/fwslot/slots"
 	"github.com/spf13/cobra"
 )
 

@@ -12,8 +12,8 @@ import (
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/kerneltest"
 	"github.com/fwslot/fwslot/internal/sandbox"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/internal/testnet"
-	"github.com/fwslot/fwslot/slots"
 )
 
 // kernelVersion reads the live version from the kernel's tags alone,

@@ -10,7 +10,7 @@ import (
 
 	"github.com/fwslot/fwslot/fleet"
 	"github.com/fwslot/fwslot/history"
-	"github.com/fwslot/fwslot/slots"
+	"github.com/fwslot/fwslot/internal/slots"
 )
 
 // The demo's versions. Version 1 serves the web on 443 and the metrics

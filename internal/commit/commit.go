@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/session"
-	"github.com/fwslot/fwslot/slots"
 )
 
 // Options tune Run.

@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/internal/testnet"
 	"github.com/fwslot/fwslot/session"
-	"github.com/fwslot/fwslot/slots"
 )
 
 func canonical(t *testing.T, tg *session.Target, version uint64) *slots.Canon {

@@ -10,9 +10,9 @@ import (
 
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/nfnl"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/rulediff"
 	"github.com/fwslot/fwslot/session"
-	"github.com/fwslot/fwslot/slots"
 )
 
 // header starts every recorded source. It is constant, so the same

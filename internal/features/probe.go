@@ -19,7 +19,7 @@ import (
 	"github.com/fwslot/fwslot/internal/sysbin"
 
 	"github.com/fwslot/fwslot/internal/nsutil"
-	"github.com/fwslot/fwslot/slots"
+	"github.com/fwslot/fwslot/internal/slots"
 	"golang.org/x/sys/unix"
 )
 

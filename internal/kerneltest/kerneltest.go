@@ -10,7 +10,7 @@ import (
 
 	"github.com/fwslot/fwslot/internal/names"
 	"github.com/fwslot/fwslot/internal/nfnl"
-	"github.com/fwslot/fwslot/slots"
+	"github.com/fwslot/fwslot/internal/slots"
 )
 
 // State dials ns and reads its slot state; the connection stays open

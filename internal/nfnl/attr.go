@@ -26,7 +26,7 @@ func (a Attr) Kind() uint16 { return a.Type & typeMask }
 
 // The raw attribute model below stays hand-written, on purpose: rule
 // expressions are copied between namespaces as the kernel sent them and
-// only their references are patched (slots/expr.go), which parses and
+// only their references are patched (internal/slots/expr.go), which parses and
 // re-encodes every rule of a ruleset. mdlayher/netlink's AttributeDecoder
 // copies every attribute's payload and masks the type flags, and its
 // AttributeEncoder keeps attributes in a list until Encode; on a rule of

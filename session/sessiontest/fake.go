@@ -15,8 +15,8 @@ import (
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/names"
 	"github.com/fwslot/fwslot/internal/nfnl"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/session"
-	"github.com/fwslot/fwslot/slots"
 )
 
 // ErrNotModelled is returned for reads of rule content: the fake models

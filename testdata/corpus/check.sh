@@ -3,7 +3,7 @@
 # network namespace holding lo, eth0 (index 2) and eth1 (index 3), exactly as
 # the fidelity test does. Never touches the root namespace. Needs root.
 # Interfaces are dummies; on kernels built without CONFIG_DUMMY it falls
-# back to ifb devices (as slots/fidelity_test.go does), then tap devices.
+# back to ifb devices (as internal/slots/fidelity_test.go does), then tap devices.
 cd "$(dirname "$0")" || exit 1
 [ $# -gt 0 ] || set -- [0-9]*.nft gen/*.nft
 rc=0

@@ -21,7 +21,7 @@ import (
 // and object, modulo the names the slot layout renames.
 func TestFidelityCorpus(t *testing.T) {
 	requireRoot(t)
-	dir, err := filepath.Abs("../testdata/corpus")
+	dir, err := filepath.Abs("../../testdata/corpus")
 	if err != nil {
 		t.Fatal(err)
 	}
