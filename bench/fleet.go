@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/fwslot/fwslot/fleet"
-	"github.com/fwslot/fwslot/fleet/demo"
+	"github.com/fwslot/fwslot/internal/fleetdemo"
 	"github.com/fwslot/fwslot/internal/gen"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -104,7 +104,7 @@ func fleetRulesets(n int) (v1, v2 string) {
 func MeasureFleet(ctx context.Context, cfg *FleetConfig, n int) (res *FleetResult, err error) {
 	sem := make(chan struct{}, max(cfg.Stagers, 1))
 	flips := &flipTimes{}
-	lab, err := demo.NewLab(demo.LabOptions{NSPrefix: "fwsb-fleet-", Group: "bench",
+	lab, err := fleetdemo.NewLab(fleetdemo.LabOptions{NSPrefix: "fwsb-fleet-", Group: "bench",
 		Wrap: func(h fleet.Host) fleet.Host { return stageGate{h, sem, flips} }})
 	defer func() {
 		if cerr := lab.Close(); cerr != nil && err == nil {
@@ -190,7 +190,7 @@ func MeasureFleet(ctx context.Context, cfg *FleetConfig, n int) (res *FleetResul
 }
 
 // dbSize is the etcd member's database size.
-func dbSize(ctx context.Context, lab *demo.Lab) (int64, error) {
+func dbSize(ctx context.Context, lab *fleetdemo.Lab) (int64, error) {
 	st, err := lab.Client.Status(ctx, lab.Endpoint)
 	if err != nil {
 		return 0, fmt.Errorf("etcd status: %w", err)
@@ -233,7 +233,7 @@ type AgentMemory struct {
 // MeasureAgentMemory runs one `fwslot agent` process on a namespace,
 // pushes a version of cfg.Rules rules to it and reads its memory.
 func MeasureAgentMemory(ctx context.Context, cfg *FleetConfig) (m *AgentMemory, err error) {
-	lab, err := demo.NewLab(demo.LabOptions{NSPrefix: "fwsb-fleet-", Group: "mem"})
+	lab, err := fleetdemo.NewLab(fleetdemo.LabOptions{NSPrefix: "fwsb-fleet-", Group: "mem"})
 	defer func() {
 		if cerr := lab.Close(); cerr != nil && err == nil {
 			err = cerr

@@ -3,7 +3,7 @@ package main
 import (
 	"io"
 
-	"github.com/fwslot/fwslot/fleet/demo"
+	"github.com/fwslot/fwslot/internal/fleetdemo"
 	"github.com/spf13/cobra"
 )
 
@@ -39,7 +39,7 @@ It exits 0 when every step had the outcome it shows.`,
 			if verbose {
 				log = cmd.ErrOrStderr()
 			}
-			return demo.Run(cmd.Context(), demo.Options{Out: cmd.OutOrStdout(), Log: log, Hosts: hosts, PauseAt: pauseAt})
+			return fleetdemo.Run(cmd.Context(), fleetdemo.Options{Out: cmd.OutOrStdout(), Log: log, Hosts: hosts, PauseAt: pauseAt})
 		},
 	}
 	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "also print every line of the agents and etcd (on stderr)")

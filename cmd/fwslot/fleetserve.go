@@ -5,7 +5,7 @@ import (
 	"net"
 	"net/url"
 
-	"github.com/fwslot/fwslot/fleet/etcdserve"
+	"github.com/fwslot/fwslot/internal/etcdserve"
 	"github.com/spf13/cobra"
 )
 

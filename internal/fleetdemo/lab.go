@@ -1,11 +1,11 @@
-// Package demo runs a throwaway fleet on this machine: an embedded etcd
+// Package fleetdemo runs a throwaway fleet on this machine: an embedded etcd
 // (the one `fwslot fleet serve` runs) on 127.0.0.1 free ports with its
 // data in a temporary directory, and hosts that are network namespaces,
 // each kept by an agent running in this process. `fwslot fleet demo`
 // narrates a rollout on it; the fleet benchmark times one. Everything it
 // makes is removed by Close, on failure and after Ctrl-C too; the root
 // network namespace is never touched.
-package demo
+package fleetdemo
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/fwslot/fwslot/fleet"
-	"github.com/fwslot/fwslot/fleet/etcdserve"
+	"github.com/fwslot/fwslot/internal/etcdserve"
 	"github.com/fwslot/fwslot/internal/nsutil"
 	"github.com/fwslot/fwslot/session"
 	clientv3 "go.etcd.io/etcd/client/v3"
