@@ -1,7 +1,6 @@
 package source
 
 import (
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -27,12 +26,7 @@ func TestIncludeExpansionBounded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			for name, body := range map[string]string{"main.nft": tt.main, "a.nft": tt.a, "b.nft": tt.b, "c.nft": "y\n"} {
-				if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
+			dir := writeTree(t, map[string]string{"main.nft": tt.main, "a.nft": tt.a, "b.nft": tt.b, "c.nft": "y\n"})
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)

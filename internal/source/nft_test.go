@@ -170,16 +170,12 @@ func TestCopyEquivalentNft(t *testing.T) {
 // hold now.
 func TestCopyErrors(t *testing.T) {
 	needNft(t)
-	dir := writeTree(t, map[string]string{
+	dir, b := loadTree(t, map[string]string{
 		"main.nft":  "table ip t {\n\tchain c {\n\t\tinclude \\\n\"./r.d/*.nft\"\n\t\tinclude \"./none/*.nft\"; accept\n\t}\n}\ninclude \"./bad.nft\"\n",
 		"r.d/a.nft": "tcp dport 1 accept\n",
 		"r.d/b.nft": "tcp dport 2 accept\n",
 		"bad.nft":   "\n\nadd rule ip t c tcp dport 3 acept\n",
 	})
-	b, err := Load(filepath.Join(dir, "main.nft"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Replaced after Load: nft must not see this.
 	if err := os.WriteFile(filepath.Join(dir, "r.d", "a.nft"), []byte("tcp dport 666 accept\n"), 0o600); err != nil {
 		t.Fatal(err)

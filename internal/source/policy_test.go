@@ -173,13 +173,10 @@ func TestPolicyMain(t *testing.T) {
 // TestReadOnce: a file included many times is read from disk once; the
 // included copies are the bytes first read.
 func TestReadOnce(t *testing.T) {
-	dir := t.TempDir()
-	write(t, filepath.Join(dir, "x.nft"), "define a = 1\n")
-	write(t, filepath.Join(dir, "main.nft"), strings.Repeat("include \"./x.nft\"\n", 100))
-	b, err := Load(filepath.Join(dir, "main.nft"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, b := loadTree(t, map[string]string{
+		"x.nft":    "define a = 1\n",
+		"main.nft": strings.Repeat("include \"./x.nft\"\n", 100),
+	})
 	if len(b.Files) != 2 || strings.Count(b.Flat, "define a = 1") != 100 {
 		t.Errorf("files %d, flat %q", len(b.Files), b.Flat)
 	}

@@ -15,6 +15,14 @@ import (
 func writeTree(t *testing.T, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
+	writeFiles(t, dir, files)
+	return dir
+}
+
+// writeFiles writes files (relative names, mode 0640) under dir, making
+// the directories they need.
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
 	for name, content := range files {
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -24,7 +32,18 @@ func writeTree(t *testing.T, files map[string]string) string {
 			t.Fatal(err)
 		}
 	}
-	return dir
+}
+
+// loadTree writes files under a new temporary directory and loads its
+// main.nft with default options, failing the test on an error.
+func loadTree(t *testing.T, files map[string]string) (string, *Bundle) {
+	t.Helper()
+	dir := writeTree(t, files)
+	b, err := Load(filepath.Join(dir, "main.nft"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, b
 }
 
 func TestLoad(t *testing.T) {
@@ -178,22 +197,12 @@ func TestLoad(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
 			files := map[string]string{}
-			base := ""
-			dir := writeTree(t, nil)
-			base = filepath.Base(dir)
 			for k, v := range tt.files {
-				files[k] = strings.ReplaceAll(v, "DIRBASE", base)
+				files[k] = strings.ReplaceAll(v, "DIRBASE", filepath.Base(dir))
 			}
-			for name, content := range files {
-				p := filepath.Join(dir, name)
-				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(p, []byte(content), 0o640); err != nil {
-					t.Fatal(err)
-				}
-			}
+			writeFiles(t, dir, files)
 			opts := tt.opts
 			for i, d := range opts.IncludeDirs {
 				opts.IncludeDirs = append([]string(nil), opts.IncludeDirs...)
@@ -324,11 +333,7 @@ table ip new { chain c { drop; } }
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := writeTree(t, tt.files)
-			b, err := Load(filepath.Join(dir, "main.nft"), Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			dir, b := loadTree(t, tt.files)
 			got, err := b.RuleLocations()
 			if err != nil {
 				t.Fatal(err)
@@ -350,16 +355,12 @@ table ip new { chain c { drop; } }
 // TestRuleLocationsFromFiles checks that a bundle rebuilt from its files
 // (as history stores them) gives the same locations without the disk.
 func TestRuleLocationsFromFiles(t *testing.T) {
-	dir := writeTree(t, map[string]string{
+	dir, b := loadTree(t, map[string]string{
 		"main.nft":  "table ip t {\n chain c {\n  include \"r/*.nft\"\n }\n}\n",
 		"r/1.nft":   "accept\n",
 		"r/2.nft":   "drop\n",
 		"other.nft": "garbage\n",
 	})
-	b, err := Load(filepath.Join(dir, "main.nft"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	want, err := b.RuleLocations()
 	if err != nil {
 		t.Fatal(err)
