@@ -36,7 +36,7 @@ type fleetCLI struct {
 	c      *clientv3.Client
 	k      fleet.Keys
 	agents map[string]*exec.Cmd
-	logs   map[string]*lockedBuffer
+	logs   map[string]*syncBuffer
 	dbs    map[string]string
 	nss    map[string]string
 }
@@ -45,7 +45,7 @@ func newFleetCLI(t *testing.T, checks map[string]string, n int) *fleetCLI {
 	testnet.RequireRoot(t)
 	e := etcdtest.Start(t, etcdtest.Options{})
 	f := &fleetCLI{t: t, bin: fwslotBinary(t), etcd: e, c: e.Client(t), k: fleet.Keys{Prefix: fleet.DefaultPrefix, Group: "web"},
-		agents: map[string]*exec.Cmd{}, logs: map[string]*lockedBuffer{}, dbs: map[string]string{}, nss: map[string]string{}}
+		agents: map[string]*exec.Cmd{}, logs: map[string]*syncBuffer{}, dbs: map[string]string{}, nss: map[string]string{}}
 	dir := t.TempDir()
 	for i := 1; i <= n; i++ {
 		h := fmt.Sprintf("h%d", i)
@@ -66,7 +66,7 @@ func (f *fleetCLI) startAgent(h, check string) {
 		args = append(args, "--check", check)
 	}
 	cmd := exec.Command(f.bin, args...)
-	f.logs[h] = &lockedBuffer{}
+	f.logs[h] = &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = f.logs[h], f.logs[h]
 	if err := cmd.Start(); err != nil {
 		f.t.Fatal(err)
@@ -205,7 +205,7 @@ func TestFleetCLI(t *testing.T) {
 
 	t.Run("SIGTERM during push, then resume", func(t *testing.T) {
 		push := exec.Command(f.bin, f.push(v2, "--probes", probes)...)
-		out := &lockedBuffer{}
+		out := &syncBuffer{}
 		push.Stdout, push.Stderr = out, out
 		// Signal once the canary has its swap order.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -280,7 +280,7 @@ func TestFleetAgentKilled(t *testing.T) {
 		}
 	}
 	push := exec.Command(f.bin, args...)
-	out := &lockedBuffer{}
+	out := &syncBuffer{}
 	push.Stdout, push.Stderr = out, out
 	if err := push.Start(); err != nil {
 		t.Fatal(err)

@@ -2,14 +2,12 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,24 +15,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // freeAddrs returns n distinct 127.0.0.1 addresses whose ports were free.
 func freeAddrs(t *testing.T, n int) []string {
@@ -59,8 +39,8 @@ func freeAddrs(t *testing.T, n int) []string {
 type servingEtcd struct {
 	cmd      *exec.Cmd
 	endpoint string
-	stdout   *lockedBuffer
-	stderr   *lockedBuffer
+	stdout   *syncBuffer
+	stderr   *syncBuffer
 	done     chan struct{} // closed when stdout ends
 }
 
@@ -71,7 +51,7 @@ func startFleetServe(t *testing.T, bin, dir string) *servingEtcd {
 	t.Helper()
 	for attempt := 0; attempt < 5; attempt++ {
 		addrs := freeAddrs(t, 2)
-		s := &servingEtcd{endpoint: "http://" + addrs[0], stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
+		s := &servingEtcd{endpoint: "http://" + addrs[0], stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
 		s.cmd = exec.Command(bin, "fleet", "serve", "--data-dir", dir, "--listen-client", s.endpoint, "--listen-peer", "http://"+addrs[1])
 		s.cmd.Stderr = s.stderr
 		out, err := s.cmd.StdoutPipe()
