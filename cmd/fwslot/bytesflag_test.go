@@ -1,11 +1,8 @@
 package main
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/fwslot/fwslot/internal/testnet"
 )
 
 func TestByteSizeFlag(t *testing.T) {
@@ -33,8 +30,7 @@ func TestByteSizeFlag(t *testing.T) {
 
 // TestKeepBytes: load and prune bound the bytes of never-live versions.
 func TestKeepBytes(t *testing.T) {
-	ns, _ := testnet.Pair(t)
-	g := []string{"--netns", ns, "--db", filepath.Join(t.TempDir(), "h.db")}
+	_, g := newTarget(t)
 	for i, port := range []string{"101", "102", "103", "104"} {
 		args := append(append([]string{}, g...), "load", writeFile(t, "r.nft", strings.Replace(good, "9 drop", port+" drop", 1)))
 		if i == 3 {

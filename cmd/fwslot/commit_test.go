@@ -96,7 +96,7 @@ func TestCommitHandChanges(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ns, client := testnet.Pair(t)
-			g := []string{"--netns", ns, "--db", t.TempDir() + "/h.db"}
+			g := targetFlags(t, ns)
 			mustRun(t, g, "load", writeFile(t, "r.nft", handRuleset), "-m", "one")
 			mustRun(t, g, "swap")
 			testnet.Listen(t, ns, "tcp", net.JoinHostPort(testnet.TargetIP, "8443"))
@@ -148,7 +148,7 @@ func TestCommitHandChanges(t *testing.T) {
 // production is not touched.
 func TestCommitStaged(t *testing.T) {
 	ns, client := testnet.Pair(t)
-	g := []string{"--netns", ns, "--db", t.TempDir() + "/h.db"}
+	g := targetFlags(t, ns)
 	mustRun(t, g, "load", writeFile(t, "closed.nft", closedRuleset))
 	mustRun(t, g, "swap")
 	mustRun(t, g, "load", writeFile(t, "r.nft", handRuleset))
@@ -197,7 +197,7 @@ func editor(t *testing.T, body string) string {
 // saved; an unchanged or empty file stages nothing; a broken one is kept.
 func TestEdit(t *testing.T) {
 	ns, _ := testnet.Pair(t)
-	g := []string{"--netns", ns, "--db", t.TempDir() + "/h.db"}
+	g := targetFlags(t, ns)
 	mustRun(t, g, "load", writeFile(t, "r.nft", sshOnly), "-m", "one")
 	mustRun(t, g, "swap")
 	perms := t.TempDir() + "/perms"
@@ -267,7 +267,7 @@ func TestEdit(t *testing.T) {
 // that its flip removes the chain, as swap --force does.
 func TestCommitNamesWhatItCannotRecord(t *testing.T) {
 	ns, _ := testnet.Pair(t)
-	g := []string{"--netns", ns, "--db", t.TempDir() + "/h.db"}
+	g := targetFlags(t, ns)
 	mustRun(t, g, "load", writeFile(t, "r.nft", handRuleset))
 	mustRun(t, g, "swap")
 	testnet.Run(t, ns, "nft", "add chain inet filter extra")

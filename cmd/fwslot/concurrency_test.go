@@ -16,8 +16,8 @@ import (
 // Twenty fwslot commands at once on one target serialize on the history
 // lock; afterwards history and kernel agree.
 func TestConcurrentCommands(t *testing.T) {
-	ns, _ := testnet.Pair(t)
-	g := []string{"--netns", ns, "--db", filepath.Join(t.TempDir(), "h.db"), "--wait", "60s"}
+	ns, g := newTarget(t)
+	g = append(g, "--wait", "60s")
 	bin := fwslotBinary(t)
 	var wg sync.WaitGroup
 	outs := make([]string, 20)

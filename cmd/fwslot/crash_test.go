@@ -151,8 +151,7 @@ func checkOneCompleteVersion(t *testing.T, i int, args []string, ns, db string) 
 // A swap stopped after the kernel transaction but before history recorded
 // it is repaired by the next command, which says so.
 func TestReconcileAfterInterruptedSwap(t *testing.T) {
-	ns, _ := testnet.Pair(t)
-	g := setupTwoVersions(t, ns)
+	ns, g := twoVersionTarget(t)
 	// The kernel flips to version 2; history never hears of it.
 	c, err := nfnl.Dial(ns)
 	if err != nil {

@@ -6,16 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/fwslot/fwslot/internal/testnet"
 )
 
 // TestDiffCommand diffs slots, versions and files on a namespace.
 func TestDiffCommand(t *testing.T) {
-	ns, _ := testnet.Pair(t)
-	db := filepath.Join(t.TempDir(), "h.db")
-	g := []string{"--netns", ns, "--db", db}
-	args := func(a ...string) []string { return append(append([]string{}, g...), a...) }
+	_, g := newTarget(t)
+	args := argsFor(g)
 	v1 := writeFile(t, "v1.nft", jumpy)
 	v2 := writeFile(t, "v2.nft", strings.Replace(jumpy, "tcp dport 113 reject with tcp reset", "tcp dport 113 drop", 1))
 	// v1 again, reformatted and split over an include: no difference.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,8 +11,7 @@ import (
 // Drift is shown as nft rules under the user's names, naming the slot:
 // never raw attributes or handles.
 func TestDriftShownAsNftRules(t *testing.T) {
-	ns, _ := testnet.Pair(t)
-	g := []string{"--netns", ns, "--db", filepath.Join(t.TempDir(), "h.db")}
+	ns, g := newTarget(t)
 	src := "table inet filter {\n\tset allow {\n\t\ttype ipv4_addr\n\t\telements = { 10.0.0.1 }\n\t}\n\tchain input {\n\t\ttype filter hook input priority 0; policy drop;\n\t\ttcp dport 22 accept\n\t\tip saddr @allow accept\n\t}\n}\n"
 	for _, a := range [][]string{{"load", writeFile(t, "d.nft", src)}, {"swap"}} {
 		if out, code := run(t, append(g, a...)...); code != 0 {

@@ -65,9 +65,8 @@ func TestFeaturesCommand(t *testing.T) {
 // file:line that needs it and the kernel option, exit 2, and production,
 // status and history stay exactly as they were.
 func TestMissingFeatureRefused(t *testing.T) {
-	ns, _ := testnet.Pair(t)
-	g := setupTwoVersions(t, ns)
-	db := g[len(g)-1]
+	ns, g := twoVersionTarget(t)
+	db := dbOf(g)
 	flow, err := filepath.Abs("../../testdata/corpus/optional/flowtable.nft")
 	if err != nil {
 		t.Fatal(err)

@@ -2,13 +2,11 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/slots"
-	"github.com/fwslot/fwslot/internal/testnet"
 )
 
 func TestPrintable(t *testing.T) {
@@ -32,8 +30,7 @@ func TestPrintable(t *testing.T) {
 // TestHistoryShowsNoControlCharacters: a message with a newline (given to
 // load -m; import refuses them) cannot add a row to `fwslot history`.
 func TestHistoryShowsNoControlCharacters(t *testing.T) {
-	ns, _ := testnet.Pair(t)
-	g := []string{"--netns", ns, "--db", filepath.Join(t.TempDir(), "h.db")}
+	_, g := newTarget(t)
 	forged := "ok\n99  2026-01-01 00:00:00  root  000000000000  +0 -0  1  production  approved"
 	if out, code := run(t, append(g, "load", writeFile(t, "r.nft", good), "-m", forged)...); code != 0 {
 		t.Fatalf("load: %s", out)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,9 +15,8 @@ import (
 // version that would cut the kept session is neither staged nor made
 // live, and production stays as it was.
 func TestWatchSwapKeepsTheGuard(t *testing.T) {
-	ns, _ := testnet.Pair(t)
-	db := filepath.Join(t.TempDir(), "h.db")
-	g := []string{"--netns", ns, "--db", db}
+	ns, g := newTarget(t)
+	db := dbOf(g)
 	if out, code := run(t, append(g, "load", writeFile(t, "ssh.nft", sshOnly))...); code != 0 {
 		t.Fatalf("load: %s", out)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -124,10 +123,9 @@ func leaked(t *testing.T, out string) string {
 // through every command that reads a ruleset: the exact refusal, no secret
 // in the output, the kernel and the history file's bytes unchanged.
 func TestHostileIncludeLayouts(t *testing.T) {
-	ns, _ := testnet.Pair(t)
-	g := setupTwoVersions(t, ns)
-	db := g[slices.Index(g, "--db")+1]
-	cmd := func(a ...string) []string { return append(slices.Clone(g), a...) }
+	ns, g := twoVersionTarget(t)
+	db := dbOf(g)
+	cmd := argsFor(g)
 	goodRules := writeFile(t, "ruleset.nft", sshOnly)
 	goodProbes := writeFile(t, "good.probes", goodProbe)
 
@@ -274,9 +272,8 @@ func mustSymlink(t *testing.T, target, link string) {
 // directory) is never used: fwslot runs the system's programs by absolute
 // path, and every command still works.
 func TestHostilePath(t *testing.T) {
-	ns, _ := testnet.Pair(t)
-	g := setupTwoVersions(t, ns)
-	cmd := func(a ...string) []string { return append(slices.Clone(g), a...) }
+	_, g := twoVersionTarget(t)
+	cmd := argsFor(g)
 	fake := t.TempDir()
 	marker := filepath.Join(t.TempDir(), "ran")
 	for _, name := range []string{"nft", "ip", "iptables-restore-translate", "ip6tables-restore-translate"} {

@@ -132,9 +132,8 @@ type hostileRun struct {
 // A damaged history file is exit 1 (the operation failed, production
 // unchanged): the input was fine, the history needs attention.
 func TestHostileCorpus(t *testing.T) {
-	ns, _ := testnet.Pair(t)
-	g := setupTwoVersions(t, ns)
-	db := g[slices.Index(g, "--db")+1]
+	ns, g := twoVersionTarget(t)
+	db := dbOf(g)
 	dir, err := filepath.Abs(hostileDir)
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +177,7 @@ func TestHostileCorpus(t *testing.T) {
 
 	goodRules := writeFile(t, "ruleset.nft", sshOnly)
 	goodProbes := writeFile(t, "good.probes", goodProbe)
-	cmd := func(a ...string) []string { return append(slices.Clone(g), a...) }
+	cmd := argsFor(g)
 	before := takeSnapshot(t, ns, g, db)
 
 	// Refusals first; accepted inputs (exit 0) change staging, so last.

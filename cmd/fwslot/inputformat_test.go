@@ -1,7 +1,6 @@
 package main
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,9 +10,7 @@ import (
 // JSON rulesets load like nft syntax; iptables-save input and CRLF files
 // are refused with what to do, and leave the target as it was.
 func TestInputFormats(t *testing.T) {
-	ns, _ := testnet.Pair(t)
-	db := filepath.Join(t.TempDir(), "h.db")
-	g := []string{"--netns", ns, "--db", db}
+	ns, g := newTarget(t)
 	src := "table inet filter {\n\tchain input {\n\t\ttype filter hook input priority 0; policy drop;\n\t\ttcp dport 22 accept\n\t}\n}\n"
 	// The JSON form is what nft itself prints for src.
 	scratch := testnet.Namespace(t, "fwslot-json-")

@@ -5,18 +5,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/fwslot/fwslot/internal/testnet"
 )
 
 // TestLoadFromIptables translates testdata/iptables and proves the result
 // with its probe file.
 func TestLoadFromIptables(t *testing.T) {
-	ns, _ := testnet.Pair(t)
-	db := filepath.Join(t.TempDir(), "h.db")
+	_, g := newTarget(t)
 	saved := filepath.Join(t.TempDir(), "translated.nft")
 	base := filepath.Join("..", "..", "testdata", "iptables")
-	g := []string{"--netns", ns, "--db", db}
 	out, code := run(t, append(g, "load", "--from-iptables", filepath.Join(base, "rules.v4"), "--from-ip6tables", filepath.Join(base, "rules.v6"),
 		"--probes", filepath.Join(base, "rules.probes"), "--save-translation", saved)...)
 	if code != 0 {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,16 +33,49 @@ func writeFile(t *testing.T, name, body string) string {
 	return p
 }
 
+// targetFlags returns the global flags that point fwslot at namespace ns
+// and at a new history file in a directory of the test's own.
+func targetFlags(t *testing.T, ns string) []string {
+	t.Helper()
+	return []string{"--netns", ns, "--db", filepath.Join(t.TempDir(), "h.db")}
+}
+
+// newTarget makes a namespace pair (testnet.Pair) and returns the target
+// namespace and the global flags that reach it with a new history file.
+func newTarget(t *testing.T) (ns string, g []string) {
+	t.Helper()
+	ns, _ = testnet.Pair(t)
+	return ns, targetFlags(t, ns)
+}
+
+// twoVersionTarget is newTarget with setupTwoVersions done: version 1
+// (ssh.nft) live, version 2 (web.nft) staged.
+func twoVersionTarget(t *testing.T) (ns string, g []string) {
+	t.Helper()
+	ns, _ = testnet.Pair(t)
+	return ns, setupTwoVersions(t, ns)
+}
+
+// dbOf returns the history file that the global flags g name.
+func dbOf(g []string) string {
+	return g[slices.Index(g, "--db")+1]
+}
+
+// argsFor returns a function that puts the global flags g before its
+// arguments, in a new slice on every call.
+func argsFor(g []string) func(...string) []string {
+	return func(a ...string) []string { return append(slices.Clone(g), a...) }
+}
+
 const good = `table inet filter {
 	chain input { type filter hook input priority 0; policy accept; tcp dport 9 drop; }
 }
 `
 
 func TestCommandsAndExitCodes(t *testing.T) {
-	ns, _ := testnet.Pair(t)
-	db := filepath.Join(t.TempDir(), "h.db")
-	g := []string{"--netns", ns, "--db", db}
-	args := func(a ...string) []string { return append(append([]string{}, g...), a...) }
+	_, g := newTarget(t)
+	db := dbOf(g)
+	args := argsFor(g)
 	f := writeFile(t, "good.nft", good)
 	f2 := writeFile(t, "good2.nft", strings.Replace(good, "9 drop", "10 drop", 1))
 	cases := []struct {

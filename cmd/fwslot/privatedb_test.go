@@ -7,17 +7,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/fwslot/fwslot/internal/testnet"
 )
 
 // TestSharedHistoryDirectoryRefused: with the history directory opened to
 // everyone (0777), every command refuses (exit 2) naming the directory and
 // what to do, and neither the kernel nor the history file changes.
 func TestSharedHistoryDirectoryRefused(t *testing.T) {
-	ns, _ := testnet.Pair(t)
-	g := setupTwoVersions(t, ns)
-	db := g[slices.Index(g, "--db")+1]
+	ns, g := twoVersionTarget(t)
+	db := dbOf(g)
 	before := takeSnapshot(t, ns, g, db)
 	dir := filepath.Dir(db)
 	if err := os.Chmod(dir, 0o777); err != nil {

@@ -4,15 +4,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/fwslot/fwslot/internal/testnet"
 )
 
 // Every load applies retention: versions that were live stay, and only
 // the newest --keep staged-only versions besides them.
 func TestLoadAppliesRetention(t *testing.T) {
-	ns, _ := testnet.Pair(t)
-	g := setupTwoVersions(t, ns) // version 1 live, version 2 staged
+	ns, g := twoVersionTarget(t) // version 1 live, version 2 staged
 	for i := 0; i < 6; i++ {
 		f := writeFile(t, fmt.Sprintf("r%d.nft", i), strings.Replace(sshOnly, "dport 22", fmt.Sprintf("dport { 22, %d }", 2000+i), 1))
 		if out, code := run(t, append(g, "load", f, "--keep", "3")...); code != 0 {

@@ -76,7 +76,7 @@ func liveVersion(t *testing.T, args ...string) uint64 {
 // web.nft (version 2). It returns the global flags for the target.
 func setupTwoVersions(t *testing.T, ns string) []string {
 	t.Helper()
-	g := []string{"--netns", ns, "--db", filepath.Join(t.TempDir(), "h.db")}
+	g := targetFlags(t, ns)
 	for _, step := range [][]string{
 		{"load", writeFile(t, "ssh.nft", sshOnly)},
 		{"swap"},
@@ -148,7 +148,7 @@ func TestConfirmRevertsAfterProcessGroupIsKilled(t *testing.T) {
 
 func openHistory(t *testing.T, g []string) *history.Store {
 	t.Helper()
-	s, err := history.Open(g[3], history.Options{ReadOnly: true})
+	s, err := history.Open(dbOf(g), history.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,8 +157,7 @@ func openHistory(t *testing.T, g []string) *history.Store {
 }
 
 func TestConfirmKeepsTheNewVersion(t *testing.T) {
-	ns, _ := testnet.Pair(t)
-	g := setupTwoVersions(t, ns)
+	ns, g := twoVersionTarget(t)
 	if out, code := run(t, append(g, "confirm")...); code != 0 || !strings.Contains(out, "nothing to confirm") {
 		t.Fatalf("confirm with nothing pending: exit %d: %s", code, out)
 	}
@@ -186,9 +185,8 @@ func TestConfirmKeepsTheNewVersion(t *testing.T) {
 // A deadline that passes while no watchdog runs is caught by the next
 // command.
 func TestExpiredConfirmationRevertsOnNextCommand(t *testing.T) {
-	ns, _ := testnet.Pair(t)
-	g := setupTwoVersions(t, ns)
-	tg, done, err := writableTarget(ns, g[3])
+	ns, g := twoVersionTarget(t)
+	tg, done, err := writableTarget(ns, dbOf(g))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,8 +209,7 @@ func TestExpiredConfirmationRevertsOnNextCommand(t *testing.T) {
 }
 
 func TestLockoutGuard(t *testing.T) {
-	ns, _ := testnet.Pair(t)
-	g := []string{"--netns", ns, "--db", filepath.Join(t.TempDir(), "h.db")}
+	ns, g := newTarget(t)
 	keep := []string{"--keep-access", testnet.PeerIP + ":50022 -> " + testnet.TargetIP + ":22"}
 	ssh := writeFile(t, "ssh.nft", sshOnly)
 	if out, code := run(t, append(append(g, "load", ssh), keep...)...); code != 0 {
@@ -248,8 +245,7 @@ func TestLockoutGuard(t *testing.T) {
 }
 
 func TestDrift(t *testing.T) {
-	ns, _ := testnet.Pair(t)
-	g := setupTwoVersions(t, ns)
+	_, g := twoVersionTarget(t)
 	if s := status(t, g...); s.Drift {
 		t.Fatalf("no drift expected yet: %v", s.DriftChanges)
 	}
@@ -273,8 +269,7 @@ func TestDrift(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			ns, _ := testnet.Pair(t)
-			g := setupTwoVersions(t, ns)
+			ns, g := twoVersionTarget(t)
 			testnet.Run(t, ns, "nft", c.cmd)
 			s := status(t, g...)
 			if !s.Drift || !strings.Contains(strings.Join(s.DriftChanges, "\n"), c.want) {
@@ -296,8 +291,7 @@ func TestDrift(t *testing.T) {
 		})
 	}
 	t.Run("shared set elements are not drift", func(t *testing.T) {
-		ns, _ := testnet.Pair(t)
-		g := []string{"--netns", ns, "--db", filepath.Join(t.TempDir(), "h.db")}
+		ns, g := newTarget(t)
 		body := "table inet filter {\n\tset block { type ipv4_addr; flags dynamic; }\n\tchain input { type filter hook input priority 0; ip saddr @block drop; }\n}\n"
 		run(t, append(g, "load", writeFile(t, "b.nft", body))...)
 		run(t, append(g, "swap")...)

@@ -101,8 +101,7 @@ func TestVanishedProduction(t *testing.T) {
 // there is nothing to bring back, so the operator is never told to run a
 // restore that cannot work.
 func TestNothingKeptIsNotVanished(t *testing.T) {
-	ns, _ := testnet.Pair(t)
-	g := []string{"--netns", ns, "--db", filepath.Join(t.TempDir(), "h.db")}
+	ns, g := newTarget(t)
 	for _, step := range [][]string{{"load", writeFile(t, "ssh.nft", sshOnly)}, {"swap", "--confirm", "1h"}} {
 		if out, code := run(t, append(g, step...)...); code != 0 {
 			t.Fatalf("%v: %s", step, out)
