@@ -145,13 +145,11 @@ func TestHostileIncludeLayouts(t *testing.T) {
 	}
 	defer f.Close()
 
-	withInclude := func(inc string) string {
-		return "include \"" + inc + "\"\n" + sshOnly
-	}
 	tests := []struct {
-		name   string
-		setup  func(dir string) // writes main.nft and what it needs
-		expect []string         // DIR and OUT replaced
+		name    string
+		setup   func(dir string) // writes what main.nft needs
+		include string           // main.nft includes it, then sshOnly; "" leaves main.nft to setup
+		expect  []string         // DIR and OUT replaced
 	}{
 		{
 			// The decoy DIR/x.nft is what fwslot used to record and
@@ -160,31 +158,25 @@ func TestHostileIncludeLayouts(t *testing.T) {
 			setup: func(dir string) {
 				mustSymlink(t, filepath.Join(outside, "d"), filepath.Join(dir, "sub"))
 				mustWrite(t, filepath.Join(dir, "x.nft"), "# a harmless decoy\n")
-				mustWrite(t, filepath.Join(dir, "main.nft"), withInclude("./sub/../x.nft"))
 			},
-			expect: []string{"DIR/main.nft:1:9: include \"./sub/../x.nft\": DIR/./sub/.. goes through a symbolic link before \"..\", so it is OUT, not DIR: write the path without the dots"},
+			include: "./sub/../x.nft",
+			expect:  []string{"DIR/main.nft:1:9: include \"./sub/../x.nft\": DIR/./sub/.. goes through a symbolic link before \"..\", so it is OUT, not DIR: write the path without the dots"},
 		},
 		{
-			name: "symlink to a secret",
-			setup: func(dir string) {
-				mustSymlink(t, secret, filepath.Join(dir, "ports.nft"))
-				mustWrite(t, filepath.Join(dir, "main.nft"), withInclude("./ports.nft"))
-			},
-			expect: []string{"DIR/main.nft:1:9: include \"./ports.nft\" reads OUT/secret, outside the allowed directories (DIR)"},
+			name:    "symlink to a secret",
+			setup:   func(dir string) { mustSymlink(t, secret, filepath.Join(dir, "ports.nft")) },
+			include: "./ports.nft",
+			expect:  []string{"DIR/main.nft:1:9: include \"./ports.nft\" reads OUT/secret, outside the allowed directories (DIR)"},
 		},
 		{
-			name: "main file is a symlink to a secret",
-			setup: func(dir string) {
-				mustSymlink(t, secret, filepath.Join(dir, "main.nft"))
-			},
+			name:   "main file is a symlink to a secret",
+			setup:  func(dir string) { mustSymlink(t, secret, filepath.Join(dir, "main.nft")) },
 			expect: []string{"DIR/main.nft: the ruleset is OUT/secret, outside the allowed directories (DIR)"},
 		},
 		{
-			name: "an open file descriptor of fwslot",
-			setup: func(dir string) {
-				mustWrite(t, filepath.Join(dir, "main.nft"), withInclude(fmt.Sprintf("/proc/self/fd/%d", f.Fd())))
-			},
-			expect: []string{"DIR/main.nft:1:9: include \"/proc/self/fd/", "reads OUT/secret, outside the allowed directories (DIR)"},
+			name:    "an open file descriptor of fwslot",
+			include: fmt.Sprintf("/proc/self/fd/%d", f.Fd()),
+			expect:  []string{"DIR/main.nft:1:9: include \"/proc/self/fd/", "reads OUT/secret, outside the allowed directories (DIR)"},
 		},
 		{
 			// A FIFO made load hang for ever, holding the history lock.
@@ -193,9 +185,9 @@ func TestHostileIncludeLayouts(t *testing.T) {
 				if err := syscall.Mkfifo(filepath.Join(dir, "fifo.nft"), 0o600); err != nil {
 					t.Fatal(err)
 				}
-				mustWrite(t, filepath.Join(dir, "main.nft"), withInclude("./fifo.nft"))
 			},
-			expect: []string{"DIR/main.nft:1:9: DIR/fifo.nft is a FIFO, not a regular file; rulesets include only regular files"},
+			include: "./fifo.nft",
+			expect:  []string{"DIR/main.nft:1:9: DIR/fifo.nft is a FIFO, not a regular file; rulesets include only regular files"},
 		},
 		{
 			name: "a directory",
@@ -203,9 +195,9 @@ func TestHostileIncludeLayouts(t *testing.T) {
 				if err := os.Mkdir(filepath.Join(dir, "rules.d"), 0o700); err != nil {
 					t.Fatal(err)
 				}
-				mustWrite(t, filepath.Join(dir, "main.nft"), withInclude("./rules.d"))
 			},
-			expect: []string{"DIR/main.nft:1:9: DIR/rules.d is a directory"},
+			include: "./rules.d",
+			expect:  []string{"DIR/main.nft:1:9: DIR/rules.d is a directory"},
 		},
 		{
 			// 52 KB of files: 16 includes of 16 includes ... 8 levels
@@ -216,16 +208,21 @@ func TestHostileIncludeLayouts(t *testing.T) {
 					mustWrite(t, filepath.Join(dir, fmt.Sprintf("l%d.nft", lvl)), strings.Repeat(fmt.Sprintf("include \"./l%d.nft\"\n", lvl+1), 16))
 				}
 				mustWrite(t, filepath.Join(dir, "l8.nft"), "define x = 1\n")
-				mustWrite(t, filepath.Join(dir, "main.nft"), withInclude("./l0.nft"))
 			},
-			expect: []string{"DIR/l7.nft:11:9: the ruleset includes files more than 1024 times in all; include each file once"},
+			include: "./l0.nft",
+			expect:  []string{"DIR/l7.nft:11:9: the ruleset includes files more than 1024 times in all; include each file once"},
 		},
 	}
 	before := takeSnapshot(t, ns, g, db)
 	for _, tt := range tests {
 		dir := t.TempDir()
-		tt.setup(dir)
 		main := filepath.Join(dir, "main.nft")
+		if tt.setup != nil {
+			tt.setup(dir)
+		}
+		if tt.include != "" {
+			mustWrite(t, main, "include \""+tt.include+"\"\n"+sshOnly)
+		}
 		for _, kind := range fileCommands {
 			for _, r := range hostileRuns(kind, main, goodRules, goodProbes, cmd) {
 				t.Run(tt.name+"/"+r.name, func(t *testing.T) {
