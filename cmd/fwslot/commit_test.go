@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -45,30 +44,12 @@ const closedRuleset = `table inet filter {
 }
 `
 
-type commitStatus struct {
-	Production   *struct{ Version uint64 }
-	Staging      *struct{ Version uint64 }
-	Drift        bool
-	DriftChanges []string `json:"drift_changes"`
-}
-
-func readStatus(t *testing.T, g []string) commitStatus {
+// makeLive loads body, written to a file called name, with the load
+// flags extra, and swaps it live.
+func makeLive(t *testing.T, g []string, name, body string, extra ...string) {
 	t.Helper()
-	out, code := run(t, append(append([]string{}, g...), "status", "--json")...)
-	var s commitStatus
-	if err := json.Unmarshal([]byte(out), &s); code != 0 || err != nil {
-		t.Fatalf("status: exit %d, %v\n%s", code, err, out)
-	}
-	return s
-}
-
-func mustRun(t *testing.T, g []string, args ...string) string {
-	t.Helper()
-	out, code := run(t, append(append([]string{}, g...), args...)...)
-	if code != 0 {
-		t.Fatalf("%v: exit %d\n%s", args, code, out)
-	}
-	return out
+	mustRun(t, g, append([]string{"load", writeFile(t, name, body)}, extra...)...)
+	mustRun(t, g, "swap")
 }
 
 // A change made by hand with nft becomes a version with commit: show has
@@ -97,8 +78,7 @@ func TestCommitHandChanges(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ns, client := testnet.Pair(t)
 			g := targetFlags(t, ns)
-			mustRun(t, g, "load", writeFile(t, "r.nft", handRuleset), "-m", "one")
-			mustRun(t, g, "swap")
+			makeLive(t, g, "r.nft", handRuleset, "-m", "one")
 			testnet.Listen(t, ns, "tcp", net.JoinHostPort(testnet.TargetIP, "8443"))
 			addr := net.JoinHostPort(testnet.TargetIP, "8443")
 			open := func() bool { return testnet.Connect(client, addr, 2*time.Second) }
@@ -113,7 +93,7 @@ func TestCommitHandChanges(t *testing.T) {
 			if !strings.Contains(out, "as version 2") || !strings.Contains(out, c.note) {
 				t.Fatalf("commit output lacks version 2 or %q:\n%s", c.note, out)
 			}
-			s := readStatus(t, g)
+			s := status(t, g...)
 			if s.Drift || s.Production == nil || s.Production.Version != 2 || s.Staging == nil || s.Staging.Version != 1 {
 				t.Fatalf("after commit: %+v", s)
 			}
@@ -125,13 +105,12 @@ func TestCommitHandChanges(t *testing.T) {
 			}
 			// Another version goes live and is rolled back: the commit
 			// comes back, hand change included.
-			mustRun(t, g, "load", writeFile(t, "closed.nft", closedRuleset))
-			mustRun(t, g, "swap")
+			makeLive(t, g, "closed.nft", closedRuleset)
 			if open() {
 				t.Fatal("8443 open with the closed version live")
 			}
 			mustRun(t, g, "rollback")
-			if s := readStatus(t, g); s.Drift || s.Production.Version != 2 {
+			if s := status(t, g...); s.Drift || s.Production.Version != 2 {
 				t.Fatalf("after rollback: %+v", s)
 			}
 			if got := open(); got != c.openAfter {
@@ -149,22 +128,21 @@ func TestCommitHandChanges(t *testing.T) {
 func TestCommitStaged(t *testing.T) {
 	ns, client := testnet.Pair(t)
 	g := targetFlags(t, ns)
-	mustRun(t, g, "load", writeFile(t, "closed.nft", closedRuleset))
-	mustRun(t, g, "swap")
+	makeLive(t, g, "closed.nft", closedRuleset)
 	mustRun(t, g, "load", writeFile(t, "r.nft", handRuleset))
 	testnet.Listen(t, ns, "tcp", net.JoinHostPort(testnet.TargetIP, "8443"))
 	live := func() string { return testnet.Run(t, ns, "nft", "list", "chain", "inet", "filter", "fwslot_b_input") }
 	before := live()
 	testnet.Run(t, ns, "nft", "insert rule inet filter fwslot_a_svc ip saddr "+testnet.PeerIP+" accept")
 	testnet.Run(t, ns, "nft", "add element inet filter fwslot_a_allowed { "+testnet.PeerIP+" }")
-	if s := readStatus(t, g); !s.Drift {
+	if s := status(t, g...); !s.Drift {
 		t.Fatal("the hand change of staging is not drift")
 	}
 	out := mustRun(t, g, "commit", "--staged", "-m", "fix the staged version")
 	if !strings.Contains(out, "as version 3") {
 		t.Fatalf("commit --staged:\n%s", out)
 	}
-	s := readStatus(t, g)
+	s := status(t, g...)
 	if s.Drift || s.Production.Version != 1 || s.Staging.Version != 3 {
 		t.Fatalf("after commit --staged: %+v", s)
 	}
@@ -198,8 +176,7 @@ func editor(t *testing.T, body string) string {
 func TestEdit(t *testing.T) {
 	ns, _ := testnet.Pair(t)
 	g := targetFlags(t, ns)
-	mustRun(t, g, "load", writeFile(t, "r.nft", sshOnly), "-m", "one")
-	mustRun(t, g, "swap")
+	makeLive(t, g, "r.nft", sshOnly, "-m", "one")
 	perms := t.TempDir() + "/perms"
 	sshProbe := writeFile(t, "ssh.probes", "accept tcp 198.51.100.7:40000 -> 192.0.2.10:22 in eth0\n")
 	t.Setenv("VISUAL", "")
@@ -235,7 +212,7 @@ func TestEdit(t *testing.T) {
 					t.Fatalf("the kept edit %s: %v", kept, err)
 				}
 			}
-			s := readStatus(t, g)
+			s := status(t, g...)
 			if s.Production.Version != 1 || s.Drift {
 				t.Fatalf("production changed: %+v", s)
 			}
@@ -268,8 +245,7 @@ func TestEdit(t *testing.T) {
 func TestCommitNamesWhatItCannotRecord(t *testing.T) {
 	ns, _ := testnet.Pair(t)
 	g := targetFlags(t, ns)
-	mustRun(t, g, "load", writeFile(t, "r.nft", handRuleset))
-	mustRun(t, g, "swap")
+	makeLive(t, g, "r.nft", handRuleset)
 	testnet.Run(t, ns, "nft", "add chain inet filter extra")
 	testnet.Run(t, ns, "nft", "insert rule inet filter fwslot_b_input tcp dport 8443 accept")
 	out := mustRun(t, g, "commit", "-m", "incident")
@@ -282,7 +258,7 @@ func TestCommitNamesWhatItCannotRecord(t *testing.T) {
 	if out, err := testnet.Output(ns, "nft", "list", "chain", "inet", "filter", "extra"); err == nil {
 		t.Fatalf("chain extra survived the commit:\n%s", out)
 	}
-	if s := readStatus(t, g); s.Drift {
+	if s := status(t, g...); s.Drift {
 		t.Fatalf("drift after commit: %v", s.DriftChanges)
 	}
 }

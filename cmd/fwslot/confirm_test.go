@@ -104,14 +104,10 @@ func TestUnconfirmedSwapNeverComesBack(t *testing.T) {
 			db := filepath.Join(t.TempDir(), "h.db")
 			g := []string{"--netns", sb.Target, "--db", db}
 			key := "netns:" + sb.Target
-			for _, step := range [][]string{
+			runSteps(t, g, [][]string{
 				{"load", writeFile(t, "ssh.nft", sshOnly)}, {"swap"},
 				{"load", writeFile(t, "web.nft", webOnly)}, {"swap", "--confirm", c.confirm},
-			} {
-				if out, code := run(t, append(g, step...)...); code != 0 {
-					t.Fatalf("%v: %s", step, out)
-				}
-			}
+			})
 			if !sb.Connect(80, time.Second) || sb.Connect(22, 300*time.Millisecond) {
 				t.Fatal("version 2 should be live before the wipe")
 			}

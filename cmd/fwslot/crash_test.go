@@ -44,11 +44,7 @@ func TestCrashTrials(t *testing.T) {
 		body := gen.Ruleset(gen.Options{Rules: 3000, Seed: int64(i + 1)})
 		files = append(files, writeFile(t, fmt.Sprintf("v%d.nft", i), body))
 	}
-	for _, step := range [][]string{{"load", files[0]}, {"swap"}, {"load", files[1]}} {
-		if out, code := run(t, append(g, step...)...); code != 0 {
-			t.Fatalf("%v: %s", step, out)
-		}
-	}
+	runSteps(t, g, [][]string{{"load", files[0]}, {"swap"}, {"load", files[1]}})
 	seed := time.Now().UnixNano()
 	rng := rand.New(rand.NewSource(seed))
 	t.Logf("seed %d, %d trials", seed, trials)

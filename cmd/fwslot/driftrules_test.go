@@ -13,11 +13,7 @@ import (
 func TestDriftShownAsNftRules(t *testing.T) {
 	ns, g := newTarget(t)
 	src := "table inet filter {\n\tset allow {\n\t\ttype ipv4_addr\n\t\telements = { 10.0.0.1 }\n\t}\n\tchain input {\n\t\ttype filter hook input priority 0; policy drop;\n\t\ttcp dport 22 accept\n\t\tip saddr @allow accept\n\t}\n}\n"
-	for _, a := range [][]string{{"load", writeFile(t, "d.nft", src)}, {"swap"}} {
-		if out, code := run(t, append(g, a...)...); code != 0 {
-			t.Fatalf("%v: %s", a, out)
-		}
-	}
+	runSteps(t, g, [][]string{{"load", writeFile(t, "d.nft", src)}, {"swap"}})
 	testnet.Run(t, ns, "nft", "add", "rule", "inet", "filter", "fwslot_b_input", "tcp", "dport", "80", "accept")
 	testnet.Run(t, ns, "nft", "add", "element", "inet", "filter", "fwslot_b_allow", "{ 10.9.9.9 }")
 	out, _ := run(t, append(g, "status")...)

@@ -21,11 +21,7 @@ func TestHandFlushedTableIsRecoverable(t *testing.T) {
 	defer sb.Close()
 	g := []string{"--netns", sb.Target, "--db", filepath.Join(t.TempDir(), "h.db")}
 	ssh := writeFile(t, "ssh.nft", sshOnly)
-	for _, step := range [][]string{{"load", ssh}, {"swap"}} {
-		if out, code := run(t, append(g, step...)...); code != 0 {
-			t.Fatalf("%v: %s", step, out)
-		}
-	}
+	runSteps(t, g, [][]string{{"load", ssh}, {"swap"}})
 	reach := func(port int) bool { return sb.Connect(port, 2*time.Second) }
 	if !reach(22) || reach(80) {
 		t.Fatal("before the flush: want 22 open and 80 closed")

@@ -179,11 +179,7 @@ func TestImportRecompiles(t *testing.T) {
 	testnet.Listen(t, ns, "tcp", ":22")
 	dir := t.TempDir()
 	g := []string{"--netns", ns, "--db", filepath.Join(dir, "a.db")}
-	for _, step := range [][]string{{"load", writeFile(t, "ssh.nft", sshOnly)}, {"swap"}} {
-		if out, code := run(t, append(g, step...)...); code != 0 {
-			t.Fatalf("%v: %s", step, out)
-		}
-	}
+	runSteps(t, g, [][]string{{"load", writeFile(t, "ssh.nft", sshOnly)}, {"swap"}})
 	// The forged compiled form: a ruleset that accepts port 80 too.
 	forgedFile := writeFile(t, "open.nft", strings.Replace(sshOnly, "tcp dport 22 accept", "tcp dport { 22, 80 } accept", 1))
 	ifaces, err := slots.Interfaces(ns)
@@ -226,11 +222,7 @@ func TestImportRecompiles(t *testing.T) {
 	// Make another version live and stage a third over the slot that held
 	// version 1, so that the rollback writes version 1 from history.
 	third := writeFile(t, "third.nft", strings.Replace(webOnly, "dport 80", "dport 8080", 1))
-	for _, step := range [][]string{{"load", writeFile(t, "web.nft", webOnly)}, {"swap"}, {"load", third}, {"rollback", "--to", "1"}} {
-		if out, code := run(t, append(fresh, step...)...); code != 0 {
-			t.Fatalf("%v: %s", step, out)
-		}
-	}
+	runSteps(t, fresh, [][]string{{"load", writeFile(t, "web.nft", webOnly)}, {"swap"}, {"load", third}, {"rollback", "--to", "1"}})
 	if v := liveVersion(t, fresh...); v != 1 {
 		t.Fatalf("live version %d, want 1", v)
 	}

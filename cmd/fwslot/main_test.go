@@ -24,6 +24,25 @@ func run(t *testing.T, args ...string) (string, int) {
 	return out.String(), code
 }
 
+// mustRun runs the command line g + args and fails the test unless it
+// exits 0; it returns the output.
+func mustRun(t *testing.T, g []string, args ...string) string {
+	t.Helper()
+	out, code := run(t, append(slices.Clone(g), args...)...)
+	if code != 0 {
+		t.Fatalf("%v: exit %d\n%s", args, code, out)
+	}
+	return out
+}
+
+// runSteps runs g + step for each step in order (see mustRun).
+func runSteps(t *testing.T, g []string, steps [][]string) {
+	t.Helper()
+	for _, step := range steps {
+		mustRun(t, g, step...)
+	}
+}
+
 func writeFile(t *testing.T, name, body string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)

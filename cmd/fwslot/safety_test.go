@@ -77,15 +77,11 @@ func liveVersion(t *testing.T, args ...string) uint64 {
 func setupTwoVersions(t *testing.T, ns string) []string {
 	t.Helper()
 	g := targetFlags(t, ns)
-	for _, step := range [][]string{
+	runSteps(t, g, [][]string{
 		{"load", writeFile(t, "ssh.nft", sshOnly)},
 		{"swap"},
 		{"load", writeFile(t, "web.nft", webOnly)},
-	} {
-		if out, code := run(t, append(g, step...)...); code != 0 {
-			t.Fatalf("%v: %s", step, out)
-		}
-	}
+	})
 	return g
 }
 
@@ -312,14 +308,10 @@ func TestRestoreAfterReboot(t *testing.T) {
 	}
 	defer sb.Close()
 	g := []string{"--netns", sb.Target, "--db", filepath.Join(t.TempDir(), "h.db")}
-	for _, step := range [][]string{
+	runSteps(t, g, [][]string{
 		{"load", writeFile(t, "ssh.nft", sshOnly)}, {"swap"},
 		{"load", writeFile(t, "web.nft", webOnly)}, {"swap", "--confirm", "1h"}, // unconfirmed at "reboot"
-	} {
-		if out, code := run(t, append(g, step...)...); code != 0 {
-			t.Fatalf("%v: %s", step, out)
-		}
-	}
+	})
 	rebootTarget(t, sb, 22, 80)
 	out, code := run(t, append(g, "restore")...)
 	if code != 0 || !strings.Contains(out, "version 1 is live") {

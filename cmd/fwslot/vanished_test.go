@@ -41,14 +41,10 @@ func TestVanishedProduction(t *testing.T) {
 			sb := listeningSandbox(t, "fwslot-vp-")
 			defer sb.Close()
 			g := []string{"--netns", sb.Target, "--db", filepath.Join(t.TempDir(), "h.db")}
-			for _, step := range [][]string{
+			runSteps(t, g, [][]string{
 				{"load", writeFile(t, "ssh.nft", sshOnly)}, {"swap"},
 				{"load", writeFile(t, "web.nft", webOnly)}, {"swap"},
-			} {
-				if out, code := run(t, append(g, step...)...); code != 0 {
-					t.Fatalf("%v: %s", step, out)
-				}
-			}
+			})
 			if c.file != "" {
 				if out, err := sandbox.Exec(sb.Target, "nft", "-f", writeFile(t, "other.nft", c.file)); err != nil {
 					t.Fatalf("nft -f: %v %s", err, out)
@@ -102,11 +98,7 @@ func TestVanishedProduction(t *testing.T) {
 // restore that cannot work.
 func TestNothingKeptIsNotVanished(t *testing.T) {
 	ns, g := newTarget(t)
-	for _, step := range [][]string{{"load", writeFile(t, "ssh.nft", sshOnly)}, {"swap", "--confirm", "1h"}} {
-		if out, code := run(t, append(g, step...)...); code != 0 {
-			t.Fatalf("%v: %s", step, out)
-		}
-	}
+	runSteps(t, g, [][]string{{"load", writeFile(t, "ssh.nft", sshOnly)}, {"swap", "--confirm", "1h"}})
 	testnet.Run(t, ns, "nft", "flush", "ruleset")
 	if s := status(t, g...); s.Drift {
 		t.Fatalf("nothing was ever kept live, yet status reports %v", s.DriftChanges)

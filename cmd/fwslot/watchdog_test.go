@@ -101,11 +101,7 @@ func TestWatchdogWithoutHistoryRevertsFromKernelTags(t *testing.T) {
 	defer sb.Close()
 	db := filepath.Join(t.TempDir(), "h.db")
 	g := []string{"--netns", sb.Target, "--db", db}
-	for _, step := range [][]string{{"load", writeFile(t, "ssh.nft", sshOnly)}, {"swap"}, {"load", writeFile(t, "web.nft", webOnly)}} {
-		if out, code := run(t, append(g, step...)...); code != 0 {
-			t.Fatalf("%v: %s", step, out)
-		}
-	}
+	runSteps(t, g, [][]string{{"load", writeFile(t, "ssh.nft", sshOnly)}, {"swap"}, {"load", writeFile(t, "web.nft", webOnly)}})
 	tg, done, err := writableTarget(sb.Target, db)
 	if err != nil {
 		t.Fatal(err)
@@ -163,11 +159,7 @@ func TestWatchdogRevertsWhileHistoryIsLocked(t *testing.T) {
 				{"load", writeFile(t, "ssh.nft", sshOnly)}, {"swap"},
 				{"load", writeFile(t, "web.nft", webOnly)}, {"swap", "--confirm", "8s"},
 			}
-			for _, step := range append(steps, c.during...) {
-				if out, code := run(t, append(g, step...)...); code != 0 {
-					t.Fatalf("%v: %s", step, out)
-				}
-			}
+			runSteps(t, g, append(steps, c.during...))
 			// A long command: it holds the lock from before the
 			// deadline until well after it.
 			held, err := history.Open(db, history.Options{Timeout: 10 * time.Second})
