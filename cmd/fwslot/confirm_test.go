@@ -2,6 +2,7 @@ package main
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +45,25 @@ func rebootTarget(t *testing.T, sb *sandbox.Sandbox, ports ...int) {
 		if time.Now().After(wait) {
 			t.Fatal("an empty kernel should let everything in")
 		}
+	}
+}
+
+// restoreVersion1 runs restore on a target whose kernel lost version 1
+// (ssh.nft, live) and version 2 (web.nft) and checks that it brings back
+// version 1 live, with packets (ssh in, the web out), and version 2
+// staged, with nothing pending and no warnings.
+func restoreVersion1(t *testing.T, sb *sandbox.Sandbox, g []string) {
+	t.Helper()
+	out, code := run(t, append(slices.Clone(g), "restore")...)
+	if code != 0 || !strings.Contains(out, "version 1 is live") {
+		t.Fatalf("restore: exit %d, want version 1 live\n%s", code, out)
+	}
+	if !sb.Connect(22, time.Second) || sb.Connect(80, 300*time.Millisecond) {
+		t.Fatal("restored version 1 should let ssh in and keep the web out")
+	}
+	s := status(t, g...)
+	if s.Production == nil || s.Production.Version != 1 || s.Staging == nil || s.Staging.Version != 2 || s.Pending != nil || len(s.Warnings) != 0 {
+		t.Fatalf("after restore: %+v", s)
 	}
 }
 
@@ -104,10 +124,7 @@ func TestUnconfirmedSwapNeverComesBack(t *testing.T) {
 			db := filepath.Join(t.TempDir(), "h.db")
 			g := []string{"--netns", sb.Target, "--db", db}
 			key := "netns:" + sb.Target
-			runSteps(t, g, [][]string{
-				{"load", writeFile(t, "ssh.nft", sshOnly)}, {"swap"},
-				{"load", writeFile(t, "web.nft", webOnly)}, {"swap", "--confirm", c.confirm},
-			})
+			runSteps(t, g, twoSwaps(t, "--confirm", c.confirm))
 			if !sb.Connect(80, time.Second) || sb.Connect(22, 300*time.Millisecond) {
 				t.Fatal("version 2 should be live before the wipe")
 			}
@@ -135,17 +152,7 @@ func TestUnconfirmedSwapNeverComesBack(t *testing.T) {
 					t.Fatalf("a refused confirm changed the swap: %+v", a)
 				}
 			}
-			out, code := run(t, append(g, "restore")...)
-			if code != 0 || !strings.Contains(out, "version 1 is live") {
-				t.Fatalf("restore: exit %d, want version 1 live\n%s", code, out)
-			}
-			if !sb.Connect(22, time.Second) || sb.Connect(80, 300*time.Millisecond) {
-				t.Fatal("restored version 1 should let ssh in and keep the web out")
-			}
-			s := status(t, g...)
-			if s.Production == nil || s.Production.Version != 1 || s.Staging == nil || s.Staging.Version != 2 || s.Pending != nil || len(s.Warnings) != 0 {
-				t.Fatalf("after restore: %+v", s)
-			}
+			restoreVersion1(t, sb, g)
 			if a := activation(t, db, key, swapSeq); a.Result != "reverted" {
 				t.Fatalf("the unconfirmed swap is not recorded as reverted: %+v", a)
 			}

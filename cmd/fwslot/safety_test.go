@@ -85,6 +85,16 @@ func setupTwoVersions(t *testing.T, ns string) []string {
 	return g
 }
 
+// twoSwaps are the commands that make ssh.nft live as version 1, then
+// web.nft live as version 2 with the swap flags given.
+func twoSwaps(t *testing.T, swap ...string) [][]string {
+	t.Helper()
+	return [][]string{
+		{"load", writeFile(t, "ssh.nft", sshOnly)}, {"swap"},
+		{"load", writeFile(t, "web.nft", webOnly)}, append([]string{"swap"}, swap...),
+	}
+}
+
 // The watchdog of `swap --confirm` survives the death of the whole
 // process group of the command that started it, and reverts.
 func TestConfirmRevertsAfterProcessGroupIsKilled(t *testing.T) {
@@ -308,22 +318,9 @@ func TestRestoreAfterReboot(t *testing.T) {
 	}
 	defer sb.Close()
 	g := []string{"--netns", sb.Target, "--db", filepath.Join(t.TempDir(), "h.db")}
-	runSteps(t, g, [][]string{
-		{"load", writeFile(t, "ssh.nft", sshOnly)}, {"swap"},
-		{"load", writeFile(t, "web.nft", webOnly)}, {"swap", "--confirm", "1h"}, // unconfirmed at "reboot"
-	})
+	runSteps(t, g, twoSwaps(t, "--confirm", "1h")) // unconfirmed at "reboot"
 	rebootTarget(t, sb, 22, 80)
-	out, code := run(t, append(g, "restore")...)
-	if code != 0 || !strings.Contains(out, "version 1 is live") {
-		t.Fatalf("restore: exit %d\n%s", code, out)
-	}
-	if !sb.Connect(22, time.Second) || sb.Connect(80, 300*time.Millisecond) {
-		t.Fatal("restored version 1 should let ssh in and keep the web out")
-	}
-	s := status(t, g...)
-	if s.Staging == nil || s.Staging.Version != 2 || len(s.Warnings) != 0 || s.Pending != nil {
-		t.Fatalf("after restore: staging %+v warnings %v", s.Staging, s.Warnings)
-	}
+	restoreVersion1(t, sb, g)
 	if out, code := run(t, append(g, "restore")...); code != 1 || !strings.Contains(out, "already holds") {
 		t.Fatalf("second restore: exit %d\n%s", code, out)
 	}

@@ -41,10 +41,7 @@ func TestVanishedProduction(t *testing.T) {
 			sb := listeningSandbox(t, "fwslot-vp-")
 			defer sb.Close()
 			g := []string{"--netns", sb.Target, "--db", filepath.Join(t.TempDir(), "h.db")}
-			runSteps(t, g, [][]string{
-				{"load", writeFile(t, "ssh.nft", sshOnly)}, {"swap"},
-				{"load", writeFile(t, "web.nft", webOnly)}, {"swap"},
-			})
+			runSteps(t, g, twoSwaps(t))
 			if c.file != "" {
 				if out, err := sandbox.Exec(sb.Target, "nft", "-f", writeFile(t, "other.nft", c.file)); err != nil {
 					t.Fatalf("nft -f: %v %s", err, out)

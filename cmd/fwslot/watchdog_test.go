@@ -73,10 +73,7 @@ func TestWatchdogWithRelativeHistoryPath(t *testing.T) {
 			if env != nil {
 				db = filepath.Join(dir, "sub", "h.db")
 			}
-			for _, step := range [][]string{
-				{"load", writeFile(t, "ssh.nft", sshOnly)}, {"swap"},
-				{"load", writeFile(t, "web.nft", webOnly)}, {"swap", "--confirm", "2s"},
-			} {
+			for _, step := range twoSwaps(t, "--confirm", "2s") {
 				cmd := exec.Command(bin, append(append([]string{"--netns", sb.Target}, flags...), step...)...)
 				cmd.Dir, cmd.Env = dir, append(os.Environ(), env...)
 				if out, err := cmd.CombinedOutput(); err != nil {
@@ -155,11 +152,7 @@ func TestWatchdogRevertsWhileHistoryIsLocked(t *testing.T) {
 			db := filepath.Join(t.TempDir(), "h.db")
 			key := "netns:" + sb.Target
 			g := []string{"--netns", sb.Target, "--db", db}
-			steps := [][]string{
-				{"load", writeFile(t, "ssh.nft", sshOnly)}, {"swap"},
-				{"load", writeFile(t, "web.nft", webOnly)}, {"swap", "--confirm", "8s"},
-			}
-			runSteps(t, g, append(steps, c.during...))
+			runSteps(t, g, append(twoSwaps(t, "--confirm", "8s"), c.during...))
 			// A long command: it holds the lock from before the
 			// deadline until well after it.
 			held, err := history.Open(db, history.Options{Timeout: 10 * time.Second})
