@@ -66,50 +66,52 @@ func target(b *testing.B, n int) *session.Target {
 	return t
 }
 
+// eachSize runs bench as a sub-benchmark per size of benchSizes, on a
+// target made by target with that many rules; it skips without root
+// and nft.
+func eachSize(b *testing.B, bench func(b *testing.B, t *session.Target)) {
+	requireKernel(b)
+	for _, n := range benchSizes(b) {
+		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) { bench(b, target(b, n)) })
+	}
+}
+
 // BenchmarkSwap measures Session.Swap, the whole in-process swap: dial,
 // read state, one transaction, activation record, socket close. Each
 // iteration flips production and staging.
 func BenchmarkSwap(b *testing.B) {
-	requireKernel(b)
-	for _, n := range benchSizes(b) {
-		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
-			t := target(b, n)
-			ctx := context.Background()
-			for b.Loop() {
-				if _, err := t.Swap(ctx, session.SwapOptions{}); err != nil {
-					b.Fatal(err)
-				}
+	eachSize(b, func(b *testing.B, t *session.Target) {
+		ctx := context.Background()
+		for b.Loop() {
+			if _, err := t.Swap(ctx, session.SwapOptions{}); err != nil {
+				b.Fatal(err)
 			}
-		})
-	}
+		}
+	})
 }
 
 // BenchmarkSwapPhases reports, per swap, the time of each phase of
 // Session.Swap (ms/op columns), to tell fwslot's work from the kernel's.
 func BenchmarkSwapPhases(b *testing.B) {
-	requireKernel(b)
-	for _, n := range benchSizes(b) {
-		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
-			t := target(b, n)
-			ctx := context.Background()
-			sum := map[string]float64{}
-			for b.Loop() {
-				ph, err := PhasedSwap(ctx, t)
-				if err != nil {
-					b.Fatal(err)
-				}
-				for k, v := range ph {
-					sum[k] += v.Seconds() * 1e3
-				}
+	eachSize(b, func(b *testing.B, t *session.Target) {
+		ctx := context.Background()
+		sum := map[string]float64{}
+		for b.Loop() {
+			ph, err := PhasedSwap(ctx, t)
+			if err != nil {
+				b.Fatal(err)
 			}
-			units := map[string]string{
-				session.PhaseOpen: "open-ms/op", session.PhaseDrift: "drift-ms/op",
-				session.PhaseCommit: "commit-ms/op", session.PhaseRecord: "history-ms/op",
-				session.PhaseClose: "close-ms/op",
+			for k, v := range ph {
+				sum[k] += v.Seconds() * 1e3
 			}
-			for k, u := range units {
-				b.ReportMetric(sum[k]/float64(b.N), u)
-			}
-		})
-	}
+		}
+		units := map[string]string{
+			session.PhaseOpen: "open-ms/op", session.PhaseDrift: "drift-ms/op",
+			session.PhaseCommit: "commit-ms/op", session.PhaseRecord: "history-ms/op",
+			session.PhaseClose: "close-ms/op",
+		}
+		for k, u := range units {
+			b.ReportMetric(sum[k]/float64(b.N), u)
+		}
+	})
 }
