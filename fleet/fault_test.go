@@ -94,9 +94,7 @@ func TestClusterLosesMember(t *testing.T) {
 	te := startCluster(t, etcdtest.Options{Members: 3})
 	f := newTestFleetOn(t, te, fakes)
 	ctx := testCtx(t)
-	if _, err := f.pusher().Push(ctx, pushOpts(v1)); err != nil {
-		t.Fatal(err)
-	}
+	f.push(ctx, v1)
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
@@ -139,9 +137,7 @@ func TestDisconnectAcrossCompaction(t *testing.T) {
 		}
 	})
 	ctx := testCtx(t)
-	if _, err := f.pusher().Push(ctx, pushOpts(v1)); err != nil {
-		t.Fatal(err)
-	}
+	f.push(ctx, v1)
 	f.consistent(v1)
 	before, err := f.c.Get(ctx, f.k.Desired())
 	if err != nil {
@@ -149,9 +145,7 @@ func TestDisconnectAcrossCompaction(t *testing.T) {
 	}
 	m0.Stop()
 	f.waitAlive(2)
-	if _, err := f.pusher().Push(ctx, pushOpts(v2)); err != nil {
-		t.Fatal(err)
-	}
+	f.push(ctx, v2)
 	r, err := f.c.Get(ctx, f.k.Desired())
 	if err != nil {
 		t.Fatal(err)

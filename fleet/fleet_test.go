@@ -126,6 +126,17 @@ func pushOpts(src string) PushOptions {
 		Canary: 1, Waves: []int{10, 50, 100}, Confirm: 30 * time.Second}
 }
 
+// push pushes each source in turn with pushOpts and fails the test on
+// an error.
+func (f *testFleet) push(ctx context.Context, srcs ...string) {
+	f.t.Helper()
+	for _, src := range srcs {
+		if _, err := f.pusher().Push(ctx, pushOpts(src)); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+}
+
 // consistent checks that every live host runs exactly the group's desired
 // version, confirmed, and that its status in etcd says so.
 func (f *testFleet) consistent(want string) {

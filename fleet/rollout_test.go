@@ -52,9 +52,7 @@ func TestFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f, fakes := fakeFleet(t, 5)
 			ctx := testCtx(t)
-			if _, err := f.pusher().Push(ctx, pushOpts(v1)); err != nil {
-				t.Fatal(err)
-			}
+			f.push(ctx, v1)
 			o := pushOpts(tc.bad)
 			o.MaxFailures = tc.maxFailures
 			_, err := f.pusher().Push(ctx, o)
@@ -88,11 +86,7 @@ func TestFailures(t *testing.T) {
 func TestFleetRollback(t *testing.T) {
 	f, _ := fakeFleet(t, 5)
 	ctx := testCtx(t)
-	for _, src := range []string{v1, v2} {
-		if _, err := f.pusher().Push(ctx, pushOpts(src)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.push(ctx, v1, v2)
 	res, err := Rollback(ctx, f.c, f.k, 30*time.Second)
 	if err != nil || len(res.Failed) != 0 || len(res.Hosts) != 5 {
 		t.Fatalf("rollback: %+v, %v", res, err)
@@ -107,9 +101,7 @@ func TestFleetRollback(t *testing.T) {
 func TestOfflineHostConverges(t *testing.T) {
 	f, fakes := fakeFleet(t, 3)
 	ctx := testCtx(t)
-	if _, err := f.pusher().Push(ctx, pushOpts(v1)); err != nil {
-		t.Fatal(err)
-	}
+	f.push(ctx, v1)
 	f.stop("h3")
 	f.waitAlive(2)
 	st, err := f.pusher().Push(ctx, pushOpts(v2))
@@ -132,9 +124,7 @@ func TestInterruptedPushResumes(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			f, _ := fakeFleet(t, 5)
 			ctx := testCtx(t)
-			if _, err := f.pusher().Push(ctx, pushOpts(v1)); err != nil {
-				t.Fatal(err)
-			}
+			f.push(ctx, v1)
 			// Interrupt the push once the canary reports healthy, as
 			// Ctrl-C would: the context ends.
 			pctx, cancel := context.WithCancel(ctx)
@@ -174,9 +164,7 @@ func TestInterruptedPushResumes(t *testing.T) {
 func TestConcurrentPushers(t *testing.T) {
 	f, _ := fakeFleet(t, 3)
 	ctx := testCtx(t)
-	if _, err := f.pusher().Push(ctx, pushOpts(v1)); err != nil {
-		t.Fatal(err)
-	}
+	f.push(ctx, v1)
 	// The first pusher holds the lock while its rollout runs; start the
 	// second once the rollout of the first is recorded.
 	first := make(chan error, 1)
@@ -217,9 +205,7 @@ func TestConcurrentPushers(t *testing.T) {
 func TestRollbackStopsPush(t *testing.T) {
 	f, fakes := fakeFleet(t, 3)
 	ctx := testCtx(t)
-	if _, err := f.pusher().Push(ctx, pushOpts(v1)); err != nil {
-		t.Fatal(err)
-	}
+	f.push(ctx, v1)
 	slow := fakes["h3"]
 	slow.mu.Lock()
 	slow.hold = make(chan struct{})
@@ -256,19 +242,13 @@ func TestRollbackStopsPush(t *testing.T) {
 func TestOfflineAcrossRollbackAndPush(t *testing.T) {
 	f, fakes := fakeFleet(t, 3)
 	ctx := testCtx(t)
-	for _, src := range []string{v1, v2} {
-		if _, err := f.pusher().Push(ctx, pushOpts(src)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.push(ctx, v1, v2)
 	f.stop("h3")
 	f.waitAlive(2)
 	if _, err := Rollback(ctx, f.c, f.k, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.pusher().Push(ctx, pushOpts(v3)); err != nil {
-		t.Fatal(err)
-	}
+	f.push(ctx, v3)
 	h3 := fakes["h3"]
 	h3.mu.Lock()
 	seen := len(h3.lives)

@@ -18,9 +18,7 @@ func TestTLS(t *testing.T) {
 	f := newTestFleetOn(t, startCluster(t, etcdtest.Options{TLS: true}), hosts)
 	ctx := testCtx(t)
 	for _, src := range []string{v1, v2} {
-		if _, err := f.pusher().Push(ctx, pushOpts(src)); err != nil {
-			t.Fatal(err)
-		}
+		f.push(ctx, src)
 		f.consistent(src)
 	}
 	if res, err := Rollback(ctx, f.c, f.k, 30*time.Second); err != nil || len(res.Failed) != 0 {
