@@ -15,6 +15,7 @@ import (
 
 	"github.com/fwslot/fwslot/history"
 	"github.com/fwslot/fwslot/internal/gen"
+	"github.com/fwslot/fwslot/internal/kerneltest"
 	"github.com/fwslot/fwslot/internal/nfnl"
 	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/internal/testnet"
@@ -149,14 +150,7 @@ func checkOneCompleteVersion(t *testing.T, i int, args []string, ns, db string) 
 func TestReconcileAfterInterruptedSwap(t *testing.T) {
 	ns, g := twoVersionTarget(t)
 	// The kernel flips to version 2; history never hears of it.
-	c, err := nfnl.Dial(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := slots.ReadState(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, st := kerneltest.State(t, ns)
 	var b nfnl.Batch
 	if err := slots.Flip(&b, st, st.Managed()[0].Active.Other(), nil); err != nil {
 		t.Fatal(err)
@@ -164,7 +158,6 @@ func TestReconcileAfterInterruptedSwap(t *testing.T) {
 	if err := c.Commit(&b); err != nil {
 		t.Fatal(err)
 	}
-	c.Close()
 	if s := status(t, g...); len(s.Warnings) == 0 || s.Production.Version != 2 {
 		t.Fatalf("status should warn that history is behind the kernel: %+v", s)
 	}
