@@ -1,7 +1,6 @@
 package main
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +18,7 @@ func TestHandFlushedTableIsRecoverable(t *testing.T) {
 	testnet.RequireRoot(t)
 	sb := listeningSandbox(t, "fwslot-fl-")
 	defer sb.Close()
-	g := []string{"--netns", sb.Target, "--db", filepath.Join(t.TempDir(), "h.db")}
+	g := targetFlags(t, sb.Target)
 	ssh := writeFile(t, "ssh.nft", sshOnly)
 	runSteps(t, g, [][]string{{"load", ssh}, {"swap"}})
 	reach := func(port int) bool { return sb.Connect(port, 2*time.Second) }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -317,7 +316,7 @@ func TestRestoreAfterReboot(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sb.Close()
-	g := []string{"--netns", sb.Target, "--db", filepath.Join(t.TempDir(), "h.db")}
+	g := targetFlags(t, sb.Target)
 	runSteps(t, g, twoSwaps(t, "--confirm", "1h")) // unconfirmed at "reboot"
 	rebootTarget(t, sb, 22, 80)
 	restoreVersion1(t, sb, g)

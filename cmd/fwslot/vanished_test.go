@@ -1,7 +1,6 @@
 package main
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +39,7 @@ func TestVanishedProduction(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			sb := listeningSandbox(t, "fwslot-vp-")
 			defer sb.Close()
-			g := []string{"--netns", sb.Target, "--db", filepath.Join(t.TempDir(), "h.db")}
+			g := targetFlags(t, sb.Target)
 			runSteps(t, g, twoSwaps(t))
 			if c.file != "" {
 				if out, err := sandbox.Exec(sb.Target, "nft", "-f", writeFile(t, "other.nft", c.file)); err != nil {
