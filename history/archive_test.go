@@ -98,7 +98,7 @@ func TestArchiveCompact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.FormatVer != ArchiveFormatVersion || len(recs) != 3 {
+	if m.FormatVer != archiveFormatVersion || len(recs) != 3 {
 		t.Fatalf("manifest %+v, %d records", m, len(recs))
 	}
 	for i, r := range recs {

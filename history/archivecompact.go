@@ -189,7 +189,7 @@ func (a *archiveBlobs) get(k blobKey) ([]byte, error) {
 
 // read returns the bytes of a stream of the archive, within the budget.
 func (a *archiveBlobs) read(st stream) ([]byte, error) {
-	if st.Size < 0 || st.Size > MaxEntryBytes || st.Size > a.budget {
+	if st.Size < 0 || st.Size > maxEntryBytes || st.Size > a.budget {
 		return nil, fmt.Errorf("a stream of %d bytes is more than an archive may expand to", st.Size)
 	}
 	a.budget -= st.Size

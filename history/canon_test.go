@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestCanonicalLater: a version stored by AddVersionLater has no
+// TestCanonicalLater: a version stored by addVersion with later has no
 // canonical form until SetCanonical stores one; a second SetCanonical
 // replaces it and releases the first one's blobs; a missing version is
 // refused.
@@ -21,7 +21,7 @@ func TestCanonicalLater(t *testing.T) {
 	src := bigSetSource(20000, nil)
 	var v Version
 	if err := s.Update(func(tx *Tx) error {
-		v, err = tx.AddVersionLater("host", Version{Source: src}, []byte("compiled"))
+		v, err = tx.addVersion("host", Version{Source: src}, []byte("compiled"), true)
 		return err
 	}); err != nil {
 		t.Fatal(err)

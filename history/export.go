@@ -44,9 +44,9 @@ func (s *Store) Export(target string, fn func(Record) error) error {
 	return nil
 }
 
-// Sequence returns the highest version number target ever assigned,
+// sequence returns the highest version number target ever assigned,
 // pruned versions included (0 when none).
-func (s *Store) Sequence(target string) (uint64, error) {
+func (s *Store) sequence(target string) (uint64, error) {
 	n, err := s.Next(target)
 	return n - 1, err
 }

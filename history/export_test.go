@@ -36,7 +36,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 	}
 	recs := exportAll(t, src, "host")
 	acts, _ := src.Activations("host")
-	seq, _ := src.Sequence("host")
+	seq, _ := src.sequence("host")
 	if seq != 7 || len(recs) != 5 {
 		t.Fatalf("sequence %d, %d records", seq, len(recs))
 	}

@@ -105,14 +105,14 @@ func decodeCompiled(tx *bolt.Tx, data []byte) ([]byte, error) {
 // file of the current schema (or a fresh one) is left alone.
 func migrate(tx *bolt.Tx) error {
 	switch schemaOf(tx) {
-	case 0, SchemaVersion:
+	case 0, schemaVersion:
 		return nil
 	case schemaUnmarked:
 		if err := markCompiled(tx); err != nil {
 			return err
 		}
 	}
-	return tx.Bucket(bucketMeta).Put(keySchema, u64(SchemaVersion))
+	return tx.Bucket(bucketMeta).Put(keySchema, u64(schemaVersion))
 }
 
 // markCompiled prefixes every compiled form of a schema 1 file with the

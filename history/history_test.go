@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fwslot/fwslot/internal/linediff"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -88,8 +89,8 @@ func TestVersionRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if full.Summary == nil || full.Summary.Lines != len(SplitLines(tt.in.Source)) {
-				t.Fatalf("Summary = %+v, want %d lines", full.Summary, len(SplitLines(tt.in.Source)))
+			if full.Summary == nil || full.Summary.Lines != len(linediff.Split(tt.in.Source)) {
+				t.Fatalf("Summary = %+v, want %d lines", full.Summary, len(linediff.Split(tt.in.Source)))
 			}
 			want := tt.in
 			want.Number, want.Hash, want.Summary = tt.want, got.Hash, full.Summary
@@ -293,7 +294,7 @@ func TestReadOnlyMissing(t *testing.T) {
 
 func TestNewerSchema(t *testing.T) {
 	s, path := openTemp(t)
-	err := s.update(func(tx *boltTx) error { return tx.Bucket(bucketMeta).Put(keySchema, u64(SchemaVersion+1)) })
+	err := s.update(func(tx *boltTx) error { return tx.Bucket(bucketMeta).Put(keySchema, u64(schemaVersion+1)) })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,3 +9,7 @@ func SchemaForTest(s *Store) (uint64, error) {
 	err := s.view(func(tx *bolt.Tx) error { n = schemaOf(tx); return nil })
 	return n, err
 }
+
+// SchemaVersionForTest is the schema this package writes, for the tests of
+// package history_test.
+const SchemaVersionForTest = schemaVersion

@@ -20,11 +20,11 @@ const MaxNumber = 1 << 53
 // repeated, a pending activation, control characters in text fields.
 var ErrUntrusted = errors.New("import refused")
 
-// CheckText returns an error when s holds a control character or an
+// checkText returns an error when s holds a control character or an
 // invisible formatting character (bidirectional overrides and the like),
 // which would let a stored text forge or hide rows of `fwslot history`
 // and `fwslot status`. field names s in the message.
-func CheckText(field, s string) error {
+func checkText(field, s string) error {
 	if !utf8.ValidString(s) {
 		return fmt.Errorf("%s %q is not valid UTF-8", field, s)
 	}
@@ -58,17 +58,17 @@ func CheckImport(recs []Record, acts []Activation, seq uint64) error {
 		for _, f := range []struct{ name, val string }{
 			{"user", r.User}, {"message", r.Message}, {"origin", r.Origin}, {"hash", r.Hash},
 		} {
-			if err := CheckText(what+" "+f.name, f.val); err != nil {
+			if err := checkText(what+" "+f.name, f.val); err != nil {
 				return refuse("%v", err)
 			}
 		}
 		for _, t := range r.Tables {
-			if err := CheckText(what+" table", t); err != nil {
+			if err := checkText(what+" table", t); err != nil {
 				return refuse("%v", err)
 			}
 		}
 		for _, f := range r.Files {
-			if err := CheckText(what+" file path", f.Path); err != nil {
+			if err := checkText(what+" file path", f.Path); err != nil {
 				return refuse("%v", err)
 			}
 		}
@@ -93,7 +93,7 @@ func CheckImport(recs []Record, acts []Activation, seq uint64) error {
 		for _, f := range []struct{ name, val string }{
 			{"user", a.User}, {"note", a.Note}, {"how", a.How}, {"result", a.Result},
 		} {
-			if err := CheckText(what+" "+f.name, f.val); err != nil {
+			if err := checkText(what+" "+f.name, f.val); err != nil {
 				return refuse("%v", err)
 			}
 		}

@@ -179,8 +179,8 @@ func TestSchema2HistoryOpensAndKeepsEveryVersion(t *testing.T) {
 			if err := s.CheckBlobs(); err != nil {
 				t.Fatalf("%s: %v", st.name, err)
 			}
-			if got, err := history.SchemaForTest(s); err != nil || got != history.SchemaVersion {
-				t.Errorf("%s: schema %d %v, want %d", st.name, got, err, history.SchemaVersion)
+			if got, err := history.SchemaForTest(s); err != nil || got != history.SchemaVersionForTest {
+				t.Errorf("%s: schema %d %v, want %d", st.name, got, err, history.SchemaVersionForTest)
 			}
 		}
 		if err := s.Close(); err != nil {

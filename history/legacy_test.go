@@ -86,7 +86,7 @@ func checkLegacyContent(t *testing.T, s *Store) {
 			t.Fatalf("%s next %d %v", target, n, err)
 		}
 	}
-	if id, err := s.ID(); err != nil || !ValidID(id) {
+	if id, err := s.ID(); err != nil || !validID(id) {
 		t.Fatalf("identity %q %v", id, err)
 	}
 }
@@ -120,9 +120,9 @@ func TestLegacyHistoryOpensAndMigrates(t *testing.T) {
 	}{
 		{"read-only open", true, false, schemaUnmarked, true},
 		{"read-write open without writing", false, false, schemaUnmarked, true},
-		{"first write migrates", false, true, SchemaVersion, false},
-		{"reopen after migration", false, true, SchemaVersion, false},
-		{"read-only after migration", true, false, SchemaVersion, false},
+		{"first write migrates", false, true, schemaVersion, false},
+		{"reopen after migration", false, true, schemaVersion, false},
+		{"read-only after migration", true, false, schemaVersion, false},
 	}
 	for i, st := range steps {
 		s, err := Open(path, Options{ReadOnly: st.readOnly})

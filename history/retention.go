@@ -208,17 +208,3 @@ func (t *Tx) Prune(target string, p Policy) (Pruned, error) {
 	}
 	return res, nil
 }
-
-// Size returns the size in bytes of the history file's data, the
-// high-water mark of bbolt's pages.
-func (s *Store) Size() (int64, error) {
-	var n int64
-	err := s.view(func(tx *bolt.Tx) error {
-		n = tx.Size()
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("size of history %s: %w", s.path, err)
-	}
-	return n, nil
-}

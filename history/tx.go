@@ -34,28 +34,19 @@ func (s *Store) Commits() uint64 { return s.commits.Load() }
 // AddVersion stores v under target with the next version number, assigned
 // in this transaction, and returns it as stored (see Store.AddVersion).
 func (t *Tx) AddVersion(target string, v Version, compiled []byte) (Version, error) {
-	doc, err := prepareVersion(target, &v)
-	if err != nil {
-		return Version{}, err
-	}
-	if err := putVersion(t.tx, t.c, target, &v, doc, compiled); err != nil {
-		return Version{}, fmt.Errorf("add version to %s: %w", target, err)
-	}
-	v.Source, v.Files = "", nil
-	return v, nil
+	return t.addVersion(target, v, compiled, false)
 }
 
-// AddVersionLater stores v like AddVersion but without its canonical
-// form, which SetCanonical adds in a later transaction: a caller that
-// holds much in memory while it stores (a load of a big set, with its
-// batch) computes it when that is freed. A version the canonical form
-// never reaches is only compared the slower way by diff.
-func (t *Tx) AddVersionLater(target string, v Version, compiled []byte) (Version, error) {
+// addVersion stores v as AddVersion does; with later, without its
+// canonical form, which SetCanonical adds in a later transaction (the
+// way Prepare and AddPrepared store a version). A version the canonical
+// form never reaches is only compared the slower way by diff.
+func (t *Tx) addVersion(target string, v Version, compiled []byte, later bool) (Version, error) {
 	doc, err := prepareVersion(target, &v)
 	if err != nil {
 		return Version{}, err
 	}
-	doc.later = true
+	doc.later = later
 	if err := putVersion(t.tx, t.c, target, &v, doc, compiled); err != nil {
 		return Version{}, fmt.Errorf("add version to %s: %w", target, err)
 	}
