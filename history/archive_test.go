@@ -23,7 +23,7 @@ func TestArchiveRoundTrip(t *testing.T) {
 	if err := s.DeleteVersion("netns:lab", 2); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddActivation("netns:lab", Activation{To: 3, How: "swap"}); err != nil {
+	if _, err := s.addActivation("netns:lab", Activation{To: 3, How: "swap"}); err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer

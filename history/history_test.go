@@ -140,8 +140,8 @@ func TestErrors(t *testing.T) {
 		{"compiled missing", func() error { _, err := s.Compiled("host", 2); return err }, ErrNotFound, "version 2 not found"},
 		{"bad target", func() error { _, err := s.AddVersion("netns:", Version{}, nil); return err }, nil, "invalid history target"},
 		{"hash mismatch", func() error { _, err := s.AddVersion("host", Version{Source: "a", Hash: "00"}, nil); return err }, nil, "does not match"},
-		{"activation to missing", func() error { _, err := s.AddActivation("host", Activation{To: 9}); return err }, ErrNotFound, "version 9 not found"},
-		{"activation from missing", func() error { _, err := s.AddActivation("host", Activation{From: 5, To: 1}); return err }, ErrNotFound, "version 5 not found"},
+		{"activation to missing", func() error { _, err := s.addActivation("host", Activation{To: 9}); return err }, ErrNotFound, "version 9 not found"},
+		{"activation from missing", func() error { _, err := s.addActivation("host", Activation{From: 5, To: 1}); return err }, ErrNotFound, "version 5 not found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -218,7 +218,7 @@ func TestActivations(t *testing.T) {
 	}
 	want := map[string][]Activation{}
 	for _, tt := range in {
-		got, err := s.AddActivation(tt.target, tt.a)
+		got, err := s.addActivation(tt.target, tt.a)
 		if err != nil {
 			t.Fatal(err)
 		}

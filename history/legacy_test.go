@@ -194,10 +194,10 @@ func TestEveryValueIsMarked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddActivation("host", Activation{To: v.Number, Result: "pending"}); err != nil {
+	if _, err := s.addActivation("host", Activation{To: v.Number, Result: "pending"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetKernel("host", Kernel{Production: v.Number}); err != nil {
+	if err := s.setKernel("host", Kernel{Production: v.Number}); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {

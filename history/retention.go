@@ -59,16 +59,7 @@ type Pruned struct {
 // next number. bbolt reuses the freed pages for later versions, so with
 // regular pruning the file stops growing once it holds what is kept.
 func (s *Store) Prune(target string, p Policy) (Pruned, error) {
-	var res Pruned
-	err := s.Update(func(tx *Tx) error {
-		var err error
-		res, err = tx.Prune(target, p)
-		return err
-	})
-	if err != nil {
-		return Pruned{}, fmt.Errorf("%w (history %s)", err, s.path)
-	}
-	return res, nil
+	return inTx(s, func(tx *Tx) (Pruned, error) { return tx.Prune(target, p) })
 }
 
 // Prune deletes the versions of target that p does not keep (see

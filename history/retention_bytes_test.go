@@ -38,7 +38,7 @@ func TestPruneKeepBytes(t *testing.T) {
 			}
 			var prev uint64
 			for _, n := range c.live {
-				if _, err := s.AddActivation("host", Activation{From: prev, To: n, How: "swap"}); err != nil {
+				if _, err := s.addActivation("host", Activation{From: prev, To: n, How: "swap"}); err != nil {
 					t.Fatal(err)
 				}
 				prev = n
