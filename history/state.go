@@ -136,11 +136,8 @@ func (s *Store) DeleteVersion(target string, n uint64) error {
 func (s *Store) Meta(target string, n uint64) (Version, error) {
 	var v Version
 	err := s.view(func(tx *bolt.Tx) error {
-		data, err := versionData(tx, target, bucketVersions, n)
-		if err != nil {
-			return err
-		}
-		v, err = decodeVersion(data)
+		var err error
+		v, err = metaOf(tx, target, n)
 		return err
 	})
 	if err != nil {

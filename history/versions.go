@@ -122,15 +122,21 @@ func versionData(tx *bolt.Tx, target string, bucket []byte, n uint64) ([]byte, e
 	return data, nil
 }
 
+// metaOf returns version n of target without its source and files.
+func metaOf(tx *bolt.Tx, target string, n uint64) (Version, error) {
+	data, err := versionData(tx, target, bucketVersions, n)
+	if err != nil {
+		return Version{}, err
+	}
+	return decodeVersion(data)
+}
+
 // Get returns version n of target with its Source and Files.
 func (s *Store) Get(target string, n uint64) (Version, error) {
 	var v Version
 	err := s.view(func(tx *bolt.Tx) error {
-		data, err := versionData(tx, target, bucketVersions, n)
-		if err != nil {
-			return err
-		}
-		if v, err = decodeVersion(data); err != nil {
+		var err error
+		if v, err = metaOf(tx, target, n); err != nil {
 			return err
 		}
 		b, err := openBlobs(tx, &s.codec, false)
@@ -180,27 +186,22 @@ func (s *Store) Compiled(target string, n uint64) ([]byte, error) {
 
 // FindHash returns the newest version of target whose Hash is hash (meta only).
 func (s *Store) FindHash(target, hash string) (Version, bool, error) {
-	var v Version
-	var found bool
-	err := s.view(func(tx *bolt.Tx) error {
+	v, found, err := lookup(s, func(tx *bolt.Tx) ([]byte, error) {
 		tb := targetBucket(tx, target)
 		hb := sub(tb, bucketHashes)
 		if hb == nil {
-			return nil
+			return nil, nil
 		}
 		key := hb.Get([]byte(strings.ToLower(hash)))
 		if key == nil {
-			return nil
+			return nil, nil
 		}
 		data := sub(tb, bucketVersions).Get(key)
 		if data == nil {
-			return fmt.Errorf("hash %s points to missing version %d", hash, binary.BigEndian.Uint64(key))
+			return nil, fmt.Errorf("hash %s points to missing version %d", hash, binary.BigEndian.Uint64(key))
 		}
-		var err error
-		v, err = decodeVersion(data)
-		found = err == nil
-		return err
-	})
+		return data, nil
+	}, decodeVersion)
 	if err != nil {
 		return Version{}, false, fmt.Errorf("find hash in %s history %s: %w", target, s.path, err)
 	}
@@ -251,24 +252,33 @@ func listTarget[T any](s *Store, target string, bucket []byte, decode func([]byt
 	return out, err
 }
 
-// LastActivation returns the newest activation of target; false when there is none.
-func (s *Store) LastActivation(target string) (Activation, bool, error) {
-	var a Activation
+// lookup decodes, in a read transaction, the value find returns; false
+// when find returns none.
+func lookup[T any](s *Store, find func(*bolt.Tx) ([]byte, error), decode func([]byte) (T, error)) (T, bool, error) {
+	var out T
 	var found bool
 	err := s.view(func(tx *bolt.Tx) error {
-		ab := sub(targetBucket(tx, target), bucketActivations)
-		if ab == nil {
-			return nil
+		data, err := find(tx)
+		if err != nil || data == nil {
+			return err
 		}
-		_, data := ab.Cursor().Last()
-		if data == nil {
-			return nil
-		}
-		var err error
-		a, err = decodeActivation(data)
+		out, err = decode(data)
 		found = err == nil
 		return err
 	})
+	return out, found, err
+}
+
+// LastActivation returns the newest activation of target; false when there is none.
+func (s *Store) LastActivation(target string) (Activation, bool, error) {
+	a, found, err := lookup(s, func(tx *bolt.Tx) ([]byte, error) {
+		ab := sub(targetBucket(tx, target), bucketActivations)
+		if ab == nil {
+			return nil, nil
+		}
+		_, data := ab.Cursor().Last()
+		return data, nil
+	}, decodeActivation)
 	if err != nil {
 		return Activation{}, false, fmt.Errorf("last %s activation in %s: %w", target, s.path, err)
 	}
