@@ -308,25 +308,14 @@ func TestNewerSchema(t *testing.T) {
 }
 
 func TestDamaged(t *testing.T) {
-	dir := t.TempDir()
-	real := filepath.Join(dir, "real.db")
-	s, err := Open(real, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	big := bytes.Repeat([]byte("compiled "), 100_000)
-	for i := 0; i < 20; i++ {
-		if _, err := s.AddVersion("host", Version{Source: fmt.Sprint(i)}, big); err != nil {
-			t.Fatal(err)
+	dir, realData := damageBase(t, func(s *Store) {
+		for i := 0; i < 20; i++ {
+			if _, err := s.AddVersion("host", Version{Source: fmt.Sprint(i)}, big); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	realData, err := os.ReadFile(real)
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	garbage := bytes.Repeat([]byte("\x13garbage\xff"), 10_000)
 	tests := []struct {
 		name string
@@ -340,24 +329,14 @@ func TestDamaged(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "_")+".db")
-			if err := os.WriteFile(path, tt.data, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			path := writeCopy(t, dir, tt.name, tt.data)
 			s, err := Open(path, Options{Timeout: time.Second})
 			if err == nil {
 				// bbolt accepted the file; reading it must still fail cleanly.
 				_, err = s.Versions("host")
 				_ = s.Close()
 			}
-			if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "move it aside") {
-				t.Fatalf("got %v, want a damaged-file error", err)
-			}
-			t.Log(err)
-			// A failed Open must not leave the file locked.
-			if _, err := Open(path, Options{Timeout: -1}); errors.Is(err, ErrBusy) {
-				t.Fatalf("second Open of the damaged file: %v", err)
-			}
+			checkRefused(t, path, err)
 		})
 	}
 }

@@ -246,6 +246,20 @@ func (p *canonParser) objectRef() (*table, string, error) {
 	return t, name, nil
 }
 
+// refStatement reads an object reference and the statement after it, as
+// `add rule` and `add element` write them.
+func (p *canonParser) refStatement() (*table, string, []string, error) {
+	t, name, err := p.objectRef()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	toks, err := p.statement()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return t, name, toks, nil
+}
+
 // object returns the object kind name of table t, created on first use.
 func (p *canonParser) object(t *table, kind, name string) *object {
 	key := t.key() + "\x00" + kind + " " + name
@@ -274,11 +288,7 @@ func (p *canonParser) command(verb string) error {
 		}
 		return nil
 	case "rule":
-		t, chain, err := p.objectRef()
-		if err != nil {
-			return err
-		}
-		toks, err := p.statement()
+		t, chain, toks, err := p.refStatement()
 		if err != nil {
 			return err
 		}
@@ -293,11 +303,7 @@ func (p *canonParser) command(verb string) error {
 		}
 		return nil
 	case "element":
-		t, name, err := p.objectRef()
-		if err != nil {
-			return err
-		}
-		toks, err := p.statement()
+		t, name, toks, err := p.refStatement()
 		if err != nil {
 			return err
 		}
