@@ -112,51 +112,25 @@ func TestLegacyHistoryOpensAndMigrates(t *testing.T) {
 		t.Fatal(err)
 	}
 	steps := []struct {
-		name     string
-		readOnly bool
-		write    bool
-		schema   uint64 // after the step
-		same     bool   // file bytes unchanged after the step
+		MigrationStep
+		schema uint64 // after the step
 	}{
-		{"read-only open", true, false, schemaUnmarked, true},
-		{"read-write open without writing", false, false, schemaUnmarked, true},
-		{"first write migrates", false, true, schemaVersion, false},
-		{"reopen after migration", false, true, schemaVersion, false},
-		{"read-only after migration", true, false, schemaVersion, false},
+		{MigrationStep{Name: "read-only open", ReadOnly: true, Same: true}, schemaUnmarked},
+		{MigrationStep{Name: "read-write open without writing", Same: true}, schemaUnmarked},
+		{MigrationStep{Name: "first write migrates", Write: true}, schemaVersion},
+		{MigrationStep{Name: "reopen after migration", Write: true}, schemaVersion},
+		{MigrationStep{Name: "read-only after migration", ReadOnly: true}, schemaVersion},
 	}
 	for i, st := range steps {
-		s, err := Open(path, Options{ReadOnly: st.readOnly})
-		if err != nil {
-			t.Fatalf("%s: %v", st.name, err)
-		}
-		checkLegacyContent(t, s)
-		if st.write {
-			before := s.Commits()
-			v, err := s.AddVersion("host", Version{Source: fmt.Sprintf("step %d", i)}, []byte{byte(i)})
-			if err != nil {
-				t.Fatalf("%s: %v", st.name, err)
-			}
-			if s.Commits()-before != 1 {
-				t.Errorf("%s: migration and write took %d commits, want 1", st.name, s.Commits()-before)
-			}
-			if blob, err := s.Compiled("host", v.Number); err != nil || !bytes.Equal(blob, []byte{byte(i)}) {
-				t.Fatalf("%s: new version's compiled %x %v", st.name, blob, err)
-			}
+		RunMigrationStep(t, path, orig, st.MigrationStep, Version{Source: fmt.Sprintf("step %d", i)}, []byte{byte(i)}, func(s *Store, wrote bool) {
 			checkLegacyContent(t, s)
-		}
-		if got := schemaIn(t, s); got != st.schema {
-			t.Errorf("%s: schema %d, want %d", st.name, got, st.schema)
-		}
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-		now, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if bytes.Equal(now, orig) != st.same {
-			t.Errorf("%s: file unchanged = %v, want %v", st.name, !st.same, st.same)
-		}
+			if wrote != st.Write {
+				return // the schema is checked at the end of the step
+			}
+			if got := schemaIn(t, s); got != st.schema {
+				t.Errorf("%s: schema %d, want %d", st.Name, got, st.schema)
+			}
+		})
 	}
 }
 
