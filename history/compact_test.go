@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -226,18 +225,13 @@ func TestPruneFreesBlobs(t *testing.T) {
 // kept with the version and read back; a source without one stores none;
 // deleting the version releases its blobs.
 func TestCanonicalKept(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "fwslot.db")
 	canon := func(src string) (string, error) {
 		if strings.HasPrefix(src, "bad") {
 			return "", errors.New("no canonical form")
 		}
 		return "CANON " + strings.ToUpper(src), nil
 	}
-	s, err := Open(path, Options{Canonical: canon})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := openTempWith(t, Options{Canonical: canon})
 	tests := []struct {
 		src   string
 		want  string

@@ -47,8 +47,15 @@ func holdAndWait(path string) int {
 
 func openTemp(t *testing.T) (*Store, string) {
 	t.Helper()
+	return openTempWith(t, Options{})
+}
+
+// openTempWith opens a new history file with opts, closed when the test
+// ends, and returns it with its path.
+func openTempWith(t testing.TB, opts Options) (*Store, string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "lib", "fwslot", "fwslot.db")
-	s, err := Open(path, Options{})
+	s, err := Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,16 +458,12 @@ func TestParseHolder(t *testing.T) {
 }
 
 func BenchmarkVersions(b *testing.B) {
-	s, err := Open(filepath.Join(b.TempDir(), "bench.db"), Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := openTempWith(b, Options{})
 	src := strings.Repeat("add rule inet filter input tcp dport 22 accept\n", 100)
 	blob := bytes.Repeat([]byte{7}, 10_000)
 	const n = 10_000
 	// One transaction for the setup: 10k AddVersion calls would be 10k fsyncs.
-	err = s.update(func(tx *boltTx) error {
+	err := s.update(func(tx *boltTx) error {
 		for i := 0; i < n; i++ {
 			v := Version{User: "bench", Time: time.Now().UTC(), Message: fmt.Sprintf("change %d", i), Origin: "file", Source: fmt.Sprint(i, src), Tables: []string{"inet filter"}, Rules: 100}
 			v.Hash = HashSource(v.Source)
