@@ -3,6 +3,7 @@ package history
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -19,6 +20,21 @@ func SchemaForTest(s *Store) (uint64, error) {
 // SchemaVersionForTest is the schema this package writes, for the tests of
 // package history_test.
 const SchemaVersionForTest = schemaVersion
+
+// CopyFixture copies the history file fixture to a private file and
+// returns its path and bytes.
+func CopyFixture(t *testing.T, fixture string) (string, []byte) {
+	t.Helper()
+	data, err := os.ReadFile(fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "fwslot.db")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, data
+}
 
 // MigrationStep is one step of the tests of histories written by an
 // older schema: open the file (read-only or not), write one version or

@@ -3,7 +3,6 @@ package history_test
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -136,14 +135,7 @@ func checkFixture2(t *testing.T, s *history.Store) {
 // before, after and after reopening; export and import carry them all;
 // retention after the migration keeps what it must.
 func TestSchema2HistoryOpensAndKeepsEveryVersion(t *testing.T) {
-	data, err := os.ReadFile(fixture2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "fwslot.db")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path, data := history.CopyFixture(t, fixture2)
 	steps := []history.MigrationStep{
 		{Name: "read-only open", ReadOnly: true, Same: true},
 		{Name: "read-write open without writing", Same: true},

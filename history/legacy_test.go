@@ -3,8 +3,6 @@ package history
 import (
 	"bytes"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -13,20 +11,6 @@ import (
 // legacyFixture is a history written by the code before format bytes
 // (schema 1): see the commit that added it for what it holds.
 const legacyFixture = "testdata/v1-history.db"
-
-// copyFixture copies the schema 1 fixture to a private file.
-func copyFixture(t *testing.T) string {
-	t.Helper()
-	data, err := os.ReadFile(legacyFixture)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "fwslot.db")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 // checkLegacyContent asserts that s holds everything the fixture was
 // written with.
@@ -106,11 +90,7 @@ func schemaIn(t *testing.T, s *Store) uint64 {
 // compiled form, activations, the pending one, the kernel record and the
 // identity read the same before and after, and after reopening.
 func TestLegacyHistoryOpensAndMigrates(t *testing.T) {
-	path := copyFixture(t)
-	orig, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, orig := CopyFixture(t, legacyFixture)
 	steps := []struct {
 		MigrationStep
 		schema uint64 // after the step
