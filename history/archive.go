@@ -21,12 +21,12 @@ import (
 // ArchiveFormat names the archive layout, in the manifest's format field.
 const ArchiveFormat = "fwslot-history"
 
-// ArchiveFormatVersion is the version of the archive layout written:
+// archiveFormatVersion is the version of the archive layout written:
 // 2 is the compact archive (archivecompact.go); 1 still reads.
-const ArchiveFormatVersion = 2
+const archiveFormatVersion = 2
 
 // ArchiveSchema is the layout of the records in an archive. It is not the
-// history file's schema (SchemaVersion): schema 2 of the file added format
+// history file's schema (schemaVersion): schema 2 of the file added format
 // bytes to stored values, which archives never held.
 const ArchiveSchema = 1
 
@@ -35,11 +35,11 @@ const ArchiveSchema = 1
 // may claim any size; a sparse entry expands holes) must be refused from
 // its headers, before its bytes are read.
 const (
-	// MaxEntryBytes bounds one entry: a version with its flattened
+	// maxEntryBytes bounds one entry: a version with its flattened
 	// source, its original files and its compiled form.
-	MaxEntryBytes = 256 << 20
-	// MaxArchiveBytes bounds the sum of all entries.
-	MaxArchiveBytes = 2 << 30
+	maxEntryBytes = 256 << 20
+	// maxArchiveBytes bounds the sum of all entries.
+	maxArchiveBytes = 2 << 30
 )
 
 // Manifest is the first entry of an archive.
@@ -78,7 +78,7 @@ func (s *Store) WriteArchive(w io.Writer, target string) error {
 	if err != nil {
 		return err
 	}
-	seq, err := s.Sequence(target)
+	seq, err := s.sequence(target)
 	if err != nil {
 		return err
 	}
@@ -86,7 +86,7 @@ func (s *Store) WriteArchive(w io.Writer, target string) error {
 	if err != nil {
 		return err
 	}
-	m := Manifest{Format: ArchiveFormat, FormatVer: ArchiveFormatVersion, Schema: ArchiveSchema, Target: target, HistoryID: id,
+	m := Manifest{Format: ArchiveFormat, FormatVer: archiveFormatVersion, Schema: ArchiveSchema, Target: target, HistoryID: id,
 		Exported: time.Now().UTC(), Sequence: seq, Activations: len(acts), Versions: []ManifestItem{}}
 	for _, v := range vs {
 		m.Versions = append(m.Versions, ManifestItem{Version: v.Number, Hash: v.Hash, Entry: VersionEntry(v.Number)})
@@ -133,8 +133,8 @@ func (s *Store) WriteArchive(w io.Writer, target string) error {
 }
 
 // ReadArchive reads an archive written by WriteArchive, refusing entries
-// that are not plain files, are larger than MaxEntryBytes or bring the
-// total past MaxArchiveBytes, manifests that repeat a version or
+// that are not plain files, are larger than maxEntryBytes or bring the
+// total past maxArchiveBytes, manifests that repeat a version or
 // disagree with the entries, and archives of a newer layout. The records'
 // compiled forms are dropped: the caller must rebuild them from the
 // sources (see Import). What it returns still needs CheckImport.
@@ -147,7 +147,7 @@ func ReadArchive(r io.Reader) (Manifest, []Record, []Activation, error) {
 		return m, nil, nil, fmt.Errorf("read archive: zstd: %w", err)
 	}
 	defer dec.Close()
-	ab := &archiveBlobs{vals: map[blobKey][]byte{}, dec: dec, budget: MaxArchiveBytes}
+	ab := &archiveBlobs{vals: map[blobKey][]byte{}, dec: dec, budget: maxArchiveBytes}
 	tr := tar.NewReader(r)
 	seenManifest := false
 	var total int64
@@ -199,13 +199,13 @@ func ReadArchive(r io.Reader) (Manifest, []Record, []Activation, error) {
 	if !seenManifest || m.Format != ArchiveFormat {
 		return m, nil, nil, errors.New("not an fwslot history export (no manifest.json of format " + ArchiveFormat + ")")
 	}
-	if err := CheckText("the manifest's target", m.Target); err != nil {
+	if err := checkText("the manifest's target", m.Target); err != nil {
 		return m, nil, nil, err
 	}
-	if m.HistoryID != "" && !ValidID(m.HistoryID) {
+	if m.HistoryID != "" && !validID(m.HistoryID) {
 		return m, nil, nil, fmt.Errorf("manifest.json: history_id %q is not an fwslot history identity", m.HistoryID)
 	}
-	if m.FormatVer > ArchiveFormatVersion || m.Schema > ArchiveSchema {
+	if m.FormatVer > archiveFormatVersion || m.Schema > ArchiveSchema {
 		return m, nil, nil, fmt.Errorf("the archive was written by a newer fwslot (format %d, schema %d); use a newer fwslot", m.FormatVer, m.Schema)
 	}
 	out := make([]Record, 0, len(m.Versions))
@@ -248,11 +248,11 @@ func checkEntry(hdr *tar.Header, total *int64) error {
 			return fmt.Errorf("archive entry %q is a sparse file; an export holds plain files only", hdr.Name)
 		}
 	}
-	if hdr.Size < 0 || hdr.Size > MaxEntryBytes {
-		return fmt.Errorf("archive entry %q declares %d bytes, more than the %d an entry may hold", hdr.Name, hdr.Size, MaxEntryBytes)
+	if hdr.Size < 0 || hdr.Size > maxEntryBytes {
+		return fmt.Errorf("archive entry %q declares %d bytes, more than the %d an entry may hold", hdr.Name, hdr.Size, maxEntryBytes)
 	}
-	if *total += hdr.Size; *total > MaxArchiveBytes {
-		return fmt.Errorf("archive entries reach %d bytes at %q, more than the %d an archive may hold", *total, hdr.Name, int64(MaxArchiveBytes))
+	if *total += hdr.Size; *total > maxArchiveBytes {
+		return fmt.Errorf("archive entries reach %d bytes at %q, more than the %d an archive may hold", *total, hdr.Name, int64(maxArchiveBytes))
 	}
 	return nil
 }

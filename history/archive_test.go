@@ -23,7 +23,7 @@ func TestArchiveRoundTrip(t *testing.T) {
 	if err := s.DeleteVersion("netns:lab", 2); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddActivation("netns:lab", Activation{To: 3, How: "swap"}); err != nil {
+	if _, err := s.addActivation("netns:lab", Activation{To: 3, How: "swap"}); err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
@@ -76,16 +76,9 @@ func TestArchiveRoundTrip(t *testing.T) {
 func TestArchiveCompact(t *testing.T) {
 	const n = 100_000
 	s, _ := openTemp(t)
-	var srcs []string
-	for i := range 3 {
-		ch := changes(n, true, uint64(i+1))
-		src := bigSetSource(n, ch)
-		srcs = append(srcs, src)
-		inc := []byte("define unchanged = 1\n")
-		if _, err := s.AddVersion("host", Version{Source: src, Files: []File{{Path: "/m.nft", Content: []byte(src)}, {Path: "/inc.nft", Content: inc}}}, bigCompiled(n, ch)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	srcs := addBigSets(t, s, n, 3, func(src string) []File {
+		return []File{{Path: "/m.nft", Content: []byte(src)}, {Path: "/inc.nft", Content: []byte("define unchanged = 1\n")}}
+	})
 	var buf bytes.Buffer
 	if err := s.WriteArchive(&buf, "host"); err != nil {
 		t.Fatal(err)
@@ -98,7 +91,7 @@ func TestArchiveCompact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.FormatVer != ArchiveFormatVersion || len(recs) != 3 {
+	if m.FormatVer != archiveFormatVersion || len(recs) != 3 {
 		t.Fatalf("manifest %+v, %d records", m, len(recs))
 	}
 	for i, r := range recs {

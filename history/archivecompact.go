@@ -157,61 +157,16 @@ func (a *archiveBlobs) get(k blobKey) ([]byte, error) {
 	if len(val) == 0 {
 		return nil, fmt.Errorf("the archive lacks chunk %x", k[:8])
 	}
-	var out []byte
-	var err error
-	switch val[0] {
-	case blobZstd:
-		out, err = a.dec.DecodeAll(val[1:], nil)
-	case blobDelta:
-		bases, win, frame, perr := parseDelta(val)
-		if perr != nil {
-			return nil, fmt.Errorf("chunk %x: %w", k[:8], perr)
-		}
-		dict, derr := dictOf(a.get, bases, win, func(bk blobKey) bool {
-			bv := a.vals[bk]
-			return len(bv) > 0 && bv[0] == blobZstd
-		})
-		if derr != nil {
-			return nil, fmt.Errorf("chunk %x: %w", k[:8], derr)
-		}
-		out, err = decodeDelta(a.dec, frame, dict)
-	default:
-		return nil, fmt.Errorf("chunk %x has format %d; use a newer fwslot", k[:8], val[0])
-	}
-	if err != nil {
-		return nil, fmt.Errorf("chunk %x: %w", k[:8], err)
-	}
-	if blobKey(sha256.Sum256(out)) != k {
-		return nil, fmt.Errorf("chunk %x: content does not match its name", k[:8])
-	}
-	return out, nil
+	return decodeBlob(a.dec, "chunk", k, val, a.get, func(bk blobKey) []byte { return a.vals[bk] })
 }
 
 // read returns the bytes of a stream of the archive, within the budget.
 func (a *archiveBlobs) read(st stream) ([]byte, error) {
-	if st.Size < 0 || st.Size > MaxEntryBytes || st.Size > a.budget {
+	if st.Size < 0 || st.Size > maxEntryBytes || st.Size > a.budget {
 		return nil, fmt.Errorf("a stream of %d bytes is more than an archive may expand to", st.Size)
 	}
 	a.budget -= st.Size
-	out := make([]byte, 0, st.Size)
-	for _, c := range st.Chunks {
-		k, err := parseKey(c.Key)
-		if err != nil {
-			return nil, err
-		}
-		data, err := a.get(k)
-		if err != nil {
-			return nil, err
-		}
-		if int64(len(out)+len(data)) > st.Size {
-			return nil, fmt.Errorf("chunks longer than their stream's %d bytes", st.Size)
-		}
-		out = append(out, data...)
-	}
-	if int64(len(out)) != st.Size {
-		return nil, fmt.Errorf("stream is %d bytes, its manifest says %d", len(out), st.Size)
-	}
-	return out, nil
+	return st.assemble(a.get)
 }
 
 // decodeEntry reads a version entry of either format into a Record.

@@ -467,38 +467,49 @@ func (b *blobs) get(k blobKey) ([]byte, error) {
 	if len(val) == 0 {
 		return nil, fmt.Errorf("blob %x is missing", k[:8])
 	}
-	var out []byte
-	var err error
-	switch val[0] {
-	case blobZstd:
-		out, err = b.c.dec.DecodeAll(val[1:], nil)
-	case blobDelta:
-		bases, win, frame, perr := parseDelta(val)
-		if perr != nil {
-			return nil, fmt.Errorf("blob %x: %w", k[:8], perr)
-		}
-		dict, derr := dictOf(b.get, bases, win, func(bk blobKey) bool {
-			bv := b.value(bk)
-			return len(bv) > 0 && bv[0] == blobZstd
-		})
-		if derr != nil {
-			return nil, fmt.Errorf("blob %x: %w", k[:8], derr)
-		}
-		out, err = decodeDelta(b.c.dec, frame, dict)
-	default:
-		return nil, fmt.Errorf("blob %x has format %d, this fwslot reads up to %d; use a newer fwslot", k[:8], val[0], blobDelta)
-	}
+	out, err := decodeBlob(b.c.dec, "blob", k, val, b.get, b.value)
 	if err != nil {
-		return nil, fmt.Errorf("blob %x: %w", k[:8], err)
-	}
-	if blobKey(sha256.Sum256(out)) != k {
-		return nil, fmt.Errorf("blob %x: content does not match its hash", k[:8])
+		return nil, err
 	}
 	if val[0] == blobZstd {
 		if len(b.cache) >= cachedBlobs {
 			clear(b.cache)
 		}
 		b.cache[k] = out
+	}
+	return out, nil
+}
+
+// decodeBlob decodes val, the stored value of blob k (what names it in
+// errors: "blob", "chunk"): a whole blob, or a delta against whole bases
+// that get decodes and value finds. The content must hash to k.
+func decodeBlob(dec *zstd.Decoder, what string, k blobKey, val []byte, get func(blobKey) ([]byte, error), value func(blobKey) []byte) ([]byte, error) {
+	var out []byte
+	var err error
+	switch val[0] {
+	case blobZstd:
+		out, err = dec.DecodeAll(val[1:], nil)
+	case blobDelta:
+		bases, win, frame, perr := parseDelta(val)
+		if perr != nil {
+			return nil, fmt.Errorf("%s %x: %w", what, k[:8], perr)
+		}
+		dict, derr := dictOf(get, bases, win, func(bk blobKey) bool {
+			bv := value(bk)
+			return len(bv) > 0 && bv[0] == blobZstd
+		})
+		if derr != nil {
+			return nil, fmt.Errorf("%s %x: %w", what, k[:8], derr)
+		}
+		out, err = decodeDelta(dec, frame, dict)
+	default:
+		return nil, fmt.Errorf("%s %x has format %d, this fwslot reads up to %d; use a newer fwslot", what, k[:8], val[0], blobDelta)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s %x: %w", what, k[:8], err)
+	}
+	if blobKey(sha256.Sum256(out)) != k {
+		return nil, fmt.Errorf("%s %x: content does not match its hash", what, k[:8])
 	}
 	return out, nil
 }

@@ -1,27 +1,23 @@
 package history
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 )
 
-// TestCanonicalLater: a version stored by AddVersionLater has no
+// TestCanonicalLater: a version stored by addVersion with later has no
 // canonical form until SetCanonical stores one; a second SetCanonical
 // replaces it and releases the first one's blobs; a missing version is
 // refused.
 func TestCanonicalLater(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), "fwslot.db"), Options{Canonical: func(src string) (string, error) {
+	s, _ := openTempWith(t, Options{Canonical: func(src string) (string, error) {
 		return "CANON " + strings.ToUpper(src), nil
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	src := bigSetSource(20000, nil)
 	var v Version
 	if err := s.Update(func(tx *Tx) error {
-		v, err = tx.AddVersionLater("host", Version{Source: src}, []byte("compiled"))
+		var err error
+		v, err = tx.addVersion("host", Version{Source: src}, []byte("compiled"), true)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -72,11 +68,7 @@ func TestCanonicalLater(t *testing.T) {
 // delta past the first chunk (which holds the header both share), while one with 1% of its elements changed is stored as
 // deltas; both read back exactly.
 func TestNoDeltaForNewContent(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), "fwslot.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := openTemp(t)
 	const n = 100000
 	if _, err := s.AddVersion("host", Version{Source: bigSetSource(n, nil)}, nil); err != nil {
 		t.Fatal(err)

@@ -3,11 +3,8 @@ package history
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -18,33 +15,22 @@ import (
 // consistency check. Both are reported as ErrDamaged naming the file and
 // the way back (an export); the file is left as it was.
 func TestConsistencyCheckOnOpen(t *testing.T) {
-	dir := t.TempDir()
-	real := filepath.Join(dir, "real.db")
-	s, err := Open(real, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var hashes []string
-	for i := range 40 { // enough for the hash index to get pages of its own
-		v, err := s.AddVersion("host", Version{Source: fmt.Sprint(i)}, []byte{byte(i)})
-		if err != nil {
-			t.Fatal(err)
+	dir, realData := damageBase(t, func(s *Store) {
+		for i := range 40 { // enough for the hash index to get pages of its own
+			v, err := s.AddVersion("host", Version{Source: fmt.Sprint(i)}, []byte{byte(i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			hashes = append(hashes, v.Hash)
 		}
-		hashes = append(hashes, v.Hash)
-	}
-	// Free pages, for the free list to hold some.
-	for n := uint64(2); n <= 10; n++ {
-		if err := s.DeleteVersion("host", n); err != nil {
-			t.Fatal(err)
+		// Free pages, for the free list to hold some.
+		for n := uint64(2); n <= 10; n++ {
+			if err := s.DeleteVersion("host", n); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	realData, err := os.ReadFile(real)
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	// The smallest hash, as a key of the index (not inside a version's
 	// JSON), made to sort last.
 	smallest := hashes[0]
@@ -79,10 +65,7 @@ func TestConsistencyCheckOnOpen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "_")+".db")
-			if err := os.WriteFile(path, tt.data, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			path := writeCopy(t, dir, tt.name, tt.data)
 			s, err := Open(path, Options{})
 			if tt.wants == nil {
 				if err != nil {
@@ -100,21 +83,10 @@ func TestConsistencyCheckOnOpen(t *testing.T) {
 				_ = s.Close()
 				t.Fatal("Open accepted the damaged file")
 			}
-			for _, want := range append([]string{path, "fwslot import", "move it aside"}, tt.wants...) {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error lacks %q: %v", want, err)
-				}
-			}
-			t.Log(err)
-			if !errors.Is(err, ErrDamaged) {
-				t.Errorf("error is not ErrDamaged: %v", err)
-			}
 			if now, rerr := os.ReadFile(path); rerr != nil || !bytes.Equal(now, tt.data) {
 				t.Errorf("the refused file changed (%v)", rerr)
 			}
-			if _, err := Open(path, Options{Timeout: -1}); errors.Is(err, ErrBusy) {
-				t.Fatalf("the refused file stayed locked: %v", err)
-			}
+			checkRefused(t, path, err, append([]string{path, "fwslot import"}, tt.wants...)...)
 		})
 	}
 }

@@ -5,34 +5,26 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/fwslot/fwslot/internal/bigset"
 	bolt "go.etcd.io/bbolt"
 )
 
 // bigSetSource returns a set of n IPv4 addresses written as the scale
 // benchmark writes it (16 a line), with the addresses changed[i] replaced.
 func bigSetSource(n int, changed map[int]bool) string {
-	var b strings.Builder
-	b.WriteString("table ip filter {\n\tset big {\n\t\ttype ipv4_addr\n\t\telements = {")
-	for i := range n {
-		if i%16 == 0 {
-			b.WriteString("\n\t\t\t")
-		}
-		a := uint32(10)<<24 + uint32(i)
-		if changed[i] {
-			a = uint32(172)<<24 + uint32(i)
-		}
-		fmt.Fprintf(&b, "%d.%d.%d.%d", a>>24, a>>16&255, a>>8&255, a&255)
-		if i < n-1 {
-			b.WriteString(", ")
-		}
+	return bigset.Source(n, func(i int) uint32 { return bigAddr(i, changed) }, "")
+}
+
+// bigAddr is element i of bigSetSource and bigCompiled.
+func bigAddr(i int, changed map[int]bool) uint32 {
+	if changed[i] {
+		return uint32(172)<<24 + uint32(i)
 	}
-	b.WriteString("\n\t\t}\n\t}\n}\n")
-	return b.String()
+	return uint32(10)<<24 + uint32(i)
 }
 
 // bigCompiled stands in for the compiled form of bigSetSource: per
@@ -40,10 +32,7 @@ func bigSetSource(n int, changed map[int]bool) string {
 func bigCompiled(n int, changed map[int]bool) []byte {
 	out := make([]byte, 0, n*13)
 	for i := range n {
-		a := uint32(10)<<24 + uint32(i)
-		if changed[i] {
-			a = uint32(172)<<24 + uint32(i)
-		}
+		a := bigAddr(i, changed)
 		out = append(out, 12, 12, 0, 0x81, 8, 0, 1, 0, byte(a>>24), byte(a>>16), byte(a>>8), byte(a))
 	}
 	return out
@@ -150,14 +139,7 @@ func TestCompactStorage(t *testing.T) {
 				src  string
 				comp []byte
 			}{{src1, comp1}, {src2, comp2}} {
-				v, err := s.Get("host", uint64(i+1))
-				if err != nil {
-					t.Fatal(err)
-				}
-				c, err := s.Compiled("host", uint64(i+1))
-				if err != nil {
-					t.Fatal(err)
-				}
+				v, c := readBack(t, s, "host", uint64(i+1))
 				if v.Source != want.src || len(v.Files) != 1 || string(v.Files[0].Content) != want.src || !bytes.Equal(c, want.comp) {
 					t.Fatalf("version %d does not read back as stored", i+1)
 				}
@@ -202,16 +184,7 @@ func TestIncludeStoredOnce(t *testing.T) {
 func TestPruneFreesBlobs(t *testing.T) {
 	const n = 100_000
 	s, _ := openTemp(t)
-	var srcs []string
-	for i := range 5 {
-		ch := changes(n, true, uint64(i+1))
-		src := bigSetSource(n, ch)
-		srcs = append(srcs, src)
-		if _, err := s.AddVersion("host", Version{Source: src}, bigCompiled(n, ch)); err != nil {
-			t.Fatal(err)
-		}
-		checkStore(t, s)
-	}
+	srcs := addBigSets(t, s, n, 5, nil)
 	before, _ := blobBytes(t, s)
 	// Version 1 holds the delta bases of the others: pruning it must
 	// keep them.
@@ -252,18 +225,13 @@ func TestPruneFreesBlobs(t *testing.T) {
 // kept with the version and read back; a source without one stores none;
 // deleting the version releases its blobs.
 func TestCanonicalKept(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "fwslot.db")
 	canon := func(src string) (string, error) {
 		if strings.HasPrefix(src, "bad") {
 			return "", errors.New("no canonical form")
 		}
 		return "CANON " + strings.ToUpper(src), nil
 	}
-	s, err := Open(path, Options{Canonical: canon})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := openTempWith(t, Options{Canonical: canon})
 	tests := []struct {
 		src   string
 		want  string

@@ -44,9 +44,9 @@ func (s *Store) Export(target string, fn func(Record) error) error {
 	return nil
 }
 
-// Sequence returns the highest version number target ever assigned,
+// sequence returns the highest version number target ever assigned,
 // pruned versions included (0 when none).
-func (s *Store) Sequence(target string) (uint64, error) {
+func (s *Store) sequence(target string) (uint64, error) {
 	n, err := s.Next(target)
 	return n - 1, err
 }
@@ -91,36 +91,25 @@ func (s *Store) Import(target string, recs []Record, acts []Activation, seq uint
 		}
 		vb, ab := tb.Bucket(bucketVersions), tb.Bucket(bucketActivations)
 		lastV, lastA := lastKey(vb), lastKey(ab)
-		common := 0
-		for _, r := range recs {
-			data := vb.Get(u64(r.Number))
-			if data == nil {
-				continue
-			}
-			have, err := decodeVersion(data)
-			if err != nil {
-				return err
-			}
+		common, err := overlap(vb, recs, func(r Record) uint64 { return r.Number }, decodeVersion, func(have Version, r Record) error {
 			if !strings.EqualFold(have.Hash, r.Hash) {
 				return &kindError{kind: ErrDiverged, msg: fmt.Sprintf("version %d has hash %.12s here and %.12s in the import; the histories diverge, import into an empty history (--db NEW)", r.Number, have.Hash, r.Hash)}
 			}
-			common++
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		if lastV != 0 && len(recs) > 0 && common == 0 {
 			return &kindError{kind: ErrDiverged, msg: fmt.Sprintf("the history holds versions up to %d and the import shares none of them; import into an empty history (--db NEW)", lastV)}
 		}
-		for _, a := range acts {
-			data := ab.Get(u64(a.Seq))
-			if data == nil {
-				continue
-			}
-			have, err := decodeActivation(data)
-			if err != nil {
-				return err
-			}
+		if _, err := overlap(ab, acts, func(a Activation) uint64 { return a.Seq }, decodeActivation, func(have, a Activation) error {
 			if have.From != a.From || have.To != a.To {
 				return &kindError{kind: ErrDiverged, msg: fmt.Sprintf("activation %d went from %d to %d here and from %d to %d in the import; the histories diverge", a.Seq, have.From, have.To, a.From, a.To)}
 			}
+			return nil
+		}); err != nil {
+			return err
 		}
 		for _, r := range recs {
 			if r.Number <= lastV {
@@ -189,4 +178,26 @@ func lastKey(b *bolt.Bucket) uint64 {
 		return 0
 	}
 	return binary.BigEndian.Uint64(k)
+}
+
+// overlap hands check each item of an import that b (versions or
+// activations) already holds, with what b holds under its key, and
+// returns how many it holds.
+func overlap[T, H any](b *bolt.Bucket, items []T, key func(T) uint64, decode func([]byte) (H, error), check func(have H, item T) error) (int, error) {
+	n := 0
+	for _, it := range items {
+		data := b.Get(u64(key(it)))
+		if data == nil {
+			continue
+		}
+		have, err := decode(data)
+		if err != nil {
+			return n, err
+		}
+		if err := check(have, it); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }

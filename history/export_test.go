@@ -25,7 +25,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i > 0 {
-			if _, err := src.AddActivation("host", Activation{From: v.Number - 1, To: v.Number, How: "swap", Note: "n"}); err != nil {
+			if _, err := src.addActivation("host", Activation{From: v.Number - 1, To: v.Number, How: "swap", Note: "n"}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -36,7 +36,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 	}
 	recs := exportAll(t, src, "host")
 	acts, _ := src.Activations("host")
-	seq, _ := src.Sequence("host")
+	seq, _ := src.sequence("host")
 	if seq != 7 || len(recs) != 5 {
 		t.Fatalf("sequence %d, %d records", seq, len(recs))
 	}
@@ -99,7 +99,7 @@ func TestImportIntoNonEmpty(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if _, err := s.AddActivation("host", Activation{To: 1, How: "swap"}); err != nil {
+			if _, err := s.addActivation("host", Activation{To: 1, How: "swap"}); err != nil {
 				t.Fatal(err)
 			}
 			before := numbers(t, s, "host")

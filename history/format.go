@@ -105,25 +105,22 @@ func decodeCompiled(tx *bolt.Tx, data []byte) ([]byte, error) {
 // file of the current schema (or a fresh one) is left alone.
 func migrate(tx *bolt.Tx) error {
 	switch schemaOf(tx) {
-	case 0, SchemaVersion:
+	case 0, schemaVersion:
 		return nil
 	case schemaUnmarked:
 		if err := markCompiled(tx); err != nil {
 			return err
 		}
 	}
-	return tx.Bucket(bucketMeta).Put(keySchema, u64(SchemaVersion))
+	return tx.Bucket(bucketMeta).Put(keySchema, u64(schemaVersion))
 }
 
 // markCompiled prefixes every compiled form of a schema 1 file with the
 // format byte.
 func markCompiled(tx *bolt.Tx) error {
 	if tb := tx.Bucket(bucketTargets); tb != nil {
-		var targets [][]byte
-		if err := tb.ForEach(func(name, _ []byte) error {
-			targets = append(targets, append([]byte(nil), name...))
-			return nil
-		}); err != nil {
+		targets, err := bucketKeys(tb)
+		if err != nil {
 			return err
 		}
 		for _, name := range targets {
@@ -132,11 +129,8 @@ func markCompiled(tx *bolt.Tx) error {
 				continue
 			}
 			// Keys first: a bucket must not change under ForEach.
-			var keys [][]byte
-			if err := cb.ForEach(func(k, _ []byte) error {
-				keys = append(keys, append([]byte(nil), k...))
-				return nil
-			}); err != nil {
+			keys, err := bucketKeys(cb)
+			if err != nil {
 				return err
 			}
 			for _, k := range keys {
@@ -147,4 +141,14 @@ func markCompiled(tx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// bucketKeys returns copies of b's keys, for a caller that changes b.
+func bucketKeys(b *bolt.Bucket) ([][]byte, error) {
+	var keys [][]byte
+	err := b.ForEach(func(k, _ []byte) error {
+		keys = append(keys, append([]byte(nil), k...))
+		return nil
+	})
+	return keys, err
 }

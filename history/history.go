@@ -21,14 +21,14 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// SchemaVersion is the layout version this package writes and understands.
+// schemaVersion is the layout version this package writes and understands.
 //
 // Schema 2 marks every stored value with a format byte (format.go);
 // schema 3 stores sources, files and compiled forms as compressed,
 // deduplicated chunks (stream.go, blob.go) and a summary with each
 // version. Older files are read as they are and migrated by their first
 // write; versions stored before stay in their form.
-const SchemaVersion = 3
+const schemaVersion = 3
 
 // DefaultTimeout is how long Open waits for another process holding the file.
 const DefaultTimeout = 5 * time.Second
@@ -118,7 +118,7 @@ type Summary struct {
 	Against uint64 `json:"against,omitempty"`
 	// Added and Removed count the lines a shortest edit script from
 	// Against's flattened source to this one adds and removes
-	// (CountLines).
+	// (linediff.Count).
 	Added   int `json:"added"`
 	Removed int `json:"removed"`
 	// Bytes is the size of the flattened source, the files and the
@@ -252,14 +252,14 @@ func (s *Store) init(readOnly bool) error {
 			if err := mb.Put(keyID, id); err != nil {
 				return err
 			}
-			return mb.Put(keySchema, u64(SchemaVersion))
+			return mb.Put(keySchema, u64(schemaVersion))
 		}
 		v := mb.Get(keySchema)
 		if len(v) != 8 {
 			return damaged(s.path, errors.New("schema version is missing"))
 		}
-		if n := binary.BigEndian.Uint64(v); n > SchemaVersion {
-			return fmt.Errorf("history %s has schema version %d but this fwslot understands up to %d; use a newer fwslot", s.path, n, SchemaVersion)
+		if n := binary.BigEndian.Uint64(v); n > schemaVersion {
+			return fmt.Errorf("history %s has schema version %d but this fwslot understands up to %d; use a newer fwslot", s.path, n, schemaVersion)
 		}
 		return nil
 	}
@@ -309,7 +309,7 @@ func (s *Store) view(fn func(*bolt.Tx) error) error { return s.guard(s.db.View, 
 func (s *Store) update(fn func(*bolt.Tx) error) error {
 	err := s.guard(s.db.Update, func(tx *bolt.Tx) error {
 		if err := migrate(tx); err != nil {
-			return fmt.Errorf("migrate to schema %d: %w", SchemaVersion, err)
+			return fmt.Errorf("migrate to schema %d: %w", schemaVersion, err)
 		}
 		start := blobSeq(tx)
 		if err := fn(tx); err != nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fwslot/fwslot/internal/linediff"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -46,8 +47,15 @@ func holdAndWait(path string) int {
 
 func openTemp(t *testing.T) (*Store, string) {
 	t.Helper()
+	return openTempWith(t, Options{})
+}
+
+// openTempWith opens a new history file with opts, closed when the test
+// ends, and returns it with its path.
+func openTempWith(t testing.TB, opts Options) (*Store, string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "lib", "fwslot", "fwslot.db")
-	s, err := Open(path, Options{})
+	s, err := Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,8 +96,8 @@ func TestVersionRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if full.Summary == nil || full.Summary.Lines != len(SplitLines(tt.in.Source)) {
-				t.Fatalf("Summary = %+v, want %d lines", full.Summary, len(SplitLines(tt.in.Source)))
+			if full.Summary == nil || full.Summary.Lines != len(linediff.Split(tt.in.Source)) {
+				t.Fatalf("Summary = %+v, want %d lines", full.Summary, len(linediff.Split(tt.in.Source)))
 			}
 			want := tt.in
 			want.Number, want.Hash, want.Summary = tt.want, got.Hash, full.Summary
@@ -139,8 +147,8 @@ func TestErrors(t *testing.T) {
 		{"compiled missing", func() error { _, err := s.Compiled("host", 2); return err }, ErrNotFound, "version 2 not found"},
 		{"bad target", func() error { _, err := s.AddVersion("netns:", Version{}, nil); return err }, nil, "invalid history target"},
 		{"hash mismatch", func() error { _, err := s.AddVersion("host", Version{Source: "a", Hash: "00"}, nil); return err }, nil, "does not match"},
-		{"activation to missing", func() error { _, err := s.AddActivation("host", Activation{To: 9}); return err }, ErrNotFound, "version 9 not found"},
-		{"activation from missing", func() error { _, err := s.AddActivation("host", Activation{From: 5, To: 1}); return err }, ErrNotFound, "version 5 not found"},
+		{"activation to missing", func() error { _, err := s.addActivation("host", Activation{To: 9}); return err }, ErrNotFound, "version 9 not found"},
+		{"activation from missing", func() error { _, err := s.addActivation("host", Activation{From: 5, To: 1}); return err }, ErrNotFound, "version 5 not found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -217,7 +225,7 @@ func TestActivations(t *testing.T) {
 	}
 	want := map[string][]Activation{}
 	for _, tt := range in {
-		got, err := s.AddActivation(tt.target, tt.a)
+		got, err := s.addActivation(tt.target, tt.a)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -293,7 +301,7 @@ func TestReadOnlyMissing(t *testing.T) {
 
 func TestNewerSchema(t *testing.T) {
 	s, path := openTemp(t)
-	err := s.update(func(tx *boltTx) error { return tx.Bucket(bucketMeta).Put(keySchema, u64(SchemaVersion+1)) })
+	err := s.update(func(tx *boltTx) error { return tx.Bucket(bucketMeta).Put(keySchema, u64(schemaVersion+1)) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,25 +315,14 @@ func TestNewerSchema(t *testing.T) {
 }
 
 func TestDamaged(t *testing.T) {
-	dir := t.TempDir()
-	real := filepath.Join(dir, "real.db")
-	s, err := Open(real, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	big := bytes.Repeat([]byte("compiled "), 100_000)
-	for i := 0; i < 20; i++ {
-		if _, err := s.AddVersion("host", Version{Source: fmt.Sprint(i)}, big); err != nil {
-			t.Fatal(err)
+	dir, realData := damageBase(t, func(s *Store) {
+		for i := 0; i < 20; i++ {
+			if _, err := s.AddVersion("host", Version{Source: fmt.Sprint(i)}, big); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	realData, err := os.ReadFile(real)
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	garbage := bytes.Repeat([]byte("\x13garbage\xff"), 10_000)
 	tests := []struct {
 		name string
@@ -339,24 +336,14 @@ func TestDamaged(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "_")+".db")
-			if err := os.WriteFile(path, tt.data, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			path := writeCopy(t, dir, tt.name, tt.data)
 			s, err := Open(path, Options{Timeout: time.Second})
 			if err == nil {
 				// bbolt accepted the file; reading it must still fail cleanly.
 				_, err = s.Versions("host")
 				_ = s.Close()
 			}
-			if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "move it aside") {
-				t.Fatalf("got %v, want a damaged-file error", err)
-			}
-			t.Log(err)
-			// A failed Open must not leave the file locked.
-			if _, err := Open(path, Options{Timeout: -1}); errors.Is(err, ErrBusy) {
-				t.Fatalf("second Open of the damaged file: %v", err)
-			}
+			checkRefused(t, path, err)
 		})
 	}
 }
@@ -471,16 +458,12 @@ func TestParseHolder(t *testing.T) {
 }
 
 func BenchmarkVersions(b *testing.B) {
-	s, err := Open(filepath.Join(b.TempDir(), "bench.db"), Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := openTempWith(b, Options{})
 	src := strings.Repeat("add rule inet filter input tcp dport 22 accept\n", 100)
 	blob := bytes.Repeat([]byte{7}, 10_000)
 	const n = 10_000
 	// One transaction for the setup: 10k AddVersion calls would be 10k fsyncs.
-	err = s.update(func(tx *boltTx) error {
+	err := s.update(func(tx *boltTx) error {
 		for i := 0; i < n; i++ {
 			v := Version{User: "bench", Time: time.Now().UTC(), Message: fmt.Sprintf("change %d", i), Origin: "file", Source: fmt.Sprint(i, src), Tables: []string{"inet filter"}, Rules: 100}
 			v.Hash = HashSource(v.Source)

@@ -77,7 +77,7 @@ func (s *Store) EnsureID() (string, error) {
 // targets the exported one owned. It refuses a history with versions:
 // those may already be tagged into a kernel under its own identity.
 func (s *Store) AdoptID(id string) error {
-	if !ValidID(id) {
+	if !validID(id) {
 		return fmt.Errorf("adopt history identity %q: not an fwslot history identity", id)
 	}
 	err := s.update(func(tx *bolt.Tx) error {
@@ -105,9 +105,9 @@ func (s *Store) AdoptID(id string) error {
 	return nil
 }
 
-// ValidID reports whether id looks like a history identity: hex, and
+// validID reports whether id looks like a history identity: hex, and
 // short enough to tag a kernel rule.
-func ValidID(id string) bool {
+func validID(id string) bool {
 	if len(id) < 8 || len(id) > 64 {
 		return false
 	}

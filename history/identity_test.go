@@ -10,7 +10,7 @@ import (
 func TestIdentity(t *testing.T) {
 	s, path := openTemp(t)
 	id, err := s.ID()
-	if err != nil || !ValidID(id) {
+	if err != nil || !validID(id) {
 		t.Fatalf("a new history has identity %q, %v", id, err)
 	}
 	if again, err := s.EnsureID(); err != nil || again != id {

@@ -20,11 +20,11 @@ const MaxNumber = 1 << 53
 // repeated, a pending activation, control characters in text fields.
 var ErrUntrusted = errors.New("import refused")
 
-// CheckText returns an error when s holds a control character or an
+// checkText returns an error when s holds a control character or an
 // invisible formatting character (bidirectional overrides and the like),
 // which would let a stored text forge or hide rows of `fwslot history`
 // and `fwslot status`. field names s in the message.
-func CheckText(field, s string) error {
+func checkText(field, s string) error {
 	if !utf8.ValidString(s) {
 		return fmt.Errorf("%s %q is not valid UTF-8", field, s)
 	}
@@ -54,23 +54,15 @@ func CheckImport(recs []Record, acts []Activation, seq uint64) error {
 			return refuse("version %d appears twice", r.Number)
 		}
 		seen[r.Number] = true
-		what := "version " + strconv.FormatUint(r.Number, 10)
-		for _, f := range []struct{ name, val string }{
-			{"user", r.User}, {"message", r.Message}, {"origin", r.Origin}, {"hash", r.Hash},
-		} {
-			if err := CheckText(what+" "+f.name, f.val); err != nil {
-				return refuse("%v", err)
-			}
-		}
+		fields := []textField{{"user", r.User}, {"message", r.Message}, {"origin", r.Origin}, {"hash", r.Hash}}
 		for _, t := range r.Tables {
-			if err := CheckText(what+" table", t); err != nil {
-				return refuse("%v", err)
-			}
+			fields = append(fields, textField{"table", t})
 		}
 		for _, f := range r.Files {
-			if err := CheckText(what+" file path", f.Path); err != nil {
-				return refuse("%v", err)
-			}
+			fields = append(fields, textField{"file path", f.Path})
+		}
+		if err := checkFields("version "+strconv.FormatUint(r.Number, 10), fields); err != nil {
+			return refuse("%v", err)
 		}
 	}
 	if seq > MaxNumber {
@@ -89,13 +81,22 @@ func CheckImport(recs []Record, acts []Activation, seq uint64) error {
 			return refuse("activation %d is pending confirmation; a swap waiting for `fwslot confirm` belongs to the machine it ran on: confirm or let it revert there, then export again", a.Seq)
 		}
 		seenAct[a.Seq] = true
-		what := "activation " + strconv.FormatUint(a.Seq, 10)
-		for _, f := range []struct{ name, val string }{
-			{"user", a.User}, {"note", a.Note}, {"how", a.How}, {"result", a.Result},
-		} {
-			if err := CheckText(what+" "+f.name, f.val); err != nil {
-				return refuse("%v", err)
-			}
+		fields := []textField{{"user", a.User}, {"note", a.Note}, {"how", a.How}, {"result", a.Result}}
+		if err := checkFields("activation "+strconv.FormatUint(a.Seq, 10), fields); err != nil {
+			return refuse("%v", err)
+		}
+	}
+	return nil
+}
+
+// textField is a named text field of an imported version or activation.
+type textField struct{ name, val string }
+
+// checkFields runs checkText on each field of what ("version 3").
+func checkFields(what string, fields []textField) error {
+	for _, f := range fields {
+		if err := checkText(what+" "+f.name, f.val); err != nil {
+			return err
 		}
 	}
 	return nil

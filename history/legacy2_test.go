@@ -3,7 +3,6 @@ package history_test
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -136,63 +135,28 @@ func checkFixture2(t *testing.T, s *history.Store) {
 // before, after and after reopening; export and import carry them all;
 // retention after the migration keeps what it must.
 func TestSchema2HistoryOpensAndKeepsEveryVersion(t *testing.T) {
-	data, err := os.ReadFile(fixture2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "fwslot.db")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	steps := []struct {
-		name     string
-		readOnly bool
-		write    bool
-		same     bool // file bytes unchanged after the step
-	}{
-		{"read-only open", true, false, true},
-		{"read-write open without writing", false, false, true},
-		{"first write migrates", false, true, false},
-		{"reopen after migration", false, true, false},
-		{"read-only after migration", true, false, false},
+	path, data := history.CopyFixture(t, fixture2)
+	steps := []history.MigrationStep{
+		{Name: "read-only open", ReadOnly: true, Same: true},
+		{Name: "read-write open without writing", Same: true},
+		{Name: "first write migrates", Write: true},
+		{Name: "reopen after migration", Write: true},
+		{Name: "read-only after migration", ReadOnly: true},
 	}
 	for i, st := range steps {
-		s, err := history.Open(path, history.Options{ReadOnly: st.readOnly})
-		if err != nil {
-			t.Fatalf("%s: %v", st.name, err)
-		}
-		checkFixture2(t, s)
-		if st.write {
-			before := s.Commits()
-			src := histfixture.Flat(100 + i)
-			v, err := s.AddVersion("host", history.Version{Source: src, Files: []history.File{{Path: "/etc/fw/sets.nft", Content: []byte(histfixture.Include)}}}, histfixture.Compiled(100+i))
-			if err != nil {
-				t.Fatalf("%s: %v", st.name, err)
-			}
-			if s.Commits()-before != 1 {
-				t.Errorf("%s: migration and write took %d commits, want 1", st.name, s.Commits()-before)
-			}
-			if blob, err := s.Compiled("host", v.Number); err != nil || !bytes.Equal(blob, histfixture.Compiled(100+i)) {
-				t.Fatalf("%s: new version's compiled form: %v", st.name, err)
-			}
+		v := history.Version{Source: histfixture.Flat(100 + i), Files: []history.File{{Path: "/etc/fw/sets.nft", Content: []byte(histfixture.Include)}}}
+		history.RunMigrationStep(t, path, data, st, v, histfixture.Compiled(100+i), func(s *history.Store, wrote bool) {
 			checkFixture2(t, s)
+			if !wrote {
+				return
+			}
 			if err := s.CheckBlobs(); err != nil {
-				t.Fatalf("%s: %v", st.name, err)
+				t.Fatalf("%s: %v", st.Name, err)
 			}
-			if got, err := history.SchemaForTest(s); err != nil || got != history.SchemaVersion {
-				t.Errorf("%s: schema %d %v, want %d", st.name, got, err, history.SchemaVersion)
+			if got, err := history.SchemaForTest(s); err != nil || got != history.SchemaVersionForTest {
+				t.Errorf("%s: schema %d %v, want %d", st.Name, got, err, history.SchemaVersionForTest)
 			}
-		}
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-		now, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if bytes.Equal(now, data) != st.same {
-			t.Errorf("%s: file unchanged = %v, want %v", st.name, !st.same, st.same)
-		}
+		})
 	}
 
 	// Export the migrated file and import it into a new history.

@@ -3,8 +3,6 @@ package history
 import (
 	"bytes"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -13,20 +11,6 @@ import (
 // legacyFixture is a history written by the code before format bytes
 // (schema 1): see the commit that added it for what it holds.
 const legacyFixture = "testdata/v1-history.db"
-
-// copyFixture copies the schema 1 fixture to a private file.
-func copyFixture(t *testing.T) string {
-	t.Helper()
-	data, err := os.ReadFile(legacyFixture)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "fwslot.db")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 // checkLegacyContent asserts that s holds everything the fixture was
 // written with.
@@ -86,7 +70,7 @@ func checkLegacyContent(t *testing.T, s *Store) {
 			t.Fatalf("%s next %d %v", target, n, err)
 		}
 	}
-	if id, err := s.ID(); err != nil || !ValidID(id) {
+	if id, err := s.ID(); err != nil || !validID(id) {
 		t.Fatalf("identity %q %v", id, err)
 	}
 }
@@ -106,57 +90,27 @@ func schemaIn(t *testing.T, s *Store) uint64 {
 // compiled form, activations, the pending one, the kernel record and the
 // identity read the same before and after, and after reopening.
 func TestLegacyHistoryOpensAndMigrates(t *testing.T) {
-	path := copyFixture(t)
-	orig, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, orig := CopyFixture(t, legacyFixture)
 	steps := []struct {
-		name     string
-		readOnly bool
-		write    bool
-		schema   uint64 // after the step
-		same     bool   // file bytes unchanged after the step
+		MigrationStep
+		schema uint64 // after the step
 	}{
-		{"read-only open", true, false, schemaUnmarked, true},
-		{"read-write open without writing", false, false, schemaUnmarked, true},
-		{"first write migrates", false, true, SchemaVersion, false},
-		{"reopen after migration", false, true, SchemaVersion, false},
-		{"read-only after migration", true, false, SchemaVersion, false},
+		{MigrationStep{Name: "read-only open", ReadOnly: true, Same: true}, schemaUnmarked},
+		{MigrationStep{Name: "read-write open without writing", Same: true}, schemaUnmarked},
+		{MigrationStep{Name: "first write migrates", Write: true}, schemaVersion},
+		{MigrationStep{Name: "reopen after migration", Write: true}, schemaVersion},
+		{MigrationStep{Name: "read-only after migration", ReadOnly: true}, schemaVersion},
 	}
 	for i, st := range steps {
-		s, err := Open(path, Options{ReadOnly: st.readOnly})
-		if err != nil {
-			t.Fatalf("%s: %v", st.name, err)
-		}
-		checkLegacyContent(t, s)
-		if st.write {
-			before := s.Commits()
-			v, err := s.AddVersion("host", Version{Source: fmt.Sprintf("step %d", i)}, []byte{byte(i)})
-			if err != nil {
-				t.Fatalf("%s: %v", st.name, err)
-			}
-			if s.Commits()-before != 1 {
-				t.Errorf("%s: migration and write took %d commits, want 1", st.name, s.Commits()-before)
-			}
-			if blob, err := s.Compiled("host", v.Number); err != nil || !bytes.Equal(blob, []byte{byte(i)}) {
-				t.Fatalf("%s: new version's compiled %x %v", st.name, blob, err)
-			}
+		RunMigrationStep(t, path, orig, st.MigrationStep, Version{Source: fmt.Sprintf("step %d", i)}, []byte{byte(i)}, func(s *Store, wrote bool) {
 			checkLegacyContent(t, s)
-		}
-		if got := schemaIn(t, s); got != st.schema {
-			t.Errorf("%s: schema %d, want %d", st.name, got, st.schema)
-		}
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-		now, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if bytes.Equal(now, orig) != st.same {
-			t.Errorf("%s: file unchanged = %v, want %v", st.name, !st.same, st.same)
-		}
+			if wrote != st.Write {
+				return // the schema is checked at the end of the step
+			}
+			if got := schemaIn(t, s); got != st.schema {
+				t.Errorf("%s: schema %d, want %d", st.Name, got, st.schema)
+			}
+		})
 	}
 }
 
@@ -194,10 +148,10 @@ func TestEveryValueIsMarked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddActivation("host", Activation{To: v.Number, Result: "pending"}); err != nil {
+	if _, err := s.addActivation("host", Activation{To: v.Number, Result: "pending"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetKernel("host", Kernel{Production: v.Number}); err != nil {
+	if err := s.setKernel("host", Kernel{Production: v.Number}); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {

@@ -6,7 +6,7 @@ import (
 )
 
 // TestPrepared: a version prepared outside the write transaction is
-// stored exactly as AddVersionLater stores it (same blobs, same summary,
+// stored exactly as addVersion with later stores it (same blobs, same summary,
 // byte-identical read back), the prepare commits nothing, and what
 // changed in between is redone in the write: another version stored
 // since (prepared against the wrong version before), or the blobs it
@@ -78,7 +78,7 @@ func TestPrepared(t *testing.T) {
 				t.Fatal(err)
 			}
 			if err := ref.Update(func(tx *Tx) error {
-				want, err = tx.AddVersionLater("host", Version{Source: tt.src, Files: []File{{Path: "/etc/main.nft", Content: []byte(tt.src)}}}, compiled)
+				want, err = tx.addVersion("host", Version{Source: tt.src, Files: []File{{Path: "/etc/main.nft", Content: []byte(tt.src)}}}, compiled, true)
 				return err
 			}); err != nil {
 				t.Fatal(err)

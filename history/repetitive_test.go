@@ -99,14 +99,7 @@ func TestRepetitiveDelta(t *testing.T) {
 				t.Errorf("second version writes %d bytes of pages, more than 2.5%% of the %d-byte source", pages, len(src1))
 			}
 			for i, want := range []string{src1, src2} {
-				v, err := s.Get("host", uint64(i+1))
-				if err != nil {
-					t.Fatal(err)
-				}
-				c, err := s.Compiled("host", uint64(i+1))
-				if err != nil {
-					t.Fatal(err)
-				}
+				v, c := readBack(t, s, "host", uint64(i+1))
 				canon, ok, err := s.Canonical("host", uint64(i+1))
 				if err != nil || !ok {
 					t.Fatalf("canonical form of version %d: %v %v", i+1, ok, err)

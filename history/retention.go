@@ -59,16 +59,7 @@ type Pruned struct {
 // next number. bbolt reuses the freed pages for later versions, so with
 // regular pruning the file stops growing once it holds what is kept.
 func (s *Store) Prune(target string, p Policy) (Pruned, error) {
-	var res Pruned
-	err := s.Update(func(tx *Tx) error {
-		var err error
-		res, err = tx.Prune(target, p)
-		return err
-	})
-	if err != nil {
-		return Pruned{}, fmt.Errorf("%w (history %s)", err, s.path)
-	}
-	return res, nil
+	return inTx(s, func(tx *Tx) (Pruned, error) { return tx.Prune(target, p) })
 }
 
 // Prune deletes the versions of target that p does not keep (see
@@ -207,18 +198,4 @@ func (t *Tx) Prune(target string, p Policy) (Pruned, error) {
 		return Pruned{}, fmt.Errorf("prune %s history: %w", target, err)
 	}
 	return res, nil
-}
-
-// Size returns the size in bytes of the history file's data, the
-// high-water mark of bbolt's pages.
-func (s *Store) Size() (int64, error) {
-	var n int64
-	err := s.view(func(tx *bolt.Tx) error {
-		n = tx.Size()
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("size of history %s: %w", s.path, err)
-	}
-	return n, nil
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // TestPruneKeepBytes: never-live versions are kept newest first up to
@@ -36,7 +38,7 @@ func TestPruneKeepBytes(t *testing.T) {
 			}
 			var prev uint64
 			for _, n := range c.live {
-				if _, err := s.AddActivation("host", Activation{From: prev, To: n, How: "swap"}); err != nil {
+				if _, err := s.addActivation("host", Activation{From: prev, To: n, How: "swap"}); err != nil {
 					t.Fatal(err)
 				}
 				prev = n
@@ -66,7 +68,7 @@ func TestKeepBytesBoundsTheFile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	size, err := s.Size()
+	size, err := s.size()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,4 +79,18 @@ func TestKeepBytesBoundsTheFile(t *testing.T) {
 	if n := len(numbers(t, s, "host")); n > 5 {
 		t.Errorf("%d versions kept, want at most 5 (4 within 16 MiB and the protected one)", n)
 	}
+}
+
+// size returns the size in bytes of the history file's data, the
+// high-water mark of bbolt's pages.
+func (s *Store) size() (int64, error) {
+	var n int64
+	err := s.view(func(tx *bolt.Tx) error {
+		n = tx.Size()
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("size of history %s: %w", s.path, err)
+	}
+	return n, nil
 }

@@ -59,7 +59,7 @@ func TestPrune(t *testing.T) {
 			s, _ := openTemp(t)
 			addN(t, s, "host", c.total, "v")
 			for _, a := range c.live {
-				if _, err := s.AddActivation("host", Activation{From: a[0], To: a[1], How: "swap"}); err != nil {
+				if _, err := s.addActivation("host", Activation{From: a[0], To: a[1], How: "swap"}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -98,7 +98,7 @@ func TestPruneHashes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddActivation("host", Activation{To: a.Number, How: "swap"}); err != nil {
+	if _, err := s.addActivation("host", Activation{To: a.Number, How: "swap"}); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := s.AddVersion("host", Version{Source: "same\n"}, nil) // same hash, newer
@@ -118,7 +118,7 @@ func TestPruneHashes(t *testing.T) {
 func TestPruneKeepsKernelState(t *testing.T) {
 	s, _ := openTemp(t)
 	addN(t, s, "host", 5, "v")
-	if err := s.SetKernel("host", Kernel{Production: 1, Staging: 2}); err != nil {
+	if err := s.setKernel("host", Kernel{Production: 1, Staging: 2}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Prune("host", Policy{Keep: 0}); err != nil {
@@ -173,7 +173,7 @@ func BenchmarkHistory10kVersions(b *testing.B) {
 			b.Fatal(err)
 		}
 		if i%50 == 0 {
-			if _, err := s.AddActivation("host", Activation{From: live, To: v.Number, How: "swap"}); err != nil {
+			if _, err := s.addActivation("host", Activation{From: live, To: v.Number, How: "swap"}); err != nil {
 				b.Fatal(err)
 			}
 			live = v.Number

@@ -22,14 +22,6 @@ type Kernel struct {
 	Gen        uint32 `json:"gen"`
 }
 
-// SetKernel records the kernel state of target.
-func (s *Store) SetKernel(target string, k Kernel) error {
-	if err := s.Update(func(tx *Tx) error { return tx.SetKernel(target, k) }); err != nil {
-		return fmt.Errorf("%w (history %s)", err, s.path)
-	}
-	return nil
-}
-
 // Kernel returns the recorded kernel state of target; false when none.
 func (s *Store) Kernel(target string) (Kernel, bool, error) {
 	var k Kernel
@@ -144,16 +136,8 @@ func (s *Store) DeleteVersion(target string, n uint64) error {
 func (s *Store) Meta(target string, n uint64) (Version, error) {
 	var v Version
 	err := s.view(func(tx *bolt.Tx) error {
-		vb := sub(targetBucket(tx, target), bucketVersions)
-		if vb == nil {
-			return notFound(n)
-		}
-		data := vb.Get(u64(n))
-		if data == nil {
-			return notFound(n)
-		}
 		var err error
-		v, err = decodeVersion(data)
+		v, err = metaOf(tx, target, n)
 		return err
 	})
 	if err != nil {

@@ -34,7 +34,7 @@ func TestLastConfirmed(t *testing.T) {
 				}
 			}
 			for _, a := range c.acts {
-				if _, err := s.AddActivation("host", Activation{From: a.from, To: a.to, How: "swap", Result: a.result}); err != nil {
+				if _, err := s.addActivation("host", Activation{From: a.from, To: a.to, How: "swap", Result: a.result}); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -144,18 +144,25 @@ func (s *stream) offset(i int) int64 {
 }
 
 // read returns the stream's bytes.
-func (s *stream) read(b *blobs) ([]byte, error) {
+func (s *stream) read(b *blobs) ([]byte, error) { return s.assemble(b.get) }
+
+// assemble joins the chunks get returns for the stream's keys, refusing
+// chunks that add up to more or less than its size.
+func (s *stream) assemble(get func(blobKey) ([]byte, error)) ([]byte, error) {
 	out := make([]byte, 0, s.Size)
-	for _, c := range s.Chunks {
-		k, err := parseKey(c.Key)
+	err := s.eachKey(func(k blobKey) error {
+		data, err := get(k)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		data, err := b.get(k)
-		if err != nil {
-			return nil, err
+		if int64(len(out)+len(data)) > s.Size {
+			return fmt.Errorf("chunks longer than their stream's %d bytes", s.Size)
 		}
 		out = append(out, data...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if int64(len(out)) != s.Size {
 		return nil, fmt.Errorf("stream is %d bytes, its manifest says %d", len(out), s.Size)
@@ -163,30 +170,26 @@ func (s *stream) read(b *blobs) ([]byte, error) {
 	return out, nil
 }
 
-// release drops the stream's reference to each of its chunks.
-func (s *stream) release(b *blobs) error {
+// eachKey calls fn with the blob key of each of the stream's chunks.
+func (s *stream) eachKey(fn func(blobKey) error) error {
 	for _, c := range s.Chunks {
 		k, err := parseKey(c.Key)
 		if err != nil {
 			return err
 		}
-		if err := b.release(k); err != nil {
+		if err := fn(k); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// release drops the stream's reference to each of its chunks.
+func (s *stream) release(b *blobs) error { return s.eachKey(b.release) }
+
 // keys counts the stream's references into want.
 func (s *stream) keys(want map[blobKey]uint64) error {
-	for _, c := range s.Chunks {
-		k, err := parseKey(c.Key)
-		if err != nil {
-			return err
-		}
-		want[k]++
-	}
-	return nil
+	return s.eachKey(func(k blobKey) error { want[k]++; return nil })
 }
 
 // streams returns every stream a source manifest holds.
@@ -301,19 +304,28 @@ func putContent(b *blobs, tb *bolt.Bucket, prevKey []byte, doc sourceDoc, compil
 
 // releaseContent drops the references version key holds on blobs.
 func releaseContent(b *blobs, tb *bolt.Bucket, key []byte) error {
+	return eachStream(tb, key, func(s *stream) error { return s.release(b) })
+}
+
+// eachStream calls fn with every stream version key of tb holds: those of
+// its source manifest, then its compiled form (none for versions stored
+// before schema 3).
+func eachStream(tb *bolt.Bucket, key []byte, fn func(*stream) error) error {
 	src, comp, err := storedStreams(tb, key)
 	if err != nil {
 		return err
 	}
+	var all []*stream
 	if src != nil {
-		for _, s := range src.streams() {
-			if err := s.release(b); err != nil {
-				return err
-			}
-		}
+		all = src.streams()
 	}
 	if comp != nil {
-		return comp.release(b)
+		all = append(all, comp)
+	}
+	for _, s := range all {
+		if err := fn(s); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -398,21 +410,7 @@ func manifestRefs(tx *bolt.Tx) (map[blobKey]uint64, error) {
 			return nil
 		}
 		return vb.ForEach(func(k, _ []byte) error {
-			src, comp, err := storedStreams(t, k)
-			if err != nil {
-				return err
-			}
-			if src != nil {
-				for _, s := range src.streams() {
-					if err := s.keys(want); err != nil {
-						return err
-					}
-				}
-			}
-			if comp != nil {
-				return comp.keys(want)
-			}
-			return nil
+			return eachStream(t, k, func(s *stream) error { return s.keys(want) })
 		})
 	})
 	return want, err

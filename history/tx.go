@@ -12,8 +12,8 @@ import (
 // several things after one kernel change (a swap's activation and the
 // kernel record) records them through one Tx: they reach the disk
 // together in one commit (one fsync), or not at all. A Tx is valid only
-// inside the function given to Store.Update; its methods are those of
-// Store with the same names, minus the file name in their errors.
+// inside the function given to Store.Update; where Store has a method of
+// the same name, it does the same, minus the file name in its errors.
 type Tx struct {
 	tx *bolt.Tx
 	c  *codec
@@ -26,6 +26,22 @@ func (s *Store) Update(fn func(*Tx) error) error {
 	return s.update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, c: &s.codec}) })
 }
 
+// inTx runs fn in one write transaction (Update) and returns what it
+// returned; an error names the history file.
+func inTx[T any](s *Store, fn func(*Tx) (T, error)) (T, error) {
+	var got T
+	err := s.Update(func(tx *Tx) error {
+		var err error
+		got, err = fn(tx)
+		return err
+	})
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf("%w (history %s)", err, s.path)
+	}
+	return got, nil
+}
+
 // Commits returns how many write transactions this Store committed since
 // Open (each one a write and an fsync of the file): what tests measure to
 // hold a command to its budget of commits.
@@ -34,28 +50,19 @@ func (s *Store) Commits() uint64 { return s.commits.Load() }
 // AddVersion stores v under target with the next version number, assigned
 // in this transaction, and returns it as stored (see Store.AddVersion).
 func (t *Tx) AddVersion(target string, v Version, compiled []byte) (Version, error) {
-	doc, err := prepareVersion(target, &v)
-	if err != nil {
-		return Version{}, err
-	}
-	if err := putVersion(t.tx, t.c, target, &v, doc, compiled); err != nil {
-		return Version{}, fmt.Errorf("add version to %s: %w", target, err)
-	}
-	v.Source, v.Files = "", nil
-	return v, nil
+	return t.addVersion(target, v, compiled, false)
 }
 
-// AddVersionLater stores v like AddVersion but without its canonical
-// form, which SetCanonical adds in a later transaction: a caller that
-// holds much in memory while it stores (a load of a big set, with its
-// batch) computes it when that is freed. A version the canonical form
-// never reaches is only compared the slower way by diff.
-func (t *Tx) AddVersionLater(target string, v Version, compiled []byte) (Version, error) {
+// addVersion stores v as AddVersion does; with later, without its
+// canonical form, which SetCanonical adds in a later transaction (the
+// way Prepare and AddPrepared store a version). A version the canonical
+// form never reaches is only compared the slower way by diff.
+func (t *Tx) addVersion(target string, v Version, compiled []byte, later bool) (Version, error) {
 	doc, err := prepareVersion(target, &v)
 	if err != nil {
 		return Version{}, err
 	}
-	doc.later = true
+	doc.later = later
 	if err := putVersion(t.tx, t.c, target, &v, doc, compiled); err != nil {
 		return Version{}, fmt.Errorf("add version to %s: %w", target, err)
 	}
@@ -93,8 +100,9 @@ func prepareVersion(target string, v *Version) (sourceDoc, error) {
 	return sourceDoc{Source: v.Source, Files: v.Files}, nil
 }
 
-// AddActivation records a under target with the next sequence number
-// (see Store.AddActivation).
+// AddActivation records a under target with the next sequence number and
+// returns it as stored. To (and From, when not 0) must be stored versions;
+// a zero Time is now.
 func (t *Tx) AddActivation(target string, a Activation) (Activation, error) {
 	if err := validTarget(target); err != nil {
 		return Activation{}, err
@@ -128,7 +136,7 @@ func (t *Tx) AddActivation(target string, a Activation) (Activation, error) {
 	return a, nil
 }
 
-// SetKernel records the kernel state of target (see Store.SetKernel).
+// SetKernel records the kernel state of target.
 func (t *Tx) SetKernel(target string, k Kernel) error {
 	if err := validTarget(target); err != nil {
 		return err

@@ -24,16 +24,7 @@ func HashSource(source string) string {
 // it as stored. An empty Hash is computed from Source, a zero Time is now;
 // a Hash that does not match a non-empty Source is an error.
 func (s *Store) AddVersion(target string, v Version, compiled []byte) (Version, error) {
-	var got Version
-	err := s.Update(func(tx *Tx) error {
-		var err error
-		got, err = tx.AddVersion(target, v, compiled)
-		return err
-	})
-	if err != nil {
-		return Version{}, fmt.Errorf("%w (history %s)", err, s.path)
-	}
-	return got, nil
+	return inTx(s, func(tx *Tx) (Version, error) { return tx.AddVersion(target, v, compiled) })
 }
 
 // putVersion stores v with the next number of target and sets v.Number.
@@ -117,28 +108,42 @@ func notFound(n uint64) error {
 	return &kindError{kind: ErrNotFound, msg: fmt.Sprintf("version %d not found", n)}
 }
 
+// versionData returns what bucket (versions, sources or compiled) of
+// target holds for version n, or a not-found error.
+func versionData(tx *bolt.Tx, target string, bucket []byte, n uint64) ([]byte, error) {
+	b := sub(targetBucket(tx, target), bucket)
+	if b == nil {
+		return nil, notFound(n)
+	}
+	data := b.Get(u64(n))
+	if data == nil {
+		return nil, notFound(n)
+	}
+	return data, nil
+}
+
+// metaOf returns version n of target without its source and files.
+func metaOf(tx *bolt.Tx, target string, n uint64) (Version, error) {
+	data, err := versionData(tx, target, bucketVersions, n)
+	if err != nil {
+		return Version{}, err
+	}
+	return decodeVersion(data)
+}
+
 // Get returns version n of target with its Source and Files.
 func (s *Store) Get(target string, n uint64) (Version, error) {
 	var v Version
 	err := s.view(func(tx *bolt.Tx) error {
-		tb := targetBucket(tx, target)
-		meta := sub(tb, bucketVersions)
-		if meta == nil {
-			return notFound(n)
-		}
-		data := meta.Get(u64(n))
-		if data == nil {
-			return notFound(n)
-		}
 		var err error
-		if v, err = decodeVersion(data); err != nil {
+		if v, err = metaOf(tx, target, n); err != nil {
 			return err
 		}
 		b, err := openBlobs(tx, &s.codec, false)
 		if err != nil {
 			return err
 		}
-		doc, err := readSource(b, tb, u64(n))
+		doc, err := readSource(b, targetBucket(tx, target), u64(n))
 		if err != nil {
 			return fmt.Errorf("decode source of version %d: %w", n, err)
 		}
@@ -155,13 +160,9 @@ func (s *Store) Get(target string, n uint64) (Version, error) {
 func (s *Store) Compiled(target string, n uint64) ([]byte, error) {
 	var out []byte
 	err := s.view(func(tx *bolt.Tx) error {
-		cb := sub(targetBucket(tx, target), bucketCompiled)
-		if cb == nil {
-			return notFound(n)
-		}
-		data := cb.Get(u64(n))
-		if data == nil {
-			return notFound(n)
+		data, err := versionData(tx, target, bucketCompiled, n)
+		if err != nil {
+			return err
 		}
 		b, err := openBlobs(tx, &s.codec, false)
 		if err != nil {
@@ -185,27 +186,22 @@ func (s *Store) Compiled(target string, n uint64) ([]byte, error) {
 
 // FindHash returns the newest version of target whose Hash is hash (meta only).
 func (s *Store) FindHash(target, hash string) (Version, bool, error) {
-	var v Version
-	var found bool
-	err := s.view(func(tx *bolt.Tx) error {
+	v, found, err := lookup(s, func(tx *bolt.Tx) ([]byte, error) {
 		tb := targetBucket(tx, target)
 		hb := sub(tb, bucketHashes)
 		if hb == nil {
-			return nil
+			return nil, nil
 		}
 		key := hb.Get([]byte(strings.ToLower(hash)))
 		if key == nil {
-			return nil
+			return nil, nil
 		}
 		data := sub(tb, bucketVersions).Get(key)
 		if data == nil {
-			return fmt.Errorf("hash %s points to missing version %d", hash, binary.BigEndian.Uint64(key))
+			return nil, fmt.Errorf("hash %s points to missing version %d", hash, binary.BigEndian.Uint64(key))
 		}
-		var err error
-		v, err = decodeVersion(data)
-		found = err == nil
-		return err
-	})
+		return data, nil
+	}, decodeVersion)
 	if err != nil {
 		return Version{}, false, fmt.Errorf("find hash in %s history %s: %w", target, s.path, err)
 	}
@@ -214,38 +210,11 @@ func (s *Store) FindHash(target, hash string) (Version, bool, error) {
 
 // Versions returns all versions of target in ascending order, meta only.
 func (s *Store) Versions(target string) ([]Version, error) {
-	var out []Version
-	err := s.view(func(tx *bolt.Tx) error {
-		vb := sub(targetBucket(tx, target), bucketVersions)
-		if vb == nil {
-			return nil
-		}
-		return vb.ForEach(func(_, data []byte) error {
-			v, err := decodeVersion(data)
-			out = append(out, v)
-			return err
-		})
-	})
+	out, err := listTarget(s, target, bucketVersions, decodeVersion)
 	if err != nil {
 		return nil, fmt.Errorf("list %s versions in %s: %w", target, s.path, err)
 	}
 	return out, nil
-}
-
-// AddActivation records a under target with the next sequence number and
-// returns it as stored. To (and From, when not 0) must be stored versions; a
-// zero Time is now.
-func (s *Store) AddActivation(target string, a Activation) (Activation, error) {
-	var got Activation
-	err := s.Update(func(tx *Tx) error {
-		var err error
-		got, err = tx.AddActivation(target, a)
-		return err
-	})
-	if err != nil {
-		return Activation{}, fmt.Errorf("%w (history %s)", err, s.path)
-	}
-	return got, nil
 }
 
 func decodeActivation(data []byte) (Activation, error) {
@@ -258,42 +227,58 @@ func decodeActivation(data []byte) (Activation, error) {
 
 // Activations returns all activations of target, oldest first.
 func (s *Store) Activations(target string) ([]Activation, error) {
-	var out []Activation
-	err := s.view(func(tx *bolt.Tx) error {
-		ab := sub(targetBucket(tx, target), bucketActivations)
-		if ab == nil {
-			return nil
-		}
-		return ab.ForEach(func(_, data []byte) error {
-			a, err := decodeActivation(data)
-			out = append(out, a)
-			return err
-		})
-	})
+	out, err := listTarget(s, target, bucketActivations, decodeActivation)
 	if err != nil {
 		return nil, fmt.Errorf("list %s activations in %s: %w", target, s.path, err)
 	}
 	return out, nil
 }
 
-// LastActivation returns the newest activation of target; false when there is none.
-func (s *Store) LastActivation(target string) (Activation, bool, error) {
-	var a Activation
+// listTarget decodes every entry of target's bucket (versions or
+// activations) in key order.
+func listTarget[T any](s *Store, target string, bucket []byte, decode func([]byte) (T, error)) ([]T, error) {
+	var out []T
+	err := s.view(func(tx *bolt.Tx) error {
+		b := sub(targetBucket(tx, target), bucket)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(_, data []byte) error {
+			x, err := decode(data)
+			out = append(out, x)
+			return err
+		})
+	})
+	return out, err
+}
+
+// lookup decodes, in a read transaction, the value find returns; false
+// when find returns none.
+func lookup[T any](s *Store, find func(*bolt.Tx) ([]byte, error), decode func([]byte) (T, error)) (T, bool, error) {
+	var out T
 	var found bool
 	err := s.view(func(tx *bolt.Tx) error {
-		ab := sub(targetBucket(tx, target), bucketActivations)
-		if ab == nil {
-			return nil
+		data, err := find(tx)
+		if err != nil || data == nil {
+			return err
 		}
-		_, data := ab.Cursor().Last()
-		if data == nil {
-			return nil
-		}
-		var err error
-		a, err = decodeActivation(data)
+		out, err = decode(data)
 		found = err == nil
 		return err
 	})
+	return out, found, err
+}
+
+// LastActivation returns the newest activation of target; false when there is none.
+func (s *Store) LastActivation(target string) (Activation, bool, error) {
+	a, found, err := lookup(s, func(tx *bolt.Tx) ([]byte, error) {
+		ab := sub(targetBucket(tx, target), bucketActivations)
+		if ab == nil {
+			return nil, nil
+		}
+		_, data := ab.Cursor().Last()
+		return data, nil
+	}, decodeActivation)
 	if err != nil {
 		return Activation{}, false, fmt.Errorf("last %s activation in %s: %w", target, s.path, err)
 	}

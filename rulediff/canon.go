@@ -22,16 +22,16 @@ import (
 // chains, sets, maps and named objects; `define`; `flush ruleset`) and
 // the `add`/`create`/`insert` commands of it. A source that uses any
 // other command (delete, replace, rename, flush chain...) or that it
-// cannot read is refused (ErrNoCanonical): its versions are rendered by
+// cannot read is refused: its versions are rendered by
 // nft as before. Unlike nft's listing it keeps what the source wrote
 // where nft would print another spelling of the same thing (a port
 // name, `priority 0` for `priority filter`); two sources that compile to
 // the same kernel objects are the same to a caller that compares their
 // compiled forms first.
 
-// ErrNoCanonical is returned (wrapped) by FromSource for sources it does
+// errNoCanonical is returned (wrapped) by FromSource for sources it does
 // not read.
-var ErrNoCanonical = errors.New("no canonical form from source")
+var errNoCanonical = errors.New("no canonical form from source")
 
 // canonParser builds a Ruleset from tokens.
 type canonParser struct {
@@ -39,30 +39,30 @@ type canonParser struct {
 	pos     int
 	defines map[string][]string
 	rs      *Ruleset
-	tables  map[string]*Table
-	objects map[string]*Object // "family table\x00kind name"
+	tables  map[string]*table
+	objects map[string]*object // "family table\x00kind name"
 }
 
 // FromSource returns the canonical form of a flattened ruleset source,
-// sorted as Sort sorts, or an error wrapping ErrNoCanonical.
+// sorted as Compare sorts them, or an error saying what it could not read.
 func FromSource(src string) (*Ruleset, error) {
 	toks, err := lexCanon(src)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoCanonical, err)
+		return nil, fmt.Errorf("%w: %v", errNoCanonical, err)
 	}
 	p := &canonParser{toks: toks, defines: map[string][]string{}}
 	p.reset()
 	if err := p.top(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoCanonical, err)
+		return nil, fmt.Errorf("%w: %v", errNoCanonical, err)
 	}
-	for _, t := range p.rs.Tables {
+	for _, t := range p.rs.tables {
 		for _, o := range t.Objects {
 			if o.Kind == "set" || o.Kind == "map" {
 				sortElements(o.Lines)
 			}
 		}
 	}
-	p.rs.Sort()
+	p.rs.sortAll()
 	return p.rs, nil
 }
 
@@ -87,8 +87,8 @@ func sortElements(lines []string) {
 
 func (p *canonParser) reset() {
 	p.rs = &Ruleset{}
-	p.tables = map[string]*Table{}
-	p.objects = map[string]*Object{}
+	p.tables = map[string]*table{}
+	p.objects = map[string]*object{}
 }
 
 func (p *canonParser) errorf(format string, args ...any) error {
@@ -210,7 +210,7 @@ func (p *canonParser) top() error {
 }
 
 // tableRef reads "[family] name" and returns the table, created on first use.
-func (p *canonParser) tableRef() (*Table, error) {
+func (p *canonParser) tableRef() (*table, error) {
 	a := p.peek()
 	p.pos++
 	family, name := "ip", a
@@ -227,16 +227,16 @@ func (p *canonParser) tableRef() (*Table, error) {
 	key := family + " " + name
 	t := p.tables[key]
 	if t == nil {
-		t = &Table{Family: family, Name: name}
+		t = &table{Family: family, Name: name}
 		p.tables[key] = t
-		p.rs.Tables = append(p.rs.Tables, t)
+		p.rs.tables = append(p.rs.tables, t)
 	}
 	return t, nil
 }
 
 // objectRef reads "[family] table name": the table of an object and the
 // object's name.
-func (p *canonParser) objectRef() (*Table, string, error) {
+func (p *canonParser) objectRef() (*table, string, error) {
 	t, err := p.tableRef()
 	if err != nil {
 		return nil, "", err
@@ -246,12 +246,26 @@ func (p *canonParser) objectRef() (*Table, string, error) {
 	return t, name, nil
 }
 
+// refStatement reads an object reference and the statement after it, as
+// `add rule` and `add element` write them.
+func (p *canonParser) refStatement() (*table, string, []string, error) {
+	t, name, err := p.objectRef()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	toks, err := p.statement()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return t, name, toks, nil
+}
+
 // object returns the object kind name of table t, created on first use.
-func (p *canonParser) object(t *Table, kind, name string) *Object {
-	key := t.Key() + "\x00" + kind + " " + name
+func (p *canonParser) object(t *table, kind, name string) *object {
+	key := t.key() + "\x00" + kind + " " + name
 	o := p.objects[key]
 	if o == nil {
-		o = &Object{Kind: kind, Name: name}
+		o = &object{Kind: kind, Name: name}
 		p.objects[key] = o
 		t.Objects = append(t.Objects, o)
 	}
@@ -274,11 +288,7 @@ func (p *canonParser) command(verb string) error {
 		}
 		return nil
 	case "rule":
-		t, chain, err := p.objectRef()
-		if err != nil {
-			return err
-		}
-		toks, err := p.statement()
+		t, chain, toks, err := p.refStatement()
 		if err != nil {
 			return err
 		}
@@ -293,17 +303,13 @@ func (p *canonParser) command(verb string) error {
 		}
 		return nil
 	case "element":
-		t, name, err := p.objectRef()
+		t, name, toks, err := p.refStatement()
 		if err != nil {
 			return err
 		}
-		toks, err := p.statement()
-		if err != nil {
-			return err
-		}
-		o := p.objects[t.Key()+"\x00set "+name]
+		o := p.objects[t.key()+"\x00set "+name]
 		if o == nil {
-			o = p.objects[t.Key()+"\x00map "+name]
+			o = p.objects[t.key()+"\x00map "+name]
 		}
 		if o == nil {
 			return p.errorf("element of %s, which is not declared before", name)
@@ -331,8 +337,8 @@ func (p *canonParser) command(verb string) error {
 }
 
 // tableBody reads "{ ... }" of a table.
-func (p *canonParser) tableBody(t *Table) error {
-	return p.block("table "+t.Key(), func(w string) error {
+func (p *canonParser) tableBody(t *table) error {
+	return p.block("table "+t.key(), func(w string) error {
 		switch w {
 		case "flags", "comment":
 			toks, err := p.statement()
@@ -346,13 +352,13 @@ func (p *canonParser) tableBody(t *Table) error {
 		var head []string
 		for p.peek() != "{" {
 			if p.pos >= len(p.toks) || p.toks[p.pos].sep() || p.peek() == "}" {
-				return p.errorf("%q in table %s is not read without nft", join(head), t.Key())
+				return p.errorf("%q in table %s is not read without nft", join(head), t.key())
 			}
 			head = append(head, p.peek())
 			p.pos++
 		}
 		if len(head) < 2 {
-			return p.errorf("object without a name in table %s", t.Key())
+			return p.errorf("object without a name in table %s", t.key())
 		}
 		o := p.object(t, strings.Join(head[:len(head)-1], " "), head[len(head)-1])
 		return p.objectBody(o)
@@ -405,7 +411,7 @@ func (p *canonParser) define() error {
 }
 
 // objectBody reads "{ ... }" of a chain, set, map or named object.
-func (p *canonParser) objectBody(o *Object) error {
+func (p *canonParser) objectBody(o *object) error {
 	return p.block(o.Kind+" "+o.Name, func(string) error {
 		toks, err := p.statement()
 		if err != nil {

@@ -114,8 +114,8 @@ func TestFromSource(t *testing.T) {
 		"table inet filter { chain c { tcp dport $NOPE accept } }\n",
 		"add rule inet filter input position 3 drop\n",
 	} {
-		if _, err := FromSource(src); !errors.Is(err, ErrNoCanonical) {
-			t.Errorf("FromSource(%q) = %v, want ErrNoCanonical", src, err)
+		if _, err := FromSource(src); !errors.Is(err, errNoCanonical) {
+			t.Errorf("FromSource(%q) = %v, want errNoCanonical", src, err)
 		}
 	}
 }
@@ -125,7 +125,7 @@ func TestFromSource(t *testing.T) {
 func TestCompareBigSet(t *testing.T) {
 	const n = 1_000_000
 	mk := func(changed bool) *Ruleset {
-		o := &Object{Kind: "set", Name: "big", Lines: []string{"type ipv4_addr"}}
+		o := &object{Kind: "set", Name: "big", Lines: []string{"type ipv4_addr"}}
 		for i := range n {
 			a := 10<<24 + i
 			if changed && i%100 == 7 {
@@ -133,7 +133,7 @@ func TestCompareBigSet(t *testing.T) {
 			}
 			o.Lines = append(o.Lines, fmt.Sprintf("element %d.%d.%d.%d", a>>24, a>>16&255, a>>8&255, a&255))
 		}
-		return &Ruleset{Tables: []*Table{{Family: "ip", Name: "filter", Objects: []*Object{o}}}}
+		return &Ruleset{tables: []*table{{Family: "ip", Name: "filter", Objects: []*object{o}}}}
 	}
 	c := Compare(mk(false), mk(true))
 	if len(c) != 1 || c[0].Added() != n/100 || c[0].Removed() != n/100 {

@@ -14,8 +14,8 @@ func canonicalText(rs *Ruleset) string { return rs.String() }
 // in time linear in its size: lines are sliced out of text, not copied.
 func ParseCanonical(text string) (*Ruleset, error) {
 	rs := &Ruleset{}
-	var tab *Table
-	var obj *Object
+	var tab *table
+	var obj *object
 	n := 0
 	for len(text) > 0 {
 		n++
@@ -46,7 +46,7 @@ func ParseCanonical(text string) (*Ruleset, error) {
 				if i < 0 {
 					return nil, fmt.Errorf("canonical form line %d: object without a name", n)
 				}
-				obj = &Object{Kind: head[:i], Name: head[i+1:]}
+				obj = &object{Kind: head[:i], Name: head[i+1:]}
 				tab.Objects = append(tab.Objects, obj)
 				continue
 			}
@@ -61,8 +61,8 @@ func ParseCanonical(text string) (*Ruleset, error) {
 			if len(f) != 4 || tab != nil {
 				return nil, fmt.Errorf("canonical form line %d: %q", n, line)
 			}
-			tab = &Table{Family: f[1], Name: f[2]}
-			rs.Tables = append(rs.Tables, tab)
+			tab = &table{Family: f[1], Name: f[2]}
+			rs.tables = append(rs.tables, tab)
 		case line == "":
 		default:
 			return nil, fmt.Errorf("canonical form line %d: %q", n, line)

@@ -37,11 +37,11 @@ func (o Op) MarshalJSON() ([]byte, error) {
 // Compare returns the tables and objects that differ from a to b, in
 // table and object order.
 func Compare(a, b *Ruleset) []Change {
-	a.Sort()
-	b.Sort()
+	a.sortAll()
+	b.sortAll()
 	out := []Change{}
-	at, akeys := byKey(a.Tables)
-	bt, bkeys := byKey(b.Tables)
+	at, akeys := byKey(a.tables)
+	bt, bkeys := byKey(b.tables)
 	tkeys := unionKeys(akeys, bkeys)
 	sort.Strings(tkeys)
 	for _, key := range tkeys {
@@ -91,7 +91,7 @@ func Compare(a, b *Ruleset) []Change {
 // lists in one merge (a million elements in well under a second, where a
 // line diff of them would be quadratic), after the diff of its other
 // lines.
-func objectLines(a, b *Object) []Op {
+func objectLines(a, b *object) []Op {
 	if a.Kind != "set" && a.Kind != "map" {
 		return lineDiff(a.Lines, b.Lines)
 	}
@@ -148,10 +148,10 @@ func mergeElems(a, b []string) []Op {
 	return out
 }
 
-func wholeTable(t *Table, status string, op byte) []Change {
-	out := []Change{{Table: t.Key(), Status: status, Lines: all(op, t.Attrs)}}
+func wholeTable(t *table, status string, op byte) []Change {
+	out := []Change{{Table: t.key(), Status: status, Lines: all(op, t.Attrs)}}
 	for _, o := range t.Objects {
-		out = append(out, Change{Table: t.Key(), Kind: o.Kind, Name: o.Name, Status: status, Lines: all(op, o.Lines)})
+		out = append(out, Change{Table: t.key(), Kind: o.Kind, Name: o.Name, Status: status, Lines: all(op, o.Lines)})
 	}
 	return out
 }
@@ -173,13 +173,13 @@ func changed(ops []Op) bool {
 	return false
 }
 
-// byKey indexes tables or objects by Key and lists the keys in order.
-func byKey[T interface{ Key() string }](xs []T) (map[string]T, []string) {
+// byKey indexes tables or objects by key and lists the keys in order.
+func byKey[T interface{ key() string }](xs []T) (map[string]T, []string) {
 	m := make(map[string]T, len(xs))
 	keys := make([]string, 0, len(xs))
 	for _, x := range xs {
-		m[x.Key()] = x
-		keys = append(keys, x.Key())
+		m[x.key()] = x
+		keys = append(keys, x.key())
 	}
 	return m, keys
 }

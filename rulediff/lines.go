@@ -5,10 +5,7 @@
 // their own names, and moved includes or reformatted whitespace do not show.
 package rulediff
 
-import (
-	"github.com/fwslot/fwslot/history"
-	"github.com/fwslot/fwslot/internal/linediff"
-)
+import "github.com/fwslot/fwslot/internal/linediff"
 
 // Op is one line of a line diff: Kind is ' ' (in both), '-' (only in the
 // old text) or '+' (only in the new text).
@@ -21,13 +18,9 @@ type Op struct {
 // middle part is reported as removed and added wholesale. lineDiff keeps the
 // frontier of every edit distance to walk the path back, (2d+1) ints for
 // distance d: at most 2*maxEdits distances cost about 4*maxEdits^2 ints
-// (32 MB), whatever the size of the texts; past maxCountWork steps of
-// the search it gives up the same way, so its time is bounded too.
+// (32 MB), whatever the size of the texts; past linediff.MaxCountWork
+// steps of the search it gives up the same way, so its time is bounded too.
 const maxEdits = 1000
-
-// maxCountWork bounds the diagonal steps and line comparisons of lineDiff's
-// search (a few hundred milliseconds).
-const maxCountWork = 1 << 27
 
 // lineDiff returns a shortest edit script from a to b (Myers' algorithm), as
 // a sequence of kept, removed and added lines.
@@ -86,7 +79,7 @@ func myers(a, b []string) []Op {
 	// trace[d] holds the frontier as it was before distance d: the only
 	// entries the walk back reads for d.
 	var trace [][]int
-	found := linediff.Forward(a, b, 2*maxEdits, maxCountWork, func(frontier []int) {
+	found := linediff.Forward(a, b, 2*maxEdits, linediff.MaxCountWork, func(frontier []int) {
 		trace = append(trace, append([]int(nil), frontier...))
 	})
 	if found < 0 {
@@ -132,8 +125,3 @@ func myers(a, b []string) []Op {
 	}
 	return out
 }
-
-// CountLines returns how many lines a shortest edit script from a to b
-// adds and removes, as countOps(lineDiff(a, b)) would, in memory linear in the
-// texts (history.CountLines, which history runs when it stores a version).
-func CountLines(a, b []string) (added, removed int) { return history.CountLines(a, b) }

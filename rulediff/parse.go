@@ -10,38 +10,38 @@ import (
 
 // Ruleset is a ruleset as nft lists it, split into tables and objects.
 type Ruleset struct {
-	Tables []*Table `json:"tables"`
+	tables []*table
 }
 
-// Table is one table: its own attribute lines (flags, comment) and its
+// table is one table: its own attribute lines (flags, comment) and its
 // chains, sets, maps, flowtables and named objects.
-type Table struct {
-	Family  string    `json:"family"`
-	Name    string    `json:"name"`
-	Attrs   []string  `json:"attrs,omitempty"`
-	Objects []*Object `json:"objects"`
+type table struct {
+	Family  string
+	Name    string
+	Attrs   []string
+	Objects []*object
 }
 
-// Key names the table as nft does: "inet filter".
-func (t *Table) Key() string { return t.Family + " " + t.Name }
+// key names the table as nft does: "inet filter".
+func (t *table) key() string { return t.Family + " " + t.Name }
 
-// Object is a chain, set, map, flowtable or named stateful object, with its
+// object is a chain, set, map, flowtable or named stateful object, with its
 // body one statement a line (whitespace normalized, one line per set
 // element).
-type Object struct {
-	Kind  string   `json:"kind"` // "chain", "set", "map", "counter", "ct helper"...
-	Name  string   `json:"name"`
-	Lines []string `json:"lines"`
+type object struct {
+	Kind  string // "chain", "set", "map", "counter", "ct helper"...
+	Name  string
+	Lines []string
 }
 
-// Key names the object inside its table: "chain input".
-func (o *Object) Key() string { return o.Kind + " " + o.Name }
+// key names the object inside its table: "chain input".
+func (o *object) key() string { return o.Kind + " " + o.Name }
 
 // Parse reads the output of `nft list ruleset` (best with -s, stateless).
 func Parse(text string) (*Ruleset, error) {
 	rs := &Ruleset{}
-	var tab *Table
-	var obj *Object
+	var tab *table
+	var obj *object
 	var pending string // a statement continued over several lines
 	depth := 0
 	for i, raw := range strings.Split(text, "\n") {
@@ -60,8 +60,8 @@ func Parse(text string) (*Ruleset, error) {
 			if len(f) != 4 || f[0] != "table" || f[3] != "{" {
 				return nil, fmt.Errorf("nft output line %d: want \"table FAMILY NAME {\", got %q", i+1, line)
 			}
-			tab = &Table{Family: f[1], Name: f[2]}
-			rs.Tables = append(rs.Tables, tab)
+			tab = &table{Family: f[1], Name: f[2]}
+			rs.tables = append(rs.tables, tab)
 			depth = 1
 		case depth == 1 && line == "}":
 			depth = 0
@@ -71,7 +71,7 @@ func Parse(text string) (*Ruleset, error) {
 			if len(f) < 2 {
 				return nil, fmt.Errorf("nft output line %d: object without a name: %q", i+1, line)
 			}
-			obj = &Object{Kind: strings.Join(f[:len(f)-1], " "), Name: f[len(f)-1]}
+			obj = &object{Kind: strings.Join(f[:len(f)-1], " "), Name: f[len(f)-1]}
 			tab.Objects = append(tab.Objects, obj)
 			depth = 2
 		case depth == 1:
@@ -160,13 +160,13 @@ func (rs *Ruleset) String() string {
 // returns it from the object's lines.
 func (rs *Ruleset) print(body func([]string) []string) string {
 	var b strings.Builder
-	for _, t := range rs.Tables {
-		fmt.Fprintf(&b, "table %s {\n", t.Key())
+	for _, t := range rs.tables {
+		fmt.Fprintf(&b, "table %s {\n", t.key())
 		for _, a := range t.Attrs {
 			fmt.Fprintf(&b, "\t%s\n", a)
 		}
 		for _, o := range t.Objects {
-			fmt.Fprintf(&b, "\t%s {\n", o.Key())
+			fmt.Fprintf(&b, "\t%s {\n", o.key())
 			for _, l := range body(o.Lines) {
 				fmt.Fprintf(&b, "\t\t%s\n", l)
 			}
@@ -182,8 +182,8 @@ func (rs *Ruleset) print(body func([]string) []string) string {
 // base chain gets its user's policy and the rules of its slot copy back,
 // and per-slot names lose their prefix.
 func stripSlots(rs *Ruleset) {
-	for _, t := range rs.Tables {
-		byName := map[string]*Object{}
+	for _, t := range rs.tables {
+		byName := map[string]*object{}
 		for _, o := range t.Objects {
 			if o.Kind == "chain" {
 				byName[o.Name] = o
@@ -192,7 +192,7 @@ func stripSlots(rs *Ruleset) {
 		if byName[names.MetaChain] == nil {
 			continue // not a table fwslot manages
 		}
-		var kept []*Object
+		var kept []*object
 		for _, o := range t.Objects {
 			if o.Kind == "chain" && (o.Name == names.MetaChain || o.Name == names.Marker(names.SlotA) || o.Name == names.Marker(names.SlotB)) {
 				continue
@@ -219,7 +219,7 @@ func stripSlots(rs *Ruleset) {
 
 // isSlotCopyOfBase reports whether a slot chain is the copy of a base
 // chain (a chain of the user's name with a hook exists).
-func isSlotCopyOfBase(o *Object, byName map[string]*Object) bool {
+func isSlotCopyOfBase(o *object, byName map[string]*object) bool {
 	_, user, _ := names.FromSlot(o.Name)
 	b := byName[user]
 	return b != nil && len(b.Lines) > 0 && strings.HasPrefix(b.Lines[0], "type ")
@@ -227,7 +227,7 @@ func isSlotCopyOfBase(o *Object, byName map[string]*Object) bool {
 
 // stripBase rebuilds a user base chain from fwslot's dispatch pair: the
 // policy comes from the policy rule and the rules from the slot copy.
-func stripBase(o *Object, byName map[string]*Object) {
+func stripBase(o *object, byName map[string]*object) {
 	head := o.Lines[0]
 	var policy, slotChain string
 	for _, l := range o.Lines[1:] {
@@ -267,17 +267,17 @@ func unslot(s string) string {
 	return s
 }
 
-// Sort orders tables by key and objects by kind and name, so that two
+// sortAll orders tables by key and objects by kind and name, so that two
 // listings compare independently of creation order.
-func (rs *Ruleset) Sort() {
-	sort.SliceStable(rs.Tables, func(i, j int) bool { return rs.Tables[i].Key() < rs.Tables[j].Key() })
-	for _, t := range rs.Tables {
+func (rs *Ruleset) sortAll() {
+	sort.SliceStable(rs.tables, func(i, j int) bool { return rs.tables[i].key() < rs.tables[j].key() })
+	for _, t := range rs.tables {
 		sort.SliceStable(t.Objects, func(i, j int) bool { return objLess(t.Objects[i], t.Objects[j]) })
 	}
 }
 
 // objLess orders sets and maps first, then named objects, then chains.
-func objLess(a, b *Object) bool {
+func objLess(a, b *object) bool {
 	if a.Kind != b.Kind {
 		return kindOrder(a.Kind) < kindOrder(b.Kind)
 	}

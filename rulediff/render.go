@@ -57,7 +57,7 @@ func RenderCompiled(ctx context.Context, rs *slots.Ruleset, ifaces []slots.Iface
 		return nil, err
 	}
 	stripSlots(out)
-	out.Sort()
+	out.sortAll()
 	return out, nil
 }
 

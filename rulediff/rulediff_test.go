@@ -85,7 +85,7 @@ func TestParseAndStrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	stripSlots(rs)
-	rs.Sort()
+	rs.sortAll()
 	want := `table inet filter {
 	set allowed {
 		type ipv4_addr

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/internal/bigset"
 	"github.com/fwslot/fwslot/internal/gen"
 	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/internal/source"
@@ -38,24 +39,14 @@ import (
 // address from offset changed moved to 172/8 (1% of the elements, spread
 // evenly: the worst case for chunking), none when changed < 0.
 func bigAddrSource(n, changed int) string {
-	var b strings.Builder
-	b.Grow(n*16 + 512)
-	fmt.Fprintf(&b, "# %d-element set\ntable ip filter {\n\tset big {\n\t\ttype ipv4_addr\n\t\telements = {", n)
-	for i := range n {
-		if i%16 == 0 {
-			b.WriteString("\n\t\t\t")
-		}
-		a := uint32(10)<<24 + uint32(1)<<21 + uint32(i)
+	addr := func(i int) uint32 {
 		if changed >= 0 && i%100 == changed {
-			a = uint32(172)<<24 + uint32(i)
+			return uint32(172)<<24 + uint32(i)
 		}
-		fmt.Fprintf(&b, "%d.%d.%d.%d", a>>24, a>>16&255, a>>8&255, a&255)
-		if i < n-1 {
-			b.WriteString(", ")
-		}
+		return uint32(10)<<24 + uint32(1)<<21 + uint32(i)
 	}
-	b.WriteString("\n\t\t}\n\t}\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\tip saddr @big counter drop\n\t}\n}\n")
-	return b.String()
+	return fmt.Sprintf("# %d-element set\n", n) + bigset.Source(n, addr,
+		"\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\tip saddr @big counter drop\n\t}\n")
 }
 
 var dportRE = regexp.MustCompile(`dport (\d+) `)

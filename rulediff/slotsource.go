@@ -22,16 +22,16 @@ func slotSource(listing string, slot names.Slot, keep func(key string) bool) (st
 		return "", nil, err
 	}
 	var notes []string
-	var kept []*Table
-	for _, t := range rs.Tables {
-		byName := map[string]*Object{}
+	var kept []*table
+	for _, t := range rs.tables {
+		byName := map[string]*object{}
 		for _, o := range t.Objects {
 			byName[o.Kind+" "+o.Name] = o
 		}
-		if byName["chain "+names.MetaChain] == nil || (keep != nil && !keep(t.Key())) {
+		if byName["chain "+names.MetaChain] == nil || (keep != nil && !keep(t.key())) {
 			continue
 		}
-		var objs []*Object
+		var objs []*object
 		for _, o := range t.Objects {
 			s, _, perSlot := names.FromSlot(o.Name)
 			if perSlot && s != slot {
@@ -53,13 +53,13 @@ func slotSource(listing string, slot names.Slot, keep func(key string) bool) (st
 		t.Objects = objs
 		kept = append(kept, t)
 	}
-	rs.Tables = kept
+	rs.tables = kept
 	stripSlots(rs)
 	// Kernel order depends on when objects were created (a hand change,
 	// a restage); sorted, the same content always renders the same.
 	// nft resolves references to chains declared further down.
-	rs.Sort()
-	return rs.Source(), notes, nil
+	rs.sortAll()
+	return rs.source(), notes, nil
 }
 
 // isLayoutChain reports whether a chain is fwslot's meta or marker chain.
@@ -69,7 +69,7 @@ func isLayoutChain(name string) bool {
 
 // rebuildBase replaces fwslot's dispatch pair in base chain o by the rules
 // of its slot copy and the user's policy, keeping rules added by hand.
-func rebuildBase(t *Table, o, copyChain *Object) []string {
+func rebuildBase(t *table, o, copyChain *object) []string {
 	head := o.Lines[0]
 	var before, after, notes []string
 	state := 0 // 0 before the jump, 1 between jump and policy, 2 after
@@ -90,7 +90,7 @@ func rebuildBase(t *Table, o, copyChain *Object) []string {
 		}
 	}
 	if len(after) > 0 {
-		notes = append(notes, fmt.Sprintf("%d rule(s) added by hand at the end of base chain %s %s came after fwslot's policy rule and never matched; the new version runs them at the end of the chain, as plain nft would", len(after), t.Key(), o.Name))
+		notes = append(notes, fmt.Sprintf("%d rule(s) added by hand at the end of base chain %s %s came after fwslot's policy rule and never matched; the new version runs them at the end of the chain, as plain nft would", len(after), t.key(), o.Name))
 	}
 	lines := append([]string{head}, before...)
 	for _, l := range copyChain.Lines {
@@ -102,10 +102,10 @@ func rebuildBase(t *Table, o, copyChain *Object) []string {
 	return notes
 }
 
-// Source prints the ruleset as nft source: like String, with each set's
+// source prints the ruleset as nft source: like String, with each set's
 // elements back in one `elements = { ... }` statement, sorted (the
 // kernel's order of hash set elements varies).
-func (rs *Ruleset) Source() string {
+func (rs *Ruleset) source() string {
 	return rs.print(func(lines []string) []string {
 		var out, elems []string
 		for _, l := range lines {

@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/fwslot/fwslot/history"
-	"github.com/fwslot/fwslot/rulediff"
+	"github.com/fwslot/fwslot/internal/linediff"
 	"github.com/fwslot/fwslot/session"
 	"github.com/spf13/cobra"
 )
@@ -124,15 +124,15 @@ func historyRows(t *session.Target, limit int) ([]historyRow, []activationRow, e
 				if err != nil {
 					return nil, nil, err
 				}
-				prev = history.SplitLines(p.Source)
+				prev = linediff.Split(p.Source)
 			}
 		}
 		full, err := t.Store.Get(t.Key(), v.Number)
 		if err != nil {
 			return nil, nil, err
 		}
-		cur := history.SplitLines(full.Source)
-		add, rm := rulediff.CountLines(prev, cur)
+		cur := linediff.Split(full.Source)
+		add, rm := linediff.Count(prev, cur)
 		rows = append(rows, historyRow{Version: v, Slot: slotOf[v.Number], Added: add, Removed: rm})
 		prev, prevRead = cur, true
 	}

@@ -93,11 +93,13 @@ func Write(path string) error {
 		{From: 2, To: 4, How: "swap", User: "alice", Time: At(14), Result: "pending", Deadline: At(24)},
 	}
 	for _, a := range acts {
-		if _, err := s.AddActivation("host", a); err != nil {
+		if err := addActivation(s, "host", a); err != nil {
 			return err
 		}
 	}
-	if err := s.SetKernel("host", history.Kernel{Production: 4, Staging: 6, Gen: 77}); err != nil {
+	if err := s.Update(func(tx *history.Tx) error {
+		return tx.SetKernel("host", history.Kernel{Production: 4, Staging: 6, Gen: 77})
+	}); err != nil {
 		return err
 	}
 	// netns:edge: two versions with the same content as each other's
@@ -113,8 +115,17 @@ func Write(path string) error {
 			return err
 		}
 	}
-	if _, err := s.AddActivation("netns:edge", history.Activation{To: 1, How: "swap", User: "carol", Time: At(40)}); err != nil {
+	if err := addActivation(s, "netns:edge", history.Activation{To: 1, How: "swap", User: "carol", Time: At(40)}); err != nil {
 		return err
 	}
 	return s.Close()
+}
+
+// addActivation records a under target in a transaction of its own, as
+// each command of the fixture's story did.
+func addActivation(s *history.Store, target string, a history.Activation) error {
+	return s.Update(func(tx *history.Tx) error {
+		_, err := tx.AddActivation(target, a)
+		return err
+	})
 }

@@ -1,5 +1,6 @@
 // Package linediff is the forward pass of Myers' greedy line diff, shared by
-// history's line counts and rulediff's edit scripts.
+// history's line counts and rulediff's edit scripts, and the bounded line
+// counts history stores and `fwslot history` shows.
 package linediff
 
 // Forward runs Myers' forward pass from a to b and returns the length of a

@@ -1,11 +1,11 @@
-package history
+package linediff
 
 import "testing"
 
-// TestCountLinesBoundedWork: past its edit or work bound CountLines counts
-// lines by content; a reordering then counts nothing, where the edit
-// script would move lines.
-func TestCountLinesBoundedWork(t *testing.T) {
+// TestCountWithinBoundedWork: past its edit or work bound CountWithin
+// counts lines by content; a reordering then counts nothing, where the
+// edit script would move lines.
+func TestCountWithinBoundedWork(t *testing.T) {
 	a := []string{"1", "2", "3", "4", "5", "6"}
 	b := []string{"6", "5", "4", "3", "2", "1", "7"}
 	tests := []struct {
@@ -18,7 +18,7 @@ func TestCountLinesBoundedWork(t *testing.T) {
 		{"work bound", 100, 10, 1, 0},
 	}
 	for _, tt := range tests {
-		add, rm := countLines(a, b, tt.maxD, tt.maxWork)
+		add, rm := CountWithin(a, b, tt.maxD, tt.maxWork)
 		if add != tt.wantAdd || rm != tt.wantRm {
 			t.Errorf("%s: +%d -%d, want +%d -%d", tt.name, add, rm, tt.wantAdd, tt.wantRm)
 		}
