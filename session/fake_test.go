@@ -209,14 +209,7 @@ func TestSessionOnFakeKernel(t *testing.T) {
 				v1LiveV2Staged(f)
 				f.k.Change(func(st *slots.State) { st.Tables = nil })
 			},
-			op: func(s *session.Session) (*session.Result, error) {
-				file := filepath.Join(f0(s), "ruleset.nft")
-				if err := os.WriteFile(file, []byte("table inet filter {\n}\n"), 0o600); err != nil {
-					return nil, err
-				}
-				_, err := s.Load(ctx, file, session.LoadOptions{})
-				return nil, err
-			},
+			op:      loadFile(ctx, "table inet filter {\n}\n"),
 			wantErr: slots.ErrVanished},
 		{name: "rollback flips back to the previous version in staging",
 			setup: v3LiveV2Staged, op: rollback(0), prod: 2, staged: 3, from: 3, to: 2},
@@ -282,6 +275,38 @@ func TestSessionOnFakeKernel(t *testing.T) {
 				f.k.Change(func(st *slots.State) { st.Tables[0].Owner = "someone-else" })
 			},
 			op: swap(session.SwapOptions{}), wantErr: slots.ErrNotOwner},
+		{name: "open refuses tables tagged by two histories",
+			setup: func(f *fixture) {
+				v1LiveV2Staged(f)
+				f.k.Change(func(st *slots.State) {
+					other := *st.Tables[0]
+					other.Name, other.Owner = "other", "someone-else"
+					st.Tables = append(st.Tables, &other)
+				})
+			},
+			op: swap(session.SwapOptions{}), wantErr: slots.ErrTwoOwners, errText: "table inet other"},
+		{name: "load refuses a table flushed by hand",
+			setup: func(f *fixture) {
+				v1LiveV2Staged(f)
+				f.k.Change(func(st *slots.State) {
+					st.Tables = append(st.Tables, &slots.TableState{Family: nfnl.FamilyInet, Name: "other", Flushed: true})
+				})
+			},
+			op:      loadFile(ctx, "table inet other {\n}\n"),
+			wantErr: slots.ErrVanished, errText: "table inet other holds fwslot's chains without their rules"},
+		{name: "load takes over existing tables only on the first load",
+			setup: func(f *fixture) {
+				v1LiveV2Staged(f)
+				f.k.Change(func(st *slots.State) {
+					st.Tables = append(st.Tables, &slots.TableState{Family: nfnl.FamilyInet, Name: "other", Legacy: []string{"input"}})
+				})
+			},
+			op:      loadFile(ctx, "table inet other {\n}\n"),
+			wantErr: &slots.LateTakeoverError{}, errText: "table inet other exists and fwslot does not manage it, while fwslot already manages inet filter"},
+		{name: "restore refuses a kernel that runs a version",
+			setup:   v1LiveV2Staged,
+			op:      func(s *session.Session) (*session.Result, error) { return s.Restore(ctx) },
+			wantErr: session.ErrNotEmpty, errText: "version 1 is live"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -293,8 +318,14 @@ func TestSessionOnFakeKernel(t *testing.T) {
 			var res *session.Result
 			err := f.do(func(s *session.Session) (err error) { res, err = c.op(s); return })
 			if c.wantErr != nil || c.errText != "" {
-				if err == nil || (c.wantErr != nil && !errors.Is(err, c.wantErr)) || !strings.Contains(err.Error(), c.errText) {
+				if err == nil || (c.wantErr != nil && !isErr(err, c.wantErr)) || !strings.Contains(err.Error(), c.errText) {
 					t.Fatalf("got %v, want %v containing %q", err, c.wantErr, c.errText)
+				}
+				// What to do about it is the command line's to say.
+				for _, a := range []string{"`fwslot", "--", "nft delete", "rename it", "remove ", "use rollback", "run "} {
+					if strings.Contains(err.Error(), a) {
+						t.Errorf("library error %q gives advice (%q)", err, a)
+					}
 				}
 				if after := f.k.State(); !reflect.DeepEqual(before, after) {
 					t.Errorf("a refusal changed the kernel:\nbefore %+v\nafter  %+v", before.Tables, after.Tables)
@@ -323,6 +354,27 @@ func TestSessionOnFakeKernel(t *testing.T) {
 				c.check(t, f, res)
 			}
 		})
+	}
+}
+
+// isErr is errors.Is, or errors.As for a typed error given as a pointer
+// to its zero value.
+func isErr(err, want error) bool {
+	if late, ok := want.(*slots.LateTakeoverError); ok {
+		return errors.As(err, &late)
+	}
+	return errors.Is(err, want)
+}
+
+// loadFile returns an operation that loads a file holding body.
+func loadFile(ctx context.Context, body string) func(*session.Session) (*session.Result, error) {
+	return func(s *session.Session) (*session.Result, error) {
+		file := filepath.Join(f0(s), "ruleset.nft")
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			return nil, err
+		}
+		_, err := s.Load(ctx, file, session.LoadOptions{})
+		return nil, err
 	}
 }
 

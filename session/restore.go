@@ -48,7 +48,7 @@ func (s *Session) RestoreWith(ctx context.Context, opts RestoreOptions) (*Result
 	t := s.t
 	if m := s.st.Managed(); len(m) > 0 {
 		if s.status.Production != nil {
-			return nil, fmt.Errorf("%w (version %d is live); restore is for an empty kernel after boot, use rollback to change versions", ErrNotEmpty, s.status.Production.Version)
+			return nil, fmt.Errorf("%w (version %d is live); restore is for an empty kernel after boot", ErrNotEmpty, s.status.Production.Version)
 		}
 		return nil, fmt.Errorf("%w (table %s); restore is for an empty kernel after boot", ErrNotEmpty, m[0].Key())
 	}

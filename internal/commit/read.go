@@ -49,7 +49,7 @@ func Read(ctx context.Context, t *session.Target, staged bool) (*Snapshot, error
 		return nil, err
 	}
 	if status.Takeover {
-		return nil, errors.New("production still runs the tables fwslot took over, not a fwslot version; swap first")
+		return nil, ErrTakeover
 	}
 	snap := &Snapshot{Which: "production", Info: status.Production, Other: status.Staging}
 	if staged {

@@ -34,12 +34,13 @@ type CompileError struct {
 	// Hint names a likely cause nft's message does not (iptables-save
 	// input, CRLF line endings); empty when there is none.
 	Hint string
-	// cause is the sentinel for Hint (ErrIptablesInput, ErrCRLF), if any.
+	// cause is the sentinel for Hint (ErrIptablesInput, ErrCRLF) or for
+	// fwslot's own refusal (ErrReserved), if any.
 	cause error
 }
 
 // Unwrap returns the sentinel of the likely cause (ErrIptablesInput,
-// ErrCRLF), or nil.
+// ErrCRLF, ErrReserved), or nil.
 func (e *CompileError) Unwrap() error { return e.cause }
 
 func (e *CompileError) Error() string {
@@ -223,7 +224,7 @@ func compileWhole(ctx context.Context, b *source.Bundle, ifaces []Iface, timer T
 	}
 	for _, t := range rs.Tables {
 		if err := checkReserved(t); err != nil {
-			return nil, &CompileError{File: file, Output: err.Error()}
+			return nil, &CompileError{File: file, Output: err.Error(), cause: ErrReserved}
 		}
 	}
 	if err := checkDepth(b, rs); err != nil {

@@ -3,6 +3,7 @@ package slots
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -363,10 +364,14 @@ func kernelNumbered(name string) bool {
 	return strings.HasPrefix(base, "__") && len(base) < len(name)
 }
 
+// ErrReserved means a ruleset names a chain, set or object with the
+// prefix fwslot reserves for its slots.
+var ErrReserved = errors.New("the name is reserved for fwslot's slots")
+
 // checkReserved rejects user names that collide with fwslot's own.
 func checkReserved(t *Table) error {
 	bad := func(kind, n string) error {
-		return fmt.Errorf("table %s: %s name %q starts with %q, which fwslot reserves for its slots; rename it", t.Key(), kind, n, names.Prefix)
+		return fmt.Errorf("table %s: %s name %q starts with %q: %w", t.Key(), kind, n, names.Prefix, ErrReserved)
 	}
 	for _, c := range t.Chains {
 		if names.Reserved(c.Name) {
