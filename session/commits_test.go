@@ -57,7 +57,7 @@ func TestCommitsPerCommand(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			c, err := tg.Slots().Dial()
+			c, err := tg.kernelTarget().Dial()
 			if err != nil {
 				return err
 			}

@@ -189,6 +189,9 @@ func TestSessionOnFakeKernel(t *testing.T) {
 				f.k.Change(func(st *slots.State) { st.Gen = nfnl.NextGen(st.Gen) }) // a foreign change elsewhere
 			},
 			op: swap(session.SwapOptions{}), wantErr: sessiontest.ErrNotModelled},
+		{name: "a swap the kernel refuses changes neither kernel nor history",
+			setup: func(f *fixture) { v1LiveV2Staged(f); f.k.RefuseNext(errRefused) },
+			op:    swap(session.SwapOptions{}), wantErr: errRefused},
 		{name: "swap refuses while a confirmation is pending",
 			setup: func(f *fixture) { v1LiveV2Staged(f); f.swap(time.Hour) },
 			op:    swap(session.SwapOptions{}), wantErr: session.ErrPending},
@@ -305,7 +308,7 @@ func TestSessionOnFakeKernel(t *testing.T) {
 			wantErr: &slots.LateTakeoverError{}, errText: "table inet other exists and fwslot does not manage it, while fwslot already manages inet filter"},
 		{name: "restore refuses a kernel that runs a version",
 			setup:   v1LiveV2Staged,
-			op:      func(s *session.Session) (*session.Result, error) { return s.Restore(ctx) },
+			op:      func(s *session.Session) (*session.Result, error) { return s.Restore(ctx, session.RestoreOptions{}) },
 			wantErr: session.ErrNotEmpty, errText: "version 1 is live"},
 	}
 	for _, c := range cases {
@@ -356,6 +359,9 @@ func TestSessionOnFakeKernel(t *testing.T) {
 		})
 	}
 }
+
+// errRefused is a commit the fake kernel refuses.
+var errRefused = errors.New("kernel refused the batch")
 
 // isErr is errors.Is, or errors.As for a typed error given as a pointer
 // to its zero value.

@@ -40,7 +40,7 @@ func restoreOnce(ctx context.Context, tg *Target) (*Result, error) {
 		return nil, err
 	}
 	defer s.Close()
-	return s.Restore(ctx)
+	return s.Restore(ctx, RestoreOptions{})
 }
 
 // identity returns the identity and path of tg's history, as the kernel

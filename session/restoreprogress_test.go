@@ -29,7 +29,7 @@ func TestRestoreProgress(t *testing.T) {
 		pct   int
 	}
 	var got []step
-	res, err := s.RestoreWith(ctx, RestoreOptions{Progress: func(phase string, pct int) { got = append(got, step{phase, pct}) }})
+	res, err := s.Restore(ctx, RestoreOptions{Progress: func(phase string, pct int) { got = append(got, step{phase, pct}) }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -237,7 +237,7 @@ func (w *Watchdog) revertWithHistory(ctx context.Context, reason string, wait ti
 // tags, without history: only when the tables are this history's, the
 // live slot runs version To and the other slot still holds version From.
 func (w *Watchdog) revertKernel() (string, error) {
-	c, err := w.target().Slots().Dial()
+	c, err := w.target().kernelTarget().Dial()
 	if err != nil {
 		return "", err
 	}

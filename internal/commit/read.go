@@ -35,7 +35,7 @@ type Snapshot struct {
 // Read reads production (or staging) from the target: its objects as a
 // compiled ruleset, and its source as nft prints it. Nothing changes.
 func Read(ctx context.Context, t *session.Target, staged bool) (*Snapshot, error) {
-	c, err := t.Slots().Dial()
+	c, err := (&slots.Target{NetNS: t.NetNS, OnDial: t.OnDial}).Dial()
 	if err != nil {
 		return nil, err
 	}
