@@ -104,6 +104,10 @@ func (f *fixture) lastActivation() history.Activation {
 // v1LiveV2Staged: version 1 live, version 2 staged.
 func v1LiveV2Staged(f *fixture) { f.stage(1); f.swap(0); f.stage(2) }
 
+// v2Pending: version 1 was live, version 2 went live waiting an hour for
+// its confirmation.
+func v2Pending(f *fixture) { v1LiveV2Staged(f); f.swap(time.Hour) }
+
 // v3LiveV2Staged: 1, then 2, then 3 went live; 2 waits in staging.
 func v3LiveV2Staged(f *fixture) { v1LiveV2Staged(f); f.swap(0); f.stage(3); f.swap(0) }
 
@@ -193,7 +197,7 @@ func TestSessionOnFakeKernel(t *testing.T) {
 			setup: func(f *fixture) { v1LiveV2Staged(f); f.k.RefuseNext(errRefused) },
 			op:    swap(session.SwapOptions{}), wantErr: errRefused},
 		{name: "swap refuses while a confirmation is pending",
-			setup: func(f *fixture) { v1LiveV2Staged(f); f.swap(time.Hour) },
+			setup: v2Pending,
 			op:    swap(session.SwapOptions{}), wantErr: session.ErrPending},
 		{name: "swap refuses when production vanished",
 			setup: func(f *fixture) {
@@ -223,7 +227,7 @@ func TestSessionOnFakeKernel(t *testing.T) {
 		{name: "rollback of the first live version refuses",
 			setup: func(f *fixture) { f.stage(1); f.swap(0) }, op: rollback(0), errText: "first version that went live"},
 		{name: "rollback settles a pending confirmation",
-			setup: func(f *fixture) { v1LiveV2Staged(f); f.swap(time.Hour) },
+			setup: v2Pending,
 			op:    rollback(0), prod: 1, staged: 2, from: 2, to: 1,
 			check: func(t *testing.T, f *fixture, _ *session.Result) {
 				if _, ok, err := f.tg.Store.Pending(f.tg.Key()); err != nil || ok {
@@ -231,7 +235,7 @@ func TestSessionOnFakeKernel(t *testing.T) {
 				}
 			}},
 		{name: "revert undoes a pending swap now, with its reason",
-			setup: func(f *fixture) { v1LiveV2Staged(f); f.swap(time.Hour) },
+			setup: v2Pending,
 			op: func(s *session.Session) (*session.Result, error) {
 				return s.Revert(ctx, "health check failed")
 			},
@@ -256,14 +260,13 @@ func TestSessionOnFakeKernel(t *testing.T) {
 			prod: 1, staged: 2},
 		{name: "confirm refuses when the kernel lost the version",
 			setup: func(f *fixture) {
-				v1LiveV2Staged(f)
-				f.swap(time.Hour)
+				v2Pending(f)
 				f.k.Change(func(st *slots.State) { st.Tables = nil })
 			},
 			op:      func(s *session.Session) (*session.Result, error) { _, err := s.Confirm(ctx); return nil, err },
 			wantErr: session.ErrNotLive},
 		{name: "confirm keeps the version",
-			setup: func(f *fixture) { v1LiveV2Staged(f); f.swap(time.Hour) },
+			setup: v2Pending,
 			op: func(s *session.Session) (*session.Result, error) {
 				v, err := s.Confirm(ctx)
 				if err == nil && v != 2 {
@@ -405,7 +408,7 @@ func TestOpenRepairsOnFakeKernel(t *testing.T) {
 			repaired: "recorded version 2 as live", prod: 2, staged: 1,
 			last: history.Activation{From: 1, To: 2, How: "reconcile"}},
 		{name: "the watchdog's revert made while history was busy is recorded",
-			setup:    func(f *fixture) { v1LiveV2Staged(f); f.swap(time.Hour); flipBehindHistory(f) },
+			setup:    func(f *fixture) { v2Pending(f); flipBehindHistory(f) },
 			repaired: "recorded the revert of unconfirmed version 2 to 1", prod: 1, staged: 2,
 			last: history.Activation{From: 2, To: 1, How: "revert"}},
 		{name: "an overdue confirmation is reverted",
@@ -413,7 +416,7 @@ func TestOpenRepairsOnFakeKernel(t *testing.T) {
 			expired: true, prod: 1, staged: 2,
 			last: history.Activation{From: 2, To: 1, How: "revert"}},
 		{name: "a confirmation still in time is left pending",
-			setup: func(f *fixture) { v1LiveV2Staged(f); f.swap(time.Hour) },
+			setup: v2Pending,
 			prod:  2, staged: 1, pendingLeft: true,
 			last: history.Activation{From: 1, To: 2, How: "swap"}},
 		{name: "nothing to repair writes nothing",
