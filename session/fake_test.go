@@ -108,6 +108,12 @@ func v1LiveV2Staged(f *fixture) { f.stage(1); f.swap(0); f.stage(2) }
 // its confirmation.
 func v2Pending(f *fixture) { v1LiveV2Staged(f); f.swap(time.Hour) }
 
+// thenVanished runs setup, then empties the kernel: a reboot or a flush
+// of the whole ruleset.
+func thenVanished(setup func(*fixture)) func(*fixture) {
+	return func(f *fixture) { setup(f); f.k.Change(func(st *slots.State) { st.Tables = nil }) }
+}
+
 // v3LiveV2Staged: 1, then 2, then 3 went live; 2 waits in staging.
 func v3LiveV2Staged(f *fixture) { v1LiveV2Staged(f); f.swap(0); f.stage(3); f.swap(0) }
 
@@ -144,6 +150,17 @@ func TestSessionOnFakeKernel(t *testing.T) {
 	}
 	rollback := func(to uint64) func(*session.Session) (*session.Result, error) {
 		return func(s *session.Session) (*session.Result, error) { return s.Rollback(ctx, to) }
+	}
+	revert := func(s *session.Session) (*session.Result, error) { return s.Revert(ctx, "health check failed") }
+	// confirm confirms, expecting version want to be the one confirmed.
+	confirm := func(want uint64) func(*session.Session) (*session.Result, error) {
+		return func(s *session.Session) (*session.Result, error) {
+			v, err := s.Confirm(ctx)
+			if err == nil && v != want {
+				err = fmt.Errorf("confirmed %d, want %d", v, want)
+			}
+			return nil, err
+		}
 	}
 	cases := []struct {
 		name    string
@@ -200,22 +217,13 @@ func TestSessionOnFakeKernel(t *testing.T) {
 			setup: v2Pending,
 			op:    swap(session.SwapOptions{}), wantErr: session.ErrPending},
 		{name: "swap refuses when production vanished",
-			setup: func(f *fixture) {
-				v1LiveV2Staged(f)
-				f.k.Change(func(st *slots.State) { st.Tables = nil })
-			},
-			op: swap(session.SwapOptions{}), wantErr: slots.ErrVanished, errText: "version 1 is no longer in the kernel"},
+			setup: thenVanished(v1LiveV2Staged),
+			op:    swap(session.SwapOptions{}), wantErr: slots.ErrVanished, errText: "version 1 is no longer in the kernel"},
 		{name: "rollback refuses when production vanished",
-			setup: func(f *fixture) {
-				v1LiveV2Staged(f)
-				f.k.Change(func(st *slots.State) { st.Tables = nil })
-			},
-			op: rollback(0), wantErr: slots.ErrVanished},
+			setup: thenVanished(v1LiveV2Staged),
+			op:    rollback(0), wantErr: slots.ErrVanished},
 		{name: "load refuses when production vanished, before compiling",
-			setup: func(f *fixture) {
-				v1LiveV2Staged(f)
-				f.k.Change(func(st *slots.State) { st.Tables = nil })
-			},
+			setup:   thenVanished(v1LiveV2Staged),
 			op:      loadFile(ctx, "table inet filter {\n}\n"),
 			wantErr: slots.ErrVanished},
 		{name: "rollback flips back to the previous version in staging",
@@ -235,11 +243,7 @@ func TestSessionOnFakeKernel(t *testing.T) {
 				}
 			}},
 		{name: "revert undoes a pending swap now, with its reason",
-			setup: v2Pending,
-			op: func(s *session.Session) (*session.Result, error) {
-				return s.Revert(ctx, "health check failed")
-			},
-			prod: 1, staged: 2, from: 2, to: 1,
+			setup: v2Pending, op: revert, prod: 1, staged: 2, from: 2, to: 1,
 			check: func(t *testing.T, f *fixture, _ *session.Result) {
 				if a := f.lastActivation(); a.How != "revert" || a.Note != "health check failed" {
 					t.Errorf("recorded %+v, want a revert with the reason", a)
@@ -249,32 +253,17 @@ func TestSessionOnFakeKernel(t *testing.T) {
 				}
 			}},
 		{name: "revert with nothing pending changes nothing",
-			setup: v1LiveV2Staged,
-			op: func(s *session.Session) (*session.Result, error) {
-				res, err := s.Revert(ctx, "health check failed")
-				if err == nil && res != nil {
-					err = fmt.Errorf("reverted %+v with nothing pending", res)
+			setup: v1LiveV2Staged, op: revert, prod: 1, staged: 2,
+			check: func(t *testing.T, _ *fixture, res *session.Result) {
+				if res != nil {
+					t.Errorf("reverted %+v with nothing pending", res)
 				}
-				return nil, err
-			},
-			prod: 1, staged: 2},
+			}},
 		{name: "confirm refuses when the kernel lost the version",
-			setup: func(f *fixture) {
-				v2Pending(f)
-				f.k.Change(func(st *slots.State) { st.Tables = nil })
-			},
-			op:      func(s *session.Session) (*session.Result, error) { _, err := s.Confirm(ctx); return nil, err },
-			wantErr: session.ErrNotLive},
+			setup: thenVanished(v2Pending),
+			op:    confirm(2), wantErr: session.ErrNotLive},
 		{name: "confirm keeps the version",
-			setup: v2Pending,
-			op: func(s *session.Session) (*session.Result, error) {
-				v, err := s.Confirm(ctx)
-				if err == nil && v != 2 {
-					err = fmt.Errorf("confirmed %d, want 2", v)
-				}
-				return nil, err
-			},
-			prod: 2, staged: 1},
+			setup: v2Pending, op: confirm(2), prod: 2, staged: 1},
 		{name: "open refuses tables another history owns",
 			setup: func(f *fixture) {
 				v1LiveV2Staged(f)
