@@ -184,7 +184,7 @@ wait:
 				return rerr
 			}
 		} else if kernelDone {
-			w.logf("ERROR: cannot find history %s (%v): the revert is not recorded; the next fwslot command with the right --db records it", w.DB, serr)
+			w.logf("ERROR: cannot find history %s (%v): the revert is not recorded until a command opens this target's history", w.DB, serr)
 			return fmt.Errorf("history %s: %w", w.DB, serr)
 		}
 		if !kernelDone {
