@@ -37,7 +37,7 @@ func advice(err error) string {
 	case errors.Is(err, slots.ErrNoNamespace):
 		return "see `ip netns list`"
 	case errors.Is(err, session.ErrNotEmpty):
-		return "to change versions, use `fwslot rollback`"
+		return "to change versions, use `fwslot swap` or `fwslot rollback`"
 	case errors.Is(err, commit.ErrPending):
 		return "run `fwslot confirm` or let it revert first"
 	case errors.Is(err, commit.ErrTakeover):

@@ -43,7 +43,7 @@ func TestAdviceIsTheCommandLines(t *testing.T) {
 		{"no such namespace", fmt.Errorf("%w: %q", slots.ErrNoNamespace, "lab"), "see `ip netns list`"},
 		{"too many rules", fmt.Errorf("r.nft: %w", &slots.LimitError{Kind: "rules", Count: 2_000_000, Limit: 1_000_000}), "split it or check the generator that wrote it"},
 		{"reserved name", fmt.Errorf("table inet filter: chain name %q: %w", "fwslot_a", slots.ErrReserved), "rename it"},
-		{"restore over live slots", fmt.Errorf("%w (version 2 is live)", session.ErrNotEmpty), "to change versions, use `fwslot rollback`"},
+		{"restore over live slots", fmt.Errorf("%w (version 2 is live)", session.ErrNotEmpty), "to change versions, use `fwslot swap` or `fwslot rollback`"},
 		{"commit while pending", fmt.Errorf("%w: version 3 reverts to 2 unless confirmed", commit.ErrPending), "run `fwslot confirm` or let it revert first"},
 		{"commit before the takeover swap", commit.ErrTakeover, "run `fwslot swap` first"},
 		{"plain failure", errors.New("disk full"), ""},
