@@ -50,6 +50,7 @@ type LateTakeoverError struct {
 	Managed []string // the tables fwslot manages
 }
 
+// Error names the table and the tables fwslot manages.
 func (e *LateTakeoverError) Error() string {
 	return fmt.Sprintf("table %s exists and fwslot does not manage it, while fwslot already manages %s; fwslot takes over existing tables only on its first load", e.Table, strings.Join(e.Managed, ", "))
 }

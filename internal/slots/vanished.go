@@ -17,6 +17,7 @@ type FlushedError struct {
 	Table string // "inet filter"
 }
 
+// Error names the flushed table.
 func (e *FlushedError) Error() string {
 	return fmt.Sprintf("%v: table %s holds fwslot's chains without their rules (flushed by hand), so only its base chains' policies apply", ErrVanished, e.Table)
 }
