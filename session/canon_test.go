@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/fwslot/fwslot/history"
@@ -15,13 +14,8 @@ import (
 // to what rulediff makes of the file, for a first version and for one
 // stored over it; the history's blobs stay consistent.
 func TestLoadKeepsCanonical(t *testing.T) {
-	ns := testnet.Namespace(t, "fwslot-canon")
-	s, err := history.Open(filepath.Join(t.TempDir(), "fwslot.db"), history.Options{Canonical: rulediff.CanonicalSource})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	tg := &Target{NetNS: ns, Store: s}
+	tg := targetWith(t, testnet.Namespace(t, "fwslot-canon"), history.Options{Canonical: rulediff.CanonicalSource})
+	s := tg.Store
 	ctx := context.Background()
 	for _, tt := range []struct{ name, body string }{
 		{"ssh.nft", onlySSH},

@@ -18,8 +18,7 @@ import (
 // records the kernel state and prunes in a second one. Each step also
 // checks that what the single commit wrote is all there.
 func TestCommitsPerCommand(t *testing.T) {
-	ns := testnet.Namespace(t, "fwslot-commits")
-	tg := newTarget(t, ns)
+	ns, tg := nsTarget(t, "fwslot-commits")
 	v1 := writeRuleset(t, "ssh.nft", onlySSH)
 	v2 := writeRuleset(t, "web.nft", onlyWeb)
 	ctx := context.Background()
@@ -57,7 +56,7 @@ func TestCommitsPerCommand(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			c, err := tg.Slots().Dial()
+			c, err := tg.kernelTarget().Dial()
 			if err != nil {
 				return err
 			}

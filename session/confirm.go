@@ -91,7 +91,7 @@ func (s *Session) revert(ctx context.Context, seq uint64, reason string) (*Resul
 	}
 	switch prod := s.status.Production; {
 	case prod == nil:
-		note := fmt.Sprintf("%s; the kernel had lost the slots (reboot or flush): `fwslot restore` rebuilds version %d", reason, p.From)
+		note := fmt.Sprintf("%s; the kernel had lost the slots (reboot or flush); a restore brings back version %d", reason, p.From)
 		return nil, s.store().SetResult(s.key(), seq, "reverted", note)
 	case prod.Version != p.To:
 		note := fmt.Sprintf("%s; the kernel ran version %d instead (changed behind fwslot's back)", reason, prod.Version)

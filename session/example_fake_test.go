@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/session"
 	"github.com/fwslot/fwslot/session/sessiontest"
 )
@@ -29,7 +28,7 @@ func Example() {
 	target := &session.Target{NetNS: "lab", Connect: kernel.Connect}
 
 	// The lockout guard refuses any version whose input policy is drop.
-	guard := session.Guard{Live: func(ctx context.Context, version uint64, rs *slots.Ruleset) error {
+	guard := session.Guard{Live: func(ctx context.Context, version uint64, rs *session.Ruleset) error {
 		if spec := rs.Tables[0].Chains[0].Base; spec.Policy == 0 { // NF_DROP
 			return fmt.Errorf("version %d would drop your ssh session", version)
 		}

@@ -6,7 +6,6 @@ import (
 	"log"
 	"strings"
 
-	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/probe"
 	"github.com/fwslot/fwslot/session"
 )
@@ -34,7 +33,7 @@ func Example_lab() {
 	// then writes the staging slot; production is untouched either way.
 	loaded, err := s.Load(ctx, "/etc/fwslot/ruleset.nft", session.LoadOptions{
 		Message: "open ssh for the office",
-		Check: func(ctx context.Context, file string, rs *slots.Ruleset) error {
+		Check: func(ctx context.Context, file string, rs *session.Ruleset) error {
 			rep, err := probe.Run(ctx, probe.Topology{}, probe.RulesetLoader(rs), probes, nil, probe.Options{})
 			if err != nil {
 				return err

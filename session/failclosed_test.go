@@ -8,14 +8,11 @@ import (
 	"github.com/fwslot/fwslot/internal/testnet"
 )
 
-const dropAllBut22 = `table inet filter {
-	chain input {
-		type filter hook input priority 0; policy drop;
-		iif lo accept
-		tcp dport 22 accept
-	}
-}
-`
+// dropAllBut22 is onlySSH without connection tracking and resets: the
+// base chain's policy alone drops what port 22 does not accept.
+var dropAllBut22 = strings.NewReplacer(
+	"\t\tct state established,related accept\n", "",
+	"\t\tmeta l4proto tcp reject with tcp reset\n", "").Replace(onlySSH)
 
 // A base chain flushed by hand must fail closed exactly as under plain
 // nft: the user's policy sits on the base chain itself, so an empty chain

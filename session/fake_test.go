@@ -104,6 +104,16 @@ func (f *fixture) lastActivation() history.Activation {
 // v1LiveV2Staged: version 1 live, version 2 staged.
 func v1LiveV2Staged(f *fixture) { f.stage(1); f.swap(0); f.stage(2) }
 
+// v2Pending: version 1 was live, version 2 went live waiting an hour for
+// its confirmation.
+func v2Pending(f *fixture) { v1LiveV2Staged(f); f.swap(time.Hour) }
+
+// thenVanished runs setup, then empties the kernel: a reboot or a flush
+// of the whole ruleset.
+func thenVanished(setup func(*fixture)) func(*fixture) {
+	return func(f *fixture) { setup(f); f.k.Change(func(st *slots.State) { st.Tables = nil }) }
+}
+
 // v3LiveV2Staged: 1, then 2, then 3 went live; 2 waits in staging.
 func v3LiveV2Staged(f *fixture) { v1LiveV2Staged(f); f.swap(0); f.stage(3); f.swap(0) }
 
@@ -140,6 +150,17 @@ func TestSessionOnFakeKernel(t *testing.T) {
 	}
 	rollback := func(to uint64) func(*session.Session) (*session.Result, error) {
 		return func(s *session.Session) (*session.Result, error) { return s.Rollback(ctx, to) }
+	}
+	revert := func(s *session.Session) (*session.Result, error) { return s.Revert(ctx, "health check failed") }
+	// confirm confirms, expecting version want to be the one confirmed.
+	confirm := func(want uint64) func(*session.Session) (*session.Result, error) {
+		return func(s *session.Session) (*session.Result, error) {
+			v, err := s.Confirm(ctx)
+			if err == nil && v != want {
+				err = fmt.Errorf("confirmed %d, want %d", v, want)
+			}
+			return nil, err
+		}
 	}
 	cases := []struct {
 		name    string
@@ -189,34 +210,21 @@ func TestSessionOnFakeKernel(t *testing.T) {
 				f.k.Change(func(st *slots.State) { st.Gen = nfnl.NextGen(st.Gen) }) // a foreign change elsewhere
 			},
 			op: swap(session.SwapOptions{}), wantErr: sessiontest.ErrNotModelled},
+		{name: "a swap the kernel refuses changes neither kernel nor history",
+			setup: func(f *fixture) { v1LiveV2Staged(f); f.k.RefuseNext(errRefused) },
+			op:    swap(session.SwapOptions{}), wantErr: errRefused},
 		{name: "swap refuses while a confirmation is pending",
-			setup: func(f *fixture) { v1LiveV2Staged(f); f.swap(time.Hour) },
+			setup: v2Pending,
 			op:    swap(session.SwapOptions{}), wantErr: session.ErrPending},
 		{name: "swap refuses when production vanished",
-			setup: func(f *fixture) {
-				v1LiveV2Staged(f)
-				f.k.Change(func(st *slots.State) { st.Tables = nil })
-			},
-			op: swap(session.SwapOptions{}), wantErr: slots.ErrVanished, errText: "version 1 is no longer in the kernel"},
+			setup: thenVanished(v1LiveV2Staged),
+			op:    swap(session.SwapOptions{}), wantErr: slots.ErrVanished, errText: "version 1 is no longer in the kernel"},
 		{name: "rollback refuses when production vanished",
-			setup: func(f *fixture) {
-				v1LiveV2Staged(f)
-				f.k.Change(func(st *slots.State) { st.Tables = nil })
-			},
-			op: rollback(0), wantErr: slots.ErrVanished},
+			setup: thenVanished(v1LiveV2Staged),
+			op:    rollback(0), wantErr: slots.ErrVanished},
 		{name: "load refuses when production vanished, before compiling",
-			setup: func(f *fixture) {
-				v1LiveV2Staged(f)
-				f.k.Change(func(st *slots.State) { st.Tables = nil })
-			},
-			op: func(s *session.Session) (*session.Result, error) {
-				file := filepath.Join(f0(s), "ruleset.nft")
-				if err := os.WriteFile(file, []byte("table inet filter {\n}\n"), 0o600); err != nil {
-					return nil, err
-				}
-				_, err := s.Load(ctx, file, session.LoadOptions{})
-				return nil, err
-			},
+			setup:   thenVanished(v1LiveV2Staged),
+			op:      loadFile(ctx, "table inet filter {\n}\n"),
 			wantErr: slots.ErrVanished},
 		{name: "rollback flips back to the previous version in staging",
 			setup: v3LiveV2Staged, op: rollback(0), prod: 2, staged: 3, from: 3, to: 2},
@@ -227,7 +235,7 @@ func TestSessionOnFakeKernel(t *testing.T) {
 		{name: "rollback of the first live version refuses",
 			setup: func(f *fixture) { f.stage(1); f.swap(0) }, op: rollback(0), errText: "first version that went live"},
 		{name: "rollback settles a pending confirmation",
-			setup: func(f *fixture) { v1LiveV2Staged(f); f.swap(time.Hour) },
+			setup: v2Pending,
 			op:    rollback(0), prod: 1, staged: 2, from: 2, to: 1,
 			check: func(t *testing.T, f *fixture, _ *session.Result) {
 				if _, ok, err := f.tg.Store.Pending(f.tg.Key()); err != nil || ok {
@@ -235,11 +243,7 @@ func TestSessionOnFakeKernel(t *testing.T) {
 				}
 			}},
 		{name: "revert undoes a pending swap now, with its reason",
-			setup: func(f *fixture) { v1LiveV2Staged(f); f.swap(time.Hour) },
-			op: func(s *session.Session) (*session.Result, error) {
-				return s.Revert(ctx, "health check failed")
-			},
-			prod: 1, staged: 2, from: 2, to: 1,
+			setup: v2Pending, op: revert, prod: 1, staged: 2, from: 2, to: 1,
 			check: func(t *testing.T, f *fixture, _ *session.Result) {
 				if a := f.lastActivation(); a.How != "revert" || a.Note != "health check failed" {
 					t.Errorf("recorded %+v, want a revert with the reason", a)
@@ -249,39 +253,55 @@ func TestSessionOnFakeKernel(t *testing.T) {
 				}
 			}},
 		{name: "revert with nothing pending changes nothing",
-			setup: v1LiveV2Staged,
-			op: func(s *session.Session) (*session.Result, error) {
-				res, err := s.Revert(ctx, "health check failed")
-				if err == nil && res != nil {
-					err = fmt.Errorf("reverted %+v with nothing pending", res)
+			setup: v1LiveV2Staged, op: revert, prod: 1, staged: 2,
+			check: func(t *testing.T, _ *fixture, res *session.Result) {
+				if res != nil {
+					t.Errorf("reverted %+v with nothing pending", res)
 				}
-				return nil, err
-			},
-			prod: 1, staged: 2},
+			}},
 		{name: "confirm refuses when the kernel lost the version",
-			setup: func(f *fixture) {
-				v1LiveV2Staged(f)
-				f.swap(time.Hour)
-				f.k.Change(func(st *slots.State) { st.Tables = nil })
-			},
-			op:      func(s *session.Session) (*session.Result, error) { _, err := s.Confirm(ctx); return nil, err },
-			wantErr: session.ErrNotLive},
+			setup: thenVanished(v2Pending),
+			op:    confirm(2), wantErr: session.ErrNotLive},
 		{name: "confirm keeps the version",
-			setup: func(f *fixture) { v1LiveV2Staged(f); f.swap(time.Hour) },
-			op: func(s *session.Session) (*session.Result, error) {
-				v, err := s.Confirm(ctx)
-				if err == nil && v != 2 {
-					err = fmt.Errorf("confirmed %d, want 2", v)
-				}
-				return nil, err
-			},
-			prod: 2, staged: 1},
+			setup: v2Pending, op: confirm(2), prod: 2, staged: 1},
 		{name: "open refuses tables another history owns",
 			setup: func(f *fixture) {
 				v1LiveV2Staged(f)
 				f.k.Change(func(st *slots.State) { st.Tables[0].Owner = "someone-else" })
 			},
 			op: swap(session.SwapOptions{}), wantErr: slots.ErrNotOwner},
+		{name: "open refuses tables tagged by two histories",
+			setup: func(f *fixture) {
+				v1LiveV2Staged(f)
+				f.k.Change(func(st *slots.State) {
+					other := *st.Tables[0]
+					other.Name, other.Owner = "other", "someone-else"
+					st.Tables = append(st.Tables, &other)
+				})
+			},
+			op: swap(session.SwapOptions{}), wantErr: slots.ErrTwoOwners, errText: "table inet other"},
+		{name: "load refuses a table flushed by hand",
+			setup: func(f *fixture) {
+				v1LiveV2Staged(f)
+				f.k.Change(func(st *slots.State) {
+					st.Tables = append(st.Tables, &slots.TableState{Family: nfnl.FamilyInet, Name: "other", Flushed: true})
+				})
+			},
+			op:      loadFile(ctx, "table inet other {\n}\n"),
+			wantErr: slots.ErrVanished, errText: "table inet other holds fwslot's chains without their rules"},
+		{name: "load takes over existing tables only on the first load",
+			setup: func(f *fixture) {
+				v1LiveV2Staged(f)
+				f.k.Change(func(st *slots.State) {
+					st.Tables = append(st.Tables, &slots.TableState{Family: nfnl.FamilyInet, Name: "other", Legacy: []string{"input"}})
+				})
+			},
+			op:      loadFile(ctx, "table inet other {\n}\n"),
+			wantErr: &slots.LateTakeoverError{}, errText: "table inet other exists and fwslot does not manage it, while fwslot already manages inet filter"},
+		{name: "restore refuses a kernel that runs a version",
+			setup:   v1LiveV2Staged,
+			op:      func(s *session.Session) (*session.Result, error) { return s.Restore(ctx, session.RestoreOptions{}) },
+			wantErr: session.ErrNotEmpty, errText: "version 1 is live"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -293,8 +313,14 @@ func TestSessionOnFakeKernel(t *testing.T) {
 			var res *session.Result
 			err := f.do(func(s *session.Session) (err error) { res, err = c.op(s); return })
 			if c.wantErr != nil || c.errText != "" {
-				if err == nil || (c.wantErr != nil && !errors.Is(err, c.wantErr)) || !strings.Contains(err.Error(), c.errText) {
+				if err == nil || (c.wantErr != nil && !isErr(err, c.wantErr)) || !strings.Contains(err.Error(), c.errText) {
 					t.Fatalf("got %v, want %v containing %q", err, c.wantErr, c.errText)
+				}
+				// What to do about it is the command line's to say.
+				for _, a := range []string{"`fwslot", "--", "nft delete", "rename it", "remove ", "use rollback", "run "} {
+					if strings.Contains(err.Error(), a) {
+						t.Errorf("library error %q gives advice (%q)", err, a)
+					}
 				}
 				if after := f.k.State(); !reflect.DeepEqual(before, after) {
 					t.Errorf("a refusal changed the kernel:\nbefore %+v\nafter  %+v", before.Tables, after.Tables)
@@ -326,6 +352,30 @@ func TestSessionOnFakeKernel(t *testing.T) {
 	}
 }
 
+// errRefused is a commit the fake kernel refuses.
+var errRefused = errors.New("kernel refused the batch")
+
+// isErr is errors.Is, or errors.As for a typed error given as a pointer
+// to its zero value.
+func isErr(err, want error) bool {
+	if late, ok := want.(*slots.LateTakeoverError); ok {
+		return errors.As(err, &late)
+	}
+	return errors.Is(err, want)
+}
+
+// loadFile returns an operation that loads a file holding body.
+func loadFile(ctx context.Context, body string) func(*session.Session) (*session.Result, error) {
+	return func(s *session.Session) (*session.Result, error) {
+		file := filepath.Join(f0(s), "ruleset.nft")
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			return nil, err
+		}
+		_, err := s.Load(ctx, file, session.LoadOptions{})
+		return nil, err
+	}
+}
+
 // f0 returns a directory for a test file next to the session's history.
 func f0(s *session.Session) string { return filepath.Dir(s.Target().Store.Path()) }
 
@@ -347,7 +397,7 @@ func TestOpenRepairsOnFakeKernel(t *testing.T) {
 			repaired: "recorded version 2 as live", prod: 2, staged: 1,
 			last: history.Activation{From: 1, To: 2, How: "reconcile"}},
 		{name: "the watchdog's revert made while history was busy is recorded",
-			setup:    func(f *fixture) { v1LiveV2Staged(f); f.swap(time.Hour); flipBehindHistory(f) },
+			setup:    func(f *fixture) { v2Pending(f); flipBehindHistory(f) },
 			repaired: "recorded the revert of unconfirmed version 2 to 1", prod: 1, staged: 2,
 			last: history.Activation{From: 2, To: 1, How: "revert"}},
 		{name: "an overdue confirmation is reverted",
@@ -355,7 +405,7 @@ func TestOpenRepairsOnFakeKernel(t *testing.T) {
 			expired: true, prod: 1, staged: 2,
 			last: history.Activation{From: 2, To: 1, How: "revert"}},
 		{name: "a confirmation still in time is left pending",
-			setup: func(f *fixture) { v1LiveV2Staged(f); f.swap(time.Hour) },
+			setup: v2Pending,
 			prod:  2, staged: 1, pendingLeft: true,
 			last: history.Activation{From: 1, To: 2, How: "swap"}},
 		{name: "nothing to repair writes nothing",

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -9,18 +10,57 @@ import (
 	"time"
 
 	"github.com/fwslot/fwslot/history"
+	"github.com/fwslot/fwslot/internal/kerneltest"
+	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/internal/testnet"
 )
 
 // newTarget returns a fwslot target on ns with a fresh history file.
-func newTarget(t *testing.T, ns string) *Target {
+func newTarget(t *testing.T, ns string) *Target { return targetWith(t, ns, history.Options{}) }
+
+// targetWith is newTarget with its history opened with opts.
+func targetWith(t *testing.T, ns string, opts history.Options) *Target {
 	t.Helper()
-	s, err := history.Open(filepath.Join(t.TempDir(), "fwslot.db"), history.Options{})
+	s, err := history.Open(filepath.Join(t.TempDir(), "fwslot.db"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return &Target{NetNS: ns, Store: s}
+}
+
+// compileFor compiles file for the interfaces of ns, as a load on ns
+// would.
+func compileFor(t *testing.T, ns, file string) *slots.Ruleset {
+	t.Helper()
+	ifs, err := slots.Interfaces(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := slots.Compile(context.Background(), file, ifs)
+	if err != nil {
+		t.Fatalf("compile %s: %v", file, err)
+	}
+	return rs
+}
+
+// nsTarget makes a namespace named prefix* and a target on it with a
+// fresh history file.
+func nsTarget(t *testing.T, prefix string) (ns string, tg *Target) {
+	t.Helper()
+	ns = testnet.Namespace(t, prefix)
+	return ns, newTarget(t, ns)
+}
+
+// sshLiveWebStaged makes a target in a new namespace (named prefix*)
+// with onlySSH live (version 1) and onlyWeb staged (version 2).
+func sshLiveWebStaged(t *testing.T, prefix string) (ns string, tg *Target) {
+	t.Helper()
+	ns, tg = nsTarget(t, prefix)
+	load(t, tg, writeRuleset(t, "ssh.nft", onlySSH))
+	mustSwap(t, tg)
+	load(t, tg, writeRuleset(t, "web.nft", onlyWeb))
+	return ns, tg
 }
 
 // confirmOnce confirms in a session of its own, as `fwslot confirm` does.
@@ -40,7 +80,7 @@ func restoreOnce(ctx context.Context, tg *Target) (*Result, error) {
 		return nil, err
 	}
 	defer s.Close()
-	return s.Restore(ctx)
+	return s.Restore(ctx, RestoreOptions{})
 }
 
 // identity returns the identity and path of tg's history, as the kernel
@@ -99,11 +139,7 @@ func servingPair(t *testing.T) (target, peer string) {
 // live and web swapped in, waiting an hour for confirmation.
 func pendingWeb(t *testing.T, prefix string) (ns string, tg *Target, p *Result) {
 	t.Helper()
-	ns = testnet.Namespace(t, prefix)
-	tg = newTarget(t, ns)
-	load(t, tg, writeRuleset(t, "ssh.nft", onlySSH))
-	mustSwap(t, tg)
-	load(t, tg, writeRuleset(t, "web.nft", onlyWeb))
+	ns, tg = sshLiveWebStaged(t, prefix)
 	p, err := tg.Swap(context.Background(), SwapOptions{Confirm: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -150,5 +186,42 @@ func contains(t *testing.T, s, sub string) {
 	t.Helper()
 	if !strings.Contains(s, sub) {
 		t.Fatalf("want %q in:\n%s", sub, s)
+	}
+}
+
+// kernelNow is what a refused operation must leave as it was: the
+// target's ruleset as nft lists it (handles included) and production.
+type kernelNow struct {
+	ns      string
+	ruleset string
+	prod    []byte
+}
+
+// readKernel reads the kernel of ns as it is now.
+func readKernel(t *testing.T, ns string) kernelNow {
+	t.Helper()
+	return kernelNow{ns: ns, ruleset: nftList(t, ns, "-a", "list", "ruleset"), prod: kerneltest.Production(t, ns)}
+}
+
+// unchanged fails the test when the kernel is no longer as k read it;
+// what names the operation that must not have changed it.
+func (k kernelNow) unchanged(t *testing.T, what string) {
+	t.Helper()
+	if !bytes.Equal(kerneltest.Production(t, k.ns), k.prod) {
+		t.Fatalf("%s changed production", what)
+	}
+	if after := nftList(t, k.ns, "-a", "list", "ruleset"); after != k.ruleset {
+		t.Fatalf("%s changed the kernel:\n--- before\n%s\n--- after\n%s", what, k.ruleset, after)
+	}
+}
+
+// mustRefuseStaging loads file, which the kernel must refuse while
+// staging it (what names what it must not take), leaving production
+// untouched.
+func mustRefuseStaging(t *testing.T, tg *Target, file, what string) {
+	t.Helper()
+	_, err := tg.Load(context.Background(), file, LoadOptions{})
+	if err == nil || !strings.Contains(err.Error(), "production untouched") {
+		t.Fatalf("the kernel took %s, or the load failed before staging: %v", what, err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/fwslot/fwslot/history"
@@ -138,7 +137,7 @@ func (s *Session) Load(ctx context.Context, file string, opts LoadOptions) (*Loa
 	for _, tab := range rs.Tables {
 		if ts := st.Table(tab.Family, tab.Name); ts != nil && !ts.Managed {
 			if ts.Flushed {
-				return nil, fmt.Errorf("%w: table %s holds fwslot's chains without their rules (flushed by hand), so only its base chains' policies apply; run `fwslot restore` to rebuild it from history, or `nft delete table %s` to start over", slots.ErrVanished, ts.Key(), ts.Key())
+				return nil, &slots.FlushedError{Table: ts.Key()}
 			}
 			adopt = append(adopt, ts)
 		}
@@ -147,7 +146,7 @@ func (s *Session) Load(ctx context.Context, file string, opts LoadOptions) (*Loa
 		return nil, err
 	}
 	if len(adopt) > 0 && len(st.Managed()) > 0 {
-		return nil, fmt.Errorf("table %s exists and fwslot does not manage it, while fwslot already manages %s; fwslot takes over existing tables only on its first load: remove the table (nft delete table %s) or leave it out of the file", adopt[0].Key(), strings.Join(status.Tables, ", "), adopt[0].Key())
+		return nil, &slots.LateTakeoverError{Table: adopt[0].Key(), Managed: status.Tables}
 	}
 
 	genBefore := st.Gen // the batch carries it: it commits only at this generation
@@ -378,7 +377,7 @@ func (s *Session) addVersions(vs []toWrite, timer slots.Timer) error {
 				return err
 			}
 			if got.Number != w.v.Number {
-				return fmt.Errorf("history numbered the new version %d, expected %d; another writer? run `fwslot status`", got.Number, w.v.Number)
+				return fmt.Errorf("history numbered the new version %d, expected %d (another writer?)", got.Number, w.v.Number)
 			}
 		}
 		return nil

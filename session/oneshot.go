@@ -30,11 +30,6 @@ func (t *Target) Rollback(ctx context.Context, to uint64) (*Result, error) {
 	return res, err
 }
 
-// StageVersion is Open, then Session.StageVersion.
-func (t *Target) StageVersion(ctx context.Context, version uint64) error {
-	return t.once(ctx, Options{}, func(s *Session) error { return s.StageVersion(ctx, version) })
-}
-
 // Status is a read-only Open, then Session.Status: it neither reconciles
 // nor reverts anything.
 func (t *Target) Status(ctx context.Context) (*Status, error) {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/fwslot/fwslot/internal/kerneltest"
 	"github.com/fwslot/fwslot/internal/nfnl"
-	"github.com/fwslot/fwslot/internal/testnet"
 )
 
 // A swap, a rollback and a load read each kernel object once: one connection, and
@@ -14,17 +13,9 @@ import (
 // chains and fwslot's own rules), nothing twice. With the one history
 // commit TestCommitsPerCommand holds them to, this is issue 10's budget.
 func TestSwapReadsTheKernelOnce(t *testing.T) {
-	ns := testnet.Namespace(t, "fwslot-reads")
-	tg := newTarget(t, ns)
+	ns, tg := sshLiveWebStaged(t, "fwslot-reads")
 	ctx := context.Background()
-	for _, f := range []string{writeRuleset(t, "ssh.nft", onlySSH), writeRuleset(t, "web.nft", onlyWeb)} {
-		if _, err := tg.Load(ctx, f, LoadOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tg.Swap(ctx, SwapOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	mustSwap(t, tg)
 	cases := []struct {
 		name string
 		run  func() error

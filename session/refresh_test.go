@@ -11,7 +11,6 @@ import (
 	"github.com/fwslot/fwslot/internal/names"
 	"github.com/fwslot/fwslot/internal/nfnl"
 	"github.com/fwslot/fwslot/internal/slots"
-	"github.com/fwslot/fwslot/internal/testnet"
 )
 
 // refreshRuleset is a table with a big hash set (n elements; the seed
@@ -69,9 +68,7 @@ func liveCanon(t *testing.T, ns string) *slots.Canon {
 // the compiled v3 and v3 staged in full in another namespace. A v4 that
 // also changes a rule is staged in full.
 func TestRefreshEqualsFullStage(t *testing.T) {
-	ns := testnet.Namespace(t, "fwslot-refresh")
-	tg := newTarget(t, ns)
-	ctx := context.Background()
+	ns, tg := nsTarget(t, "fwslot-refresh")
 	for i, other := range []string{"counter", "counter accept"} {
 		res := load(t, tg, writeRuleset(t, fmt.Sprintf("v%d.nft", i+1), refreshRuleset(0+i, other, 3000, "")))
 		if res.Refreshed {
@@ -87,14 +84,7 @@ func TestRefreshEqualsFullStage(t *testing.T) {
 	mustSwap(t, tg)
 	got := liveCanon(t, ns)
 
-	ifs, err := slots.Interfaces(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := slots.Compile(ctx, v3, ifs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := compileFor(t, ns, v3)
 	if rs.FastLists() != 1 {
 		t.Fatalf("v3's big list went the fast way %d times, want 1", rs.FastLists())
 	}
@@ -105,8 +95,7 @@ func TestRefreshEqualsFullStage(t *testing.T) {
 	if d := want.Diff(got); len(d) > 0 || !reflect.DeepEqual(want, got) {
 		t.Fatalf("refreshed slot differs from the compiled v3: %s", strings.Join(d, "; "))
 	}
-	fullNS := testnet.Namespace(t, "fwslot-refull")
-	full := newTarget(t, fullNS)
+	fullNS, full := nsTarget(t, "fwslot-refull")
 	if r := load(t, full, v3); r.Refreshed {
 		t.Fatal("a first load refreshed")
 	}
@@ -134,15 +123,13 @@ func TestRefreshEqualsFullStage(t *testing.T) {
 // added elements overflow the set's size) fails the load and leaves the
 // kernel, production included, exactly as it was.
 func TestRefreshRefusedLeavesProduction(t *testing.T) {
-	ns := testnet.Namespace(t, "fwslot-refresh-bad")
-	tg := newTarget(t, ns)
+	ns, tg := nsTarget(t, "fwslot-refresh-bad")
 	ctx := context.Background()
 	for i, other := range []string{"counter", "counter accept"} {
 		load(t, tg, writeRuleset(t, fmt.Sprintf("v%d.nft", i+1), refreshRuleset(0, other, 2990, "size 3000;")))
 		mustSwap(t, tg)
 	}
-	beforeProd := kerneltest.Production(t, ns)
-	before := nftList(t, ns, "-a", "list", "ruleset")
+	before := readKernel(t, ns)
 	bad := writeRuleset(t, "bad.nft", refreshRuleset(0, "counter", 3010, "size 3000;"))
 
 	// The bad version is a refresh of the staged v1: the check of the
@@ -151,14 +138,7 @@ func TestRefreshRefusedLeavesProduction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ifs, err := slots.Interfaces(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := slots.Compile(ctx, bad, ifs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := compileFor(t, ns, bad)
 	slot := s.status.Active().Other()
 	old, err := s.refreshable(s.st, s.status, slot, rs)
 	if err != nil || old == nil {
@@ -170,16 +150,8 @@ func TestRefreshRefusedLeavesProduction(t *testing.T) {
 	}
 	s.Close()
 
-	_, err = tg.Load(ctx, bad, LoadOptions{})
-	if err == nil || !strings.Contains(err.Error(), "production untouched") {
-		t.Fatalf("the kernel took 3010 elements into a set of size 3000, or the load failed before staging: %v", err)
-	}
-	if after := nftList(t, ns, "-a", "list", "ruleset"); after != before {
-		t.Fatalf("refused refresh changed the kernel:\n--- before\n%s\n--- after\n%s", before, after)
-	}
-	if !reflect.DeepEqual(kerneltest.Production(t, ns), beforeProd) {
-		t.Fatal("refused refresh changed production")
-	}
+	mustRefuseStaging(t, tg, bad, "3010 elements into a set of size 3000")
+	before.unchanged(t, "refused refresh")
 }
 
 // bigList returns n IPv4 addresses as an element list body.
@@ -199,36 +171,21 @@ func bigList(n, seed int) string {
 // set's size): the load fails and the kernel, production included, is
 // exactly as before.
 func TestFastElementsRefusedLeavesProduction(t *testing.T) {
-	ns := testnet.Namespace(t, "fwslot-fast-bad")
-	tg := newTarget(t, ns)
-	ctx := context.Background()
+	ns, tg := nsTarget(t, "fwslot-fast-bad")
 	body := func(seed int, size string) string {
 		return "table inet t {\n\tset big { type ipv4_addr;" + size + " elements = {\n" + bigList(1500, seed) + "\n\t} }\n" +
 			"\tchain input { type filter hook input priority 0; policy accept; ip saddr @big drop; }\n}\n"
 	}
 	load(t, tg, writeRuleset(t, "good.nft", body(1, "")))
 	mustSwap(t, tg)
-	before := nftList(t, ns, "-a", "list", "ruleset")
-	beforeProd := kerneltest.Production(t, ns)
-	if !strings.Contains(before, "10.1.5.219") {
+	before := readKernel(t, ns)
+	if !strings.Contains(before.ruleset, "10.1.5.219") {
 		t.Fatal("the good version's elements are not live")
 	}
 	bad := writeRuleset(t, "bad.nft", body(2, " size 1000;"))
-	ifs, err := slots.Interfaces(ns)
-	if err != nil {
-		t.Fatal(err)
+	if rs := compileFor(t, ns, bad); rs.FastLists() != 1 {
+		t.Fatal("the bad version does not go the fast way")
 	}
-	if rs, err := slots.Compile(ctx, bad, ifs); err != nil || rs.FastLists() != 1 {
-		t.Fatalf("the bad version does not go the fast way: %v", err)
-	}
-	_, err = tg.Load(ctx, bad, LoadOptions{})
-	if err == nil || !strings.Contains(err.Error(), "production untouched") {
-		t.Fatalf("the kernel took 1500 elements into a set of size 1000, or the load failed before staging: %v", err)
-	}
-	if after := nftList(t, ns, "-a", "list", "ruleset"); after != before {
-		t.Fatalf("refused load changed the kernel:\n--- before\n%s\n--- after\n%s", before, after)
-	}
-	if !reflect.DeepEqual(kerneltest.Production(t, ns), beforeProd) {
-		t.Fatal("refused load changed production")
-	}
+	mustRefuseStaging(t, tg, bad, "1500 elements into a set of size 1000")
+	before.unchanged(t, "refused load")
 }

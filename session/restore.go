@@ -17,15 +17,7 @@ import (
 // ErrNotEmpty means restore found fwslot tables in the kernel already.
 var ErrNotEmpty = errors.New("the kernel already holds fwslot's tables")
 
-// Restore rebuilds the slots after a reboot, when the kernel is empty: the
-// last confirmed production goes live and the last staged version waits
-// beside it, in one transaction. Versions compiled for other interface
-// indexes than the target has now are compiled again from their source.
-func (s *Session) Restore(ctx context.Context) (*Result, error) {
-	return s.RestoreWith(ctx, RestoreOptions{})
-}
-
-// RestoreOptions tune RestoreWith.
+// RestoreOptions tune Restore.
 type RestoreOptions struct {
 	// Progress, when set, is told each phase as it starts and how far
 	// the restore then is (0-100, never going back): a restore of big
@@ -33,8 +25,11 @@ type RestoreOptions struct {
 	Progress func(phase string, pct int)
 }
 
-// RestoreWith is Restore with options.
-func (s *Session) RestoreWith(ctx context.Context, opts RestoreOptions) (*Result, error) {
+// Restore rebuilds the slots after a reboot, when the kernel is empty: the
+// last confirmed production goes live and the last staged version waits
+// beside it, in one transaction. Versions compiled for other interface
+// indexes than the target has now are compiled again from their source.
+func (s *Session) Restore(ctx context.Context, opts RestoreOptions) (*Result, error) {
 	step := func(phase string, pct int) {
 		if opts.Progress != nil {
 			opts.Progress(phase, pct)
@@ -48,7 +43,7 @@ func (s *Session) RestoreWith(ctx context.Context, opts RestoreOptions) (*Result
 	t := s.t
 	if m := s.st.Managed(); len(m) > 0 {
 		if s.status.Production != nil {
-			return nil, fmt.Errorf("%w (version %d is live); restore is for an empty kernel after boot, use rollback to change versions", ErrNotEmpty, s.status.Production.Version)
+			return nil, fmt.Errorf("%w (version %d is live); restore is for an empty kernel after boot", ErrNotEmpty, s.status.Production.Version)
 		}
 		return nil, fmt.Errorf("%w (table %s); restore is for an empty kernel after boot", ErrNotEmpty, m[0].Key())
 	}

@@ -11,12 +11,8 @@ import (
 // in order, the percentage never going back, the staged version before
 // the live one, and the restored slots are the versions history says.
 func TestRestoreProgress(t *testing.T) {
-	ns := testnet.Namespace(t, "fwslot-restprog")
-	tg := newTarget(t, ns)
+	ns, tg := sshLiveWebStaged(t, "fwslot-restprog")
 	ctx := context.Background()
-	load(t, tg, writeRuleset(t, "ssh.nft", onlySSH))
-	mustSwap(t, tg)
-	load(t, tg, writeRuleset(t, "web.nft", onlyWeb))
 	testnet.Run(t, ns, "nft", "flush", "ruleset")
 
 	s, err := Open(ctx, tg, Options{})
@@ -29,7 +25,7 @@ func TestRestoreProgress(t *testing.T) {
 		pct   int
 	}
 	var got []step
-	res, err := s.RestoreWith(ctx, RestoreOptions{Progress: func(phase string, pct int) { got = append(got, step{phase, pct}) }})
+	res, err := s.Restore(ctx, RestoreOptions{Progress: func(phase string, pct int) { got = append(got, step{phase, pct}) }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,9 +28,9 @@ import (
 	"github.com/fwslot/fwslot/rulediff"
 )
 
-// ErrReadOnly means an operation that changes the target ran on a session
+// errReadOnly means an operation that changes the target ran on a session
 // opened with Options.ReadOnly.
-var ErrReadOnly = errors.New("session is read-only")
+var errReadOnly = errors.New("session is read-only")
 
 // Target is a network namespace fwslot manages (the host's own when NetNS
 // is empty) together with the history that manages it.
@@ -48,17 +48,17 @@ type Target struct {
 }
 
 // Key names the target in the history file: "host" or "netns:NAME".
-func (t *Target) Key() string { return t.Slots().Key() }
+func (t *Target) Key() string { return t.kernelTarget().Key() }
 
-// Slots returns the kernel side of the target, for reading the kernel
-// directly (slots.Target.Dial).
-func (t *Target) Slots() *slots.Target { return &slots.Target{NetNS: t.NetNS, OnDial: t.OnDial} }
+// kernelTarget returns the kernel side of the target, for dialing the
+// kernel directly.
+func (t *Target) kernelTarget() *slots.Target { return &slots.Target{NetNS: t.NetNS, OnDial: t.OnDial} }
 
 func (t *Target) connect() (Kernel, error) {
 	if t.Connect != nil {
 		return t.Connect()
 	}
-	c, err := t.Slots().Dial()
+	c, err := t.kernelTarget().Dial()
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +241,7 @@ func (s *Session) refresh() error {
 // it (or closed the connection), and resets the per-operation fields.
 func (s *Session) begin(timer slots.Timer, start time.Time) error {
 	if s.opts.ReadOnly {
-		return ErrReadOnly
+		return errReadOnly
 	}
 	if err := s.current(); err != nil {
 		return err

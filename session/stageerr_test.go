@@ -13,7 +13,6 @@ import (
 	"github.com/fwslot/fwslot/internal/nfnl"
 	"github.com/fwslot/fwslot/internal/nfnltest"
 	"github.com/fwslot/fwslot/internal/slots"
-	"github.com/fwslot/fwslot/internal/testnet"
 )
 
 // TestKernelRefusalNamesTheRule proves that a rule the kernel refuses
@@ -42,8 +41,7 @@ add rule inet t other udp dport 53 accept
 			t.Fatal(err)
 		}
 	}
-	ns := testnet.Namespace(t, "fwslot-stageerr")
-	tg := newTarget(t, ns)
+	ns, tg := nsTarget(t, "fwslot-stageerr")
 	good := writeRuleset(t, "good.nft", "table inet t {\n\tchain input { type filter hook input priority 0; policy drop; tcp dport 22 accept; }\n}\n")
 	if _, err := tg.Load(context.Background(), good, LoadOptions{}); err != nil {
 		t.Fatal(err)
@@ -56,7 +54,7 @@ add rule inet t other udp dport 53 accept
 	if err := c.Commit(&fb); err != nil {
 		t.Fatal(err)
 	}
-	before := testnet.Run(t, ns, "nft", "-a", "list", "ruleset")
+	before := readKernel(t, ns)
 
 	for _, tc := range []struct {
 		name     string
@@ -101,9 +99,7 @@ add rule inet t other udp dport 53 accept
 			if want := filepath.Base(tc.wantFile); !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), tc.wantText) {
 				t.Fatalf("message lacks file or rule text: %v", err)
 			}
-			if after := testnet.Run(t, ns, "nft", "-a", "list", "ruleset"); after != before {
-				t.Fatalf("refused load changed the kernel:\n--- before\n%s\n--- after\n%s", before, after)
-			}
+			before.unchanged(t, "refused load")
 		})
 	}
 }

@@ -37,19 +37,20 @@ type SwapOptions struct {
 	Timer slots.Timer
 }
 
-// Phases of a swap, in order.
+// Phases of a swap, in order. Those only a benchmark names are exported;
+// SwapPhases lists them all.
 const (
 	PhaseOpen   = "dial, read state, reconcile"
 	PhaseDrift  = "pending confirmation + drift check"
-	PhaseCheck  = "checks (lockout guard)"
-	PhaseBatch  = "build flip batch"
+	phaseCheck  = "checks (lockout guard)"
+	phaseBatch  = "build flip batch"
 	PhaseCommit = "commit (one transaction)"
 	PhaseRecord = "history: activation + kernel record"
 	PhaseClose  = "close netlink socket"
 )
 
 // SwapPhases lists the phases of Swap in order.
-var SwapPhases = []string{PhaseOpen, PhaseDrift, PhaseCheck, PhaseBatch, PhaseCommit, PhaseRecord, PhaseClose}
+var SwapPhases = []string{PhaseOpen, PhaseDrift, phaseCheck, phaseBatch, PhaseCommit, PhaseRecord, PhaseClose}
 
 // Result says what went live.
 type Result struct {
@@ -119,7 +120,7 @@ func (s *Session) Swap(ctx context.Context, opts SwapOptions) (*Result, error) {
 		if err := check(ctx, s.status.Staging.Version, rs); err != nil {
 			return nil, err
 		}
-		s.lap(PhaseCheck)
+		s.lap(phaseCheck)
 	}
 	var res *Result
 	if d.Drift {
@@ -241,7 +242,7 @@ func (s *Session) flip(want uint64, how string, confirm time.Duration) (*Result,
 	if err := s.own(&b); err != nil {
 		return nil, err
 	}
-	s.lap(PhaseBatch)
+	s.lap(phaseBatch)
 	if err := s.commit(&b); err != nil {
 		return nil, fmt.Errorf("%s to version %d (production unchanged): %w", how, want, err)
 	}

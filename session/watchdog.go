@@ -184,7 +184,7 @@ wait:
 				return rerr
 			}
 		} else if kernelDone {
-			w.logf("ERROR: cannot find history %s (%v): the revert is not recorded; the next fwslot command with the right --db records it", w.DB, serr)
+			w.logf("ERROR: cannot find history %s (%v): the revert is not recorded until a command opens this target's history", w.DB, serr)
 			return fmt.Errorf("history %s: %w", w.DB, serr)
 		}
 		if !kernelDone {
@@ -237,7 +237,7 @@ func (w *Watchdog) revertWithHistory(ctx context.Context, reason string, wait ti
 // tags, without history: only when the tables are this history's, the
 // live slot runs version To and the other slot still holds version From.
 func (w *Watchdog) revertKernel() (string, error) {
-	c, err := w.target().Slots().Dial()
+	c, err := w.target().kernelTarget().Dial()
 	if err != nil {
 		return "", err
 	}

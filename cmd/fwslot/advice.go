@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/fwslot/fwslot/internal/commit"
 	"github.com/fwslot/fwslot/internal/slots"
 	"github.com/fwslot/fwslot/probe"
 	"github.com/fwslot/fwslot/session"
@@ -17,7 +18,30 @@ import (
 // advice returns what the operator can do about err, or "" when the error
 // has no usual next step.
 func advice(err error) string {
+	var flushed *slots.FlushedError
+	var late *slots.LateTakeoverError
+	var limit *slots.LimitError
 	switch {
+	case errors.As(err, &flushed):
+		return fmt.Sprintf("run `fwslot restore` to rebuild it from history, or `nft delete table %s` to start over", flushed.Table)
+	case errors.As(err, &late):
+		return fmt.Sprintf("remove the table (nft delete table %s) or leave it out of the file", late.Table)
+	case errors.As(err, &limit):
+		return "split it or check the generator that wrote it"
+	case errors.Is(err, slots.ErrReserved):
+		return "rename it"
+	case errors.Is(err, slots.ErrXtables):
+		return "put your rules in a table of your own (for example `table inet filter`), or remove that table from the file"
+	case errors.Is(err, slots.ErrTwoOwners):
+		return "remove the tables of the wrong history"
+	case errors.Is(err, slots.ErrNoNamespace):
+		return "see `ip netns list`"
+	case errors.Is(err, session.ErrNotEmpty):
+		return "to change versions, use `fwslot swap` or `fwslot rollback`"
+	case errors.Is(err, commit.ErrPending):
+		return "run `fwslot confirm` or let it revert first"
+	case errors.Is(err, commit.ErrTakeover):
+		return "run `fwslot swap` first"
 	case errors.Is(err, session.ErrNothingStaged):
 		return "run `fwslot load FILE` first"
 	case errors.Is(err, session.ErrPending):

@@ -133,7 +133,7 @@ comes up.`,
 			defer s.Close()
 			rep := newProgress(g, cmd.ErrOrStderr())
 			rep.Start()
-			res, err := s.RestoreWith(cmd.Context(), session.RestoreOptions{Progress: stepProgress(rep)})
+			res, err := s.Restore(cmd.Context(), session.RestoreOptions{Progress: stepProgress(rep)})
 			rep.Stop()
 			if err != nil {
 				return err

@@ -17,6 +17,15 @@ import (
 	"github.com/fwslot/fwslot/session"
 )
 
+// ErrPending means a confirmed swap still waits for its confirmation:
+// recording a slot now would change what it reverts to. It is a
+// session.ErrPending.
+var ErrPending = fmt.Errorf("commit refused: %w", session.ErrPending)
+
+// ErrTakeover means production still runs the tables fwslot took over,
+// not a version of its own, so there is no slot to record.
+var ErrTakeover = errors.New("production still runs the tables fwslot took over, not a fwslot version")
+
 // Options tune Run.
 type Options struct {
 	// Staged records the staging slot (restaged in place) instead of
@@ -59,7 +68,7 @@ func Run(ctx context.Context, s *session.Session, opts Options) (*Result, error)
 	if p, ok, err := t.Store.Pending(t.Key()); err != nil {
 		return nil, err
 	} else if ok {
-		return nil, fmt.Errorf("version %d waits for `fwslot confirm` (it reverts to %d otherwise); confirm or let it revert first", p.To, p.From)
+		return nil, fmt.Errorf("%w: version %d reverts to %d unless confirmed", ErrPending, p.To, p.From)
 	}
 	snap, err := Read(ctx, t, opts.Staged)
 	if err != nil {

@@ -35,7 +35,7 @@ type Snapshot struct {
 // Read reads production (or staging) from the target: its objects as a
 // compiled ruleset, and its source as nft prints it. Nothing changes.
 func Read(ctx context.Context, t *session.Target, staged bool) (*Snapshot, error) {
-	c, err := t.Slots().Dial()
+	c, err := (&slots.Target{NetNS: t.NetNS, OnDial: t.OnDial}).Dial()
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,7 @@ func Read(ctx context.Context, t *session.Target, staged bool) (*Snapshot, error
 		return nil, err
 	}
 	if status.Takeover {
-		return nil, errors.New("production still runs the tables fwslot took over, not a fwslot version; swap first")
+		return nil, ErrTakeover
 	}
 	snap := &Snapshot{Which: "production", Info: status.Production, Other: status.Staging}
 	if staged {

@@ -42,6 +42,19 @@ func ReadLegacy(c *nfnl.Conn, netns string, tables []*TableState) (*Ruleset, str
 	return rs, src.String(), nil
 }
 
+// LateTakeoverError is a table the file declares that exists while
+// fwslot does not manage it but already manages others: fwslot takes over
+// existing tables only on a target's first load.
+type LateTakeoverError struct {
+	Table   string   // the unmanaged table, "inet filter"
+	Managed []string // the tables fwslot manages
+}
+
+// Error names the table and the tables fwslot manages.
+func (e *LateTakeoverError) Error() string {
+	return fmt.Sprintf("table %s exists and fwslot does not manage it, while fwslot already manages %s; fwslot takes over existing tables only on its first load", e.Table, strings.Join(e.Managed, ", "))
+}
+
 // RefuseXtables returns an error naming the first of tables that
 // iptables-nft owns, judged by its built-in base chains, or by the
 // xtables matches and targets in rs (the tables' content, when read):

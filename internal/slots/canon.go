@@ -268,12 +268,7 @@ func userAttrs(attrs []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var e nfnl.Encoder
-	for _, a := range as {
-		if a.Kind() != nfnl.ChainUserdata {
-			e.Attr(a)
-			continue
-		}
+	return rewriteAttrs(as, nfnl.ChainUserdata, func(a nfnl.Attr, e *nfnl.Encoder) error {
 		var ud []byte
 		b := a.Data
 		for len(b) >= 2 && 2+int(b[1]) <= len(b) {
@@ -285,22 +280,18 @@ func userAttrs(attrs []byte) ([]byte, error) {
 		if len(ud) > 0 {
 			e.Raw(a.Type, ud)
 		}
-	}
-	return e.Bytes(), nil
+		return nil
+	})
 }
 
 // slotBaseSpec returns the base chain spec fwslot recorded in a slot
 // chain's userdata, or nil for a regular chain.
 func slotBaseSpec(attrs []byte) (*BaseSpec, error) {
-	as, err := nfnl.ParseAttrs(attrs)
-	if err != nil {
+	ud, ok, err := findAttr(attrs, nfnl.ChainUserdata)
+	if err != nil || !ok {
 		return nil, err
 	}
-	a, ok := nfnl.Find(as, nfnl.ChainUserdata)
-	if !ok {
-		return nil, nil
-	}
-	v, ok := parseUdata(a.Data)[udataBaseSpec]
+	v, ok := parseUdata(ud)[udataBaseSpec]
 	if !ok {
 		return nil, nil
 	}
@@ -329,67 +320,59 @@ func policyOf(rule []byte) uint32 {
 // copied without formatting (drift checks canonicalize every rule of both
 // slots). Only expressions that name other objects are parsed.
 func (cn *canoner) ruleText(rule []byte) (string, error) {
-	attrs, err := nfnl.ParseAttrs(rule)
+	out, err := attrsText(make([]byte, 0, len(rule)+16), rule, nfnl.RuleExpressions, cn.exprsText)
+	return string(out), err
+}
+
+// exprsText appends a rule's expressions (NFTA_RULE_EXPRESSIONS) to out.
+func (cn *canoner) exprsText(out []byte, a nfnl.Attr) ([]byte, error) {
+	list, err := nfnl.ParseAttrs(a.Data)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	out := make([]byte, 0, len(rule)+16)
-	for _, a := range attrs {
-		if a.Kind() != nfnl.RuleExpressions {
-			out = appendField(out, a.Kind(), a.Data)
+	for _, el := range list {
+		name, exprData, _, err := exprParts(el.Data)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, '|')
+		out = append(out, name...)
+		switch {
+		case cn.opts.MaskState && statefulExprs[name]:
+			continue
+		case name == "immediate" || name == "lookup" || name == "dynset" || name == "objref":
+		default:
+			out = append(out, '{')
+			out = append(out, exprData...)
+			out = append(out, '}')
 			continue
 		}
-		list, err := nfnl.ParseAttrs(a.Data)
+		data, err := nfnl.ParseAttrs(exprData)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
-		for _, el := range list {
-			ea, err := nfnl.ParseAttrs(el.Data)
-			if err != nil {
-				return "", err
-			}
-			na, _ := nfnl.Find(ea, nfnl.ExprName)
-			da, _ := nfnl.Find(ea, nfnl.ExprData)
-			name := nfnl.Str(na.Data)
-			out = append(out, '|')
-			out = append(out, name...)
+		for _, d := range data {
 			switch {
-			case cn.opts.MaskState && statefulExprs[name]:
-				continue
-			case name == "immediate" || name == "lookup" || name == "dynset" || name == "objref":
-			default:
-				out = append(out, '{')
-				out = append(out, da.Data...)
-				out = append(out, '}')
-				continue
-			}
-			data, err := nfnl.ParseAttrs(da.Data)
-			if err != nil {
-				return "", err
-			}
-			for _, d := range data {
-				switch {
-				case name == "immediate" && d.Kind() == nfnl.ImmediateData:
-					t, err := cn.dataText(d.Data)
-					if err != nil {
-						return "", err
-					}
-					out = appendField(out, d.Kind(), []byte(t))
-				case name == "lookup" && d.Kind() == nfnl.LookupSet,
-					name == "dynset" && d.Kind() == nfnl.DynsetSetName,
-					name == "objref" && (d.Kind() == nfnl.ObjrefSetName || d.Kind() == nfnl.ObjrefImmName):
-					out = appendField(out, d.Kind(), []byte(cn.ref(nfnl.Str(d.Data))))
-				case name == "lookup" && d.Kind() == nfnl.LookupSetID,
-					name == "dynset" && d.Kind() == nfnl.DynsetSetID,
-					name == "objref" && d.Kind() == nfnl.ObjrefSetID:
-				case name == "dynset" && d.Kind() == nfnl.DynsetTimeout && nfnl.U64(d.Data) == 0:
-				default:
-					out = appendField(out, d.Kind(), d.Data)
+			case name == "immediate" && d.Kind() == nfnl.ImmediateData:
+				t, err := cn.dataText(d.Data)
+				if err != nil {
+					return nil, err
 				}
+				out = appendField(out, d.Kind(), []byte(t))
+			case name == "lookup" && d.Kind() == nfnl.LookupSet,
+				name == "dynset" && d.Kind() == nfnl.DynsetSetName,
+				name == "objref" && (d.Kind() == nfnl.ObjrefSetName || d.Kind() == nfnl.ObjrefImmName):
+				out = appendField(out, d.Kind(), []byte(cn.ref(nfnl.Str(d.Data))))
+			case name == "lookup" && d.Kind() == nfnl.LookupSetID,
+				name == "dynset" && d.Kind() == nfnl.DynsetSetID,
+				name == "objref" && d.Kind() == nfnl.ObjrefSetID:
+			case name == "dynset" && d.Kind() == nfnl.DynsetTimeout && nfnl.U64(d.Data) == 0:
+			default:
+				out = appendField(out, d.Kind(), d.Data)
 			}
 		}
 	}
-	return string(out), nil
+	return out, nil
 }
 
 // appendField appends a kind, a length and the bytes, so that different
@@ -399,39 +382,23 @@ func appendField(out []byte, kind uint16, data []byte) []byte {
 	return append(out, data...)
 }
 
+// dataText renders an NFTA_DATA payload, the chain of a verdict mapped
+// (a binding chain rendered whole).
 func (cn *canoner) dataText(b []byte) (string, error) {
-	attrs, err := nfnl.ParseAttrs(b)
-	if err != nil {
-		return "", err
-	}
-	var out []byte
-	for _, a := range attrs {
-		if a.Kind() != nfnl.DataVerdict {
-			out = appendField(out, a.Kind(), a.Data)
-			continue
-		}
-		va, err := nfnl.ParseAttrs(a.Data)
-		if err != nil {
-			return "", err
-		}
-		for _, v := range va {
-			if v.Kind() == nfnl.VerdictChain {
-				name := nfnl.Str(v.Data)
-				if bc := cn.binding[name]; bc != nil {
-					t, err := cn.bindingText(bc)
-					if err != nil {
-						return "", err
-					}
-					out = appendField(out, 0xfffe, []byte(t))
-					continue
+	out, err := attrsText(nil, b, nfnl.DataVerdict, func(out []byte, a nfnl.Attr) ([]byte, error) {
+		return attrsText(out, a.Data, nfnl.VerdictChain, func(out []byte, v nfnl.Attr) ([]byte, error) {
+			name := nfnl.Str(v.Data)
+			if bc := cn.binding[name]; bc != nil {
+				t, err := cn.bindingText(bc)
+				if err != nil {
+					return nil, err
 				}
-				out = appendField(out, 0xffff, []byte(cn.ref(name)))
-			} else {
-				out = appendField(out, v.Kind(), v.Data)
+				return appendField(out, 0xfffe, []byte(t)), nil
 			}
-		}
-	}
-	return string(out), nil
+			return appendField(out, 0xffff, []byte(cn.ref(name))), nil
+		})
+	})
+	return string(out), err
 }
 
 // Element attributes that packets change (NFTA_SET_ELEM_EXPR,

@@ -34,12 +34,13 @@ type CompileError struct {
 	// Hint names a likely cause nft's message does not (iptables-save
 	// input, CRLF line endings); empty when there is none.
 	Hint string
-	// cause is the sentinel for Hint (ErrIptablesInput, ErrCRLF), if any.
+	// cause is the sentinel for Hint (ErrIptablesInput, ErrCRLF) or for
+	// fwslot's own refusal (ErrReserved), if any.
 	cause error
 }
 
 // Unwrap returns the sentinel of the likely cause (ErrIptablesInput,
-// ErrCRLF), or nil.
+// ErrCRLF, ErrReserved), or nil.
 func (e *CompileError) Unwrap() error { return e.cause }
 
 func (e *CompileError) Error() string {
@@ -223,7 +224,7 @@ func compileWhole(ctx context.Context, b *source.Bundle, ifaces []Iface, timer T
 	}
 	for _, t := range rs.Tables {
 		if err := checkReserved(t); err != nil {
-			return nil, &CompileError{File: file, Output: err.Error()}
+			return nil, &CompileError{File: file, Output: err.Error(), cause: ErrReserved}
 		}
 	}
 	if err := checkDepth(b, rs); err != nil {
@@ -401,34 +402,28 @@ func jumpTargets(rule []byte, vmaps map[string][]string) ([]string, error) {
 	if !bytes.Contains(rule, verdictJumpBytes) && !bytes.Contains(rule, verdictGotoBytes) && !bytes.Contains(rule, lookupBytes) {
 		return nil, nil
 	}
-	attrs, err := nfnl.ParseAttrs(rule)
-	if err != nil {
+	exprs, ok, err := findAttr(rule, nfnl.RuleExpressions)
+	if err != nil || !ok {
 		return nil, err
 	}
-	ea, ok := nfnl.Find(attrs, nfnl.RuleExpressions)
-	if !ok {
-		return nil, nil
-	}
-	list, err := nfnl.ParseAttrs(ea.Data)
+	list, err := nfnl.ParseAttrs(exprs)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	for _, el := range list {
-		ex, err := nfnl.ParseAttrs(el.Data)
+		name, exprData, ok, err := exprParts(el.Data)
 		if err != nil {
 			return nil, err
 		}
-		na, _ := nfnl.Find(ex, nfnl.ExprName)
-		da, ok := nfnl.Find(ex, nfnl.ExprData)
 		if !ok {
 			continue
 		}
-		data, err := nfnl.ParseAttrs(da.Data)
+		data, err := nfnl.ParseAttrs(exprData)
 		if err != nil {
 			return nil, err
 		}
-		switch nfnl.Str(na.Data) {
+		switch name {
 		case "immediate":
 			if d, ok := nfnl.Find(data, nfnl.ImmediateData); ok {
 				to, err := verdictChain(d.Data)
@@ -457,20 +452,10 @@ var (
 // verdictChain returns the chain of a jump or goto verdict in an NFTA_DATA
 // payload, or "".
 func verdictChain(b []byte) (string, error) {
-	attrs, err := nfnl.ParseAttrs(b)
-	if err != nil {
+	v, ok, err := findAttr(b, nfnl.DataVerdict)
+	if err != nil || !ok {
 		return "", err
 	}
-	v, ok := nfnl.Find(attrs, nfnl.DataVerdict)
-	if !ok {
-		return "", nil
-	}
-	va, err := nfnl.ParseAttrs(v.Data)
-	if err != nil {
-		return "", err
-	}
-	if c, ok := nfnl.Find(va, nfnl.VerdictChain); ok {
-		return nfnl.Str(c.Data), nil
-	}
-	return "", nil
+	c, _, err := findAttr(v, nfnl.VerdictChain)
+	return nfnl.Str(c), err
 }

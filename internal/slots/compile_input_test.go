@@ -40,10 +40,7 @@ func TestCompileBundleReadsOnce(t *testing.T) {
 	main := filepath.Join(dir, "main.nft")
 	mustWrite(t, main, compileInputRuleset)
 	mustWrite(t, filepath.Join(dir, "ports.nft"), "define PORT = 22\n")
-	b, err := source.Load(main, source.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := loadBundle(t, main)
 	want, err := CompileBundle(ctx, b, nil, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package slots
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -89,27 +90,22 @@ func patchRule(rule []byte, rn *renamer) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out nfnl.Encoder
-	for _, a := range attrs {
-		if a.Kind() != nfnl.RuleExpressions {
-			out.Attr(a)
-			continue
-		}
+	return rewriteAttrs(attrs, nfnl.RuleExpressions, func(a nfnl.Attr, out *nfnl.Encoder) error {
 		list, err := nfnl.ParseAttrs(a.Data)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		var le nfnl.Encoder
 		for _, el := range list {
 			p, err := patchExpr(el.Data, rn)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			le.Raw(el.Type, p)
 		}
 		out.Raw(a.Type, le.Bytes())
-	}
-	return out.Bytes(), nil
+		return nil
+	})
 }
 
 // patchExpr rewrites one expression (NFTA_EXPR_NAME + NFTA_EXPR_DATA).
@@ -190,39 +186,29 @@ func patchExpr(expr []byte, rn *renamer) ([]byte, error) {
 	default:
 		return expr, nil
 	}
-	var out nfnl.Encoder
-	for _, a := range ea {
-		if a.Kind() != nfnl.ExprData {
-			out.Attr(a)
-			continue
-		}
+	return rewriteAttrs(ea, nfnl.ExprData, func(a nfnl.Attr, out *nfnl.Encoder) error {
 		data, err := nfnl.ParseAttrs(a.Data)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		p, err := patch(data)
 		if err != nil {
-			return nil, fmt.Errorf("%s expression: %w", name, err)
+			return fmt.Errorf("%s expression: %w", name, err)
 		}
 		out.Raw(a.Type, p)
-	}
-	return out.Bytes(), nil
+		return nil
+	})
 }
 
 func patchImmediate(data []nfnl.Attr, rn *renamer) ([]byte, error) {
-	var out nfnl.Encoder
-	for _, a := range data {
-		if a.Kind() != nfnl.ImmediateData {
-			out.Attr(a)
-			continue
-		}
+	return rewriteAttrs(data, nfnl.ImmediateData, func(a nfnl.Attr, out *nfnl.Encoder) error {
 		p, err := patchData(a.Data, rn)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		out.Raw(a.Type, p)
-	}
-	return out.Bytes(), nil
+		return nil
+	})
 }
 
 // patchData rewrites the chain of a verdict inside an NFTA_DATA payload
@@ -235,35 +221,29 @@ func patchData(b []byte, rn *renamer) ([]byte, error) {
 	if _, ok := nfnl.Find(attrs, nfnl.DataVerdict); !ok {
 		return b, nil
 	}
-	var out nfnl.Encoder
-	for _, a := range attrs {
-		if a.Kind() != nfnl.DataVerdict {
-			out.Attr(a)
-			continue
-		}
+	return rewriteAttrs(attrs, nfnl.DataVerdict, func(a nfnl.Attr, out *nfnl.Encoder) error {
 		va, err := nfnl.ParseAttrs(a.Data)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		var ve nfnl.Encoder
-		for _, v := range va {
-			if v.Kind() == nfnl.VerdictChain {
-				to, err := rn.chain(nfnl.Str(v.Data))
-				if err != nil {
-					return nil, err
-				}
-				if to.id != 0 {
-					ve.Uint32(nfnl.VerdictChainID, to.id)
-				} else {
-					ve.String(v.Type, to.name)
-				}
-				continue
+		ve, err := rewriteAttrs(va, nfnl.VerdictChain, func(v nfnl.Attr, ve *nfnl.Encoder) error {
+			to, err := rn.chain(nfnl.Str(v.Data))
+			if err != nil {
+				return err
 			}
-			ve.Attr(v)
+			if to.id != 0 {
+				ve.Uint32(nfnl.VerdictChainID, to.id)
+			} else {
+				ve.String(v.Type, to.name)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		out.Raw(a.Type, ve.Bytes())
-	}
-	return out.Bytes(), nil
+		out.Raw(a.Type, ve)
+		return nil
+	})
 }
 
 func patchSetRef(data []nfnl.Attr, rn *renamer, nameKind, idKind uint16) ([]byte, error) {
@@ -363,10 +343,14 @@ func kernelNumbered(name string) bool {
 	return strings.HasPrefix(base, "__") && len(base) < len(name)
 }
 
+// ErrReserved means a ruleset names a chain, set or object with the
+// prefix fwslot reserves for its slots.
+var ErrReserved = errors.New("the name is reserved for fwslot's slots")
+
 // checkReserved rejects user names that collide with fwslot's own.
 func checkReserved(t *Table) error {
 	bad := func(kind, n string) error {
-		return fmt.Errorf("table %s: %s name %q starts with %q, which fwslot reserves for its slots; rename it", t.Key(), kind, n, names.Prefix)
+		return fmt.Errorf("table %s: %s name %q starts with %q: %w", t.Key(), kind, n, names.Prefix, ErrReserved)
 	}
 	for _, c := range t.Chains {
 		if names.Reserved(c.Name) {

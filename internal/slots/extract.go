@@ -177,15 +177,11 @@ func splitDispatch(rules [][]byte) (before [][]byte, policy []byte, after [][]by
 
 // ruleCommentOf reads the comment of a rule's attributes.
 func ruleCommentOf(rule []byte) string {
-	attrs, err := nfnl.ParseAttrs(rule)
-	if err != nil {
+	ud, ok, err := findAttr(rule, nfnl.RuleUserdata)
+	if err != nil || !ok {
 		return ""
 	}
-	ud, ok := nfnl.Find(attrs, nfnl.RuleUserdata)
-	if !ok {
-		return ""
-	}
-	return commentOf(ud.Data)
+	return commentOf(ud)
 }
 
 // usedNames lists the sets, objects and flowtables the rules of t name.

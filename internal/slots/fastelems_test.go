@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -65,16 +64,8 @@ func TestFastElementsEqualNft(t *testing.T) {
 	requireRoot(t)
 	for _, tc := range fastCases {
 		t.Run(tc.name, func(t *testing.T) {
-			ns := newTarget(t)
-			ifs, err := Interfaces(ns)
-			if err != nil {
-				t.Fatal(err)
-			}
-			file := writeFile(t, fastRuleset(tc.decl))
-			b, err := source.Load(file, source.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			ns, ifs := targetIfaces(t)
+			b := loadBundle(t, writeFile(t, fastRuleset(tc.decl)))
 			fast := planFast(b, 0)
 			if len(fast) != 1 {
 				t.Fatalf("fast path not planned for %s", tc.decl)
@@ -138,16 +129,8 @@ func TestFastElementsFallBack(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ns := newTarget(t)
-			ifs, err := Interfaces(ns)
-			if err != nil {
-				t.Fatal(err)
-			}
-			file := writeFile(t, tc.body)
-			b, err := source.Load(file, source.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, ifs := targetIfaces(t)
+			b := loadBundle(t, writeFile(t, tc.body))
 			if planned := len(planFast(b, 0)) > 0; planned != tc.planned {
 				t.Fatalf("planned %v, want %v", planned, tc.planned)
 			}
@@ -218,17 +201,9 @@ func TestFastElementsIncludes(t *testing.T) {
 	requireRoot(t)
 	dir := t.TempDir()
 	main := filepath.Join(dir, "main.nft")
-	write := func(p, s string) {
-		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(main, "table inet t {\n\tset a { type ipv4_addr; elements = { 10.0.0.1,\n\t\t10.0.0.2 } }\n}\ninclude \"more.nft\"\n")
-	write(filepath.Join(dir, "more.nft"), "table inet t {\n\tset b { type inet_service; flags interval; elements = { 22, 1000-2000 } }\n\tchain in { type filter hook input priority 0; ip saddr @a tcp dport @b accept; }\n}\n")
-	b, err := source.Load(main, source.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mustWrite(t, main, "table inet t {\n\tset a { type ipv4_addr; elements = { 10.0.0.1,\n\t\t10.0.0.2 } }\n}\ninclude \"more.nft\"\n")
+	mustWrite(t, filepath.Join(dir, "more.nft"), "table inet t {\n\tset b { type inet_service; flags interval; elements = { 22, 1000-2000 } }\n\tchain in { type filter hook input priority 0; ip saddr @a tcp dport @b accept; }\n}\n")
+	b := loadBundle(t, main)
 	if n := len(planFast(b, 0)); n != 2 {
 		t.Fatalf("fast path planned for %d lists, want 2", n)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/fwslot/fwslot/internal/names"
 	"github.com/fwslot/fwslot/internal/nfnl"
 	"github.com/fwslot/fwslot/internal/nsutil"
+	"github.com/fwslot/fwslot/internal/source"
 	"github.com/fwslot/fwslot/internal/testnet"
 )
 
@@ -58,6 +59,28 @@ func writeFile(t testing.TB, body string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// targetIfaces makes a target namespace (newTarget) and lists its
+// interfaces.
+func targetIfaces(t testing.TB) (ns string, ifs []Iface) {
+	t.Helper()
+	ns = newTarget(t)
+	ifs, err := Interfaces(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns, ifs
+}
+
+// loadBundle reads the ruleset file main and the files it includes.
+func loadBundle(t testing.TB, main string) *source.Bundle {
+	t.Helper()
+	b, err := source.Load(main, source.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // compileFor compiles file for the interfaces of ns.

@@ -23,7 +23,7 @@ type LimitError struct {
 }
 
 func (e *LimitError) Error() string {
-	return fmt.Sprintf("the ruleset holds %d %s, more than the %d fwslot accepts; split it or check the generator that wrote it", e.Count, e.Kind, e.Limit)
+	return fmt.Sprintf("the ruleset holds %d %s, more than the %d fwslot accepts", e.Count, e.Kind, e.Limit)
 }
 
 // CheckLimits counts the objects of rs and returns a *LimitError for the

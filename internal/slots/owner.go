@@ -14,6 +14,10 @@ import (
 // the other's versions as drift and could not roll back.
 var ErrNotOwner = errors.New("one history per target")
 
+// ErrTwoOwners means the target's tables are tagged by two histories. It
+// is an ErrNotOwner.
+var ErrTwoOwners = fmt.Errorf("%w: tables are tagged by two histories", ErrNotOwner)
+
 // ownerPrefix starts the comment of the owner rule in a table's meta chain.
 const ownerPrefix = names.TagPrefix + "owner="
 
@@ -51,7 +55,7 @@ func (s *State) Owner() (id, db string, err error) {
 		case id == "":
 			id, db = t.Owner, t.OwnerDB
 		case t.Owner != id:
-			return "", "", fmt.Errorf("%w: tables are tagged by two histories, %s (%s) and %s (%s, table %s); remove the tables of the wrong one", ErrNotOwner, id, db, t.Owner, t.OwnerDB, t.Key())
+			return "", "", fmt.Errorf("%w, %s (%s) and %s (%s, table %s)", ErrTwoOwners, id, db, t.Owner, t.OwnerDB, t.Key())
 		}
 	}
 	return id, db, nil

@@ -245,27 +245,21 @@ func markDynsetTargets(rs *Ruleset) {
 // forEachExpr calls fn with the name and parsed data of every expression
 // of a rule; malformed rules are skipped (the kernel produced them).
 func forEachExpr(rule []byte, fn func(name string, data []nfnl.Attr)) {
-	attrs, err := nfnl.ParseAttrs(rule)
-	if err != nil {
+	exprs, ok, err := findAttr(rule, nfnl.RuleExpressions)
+	if err != nil || !ok {
 		return
 	}
-	exprs, ok := nfnl.Find(attrs, nfnl.RuleExpressions)
-	if !ok {
-		return
-	}
-	list, err := nfnl.ParseAttrs(exprs.Data)
+	list, err := nfnl.ParseAttrs(exprs)
 	if err != nil {
 		return
 	}
 	for _, el := range list {
-		ea, err := nfnl.ParseAttrs(el.Data)
+		name, exprData, _, err := exprParts(el.Data)
 		if err != nil {
 			continue
 		}
-		n, _ := nfnl.Find(ea, nfnl.ExprName)
-		d, _ := nfnl.Find(ea, nfnl.ExprData)
-		data, _ := nfnl.ParseAttrs(d.Data)
-		fn(nfnl.Str(n.Data), data)
+		data, _ := nfnl.ParseAttrs(exprData)
+		fn(name, data)
 	}
 }
 

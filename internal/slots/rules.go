@@ -18,9 +18,9 @@ type ruleOrigin struct {
 	Whole bool
 }
 
-// Rule returns the index in Chain of the rule that a refused message at
+// ruleAt returns the index in Chain of the rule that a refused message at
 // offset came from.
-func (o *ruleOrigin) Rule(offset int) int {
+func (o *ruleOrigin) ruleAt(offset int) int {
 	if o.Whole {
 		return o.First
 	}

@@ -50,7 +50,7 @@ func locateRefusal(err error, b *source.Bundle, rs *Ruleset) error {
 	if !ok || !rs.holds(o.Table) {
 		return err
 	}
-	n := o.Rule(first.Offset)
+	n := o.ruleAt(first.Offset)
 	se := &StageError{File: b.Main, Chain: o.Table.Key() + " " + o.Chain, Err: first,
 		Rule: fmt.Sprintf("rule %d of the chain", n+1)}
 	locs, lerr := b.RuleLocations()

@@ -46,7 +46,7 @@ var ErrPermission = errors.New("CAP_NET_ADMIN is needed")
 // failures into clear errors.
 func (t *Target) Dial() (*nfnl.Conn, error) {
 	if t.NetNS != "" && !nsutil.Exists(t.NetNS) {
-		return nil, fmt.Errorf("%w: %q (see `ip netns list`)", ErrNoNamespace, t.NetNS)
+		return nil, fmt.Errorf("%w: %q", ErrNoNamespace, t.NetNS)
 	}
 	c, err := nfnl.Dial(t.NetNS)
 	if err != nil {

@@ -79,7 +79,7 @@ func refuseXtables(tables []*TableState, rs *Ruleset) error {
 	}
 	for _, t := range tables {
 		if w := why[tkey{t.Family, t.Name}]; w != "" {
-			return fmt.Errorf("%w: table %s is iptables-nft's (%s; docker, kube-proxy or iptables itself write it), and fwslot never adopts or changes it: put your rules in a table of your own (for example `table inet filter`), or remove %s from the file", ErrXtables, t.Key(), w, t.Key())
+			return fmt.Errorf("%w: table %s is iptables-nft's (%s; docker, kube-proxy or iptables itself write it), and fwslot never adopts or changes it", ErrXtables, t.Key(), w)
 		}
 	}
 	return nil
