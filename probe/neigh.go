@@ -88,7 +88,7 @@ func (tw *Twin) addNeighbours(probes []Probe) error {
 	// advertisements, nothing routed through it ever leaves.
 	for _, p := range probes {
 		ti := tw.byName[p.Out]
-		if ti == nil || !p.Is6() || tw.onLinkIface(p.Dst.Addr) != nil || tw.gwChecked[ti.Name] || !realGateway(ti) {
+		if ti == nil || !p.is6() || tw.onLinkIface(p.Dst.Addr) != nil || tw.gwChecked[ti.Name] || !realGateway(ti) {
 			continue
 		}
 		tw.gwChecked[ti.Name] = true
@@ -108,7 +108,7 @@ func (tw *Twin) addNeighbours(probes []Probe) error {
 	// below neighbour discovery, so it has to ask).
 	for _, p := range probes {
 		ti := tw.byName[p.In]
-		if ti == nil || !p.Is6() {
+		if ti == nil || !p.is6() {
 			continue
 		}
 		host := senderHop(tw, ti, p.Src.Addr)
@@ -186,7 +186,7 @@ func senderHop(tw *Twin, ti *twinIface, src netip.Addr) netip.Addr {
 // ruleset drops that neighbour's solicitations of the twin's address.
 func (tw *Twin) sendBlocked(p Probe) (netip.Addr, bool) {
 	ti := tw.byName[p.In]
-	if ti == nil || !p.Is6() {
+	if ti == nil || !p.is6() {
 		return netip.Addr{}, false
 	}
 	host := senderHop(tw, ti, p.Src.Addr)

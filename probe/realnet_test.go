@@ -54,7 +54,7 @@ type realNet struct {
 	buf, oob []byte
 	fds      []int
 	tr       *sockets      // nftrace listener in the router (realtrace_test.go)
-	idx      *NftRuleIndex // the router's rules, to name the traced ones
+	idx      *nftRuleIndex // the router's rules, to name the traced ones
 	// wait is how long silence must last before a packet counts as dropped.
 	wait time.Duration
 	// sequential keeps state between packets: no reload, conntrack kept.

@@ -105,7 +105,7 @@ func sportFor(i int) uint16 { return uint16(20000 + i%40000) }
 // specFor is the packet of the i-th probe.
 func specFor(i int, p Probe) pktSpec {
 	spec := pktSpec{src: p.Src.Addr, dst: p.Dst.Addr, proto: p.Proto.number(), sport: p.Src.Port,
-		dport: p.Dst.Port, flags: p.Flags, icmpType: p.ICMPType, tag: tagFor(i, p.Is6())}
+		dport: p.Dst.Port, flags: p.Flags, icmpType: p.ICMPType, tag: tagFor(i, p.is6())}
 	if spec.sport == 0 && (p.Proto.hasPorts() || p.Proto.isICMP()) {
 		spec.sport = sportFor(i) // the echo id of icmp: per probe, like a source port
 	}
@@ -225,7 +225,7 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 		spec.fragID = tw.nextFragID()
 	}
 	mark := p.Mark
-	if p.Direction() == DirOut {
+	if p.direction() == dirOut {
 		mark = 0 // an out probe's mark is its socket's (SO_MARK)
 	}
 	if err := tw.setEntryMark(mark); err != nil {
@@ -256,7 +256,7 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 			return fail(err)
 		}
 	}
-	if p.Direction() != DirIn {
+	if p.direction() != dirIn {
 		next := p.Dst.Addr
 		if p.DNAT != nil {
 			next = p.DNAT.Addr
@@ -275,15 +275,15 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 	}
 	res.events, res.awaited = o.events, o.awaited
 	path := buildPath(o.events, idx)
-	if o.ndHost.IsValid() && o.delivered == nil && o.forwarded == nil && o.rejected == nil && path.Verdict() == "accept" {
+	if o.ndHost.IsValid() && o.delivered == nil && o.forwarded == nil && o.rejected == nil && path.verdict() == "accept" {
 		res.extra = []Hop{ndHop(o.ndHost, o.ndIface)}
 		path = append(path, res.extra...)
 	}
-	if p.Frag.lone() && o.delivered == nil && o.forwarded == nil && o.rejected == nil && path.Verdict() == "accept" {
+	if p.Frag.lone() && o.delivered == nil && o.forwarded == nil && o.rejected == nil && path.verdict() == "accept" {
 		res.extra = []Hop{{Chain: "(a lone fragment: the kernel holds it for reassembly and discards it at the timeout)", Verdict: "drop"}}
 		path = append(path, res.extra...)
 	}
-	if p.In != "" && p.Dst.Addr.IsMulticast() && o.delivered == nil && o.forwarded == nil && o.rejected == nil && path.Verdict() == "accept" {
+	if p.In != "" && p.Dst.Addr.IsMulticast() && o.delivered == nil && o.forwarded == nil && o.rejected == nil && path.verdict() == "accept" {
 		res.extra = []Hop{{Chain: "(the kernel drops it: a multicast frame is never forwarded, even after dnat, and a group this host has not joined is not delivered)", Verdict: "drop"}}
 		path = append(path, res.extra...)
 	}
@@ -557,7 +557,7 @@ func (o *observation) local(pk pktInfo, v6NoHeader bool) {
 		if o.rejected == nil {
 			o.rejected = &pk
 		}
-	case o.probe.Direction() != DirOut && o.isProbe(pk, v6NoHeader):
+	case o.probe.direction() != dirOut && o.isProbe(pk, v6NoHeader):
 		if o.delivered == nil {
 			o.delivered = &pk
 		}

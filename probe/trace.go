@@ -245,9 +245,9 @@ type Path []Hop
 // chain of the ruleset: the kernel accepted the packet.
 const noBaseChain = "(no base chain)"
 
-// Verdict is the ruleset's verdict along the path: drop if any base chain
+// verdict is the ruleset's verdict along the path: drop if any base chain
 // dropped the packet, accept if it passed them all, "" for an empty path.
-func (p Path) Verdict() string {
+func (p Path) verdict() string {
 	if len(p) == 0 {
 		return ""
 	}
@@ -315,15 +315,9 @@ func buildPath(evs []traceEvent, idx RuleIndex) Path {
 			path = append(path, Hop{Family: fam, Table: ev.table, Chain: userChain(ev.chain)})
 			cur = &path[len(path)-1]
 			dispatched = false
-			if hi, ok := idx.(interface {
-				Hook(family, table, chain string) (string, bool)
-			}); ok && idx != nil {
-				cur.Hook, _ = hi.Hook(fam, ev.table, ev.chain)
-			}
-			if ti, ok := idx.(interface {
-				ChainType(family, table, chain string) (string, bool)
-			}); ok && idx != nil {
-				cur.Type, _ = ti.ChainType(fam, ev.table, ev.chain)
+			if x, ok := idx.(*nftRuleIndex); ok && x != nil {
+				cur.Hook, _ = x.hook(fam, ev.table, ev.chain)
+				cur.Type, _ = x.chainType(fam, ev.table, ev.chain)
 			}
 		}
 		st := Step{Chain: userChain(ev.chain), kchain: ev.chain, Handle: ev.handle, Verdict: verdictName(ev.verdict, ev.target)}

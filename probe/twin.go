@@ -138,7 +138,7 @@ type Twin struct {
 // NewTwin builds a twin for the topology and runs load to put the ruleset
 // into it. On error everything created so far is removed.
 func NewTwin(ctx context.Context, topo Topology, load Loader) (tw *Twin, err error) {
-	if err := topo.Validate(); err != nil {
+	if err := topo.validate(); err != nil {
 		return nil, fmt.Errorf("twin topology: %w", err)
 	}
 	tw = &Twin{topo: topo, byName: map[string]*twinIface{}, load: load, ns: netns.None()}
@@ -216,9 +216,6 @@ func NewTwin(ctx context.Context, topo Topology, load Loader) (tw *Twin, err err
 	}
 	return tw, nil
 }
-
-// Topology returns the topology the twin was built from.
-func (tw *Twin) Topology() Topology { return tw.topo }
 
 // writeSysctls writes /proc/sys entries of the calling thread's namespace.
 func writeSysctls(kv map[string]string) error {
