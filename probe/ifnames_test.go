@@ -90,7 +90,7 @@ func TestExampleRulesetSides(t *testing.T) {
 		}
 		if topo := base(file) + ".topology"; fileExists(topo) && w.wan != "" {
 			tp := readTopologyFile(t, topo)
-			if i, ok := tp.Lookup(w.wan); !ok || !slices.ContainsFunc(i.Routes, func(p netip.Prefix) bool { return p.Bits() == 0 }) {
+			if i, ok := tp.lookup(w.wan); !ok || !slices.ContainsFunc(i.Routes, func(p netip.Prefix) bool { return p.Bits() == 0 }) {
 				t.Errorf("%s: the topology file routes the default elsewhere than %s", filepath.Base(file), w.wan)
 			}
 		}

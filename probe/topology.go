@@ -28,8 +28,8 @@ type Interface struct {
 	Routes []netip.Prefix `json:"routes,omitempty"`
 }
 
-// Lookup returns the interface with the given name.
-func (t *Topology) Lookup(name string) (*Interface, bool) {
+// lookup returns the interface with the given name.
+func (t *Topology) lookup(name string) (*Interface, bool) {
 	for i := range t.Interfaces {
 		if t.Interfaces[i].Name == name {
 			return &t.Interfaces[i], true
@@ -39,7 +39,7 @@ func (t *Topology) Lookup(name string) (*Interface, bool) {
 }
 
 func (t *Topology) iface(name string) *Interface {
-	if i, ok := t.Lookup(name); ok {
+	if i, ok := t.lookup(name); ok {
 		return i
 	}
 	t.Interfaces = append(t.Interfaces, Interface{Name: name})
