@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+
+	"github.com/fwslot/fwslot/internal/nfnl"
 )
 
 // ChainRules is how many rules of one chain a packet was evaluated
@@ -78,7 +80,7 @@ func (r Result) EvalCost(idx RuleIndex) (Cost, error) {
 		if ev.table == traceTable {
 			continue
 		}
-		f := familyName(ev.family)
+		f := nfnl.FamilyName(ev.family)
 		if len(stack) == 0 || ev.hasHdr || ev.table != table || f != fam {
 			// A new base chain: the walks of the last one ended
 			// with its verdict.

@@ -163,16 +163,7 @@ func TestTwinPartialFailureCleansUp(t *testing.T) {
 
 func loadProbes(t testing.TB, path string) []Probe {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	probes, err := Parse(path, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return probes
+	return parseFile(t, path, Parse)
 }
 
 func runFixture(t *testing.T, name string) Report {

@@ -311,10 +311,14 @@ func parseDSCP(s string) (uint8, bool) {
 	return uint8(n), err == nil && n < 64
 }
 
-func dscpName(v uint8) string {
+func dscpName(v uint8) string { return nameOf(dscpNames, v) }
+
+// nameOf returns the name m gives v (the first in order when several do),
+// else v as a number.
+func nameOf(m map[string]uint8, v uint8) string {
 	best := ""
-	for n, d := range dscpNames {
-		if d == v && (best == "" || n < best) {
+	for n, x := range m {
+		if x == v && (best == "" || n < best) {
 			best = n
 		}
 	}
@@ -351,18 +355,8 @@ func defaultICMPType(p Proto) uint8 {
 }
 
 func icmpTypeName(p Proto, t uint8) string {
-	m := icmpTypes
 	if p == ICMPv6 {
-		m = icmp6Types
+		return nameOf(icmp6Types, t)
 	}
-	best := ""
-	for n, v := range m {
-		if v == t && (best == "" || n < best) {
-			best = n
-		}
-	}
-	if best == "" {
-		return strconv.Itoa(int(t))
-	}
-	return best
+	return nameOf(icmpTypes, t)
 }
