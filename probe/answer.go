@@ -55,7 +55,7 @@ func ruleKeyOf(m nfnl.Msg) ruleKey {
 	t, _ := m.Attr(nfnl.RuleTable)
 	c, _ := m.Attr(nfnl.RuleChain)
 	h, _ := m.Attr(nfnl.RuleHandle)
-	return ruleKey{familyName(m.Family), nfnl.Str(t), nfnl.Str(c), nfnl.U64(h)}
+	return ruleKey{nfnl.FamilyName(m.Family), nfnl.Str(t), nfnl.Str(c), nfnl.U64(h)}
 }
 
 // txFiles are the twin's IP counter files (/proc/net/snmp, snmp6), opened
@@ -218,7 +218,7 @@ func (tw *Twin) expectAnswer(o *observation) error {
 	if !ok || tw.state == nil {
 		return nil
 	}
-	name, ok := tw.state.answers[ruleKey{familyName(ev.family), ev.table, ev.chain, ev.handle}]
+	name, ok := tw.state.answers[ruleKey{nfnl.FamilyName(ev.family), ev.table, ev.chain, ev.handle}]
 	if !ok {
 		return nil
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+
+	"github.com/fwslot/fwslot/internal/nfnl"
 )
 
 // ChainRules is how many rules of one chain a packet was evaluated
@@ -25,9 +27,9 @@ type Cost struct {
 	Chains []ChainRules `json:"chains,omitempty"`
 }
 
-// ErrNoTrace is returned by EvalCost for a result without a trace (the
+// errNoTrace is returned by EvalCost for a result without a trace (the
 // probe could not be sent, or no rule of the ruleset saw the packet).
-var ErrNoTrace = errors.New("the probe has no trace")
+var errNoTrace = errors.New("the probe has no trace")
 
 // frame is one walk through a chain: a base chain entered from a hook, or
 // a regular chain entered by jump or goto.
@@ -42,15 +44,17 @@ type frame struct {
 // traces only rules that match, and a chain is only ever left through a
 // matching rule (verdict, jump, goto, return) or by falling off its end;
 // so a walk through a chain evaluated every rule up to the one it was left
-// by, and all of them when it fell off the end.
-func (r Result) EvalCost(idx *NftRuleIndex) (Cost, error) {
-	if idx == nil {
-		return Cost{}, errors.New("no rule index to count rules against")
+// by, and all of them when it fell off the end. idx must come from
+// TwinRuleIndex: only it knows each chain's rules in order.
+func (r Result) EvalCost(idx RuleIndex) (Cost, error) {
+	x, ok := idx.(*nftRuleIndex)
+	if !ok || x == nil {
+		return Cost{}, errors.New("no rule index of the twin (TwinRuleIndex) to count rules against")
 	}
 	if len(r.events) == 0 {
-		return Cost{}, ErrNoTrace
+		return Cost{}, errNoTrace
 	}
-	pos := idx.positions()
+	pos := x.positions()
 	var stack []frame
 	per := map[chainKey]int{}
 	var order []chainKey
@@ -76,7 +80,7 @@ func (r Result) EvalCost(idx *NftRuleIndex) (Cost, error) {
 		if ev.table == traceTable {
 			continue
 		}
-		f := familyName(ev.family)
+		f := nfnl.FamilyName(ev.family)
 		if len(stack) == 0 || ev.hasHdr || ev.table != table || f != fam {
 			// A new base chain: the walks of the last one ended
 			// with its verdict.
@@ -144,7 +148,7 @@ type rulePositions struct {
 
 // positions numbers the user's rules of each chain in order; fwslot's own
 // rules take the number of the user rule before them.
-func (x *NftRuleIndex) positions() rulePositions {
+func (x *nftRuleIndex) positions() rulePositions {
 	p := rulePositions{at: map[ruleKey]int{}, userRules: map[chainKey]int{}}
 	for _, k := range x.order {
 		ck := chainKey{k.family, k.table, k.chain}

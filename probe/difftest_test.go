@@ -82,7 +82,7 @@ func TestDifferential(t *testing.T) {
 			// and the ruleset's interface names (as fwslot test does):
 			// the fates must agree (addresses after masquerade may be a
 			// placeholder's: the probes give no evidence of the real one).
-			rep, err := Run(context.Background(), InferTopologyWith(probes, rulesetNamesOf(t, file)), fileLoader(t, file), probes, nil, Options{})
+			rep, err := Run(context.Background(), inferTopologyWith(probes, rulesetNamesOf(t, file)), fileLoader(t, file), probes, nil, Options{})
 			if err != nil {
 				t.Fatalf("twin with an inferred topology: %v", err)
 			}
@@ -104,9 +104,9 @@ func TestDifferential(t *testing.T) {
 func mix(probes []Probe) string {
 	counts := map[string]int{}
 	for _, p := range probes {
-		counts[string(p.Direction())]++
+		counts[string(p.direction())]++
 		counts[string(p.Proto)]++
-		if p.Is6() {
+		if p.is6() {
 			counts["ipv6"]++
 		}
 		if p.State == StateEstablished {
@@ -151,11 +151,11 @@ func fileLoader(t testing.TB, file string) Loader {
 
 // rulesetNamesOf reads the interface names of a ruleset file and its
 // includes, as fwslot test does for an inferred topology.
-func rulesetNamesOf(t testing.TB, file string) RulesetNames {
+func rulesetNamesOf(t testing.TB, file string) rulesetNames {
 	t.Helper()
 	b, err := source.Load(file, source.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return RulesetInterfaces(b.Flat)
+	return rulesetInterfaces(b.Flat)
 }

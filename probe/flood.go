@@ -87,7 +87,7 @@ func (tw *Twin) NewFlood(probes []Probe) (*Flood, error) {
 		pkt := buildIP(spec)
 		if p.In == "" {
 			fp := floodPacket{fd: s.send6, buf: pkt, local: true, to: &unix.SockaddrInet6{Addr: p.Dst.Addr.As16()}}
-			if !p.Is6() {
+			if !p.is6() {
 				fp.fd, fp.to = s.send4, &unix.SockaddrInet4{Addr: p.Dst.Addr.As4()}
 			}
 			f.pkts = append(f.pkts, fp)

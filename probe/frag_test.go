@@ -235,7 +235,7 @@ func TestFragmentsCarryTheDatagram(t *testing.T) {
 			start := -1
 			for i, b := range pkts {
 				pk, ok := parseIP(b)
-				if !ok || !pk.frag.isFrag || pk.frag.id != spec.fragID&map[bool]uint32{true: 0xffffffff, false: 0xffff}[p.Is6()] || pk.proto != spec.proto {
+				if !ok || !pk.frag.isFrag || pk.frag.id != spec.fragID&map[bool]uint32{true: 0xffffffff, false: 0xffff}[p.is6()] || pk.proto != spec.proto {
 					t.Fatalf("%s frag %s: packet %d parses as %+v", line, f, i, pk)
 				}
 				if start < 0 {

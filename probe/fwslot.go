@@ -100,7 +100,7 @@ func MirrorIndexes(topo Topology, target []slots.Iface) Topology {
 		if ti.Name == "lo" {
 			continue
 		}
-		i, ok := out.Lookup(ti.Name)
+		i, ok := out.lookup(ti.Name)
 		if !ok {
 			out.Interfaces = append(out.Interfaces, Interface{Name: ti.Name})
 			i = &out.Interfaces[len(out.Interfaces)-1]

@@ -6,11 +6,11 @@ import (
 	"strings"
 )
 
-// RulesetNames is what a ruleset's own text says about interfaces: every
+// rulesetNames is what a ruleset's own text says about interfaces: every
 // name it matches with iif, oif, iifname or oifname (directly, through a
 // define, an anonymous set or a named set of type ifname), and which of
 // them are a router's WAN side.
-type RulesetNames struct {
+type rulesetNames struct {
 	// Names in order of first appearance; wildcards ("eth*") and "lo"
 	// are left out (the twin cannot create them, or always has it).
 	Names []string
@@ -71,11 +71,11 @@ func nftTokens(text string) []nftToken {
 	return toks
 }
 
-// RulesetInterfaces reads the interface names a ruleset's text matches
+// rulesetInterfaces reads the interface names a ruleset's text matches
 // (source.Bundle.Flat: includes already in place) and its WAN side. It
 // reads the text as nft writes it, one rule a line (or ';'-separated);
 // what it cannot resolve (a define of a define it never saw) is left out.
-func RulesetInterfaces(text string) RulesetNames {
+func rulesetInterfaces(text string) rulesetNames {
 	toks := nftTokens(text)
 	defines := map[string][]nftToken{}
 	sets := map[string][]string{}
@@ -134,7 +134,7 @@ func RulesetInterfaces(text string) RulesetNames {
 			i = j
 		}
 	}
-	var out RulesetNames
+	var out rulesetNames
 	addName := func(list *[]string, n string) {
 		if n == "" || n == "lo" || strings.ContainsAny(n, "*$@") || !validIfname(n) || slices.Contains(*list, n) {
 			return

@@ -56,7 +56,7 @@ oifname vmap { lan0 : accept, "wan0" : drop }`, "br-lan eth1 lan0 wan0", "eth1 w
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := RulesetInterfaces(c.text)
+			got := rulesetInterfaces(c.text)
 			if n := strings.Join(got.Names, " "); n != c.names {
 				t.Errorf("names %q, want %q", n, c.names)
 			}
@@ -84,13 +84,13 @@ func TestExampleRulesetSides(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := RulesetInterfaces(b.Flat)
+		got := rulesetInterfaces(b.Flat)
 		if n, x := strings.Join(got.Names, " "), strings.Join(got.WAN, " "); n != w.names || x != w.wan {
 			t.Errorf("%s: names %q wan %q, want %q and %q", filepath.Base(file), n, x, w.names, w.wan)
 		}
 		if topo := base(file) + ".topology"; fileExists(topo) && w.wan != "" {
 			tp := readTopologyFile(t, topo)
-			if i, ok := tp.Lookup(w.wan); !ok || !slices.ContainsFunc(i.Routes, func(p netip.Prefix) bool { return p.Bits() == 0 }) {
+			if i, ok := tp.lookup(w.wan); !ok || !slices.ContainsFunc(i.Routes, func(p netip.Prefix) bool { return p.Bits() == 0 }) {
 				t.Errorf("%s: the topology file routes the default elsewhere than %s", filepath.Base(file), w.wan)
 			}
 		}
@@ -110,18 +110,18 @@ accept tcp 10.0.0.8:40004 -> 192.0.2.1:22 in lan0
 `)
 	cases := []struct {
 		name   string
-		names  RulesetNames
+		names  rulesetNames
 		routes map[string]string
 		ifaces string
 	}{
-		{"no names: the first probe's interface", RulesetNames{},
+		{"no names: the first probe's interface", rulesetNames{},
 			map[string]string{"wan0": "203.0.113.9/32 10.0.0.7/32", "lan0": "198.51.100.4/32 10.0.0.8/32"}, "wan0 lan0"},
-		{"wan0 named: private on the lan, public on the wan", RulesetNames{Names: []string{"lan0", "wan0", "dmz0"}, WAN: []string{"wan0"}},
+		{"wan0 named: private on the lan, public on the wan", rulesetNames{Names: []string{"lan0", "wan0", "dmz0"}, WAN: []string{"wan0"}},
 			map[string]string{"wan0": "203.0.113.9/32 198.51.100.4/32", "lan0": "10.0.0.7/32 10.0.0.8/32", "dmz0": ""}, "wan0 lan0 dmz0"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := InferTopologyWith(probes, c.names)
+			got := inferTopologyWith(probes, c.names)
 			var names []string
 			for _, i := range got.Interfaces {
 				names = append(names, i.Name)
@@ -181,7 +181,7 @@ accept tcp 198.51.100.4:40003 -> 192.0.2.1:22 in wan0
 accept tcp 10.0.0.8:40004 -> 192.0.2.1:22 in lan0
 `)
 	file := writeTemp(t, "rpfilter.nft", rpfilterRuleset)
-	topo := InferTopologyWith(probes, RulesetInterfaces(rpfilterRuleset))
+	topo := inferTopologyWith(probes, rulesetInterfaces(rpfilterRuleset))
 	outs := runDiff(t, file, topoOf(t, rpfilterTopo), topo, probes, nil)
 	requireAgreement(t, outs)
 	agree := 0

@@ -36,7 +36,7 @@ func judge(res Result, o *observation, path Path) Result {
 			res.Seen.Iface = o.via
 		}
 	}
-	tv := path.Verdict()
+	tv := path.verdict()
 	switch {
 	case o.unanswered:
 		res.Err = fmt.Errorf("reject sent no answer: %s dropped the packet and the kernel sent a packet, but no TCP reset or ICMP unreachable for the probe reached its sender within %s", o.awaited, o.answerWait)
@@ -55,12 +55,12 @@ func judge(res Result, o *observation, path Path) Result {
 		return res
 	}
 	var problems []string
-	switch dir := p.Direction(); {
-	case dir == DirIn && res.Outcome == Forwarded:
+	switch dir := p.direction(); {
+	case dir == dirIn && res.Outcome == Forwarded:
 		problems = append(problems, "forwarded out "+o.via+" instead of delivered locally")
-	case dir != DirIn && res.Outcome == Forwarded && o.via != p.Out:
+	case dir != dirIn && res.Outcome == Forwarded && o.via != p.Out:
 		problems = append(problems, "left through "+o.via+", expected "+p.Out)
-	case dir != DirIn && res.Outcome == Delivered:
+	case dir != dirIn && res.Outcome == Delivered:
 		problems = append(problems, "delivered locally instead of leaving through "+p.Out)
 	}
 	if seen != nil {

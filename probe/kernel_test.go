@@ -163,16 +163,7 @@ func TestTwinPartialFailureCleansUp(t *testing.T) {
 
 func loadProbes(t testing.TB, path string) []Probe {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	probes, err := Parse(path, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return probes
+	return parseFile(t, path, Parse)
 }
 
 func runFixture(t *testing.T, name string) Report {
@@ -287,7 +278,7 @@ accept tcp 203.0.113.9 -> 10.0.0.5:80 in wan0 out lan0
 reject tcp 203.0.113.9 -> 10.0.0.5:23 in wan0 out lan0
 `)
 	topo := InferTopology(probes)
-	wan, _ := topo.Lookup("wan0")
+	wan, _ := topo.lookup("wan0")
 	// As from --topology: the inferred address would be the snat address
 	// itself, which makes a masquerade check pass by construction.
 	wan.Addrs = []netip.Prefix{hostPrefix(mustAddr("192.0.2.10"))}

@@ -49,6 +49,20 @@ func (tw *Twin) addNeighbours(probes []Probe) error {
 	}
 	var ops []func() error // neighbour entries to set or remove, in the twin
 	var errs []error
+	// dropsAdvert reports whether the ruleset drops a's neighbour
+	// advertisements on ti (then recorded in ndBlocked); tried is false
+	// when that could not be found out (the error is collected).
+	dropsAdvert := func(ti *twinIface, a netip.Addr) (dropped, tried bool) {
+		ok, err := tw.acceptsAdvert(ti, a)
+		if err != nil {
+			errs = append(errs, err)
+			return false, false
+		}
+		if !ok {
+			tw.ndBlocked[a] = ti.Name
+		}
+		return !ok, true
+	}
 	add := func(a netip.Addr) {
 		if !unicast(a) || tw.neigh[a] {
 			return
@@ -61,13 +75,7 @@ func (tw *Twin) addNeighbours(probes []Probe) error {
 		if a.Is6() {
 			// IPv6 neighbour discovery goes through the ruleset: a host
 			// whose advertisements it drops is never reached.
-			ok, err := tw.acceptsAdvert(ti, a)
-			if err != nil {
-				errs = append(errs, err)
-				return
-			}
-			if !ok {
-				tw.ndBlocked[a] = ti.Name
+			if dropped, tried := dropsAdvert(ti, a); dropped || !tried {
 				return
 			}
 		}
@@ -88,17 +96,11 @@ func (tw *Twin) addNeighbours(probes []Probe) error {
 	// advertisements, nothing routed through it ever leaves.
 	for _, p := range probes {
 		ti := tw.byName[p.Out]
-		if ti == nil || !p.Is6() || tw.onLinkIface(p.Dst.Addr) != nil || tw.gwChecked[ti.Name] || !realGateway(ti) {
+		if ti == nil || !p.is6() || tw.onLinkIface(p.Dst.Addr) != nil || tw.gwChecked[ti.Name] || !realGateway(ti) {
 			continue
 		}
 		tw.gwChecked[ti.Name] = true
-		ok, err := tw.acceptsAdvert(ti, gw6)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if !ok {
-			tw.ndBlocked[gw6] = ti.Name
+		if dropped, _ := dropsAdvert(ti, gw6); dropped {
 			tw.gwBlocked[ti.Name] = true
 			ops = append(ops, func() error { return delNeighbour(ti, gw6) })
 		}
@@ -108,7 +110,7 @@ func (tw *Twin) addNeighbours(probes []Probe) error {
 	// below neighbour discovery, so it has to ask).
 	for _, p := range probes {
 		ti := tw.byName[p.In]
-		if ti == nil || !p.Is6() {
+		if ti == nil || !p.is6() {
 			continue
 		}
 		host := senderHop(tw, ti, p.Src.Addr)
@@ -186,7 +188,7 @@ func senderHop(tw *Twin, ti *twinIface, src netip.Addr) netip.Addr {
 // ruleset drops that neighbour's solicitations of the twin's address.
 func (tw *Twin) sendBlocked(p Probe) (netip.Addr, bool) {
 	ti := tw.byName[p.In]
-	if ti == nil || !p.Is6() {
+	if ti == nil || !p.is6() {
 		return netip.Addr{}, false
 	}
 	host := senderHop(tw, ti, p.Src.Addr)

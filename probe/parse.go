@@ -10,8 +10,8 @@ import (
 	"strings"
 )
 
-// ParseError is a malformed probe line: where it is and what was expected.
-type ParseError struct {
+// parseError is a malformed probe line: where it is and what was expected.
+type parseError struct {
 	File     string
 	Line     int
 	Expected string
@@ -19,7 +19,7 @@ type ParseError struct {
 }
 
 // Error renders "file:line: expected X, got Y".
-func (e *ParseError) Error() string {
+func (e *parseError) Error() string {
 	where := e.File
 	if where == "" {
 		where = "probe"
@@ -105,7 +105,7 @@ func (l *lexer) next() string {
 }
 
 func (l *lexer) fail(expected, got string) error {
-	return &ParseError{File: l.file, Line: l.line, Expected: expected, Got: got}
+	return &parseError{File: l.file, Line: l.line, Expected: expected, Got: got}
 }
 
 func parseBody(file string, line int, body string, withVerdict bool) (Probe, error) {
@@ -251,10 +251,10 @@ func parseBody(file string, line int, body string, withVerdict bool) (Probe, err
 			return p, where("IPv6 addresses for icmpv6 (use icmp)", p.Src.Addr.String())
 		}
 	}
-	if seen["ttl"] && p.Is6() {
+	if seen["ttl"] && p.is6() {
 		return p, where("hoplimit for IPv6", "ttl")
 	}
-	if seen["hoplimit"] && !p.Is6() {
+	if seen["hoplimit"] && !p.is6() {
 		return p, where("ttl for IPv4", "hoplimit")
 	}
 	if codeSet && !p.Proto.isICMP() {

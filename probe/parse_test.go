@@ -155,9 +155,9 @@ func TestParseLine(t *testing.T) {
 func TestDirection(t *testing.T) {
 	for _, tc := range []struct {
 		in, out string
-		want    Direction
-	}{{"eth0", "", DirIn}, {"eth0", "eth1", DirForward}, {"", "eth1", DirOut}} {
-		if got := (Probe{In: tc.in, Out: tc.out}).Direction(); got != tc.want {
+		want    direction
+	}{{"eth0", "", dirIn}, {"eth0", "eth1", dirForward}, {"", "eth1", dirOut}} {
+		if got := (Probe{In: tc.in, Out: tc.out}).direction(); got != tc.want {
 			t.Errorf("in=%q out=%q: %s, want %s", tc.in, tc.out, got, tc.want)
 		}
 	}

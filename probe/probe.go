@@ -119,14 +119,14 @@ const (
 // probe's ICMP error quotes.
 const relatedPort = 53
 
-// Direction is where a probe packet goes: to this host, through it, or out of it.
-type Direction string
+// direction is where a probe packet goes: to this host, through it, or out of it.
+type direction string
 
 // The three directions, derived from the in and out interfaces.
 const (
-	DirIn      Direction = "in"
-	DirForward Direction = "forward"
-	DirOut     Direction = "out"
+	dirIn      direction = "in"
+	dirForward direction = "forward"
+	dirOut     direction = "out"
 )
 
 // TCP flag bits as they sit in the TCP header.
@@ -199,21 +199,21 @@ type Probe struct {
 	Frag Frag `json:"frag,omitempty"`
 }
 
-// Direction tells whether the probe is delivered locally, forwarded, or
+// direction tells whether the probe is delivered locally, forwarded, or
 // generated locally.
-func (p Probe) Direction() Direction {
+func (p Probe) direction() direction {
 	switch {
 	case p.In != "" && p.Out != "":
-		return DirForward
+		return dirForward
 	case p.In != "":
-		return DirIn
+		return dirIn
 	default:
-		return DirOut
+		return dirOut
 	}
 }
 
-// Is6 reports whether the probe is an IPv6 packet.
-func (p Probe) Is6() bool { return p.Src.Addr.Is6() }
+// is6 reports whether the probe is an IPv6 packet.
+func (p Probe) is6() bool { return p.Src.Addr.Is6() }
 
 // Where returns "file:line" (or "line N" without a file name).
 func (p Probe) Where() string {
@@ -249,7 +249,7 @@ func (p Probe) String() string {
 		fmt.Fprintf(&b, " code %d", p.ICMPCode)
 	}
 	if p.TTL != 0 {
-		if p.Is6() {
+		if p.is6() {
 			fmt.Fprintf(&b, " hoplimit %d", p.TTL)
 		} else {
 			fmt.Fprintf(&b, " ttl %d", p.TTL)
@@ -311,10 +311,14 @@ func parseDSCP(s string) (uint8, bool) {
 	return uint8(n), err == nil && n < 64
 }
 
-func dscpName(v uint8) string {
+func dscpName(v uint8) string { return nameOf(dscpNames, v) }
+
+// nameOf returns the name m gives v (the first in order when several do),
+// else v as a number.
+func nameOf(m map[string]uint8, v uint8) string {
 	best := ""
-	for n, d := range dscpNames {
-		if d == v && (best == "" || n < best) {
+	for n, x := range m {
+		if x == v && (best == "" || n < best) {
 			best = n
 		}
 	}
@@ -351,18 +355,8 @@ func defaultICMPType(p Proto) uint8 {
 }
 
 func icmpTypeName(p Proto, t uint8) string {
-	m := icmpTypes
 	if p == ICMPv6 {
-		m = icmp6Types
+		return nameOf(icmp6Types, t)
 	}
-	best := ""
-	for n, v := range m {
-		if v == t && (best == "" || n < best) {
-			best = n
-		}
-	}
-	if best == "" {
-		return strconv.Itoa(int(t))
-	}
-	return best
+	return nameOf(icmpTypes, t)
 }

@@ -3,6 +3,7 @@ package probe
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -244,6 +245,18 @@ func requireAgreement(t testing.TB, outs []diffOutcome) {
 	}
 }
 
+// requirePassed is requireAgreement, and every probe passed in the twin
+// (its path shown when one did not).
+func requirePassed(t testing.TB, outs []diffOutcome) {
+	t.Helper()
+	requireAgreement(t, outs)
+	for _, d := range outs {
+		if !d.twin.Passed() {
+			t.Errorf("%s: got %s %v %s\n%s", d.probe, d.twin.Got, d.twin.Err, d.twin.Failure, d.twin.Path)
+		}
+	}
+}
+
 func outcomeVerdict(o Outcome) Verdict {
 	switch o {
 	case Delivered, Forwarded:
@@ -254,18 +267,25 @@ func outcomeVerdict(o Outcome) Verdict {
 	return Drop
 }
 
-func readTopologyFile(t testing.TB, path string) Topology {
+// parseFile parses the file at path with parse (Parse, ParseTopology),
+// failing the test on any error.
+func parseFile[T any](t testing.TB, path string, parse func(string, io.Reader) (T, error)) T {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	topo, err := ParseTopology(path, f)
+	v, err := parse(path, f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return topo
+	return v
+}
+
+func readTopologyFile(t testing.TB, path string) Topology {
+	t.Helper()
+	return parseFile(t, path, ParseTopology)
 }
 
 func topoOf(t testing.TB, text string) Topology {

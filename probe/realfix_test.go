@@ -189,12 +189,7 @@ accept udp 203.0.113.9 -> 198.51.100.80:53 in wan0 out lan0
 `)
 	real := topoOf(t, "addr lan0 10.0.0.1/24\naddr lan0 198.51.100.1/24\naddr wan0 192.0.2.1/24\n")
 	outs := runDiff(t, file, real, Topology{}, probes, nil)
-	requireAgreement(t, outs)
-	for _, d := range outs {
-		if !d.twin.Passed() {
-			t.Errorf("%s: %s %v %s", d.probe, d.twin.Got, d.twin.Err, d.twin.Failure)
-		}
-	}
+	requirePassed(t, outs)
 }
 
 // TestMasqueradeAddressOnTheOutInterface: the snat address of a masquerade
@@ -208,12 +203,7 @@ accept udp 10.1.0.7 -> 203.0.113.53:53 in lan0 out wan0 snat 192.0.2.1
 accept tcp 10.0.0.7 -> 203.0.113.9:443 in lan0 out wan0 snat 192.0.2.1
 `)
 	outs := runDiff(t, "../testdata/examples/router.nft", topoOf(t, routerTopo), Topology{}, probes, nil)
-	requireAgreement(t, outs)
-	for _, d := range outs {
-		if !d.twin.Passed() {
-			t.Errorf("%s: %s %v %s", d.probe, d.twin.Got, d.twin.Err, d.twin.Failure)
-		}
-	}
+	requirePassed(t, outs)
 }
 
 // TestOnLinkHostsWithRealPrefixes: with the documented --topology form
@@ -280,12 +270,7 @@ accept tcp 10.0.0.7:40015 -> 203.0.113.9:443 in lan0 out wan0 state established 
 `)
 	for _, twinTopo := range []Topology{{}, readTopologyFile(t, "../testdata/examples/router.topology")} {
 		outs := runDiff(t, "../testdata/examples/router.nft", topoOf(t, routerTopo), twinTopo, probes, nil)
-		requireAgreement(t, outs)
-		for _, d := range outs {
-			if !d.twin.Passed() {
-				t.Errorf("%s: %s %v %s", d.probe, d.twin.Got, d.twin.Err, d.twin.Failure)
-			}
-		}
+		requirePassed(t, outs)
 	}
 }
 

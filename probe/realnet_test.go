@@ -54,7 +54,7 @@ type realNet struct {
 	buf, oob []byte
 	fds      []int
 	tr       *sockets      // nftrace listener in the router (realtrace_test.go)
-	idx      *NftRuleIndex // the router's rules, to name the traced ones
+	idx      *nftRuleIndex // the router's rules, to name the traced ones
 	// wait is how long silence must last before a packet counts as dropped.
 	wait time.Duration
 	// sequential keeps state between packets: no reload, conntrack kept.
@@ -189,22 +189,9 @@ func newRealNet(t testing.TB, topo Topology, hosts map[string][]netip.Addr, file
 			t.Fatal(err)
 		}
 	}
-	must(nsutil.Do(rn.router, func() error {
-		return writeSysctls(map[string]string{
-			"net/ipv4/ip_forward":              "1",
-			"net/ipv6/conf/all/forwarding":     "1",
-			"net/ipv6/conf/all/accept_dad":     "0",
-			"net/ipv6/conf/default/accept_dad": "0",
-			"net/ipv4/conf/all/rp_filter":      "0",
-			"net/ipv4/conf/default/rp_filter":  "0",
-			// Real hosts rate-limit ICMP errors; the comparison must not
-			// depend on how many rejects came before.
-			"net/ipv4/icmp_ratelimit":    "0",
-			"net/ipv4/icmp_msgs_per_sec": "100000",
-			"net/ipv4/icmp_msgs_burst":   "100000",
-			"net/ipv6/icmp/ratelimit":    "0",
-		})
-	}))
+	// The twin's router settings: real hosts rate-limit ICMP errors too,
+	// and the comparison must not depend on how many rejects came before.
+	must(nsutil.Do(rn.router, func() error { return writeSysctls(routerSysctls()) }))
 	var rb, routes strings.Builder
 	taken := map[netip.Addr]bool{}
 	for _, ifc := range topo.Interfaces {
@@ -222,14 +209,7 @@ func newRealNet(t testing.TB, topo Topology, hosts map[string][]netip.Addr, file
 		if ri.ns, err = nsutil.Create("fwp-q-"); err != nil {
 			t.Fatal(err)
 		}
-		must(nsutil.Do(ri.ns, func() error {
-			return writeSysctls(map[string]string{
-				"net/ipv6/conf/all/accept_dad":     "0",
-				"net/ipv6/conf/default/accept_dad": "0",
-				"net/ipv4/conf/all/rp_filter":      "0",
-				"net/ipv4/conf/default/rp_filter":  "0",
-			})
-		}))
+		must(nsutil.Do(ri.ns, func() error { return writeSysctls(hostSysctls()) }))
 		idx := ""
 		if ifc.Index > 0 {
 			idx = fmt.Sprintf(" index %d", ifc.Index)
@@ -497,51 +477,11 @@ func (rn *realNet) watch(sp pktSpec, from string) (realSeen, error) {
 }
 
 func (rn *realNet) readRouter(o *observation, from string) error {
-	for _, fd := range rn.raw4 {
-		for {
-			n, _, err := unix.Recvfrom(fd, rn.buf, unix.MSG_DONTWAIT)
-			if err != nil {
-				if errAgain(err) {
-					break
-				}
-				return err
-			}
-			if o == nil {
-				continue
-			}
-			if pk, ok := parseIP(rn.buf[:n]); ok {
-				rn.local(o, pk, false, from)
-			}
+	return drainRaw(rn.raw4, rn.raw6, rn.buf, rn.oob, func(pk pktInfo, v6NoHeader bool) {
+		if o != nil {
+			rn.local(o, pk, v6NoHeader, from)
 		}
-	}
-	for proto, fd := range rn.raw6 {
-		for {
-			n, oobn, _, sa, err := unix.Recvmsg(fd, rn.buf, rn.oob, unix.MSG_DONTWAIT)
-			if err != nil {
-				if errAgain(err) {
-					break
-				}
-				return err
-			}
-			if o == nil {
-				continue
-			}
-			pk := pktInfo{v6: true, proto: proto}
-			if s6, ok := sa.(*unix.SockaddrInet6); ok {
-				pk.src = netip.AddrFrom16(s6.Addr)
-			}
-			if cms, err := unix.ParseSocketControlMessage(rn.oob[:oobn]); err == nil {
-				for _, cm := range cms {
-					if cm.Header.Level == unix.IPPROTO_IPV6 && cm.Header.Type == unix.IPV6_PKTINFO && len(cm.Data) >= 16 {
-						pk.dst = netip.AddrFrom16([16]byte(cm.Data[:16]))
-					}
-				}
-			}
-			parseL4(&pk, rn.buf[:n])
-			rn.local(o, pk, true, from)
-		}
-	}
-	return nil
+	})
 }
 
 func (rn *realNet) local(o *observation, pk pktInfo, v6NoHeader bool, from string) {

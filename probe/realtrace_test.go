@@ -17,15 +17,9 @@ import (
 // rule that decided it.
 var realTraceTable = func() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "table inet %s {\n\tchain pre {\n\t\ttype filter hook prerouting priority -350; policy accept;\n", traceTable)
-	for _, m := range probeMatches {
-		b.WriteString("\t\t" + m + " meta nftrace set 1\n")
-	}
-	b.WriteString("\t}\n\tchain out {\n\t\ttype filter hook output priority -350; policy accept;\n")
-	for _, m := range probeMatches {
-		b.WriteString("\t\t" + m + " meta nftrace set 1\n")
-	}
-	b.WriteString("\t}\n" + fragTraceChains + "}\n")
+	fmt.Fprintf(&b, "table inet %s {\n", traceTable)
+	writeTraceChains(&b, "")
+	b.WriteString("}\n")
 	return b.String()
 }()
 

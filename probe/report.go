@@ -61,7 +61,7 @@ func Run(ctx context.Context, topo Topology, load Loader, probes []Probe, idx Ru
 	// listing costs about as much as the probing on a large ruleset) and
 	// attach rule text to the paths afterwards.
 	type listing struct {
-		idx *NftRuleIndex
+		idx *nftRuleIndex
 		err error
 	}
 	var lc chan listing
@@ -72,7 +72,7 @@ func Run(ctx context.Context, topo Topology, load Loader, probes []Probe, idx Ru
 	if idx == nil && stateful && !opt.Sequential {
 		// The twin reloads the ruleset between probes: list it first,
 		// not while it is being replaced (the handles stay the same).
-		x, err := TwinRuleIndex(tw)
+		x, err := twinRuleIndex(tw, opt.Locate)
 		if err != nil {
 			return rep, err
 		}
@@ -81,7 +81,7 @@ func Run(ctx context.Context, topo Topology, load Loader, probes []Probe, idx Ru
 	} else if idx == nil {
 		lc = make(chan listing, 1)
 		go func() {
-			x, err := TwinRuleIndex(tw)
+			x, err := twinRuleIndex(tw, opt.Locate)
 			lc <- listing{x, err}
 		}()
 	}
@@ -92,7 +92,6 @@ func Run(ctx context.Context, topo Topology, load Loader, probes []Probe, idx Ru
 			err = l.err
 		}
 		if l.idx != nil {
-			l.idx.Annotate(opt.Locate)
 			idx = l.idx
 			for i := range rep.Results {
 				rep.Results[i].Path = append(buildPath(rep.Results[i].events, idx), rep.Results[i].extra...)

@@ -57,7 +57,7 @@ func TestParseNftRuleset(t *testing.T) {
 	if _, ok := x.Lookup("inet", "fwslot_trace", "pre", 2); ok {
 		t.Fatal("trace table rule indexed")
 	}
-	if h, _ := x.Hook("inet", "filter", "input"); h != "input" {
+	if h, _ := x.hook("inet", "filter", "input"); h != "input" {
 		t.Fatalf("hook %q", h)
 	}
 }
@@ -89,8 +89,8 @@ func TestBuildPathFromEvents(t *testing.T) {
 	if got != want {
 		t.Fatalf("path:\n%s\nwant:\n%s", got, want)
 	}
-	if p.Verdict() != "drop" {
-		t.Fatal(p.Verdict())
+	if p.verdict() != "drop" {
+		t.Fatal(p.verdict())
 	}
 	if _, st := p.Decision(); st == nil || !st.Policy {
 		t.Fatalf("decision %+v", st)

@@ -46,10 +46,10 @@ type ruleKey struct {
 
 type chainKey struct{ family, table, chain string }
 
-// NftRuleIndex is a RuleIndex read from `nft -a list ruleset` output. It
+// nftRuleIndex is a RuleIndex read from `nft -a list ruleset` output. It
 // also knows each base chain's hook. It leaves out the probe trace table,
 // and All leaves out fwslot's own rules.
-type NftRuleIndex struct {
+type nftRuleIndex struct {
 	rules map[ruleKey]RuleInfo
 	order []ruleKey
 	hooks map[chainKey]string
@@ -57,13 +57,13 @@ type NftRuleIndex struct {
 }
 
 // Lookup finds a rule by its kernel coordinates.
-func (x *NftRuleIndex) Lookup(family, table, chain string, handle uint64) (RuleInfo, bool) {
+func (x *nftRuleIndex) Lookup(family, table, chain string, handle uint64) (RuleInfo, bool) {
 	r, ok := x.rules[ruleKey{family, table, chain, handle}]
 	return r, ok
 }
 
 // All lists the user's rules in ruleset order.
-func (x *NftRuleIndex) All() []RuleInfo {
+func (x *nftRuleIndex) All() []RuleInfo {
 	var out []RuleInfo
 	for _, k := range x.order {
 		if r := x.rules[k]; !r.Own {
@@ -73,14 +73,14 @@ func (x *NftRuleIndex) All() []RuleInfo {
 	return out
 }
 
-// ChainType returns the type of a base chain (filter, nat or route).
-func (x *NftRuleIndex) ChainType(family, table, chain string) (string, bool) {
+// chainType returns the type of a base chain (filter, nat or route).
+func (x *nftRuleIndex) chainType(family, table, chain string) (string, bool) {
 	t, ok := x.types[chainKey{family, table, chain}]
 	return t, ok
 }
 
-// Hook returns the hook of a base chain (kernel chain name).
-func (x *NftRuleIndex) Hook(family, table, chain string) (string, bool) {
+// hook returns the hook of a base chain (kernel chain name).
+func (x *nftRuleIndex) hook(family, table, chain string) (string, bool) {
 	h, ok := x.hooks[chainKey{family, table, chain}]
 	return h, ok
 }
@@ -94,9 +94,9 @@ var (
 	reHandle  = regexp.MustCompile(`^(.*?)\s*# handle (\d+)$`)
 )
 
-// parseNftRuleset builds a NftRuleIndex from `nft -a list ruleset` text.
-func parseNftRuleset(text string) (*NftRuleIndex, error) {
-	x := &NftRuleIndex{rules: map[ruleKey]RuleInfo{}, hooks: map[chainKey]string{}, types: map[chainKey]string{}}
+// parseNftRuleset builds an nftRuleIndex from `nft -a list ruleset` text.
+func parseNftRuleset(text string) (*nftRuleIndex, error) {
+	x := &nftRuleIndex{rules: map[ruleKey]RuleInfo{}, hooks: map[chainKey]string{}, types: map[chainKey]string{}}
 	sc := bufio.NewScanner(strings.NewReader(text))
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	var family, table, chain string
@@ -182,22 +182,37 @@ func braceDelta(line string) int {
 }
 
 // TwinRuleIndex reads the twin's ruleset with `nft -a list ruleset` (run
-// once, inside the twin) and indexes it.
-func TwinRuleIndex(tw *Twin) (*NftRuleIndex, error) {
+// once, inside the twin) and indexes it, with each user rule's source
+// file and line from locate when it is set. Result.EvalCost counts rules
+// against such an index.
+func TwinRuleIndex(tw *Twin, locate Locator) (RuleIndex, error) {
+	x, err := twinRuleIndex(tw, locate)
+	if err != nil {
+		return nil, err // a nil RuleIndex, not a nil *nftRuleIndex in one
+	}
+	return x, nil
+}
+
+func twinRuleIndex(tw *Twin, locate Locator) (*nftRuleIndex, error) {
 	out, err := nftOutput(tw.ns, "", "-a", "list", "ruleset")
 	if err != nil {
 		return nil, fmt.Errorf("list twin ruleset: %w", err)
 	}
-	return parseNftRuleset(out)
+	x, err := parseNftRuleset(out)
+	if err != nil {
+		return nil, err
+	}
+	x.annotate(locate)
+	return x, nil
 }
 
 // Locator returns the source file and line of the n-th rule (from 0) of a
 // user chain, as the ruleset file spells it.
 type Locator func(family, table, chain string, n int) (file string, line int, ok bool)
 
-// Annotate fills in File and Line of every user rule from locate, counting
+// annotate fills in File and Line of every user rule from locate, counting
 // rules per chain in ruleset order.
-func (x *NftRuleIndex) Annotate(locate Locator) {
+func (x *nftRuleIndex) annotate(locate Locator) {
 	if locate == nil {
 		return
 	}

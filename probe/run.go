@@ -105,7 +105,7 @@ func sportFor(i int) uint16 { return uint16(20000 + i%40000) }
 // specFor is the packet of the i-th probe.
 func specFor(i int, p Probe) pktSpec {
 	spec := pktSpec{src: p.Src.Addr, dst: p.Dst.Addr, proto: p.Proto.number(), sport: p.Src.Port,
-		dport: p.Dst.Port, flags: p.Flags, icmpType: p.ICMPType, tag: tagFor(i, p.Is6())}
+		dport: p.Dst.Port, flags: p.Flags, icmpType: p.ICMPType, tag: tagFor(i, p.is6())}
 	if spec.sport == 0 && (p.Proto.hasPorts() || p.Proto.isICMP()) {
 		spec.sport = sportFor(i) // the echo id of icmp: per probe, like a source port
 	}
@@ -225,7 +225,7 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 		spec.fragID = tw.nextFragID()
 	}
 	mark := p.Mark
-	if p.Direction() == DirOut {
+	if p.direction() == dirOut {
 		mark = 0 // an out probe's mark is its socket's (SO_MARK)
 	}
 	if err := tw.setEntryMark(mark); err != nil {
@@ -256,7 +256,7 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 			return fail(err)
 		}
 	}
-	if p.Direction() != DirIn {
+	if p.direction() != dirIn {
 		next := p.Dst.Addr
 		if p.DNAT != nil {
 			next = p.DNAT.Addr
@@ -275,15 +275,15 @@ func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
 	}
 	res.events, res.awaited = o.events, o.awaited
 	path := buildPath(o.events, idx)
-	if o.ndHost.IsValid() && o.delivered == nil && o.forwarded == nil && o.rejected == nil && path.Verdict() == "accept" {
+	if o.ndHost.IsValid() && o.delivered == nil && o.forwarded == nil && o.rejected == nil && path.verdict() == "accept" {
 		res.extra = []Hop{ndHop(o.ndHost, o.ndIface)}
 		path = append(path, res.extra...)
 	}
-	if p.Frag.lone() && o.delivered == nil && o.forwarded == nil && o.rejected == nil && path.Verdict() == "accept" {
+	if p.Frag.lone() && o.delivered == nil && o.forwarded == nil && o.rejected == nil && path.verdict() == "accept" {
 		res.extra = []Hop{{Chain: "(a lone fragment: the kernel holds it for reassembly and discards it at the timeout)", Verdict: "drop"}}
 		path = append(path, res.extra...)
 	}
-	if p.In != "" && p.Dst.Addr.IsMulticast() && o.delivered == nil && o.forwarded == nil && o.rejected == nil && path.Verdict() == "accept" {
+	if p.In != "" && p.Dst.Addr.IsMulticast() && o.delivered == nil && o.forwarded == nil && o.rejected == nil && path.verdict() == "accept" {
 		res.extra = []Hop{{Chain: "(the kernel drops it: a multicast frame is never forwarded, even after dnat, and a group this host has not joined is not delivered)", Verdict: "drop"}}
 		path = append(path, res.extra...)
 	}
@@ -493,14 +493,26 @@ func drainPeer(fd int, buf []byte, o *observation, iface string, forward bool) e
 
 func (tw *Twin) readRaw(o *observation) error {
 	s := tw.sock
-	for _, fd := range s.raw4 {
+	return drainRaw(s.raw4, s.raw6, s.buf, s.oob, func(pk pktInfo, v6NoHeader bool) {
+		if o != nil {
+			o.local(pk, v6NoHeader)
+		}
+	})
+}
+
+// drainRaw reads every packet queued on raw sockets of local delivery
+// (by protocol) and hands each to fn. An IPv6 raw socket gives no IPv6
+// header (v6NoHeader): the source comes from the sender's address and the
+// destination from IPV6_PKTINFO.
+func drainRaw(raw4, raw6 map[uint8]int, buf, oob []byte, fn func(pk pktInfo, v6NoHeader bool)) error {
+	for _, fd := range raw4 {
 		err := drainLocal(func() error {
-			n, _, err := unix.Recvfrom(fd, s.buf, unix.MSG_DONTWAIT)
-			if err != nil || o == nil {
+			n, _, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT)
+			if err != nil {
 				return err
 			}
-			if pk, ok := parseIP(s.buf[:n]); ok {
-				o.local(pk, false)
+			if pk, ok := parseIP(buf[:n]); ok {
+				fn(pk, false)
 			}
 			return nil
 		})
@@ -508,25 +520,25 @@ func (tw *Twin) readRaw(o *observation) error {
 			return err
 		}
 	}
-	for proto, fd := range s.raw6 {
+	for proto, fd := range raw6 {
 		err := drainLocal(func() error {
-			n, oobn, _, from, err := unix.Recvmsg(fd, s.buf, s.oob, unix.MSG_DONTWAIT)
-			if err != nil || o == nil {
+			n, oobn, _, from, err := unix.Recvmsg(fd, buf, oob, unix.MSG_DONTWAIT)
+			if err != nil {
 				return err
 			}
 			pk := pktInfo{v6: true, proto: proto}
 			if sa, ok := from.(*unix.SockaddrInet6); ok {
 				pk.src = netip.AddrFrom16(sa.Addr)
 			}
-			if cms, err := unix.ParseSocketControlMessage(s.oob[:oobn]); err == nil {
+			if cms, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
 				for _, cm := range cms {
 					if cm.Header.Level == unix.IPPROTO_IPV6 && cm.Header.Type == unix.IPV6_PKTINFO && len(cm.Data) >= 16 {
 						pk.dst = netip.AddrFrom16([16]byte(cm.Data[:16]))
 					}
 				}
 			}
-			parseL4(&pk, s.buf[:n])
-			o.local(pk, true)
+			parseL4(&pk, buf[:n])
+			fn(pk, true)
 			return nil
 		})
 		if err != nil {
@@ -537,8 +549,7 @@ func (tw *Twin) readRaw(o *observation) error {
 }
 
 // drainLocal calls recv, which reads one packet from a local socket of
-// the twin (and records it, when there is an observation), until nothing
-// is queued.
+// the twin, until nothing is queued.
 func drainLocal(recv func() error) error {
 	for {
 		if err := recv(); err != nil {
@@ -557,7 +568,7 @@ func (o *observation) local(pk pktInfo, v6NoHeader bool) {
 		if o.rejected == nil {
 			o.rejected = &pk
 		}
-	case o.probe.Direction() != DirOut && o.isProbe(pk, v6NoHeader):
+	case o.probe.direction() != dirOut && o.isProbe(pk, v6NoHeader):
 		if o.delivered == nil {
 			o.delivered = &pk
 		}

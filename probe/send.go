@@ -11,7 +11,7 @@ import (
 // twin, and returns it with the link-layer address to send it to.
 func frameTo(in *twinIface, p Probe, pkt []byte) ([]byte, *unix.SockaddrLinklayer) {
 	ethType := uint16(unix.ETH_P_IP)
-	if p.Is6() {
+	if p.is6() {
 		ethType = unix.ETH_P_IPV6
 	}
 	frame := make([]byte, 14, 14+len(pkt))
@@ -35,7 +35,7 @@ func (tw *Twin) send(in *twinIface, p Probe, pkt []byte) error {
 		return nil
 	}
 	var err error
-	if p.Is6() {
+	if p.is6() {
 		if err = setMark(s.send6, &s.mark6, p.Mark); err == nil {
 			err = unix.Sendto(s.send6, pkt, 0, &unix.SockaddrInet6{Addr: p.Dst.Addr.As16()})
 		}

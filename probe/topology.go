@@ -28,8 +28,8 @@ type Interface struct {
 	Routes []netip.Prefix `json:"routes,omitempty"`
 }
 
-// Lookup returns the interface with the given name.
-func (t *Topology) Lookup(name string) (*Interface, bool) {
+// lookup returns the interface with the given name.
+func (t *Topology) lookup(name string) (*Interface, bool) {
 	for i := range t.Interfaces {
 		if t.Interfaces[i].Name == name {
 			return &t.Interfaces[i], true
@@ -39,7 +39,7 @@ func (t *Topology) Lookup(name string) (*Interface, bool) {
 }
 
 func (t *Topology) iface(name string) *Interface {
-	if i, ok := t.Lookup(name); ok {
+	if i, ok := t.lookup(name); ok {
 		return i
 	}
 	t.Interfaces = append(t.Interfaces, Interface{Name: name})
@@ -80,11 +80,12 @@ func addPrefix(list []netip.Prefix, p netip.Prefix) []netip.Prefix {
 // interface's address; give a topology file to check it against the real
 // one.
 func InferTopology(probes []Probe) Topology {
-	return InferTopologyWith(probes, RulesetNames{})
+	return inferTopologyWith(probes, rulesetNames{})
 }
 
 // InferTopologyWith is InferTopology with what the ruleset's own text
-// says (RulesetInterfaces): every interface it names exists in the twin
+// says (rulesetText: its source with includes in place, as
+// source.Bundle.Flat holds it): every interface it names exists in the twin
 // (an iif/oif match of a missing interface does not even load), and its
 // WAN side, with the probes' evidence (the out interface of a probe that
 // expects snat, the in interface of one that expects dnat), decides where
@@ -92,7 +93,12 @@ func InferTopology(probes []Probe) Topology {
 // router: a private address (RFC 1918, fc00::/7) on the LAN side, the
 // WAN side's default route reaching the others. Otherwise the first
 // probe's interface wins, as without names.
-func InferTopologyWith(probes []Probe, names RulesetNames) Topology {
+func InferTopologyWith(probes []Probe, rulesetText string) Topology {
+	return inferTopologyWith(probes, rulesetInterfaces(rulesetText))
+}
+
+// inferTopologyWith is InferTopologyWith with the ruleset's names read.
+func inferTopologyWith(probes []Probe, names rulesetNames) Topology {
 	var t Topology
 	local := map[netip.Addr]bool{}
 	addLocal := func(ifname string, a netip.Addr) {
@@ -112,20 +118,20 @@ func InferTopologyWith(probes []Probe, names RulesetNames) Topology {
 		if p.Out != "" {
 			t.iface(p.Out)
 		}
-		if p.Out != "" && p.DNAT == nil && (p.Direction() == DirForward || p.Direction() == DirOut) {
+		if p.Out != "" && p.DNAT == nil && (p.direction() == dirForward || p.direction() == dirOut) {
 			remote[p.Dst.Addr] = true
 		}
 	}
 	for pass := 0; pass < 4; pass++ {
 		for _, p := range probes {
-			switch dir := p.Direction(); {
-			case pass == 0 && dir == DirForward && p.SNAT != nil:
+			switch dir := p.direction(); {
+			case pass == 0 && dir == dirForward && p.SNAT != nil:
 				addLocal(p.Out, p.SNAT.Addr)
-			case pass == 1 && dir == DirOut:
+			case pass == 1 && dir == dirOut:
 				addLocal(p.Out, p.Src.Addr)
-			case pass == 2 && dir == DirForward && p.DNAT != nil && !remote[p.Dst.Addr]:
+			case pass == 2 && dir == dirForward && p.DNAT != nil && !remote[p.Dst.Addr]:
 				addLocal(p.In, p.Dst.Addr)
-			case pass == 3 && dir == DirIn:
+			case pass == 3 && dir == dirIn:
 				addLocal(p.In, p.Dst.Addr)
 			}
 		}
@@ -142,15 +148,15 @@ func InferTopologyWith(probes []Probe, names RulesetNames) Topology {
 		}
 	}
 	for _, p := range probes {
-		if p.Direction() != DirForward {
+		if p.direction() != dirForward {
 			continue
 		}
 		i := t.iface(p.Out)
-		if hasFamily(i.Addrs, p.Is6()) {
+		if hasFamily(i.Addrs, p.is6()) {
 			continue
 		}
 		for n := 1; n < maxPlaceholders; n++ {
-			a := placeholder(n, p.Is6())
+			a := placeholder(n, p.is6())
 			if !used[a] && !local[a] {
 				addLocal(p.Out, a)
 				break
@@ -182,10 +188,10 @@ func InferTopologyWith(probes []Probe, names RulesetNames) Topology {
 		wan[n] = true
 	}
 	for _, p := range probes {
-		if p.Direction() == DirForward && p.SNAT != nil {
+		if p.direction() == dirForward && p.SNAT != nil {
 			wan[p.Out] = true
 		}
-		if p.Direction() == DirForward && p.DNAT != nil {
+		if p.direction() == dirForward && p.DNAT != nil {
 			wan[p.In] = true
 		}
 	}
@@ -280,7 +286,7 @@ func ParseTopology(name string, r io.Reader) (Topology, error) {
 			continue
 		}
 		fail := func(exp, got string) {
-			errs = append(errs, &ParseError{File: name, Line: n, Expected: exp, Got: got})
+			errs = append(errs, &parseError{File: name, Line: n, Expected: exp, Got: got})
 		}
 		arg := func(i int) string {
 			if i < len(f) {
@@ -345,9 +351,9 @@ func parsePrefix(s string) (netip.Prefix, error) {
 // peer namespace and a veth pair.
 const maxInterfaces = 32768
 
-// Validate checks that the topology can be built: unique interface names
+// validate checks that the topology can be built: unique interface names
 // no longer than 15 bytes, at most maxInterfaces interfaces.
-func (t Topology) Validate() error {
+func (t Topology) validate() error {
 	if len(t.Interfaces) == 0 {
 		return errors.New("topology has no interfaces")
 	}

@@ -96,7 +96,7 @@ func TestMirrorIndexesPrefersTargetAddresses(t *testing.T) {
 	topo := InferTopology(probes)
 	target := []slots.Iface{{Name: "wan0", Index: 3, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}}}
 	got := MirrorIndexes(topo, target)
-	wan, _ := got.Lookup("wan0")
+	wan, _ := got.lookup("wan0")
 	if j := join(wan.Addrs); wan.Index != 3 || j != "192.0.2.1/24 fd00:f510:0:1::1/128" {
 		t.Errorf("wan0 #%d addrs %q, want #3 with the target's v4 address first and the v6 placeholder kept", wan.Index, j)
 	}

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fwslot/fwslot/internal/names"
+	"github.com/fwslot/fwslot/internal/nfnl"
 )
 
 // traceTable is the table that turns tracing on for probe packets.
@@ -245,9 +246,9 @@ type Path []Hop
 // chain of the ruleset: the kernel accepted the packet.
 const noBaseChain = "(no base chain)"
 
-// Verdict is the ruleset's verdict along the path: drop if any base chain
+// verdict is the ruleset's verdict along the path: drop if any base chain
 // dropped the packet, accept if it passed them all, "" for an empty path.
-func (p Path) Verdict() string {
+func (p Path) verdict() string {
 	if len(p) == 0 {
 		return ""
 	}
@@ -281,24 +282,6 @@ func (p Path) Decision() (*Hop, *Step) {
 	return h, &h.Steps[len(h.Steps)-1]
 }
 
-func familyName(f uint8) string {
-	switch f {
-	case unix.NFPROTO_INET:
-		return "inet"
-	case unix.NFPROTO_IPV4:
-		return "ip"
-	case unix.NFPROTO_IPV6:
-		return "ip6"
-	case unix.NFPROTO_ARP:
-		return "arp"
-	case unix.NFPROTO_BRIDGE:
-		return "bridge"
-	case unix.NFPROTO_NETDEV:
-		return "netdev"
-	}
-	return fmt.Sprintf("family%d", f)
-}
-
 // buildPath turns one trace's events into a Path: events of the trace
 // table are skipped, slot chain names become user names, fwslot's dispatch
 // jump is hidden and its policy rule shows as the chain's policy.
@@ -310,20 +293,14 @@ func buildPath(evs []traceEvent, idx RuleIndex) Path {
 		if ev.table == traceTable {
 			continue
 		}
-		fam := familyName(ev.family)
+		fam := nfnl.FamilyName(ev.family)
 		if cur == nil || ev.hasHdr || cur.Table != ev.table || cur.Family != fam {
 			path = append(path, Hop{Family: fam, Table: ev.table, Chain: userChain(ev.chain)})
 			cur = &path[len(path)-1]
 			dispatched = false
-			if hi, ok := idx.(interface {
-				Hook(family, table, chain string) (string, bool)
-			}); ok && idx != nil {
-				cur.Hook, _ = hi.Hook(fam, ev.table, ev.chain)
-			}
-			if ti, ok := idx.(interface {
-				ChainType(family, table, chain string) (string, bool)
-			}); ok && idx != nil {
-				cur.Type, _ = ti.ChainType(fam, ev.table, ev.chain)
+			if x, ok := idx.(*nftRuleIndex); ok && x != nil {
+				cur.Hook, _ = x.hook(fam, ev.table, ev.chain)
+				cur.Type, _ = x.chainType(fam, ev.table, ev.chain)
 			}
 		}
 		st := Step{Chain: userChain(ev.chain), kchain: ev.chain, Handle: ev.handle, Verdict: verdictName(ev.verdict, ev.target)}

@@ -50,19 +50,28 @@ func (tw *Twin) installTrace() error {
 	if tw.entryMark != 0 {
 		fmt.Fprintf(&b, "\t\tmeta mark set 0x%x\n", tw.entryMark)
 	}
-	b.WriteString("\t}\n\tchain pre {\n\t\ttype filter hook prerouting priority -350; policy accept;\n")
-	for _, m := range probeMatches {
-		b.WriteString("\t\t" + m + " meta nftrace set 1 goto marks\n")
-	}
-	b.WriteString("\t}\n\tchain out {\n\t\ttype filter hook output priority -350; policy accept;\n")
-	for _, m := range probeMatches {
-		b.WriteString("\t\t" + m + " meta nftrace set 1\n")
-	}
-	b.WriteString("\t}\n" + fragTraceChains + "}\n")
+	b.WriteString("\t}\n")
+	writeTraceChains(&b, " goto marks")
+	b.WriteString("}\n")
 	if _, err := nftOutput(tw.ns, b.String(), "-f", "-"); err != nil {
 		return fmt.Errorf("install trace table: %w", err)
 	}
 	return nil
+}
+
+// writeTraceChains writes the chains of a trace table: nftrace for probe
+// packets (recognised by their payload marker) at prerouting and output
+// priority -350, arriving ones then sent on by preAction, and the
+// fragment chains.
+func writeTraceChains(b *strings.Builder, preAction string) {
+	for _, c := range []struct{ name, hook, action string }{{"pre", "prerouting", preAction}, {"out", "output", ""}} {
+		fmt.Fprintf(b, "\tchain %s {\n\t\ttype filter hook %s priority -350; policy accept;\n", c.name, c.hook)
+		for _, m := range probeMatches {
+			b.WriteString("\t\t" + m + " meta nftrace set 1" + c.action + "\n")
+		}
+		b.WriteString("\t}\n")
+	}
+	b.WriteString(fragTraceChains)
 }
 
 // setEntryMark makes arriving probe packets carry mark from prerouting on

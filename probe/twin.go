@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -138,7 +139,7 @@ type Twin struct {
 // NewTwin builds a twin for the topology and runs load to put the ruleset
 // into it. On error everything created so far is removed.
 func NewTwin(ctx context.Context, topo Topology, load Loader) (tw *Twin, err error) {
-	if err := topo.Validate(); err != nil {
+	if err := topo.validate(); err != nil {
 		return nil, fmt.Errorf("twin topology: %w", err)
 	}
 	tw = &Twin{topo: topo, byName: map[string]*twinIface{}, load: load, ns: netns.None()}
@@ -169,25 +170,7 @@ func NewTwin(ctx context.Context, topo Topology, load Loader) (tw *Twin, err err
 			return tw, err
 		}
 	}
-	if err := nsutil.DoHandle(tw.ns, func() error {
-		return writeSysctls(map[string]string{
-			"net/ipv4/ip_forward":                        "1",
-			"net/ipv6/conf/all/forwarding":               "1",
-			"net/ipv6/conf/all/accept_dad":               "0",
-			"net/ipv6/conf/default/accept_dad":           "0",
-			"net/ipv4/conf/all/rp_filter":                "0",
-			"net/ipv4/conf/default/rp_filter":            "0",
-			"net/ipv6/conf/default/accept_ra":            "0",
-			"net/ipv6/conf/default/router_solicitations": "0",
-			// ICMP errors are rate limited per namespace: without this,
-			// from the 7th rejected probe of one source on, reject
-			// would look like drop. Only ever set inside the twin.
-			"net/ipv4/icmp_ratelimit":    "0",
-			"net/ipv4/icmp_msgs_per_sec": "1000000",
-			"net/ipv4/icmp_msgs_burst":   "1000000",
-			"net/ipv6/icmp/ratelimit":    "0",
-		})
-	}); err != nil {
+	if err := nsutil.DoHandle(tw.ns, func() error { return writeSysctls(routerSysctls()) }); err != nil {
 		return tw, fmt.Errorf("twin sysctls: %w", err)
 	}
 	for _, ti := range tw.ifaces {
@@ -217,8 +200,38 @@ func NewTwin(ctx context.Context, topo Topology, load Loader) (tw *Twin, err err
 	return tw, nil
 }
 
-// Topology returns the topology the twin was built from.
-func (tw *Twin) Topology() Topology { return tw.topo }
+// hostSysctls make addresses usable at once (no duplicate address
+// detection) and accept packets whatever the routes back to their source
+// (no reverse path filter): a twin's routes are the probes', not a real
+// network's.
+func hostSysctls() map[string]string {
+	return map[string]string{
+		"net/ipv6/conf/all/accept_dad":     "0",
+		"net/ipv6/conf/default/accept_dad": "0",
+		"net/ipv4/conf/all/rp_filter":      "0",
+		"net/ipv4/conf/default/rp_filter":  "0",
+	}
+}
+
+// routerSysctls are hostSysctls for the namespace under test: it forwards,
+// takes no router advertisements, and answers every reject. ICMP errors
+// are rate limited per namespace: without lifting the limit, from the 7th
+// rejected probe of one source on, reject would look like drop. Only ever
+// set inside namespaces fwslot made.
+func routerSysctls() map[string]string {
+	m := hostSysctls()
+	maps.Copy(m, map[string]string{
+		"net/ipv4/ip_forward":                        "1",
+		"net/ipv6/conf/all/forwarding":               "1",
+		"net/ipv6/conf/default/accept_ra":            "0",
+		"net/ipv6/conf/default/router_solicitations": "0",
+		"net/ipv4/icmp_ratelimit":                    "0",
+		"net/ipv4/icmp_msgs_per_sec":                 "1000000",
+		"net/ipv4/icmp_msgs_burst":                   "1000000",
+		"net/ipv6/icmp/ratelimit":                    "0",
+	})
+	return m
+}
 
 // writeSysctls writes /proc/sys entries of the calling thread's namespace.
 func writeSysctls(kv map[string]string) error {

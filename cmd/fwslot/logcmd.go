@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/fwslot/fwslot/internal/logattr"
 	"github.com/fwslot/fwslot/probe"
 )
 
@@ -13,7 +14,7 @@ import (
 // line's log prefix.
 func packetOf(args []string, logLine string) (probe.Probe, string, error) {
 	if logLine != "" {
-		p, prefix, err := probe.ParseLogLine(logLine)
+		p, prefix, err := logattr.ParseLine(logLine)
 		if err != nil {
 			return p, "", usageError{fmt.Errorf("%w (give the line as dmesg or journalctl -k prints it)", err)}
 		}
@@ -37,7 +38,7 @@ func (e noLogRule) Error() string {
 // writeLogWriters names the log rules on the path that log with prefix:
 // the rules that wrote the line.
 func writeLogWriters(w io.Writer, path probe.Path, prefix string) error {
-	steps := path.LogSteps(prefix)
+	steps := logattr.Steps(path, prefix)
 	if len(steps) == 0 {
 		return noLogRule{prefix}
 	}
@@ -54,7 +55,7 @@ func writeLogWriters(w io.Writer, path probe.Path, prefix string) error {
 // printLogJSON prints explain --log's result with the log rules that wrote
 // the line.
 func printLogJSON(w io.Writer, r probe.Result, prefix string) error {
-	steps := r.Path.LogSteps(prefix)
+	steps := logattr.Steps(r.Path, prefix)
 	if err := printJSON(w, struct {
 		probe.Result
 		Prefix   string       `json:"log_prefix"`

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/fwslot/fwslot/internal/logattr"
 	"github.com/fwslot/fwslot/probe"
 	"github.com/spf13/cobra"
 )
@@ -48,7 +49,7 @@ traced to a rule.`,
 				return err
 			}
 			prefixes := map[string]bool{}
-			for _, p := range probe.LogPrefixes(text) {
+			for _, p := range logattr.Prefixes(text) {
 				prefixes[p] = true
 			}
 			if len(prefixes) == 0 {
@@ -63,7 +64,7 @@ traced to a rule.`,
 				return err
 			}
 			defer src.Close()
-			att := probe.NewLogAttributor(func(ctx context.Context, ps []probe.Probe) ([]probe.Result, error) {
+			att := logattr.New(func(ctx context.Context, ps []probe.Probe) ([]probe.Result, error) {
 				load, topo, loc, done, err := twinFor(ctx, g, file, slot, probe.Topology{}, ps)
 				if err != nil {
 					return nil, err
@@ -91,7 +92,7 @@ traced to a rule.`,
 			}
 			var batch []string
 			err = readLogLines(src, func(line string) error {
-				if _, prefix, err := probe.ParseLogLine(line); err != nil || !prefixes[prefix] {
+				if _, prefix, err := logattr.ParseLine(line); err != nil || !prefixes[prefix] {
 					return nil
 				}
 				if !follow {
@@ -203,7 +204,7 @@ func stepWhere(s probe.Step) string {
 }
 
 // writeAttribution prints one line with the log rule that wrote it.
-func writeAttribution(w io.Writer, asJSON bool, a probe.LogAttribution) error {
+func writeAttribution(w io.Writer, asJSON bool, a logattr.Attribution) error {
 	if asJSON {
 		return printJSON(w, a)
 	}

@@ -62,6 +62,20 @@ type perfJSON struct {
 	} `json:"regression"`
 }
 
+// swappedTarget is a fresh target (one side of a namespace pair, a new
+// history database) with file loaded and swapped into production.
+func swappedTarget(t *testing.T, file string) (ns, db string) {
+	t.Helper()
+	ns, _ = testnet.Pair(t)
+	db = filepath.Join(t.TempDir(), "h.db")
+	for _, args := range [][]string{{"load", file}, {"swap"}} {
+		if out, code := run(t, append([]string{"--netns", ns, "--db", db}, args...)...); code != 0 {
+			t.Fatalf("%s: %s", args[0], out)
+		}
+	}
+	return ns, db
+}
+
 // fwslot perf against a file and against production: the gate fails
 // (exit 1) on 5,000 linear rules against the same policy with a set,
 // naming the probes and the chain, and passes the other way round; the
@@ -69,17 +83,10 @@ type perfJSON struct {
 // figures to a test run.
 func TestPerfCommand(t *testing.T) {
 	testnet.RequireRoot(t)
-	ns, _ := testnet.Pair(t)
-	db := filepath.Join(t.TempDir(), "h.db")
 	linear := writeFile(t, "linear.nft", perfPolicy(true))
 	set := writeFile(t, "set.nft", perfPolicy(false))
 	mix := writeFile(t, "mix.probes", perfMix)
-	if out, code := run(t, "--netns", ns, "--db", db, "load", linear); code != 0 {
-		t.Fatalf("load: %s", out)
-	}
-	if out, code := run(t, "--netns", ns, "--db", db, "swap"); code != 0 {
-		t.Fatalf("swap: %s", out)
-	}
+	ns, db := swappedTarget(t, linear)
 	before := testnet.Run(t, ns, "nft", "list", "ruleset")
 	short := []string{"--probes", mix, "--duration", "300ms"}
 	cases := []struct {
@@ -156,16 +163,9 @@ func TestPerfCommand(t *testing.T) {
 func TestPerfSignals(t *testing.T) {
 	testnet.RequireRoot(t)
 	bin := fwslotBinary(t)
-	ns, _ := testnet.Pair(t)
-	db := filepath.Join(t.TempDir(), "h.db")
 	set := writeFile(t, "set.nft", perfPolicy(false))
 	mix := writeFile(t, "mix.probes", perfMix)
-	if out, code := run(t, "--netns", ns, "--db", db, "load", set); code != 0 {
-		t.Fatalf("load: %s", out)
-	}
-	if out, code := run(t, "--netns", ns, "--db", db, "swap"); code != 0 {
-		t.Fatalf("swap: %s", out)
-	}
+	ns, db := swappedTarget(t, set)
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
 			before := testnet.Run(t, ns, "nft", "list", "ruleset")

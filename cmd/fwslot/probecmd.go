@@ -57,7 +57,7 @@ See the README for every option.`,
 				return err
 			}
 			if len(topo.Interfaces) == 0 {
-				topo = probe.InferTopologyWith(ps, probe.RulesetInterfaces(b.Flat))
+				topo = probe.InferTopologyWith(ps, b.Flat)
 			}
 			rep, err := probe.Run(cmd.Context(), topo, probe.CompileLoader(cmd.Context(), b), ps, nil, probe.Options{Locate: loc, Sequential: sequential})
 			if err != nil {

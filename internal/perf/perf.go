@@ -241,11 +241,10 @@ func flood(ctx context.Context, runs []*twinRun, opt Options) error {
 // evaluated before the verdict.
 func trace(ctx context.Context, tw *probe.Twin, v Version, probes []probe.Probe, po probe.Options) (VersionResult, error) {
 	vr := VersionResult{Source: v.Source}
-	idx, err := probe.TwinRuleIndex(tw)
+	idx, err := probe.TwinRuleIndex(tw, v.Locate)
 	if err != nil {
 		return vr, err
 	}
-	idx.Annotate(v.Locate)
 	po.Locate = v.Locate
 	results, err := tw.Probe(ctx, probes, idx, po)
 	if err != nil {

@@ -1,4 +1,4 @@
-package probe
+package logattr
 
 import (
 	"context"
@@ -8,25 +8,29 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fwslot/fwslot/internal/source"
+	"github.com/fwslot/fwslot/internal/testnet"
+	"github.com/fwslot/fwslot/probe"
 )
 
 const logLineFmt = "[ 1.0] %s IN=%s OUT= SRC=%s DST=192.0.2.1 LEN=29 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF PROTO=UDP SPT=%d DPT=%d LEN=9"
 
 // fakeLogRunner answers every probe with a path through a log rule of
 // prefix "dropped:" for udp port 9999 and no log rule otherwise.
-func fakeLogRunner(calls *[]int) LogRunner {
-	return func(_ context.Context, ps []Probe) ([]Result, error) {
+func fakeLogRunner(calls *[]int) Runner {
+	return func(_ context.Context, ps []probe.Probe) ([]probe.Result, error) {
 		*calls = append(*calls, len(ps))
-		var rs []Result
+		var rs []probe.Result
 		for _, p := range ps {
-			steps := []Step{{Chain: "input", Verdict: "drop", Rule: &RuleInfo{Text: "udp dport 1 drop", File: "r.nft", Line: 9}}}
+			steps := []probe.Step{{Chain: "input", Verdict: "drop", Rule: &probe.RuleInfo{Text: "udp dport 1 drop", File: "r.nft", Line: 9}}}
 			if p.Dst.Port == 9999 {
-				steps = []Step{
-					{Chain: "input", Verdict: "continue", Rule: &RuleInfo{Text: `udp dport 9999 log prefix "dropped: "`, File: "r.nft", Line: 3}},
-					{Chain: "input", Verdict: "drop", Rule: &RuleInfo{Text: "udp dport 9999 drop", File: "r.nft", Line: 4}},
+				steps = []probe.Step{
+					{Chain: "input", Verdict: "continue", Rule: &probe.RuleInfo{Text: `udp dport 9999 log prefix "dropped: "`, File: "r.nft", Line: 3}},
+					{Chain: "input", Verdict: "drop", Rule: &probe.RuleInfo{Text: "udp dport 9999 drop", File: "r.nft", Line: 4}},
 				}
 			}
-			rs = append(rs, Result{Probe: p, Got: Drop, Path: Path{{Family: "inet", Table: "filter", Chain: "input", Type: "filter", Steps: steps, Verdict: "drop"}}})
+			rs = append(rs, probe.Result{Probe: p, Got: probe.Drop, Path: probe.Path{{Family: "inet", Table: "filter", Chain: "input", Type: "filter", Steps: steps, Verdict: "drop"}}})
 		}
 		return rs, nil
 	}
@@ -51,8 +55,8 @@ func TestLogAttributorCaches(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var calls []int
-			a := NewLogAttributor(fakeLogRunner(&calls))
-			var last []LogAttribution
+			a := New(fakeLogRunner(&calls))
+			var last []Attribution
 			for _, r := range c.rounds {
 				var err error
 				if last, err = a.Attribute(context.Background(), r); err != nil {
@@ -78,10 +82,10 @@ func TestLogAttributorCaches(t *testing.T) {
 	}
 }
 
-func TestLogPrefixes(t *testing.T) {
+func TestPrefixes(t *testing.T) {
 	src := "table inet f {\n chain c {\n  tcp dport 1 log prefix \"a: \"; udp dport 2 log group 1 prefix \"b\" drop\n  log prefix \"a: \"\n  log\n }\n}\n"
-	if got := strings.Join(LogPrefixes(src), "|"); got != "a: |b" {
-		t.Errorf("LogPrefixes = %q, want %q", got, "a: |b")
+	if got := strings.Join(Prefixes(src), "|"); got != "a: |b" {
+		t.Errorf("Prefixes = %q, want %q", got, "a: |b")
 	}
 }
 
@@ -90,7 +94,7 @@ func TestLogPrefixes(t *testing.T) {
 // real twin. cold: a new attributor per round (one twin run of 8 probes);
 // warm: every kind already explained.
 func BenchmarkLogAttribution(b *testing.B) {
-	requireRoot(b)
+	testnet.RequireRoot(b)
 	var rs strings.Builder
 	rs.WriteString("flush ruleset\ntable inet filter {\n\tchain input {\n\t\ttype filter hook input priority 0; policy accept;\n")
 	for i := 0; i < 8; i++ {
@@ -106,13 +110,18 @@ func BenchmarkLogAttribution(b *testing.B) {
 		lines = append(lines, fmt.Sprintf(logLineFmt, "dropped:", "eth0", fmt.Sprintf("198.51.100.%d", 1+i%200), 30000+i, 9000+i%8))
 	}
 	ctx := context.Background()
-	run := func(ctx context.Context, ps []Probe) ([]Result, error) {
-		rep, err := Run(ctx, Topology{}, nftFileLoader(path), ps, nil, Options{})
+	bundle, err := source.Load(path, source.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	load := probe.CompileLoader(ctx, bundle)
+	run := func(ctx context.Context, ps []probe.Probe) ([]probe.Result, error) {
+		rep, err := probe.Run(ctx, probe.Topology{}, load, ps, nil, probe.Options{})
 		return rep.Results, err
 	}
 	for _, mode := range []string{"cold", "warm"} {
 		b.Run(mode, func(b *testing.B) {
-			a := NewLogAttributor(run)
+			a := New(run)
 			if mode == "warm" {
 				if _, err := a.Attribute(ctx, lines); err != nil {
 					b.Fatal(err)
@@ -122,7 +131,7 @@ func BenchmarkLogAttribution(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if mode == "cold" {
-					a = NewLogAttributor(run)
+					a = New(run)
 				}
 				as, err := a.Attribute(ctx, lines)
 				if err != nil {

@@ -1,11 +1,13 @@
-package probe
+package logattr
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/fwslot/fwslot/probe"
 )
 
-func TestParseLogLine(t *testing.T) {
+func TestParseLine(t *testing.T) {
 	cases := []struct {
 		name, line, prefix, probe string
 	}{
@@ -42,7 +44,7 @@ func TestParseLogLine(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p, prefix, err := ParseLogLine(c.line)
+			p, prefix, err := ParseLine(c.line)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -52,7 +54,7 @@ func TestParseLogLine(t *testing.T) {
 			if p.Text != c.probe {
 				t.Errorf("probe %q, want %q", p.Text, c.probe)
 			}
-			want, err := ParseLine(c.probe)
+			want, err := probe.ParseLine(c.probe)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -63,7 +65,7 @@ func TestParseLogLine(t *testing.T) {
 	}
 }
 
-func TestParseLogLineRefuses(t *testing.T) {
+func TestParseLineRefuses(t *testing.T) {
 	cases := []struct{ name, line, want string }{
 		{"not a log line", "hello world", "IN=... OUT="},
 		{"no interfaces", "x IN= OUT= SRC=1.2.3.4 DST=5.6.7.8 PROTO=UDP SPT=1 DPT=2", "neither IN= nor OUT="},
@@ -78,7 +80,7 @@ func TestParseLogLineRefuses(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, _, err := ParseLogLine(c.line)
+			_, _, err := ParseLine(c.line)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want one saying %q", err, c.want)
 			}
@@ -86,7 +88,7 @@ func TestParseLogLineRefuses(t *testing.T) {
 	}
 }
 
-func TestLogPrefixOf(t *testing.T) {
+func TestPrefixOf(t *testing.T) {
 	cases := []struct {
 		text, prefix string
 		ok           bool
@@ -98,9 +100,9 @@ func TestLogPrefixOf(t *testing.T) {
 		{`tcp dport 22 accept comment "log prefix x"`, "", false},
 	}
 	for _, c := range cases {
-		p, ok := logPrefixOf(c.text)
+		p, ok := prefixOf(c.text)
 		if p != c.prefix || ok != c.ok {
-			t.Errorf("logPrefixOf(%q) = %q, %v; want %q, %v", c.text, p, ok, c.prefix, c.ok)
+			t.Errorf("prefixOf(%q) = %q, %v; want %q, %v", c.text, p, ok, c.prefix, c.ok)
 		}
 	}
 }
