@@ -100,9 +100,9 @@ func TestClusterLosesMember(t *testing.T) {
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		for wr := range f.c.Watch(ctx, f.k.Rollout()) {
+		for wr := range f.c.Watch(ctx, f.k.rollout()) {
 			for _, ev := range wr.Events {
-				if containsPhase(ev.Kv.Value, PhaseConfirm) {
+				if containsPhase(ev.Kv.Value, phaseConfirm) {
 					f.etcd.Members()[0].Stop()
 					return
 				}
@@ -143,7 +143,7 @@ func TestDisconnectAcrossCompaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.consistent(v1)
-	before, err := f.c.Get(ctx, f.k.Desired())
+	before, err := f.c.Get(ctx, f.k.desired())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,14 +152,14 @@ func TestDisconnectAcrossCompaction(t *testing.T) {
 	if _, err := f.pusher().Push(ctx, pushOpts(v2)); err != nil {
 		t.Fatal(err)
 	}
-	r, err := f.c.Get(ctx, f.k.Desired())
+	r, err := f.c.Get(ctx, f.k.desired())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.c.Compact(ctx, r.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.c.Get(ctx, f.k.Desired(), clientv3.WithRev(before.Header.Revision)); err == nil {
+	if _, err := f.c.Get(ctx, f.k.desired(), clientv3.WithRev(before.Header.Revision)); err == nil {
 		t.Fatal("the revision h3 last saw is still readable after the compaction")
 	}
 	m0.Restart(t)

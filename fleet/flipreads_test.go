@@ -86,7 +86,7 @@ func TestFlipOneSession(t *testing.T) {
 				t.Errorf("production objects are not those of %q", c.want)
 			}
 			var st HostStatus
-			if _, _, err := getJSON(ctx, a.Client, a.Keys.Status("h1"), &st); err != nil {
+			if _, _, err := getJSON(ctx, a.Client, a.Keys.statusKey("h1"), &st); err != nil {
 				t.Fatal(err)
 			}
 			if st.Production == nil || st.Production.Hash != refs[c.want].Hash {

@@ -50,11 +50,11 @@ func Status(ctx context.Context, c *clientv3.Client, k Keys) (*GroupStatus, erro
 		key := string(kv.Key)
 		var err error
 		switch {
-		case key == k.Desired():
+		case key == k.desired():
 			var d Desired
 			err = json.Unmarshal(kv.Value, &d)
 			gs.Desired = &d.Ref
-		case key == k.Rollout():
+		case key == k.rollout():
 			var st RolloutState
 			err = json.Unmarshal(kv.Value, &st)
 			gs.Rollout = &RolloutView{State: st.State, Wave: st.Wave + 1, Failed: st.Failed}
