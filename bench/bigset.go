@@ -109,11 +109,7 @@ func MeasureBigSet(cfg *Config, n int) (res *BigSetResult, err error) {
 		res.SourceMB = float64(st.Size()) / 1e6
 	}
 	var pool nsPool
-	defer func() {
-		if e := pool.deleteAll(); e != nil && err == nil {
-			err = e
-		}
-	}()
+	defer keepFirst(&err, pool.deleteAll)
 	mk := pool.create
 
 	// fwslot: load version 1, swap; then per run load a new version

@@ -73,11 +73,7 @@ func phasedRuns(cfg *Config, n int, prefix, what string, phases []string,
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if e := cleanup(); e != nil && err == nil {
-			err = e
-		}
-	}()
+	defer keepFirst(&err, cleanup)
 	ctx := context.Background()
 	t, done, err := preparedTarget(ctx, dir, tgt, n)
 	if err != nil {

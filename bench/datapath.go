@@ -59,9 +59,7 @@ func MeasureDatapath(cfg *Config, n int, d time.Duration, senders int) (res *Dat
 	var sbs []*Sandbox
 	defer func() {
 		for _, sb := range sbs {
-			if e := sb.Close(); e != nil && err == nil {
-				err = e
-			}
+			keepFirst(&err, sb.Close)
 		}
 	}()
 	for range 2 {

@@ -133,6 +133,31 @@ func BuildFwslot(dir string) (string, error) {
 	return bin, nil
 }
 
+// keepFirst runs cleanup and stores its error in *err unless *err holds
+// one already: deferred, it removes what a measurement made without
+// hiding the measurement's own failure.
+func keepFirst(err *error, cleanup func() error) {
+	if e := cleanup(); e != nil && *err == nil {
+		*err = e
+	}
+}
+
+// recorded runs run once unrecorded (i = 0, the warm-up) and then
+// cfg.Runs times, and returns the recorded runs' times in seconds.
+func (cfg *Config) recorded(run func(i int) (time.Duration, error)) ([]float64, error) {
+	secs := make([]float64, 0, cfg.Runs)
+	for i := 0; i <= cfg.Runs; i++ {
+		d, err := run(i)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			secs = append(secs, d.Seconds())
+		}
+	}
+	return secs, nil
+}
+
 // nsPool is the namespaces one measurement made, removed together.
 type nsPool struct{ names []string }
 
@@ -150,9 +175,7 @@ func (p *nsPool) create() (string, error) {
 func (p *nsPool) deleteAll() error {
 	var err error
 	for _, ns := range p.names {
-		if e := DeleteNS(ns); e != nil && err == nil {
-			err = e
-		}
+		keepFirst(&err, func() error { return DeleteNS(ns) })
 	}
 	return err
 }

@@ -177,11 +177,7 @@ func MeasureFlood(cfg *Config, n int, d time.Duration, senders int) (res *FloodR
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if e := sb.Close(); e != nil && err == nil {
-			err = e
-		}
-	}()
+	defer keepFirst(&err, sb.Close)
 	truth := filepath.Join(dir, "truth.nft")
 	if err := os.WriteFile(truth, []byte(truthTable), 0o600); err != nil {
 		return nil, err

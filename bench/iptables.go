@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Iptables tools compared with fwslot: the nft backend and, where the
@@ -89,19 +90,18 @@ func MeasureIptables(cfg *Config, n int, legacy bool) (res *IptResult, err error
 			// live: A→B, B→A, ... (runs+1, first unrecorded);
 			// then rollback: the same alternation, recorded separately.
 			for _, out := range []*[]float64{live, roll} {
-				for i := 0; i <= cfg.Runs; i++ {
+				secs, err := cfg.recorded(func(i int) (time.Duration, error) {
 					f := B
 					if i%2 == 1 {
 						f = A
 					}
 					p, err := Run(ns, tool, f)
-					if err != nil {
-						return err
-					}
-					if i > 0 {
-						*out = append(*out, p.Wall.Seconds())
-					}
+					return p.Wall, err
+				})
+				if err != nil {
+					return err
 				}
+				*out = secs
 				// Sanity: the namespace holds the rules.
 				if out == roll {
 					save := strings.TrimSuffix(tool, "-restore") + "-save"
@@ -116,9 +116,7 @@ func MeasureIptables(cfg *Config, n int, legacy bool) (res *IptResult, err error
 			}
 			return nil
 		}()
-		if e := DeleteNS(ns); e != nil && err == nil {
-			err = e
-		}
+		keepFirst(&err, func() error { return DeleteNS(ns) })
 		if err != nil {
 			return nil, err
 		}

@@ -67,10 +67,13 @@ func run() int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
 	guard := &interruptGuard{}
-	go guard.watch(ctx, dir)
+	go guard.watch(sig, cancel, dir)
 
 	bin := o.fwslot
 	if bin == "" {
@@ -113,19 +116,21 @@ func run() int {
 }
 
 // interruptGuard removes the benchmark's namespaces and exits on Ctrl-C,
-// except while the fleet section runs: that one watches the context and
-// removes its lab (namespaces, agents, etcd) itself before returning.
+// except while the fleet section runs: then it cancels the context, and
+// the fleet section removes its lab (namespaces, agents, etcd) itself
+// before returning.
 type interruptGuard struct {
 	mu    sync.Mutex
 	fleet bool
 }
 
-func (g *interruptGuard) watch(ctx context.Context, dir string) {
-	<-ctx.Done()
+func (g *interruptGuard) watch(sig <-chan os.Signal, cancel context.CancelFunc, dir string) {
+	<-sig
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.fleet {
 		fmt.Fprintln(os.Stderr, "fwslot-bench: interrupted; the fleet section removes its namespaces")
+		cancel()
 		return
 	}
 	fmt.Fprintln(os.Stderr, "fwslot-bench: interrupted; removing namespaces")
@@ -134,16 +139,12 @@ func (g *interruptGuard) watch(ctx context.Context, dir string) {
 	os.Exit(130)
 }
 
-// enterFleet hands Ctrl-C over to the fleet section; it reports false when
-// the benchmark was already interrupted.
-func (g *interruptGuard) enterFleet(ctx context.Context) bool {
+// enterFleet hands Ctrl-C over to the fleet section. An interrupt that
+// came before holds the lock until it has exited the process.
+func (g *interruptGuard) enterFleet() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if ctx.Err() != nil {
-		return false
-	}
 	g.fleet = true
-	return true
 }
 
 // parseFlags reads the flags and fills in the defaults (smaller with
