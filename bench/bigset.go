@@ -119,12 +119,7 @@ func MeasureBigSet(cfg *Config, n int) (res *BigSetResult, err error) {
 		return nil, err
 	}
 	db := filepath.Join(dir, "fwslot.db")
-	fw := func(args ...string) (Proc, error) {
-		return Run("", cfg.Fwslot, append([]string{"--netns", tgt, "--db", db}, args...)...)
-	}
-	fwRSS := func(args ...string) (Proc, error) {
-		return RunRSS("", cfg.Fwslot, append([]string{"--netns", tgt, "--db", db}, args...)...)
-	}
+	fw, fwRSS := cfg.fwslotOn(tgt, db)
 	cfg.logf("  set of %d elements: fwslot load + swap", n)
 	if _, err := fw("load", files[0][0]); err != nil {
 		return nil, err

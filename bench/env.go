@@ -133,6 +133,14 @@ func BuildFwslot(dir string) (string, error) {
 	return bin, nil
 }
 
+// fwslotOn returns runners of the measured fwslot binary on namespace ns
+// and history db: timed, and timed with peak RSS.
+func (cfg *Config) fwslotOn(ns, db string) (fw, fwRSS func(args ...string) (Proc, error)) {
+	argv := func(args []string) []string { return append([]string{"--netns", ns, "--db", db}, args...) }
+	return func(args ...string) (Proc, error) { return Run("", cfg.Fwslot, argv(args)...) },
+		func(args ...string) (Proc, error) { return RunRSS("", cfg.Fwslot, argv(args)...) }
+}
+
 // keepFirst runs cleanup and stores its error in *err unless *err holds
 // one already: deferred, it removes what a measurement made without
 // hiding the measurement's own failure.

@@ -72,12 +72,7 @@ func Measure(cfg *Config, n int) (res *SizeResult, err error) {
 		return nil, err
 	}
 	db := filepath.Join(dir, "fwslot.db")
-	fw := func(args ...string) (Proc, error) {
-		return Run("", cfg.Fwslot, append([]string{"--netns", tgt, "--db", db}, args...)...)
-	}
-	fwRSS := func(args ...string) (Proc, error) {
-		return RunRSS("", cfg.Fwslot, append([]string{"--netns", tgt, "--db", db}, args...)...)
-	}
+	fw, fwRSS := cfg.fwslotOn(tgt, db)
 	byVersion := map[uint64]Files{}
 	load := func(f Files) (Proc, error) {
 		p, err := fwRSS("load", f.Plain)
