@@ -18,28 +18,20 @@ func (p *Pusher) run(ctx context.Context, st *RolloutState, rev int64) (*Rollout
 		wave := st.Plan[st.Wave]
 		if st.Phase != phaseConfirm {
 			p.logf("wave %d of %d: swapping %v", st.Wave+1, len(st.Plan), wave)
-			fails, err := p.orderAndWait(ctx, st, &rev, wave, ActionSwap, st.Ref())
-			if err != nil {
+			if stop, err := p.step(ctx, st, &rev, wave, ActionSwap); stop {
 				return st, err
 			}
-			if len(st.Failed)+len(fails) > st.MaxFailures {
-				return st, p.fail(ctx, st, &rev, fails)
-			}
-			st.Failed, st.Phase = append(st.Failed, fails...), phaseConfirm
+			st.Phase = phaseConfirm
 			if err := p.save(ctx, st, &rev); err != nil {
 				return st, err
 			}
 		}
 		ok := healthyOf(wave, st.Failed)
 		p.logf("wave %d of %d: confirming %v", st.Wave+1, len(st.Plan), ok)
-		fails, err := p.orderAndWait(ctx, st, &rev, ok, ActionConfirm, st.Ref())
-		if err != nil {
+		if stop, err := p.step(ctx, st, &rev, ok, ActionConfirm); stop {
 			return st, err
 		}
-		if len(st.Failed)+len(fails) > st.MaxFailures {
-			return st, p.fail(ctx, st, &rev, fails)
-		}
-		st.Failed, st.Phase, st.Wave = append(st.Failed, fails...), phaseSwap, st.Wave+1
+		st.Phase, st.Wave = phaseSwap, st.Wave+1
 		if err := p.save(ctx, st, &rev); err != nil {
 			return st, err
 		}
@@ -50,6 +42,22 @@ func (p *Pusher) run(ctx context.Context, st *RolloutState, rev int64) (*Rollout
 	}
 	p.logf("version %d runs confirmed on every host of the rollout", st.Version)
 	return st, nil
+}
+
+// step orders action to hosts, waits for their reports and adds the
+// hosts that failed to st.Failed. When the failures pass MaxFailures it
+// fails the rollout (fail) and reports stop, with fail's error; stop
+// with err also when ordering or waiting failed.
+func (p *Pusher) step(ctx context.Context, st *RolloutState, rev *int64, hosts []string, action string) (stop bool, err error) {
+	fails, err := p.orderAndWait(ctx, st, rev, hosts, action, st.Ref())
+	if err != nil {
+		return true, err
+	}
+	if len(st.Failed)+len(fails) > st.MaxFailures {
+		return true, p.fail(ctx, st, rev, fails)
+	}
+	st.Failed = append(st.Failed, fails...)
+	return false, nil
 }
 
 func healthyOf(hosts []string, failed []Failure) []string {
