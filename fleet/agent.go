@@ -77,7 +77,7 @@ type Agent struct {
 
 // view is what the agent acts on: the group's keys that concern it.
 type view struct {
-	desired *Desired
+	desired *desiredVersion
 	rollout *RolloutState
 	flip    *Flip
 	order   *Order
@@ -309,7 +309,7 @@ func decode[T any](kv map[string][]byte, key string) (*T, error) {
 func (a *Agent) view(kv map[string][]byte) (view, error) {
 	var v view
 	var errs [4]error
-	v.desired, errs[0] = decode[Desired](kv, a.Keys.desired())
+	v.desired, errs[0] = decode[desiredVersion](kv, a.Keys.desired())
 	v.rollout, errs[1] = decode[RolloutState](kv, a.Keys.rollout())
 	v.flip, errs[2] = decode[Flip](kv, a.Keys.flip())
 	v.order, errs[3] = decode[Order](kv, a.Keys.Order(a.Name))

@@ -57,7 +57,7 @@ func Rollback(ctx context.Context, c *clientv3.Client, k Keys, wait time.Duratio
 	start := time.Now()
 	t, err := c.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(k.rollout()), "=", rev)).Then(
 		clientv3.OpPut(k.flip(), mustJSON(f)),
-		clientv3.OpPut(k.desired(), mustJSON(Desired{Ref: f.Ref, Rollout: st.ID})),
+		clientv3.OpPut(k.desired(), mustJSON(desiredVersion{Ref: f.Ref, Rollout: st.ID})),
 		clientv3.OpPut(k.rollout(), mustJSON(st))).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("write the fleet rollback: %w", err)

@@ -144,7 +144,7 @@ func (p *Pusher) Push(ctx context.Context, o PushOptions) (*RolloutState, error)
 		p.logf("resuming the interrupted rollout of version %d", cur.Version)
 		return p.run(ctx, cur, rev)
 	}
-	var desired Desired
+	var desired desiredVersion
 	if _, _, err := getJSON(ctx, p.Client, p.Keys.desired(), &desired); err != nil {
 		return nil, err
 	}
@@ -174,7 +174,7 @@ func (p *Pusher) Push(ctx context.Context, o PushOptions) (*RolloutState, error)
 		st.Previous = &prev
 	}
 	t, err := p.Client.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(p.Keys.rollout()), "=", rev)).
-		Then(clientv3.OpPut(p.Keys.rollout(), mustJSON(st)), clientv3.OpPut(p.Keys.desired(), mustJSON(Desired{Ref: meta.Ref(), Rollout: st.ID}))).Commit()
+		Then(clientv3.OpPut(p.Keys.rollout(), mustJSON(st)), clientv3.OpPut(p.Keys.desired(), mustJSON(desiredVersion{Ref: meta.Ref(), Rollout: st.ID}))).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("start rollout: %w", err)
 	}

@@ -99,7 +99,7 @@ func (p *Pusher) fail(ctx context.Context, st *RolloutState, rev *int64, fails [
 	st.State = StateFailed
 	op := clientv3.OpDelete(p.Keys.desired())
 	if st.Previous != nil {
-		op = clientv3.OpPut(p.Keys.desired(), mustJSON(Desired{Ref: prev, Rollout: st.ID}))
+		op = clientv3.OpPut(p.Keys.desired(), mustJSON(desiredVersion{Ref: prev, Rollout: st.ID}))
 	}
 	if err := p.save(ctx, st, rev, op); err != nil {
 		return err
@@ -226,7 +226,7 @@ func waitHosts(ctx context.Context, c *clientv3.Client, k Keys, fromRev int64, w
 	for _, kv := range r.Kvs {
 		settle(kv.Value)
 	}
-	wch := c.Watch(clientv3.WithRequireLeader(ctx), k.GroupPrefix(), clientv3.WithPrefix(), clientv3.WithRev(fromRev+1))
+	wch := c.Watch(clientv3.WithRequireLeader(ctx), k.group(), clientv3.WithPrefix(), clientv3.WithRev(fromRev+1))
 	for len(want) > 0 {
 		select {
 		case <-ctx.Done():

@@ -39,7 +39,7 @@ type HostView struct {
 // Status reads the group's state and every host's report, in one
 // consistent read of etcd.
 func Status(ctx context.Context, c *clientv3.Client, k Keys) (*GroupStatus, error) {
-	r, err := c.Get(ctx, k.GroupPrefix(), clientv3.WithPrefix())
+	r, err := c.Get(ctx, k.group(), clientv3.WithPrefix())
 	if err != nil {
 		return nil, fmt.Errorf("read group %s: %w", k.Group, err)
 	}
@@ -51,7 +51,7 @@ func Status(ctx context.Context, c *clientv3.Client, k Keys) (*GroupStatus, erro
 		var err error
 		switch {
 		case key == k.desired():
-			var d Desired
+			var d desiredVersion
 			err = json.Unmarshal(kv.Value, &d)
 			gs.Desired = &d.Ref
 		case key == k.rollout():

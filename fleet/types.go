@@ -19,6 +19,7 @@ type Keys struct {
 	Prefix, Group string
 }
 
+// group is the prefix of every key of the group (agents watch it).
 func (k Keys) group() string { return k.Prefix + "groups/" + k.Group + "/" }
 
 // Chunk is the key of the chunk with this sha256 (hex).
@@ -77,9 +78,6 @@ func (k Keys) alive(h string) string { return k.Alives() + h }
 // lock is the prefix of the one-pusher-per-group mutex.
 func (k Keys) lock() string { return k.group() + "lock" }
 
-// GroupPrefix is the prefix of every key of the group (agents watch it).
-func (k Keys) GroupPrefix() string { return k.group() }
-
 // hostOf returns the last path element of a key.
 func hostOf(key string) string { return path.Base(key) }
 
@@ -113,8 +111,8 @@ type Version struct {
 	Source string
 }
 
-// Desired is the version every host of a group stages.
-type Desired struct {
+// desiredVersion is the version every host of a group stages.
+type desiredVersion struct {
 	Ref
 	Rollout string `json:"rollout"`
 }

@@ -115,8 +115,8 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// TLS returns the client TLS configuration, nil for http endpoints.
-func (c *Config) TLS() (*tls.Config, error) {
+// tlsConfig returns the client TLS configuration, nil for http endpoints.
+func (c *Config) tlsConfig() (*tls.Config, error) {
 	if !strings.HasPrefix(c.Endpoints[0], "https://") {
 		return nil, nil
 	}
@@ -149,7 +149,7 @@ func (c *Config) Client(ctx context.Context) (*clientv3.Client, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	tc, err := c.TLS()
+	tc, err := c.tlsConfig()
 	if err != nil {
 		return nil, err
 	}
