@@ -219,33 +219,28 @@ func WriteRuleset(dir string, n int, seed int64) (Files, error) {
 // Nft runs `nft -f file` inside ns.
 func Nft(ns, file string) (Proc, error) { return Run(ns, "nft", "-f", file) }
 
-// benchDir makes the working folder name below cfg.Dir; the caller
-// removes it.
-func benchDir(cfg *Config, name string) (string, error) {
-	dir := filepath.Join(cfg.Dir, name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
-	}
-	return dir, nil
+// scratch is what one measurement makes: a working folder below
+// cfg.Dir and the namespaces of its pool; remove deletes them all.
+type scratch struct {
+	dir string
+	nsPool
 }
 
-// workspace makes a scratch directory and a target namespace for one
-// measurement; cleanup removes both and reports the first failure.
-func workspace(cfg *Config, name string) (dir, ns string, cleanup func() error, err error) {
-	if dir, err = benchDir(cfg, name); err != nil {
-		return "", "", nil, err
+// newScratch makes the working folder name below cfg.Dir.
+func newScratch(cfg *Config, name string) (*scratch, error) {
+	dir := filepath.Join(cfg.Dir, name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
 	}
-	if ns, err = CreateNS(); err != nil {
-		os.RemoveAll(dir)
-		return "", "", nil, err
-	}
-	return dir, ns, func() error {
-		err := DeleteNS(ns)
-		if rerr := os.RemoveAll(dir); err == nil {
-			err = rerr
-		}
-		return err
-	}, nil
+	return &scratch{dir: dir}, nil
+}
+
+// remove deletes the namespaces, then the folder, and returns the first
+// error.
+func (s *scratch) remove() error {
+	err := s.deleteAll()
+	keepFirst(&err, func() error { return os.RemoveAll(s.dir) })
+	return err
 }
 
 // preparedTarget opens a history in dir for the namespace ns and brings it

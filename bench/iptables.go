@@ -55,11 +55,12 @@ type IptResult struct {
 // (seeds 1 and 2) alternately, with each backend in its own namespace.
 func MeasureIptables(cfg *Config, n int, legacy bool) (res *IptResult, err error) {
 	res = &IptResult{Rules: n}
-	dir, err := benchDir(cfg, fmt.Sprintf("ipt%d", n))
+	sc, err := newScratch(cfg, fmt.Sprintf("ipt%d", n))
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	defer keepFirst(&err, sc.remove)
+	dir := sc.dir
 	A, rules, err := WriteIptables(dir, n, 1)
 	if err != nil {
 		return nil, err

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -56,18 +55,17 @@ var stagedRE = regexp.MustCompile(`staged version (\d+) in slot`)
 // and a fresh comparison namespace, and removes both afterwards.
 func Measure(cfg *Config, n int) (res *SizeResult, err error) {
 	res = &SizeResult{Rules: n}
-	dir, err := benchDir(cfg, fmt.Sprintf("n%d", n))
+	sc, err := newScratch(cfg, fmt.Sprintf("n%d", n))
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	var pool nsPool
-	defer keepFirst(&err, pool.deleteAll)
-	tgt, err := pool.create()
+	defer keepFirst(&err, sc.remove)
+	dir := sc.dir
+	tgt, err := sc.create()
 	if err != nil {
 		return nil, err
 	}
-	cmp, err := pool.create()
+	cmp, err := sc.create()
 	if err != nil {
 		return nil, err
 	}

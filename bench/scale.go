@@ -161,14 +161,13 @@ func changeRules(src, dst string, count int) error {
 // ScaleLimit) against `diff -u` of the files.
 func MeasureScale(cfg *Config, n, rules int) (res *ScaleResult, err error) {
 	res = &ScaleResult{Elements: n, Rules: rules}
-	dir, err := benchDir(cfg, "scale")
+	sc, err := newScratch(cfg, "scale")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	var pool nsPool
-	defer keepFirst(&err, pool.deleteAll)
-	mk := pool.create
+	defer keepFirst(&err, sc.remove)
+	dir := sc.dir
+	mk := sc.create
 	// The set: v1, v2 = 1% changed, then new versions.
 	var setFiles [][3]string
 	for s := range ScaleRuns + 1 {
