@@ -238,7 +238,9 @@ func (d *run) story(ctx context.Context) error {
 		return fmt.Errorf("fleet rollback: %d host(s) did not flip: %v", len(res.Failed), res.Failed)
 	}
 	d.say("version %d -> %d: %d of %d hosts flipped in %v", res.From.Version, res.Flip.Version, len(res.Hosts), d.o.Hosts, res.Took.Round(time.Millisecond))
-	flipped := func(s fleet.HostStatus) bool { return s.Production != nil && s.Production.Hash == history.HashSource(goodV1) }
+	flipped := func(s fleet.HostStatus) bool {
+		return s.Production != nil && s.Production.Hash == history.HashSource(goodV1)
+	}
 	if err := d.table(ctx, flipped); err != nil {
 		return err
 	}
