@@ -109,11 +109,10 @@ bench-quick: bench-deps build
 
 bench: bench-deps build
 	$(GO) run ./bench/cmd/fwslot-bench
-	$(GO) run ./bench/cmd/fwslot-bench-fleet -fwslot $(BIN)/fwslot
 
 # bench-fleet: only the fleet section (10, 50, 100 hosts, 10k rules).
 bench-fleet: deps build
-	$(GO) run ./bench/cmd/fwslot-bench-fleet -fwslot $(BIN)/fwslot
+	$(GO) run ./bench/cmd/fwslot-bench -only fleet -fwslot $(BIN)/fwslot
 
 clean:
 	rm -rf bin

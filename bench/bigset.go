@@ -92,11 +92,12 @@ func writeBigSet(dir string, n int, seed int64, ipsetName string) (nftFile, relo
 // each tool in its own namespace.
 func MeasureBigSet(cfg *Config, n int) (res *BigSetResult, err error) {
 	res = &BigSetResult{Elements: n}
-	dir, err := benchDir(cfg, fmt.Sprintf("bigset%d", n))
+	sc, err := newScratch(cfg, fmt.Sprintf("bigset%d", n))
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	defer keepFirst(&err, sc.remove)
+	dir := sc.dir
 	files := make([][3]string, cfg.Runs+4)
 	for s := range files {
 		a, b, c, err := writeBigSet(dir, n, int64(s+1), "bignew")
@@ -108,13 +109,7 @@ func MeasureBigSet(cfg *Config, n int) (res *BigSetResult, err error) {
 	if st, err := os.Stat(files[0][0]); err == nil {
 		res.SourceMB = float64(st.Size()) / 1e6
 	}
-	var pool nsPool
-	defer func() {
-		if e := pool.deleteAll(); e != nil && err == nil {
-			err = e
-		}
-	}()
-	mk := pool.create
+	mk := sc.create
 
 	// fwslot: load version 1, swap; then per run load a new version
 	// (timed, RSS, history growth) and swap to it (timed).
@@ -123,12 +118,7 @@ func MeasureBigSet(cfg *Config, n int) (res *BigSetResult, err error) {
 		return nil, err
 	}
 	db := filepath.Join(dir, "fwslot.db")
-	fw := func(args ...string) (Proc, error) {
-		return Run("", cfg.Fwslot, append([]string{"--netns", tgt, "--db", db}, args...)...)
-	}
-	fwRSS := func(args ...string) (Proc, error) {
-		return RunRSS("", cfg.Fwslot, append([]string{"--netns", tgt, "--db", db}, args...)...)
-	}
+	fw, fwRSS := cfg.fwslotOn(tgt, db)
 	cfg.logf("  set of %d elements: fwslot load + swap", n)
 	if _, err := fw("load", files[0][0]); err != nil {
 		return nil, err

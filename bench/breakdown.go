@@ -69,15 +69,16 @@ func phasedRuns(cfg *Config, n int, prefix, what string, phases []string,
 	prepare func(dir string, i int) (string, error),
 	op func(ctx context.Context, t *session.Target, arg string) (map[string]time.Duration, error)) (res *BreakdownResult, err error) {
 	res = &BreakdownResult{Rules: n, Phase: map[string][]float64{}}
-	dir, tgt, cleanup, err := workspace(cfg, fmt.Sprintf("%s%d", prefix, n))
+	sc, err := newScratch(cfg, fmt.Sprintf("%s%d", prefix, n))
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if e := cleanup(); e != nil && err == nil {
-			err = e
-		}
-	}()
+	defer keepFirst(&err, sc.remove)
+	dir := sc.dir
+	tgt, err := sc.create()
+	if err != nil {
+		return nil, err
+	}
 	ctx := context.Background()
 	t, done, err := preparedTarget(ctx, dir, tgt, n)
 	if err != nil {

@@ -40,11 +40,12 @@ const minDatapathRuns = 10
 // order, so drift hits both alike) for runs of d.
 func MeasureDatapath(cfg *Config, n int, d time.Duration, senders int) (res *DatapathResult, err error) {
 	res = &DatapathResult{Rules: n, Run: d}
-	dir, err := benchDir(cfg, fmt.Sprintf("dp%d", n))
+	sc, err := newScratch(cfg, fmt.Sprintf("dp%d", n))
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	defer keepFirst(&err, sc.remove)
+	dir := sc.dir
 	// The flood passes every rule of the input chain and is accepted by
 	// the last one, then counted and dropped by the truth table.
 	text := withRule(gen.Ruleset(gen.Options{Rules: n, Seed: 1, Family: Family}), "udp dport 9999 accept", false)
@@ -59,9 +60,7 @@ func MeasureDatapath(cfg *Config, n int, d time.Duration, senders int) (res *Dat
 	var sbs []*Sandbox
 	defer func() {
 		for _, sb := range sbs {
-			if e := sb.Close(); e != nil && err == nil {
-				err = e
-			}
+			keepFirst(&err, sb.Close)
 		}
 	}()
 	for range 2 {

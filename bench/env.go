@@ -133,6 +133,39 @@ func BuildFwslot(dir string) (string, error) {
 	return bin, nil
 }
 
+// fwslotOn returns runners of the measured fwslot binary on namespace ns
+// and history db: timed, and timed with peak RSS.
+func (cfg *Config) fwslotOn(ns, db string) (fw, fwRSS func(args ...string) (Proc, error)) {
+	argv := func(args []string) []string { return append([]string{"--netns", ns, "--db", db}, args...) }
+	return func(args ...string) (Proc, error) { return Run("", cfg.Fwslot, argv(args)...) },
+		func(args ...string) (Proc, error) { return RunRSS("", cfg.Fwslot, argv(args)...) }
+}
+
+// keepFirst runs cleanup and stores its error in *err unless *err holds
+// one already: deferred, it removes what a measurement made without
+// hiding the measurement's own failure.
+func keepFirst(err *error, cleanup func() error) {
+	if e := cleanup(); e != nil && *err == nil {
+		*err = e
+	}
+}
+
+// recorded runs run once unrecorded (i = 0, the warm-up) and then
+// cfg.Runs times, and returns the recorded runs' times in seconds.
+func (cfg *Config) recorded(run func(i int) (time.Duration, error)) ([]float64, error) {
+	secs := make([]float64, 0, cfg.Runs)
+	for i := 0; i <= cfg.Runs; i++ {
+		d, err := run(i)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			secs = append(secs, d.Seconds())
+		}
+	}
+	return secs, nil
+}
+
 // nsPool is the namespaces one measurement made, removed together.
 type nsPool struct{ names []string }
 
@@ -150,9 +183,7 @@ func (p *nsPool) create() (string, error) {
 func (p *nsPool) deleteAll() error {
 	var err error
 	for _, ns := range p.names {
-		if e := DeleteNS(ns); e != nil && err == nil {
-			err = e
-		}
+		keepFirst(&err, func() error { return DeleteNS(ns) })
 	}
 	return err
 }
@@ -188,33 +219,28 @@ func WriteRuleset(dir string, n int, seed int64) (Files, error) {
 // Nft runs `nft -f file` inside ns.
 func Nft(ns, file string) (Proc, error) { return Run(ns, "nft", "-f", file) }
 
-// benchDir makes the working folder name below cfg.Dir; the caller
-// removes it.
-func benchDir(cfg *Config, name string) (string, error) {
-	dir := filepath.Join(cfg.Dir, name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
-	}
-	return dir, nil
+// scratch is what one measurement makes: a working folder below
+// cfg.Dir and the namespaces of its pool; remove deletes them all.
+type scratch struct {
+	dir string
+	nsPool
 }
 
-// workspace makes a scratch directory and a target namespace for one
-// measurement; cleanup removes both and reports the first failure.
-func workspace(cfg *Config, name string) (dir, ns string, cleanup func() error, err error) {
-	if dir, err = benchDir(cfg, name); err != nil {
-		return "", "", nil, err
+// newScratch makes the working folder name below cfg.Dir.
+func newScratch(cfg *Config, name string) (*scratch, error) {
+	dir := filepath.Join(cfg.Dir, name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
 	}
-	if ns, err = CreateNS(); err != nil {
-		os.RemoveAll(dir)
-		return "", "", nil, err
-	}
-	return dir, ns, func() error {
-		err := DeleteNS(ns)
-		if rerr := os.RemoveAll(dir); err == nil {
-			err = rerr
-		}
-		return err
-	}, nil
+	return &scratch{dir: dir}, nil
+}
+
+// remove deletes the namespaces, then the folder, and returns the first
+// error.
+func (s *scratch) remove() error {
+	err := s.deleteAll()
+	keepFirst(&err, func() error { return os.RemoveAll(s.dir) })
+	return err
 }
 
 // preparedTarget opens a history in dir for the namespace ns and brings it

@@ -150,29 +150,29 @@ func MeasureFleet(ctx context.Context, cfg *FleetConfig, n int) (res *FleetResul
 		return nil, err
 	}
 	p := &fleet.Pusher{Client: lab.Client, Keys: lab.Keys}
-	push := func(src string) (time.Duration, error) {
+	// push times a push of src until every host runs it, confirmed, and
+	// returns how much etcd's database grew meanwhile.
+	push := func(which, src string) (took time.Duration, growth int64, err error) {
+		cfg.logf("fleet %d hosts: %s push", n, which)
+		before, err := dbSize(ctx, lab)
+		if err != nil {
+			return 0, 0, err
+		}
 		start := time.Now()
-		_, err := p.Push(ctx, fleet.PushOptions{Source: []byte(src), Message: "bench", Author: "bench",
-			Canary: 1, Waves: []int{10, 50, 100}, Confirm: 10 * time.Minute})
-		return time.Since(start), err
+		if _, err := p.Push(ctx, fleet.PushOptions{Source: []byte(src), Message: "bench", Author: "bench",
+			Canary: 1, Waves: []int{10, 50, 100}, Confirm: 10 * time.Minute}); err != nil {
+			return 0, 0, err
+		}
+		took = time.Since(start)
+		after, err := dbSize(ctx, lab)
+		return took, after - before, err
 	}
-	cfg.logf("fleet %d hosts: first push", n)
-	if res.First, err = push(v1); err != nil {
+	if res.First, _, err = push("first", v1); err != nil {
 		return nil, err
 	}
-	before, err := dbSize(ctx, lab)
-	if err != nil {
+	if res.Next, res.DBGrowth, err = push("second", v2); err != nil {
 		return nil, err
 	}
-	cfg.logf("fleet %d hosts: second push", n)
-	if res.Next, err = push(v2); err != nil {
-		return nil, err
-	}
-	after, err := dbSize(ctx, lab)
-	if err != nil {
-		return nil, err
-	}
-	res.DBGrowth = after - before
 	if res.VersionBytes, err = versionBytes(ctx, lab.Client, lab.Keys, 2); err != nil {
 		return nil, err
 	}

@@ -168,20 +168,17 @@ type FloodResult struct {
 // and compares per-slot counters with the ground truth.
 func MeasureFlood(cfg *Config, n int, d time.Duration, senders int) (res *FloodResult, err error) {
 	res = &FloodResult{Rules: n}
-	dir, err := benchDir(cfg, fmt.Sprintf("flood%d", n))
+	sc, err := newScratch(cfg, fmt.Sprintf("flood%d", n))
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	defer keepFirst(&err, sc.remove)
+	dir := sc.dir
 	sb, err := NewSandbox()
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if e := sb.Close(); e != nil && err == nil {
-			err = e
-		}
-	}()
+	defer keepFirst(&err, sb.Close)
 	truth := filepath.Join(dir, "truth.nft")
 	if err := os.WriteFile(truth, []byte(truthTable), 0o600); err != nil {
 		return nil, err

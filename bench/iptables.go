@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Iptables tools compared with fwslot: the nft backend and, where the
@@ -54,11 +55,12 @@ type IptResult struct {
 // (seeds 1 and 2) alternately, with each backend in its own namespace.
 func MeasureIptables(cfg *Config, n int, legacy bool) (res *IptResult, err error) {
 	res = &IptResult{Rules: n}
-	dir, err := benchDir(cfg, fmt.Sprintf("ipt%d", n))
+	sc, err := newScratch(cfg, fmt.Sprintf("ipt%d", n))
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	defer keepFirst(&err, sc.remove)
+	dir := sc.dir
 	A, rules, err := WriteIptables(dir, n, 1)
 	if err != nil {
 		return nil, err
@@ -89,19 +91,18 @@ func MeasureIptables(cfg *Config, n int, legacy bool) (res *IptResult, err error
 			// live: A→B, B→A, ... (runs+1, first unrecorded);
 			// then rollback: the same alternation, recorded separately.
 			for _, out := range []*[]float64{live, roll} {
-				for i := 0; i <= cfg.Runs; i++ {
+				secs, err := cfg.recorded(func(i int) (time.Duration, error) {
 					f := B
 					if i%2 == 1 {
 						f = A
 					}
 					p, err := Run(ns, tool, f)
-					if err != nil {
-						return err
-					}
-					if i > 0 {
-						*out = append(*out, p.Wall.Seconds())
-					}
+					return p.Wall, err
+				})
+				if err != nil {
+					return err
 				}
+				*out = secs
 				// Sanity: the namespace holds the rules.
 				if out == roll {
 					save := strings.TrimSuffix(tool, "-restore") + "-save"
@@ -116,9 +117,7 @@ func MeasureIptables(cfg *Config, n int, legacy bool) (res *IptResult, err error
 			}
 			return nil
 		}()
-		if e := DeleteNS(ns); e != nil && err == nil {
-			err = e
-		}
+		keepFirst(&err, func() error { return DeleteNS(ns) })
 		if err != nil {
 			return nil, err
 		}

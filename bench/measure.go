@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -56,36 +55,22 @@ var stagedRE = regexp.MustCompile(`staged version (\d+) in slot`)
 // and a fresh comparison namespace, and removes both afterwards.
 func Measure(cfg *Config, n int) (res *SizeResult, err error) {
 	res = &SizeResult{Rules: n}
-	dir, err := benchDir(cfg, fmt.Sprintf("n%d", n))
+	sc, err := newScratch(cfg, fmt.Sprintf("n%d", n))
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	tgt, err := CreateNS()
+	defer keepFirst(&err, sc.remove)
+	dir := sc.dir
+	tgt, err := sc.create()
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if e := DeleteNS(tgt); e != nil && err == nil {
-			err = e
-		}
-	}()
-	cmp, err := CreateNS()
+	cmp, err := sc.create()
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if e := DeleteNS(cmp); e != nil && err == nil {
-			err = e
-		}
-	}()
 	db := filepath.Join(dir, "fwslot.db")
-	fw := func(args ...string) (Proc, error) {
-		return Run("", cfg.Fwslot, append([]string{"--netns", tgt, "--db", db}, args...)...)
-	}
-	fwRSS := func(args ...string) (Proc, error) {
-		return RunRSS("", cfg.Fwslot, append([]string{"--netns", tgt, "--db", db}, args...)...)
-	}
+	fw, fwRSS := cfg.fwslotOn(tgt, db)
 	byVersion := map[uint64]Files{}
 	load := func(f Files) (Proc, error) {
 		p, err := fwRSS("load", f.Plain)
@@ -123,19 +108,35 @@ func Measure(cfg *Config, n int) (res *SizeResult, err error) {
 		return nil, err
 	}
 
+	// flip runs `fwslot CMD`, which must flip the slots without restaging.
+	flip := func(cmd string) func(int) (time.Duration, error) {
+		return func(int) (time.Duration, error) {
+			p, err := fw(cmd)
+			if err != nil {
+				return 0, err
+			}
+			if !strings.Contains(p.Stdout, "flipped") || strings.Contains(p.Stdout, "restaged") {
+				return 0, fmt.Errorf("fwslot %s was not an instant flip: %s", cmd, p.Stdout)
+			}
+			return p.Wall, nil
+		}
+	}
+	// reload is `nft -f` full reloads of even, odd, even, ... files.
+	reload := func(even, odd Files) func(int) (time.Duration, error) {
+		return func(i int) (time.Duration, error) {
+			f := even
+			if i%2 == 1 {
+				f = odd
+			}
+			p, err := Nft(cmp, f.Reload)
+			return p.Wall, err
+		}
+	}
+
 	// 1. swap: each `fwslot swap` flips production and staging.
 	cfg.logf("  %d rules: fwslot swap (command)", n)
-	for i := 0; i <= cfg.Runs; i++ {
-		p, err := fw("swap")
-		if err != nil {
-			return nil, err
-		}
-		if !strings.Contains(p.Stdout, "flipped") || strings.Contains(p.Stdout, "restaged") {
-			return nil, fmt.Errorf("fwslot swap did not flip: %s", p.Stdout)
-		}
-		if i > 0 {
-			res.SwapCmd = append(res.SwapCmd, p.Wall.Seconds())
-		}
+	if res.SwapCmd, err = cfg.recorded(flip("swap")); err != nil {
+		return nil, err
 	}
 	cfg.logf("  %d rules: Session.Swap (in-process)", n)
 	if err := func() error {
@@ -145,60 +146,27 @@ func Measure(cfg *Config, n int) (res *SizeResult, err error) {
 		}
 		defer store.Close()
 		t := &session.Target{NetNS: tgt, Store: store}
-		for i := 0; i <= cfg.Runs; i++ {
+		res.SwapLib, err = cfg.recorded(func(int) (time.Duration, error) {
 			start := time.Now()
-			if _, err := t.Swap(context.Background(), session.SwapOptions{}); err != nil {
-				return err
-			}
-			if i > 0 {
-				res.SwapLib = append(res.SwapLib, time.Since(start).Seconds())
-			}
-		}
-		return nil
+			_, err := t.Swap(context.Background(), session.SwapOptions{})
+			return time.Since(start), err
+		})
+		return err
 	}(); err != nil {
 		return nil, err
 	}
 	cfg.logf("  %d rules: nft -f full reload", n)
-	for i := 0; i <= cfg.Runs; i++ {
-		f := B
-		if i%2 == 1 {
-			f = A
-		}
-		p, err := Nft(cmp, f.Reload)
-		if err != nil {
-			return nil, err
-		}
-		if i > 0 {
-			res.SwapNft = append(res.SwapNft, p.Wall.Seconds())
-		}
+	if res.SwapNft, err = cfg.recorded(reload(B, A)); err != nil {
+		return nil, err
 	}
 
 	// 2. rollback: flips back to the previous version each time.
 	cfg.logf("  %d rules: fwslot rollback (flip) and nft -f of the previous file", n)
-	for i := 0; i <= cfg.Runs; i++ {
-		p, err := fw("rollback")
-		if err != nil {
-			return nil, err
-		}
-		if !strings.Contains(p.Stdout, "flipped") || strings.Contains(p.Stdout, "restaged") {
-			return nil, fmt.Errorf("fwslot rollback was not an instant flip: %s", p.Stdout)
-		}
-		if i > 0 {
-			res.RollCmd = append(res.RollCmd, p.Wall.Seconds())
-		}
+	if res.RollCmd, err = cfg.recorded(flip("rollback")); err != nil {
+		return nil, err
 	}
-	for i := 0; i <= cfg.Runs; i++ {
-		f := A
-		if i%2 == 1 {
-			f = B
-		}
-		p, err := Nft(cmp, f.Reload)
-		if err != nil {
-			return nil, err
-		}
-		if i > 0 {
-			res.RollNft = append(res.RollNft, p.Wall.Seconds())
-		}
+	if res.RollNft, err = cfg.recorded(reload(A, B)); err != nil {
+		return nil, err
 	}
 
 	// 3. load: new content each run, so that nothing is "unchanged" and
@@ -219,9 +187,7 @@ func Measure(cfg *Config, n int) (res *SizeResult, err error) {
 			return nil, err
 		}
 		q, err := NftRSS(ns, f.Plain)
-		if e := DeleteNS(ns); e != nil && err == nil {
-			err = e
-		}
+		keepFirst(&err, func() error { return DeleteNS(ns) })
 		if err != nil {
 			return nil, err
 		}

@@ -64,11 +64,12 @@ type ProbeResult struct {
 // `probes` generated probes on an n-rule ruleset.
 func MeasureProbes(cfg *Config, n, probes int) (res *ProbeResult, err error) {
 	res = &ProbeResult{Rules: n, Probes: probes}
-	dir, err := benchDir(cfg, fmt.Sprintf("probe%d", n))
+	sc, err := newScratch(cfg, fmt.Sprintf("probe%d", n))
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	defer keepFirst(&err, sc.remove)
+	dir := sc.dir
 	f, err := WriteRuleset(dir, n, 1)
 	if err != nil {
 		return nil, err

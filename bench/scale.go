@@ -161,18 +161,13 @@ func changeRules(src, dst string, count int) error {
 // ScaleLimit) against `diff -u` of the files.
 func MeasureScale(cfg *Config, n, rules int) (res *ScaleResult, err error) {
 	res = &ScaleResult{Elements: n, Rules: rules}
-	dir, err := benchDir(cfg, "scale")
+	sc, err := newScratch(cfg, "scale")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	var pool nsPool
-	defer func() {
-		if e := pool.deleteAll(); e != nil && err == nil {
-			err = e
-		}
-	}()
-	mk := pool.create
+	defer keepFirst(&err, sc.remove)
+	dir := sc.dir
+	mk := sc.create
 	// The set: v1, v2 = 1% changed, then new versions.
 	var setFiles [][3]string
 	for s := range ScaleRuns + 1 {
@@ -187,15 +182,7 @@ func MeasureScale(cfg *Config, n, rules int) (res *ScaleResult, err error) {
 		return nil, err
 	}
 	res.SetMB = fileMB(setFiles[0][0])
-	cfg.logf("  scale: %d-element set, fwslot", n)
-	if err := res.fwslotSide(cfg, mk, filepath.Join(dir, "set.db"), setFiles[0][0], set1pct, "", setFiles[1:], true); err != nil {
-		return nil, err
-	}
-	cfg.logf("  scale: %d-element set, nft -f and diff -u", n)
-	if res.SetNft, err = nftSide(mk, setFiles); err != nil {
-		return nil, err
-	}
-	if res.SetDiffFiles, _, err = runLimited("", ScaleLimit, "diff", "-u", setFiles[0][0], set1pct); err != nil {
+	if res.SetNft, res.SetDiffFiles, err = res.compare(cfg, mk, fmt.Sprintf("%d-element set", n), filepath.Join(dir, "set.db"), setFiles, set1pct, "", true); err != nil {
 		return nil, err
 	}
 
@@ -218,18 +205,26 @@ func MeasureScale(cfg *Config, n, rules int) (res *ScaleResult, err error) {
 	if err := changeRules(rule1pct, rule10, 10); err != nil {
 		return nil, err
 	}
-	cfg.logf("  scale: %d rules, fwslot", rules)
-	if err := res.fwslotSide(cfg, mk, filepath.Join(dir, "rules.db"), ruleFiles[0][0], rule1pct, rule10, ruleFiles[1:], false); err != nil {
-		return nil, err
-	}
-	cfg.logf("  scale: %d rules, nft -f and diff -u", rules)
-	if res.RuleNft, err = nftSide(mk, ruleFiles); err != nil {
-		return nil, err
-	}
-	if res.RuleDiffFiles, _, err = runLimited("", ScaleLimit, "diff", "-u", ruleFiles[0][0], rule1pct); err != nil {
+	if res.RuleNft, res.RuleDiffFiles, err = res.compare(cfg, mk, fmt.Sprintf("%d rules", rules), filepath.Join(dir, "rules.db"), ruleFiles, rule1pct, rule10, false); err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// compare measures one input both ways: fwslot's side (fwslotSide with
+// files[0] as v1 and the rest as fresh versions), then `nft -f` of the
+// same files and `diff -u` of v1 and v2.
+func (r *ScaleResult) compare(cfg *Config, mk func() (string, error), what, db string, files [][3]string, v2, v3 string, isSet bool) (nft []Cmd, diff Cmd, err error) {
+	cfg.logf("  scale: %s, fwslot", what)
+	if err := r.fwslotSide(cfg, mk, db, files[0][0], v2, v3, files[1:], isSet); err != nil {
+		return nil, Cmd{}, err
+	}
+	cfg.logf("  scale: %s, nft -f and diff -u", what)
+	if nft, err = nftSide(mk, files); err != nil {
+		return nil, Cmd{}, err
+	}
+	diff, _, err = runLimited("", ScaleLimit, "diff", "-u", files[0][0], v2)
+	return nft, diff, err
 }
 
 // fwslotSide loads v1, then v2 (1% changed), runs history and diff 1 2,

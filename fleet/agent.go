@@ -13,12 +13,12 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// DefaultTTL is the lease of an agent's liveness key, in seconds.
-const DefaultTTL = 10
+// defaultTTL is the lease of an agent's liveness key, in seconds.
+const defaultTTL = 10
 
-// DefaultConvergeConfirm is the confirm window of a swap a host makes by
+// convergeConfirm is the confirm window of a swap a host makes by
 // itself to converge to the group's desired version (no rollout runs).
-const DefaultConvergeConfirm = 2 * time.Minute
+const convergeConfirm = 2 * time.Minute
 
 // Agent keeps one host in line with its group: it stages every desired
 // version, carries out the orders of a rollout for its host, flips back
@@ -30,7 +30,7 @@ type Agent struct {
 	// Name is the host's name in the group.
 	Name  string
 	Local Host
-	// TTL is the liveness lease in seconds (default DefaultTTL).
+	// TTL is the liveness lease in seconds (default defaultTTL, 10).
 	TTL int64
 	// Log receives one line per thing the agent does (may be nil).
 	Log io.Writer
@@ -77,7 +77,7 @@ type Agent struct {
 
 // view is what the agent acts on: the group's keys that concern it.
 type view struct {
-	desired *Desired
+	desired *desiredVersion
 	rollout *RolloutState
 	flip    *Flip
 	order   *Order
@@ -94,7 +94,7 @@ func (a *Agent) logf(format string, args ...any) {
 // the group's state again.
 func (a *Agent) Run(ctx context.Context) error {
 	if a.TTL <= 0 {
-		a.TTL = DefaultTTL
+		a.TTL = defaultTTL
 	}
 	if a.Retry <= 0 {
 		a.Retry = 2 * time.Second
@@ -134,7 +134,7 @@ func (a *Agent) keepAlive(ctx context.Context) {
 			if err != nil {
 				return err
 			}
-			if _, err := a.Client.Put(ctx, a.Keys.Alive(a.Name), time.Now().UTC().Format(time.RFC3339), clientv3.WithLease(l.ID)); err != nil {
+			if _, err := a.Client.Put(ctx, a.Keys.alive(a.Name), time.Now().UTC().Format(time.RFC3339), clientv3.WithLease(l.ID)); err != nil {
 				return err
 			}
 			ch, err := a.Client.KeepAlive(ctx, l.ID)
@@ -248,7 +248,7 @@ func (a *Agent) read(ctx context.Context, keys []string) (map[string][]byte, int
 // every host's status write would reach every agent (N² events).
 func (a *Agent) watched() []string {
 	k := a.Keys
-	return []string{k.Desired(), k.Rollout(), k.Flip(), k.Order(a.Name)}
+	return []string{k.desired(), k.rollout(), k.flip(), k.Order(a.Name)}
 }
 
 type watchMsg struct {
@@ -283,7 +283,7 @@ func (a *Agent) watch(ctx context.Context, keys []string, rev int64) <-chan watc
 // carried out from its last report: the agent may have restarted.
 func (a *Agent) loadOwnStatus(ctx context.Context) error {
 	var s HostStatus
-	if _, found, err := getJSON(ctx, a.Client, a.Keys.Status(a.Name), &s); err != nil {
+	if _, found, err := getJSON(ctx, a.Client, a.Keys.statusKey(a.Name), &s); err != nil {
 		return err
 	} else if found {
 		a.seq, a.flipSeq, a.rollout = max(a.seq, s.Seq), max(a.flipSeq, s.FlipSeq), s.Rollout
@@ -309,9 +309,9 @@ func decode[T any](kv map[string][]byte, key string) (*T, error) {
 func (a *Agent) view(kv map[string][]byte) (view, error) {
 	var v view
 	var errs [4]error
-	v.desired, errs[0] = decode[Desired](kv, a.Keys.Desired())
-	v.rollout, errs[1] = decode[RolloutState](kv, a.Keys.Rollout())
-	v.flip, errs[2] = decode[Flip](kv, a.Keys.Flip())
+	v.desired, errs[0] = decode[desiredVersion](kv, a.Keys.desired())
+	v.rollout, errs[1] = decode[RolloutState](kv, a.Keys.rollout())
+	v.flip, errs[2] = decode[Flip](kv, a.Keys.flip())
 	v.order, errs[3] = decode[Order](kv, a.Keys.Order(a.Name))
 	return v, errors.Join(errs[:]...)
 }

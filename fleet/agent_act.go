@@ -68,7 +68,7 @@ func (a *Agent) act(ctx context.Context, v view) (did bool, err error) {
 	// No rollout runs and the group's version is not live here (the host
 	// was away): converge without a wave, guarded by the same checks.
 	a.logf("converging to version %d", d.Version)
-	if err := a.swapChecked(ctx, d.Ref, DefaultConvergeConfirm); err != nil {
+	if err := a.swapChecked(ctx, d.Ref, convergeConfirm); err != nil {
 		if isEtcdErr(err) {
 			return false, err
 		}
@@ -123,7 +123,7 @@ func (a *Agent) obey(ctx context.Context, o *Order, r *RolloutState) error {
 
 // stage fetches version ref from etcd (verified by hash) and stages it.
 func (a *Agent) stage(ctx context.Context, ref Ref) error {
-	ver, err := GetVersion(ctx, a.Client, a.Keys, ref.Version)
+	ver, err := getVersion(ctx, a.Client, a.Keys, ref.Version)
 	if err != nil {
 		if errors.Is(err, ErrCorrupt) {
 			return err

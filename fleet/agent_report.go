@@ -61,7 +61,7 @@ func (a *Agent) write(ctx context.Context, force bool) error {
 	if !force && !a.dirty && content == a.written && time.Since(a.writtenAt) < seenEvery*a.Heartbeat {
 		return nil
 	}
-	if _, err := a.Client.Put(ctx, a.Keys.Status(a.Name), mustJSON(s)); err != nil {
+	if _, err := a.Client.Put(ctx, a.Keys.statusKey(a.Name), mustJSON(s)); err != nil {
 		a.dirty = true
 		return retryable{err}
 	}

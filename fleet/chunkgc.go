@@ -23,9 +23,9 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// ErrChunksLeft means a version was stored, but chunks no version uses
+// errChunksLeft means a version was stored, but chunks no version uses
 // any more could not be deleted (they stay in etcd).
-var ErrChunksLeft = errors.New("unused chunks left in etcd")
+var errChunksLeft = errors.New("unused chunks left in etcd")
 
 // maxPruneRefs bounds the reference keys one push deletes with the
 // versions it prunes: etcd limits a transaction to 128 operations by
@@ -36,7 +36,7 @@ const maxPruneRefs = 64
 // than version below, oldest first (at least one, then as many as fit
 // maxPruneRefs), with their reference keys, and the chunks they used.
 func pruneOps(ctx context.Context, c *clientv3.Client, k Keys, below uint64) (ops []clientv3.Op, chunks []string, err error) {
-	r, err := c.Get(ctx, k.Versions(), clientv3.WithRange(k.Version(below)))
+	r, err := c.Get(ctx, k.versions(), clientv3.WithRange(k.Version(below)))
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the versions of group %s to prune: %w", k.Group, err)
 	}
@@ -78,7 +78,7 @@ func collectChunks(ctx context.Context, c *clientv3.Client, k Keys, candidates, 
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("%w: %w", ErrChunksLeft, errors.Join(errs...))
+		return fmt.Errorf("%w: %w", errChunksLeft, errors.Join(errs...))
 	}
 	return nil
 }
@@ -89,7 +89,7 @@ func deleteChunk(ctx context.Context, c *clientv3.Client, k Keys, h string) (del
 	t, err := c.Txn(ctx).If(
 		clientv3.Compare(clientv3.CreateRevision(k.ChunkTracked(h)), ">", 0),
 		// A range compare: true only when no key has the prefix.
-		clientv3.Compare(clientv3.CreateRevision(k.ChunkRefs(h)), "=", 0).WithPrefix(),
+		clientv3.Compare(clientv3.CreateRevision(k.chunkRefs(h)), "=", 0).WithPrefix(),
 	).Then(clientv3.OpDelete(k.Chunk(h)), clientv3.OpDelete(k.ChunkTracked(h))).Commit()
 	if err != nil {
 		return false, fmt.Errorf("delete unused chunk %s: %w", h[:min(12, len(h))], err)

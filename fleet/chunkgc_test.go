@@ -27,14 +27,14 @@ func chunkState(t *testing.T, ctx context.Context, c *clientv3.Client, prefix st
 	seen := map[string]bool{}
 	for _, g := range groups {
 		k := Keys{Prefix: prefix, Group: g}
-		vr, err := c.Get(ctx, k.Versions(), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		vr, err := c.Get(ctx, k.versions(), clientv3.WithPrefix(), clientv3.WithKeysOnly())
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, kv := range vr.Kvs {
 			var n uint64
-			fmt.Sscanf(strings.TrimPrefix(string(kv.Key), k.Versions()), "%d", &n)
-			v, err := GetVersion(ctx, c, k, n)
+			fmt.Sscanf(strings.TrimPrefix(string(kv.Key), k.versions()), "%d", &n)
+			v, err := getVersion(ctx, c, k, n)
 			if err != nil {
 				t.Fatalf("kept version %d of group %s: %v", n, g, err)
 			}
@@ -79,7 +79,7 @@ func TestChunkGC(t *testing.T) {
 		{"a v4: the untracked chunk stays", a, src("w"), [][]byte{legacy, src("w"), src("z")}},
 	}
 	for _, s := range steps {
-		if _, err := PutVersion(ctx, c, s.keys, s.src, VersionMeta{Message: s.name}, 1); err != nil {
+		if _, err := putVersion(ctx, c, s.keys, s.src, VersionMeta{Message: s.name}, 1, nil); err != nil {
 			t.Fatalf("%s: %v", s.name, err)
 		}
 		stored, _ := chunkState(t, ctx, c, "/gc/", "a", "b")
@@ -120,7 +120,7 @@ func TestChunkGCRace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := GetVersion(ctx, c, k, m.Version); err != nil {
+	if _, err := getVersion(ctx, c, k, m.Version); err != nil {
 		t.Fatalf("version stored across a chunk deletion: %v", err)
 	}
 	if ok, err := deleteChunk(ctx, other, k, h); err != nil || ok {
@@ -140,7 +140,7 @@ func TestChunkGCRace(t *testing.T) {
 			defer cl.Close()
 			gk := Keys{Prefix: "/race/", Group: g}
 			for i := 0; i < 30; i++ {
-				if _, err := PutVersion(ctx, cl, gk, src(fmt.Sprint(i%3)), VersionMeta{}, 1); err != nil {
+				if _, err := putVersion(ctx, cl, gk, src(fmt.Sprint(i%3)), VersionMeta{}, 1, nil); err != nil {
 					errs <- fmt.Errorf("group %s push %d: %w", g, i, err)
 					return
 				}

@@ -98,9 +98,9 @@ func TestClusterLosesMember(t *testing.T) {
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		for wr := range f.c.Watch(ctx, f.k.Rollout()) {
+		for wr := range f.c.Watch(ctx, f.k.rollout()) {
 			for _, ev := range wr.Events {
-				if containsPhase(ev.Kv.Value, PhaseConfirm) {
+				if containsPhase(ev.Kv.Value, phaseConfirm) {
 					f.etcd.Members()[0].Stop()
 					return
 				}
@@ -139,21 +139,21 @@ func TestDisconnectAcrossCompaction(t *testing.T) {
 	ctx := testCtx(t)
 	f.push(ctx, v1)
 	f.consistent(v1)
-	before, err := f.c.Get(ctx, f.k.Desired())
+	before, err := f.c.Get(ctx, f.k.desired())
 	if err != nil {
 		t.Fatal(err)
 	}
 	m0.Stop()
 	f.waitAlive(2)
 	f.push(ctx, v2)
-	r, err := f.c.Get(ctx, f.k.Desired())
+	r, err := f.c.Get(ctx, f.k.desired())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.c.Compact(ctx, r.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.c.Get(ctx, f.k.Desired(), clientv3.WithRev(before.Header.Revision)); err == nil {
+	if _, err := f.c.Get(ctx, f.k.desired(), clientv3.WithRev(before.Header.Revision)); err == nil {
 		t.Fatal("the revision h3 last saw is still readable after the compaction")
 	}
 	m0.Restart(t)

@@ -176,7 +176,7 @@ func TestPlan(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := fmt.Sprint(MakePlan(hosts, tc.canary, w)); got != tc.want {
+		if got := fmt.Sprint(makePlan(hosts, tc.canary, w)); got != tc.want {
 			t.Errorf("canary %d waves %s: plan %s, want %s", tc.canary, tc.waves, got, tc.want)
 		}
 	}
@@ -190,25 +190,25 @@ func TestPlan(t *testing.T) {
 func TestChunks(t *testing.T) {
 	te := startEtcd(t)
 	c, ctx := te.client(t), testCtx(t)
-	for _, size := range []int{0, 10, ChunkSize, ChunkSize + 1, 3*ChunkSize + 7} {
+	for _, size := range []int{0, 10, chunkSize, chunkSize + 1, 3*chunkSize + 7} {
 		src := make([]byte, size)
 		for i := range src {
 			src[i] = byte('a' + i%23)
 		}
-		m, err := PutVersion(ctx, c, te.Keys, src, VersionMeta{Message: "x"}, 2)
+		m, err := putVersion(ctx, c, te.Keys, src, VersionMeta{Message: "x"}, 2, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		v, err := GetVersion(ctx, c, te.Keys, m.Version)
+		v, err := getVersion(ctx, c, te.Keys, m.Version)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v.Source != string(src) || len(m.Chunks) != max(1, (size+ChunkSize-1)/ChunkSize) {
+		if v.Source != string(src) || len(m.Chunks) != max(1, (size+chunkSize-1)/chunkSize) {
 			t.Errorf("size %d: got %d bytes in %d chunks", size, len(v.Source), len(m.Chunks))
 		}
 	}
 	// Only the newest 2 are kept.
-	r, err := c.Get(ctx, te.Keys.Versions(), clientv3.WithPrefix(), clientv3.WithCountOnly())
+	r, err := c.Get(ctx, te.Keys.versions(), clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil || r.Count != 2 {
 		t.Fatalf("versions kept: %d, %v; want 2", r.Count, err)
 	}
@@ -217,7 +217,7 @@ func TestChunks(t *testing.T) {
 	if _, err := c.Put(ctx, te.Keys.Chunk(m.Chunks[0]), "tampered"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := GetVersion(ctx, c, te.Keys, 5); !errors.Is(err, ErrCorrupt) {
+	if _, err := getVersion(ctx, c, te.Keys, 5); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("tampered chunk: %v, want ErrCorrupt", err)
 	}
 }

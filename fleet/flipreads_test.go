@@ -58,7 +58,7 @@ func TestFlipOneSession(t *testing.T) {
 				a.versions[r.Hash] = r.Version
 			}
 			f := &Flip{Seq: uint64(i + 1), Ref: c.to}
-			v := view{flip: f, desired: &Desired{Ref: c.to, Rollout: "r"}, rollout: &RolloutState{ID: "r", State: StateRolledBack}}
+			v := view{flip: f, desired: &desiredVersion{Ref: c.to, Rollout: "r"}, rollout: &RolloutState{ID: "r", State: StateRolledBack}}
 			want := kerneltest.StateReads(t, ns) // one state read, on a connection of its own
 			var conns []*nfnl.Conn
 			h.OnDial = func(c *nfnl.Conn) { conns = append(conns, c) }
@@ -86,7 +86,7 @@ func TestFlipOneSession(t *testing.T) {
 				t.Errorf("production objects are not those of %q", c.want)
 			}
 			var st HostStatus
-			if _, _, err := getJSON(ctx, a.Client, a.Keys.Status("h1"), &st); err != nil {
+			if _, _, err := getJSON(ctx, a.Client, a.Keys.statusKey("h1"), &st); err != nil {
 				t.Fatal(err)
 			}
 			if st.Production == nil || st.Production.Hash != refs[c.want].Hash {

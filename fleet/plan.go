@@ -29,10 +29,10 @@ func ParseWaves(s string) ([]int, error) {
 	return out, nil
 }
 
-// MakePlan splits hosts (sorted by name) into the canary wave of canary
+// makePlan splits hosts (sorted by name) into the canary wave of canary
 // hosts, then waves reaching the cumulative shares of all hosts. Empty
 // waves are left out.
-func MakePlan(hosts []string, canary int, waves []int) [][]string {
+func makePlan(hosts []string, canary int, waves []int) [][]string {
 	hs := append([]string(nil), hosts...)
 	sort.Strings(hs)
 	var plan [][]string

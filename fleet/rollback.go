@@ -30,7 +30,7 @@ type RollbackResult struct {
 // to report the flip.
 func Rollback(ctx context.Context, c *clientv3.Client, k Keys, wait time.Duration) (*RollbackResult, error) {
 	var st RolloutState
-	rev, found, err := getJSON(ctx, c, k.Rollout(), &st)
+	rev, found, err := getJSON(ctx, c, k.rollout(), &st)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +45,7 @@ func Rollback(ctx context.Context, c *clientv3.Client, k Keys, wait time.Duratio
 		return nil, fmt.Errorf("%w: the rollout of version %d failed and its hosts went back to version %d already", ErrNothingToRollBack, st.Version, st.Previous.Version)
 	}
 	var last Flip
-	if _, _, err := getJSON(ctx, c, k.Flip(), &last); err != nil {
+	if _, _, err := getJSON(ctx, c, k.flip(), &last); err != nil {
 		return nil, err
 	}
 	hosts, err := AliveHosts(ctx, c, k)
@@ -55,10 +55,10 @@ func Rollback(ctx context.Context, c *clientv3.Client, k Keys, wait time.Duratio
 	f := Flip{Seq: last.Seq + 1, Ref: *st.Previous, Time: time.Now().UTC()}
 	st.State, st.Updated = StateRolledBack, f.Time
 	start := time.Now()
-	t, err := c.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(k.Rollout()), "=", rev)).Then(
-		clientv3.OpPut(k.Flip(), mustJSON(f)),
-		clientv3.OpPut(k.Desired(), mustJSON(Desired{Ref: f.Ref, Rollout: st.ID})),
-		clientv3.OpPut(k.Rollout(), mustJSON(st))).Commit()
+	t, err := c.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(k.rollout()), "=", rev)).Then(
+		clientv3.OpPut(k.flip(), mustJSON(f)),
+		clientv3.OpPut(k.desired(), mustJSON(desiredVersion{Ref: f.Ref, Rollout: st.ID})),
+		clientv3.OpPut(k.rollout(), mustJSON(st))).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("write the fleet rollback: %w", err)
 	}
@@ -78,7 +78,7 @@ func Rollback(ctx context.Context, c *clientv3.Client, k Keys, wait time.Duratio
 			return true, fmt.Sprintf("did not flip: %s", s.Error)
 		}
 	}
-	res.Failed, err = WaitHosts(ctx, c, k, t.Header.Revision, want, wait, 0)
+	res.Failed, err = waitHosts(ctx, c, k, t.Header.Revision, want, wait, 0)
 	res.Took = time.Since(start)
 	return res, err
 }

@@ -80,7 +80,7 @@ func (p *Pusher) lock(ctx context.Context) (unlock func(), err error) {
 	}
 	// The session does not take ctx: after Ctrl-C it must still revoke
 	// its lease, so that `fleet resume` can take the lock at once.
-	m := concurrency.NewMutex(s, p.Keys.Lock())
+	m := concurrency.NewMutex(s, p.Keys.lock())
 	var lerr error
 	if p.LockWait > 0 {
 		lctx, cancel := context.WithTimeout(ctx, p.LockWait)
@@ -118,7 +118,7 @@ func (p *Pusher) lockRollout(ctx context.Context) (unlock func(), cur *RolloutSt
 		return nil, nil, 0, false, err
 	}
 	cur = &RolloutState{}
-	rev, found, err = getJSON(ctx, p.Client, p.Keys.Rollout(), cur)
+	rev, found, err = getJSON(ctx, p.Client, p.Keys.rollout(), cur)
 	if err != nil {
 		unlock()
 		return nil, nil, 0, false, err
@@ -144,8 +144,8 @@ func (p *Pusher) Push(ctx context.Context, o PushOptions) (*RolloutState, error)
 		p.logf("resuming the interrupted rollout of version %d", cur.Version)
 		return p.run(ctx, cur, rev)
 	}
-	var desired Desired
-	if _, _, err := getJSON(ctx, p.Client, p.Keys.Desired(), &desired); err != nil {
+	var desired desiredVersion
+	if _, _, err := getJSON(ctx, p.Client, p.Keys.desired(), &desired); err != nil {
 		return nil, err
 	}
 	hosts, err := AliveHosts(ctx, p.Client, p.Keys)
@@ -155,8 +155,8 @@ func (p *Pusher) Push(ctx context.Context, o PushOptions) (*RolloutState, error)
 	if len(hosts) == 0 {
 		return nil, fmt.Errorf("no agent of group %s is alive (start `fwslot agent --group %s` on the hosts)", p.Keys.Group, p.Keys.Group)
 	}
-	meta, err := PutVersion(ctx, p.Client, p.Keys, o.Source, VersionMeta{Message: o.Message, Author: o.Author, Time: time.Now().UTC(), Probes: o.Probes, Signature: o.Signature}, o.Keep)
-	if errors.Is(err, ErrChunksLeft) {
+	meta, err := putVersion(ctx, p.Client, p.Keys, o.Source, VersionMeta{Message: o.Message, Author: o.Author, Time: time.Now().UTC(), Probes: o.Probes, Signature: o.Signature}, o.Keep, nil)
+	if errors.Is(err, errChunksLeft) {
 		// The version is stored; the chunks go with a later push.
 		p.logf("version %d stored: %v", meta.Version, err)
 	} else if err != nil {
@@ -164,7 +164,7 @@ func (p *Pusher) Push(ctx context.Context, o PushOptions) (*RolloutState, error)
 	}
 	now := time.Now().UTC()
 	st := &RolloutState{ID: fmt.Sprintf("v%d-%d", meta.Version, now.UnixNano()), Version: meta.Version, Hash: meta.Hash,
-		State: StateRunning, Canary: o.Canary, Phase: PhaseSwap, Plan: MakePlan(hosts, o.Canary, o.Waves),
+		State: StateRunning, Canary: o.Canary, Phase: phaseSwap, Plan: makePlan(hosts, o.Canary, o.Waves),
 		Confirm: o.Confirm, MaxFailures: o.MaxFailures, Failed: []Failure{}, Started: now, Updated: now}
 	for _, w := range o.Waves {
 		st.Waves = append(st.Waves, fmt.Sprintf("%d%%", w))
@@ -173,8 +173,8 @@ func (p *Pusher) Push(ctx context.Context, o PushOptions) (*RolloutState, error)
 		prev := desired.Ref
 		st.Previous = &prev
 	}
-	t, err := p.Client.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(p.Keys.Rollout()), "=", rev)).
-		Then(clientv3.OpPut(p.Keys.Rollout(), mustJSON(st)), clientv3.OpPut(p.Keys.Desired(), mustJSON(Desired{Ref: meta.Ref(), Rollout: st.ID}))).Commit()
+	t, err := p.Client.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(p.Keys.rollout()), "=", rev)).
+		Then(clientv3.OpPut(p.Keys.rollout(), mustJSON(st)), clientv3.OpPut(p.Keys.desired(), mustJSON(desiredVersion{Ref: meta.Ref(), Rollout: st.ID}))).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("start rollout: %w", err)
 	}

@@ -16,30 +16,22 @@ import (
 func (p *Pusher) run(ctx context.Context, st *RolloutState, rev int64) (*RolloutState, error) {
 	for st.Wave < len(st.Plan) {
 		wave := st.Plan[st.Wave]
-		if st.Phase != PhaseConfirm {
+		if st.Phase != phaseConfirm {
 			p.logf("wave %d of %d: swapping %v", st.Wave+1, len(st.Plan), wave)
-			fails, err := p.orderAndWait(ctx, st, &rev, wave, ActionSwap, st.Ref())
-			if err != nil {
+			if stop, err := p.step(ctx, st, &rev, wave, ActionSwap); stop {
 				return st, err
 			}
-			if len(st.Failed)+len(fails) > st.MaxFailures {
-				return st, p.fail(ctx, st, &rev, fails)
-			}
-			st.Failed, st.Phase = append(st.Failed, fails...), PhaseConfirm
+			st.Phase = phaseConfirm
 			if err := p.save(ctx, st, &rev); err != nil {
 				return st, err
 			}
 		}
 		ok := healthyOf(wave, st.Failed)
 		p.logf("wave %d of %d: confirming %v", st.Wave+1, len(st.Plan), ok)
-		fails, err := p.orderAndWait(ctx, st, &rev, ok, ActionConfirm, st.Ref())
-		if err != nil {
+		if stop, err := p.step(ctx, st, &rev, ok, ActionConfirm); stop {
 			return st, err
 		}
-		if len(st.Failed)+len(fails) > st.MaxFailures {
-			return st, p.fail(ctx, st, &rev, fails)
-		}
-		st.Failed, st.Phase, st.Wave = append(st.Failed, fails...), PhaseSwap, st.Wave+1
+		st.Phase, st.Wave = phaseSwap, st.Wave+1
 		if err := p.save(ctx, st, &rev); err != nil {
 			return st, err
 		}
@@ -50,6 +42,22 @@ func (p *Pusher) run(ctx context.Context, st *RolloutState, rev int64) (*Rollout
 	}
 	p.logf("version %d runs confirmed on every host of the rollout", st.Version)
 	return st, nil
+}
+
+// step orders action to hosts, waits for their reports and adds the
+// hosts that failed to st.Failed. When the failures pass MaxFailures it
+// fails the rollout (fail) and reports stop, with fail's error; stop
+// with err also when ordering or waiting failed.
+func (p *Pusher) step(ctx context.Context, st *RolloutState, rev *int64, hosts []string, action string) (stop bool, err error) {
+	fails, err := p.orderAndWait(ctx, st, rev, hosts, action, st.Ref())
+	if err != nil {
+		return true, err
+	}
+	if len(st.Failed)+len(fails) > st.MaxFailures {
+		return true, p.fail(ctx, st, rev, fails)
+	}
+	st.Failed = append(st.Failed, fails...)
+	return false, nil
 }
 
 func healthyOf(hosts []string, failed []Failure) []string {
@@ -89,9 +97,9 @@ func (p *Pusher) fail(ctx context.Context, st *RolloutState, rev *int64, fails [
 		st.Failed = append(st.Failed, f)
 	}
 	st.State = StateFailed
-	op := clientv3.OpDelete(p.Keys.Desired())
+	op := clientv3.OpDelete(p.Keys.desired())
 	if st.Previous != nil {
-		op = clientv3.OpPut(p.Keys.Desired(), mustJSON(Desired{Ref: prev, Rollout: st.ID}))
+		op = clientv3.OpPut(p.Keys.desired(), mustJSON(desiredVersion{Ref: prev, Rollout: st.ID}))
 	}
 	if err := p.save(ctx, st, rev, op); err != nil {
 		return err
@@ -102,8 +110,8 @@ func (p *Pusher) fail(ctx context.Context, st *RolloutState, rev *int64, fails [
 // save writes st if the rollout key is still at *rev.
 func (p *Pusher) save(ctx context.Context, st *RolloutState, rev *int64, ops ...clientv3.Op) error {
 	st.Updated = time.Now().UTC()
-	ops = append([]clientv3.Op{clientv3.OpPut(p.Keys.Rollout(), mustJSON(st))}, ops...)
-	t, err := p.Client.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(p.Keys.Rollout()), "=", *rev)).Then(ops...).Commit()
+	ops = append([]clientv3.Op{clientv3.OpPut(p.Keys.rollout(), mustJSON(st))}, ops...)
+	t, err := p.Client.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(p.Keys.rollout()), "=", *rev)).Then(ops...).Commit()
 	if err != nil {
 		return p.interrupted(st, fmt.Errorf("record the rollout: %w", err))
 	}
@@ -120,7 +128,7 @@ func (p *Pusher) interrupted(st *RolloutState, err error) error {
 
 func (p *Pusher) conflict(ctx context.Context, st *RolloutState) error {
 	var cur RolloutState
-	if _, _, err := getJSON(ctx, p.Client, p.Keys.Rollout(), &cur); err == nil && cur.ID == st.ID {
+	if _, _, err := getJSON(ctx, p.Client, p.Keys.rollout(), &cur); err == nil && cur.ID == st.ID {
 		return fmt.Errorf("%w: the rollout of version %d is now %s", ErrConflict, st.Version, cur.State)
 	}
 	return fmt.Errorf("%w: the rollout of version %d was replaced", ErrConflict, st.Version)
@@ -153,7 +161,7 @@ func (p *Pusher) orderAndWait(ctx context.Context, st *RolloutState, rev *int64,
 	if len(hosts) == 0 {
 		return nil, nil
 	}
-	r, err := p.Client.Get(ctx, p.Keys.Orders(), clientv3.WithPrefix())
+	r, err := p.Client.Get(ctx, p.Keys.orders(), clientv3.WithPrefix())
 	if err != nil {
 		return nil, p.interrupted(st, fmt.Errorf("read orders: %w", err))
 	}
@@ -172,14 +180,14 @@ func (p *Pusher) orderAndWait(ctx context.Context, st *RolloutState, rev *int64,
 		ops = append(ops, clientv3.OpPut(p.Keys.Order(h), mustJSON(o)))
 		want[h] = orderOutcome(st.ID, o.Seq, state)
 	}
-	t, err := p.Client.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(p.Keys.Rollout()), "=", *rev)).Then(ops...).Commit()
+	t, err := p.Client.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(p.Keys.rollout()), "=", *rev)).Then(ops...).Commit()
 	if err != nil {
 		return nil, p.interrupted(st, fmt.Errorf("write %s orders: %w", action, err))
 	}
 	if !t.Succeeded {
 		return nil, p.conflict(ctx, st)
 	}
-	fails, err := WaitHosts(ctx, p.Client, p.Keys, t.Header.Revision, want, st.Confirm+10*time.Second, *rev)
+	fails, err := waitHosts(ctx, p.Client, p.Keys, t.Header.Revision, want, st.Confirm+10*time.Second, *rev)
 	if err != nil {
 		if errors.Is(err, ErrConflict) {
 			return nil, p.conflict(ctx, st)
@@ -189,11 +197,11 @@ func (p *Pusher) orderAndWait(ctx context.Context, st *RolloutState, rev *int64,
 	return fails, nil
 }
 
-// WaitHosts waits until every host in want reported a status that settles
+// waitHosts waits until every host in want reported a status that settles
 // it, and returns the hosts that failed and those that did not answer
 // within timeout. With rolloutRev != 0 it stops with ErrConflict when the
 // rollout key changes (a fleet rollback).
-func WaitHosts(ctx context.Context, c *clientv3.Client, k Keys, fromRev int64, want map[string]outcome, timeout time.Duration, rolloutRev int64) ([]Failure, error) {
+func waitHosts(ctx context.Context, c *clientv3.Client, k Keys, fromRev int64, want map[string]outcome, timeout time.Duration, rolloutRev int64) ([]Failure, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var fails []Failure
@@ -218,7 +226,7 @@ func WaitHosts(ctx context.Context, c *clientv3.Client, k Keys, fromRev int64, w
 	for _, kv := range r.Kvs {
 		settle(kv.Value)
 	}
-	wch := c.Watch(clientv3.WithRequireLeader(ctx), k.GroupPrefix(), clientv3.WithPrefix(), clientv3.WithRev(fromRev+1))
+	wch := c.Watch(clientv3.WithRequireLeader(ctx), k.group(), clientv3.WithPrefix(), clientv3.WithRev(fromRev+1))
 	for len(want) > 0 {
 		select {
 		case <-ctx.Done():
@@ -236,7 +244,7 @@ func WaitHosts(ctx context.Context, c *clientv3.Client, k Keys, fromRev int64, w
 			for _, ev := range wr.Events {
 				key := string(ev.Kv.Key)
 				switch {
-				case key == k.Rollout() && rolloutRev != 0 && ev.Kv.ModRevision != rolloutRev:
+				case key == k.rollout() && rolloutRev != 0 && ev.Kv.ModRevision != rolloutRev:
 					return nil, ErrConflict
 				case ev.Type == clientv3.EventTypePut && len(key) > len(k.Statuses()) && key[:len(k.Statuses())] == k.Statuses():
 					settle(ev.Kv.Value)

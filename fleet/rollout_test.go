@@ -130,7 +130,7 @@ func TestInterruptedPushResumes(t *testing.T) {
 			pctx, cancel := context.WithCancel(ctx)
 			go func() {
 				defer cancel()
-				for wr := range f.c.Watch(pctx, f.k.Status("h1")) {
+				for wr := range f.c.Watch(pctx, f.k.statusKey("h1")) {
 					for _, ev := range wr.Events {
 						var s HostStatus
 						if json.Unmarshal(ev.Kv.Value, &s) == nil && s.State == HostHealthy {
@@ -144,7 +144,7 @@ func TestInterruptedPushResumes(t *testing.T) {
 				t.Fatalf("interrupted push: %v, want an error that says how to resume", err)
 			}
 			var st RolloutState
-			if _, _, err := getJSON(ctx, f.c, f.k.Rollout(), &st); err != nil || st.State != StateRunning {
+			if _, _, err := getJSON(ctx, f.c, f.k.rollout(), &st); err != nil || st.State != StateRunning {
 				t.Fatalf("after the interrupt the rollout is %+v (%v), want running", st, err)
 			}
 			var res *RolloutState
@@ -168,7 +168,7 @@ func TestConcurrentPushers(t *testing.T) {
 	// The first pusher holds the lock while its rollout runs; start the
 	// second once the rollout of the first is recorded.
 	first := make(chan error, 1)
-	started := f.c.Watch(ctx, f.k.Rollout())
+	started := f.c.Watch(ctx, f.k.rollout())
 	go func() {
 		_, err := f.pusher().Push(ctx, pushOpts(v2))
 		first <- err
@@ -193,7 +193,7 @@ func TestConcurrentPushers(t *testing.T) {
 	}
 	f.consistent(v2)
 	// Only one rollout was ever started for v2.
-	r, err := f.c.Get(ctx, f.k.Versions(), clientv3.WithPrefix(), clientv3.WithCountOnly())
+	r, err := f.c.Get(ctx, f.k.versions(), clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil || r.Count != 2 {
 		t.Fatalf("versions in etcd: %d (%v), want 2", r.Count, err)
 	}

@@ -39,7 +39,7 @@ type HostView struct {
 // Status reads the group's state and every host's report, in one
 // consistent read of etcd.
 func Status(ctx context.Context, c *clientv3.Client, k Keys) (*GroupStatus, error) {
-	r, err := c.Get(ctx, k.GroupPrefix(), clientv3.WithPrefix())
+	r, err := c.Get(ctx, k.group(), clientv3.WithPrefix())
 	if err != nil {
 		return nil, fmt.Errorf("read group %s: %w", k.Group, err)
 	}
@@ -50,11 +50,11 @@ func Status(ctx context.Context, c *clientv3.Client, k Keys) (*GroupStatus, erro
 		key := string(kv.Key)
 		var err error
 		switch {
-		case key == k.Desired():
-			var d Desired
+		case key == k.desired():
+			var d desiredVersion
 			err = json.Unmarshal(kv.Value, &d)
 			gs.Desired = &d.Ref
-		case key == k.Rollout():
+		case key == k.rollout():
 			var st RolloutState
 			err = json.Unmarshal(kv.Value, &st)
 			gs.Rollout = &RolloutView{State: st.State, Wave: st.Wave + 1, Failed: st.Failed}

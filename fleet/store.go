@@ -12,9 +12,9 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// ChunkSize is the largest chunk a version's source is split into: well
+// chunkSize is the largest chunk a version's source is split into: well
 // below etcd's default request limit of 1.5 MiB.
-const ChunkSize = 512 << 10
+const chunkSize = 512 << 10
 
 // DefaultKeepVersions is how many versions a group keeps in etcd.
 const DefaultKeepVersions = 20
@@ -32,8 +32,8 @@ func sum(b []byte) string {
 // chunk is written with its tracked key (chunkgc.go).
 func putChunks(ctx context.Context, c *clientv3.Client, k Keys, src []byte) ([]string, error) {
 	var hashes []string
-	for off := 0; off < len(src) || off == 0; off += ChunkSize {
-		end := min(off+ChunkSize, len(src))
+	for off := 0; off < len(src) || off == 0; off += chunkSize {
+		end := min(off+chunkSize, len(src))
 		part := src[off:end]
 		h := sum(part)
 		key := k.Chunk(h)
@@ -61,20 +61,16 @@ func putChunks(ctx context.Context, c *clientv3.Client, k Keys, src []byte) ([]s
 	return hashes, nil
 }
 
-// PutVersion stores src as the group's next version and returns it. It
+// putVersion stores src as the group's next version and returns it. It
 // keeps the newest keep versions of the group (0: DefaultKeepVersions)
 // and then deletes the chunks no kept version of any group uses
 // (chunkgc.go). The version is written in one transaction with a
 // reference key per chunk, and only while every chunk still exists: a
 // chunk deleted since putChunks wrote it is written again. An error
-// wrapping ErrChunksLeft means the version was stored but some unused
+// wrapping errChunksLeft means the version was stored but some unused
 // chunks could not be deleted.
-func PutVersion(ctx context.Context, c *clientv3.Client, k Keys, src []byte, meta VersionMeta, keep int) (VersionMeta, error) {
-	return putVersion(ctx, c, k, src, meta, keep, nil)
-}
-
-// putVersion is PutVersion; beforeTxn, when set, runs between writing the
-// chunks and the version's transaction (tests race a deletion there).
+// beforeTxn, when set, runs between writing the chunks and the version's
+// transaction (tests race a deletion there).
 func putVersion(ctx context.Context, c *clientv3.Client, k Keys, src []byte, meta VersionMeta, keep int, beforeTxn func()) (VersionMeta, error) {
 	if keep <= 0 {
 		keep = DefaultKeepVersions
@@ -86,7 +82,7 @@ func putVersion(ctx context.Context, c *clientv3.Client, k Keys, src []byte, met
 			return meta, err
 		}
 		meta.Chunks = chunks
-		r, err := c.Get(ctx, k.Seq())
+		r, err := c.Get(ctx, k.seqKey())
 		if err != nil {
 			return meta, fmt.Errorf("read version number of group %s: %w", k.Group, err)
 		}
@@ -103,8 +99,8 @@ func putVersion(ctx context.Context, c *clientv3.Client, k Keys, src []byte, met
 		if err != nil {
 			return meta, err
 		}
-		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(k.Seq()), "=", rev)}
-		ops := []clientv3.Op{clientv3.OpPut(k.Seq(), strconv.FormatUint(meta.Version, 10)), clientv3.OpPut(k.Version(meta.Version), string(b))}
+		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(k.seqKey()), "=", rev)}
+		ops := []clientv3.Op{clientv3.OpPut(k.seqKey(), strconv.FormatUint(meta.Version, 10)), clientv3.OpPut(k.Version(meta.Version), string(b))}
 		for _, h := range uniq(chunks) {
 			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(k.Chunk(h)), ">", 0))
 			ops = append(ops, clientv3.OpPut(k.ChunkRef(h, meta.Version), ""))
@@ -162,9 +158,9 @@ func GetMeta(ctx context.Context, c *clientv3.Client, k Keys, n uint64) (Version
 	return m, nil
 }
 
-// GetVersion reads version n with its source, verifying every chunk and
+// getVersion reads version n with its source, verifying every chunk and
 // the whole against their hashes.
-func GetVersion(ctx context.Context, c *clientv3.Client, k Keys, n uint64) (*Version, error) {
+func getVersion(ctx context.Context, c *clientv3.Client, k Keys, n uint64) (*Version, error) {
 	m, err := GetMeta(ctx, c, k, n)
 	if err != nil {
 		return nil, err

@@ -19,18 +19,19 @@ type Keys struct {
 	Prefix, Group string
 }
 
+// group is the prefix of every key of the group (agents watch it).
 func (k Keys) group() string { return k.Prefix + "groups/" + k.Group + "/" }
 
 // Chunk is the key of the chunk with this sha256 (hex).
 func (k Keys) Chunk(hash string) string { return k.Prefix + "chunks/" + hash }
 
-// ChunkRefs is the prefix of the chunk's reference keys: one per version
+// chunkRefs is the prefix of the chunk's reference keys: one per version
 // (of any group) that uses the chunk.
-func (k Keys) ChunkRefs(hash string) string { return k.Prefix + "chunks/" + hash + "/refs/" }
+func (k Keys) chunkRefs(hash string) string { return k.Prefix + "chunks/" + hash + "/refs/" }
 
 // ChunkRef is the key saying version n of this group uses the chunk.
 func (k Keys) ChunkRef(hash string, n uint64) string {
-	return fmt.Sprintf("%s%s/%020d", k.ChunkRefs(hash), k.Group, n)
+	return fmt.Sprintf("%s%s/%020d", k.chunkRefs(hash), k.Group, n)
 }
 
 // ChunkTracked is the key saying every reference to the chunk has a
@@ -38,47 +39,44 @@ func (k Keys) ChunkRef(hash string, n uint64) string {
 // reference keys existed are never deleted.
 func (k Keys) ChunkTracked(hash string) string { return k.Prefix + "chunks/" + hash + "/tracked" }
 
-// Seq is the key of the group's last version number.
-func (k Keys) Seq() string { return k.group() + "seq" }
+// seqKey is the key of the group's last version number.
+func (k Keys) seqKey() string { return k.group() + "seq" }
 
-// Versions is the prefix of the group's version records.
-func (k Keys) Versions() string { return k.group() + "versions/" }
+// versions is the prefix of the group's version records.
+func (k Keys) versions() string { return k.group() + "versions/" }
 
 // Version is the key of version n.
-func (k Keys) Version(n uint64) string { return fmt.Sprintf("%s%020d", k.Versions(), n) }
+func (k Keys) Version(n uint64) string { return fmt.Sprintf("%s%020d", k.versions(), n) }
 
-// Desired is the key of the version every host of the group stages.
-func (k Keys) Desired() string { return k.group() + "desired" }
+// desired is the key of the version every host of the group stages.
+func (k Keys) desired() string { return k.group() + "desired" }
 
-// Rollout is the key of the group's rollout state.
-func (k Keys) Rollout() string { return k.group() + "rollout" }
+// rollout is the key of the group's rollout state.
+func (k Keys) rollout() string { return k.group() + "rollout" }
 
-// Orders is the prefix of the per-host orders.
-func (k Keys) Orders() string { return k.group() + "hosts/" }
+// orders is the prefix of the per-host orders.
+func (k Keys) orders() string { return k.group() + "hosts/" }
 
 // Order is the key of host h's order.
-func (k Keys) Order(h string) string { return k.Orders() + h + "/order" }
+func (k Keys) Order(h string) string { return k.orders() + h + "/order" }
 
-// Flip is the key of the group's fleet rollback.
-func (k Keys) Flip() string { return k.group() + "flip" }
+// flip is the key of the group's fleet rollback.
+func (k Keys) flip() string { return k.group() + "flip" }
 
 // Statuses is the prefix of the host statuses.
 func (k Keys) Statuses() string { return k.group() + "status/" }
 
-// Status is the key host h reports its state in.
-func (k Keys) Status(h string) string { return k.Statuses() + h }
+// statusKey is the key host h reports its state in.
+func (k Keys) statusKey(h string) string { return k.Statuses() + h }
 
 // Alives is the prefix of the lease-bound liveness keys.
 func (k Keys) Alives() string { return k.group() + "alive/" }
 
-// Alive is host h's liveness key.
-func (k Keys) Alive(h string) string { return k.Alives() + h }
+// alive is host h's liveness key.
+func (k Keys) alive(h string) string { return k.Alives() + h }
 
-// Lock is the prefix of the one-pusher-per-group mutex.
-func (k Keys) Lock() string { return k.group() + "lock" }
-
-// GroupPrefix is the prefix of every key of the group (agents watch it).
-func (k Keys) GroupPrefix() string { return k.group() }
+// lock is the prefix of the one-pusher-per-group mutex.
+func (k Keys) lock() string { return k.group() + "lock" }
 
 // hostOf returns the last path element of a key.
 func hostOf(key string) string { return path.Base(key) }
@@ -113,8 +111,8 @@ type Version struct {
 	Source string
 }
 
-// Desired is the version every host of a group stages.
-type Desired struct {
+// desiredVersion is the version every host of a group stages.
+type desiredVersion struct {
 	Ref
 	Rollout string `json:"rollout"`
 }
@@ -129,8 +127,8 @@ const (
 
 // Phases of a wave.
 const (
-	PhaseSwap    = "swap"
-	PhaseConfirm = "confirm"
+	phaseSwap    = "swap"
+	phaseConfirm = "confirm"
 )
 
 // Failure is a host that failed a rollout, and why.

@@ -23,11 +23,11 @@ import (
 
 // Defaults and the environment variables Register reads.
 const (
-	DefaultEndpoint    = "http://127.0.0.1:2379"
-	DefaultPrefix      = "/fwslot/"
-	DefaultDialTimeout = 5 * time.Second
-	EnvEndpoints       = "FWSLOT_ETCD"
-	EnvPassword        = "FWSLOT_ETCD_PASSWORD"
+	defaultEndpoint    = "http://127.0.0.1:2379"
+	defaultPrefix      = "/fwslot/"
+	defaultDialTimeout = 5 * time.Second
+	envEndpoints       = "FWSLOT_ETCD"
+	envPassword        = "FWSLOT_ETCD_PASSWORD"
 )
 
 // Config says how to reach etcd and where fwslot's keys live.
@@ -40,12 +40,12 @@ type Config struct {
 	// neither.
 	Cert, Key string
 	// User and Password authenticate to etcd; Password comes from
-	// EnvPassword, never from a flag.
+	// envPassword (FWSLOT_ETCD_PASSWORD), never from a flag.
 	User, Password string
 	// Prefix starts every fwslot key; it begins and ends with "/".
 	Prefix string
 	// DialTimeout bounds connecting and the first check of the
-	// endpoints; 0 means DefaultDialTimeout.
+	// endpoints; 0 means defaultDialTimeout (5 s).
 	DialTimeout time.Duration
 	// Logger receives the etcd client's own log; nil discards it.
 	Logger *zap.Logger
@@ -53,19 +53,19 @@ type Config struct {
 
 // Register adds --etcd, --etcd-cacert, --etcd-cert, --etcd-key,
 // --etcd-user and --prefix to fs and returns the Config they fill.
-// Defaults come from EnvEndpoints; the password from EnvPassword.
+// Defaults come from $FWSLOT_ETCD; the password from $FWSLOT_ETCD_PASSWORD.
 func Register(fs *pflag.FlagSet) *Config {
-	c := &Config{Password: os.Getenv(EnvPassword)}
-	endpoints := []string{DefaultEndpoint}
-	if env := strings.TrimSpace(os.Getenv(EnvEndpoints)); env != "" {
+	c := &Config{Password: os.Getenv(envPassword)}
+	endpoints := []string{defaultEndpoint}
+	if env := strings.TrimSpace(os.Getenv(envEndpoints)); env != "" {
 		endpoints = splitList(env)
 	}
-	fs.StringSliceVar(&c.Endpoints, "etcd", endpoints, "etcd endpoints, comma-separated (env "+EnvEndpoints+")")
+	fs.StringSliceVar(&c.Endpoints, "etcd", endpoints, "etcd endpoints, comma-separated (env "+envEndpoints+")")
 	fs.StringVar(&c.CACert, "etcd-cacert", "", "CA certificate (PEM) that signed the etcd servers' certificates")
 	fs.StringVar(&c.Cert, "etcd-cert", "", "client certificate (PEM) for etcd; needs --etcd-key")
 	fs.StringVar(&c.Key, "etcd-key", "", "client key (PEM) for --etcd-cert")
-	fs.StringVar(&c.User, "etcd-user", "", "etcd user; the password is read from "+EnvPassword)
-	fs.StringVar(&c.Prefix, "prefix", DefaultPrefix, "prefix of every fwslot key in etcd")
+	fs.StringVar(&c.User, "etcd-user", "", "etcd user; the password is read from "+envPassword)
+	fs.StringVar(&c.Prefix, "prefix", defaultPrefix, "prefix of every fwslot key in etcd")
 	return c
 }
 
@@ -84,13 +84,13 @@ func splitList(s string) []string {
 // with its key, a user with a password, and the prefix is /.../.
 func (c *Config) Validate() error {
 	if len(c.Endpoints) == 0 {
-		return errors.New("no etcd endpoint (--etcd or " + EnvEndpoints + ")")
+		return errors.New("no etcd endpoint (--etcd or " + envEndpoints + ")")
 	}
 	scheme := ""
 	for _, e := range c.Endpoints {
 		u, err := url.Parse(e)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
-			return fmt.Errorf("etcd endpoint %q: want a URL such as %s or https://10.0.0.1:2379", e, DefaultEndpoint)
+			return fmt.Errorf("etcd endpoint %q: want a URL such as %s or https://10.0.0.1:2379", e, defaultEndpoint)
 		}
 		if scheme != "" && u.Scheme != scheme {
 			return fmt.Errorf("etcd endpoints mix http and https (%s): use one scheme", strings.Join(c.Endpoints, ","))
@@ -104,19 +104,19 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("TLS files given but the etcd endpoints are plain http (%s): use https:// endpoints", strings.Join(c.Endpoints, ","))
 	}
 	if c.User != "" && c.Password == "" {
-		return fmt.Errorf("--etcd-user %s needs its password in %s", c.User, EnvPassword)
+		return fmt.Errorf("--etcd-user %s needs its password in %s", c.User, envPassword)
 	}
 	if c.User == "" && c.Password != "" {
-		return fmt.Errorf("%s is set but --etcd-user is not: name the user", EnvPassword)
+		return fmt.Errorf("%s is set but --etcd-user is not: name the user", envPassword)
 	}
 	if !strings.HasPrefix(c.Prefix, "/") || !strings.HasSuffix(c.Prefix, "/") {
-		return fmt.Errorf("--prefix %q: want a key prefix that begins and ends with /, such as %s", c.Prefix, DefaultPrefix)
+		return fmt.Errorf("--prefix %q: want a key prefix that begins and ends with /, such as %s", c.Prefix, defaultPrefix)
 	}
 	return nil
 }
 
-// TLS returns the client TLS configuration, nil for http endpoints.
-func (c *Config) TLS() (*tls.Config, error) {
+// tlsConfig returns the client TLS configuration, nil for http endpoints.
+func (c *Config) tlsConfig() (*tls.Config, error) {
 	if !strings.HasPrefix(c.Endpoints[0], "https://") {
 		return nil, nil
 	}
@@ -149,13 +149,13 @@ func (c *Config) Client(ctx context.Context) (*clientv3.Client, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	tc, err := c.TLS()
+	tc, err := c.tlsConfig()
 	if err != nil {
 		return nil, err
 	}
 	timeout := c.DialTimeout
 	if timeout <= 0 {
-		timeout = DefaultDialTimeout
+		timeout = defaultDialTimeout
 	}
 	lg := c.Logger
 	if lg == nil {

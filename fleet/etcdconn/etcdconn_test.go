@@ -22,17 +22,17 @@ func TestRegister(t *testing.T) {
 		want     Config
 		parseErr bool
 	}{
-		{"defaults", nil, nil, Config{Endpoints: []string{DefaultEndpoint}, Prefix: DefaultPrefix}, false},
-		{"env endpoints and password", map[string]string{EnvEndpoints: "https://a:2379, https://b:2379", EnvPassword: "pw"}, []string{"--etcd-user", "agent"},
-			Config{Endpoints: []string{"https://a:2379", "https://b:2379"}, User: "agent", Password: "pw", Prefix: DefaultPrefix}, false},
-		{"flags beat env", map[string]string{EnvEndpoints: "http://env:2379"}, []string{"--etcd", "https://x:2379,https://y:2379", "--etcd-cacert", "ca.pem", "--etcd-cert", "c.pem", "--etcd-key", "k.pem", "--prefix", "/lab/"},
+		{"defaults", nil, nil, Config{Endpoints: []string{defaultEndpoint}, Prefix: defaultPrefix}, false},
+		{"env endpoints and password", map[string]string{envEndpoints: "https://a:2379, https://b:2379", envPassword: "pw"}, []string{"--etcd-user", "agent"},
+			Config{Endpoints: []string{"https://a:2379", "https://b:2379"}, User: "agent", Password: "pw", Prefix: defaultPrefix}, false},
+		{"flags beat env", map[string]string{envEndpoints: "http://env:2379"}, []string{"--etcd", "https://x:2379,https://y:2379", "--etcd-cacert", "ca.pem", "--etcd-cert", "c.pem", "--etcd-key", "k.pem", "--prefix", "/lab/"},
 			Config{Endpoints: []string{"https://x:2379", "https://y:2379"}, CACert: "ca.pem", Cert: "c.pem", Key: "k.pem", Prefix: "/lab/"}, false},
 		{"no password flag", nil, []string{"--etcd-password", "pw"}, Config{}, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			t.Setenv(EnvEndpoints, "")
-			t.Setenv(EnvPassword, "")
+			t.Setenv(envEndpoints, "")
+			t.Setenv(envPassword, "")
 			for k, v := range c.env {
 				t.Setenv(k, v)
 			}
@@ -58,7 +58,7 @@ func TestRegister(t *testing.T) {
 
 // Validate refuses, before any dial, what cannot work or would be unsafe.
 func TestValidate(t *testing.T) {
-	ok := Config{Endpoints: []string{"https://127.0.0.1:2379"}, Prefix: DefaultPrefix}
+	ok := Config{Endpoints: []string{"https://127.0.0.1:2379"}, Prefix: defaultPrefix}
 	cases := []struct {
 		name string
 		edit func(c *Config)
@@ -115,7 +115,7 @@ func TestClient(t *testing.T) {
 	files := secure.TLS()
 	foreign := etcdtest.NewTLSFiles(t)
 	tlsCfg := func(user, pw string) Config {
-		return Config{Endpoints: secure.Endpoints(), CACert: files.CA, Cert: files.ClientCert, Key: files.ClientKey, User: user, Password: pw, Prefix: DefaultPrefix}
+		return Config{Endpoints: secure.Endpoints(), CACert: files.CA, Cert: files.ClientCert, Key: files.ClientKey, User: user, Password: pw, Prefix: defaultPrefix}
 	}
 	dial := time.Second
 	cases := []struct {
@@ -123,8 +123,8 @@ func TestClient(t *testing.T) {
 		cfg  Config
 		want []string // substrings of the error; nil: connects
 	}{
-		{"plain", Config{Endpoints: plain.Endpoints(), Prefix: DefaultPrefix}, nil},
-		{"plain, one dead endpoint first", Config{Endpoints: append([]string{deadEndpoint(t, "http")}, plain.Endpoints()...), Prefix: DefaultPrefix}, nil},
+		{"plain", Config{Endpoints: plain.Endpoints(), Prefix: defaultPrefix}, nil},
+		{"plain, one dead endpoint first", Config{Endpoints: append([]string{deadEndpoint(t, "http")}, plain.Endpoints()...), Prefix: defaultPrefix}, nil},
 		{"TLS client cert, user and password", tlsCfg("agent", "agent-pw"), nil},
 		{"TLS, wrong CA", func() Config { c := tlsCfg("agent", "agent-pw"); c.CACert = foreign.CA; return c }(),
 			[]string{secure.Endpoints()[0], "certificate signed by unknown authority"}},
@@ -137,7 +137,7 @@ func TestClient(t *testing.T) {
 			[]string{"read etcd CA certificate", "none.pem"}},
 		{"CA file not PEM", func() Config { c := tlsCfg("", ""); c.CACert = files.ClientKey; return c }(),
 			[]string{"no PEM certificate"}},
-		{"dead endpoint", Config{Endpoints: []string{deadEndpoint(t, "http")}, Prefix: DefaultPrefix}, []string{"no etcd endpoint answered", "http://127.0.0.1:", "connection refused"}},
+		{"dead endpoint", Config{Endpoints: []string{deadEndpoint(t, "http")}, Prefix: defaultPrefix}, []string{"no etcd endpoint answered", "http://127.0.0.1:", "connection refused"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

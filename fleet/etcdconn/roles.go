@@ -81,8 +81,8 @@ func PusherRole(prefix, group string) (Role, error) {
 // certificates, the certificate's common name.
 func AgentUser(group, host string) string { return "fwslot-agent-" + group + "-" + host }
 
-// EtcdctlRole returns the etcdctl commands that create r.
-func EtcdctlRole(r Role) []string {
+// etcdctlRole returns the etcdctl commands that create r.
+func etcdctlRole(r Role) []string {
 	out := []string{"etcdctl role add " + r.Name}
 	for _, p := range r.Perms {
 		prefix := ""

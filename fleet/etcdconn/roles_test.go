@@ -31,7 +31,7 @@ func addRole(t *testing.T, cl *etcdtest.Cluster, r Role) string {
 // alive keys (by password or by certificate name); the pusher writes its
 // group and the chunks, and no other group.
 func TestRoleLayout(t *testing.T) {
-	const p = DefaultPrefix
+	const p = defaultPrefix
 	cl := etcdtest.Start(t, etcdtest.Options{TLS: true, Auth: true})
 	agentWeb := addRole(t, cl, must(t)(AgentRole(p, "web")))
 	h1 := addRole(t, cl, must(t)(HostRole(p, "web", "h1")))
@@ -161,7 +161,7 @@ func must(t *testing.T) func(Role, error) Role {
 // Names that would reach into other keys are refused.
 func TestRoleNames(t *testing.T) {
 	for _, c := range []struct{ group, host string }{{"", "h"}, {"a/b", "h"}, {"web", "h1/../h2"}, {"web", ""}, {"we b", "h"}} {
-		if _, err := HostRole(DefaultPrefix, c.group, c.host); err == nil {
+		if _, err := HostRole(defaultPrefix, c.group, c.host); err == nil {
 			t.Errorf("HostRole(%q, %q) accepted", c.group, c.host)
 		}
 	}
@@ -183,15 +183,15 @@ func TestRoleDocs(t *testing.T) {
 	}
 	var want []string
 	for _, r := range []func() (Role, error){
-		func() (Role, error) { return AgentRole(DefaultPrefix, "web") },
-		func() (Role, error) { return HostRole(DefaultPrefix, "web", "h1") },
-		func() (Role, error) { return PusherRole(DefaultPrefix, "web") },
+		func() (Role, error) { return AgentRole(defaultPrefix, "web") },
+		func() (Role, error) { return HostRole(defaultPrefix, "web", "h1") },
+		func() (Role, error) { return PusherRole(defaultPrefix, "web") },
 	} {
 		role, err := r()
 		if err != nil {
 			t.Fatal(err)
 		}
-		want = append(want, EtcdctlRole(role)...)
+		want = append(want, etcdctlRole(role)...)
 	}
 	want = append(want,
 		"etcdctl user grant-role "+AgentUser("web", "h1")+" fwslot-agent-web",

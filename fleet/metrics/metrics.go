@@ -17,14 +17,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// DefaultAddr is where an agent serves metrics unless told otherwise:
-// loopback only, as the metrics name versions and hosts.
-const DefaultAddr = "127.0.0.1:9464"
+// path is the URL path of the metrics.
+const path = "/metrics"
 
-// Path is the URL path of the metrics.
-const Path = "/metrics"
-
-// shutdownTimeout bounds how long Serve waits for scrapes in flight.
+// shutdownTimeout bounds how long serve waits for scrapes in flight.
 const shutdownTimeout = 5 * time.Second
 
 // Metrics are one agent's metrics. Every series carries the labels group
@@ -94,15 +90,15 @@ func (m *Metrics) SetVersions(production, staging int64) {
 	m.StagingVersion.Set(float64(staging))
 }
 
-// Handler serves the registry in the Prometheus exposition formats.
-func (m *Metrics) Handler() http.Handler {
+// handler serves the registry in the Prometheus exposition formats.
+func (m *Metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
 }
 
-// Serve listens on addr (host:port) and serves the metrics at Path until
+// serve listens on addr (host:port) and serves the metrics at path until
 // ctx ends. It returns at once if it cannot listen, and nil after a
 // clean stop.
-func (m *Metrics) Serve(ctx context.Context, addr string) error {
+func (m *Metrics) serve(ctx context.Context, addr string) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("metrics: listen on %s: %w", addr, err)
@@ -110,10 +106,11 @@ func (m *Metrics) Serve(ctx context.Context, addr string) error {
 	return m.ServeListener(ctx, l)
 }
 
-// ServeListener is Serve on a listener already open; it closes it.
+// ServeListener serves the metrics at /metrics on l, a listener already
+// open, until ctx ends; it closes l.
 func (m *Metrics) ServeListener(ctx context.Context, l net.Listener) error {
 	mux := http.NewServeMux()
-	mux.Handle(Path, m.Handler())
+	mux.Handle(path, m.handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(l) }()

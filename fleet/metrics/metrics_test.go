@@ -39,7 +39,7 @@ func tryServe(t *testing.T, ctx context.Context, m *Metrics) (addr string, done 
 	addr = l.Addr().String()
 	l.Close()
 	done = make(chan error, 1)
-	go func() { done <- m.Serve(ctx, addr) }()
+	go func() { done <- m.serve(ctx, addr) }()
 	// Serve either fails to bind at once or starts accepting.
 	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
 		select {
@@ -61,7 +61,7 @@ func tryServe(t *testing.T, ctx context.Context, m *Metrics) (addr string, done 
 
 func scrape(t *testing.T, addr string) string {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + Path)
+	resp, err := http.Get("http://" + addr + path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestServeAddressInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	err = New("g", "h").Serve(context.Background(), l.Addr().String())
+	err = New("g", "h").serve(context.Background(), l.Addr().String())
 	if !errors.Is(err, syscall.EADDRINUSE) || !strings.Contains(err.Error(), l.Addr().String()) {
 		t.Fatalf("got %v, want address in use naming %s", err, l.Addr())
 	}

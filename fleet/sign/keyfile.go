@@ -76,36 +76,30 @@ func ReadPrivateKey(path string) (ed25519.PrivateKey, error) {
 	if info.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("sign key %s is open to others (mode %04o): chmod 600 %s", path, info.Mode().Perm(), path)
 	}
-	der, err := readPEM(path, privateType)
-	if err != nil {
-		return nil, err
-	}
-	key, err := x509.ParsePKCS8PrivateKey(der)
-	if err != nil {
-		return nil, fmt.Errorf("sign key %s: %w", path, err)
-	}
-	priv, ok := key.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("sign key %s holds a %T, want an ed25519 key (fwslot fleet keygen makes one)", path, key)
-	}
-	return priv, nil
+	return readKey[ed25519.PrivateKey](path, "sign", privateType, x509.ParsePKCS8PrivateKey)
 }
 
 // ReadPublicKey reads an ed25519 public key file (PEM PKIX).
 func ReadPublicKey(path string) (ed25519.PublicKey, error) {
-	der, err := readPEM(path, publicType)
+	return readKey[ed25519.PublicKey](path, "trust", publicType, x509.ParsePKIXPublicKey)
+}
+
+// readKey parses the one PEM block of kind in path with parse and wants
+// an ed25519 key of type K; role ("sign", "trust") names the key in errors.
+func readKey[K ed25519.PrivateKey | ed25519.PublicKey](path, role, kind string, parse func([]byte) (any, error)) (K, error) {
+	der, err := readPEM(path, kind)
 	if err != nil {
 		return nil, err
 	}
-	key, err := x509.ParsePKIXPublicKey(der)
+	key, err := parse(der)
 	if err != nil {
-		return nil, fmt.Errorf("trust key %s: %w", path, err)
+		return nil, fmt.Errorf("%s key %s: %w", role, path, err)
 	}
-	pub, ok := key.(ed25519.PublicKey)
+	k, ok := key.(K)
 	if !ok {
-		return nil, fmt.Errorf("trust key %s holds a %T, want an ed25519 key (fwslot fleet keygen makes one)", path, key)
+		return nil, fmt.Errorf("%s key %s holds a %T, want an ed25519 key (fwslot fleet keygen makes one)", role, path, key)
 	}
-	return pub, nil
+	return k, nil
 }
 
 // readPEM returns the bytes of the one PEM block of kind in path.

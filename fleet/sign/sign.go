@@ -17,9 +17,9 @@ import (
 	"strings"
 )
 
-// Domain starts every signed message, so a signature made for anything
+// domain starts every signed message, so a signature made for anything
 // else never verifies as a fleet version.
-const Domain = "fwslot-version-v1\n"
+const domain = "fwslot-version-v1\n"
 
 // Errors of Verify, for errors.Is.
 var (
@@ -29,11 +29,11 @@ var (
 	ErrBadSignature = errors.New("signature does not match the trusted key")
 )
 
-// Message returns the bytes a signature covers:
-// Domain + group + "\n" + hash + "\n" + sha256hex(probes) + "\n".
+// message returns the bytes a signature covers:
+// domain + group + "\n" + hash + "\n" + sha256hex(probes) + "\n".
 // It refuses a group that is empty or holds a newline, and a hash that is
 // not 64 lowercase hex digits, so that no two versions share a message.
-func Message(group, hash, probes string) ([]byte, error) {
+func message(group, hash, probes string) ([]byte, error) {
 	if group == "" || strings.ContainsAny(group, "\n\r") {
 		return nil, fmt.Errorf("sign: group %q: want a non-empty name on one line", group)
 	}
@@ -44,7 +44,7 @@ func Message(group, hash, probes string) ([]byte, error) {
 		return nil, fmt.Errorf("sign: hash %q: want a sha256 in 64 lowercase hex digits", hash)
 	}
 	ph := sha256.Sum256([]byte(probes))
-	return []byte(Domain + group + "\n" + hash + "\n" + hex.EncodeToString(ph[:]) + "\n"), nil
+	return []byte(domain + group + "\n" + hash + "\n" + hex.EncodeToString(ph[:]) + "\n"), nil
 }
 
 // Sign signs the version of group with the given ruleset hash and probes
@@ -53,7 +53,7 @@ func Sign(priv ed25519.PrivateKey, group, hash, probes string) (string, error) {
 	if len(priv) != ed25519.PrivateKeySize {
 		return "", fmt.Errorf("sign: private key has %d bytes, want an ed25519 key of %d", len(priv), ed25519.PrivateKeySize)
 	}
-	msg, err := Message(group, hash, probes)
+	msg, err := message(group, hash, probes)
 	if err != nil {
 		return "", err
 	}
@@ -74,7 +74,7 @@ func Verify(pub ed25519.PublicKey, group, hash, probes, sig string) error {
 	if err != nil || len(raw) != ed25519.SignatureSize {
 		return fmt.Errorf("verify version %s of group %s: signature is not %d bytes of base64: %w", short(hash), group, ed25519.SignatureSize, ErrBadSignature)
 	}
-	msg, err := Message(group, hash, probes)
+	msg, err := message(group, hash, probes)
 	if err != nil {
 		return err
 	}

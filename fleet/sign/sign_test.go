@@ -80,7 +80,7 @@ func TestSignVerify(t *testing.T) {
 // could make two versions share a message are refused.
 func TestMessage(t *testing.T) {
 	hash := sha("x")
-	got, err := Message("web", hash, "p\n")
+	got, err := message("web", hash, "p\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestMessage(t *testing.T) {
 	}
 	for _, c := range bad {
 		t.Run(c.name, func(t *testing.T) {
-			if _, err := Message(c.group, c.hash, ""); err == nil {
+			if _, err := message(c.group, c.hash, ""); err == nil {
 				t.Error("accepted")
 			}
 		})

@@ -217,3 +217,26 @@ func (q *quietCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.Ch
 	}
 	return ce
 }
+
+// FreePorts returns n distinct TCP ports of 127.0.0.1 that were free a
+// moment ago (all held open until every one is picked, so that they
+// differ). Another process may take one before the member binds it:
+// callers retry on a lost race.
+func FreePorts(n int) ([]int, error) {
+	var ports []int
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("pick a free port on 127.0.0.1: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}

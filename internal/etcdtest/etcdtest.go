@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fwslot/fwslot/internal/etcdserve"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -310,27 +310,8 @@ func (m *Member) start(fresh bool) error {
 	return nil
 }
 
-// freePorts returns n distinct TCP ports of 127.0.0.1 that were free a
-// moment ago (the kernel picked them); all are held until all are picked
-// so that they differ.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("pick a free port on 127.0.0.1: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
+// freePorts is etcdserve.FreePorts, the default port picker of Start.
+func freePorts(n int) ([]int, error) { return etcdserve.FreePorts(n) }
 
 // isAddrInUse reports whether err is a lost bind race.
 func isAddrInUse(err error) bool {

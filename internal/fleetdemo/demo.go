@@ -165,12 +165,12 @@ func (d *run) setup(ctx context.Context) error {
 // story is the walk-through; every outcome is checked, and a surprise
 // ends the demo with an error.
 func (d *run) story(ctx context.Context) error {
-	d.hashes = map[string]int{sum(goodV1): 1, sum(badV2): 2, sum(goodV3): 3}
+	d.hashes = map[string]int{history.HashSource(goodV1): 1, history.HashSource(badV2): 2, history.HashSource(goodV3): 3}
 	d.step(`fwslot fleet push v1.nft --group web --probes web.probes --canary 1 --waves 50%%,100%% -m "serve the web on 443"`)
 	if _, err := d.push(ctx, goodV1, "serve the web on 443"); err != nil {
 		return err
 	}
-	if err := d.table(ctx, confirmedOn(sum(goodV1))); err != nil {
+	if err := d.table(ctx, confirmedOn(history.HashSource(goodV1))); err != nil {
 		return err
 	}
 	if err := d.packets("version 1", map[int]bool{443: true, 8443: false, 9100: true}); err != nil {
@@ -200,18 +200,18 @@ func (d *run) story(ctx context.Context) error {
 	// version 2 staged, or nothing if the pusher set the group back to
 	// version 1 before they staged it.
 	settled := func(s fleet.HostStatus) bool {
-		if s.Production == nil || s.Production.Hash != sum(goodV1) {
+		if s.Production == nil || s.Production.Hash != history.HashSource(goodV1) {
 			return false
 		}
 		if s.Host == first {
 			return s.State == fleet.HostReverted
 		}
-		return s.State != fleet.HostReverted && s.State != fleet.HostHealthy && (s.Staging == nil || s.Staging.Hash == sum(badV2))
+		return s.State != fleet.HostReverted && s.State != fleet.HostHealthy && (s.Staging == nil || s.Staging.Hash == history.HashSource(badV2))
 	}
 	if err := d.table(ctx, settled); err != nil {
 		return err
 	}
-	if err := d.neverLive(sum(badV2), first); err != nil {
+	if err := d.neverLive(history.HashSource(badV2), first); err != nil {
 		return err
 	}
 	if err := d.packets("version 1 still", map[int]bool{443: true, 8443: false, 9100: true}); err != nil {
@@ -222,7 +222,7 @@ func (d *run) story(ctx context.Context) error {
 	if _, err := d.push(ctx, goodV3, "open 8443 for the API"); err != nil {
 		return err
 	}
-	if err := d.table(ctx, confirmedOn(sum(goodV3))); err != nil {
+	if err := d.table(ctx, confirmedOn(history.HashSource(goodV3))); err != nil {
 		return err
 	}
 	if err := d.packets("version 3", map[int]bool{443: true, 8443: true, 9100: true}); err != nil {
@@ -238,7 +238,9 @@ func (d *run) story(ctx context.Context) error {
 		return fmt.Errorf("fleet rollback: %d host(s) did not flip: %v", len(res.Failed), res.Failed)
 	}
 	d.say("version %d -> %d: %d of %d hosts flipped in %v", res.From.Version, res.Flip.Version, len(res.Hosts), d.o.Hosts, res.Took.Round(time.Millisecond))
-	flipped := func(s fleet.HostStatus) bool { return s.Production != nil && s.Production.Hash == sum(goodV1) }
+	flipped := func(s fleet.HostStatus) bool {
+		return s.Production != nil && s.Production.Hash == history.HashSource(goodV1)
+	}
 	if err := d.table(ctx, flipped); err != nil {
 		return err
 	}

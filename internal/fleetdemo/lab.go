@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -97,7 +96,7 @@ func NewLab(o LabOptions) (*Lab, error) {
 	l.push(func() error { return os.RemoveAll(dir) })
 	// A port found free may be taken before etcd binds it: try again.
 	for try := 0; ; try++ {
-		ports, err := freePorts(2)
+		ports, err := etcdserve.FreePorts(2)
 		if err != nil {
 			return l, err
 		}
@@ -130,26 +129,6 @@ func (l *Lab) connect() (*clientv3.Client, error) {
 		return nil, fmt.Errorf("connect to etcd %s: %w", l.Endpoint, err)
 	}
 	return c, nil
-}
-
-// freePorts returns n loopback ports that were free a moment ago.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, x := range ls {
-			x.Close()
-		}
-	}()
-	for range n {
-		x, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
-		}
-		ls = append(ls, x)
-		ports = append(ports, x.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 func (l *Lab) push(f func() error) {

@@ -2,8 +2,6 @@ package fleetdemo
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"text/tabwriter"
@@ -12,11 +10,6 @@ import (
 	"github.com/fwslot/fwslot/fleet"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
-
-func sum(s string) string {
-	b := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(b[:])
-}
 
 // settleTimeout bounds how long table waits for the hosts to report.
 const settleTimeout = 2 * time.Minute

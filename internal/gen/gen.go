@@ -267,21 +267,26 @@ func (g *generator) build() string {
 }
 
 func (g *generator) writeSets(out *strings.Builder, svcs []*service, explicit int) {
-	if g.v4 {
-		out.WriteString("\tset allow4 {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\telements = { 10.0.0.0/8, 192.0.2.0/24, 198.51.100.0/25 }\n\t}\n")
-		var el []string
-		for i := range 8 + g.rng.IntN(24) {
-			el = append(el, fmt.Sprintf("203.0.113.%d", i+1))
+	// Per family: an interval set of allowed networks and a blocklist of
+	// min+rng(spread) addresses.
+	for _, f := range []struct {
+		on                 bool
+		suffix, typ, allow string
+		min, spread        int
+		addr               string
+	}{
+		{g.v4, "4", "ipv4_addr", "10.0.0.0/8, 192.0.2.0/24, 198.51.100.0/25", 8, 24, "203.0.113.%d"},
+		{g.v6, "6", "ipv6_addr", "2001:db8:100::/48, 2001:db8:200::/48", 4, 12, "2001:db8:bad::%x"},
+	} {
+		if !f.on {
+			continue
 		}
-		fmt.Fprintf(out, "\tset blocklist4 {\n\t\ttype ipv4_addr\n\t\telements = { %s }\n\t}\n", strings.Join(el, ", "))
-	}
-	if g.v6 {
-		out.WriteString("\tset allow6 {\n\t\ttype ipv6_addr\n\t\tflags interval\n\t\telements = { 2001:db8:100::/48, 2001:db8:200::/48 }\n\t}\n")
+		fmt.Fprintf(out, "\tset allow%s {\n\t\ttype %s\n\t\tflags interval\n\t\telements = { %s }\n\t}\n", f.suffix, f.typ, f.allow)
 		var el []string
-		for i := range 4 + g.rng.IntN(12) {
-			el = append(el, fmt.Sprintf("2001:db8:bad::%x", i+1))
+		for i := range f.min + g.rng.IntN(f.spread) {
+			el = append(el, fmt.Sprintf(f.addr, i+1))
 		}
-		fmt.Fprintf(out, "\tset blocklist6 {\n\t\ttype ipv6_addr\n\t\telements = { %s }\n\t}\n", strings.Join(el, ", "))
+		fmt.Fprintf(out, "\tset blocklist%s {\n\t\ttype %s\n\t\telements = { %s }\n\t}\n", f.suffix, f.typ, strings.Join(el, ", "))
 	}
 	out.WriteString("\tset web_ports {\n\t\ttype inet_service\n\t\telements = { 80, 443, 8080, 8443 }\n\t}\n")
 	if len(svcs) > explicit {

@@ -303,22 +303,18 @@ func translateRule(rule, family string) ([]string, error) {
 			default:
 				return nil, fmt.Errorf("%s %s", tok, what)
 			}
-		case "icmp":
-			setFam("4")
+		case "icmp", "icmpv6":
+			fam, types := "4", &r.icmp
+			if tok == "icmpv6" {
+				fam, types = "6", &r.icmpv6
+			}
+			setFam(fam)
 			next() // type
 			v, err := list()
 			if err != nil {
 				return nil, err
 			}
-			r.icmp = v
-		case "icmpv6":
-			setFam("6")
-			next() // type
-			v, err := list()
-			if err != nil {
-				return nil, err
-			}
-			r.icmpv6 = v
+			*types = v
 		case "meta":
 			k, _ := next()
 			v, _ := next()

@@ -144,6 +144,21 @@ func Do(name string, fn func() error) error {
 
 // DoHandle is Do for an open namespace handle.
 func DoHandle(target netns.NsHandle, fn func() error) error {
+	return onThread(func() error {
+		if err := netns.Set(target); err != nil {
+			return fmt.Errorf("enter netns: %w", err)
+		}
+		return nil
+	}, fn)
+}
+
+// onThread runs enter, which moves the thread into another network
+// namespace, then fn, on a locked OS thread, and brings the thread back to
+// the namespace it started in. enter must leave the thread where it was
+// when it fails. When the way back fails the thread stays locked: the
+// runtime kills it when the goroutine exits, so no goroutine runs in the
+// wrong namespace.
+func onThread(enter, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -154,15 +169,13 @@ func DoHandle(target netns.NsHandle, fn func() error) error {
 			return
 		}
 		defer orig.Close()
-		if err := netns.Set(target); err != nil {
+		if err := enter(); err != nil {
 			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter netns: %w", err)
+			errc <- err
 			return
 		}
 		ferr := fn()
 		if err := netns.Set(orig); err != nil {
-			// Leave the thread locked: the runtime kills it when this
-			// goroutine exits, so no goroutine runs in the wrong netns.
 			errc <- errors.Join(ferr, fmt.Errorf("return to original netns: %w", err))
 			return
 		}
@@ -200,53 +213,33 @@ func DoFresh(fn func() error) error {
 // host: inside `unshare -Urn` an unprivileged user has it. The error then
 // wraps os.ErrPermission.
 func NewAnon() (netns.NsHandle, error) {
-	type result struct {
-		h   netns.NsHandle
-		err error
-	}
-	rc := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			rc <- result{netns.None(), fmt.Errorf("get current netns: %w", err)}
-			return
-		}
-		defer orig.Close()
+	h := netns.None()
+	err := onThread(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread() // unshare failed: still in orig
-			rc <- result{netns.None(), fmt.Errorf("unshare netns: %w", err)}
-			return
+			return fmt.Errorf("unshare netns: %w", err) // still in the original
 		}
-		h, err := netns.Get() // /proc/<pid>/task/<tid>/ns/net, O_CLOEXEC
-		if err == nil {
-			if err = setLoopbackUp(); err != nil {
-				h.Close()
-			}
-		} else {
-			err = fmt.Errorf("open the new netns: %w", err)
-		}
-		if serr := netns.Set(orig); serr != nil {
-			// Leave the thread locked: the runtime discards it when
-			// this goroutine exits.
-			if err == nil {
-				h.Close()
-			}
-			rc <- result{netns.None(), errors.Join(err, fmt.Errorf("return to original netns: %w", serr))}
-			return
-		}
-		// Back where it started, the thread holds nothing of the new
-		// namespace: only the handle keeps it.
-		runtime.UnlockOSThread()
+		return nil
+	}, func() error {
+		nh, err := netns.Get() // /proc/<pid>/task/<tid>/ns/net, O_CLOEXEC
 		if err != nil {
-			rc <- result{netns.None(), err}
-			return
+			return fmt.Errorf("open the new netns: %w", err)
 		}
-		rc <- result{h, nil}
-	}()
-	r := <-rc
-	return r.h, r.err
+		if err := setLoopbackUp(); err != nil {
+			nh.Close()
+			return err
+		}
+		h = nh
+		return nil
+	})
+	// Back where it started (or discarded), the thread holds nothing of
+	// the new namespace: only the handle keeps it.
+	if err != nil {
+		if h.IsOpen() {
+			h.Close()
+		}
+		return netns.None(), err
+	}
+	return h, nil
 }
 
 // Create makes a named namespace called prefix, the creating process's pid,
