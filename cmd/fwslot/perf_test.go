@@ -205,12 +205,7 @@ func TestPerfSignals(t *testing.T) {
 // `unshare -Urn`, as a CI container would, on the router example with
 // NAT, reject and IPv6 probes.
 func TestRootlessPerf(t *testing.T) {
-	testnet.RequireRoot(t) // to switch to uid 65534
-	bin := fwslotBinary(t)
-	dir := routerDir(t)
-	if out, code := asNobody(t, dir, "unshare", "-Urn", "id", "-u"); code != 0 || strings.TrimSpace(out) != "0" {
-		t.Fatalf("user namespaces are not available to an unprivileged user here (unshare -Urn as uid %d: exit %d): %s", nobody, code, out)
-	}
+	bin, dir := rootlessRouter(t)
 	common := []string{"--probes", "router.probes", "--topology", "router.topology"}
 	cases := []struct {
 		name string

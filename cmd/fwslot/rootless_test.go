@@ -106,18 +106,27 @@ func lineOf(t *testing.T, file, s string) int {
 	return 0
 }
 
+// rootlessRouter returns the fwslot binary and a folder with the router
+// example that uid 65534 can read, after checking that this user may
+// create a user namespace (root is needed to switch to that user).
+func rootlessRouter(t *testing.T) (bin, dir string) {
+	t.Helper()
+	testnet.RequireRoot(t) // to switch to uid 65534
+	bin = fwslotBinary(t)
+	dir = routerDir(t)
+	if out, code := asNobody(t, dir, "unshare", "-Urn", "id", "-u"); code != 0 || strings.TrimSpace(out) != "0" {
+		t.Fatalf("user namespaces are not available to an unprivileged user here (unshare -Urn as uid %d: exit %d): %s", nobody, code, out)
+	}
+	return bin, dir
+}
+
 // TestRootlessTest: an unprivileged user (uid 65534) runs `fwslot test`
 // inside `unshare -Urn`, as a CI container would: the twin is built from
 // anonymous namespaces, NAT, reject and IPv6 probes pass, a wrong probe
 // fails at its line, and the JUnit report is written. Outside a user
 // namespace the refusal says how to run it, exit 2.
 func TestRootlessTest(t *testing.T) {
-	testnet.RequireRoot(t) // to switch to uid 65534
-	bin := fwslotBinary(t)
-	dir := routerDir(t)
-	if out, code := asNobody(t, dir, "unshare", "-Urn", "id", "-u"); code != 0 || strings.TrimSpace(out) != "0" {
-		t.Fatalf("user namespaces are not available to an unprivileged user here (unshare -Urn as uid %d: exit %d): %s", nobody, code, out)
-	}
+	bin, dir := rootlessRouter(t)
 	total := strings.Count(strings.TrimSpace(routerV6Probes), "\n") + 1 + 13
 	wrongLine := lineOf(t, filepath.Join(dir, "wrong.probes"), "40007")
 	cases := []struct {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fwslot/fwslot/internal/source"
+	"github.com/fwslot/fwslot/internal/testnet"
 )
 
 // compileInputRuleset is a ruleset whose port comes from an include.
@@ -34,7 +35,7 @@ func encoded(t *testing.T, rs *Ruleset) []byte {
 // reads used to be compiled in its new form while history recorded the
 // old one (and loading the real file then said "unchanged").
 func TestCompileBundleReadsOnce(t *testing.T) {
-	requireRoot(t)
+	testnet.RequireRoot(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	main := filepath.Join(dir, "main.nft")
@@ -66,7 +67,7 @@ func TestCompileBundleReadsOnce(t *testing.T) {
 // TestCompileErrorNamesUserFiles: nft compiles a private copy, and its
 // errors name the user's files and lines, never the copy.
 func TestCompileErrorNamesUserFiles(t *testing.T) {
-	requireRoot(t)
+	testnet.RequireRoot(t)
 	dir := t.TempDir()
 	main := filepath.Join(dir, "main.nft")
 	mustWrite(t, main, compileInputRuleset)
@@ -100,7 +101,7 @@ func mustWrite(t *testing.T, p, body string) {
 // /tmp, never in $TMPDIR (the environment is the user's: a directory they
 // own would let them swap the copy before nft reads it).
 func TestCompileIgnoresTMPDIR(t *testing.T) {
-	requireRoot(t)
+	testnet.RequireRoot(t)
 	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "missing"))
 	dir := t.TempDir()
 	main := filepath.Join(dir, "main.nft")
@@ -115,7 +116,7 @@ func TestCompileIgnoresTMPDIR(t *testing.T) {
 // its timeout, with a message that names the limit and the file. (The
 // memory limit is proven with a real define bomb in the hostile corpus.)
 func TestNftLimits(t *testing.T) {
-	requireRoot(t)
+	testnet.RequireRoot(t)
 	bin := t.TempDir()
 	for name, body := range map[string]string{
 		"spin":  "#!/bin/sh\nwhile :; do :; done\n",

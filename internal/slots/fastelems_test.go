@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/fwslot/fwslot/internal/source"
+	"github.com/fwslot/fwslot/internal/testnet"
 )
 
 // fastCases are sets of every key and data type the fast path encodes,
@@ -61,7 +62,7 @@ func fastRuleset(decl string) string {
 // elements equals the one it compiled with them, and the slot staged from
 // the fast form, read back from the kernel, equals nft -f's.
 func TestFastElementsEqualNft(t *testing.T) {
-	requireRoot(t)
+	testnet.RequireRoot(t)
 	for _, tc := range fastCases {
 		t.Run(tc.name, func(t *testing.T) {
 			ns, ifs := targetIfaces(t)
@@ -104,7 +105,7 @@ func TestFastElementsEqualNft(t *testing.T) {
 // exactly are compiled by nft: the result (or nft's error) is the same as
 // without the fast path.
 func TestFastElementsFallBack(t *testing.T) {
-	requireRoot(t)
+	testnet.RequireRoot(t)
 	cases := []struct {
 		name, body string
 		planned    bool // the list is encoded, then refused after compile
@@ -198,7 +199,7 @@ func hexSorted(elems [][]byte) []string {
 // still finds its file once the lists are cut out, and the result equals
 // the compile without the fast path.
 func TestFastElementsIncludes(t *testing.T) {
-	requireRoot(t)
+	testnet.RequireRoot(t)
 	dir := t.TempDir()
 	main := filepath.Join(dir, "main.nft")
 	mustWrite(t, main, "table inet t {\n\tset a { type ipv4_addr; elements = { 10.0.0.1,\n\t\t10.0.0.2 } }\n}\ninclude \"more.nft\"\n")

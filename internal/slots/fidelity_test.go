@@ -11,6 +11,7 @@ import (
 
 	"github.com/fwslot/fwslot/internal/names"
 	"github.com/fwslot/fwslot/internal/nfnl"
+	"github.com/fwslot/fwslot/internal/testnet"
 )
 
 // TestFidelityCorpus runs every ruleset of testdata/corpus (hand-written
@@ -20,7 +21,7 @@ import (
 // builds from the same file: every chain, rule, expression, set, element
 // and object, modulo the names the slot layout renames.
 func TestFidelityCorpus(t *testing.T) {
-	requireRoot(t)
+	testnet.RequireRoot(t)
 	dir, err := filepath.Abs("../../testdata/corpus")
 	if err != nil {
 		t.Fatal(err)

@@ -15,16 +15,11 @@ import (
 	"github.com/fwslot/fwslot/internal/testnet"
 )
 
-func requireRoot(t testing.TB) {
-	t.Helper()
-	testnet.RequireRoot(t)
-}
-
 // newTarget creates a throwaway namespace with ifb devices eth0 and eth1 and
 // removes it when the test ends.
 func newTarget(t testing.TB) string {
 	t.Helper()
-	requireRoot(t)
+	testnet.RequireRoot(t)
 	ns, err := nsutil.Create("fwslot-t-")
 	if err != nil {
 		t.Fatal(err)
