@@ -111,6 +111,20 @@ func (e *Encoder) Nested(typ uint16, fn func(*Encoder)) {
 	e.Raw(typ|FlagNested, inner.buf)
 }
 
+// ImmediateRule appends a rule's expression list holding one immediate
+// expression: register dreg loaded with the data value writes.
+func (e *Encoder) ImmediateRule(dreg uint32, value func(*Encoder)) {
+	e.Nested(RuleExpressions, func(l *Encoder) {
+		l.Nested(ListElem, func(x *Encoder) {
+			x.String(ExprName, "immediate")
+			x.Nested(ExprData, func(d *Encoder) {
+				d.Uint32(ImmediateDreg, dreg)
+				d.Nested(ImmediateData, value)
+			})
+		})
+	})
+}
+
 // Str decodes a NUL-terminated string payload.
 func Str(b []byte) string {
 	for i, c := range b {

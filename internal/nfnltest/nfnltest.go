@@ -8,16 +8,8 @@ import "github.com/fwslot/fwslot/internal/nfnl"
 // immediate into register 99.
 func RefusedRule() []byte {
 	var e nfnl.Encoder
-	e.Nested(nfnl.RuleExpressions, func(l *nfnl.Encoder) {
-		l.Nested(nfnl.ListElem, func(x *nfnl.Encoder) {
-			x.String(nfnl.ExprName, "immediate")
-			x.Nested(nfnl.ExprData, func(d *nfnl.Encoder) {
-				d.Uint32(nfnl.ImmediateDreg, 99)
-				d.Nested(nfnl.ImmediateData, func(dd *nfnl.Encoder) {
-					dd.Raw(1, []byte{0, 0, 0, 1}) // NFTA_DATA_VALUE
-				})
-			})
-		})
+	e.ImmediateRule(99, func(dd *nfnl.Encoder) {
+		dd.Raw(1, []byte{0, 0, 0, 1}) // NFTA_DATA_VALUE
 	})
 	return e.Bytes()
 }

@@ -440,20 +440,12 @@ func verdictRule(table, chain string, handle uint64, code uint32, target, commen
 	if handle != 0 {
 		e.Uint64(nfnl.RuleHandle, handle)
 	}
-	e.Nested(nfnl.RuleExpressions, func(l *nfnl.Encoder) {
-		l.Nested(nfnl.ListElem, func(x *nfnl.Encoder) {
-			x.String(nfnl.ExprName, "immediate")
-			x.Nested(nfnl.ExprData, func(d *nfnl.Encoder) {
-				d.Uint32(nfnl.ImmediateDreg, 0)
-				d.Nested(nfnl.ImmediateData, func(dd *nfnl.Encoder) {
-					dd.Nested(nfnl.DataVerdict, func(v *nfnl.Encoder) {
-						v.Uint32(nfnl.VerdictCode, code)
-						if target != "" {
-							v.String(nfnl.VerdictChain, target)
-						}
-					})
-				})
-			})
+	e.ImmediateRule(0, func(dd *nfnl.Encoder) { // register 0: the verdict
+		dd.Nested(nfnl.DataVerdict, func(v *nfnl.Encoder) {
+			v.Uint32(nfnl.VerdictCode, code)
+			if target != "" {
+				v.String(nfnl.VerdictChain, target)
+			}
 		})
 	})
 	e.Raw(nfnl.RuleUserdata, commentUdata(comment))
