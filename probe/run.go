@@ -18,11 +18,12 @@ const (
 	Delivered Outcome = "delivered" // reached a local socket of the twin
 	Forwarded Outcome = "forwarded" // left the twin (captured at an egress peer)
 	Rejected  Outcome = "rejected"  // answered with a TCP RST or ICMP unreachable
-	Dropped   Outcome = "dropped"   // nothing came out, and the trace shows the drop
+	Dropped   Outcome = "dropped"   // nothing came out, and the path shows the drop (the trace's, or the kernel's last hop)
 	// Unknown: nothing came out within the twin's wait and the trace
-	// does not show a drop (the packet may still be on its way on a
-	// loaded machine). The probe has an error and no verdict (Got is
-	// empty): silence alone is never a drop.
+	// does not settle the fate (it accepted the packet, or shows no
+	// event, or a reject's answer never came): on a loaded machine the
+	// packet may still be on its way. The probe has an error and no
+	// verdict (Got is empty): silence alone is never a drop.
 	Unknown Outcome = "unknown"
 )
 
