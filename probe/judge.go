@@ -1,7 +1,6 @@
 package probe
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -37,9 +36,16 @@ func judge(res Result, o *observation, path Path) Result {
 		}
 	}
 	tv := path.verdict()
+	// silent: nothing of the probe reached the wire or a local socket.
+	// That is a drop only when the trace shows one; otherwise the twin
+	// cannot tell (the packet may still be on its way on a loaded
+	// machine) and the probe is an error with an unknown outcome.
+	silent := seen == nil && o.rejected == nil
 	switch {
 	case o.unanswered:
 		res.Err = fmt.Errorf("reject sent no answer: %s dropped the packet and the kernel sent a packet, but no TCP reset or ICMP unreachable for the probe reached its sender within %s", o.awaited, o.answerWait)
+	case len(o.events) == 0 && silent:
+		res.Err = fmt.Errorf("no trace events for the probe and nothing on the wire within %s: its fate is unknown (on a loaded machine, try a longer wait)", o.timeout)
 	case len(o.events) == 0:
 		res.Err = fmt.Errorf("no trace events for the probe (the wire says %s)", res.Outcome)
 	case res.Got == Accept && tv != "accept":
@@ -48,10 +54,13 @@ func judge(res Result, o *observation, path Path) Result {
 		if res.Outcome == Rejected {
 			res.Err = fmt.Errorf("the ruleset accepted the packet but the kernel answered it with %s (no route or closed port? check the topology)", answerName(*o.rejected))
 		} else {
-			res.Err = errors.New("the ruleset accepted the packet but it was neither delivered nor forwarded (no route? check the topology)")
+			res.Err = fmt.Errorf("the ruleset accepted the packet but it was neither delivered nor forwarded within %s: its fate is unknown (no route? check the topology; on a loaded machine, try a longer wait)", o.timeout)
 		}
 	}
 	if res.Err != nil {
+		if silent {
+			res.Outcome, res.Got = Unknown, ""
+		}
 		return res
 	}
 	var problems []string

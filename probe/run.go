@@ -18,7 +18,13 @@ const (
 	Delivered Outcome = "delivered" // reached a local socket of the twin
 	Forwarded Outcome = "forwarded" // left the twin (captured at an egress peer)
 	Rejected  Outcome = "rejected"  // answered with a TCP RST or ICMP unreachable
-	Dropped   Outcome = "dropped"   // nothing came out
+	Dropped   Outcome = "dropped"   // nothing came out, and the path shows the drop (the trace's, or the kernel's last hop)
+	// Unknown: nothing came out within the twin's wait and the trace
+	// does not settle the fate (it accepted the packet, or shows no
+	// event, or a reject's answer never came): on a loaded machine the
+	// packet may still be on its way. The probe has an error and no
+	// verdict (Got is empty): silence alone is never a drop.
+	Unknown Outcome = "unknown"
 )
 
 // Seen is the probe packet as observed leaving or arriving, after NAT.
@@ -197,6 +203,7 @@ type observation struct {
 	awaited    string        // the answering rule whose answer is on its way (expectAnswer)
 	answerWait time.Duration // how long the twin waited for it
 	unanswered bool          // ... and none arrived
+	timeout    time.Duration // the wait for the packet's fate (Options.Timeout)
 }
 
 func (tw *Twin) probeOne(i int, p Probe, idx RuleIndex, opt Options) Result {
@@ -298,6 +305,7 @@ func (tw *Twin) observe(o *observation, opt Options) error {
 	s := tw.sock
 	start := time.Now()
 	deadline := start.Add(opt.Timeout)
+	o.timeout = opt.Timeout
 	fds := []unix.PollFd{{Fd: int32(s.trace), Events: unix.POLLIN}}
 	for _, ti := range tw.ifaces {
 		fds = append(fds, unix.PollFd{Fd: int32(ti.capFD), Events: unix.POLLIN})
