@@ -180,7 +180,10 @@ func (h *LibHost) runProbes(ctx context.Context, rs *slots.Ruleset, ps []probe.P
 	for _, r := range rep.Results {
 		if !r.Passed() {
 			why := fmt.Sprintf("got %s", r.Got)
-			if r.Failure != "" {
+			switch {
+			case r.Err != nil:
+				why = r.Err.Error()
+			case r.Failure != "":
 				why = r.Failure
 			}
 			fails = append(fails, fmt.Sprintf("%s: %s", strings.TrimSpace(r.Probe.Text), why))

@@ -49,6 +49,9 @@ func demoProbe(ctx context.Context, w io.Writer, dir string) error {
 			mark = "FAIL"
 		}
 		fmt.Fprintf(w, "    %s %-7s %s\n", mark, r.Got, r.Probe.Text)
+		if r.Err != nil {
+			fmt.Fprintf(w, "         %v\n", r.Err)
+		}
 	}
 	fmt.Fprintf(w, "    %d of %d probes passed in a twin namespace (set up in %v, probed in %v)\n",
 		rep.Passed, len(rep.Results), rep.Setup.Round(1e6), rep.Probing.Round(1e6))

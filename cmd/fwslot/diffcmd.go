@@ -191,14 +191,30 @@ func probeChanges(ctx context.Context, sides [2]*diffSide, ps []probe.Probe, top
 		}
 		reps[i] = rep
 	}
+	return changedProbes(ps, reps[0], reps[1]), nil
+}
+
+// changedProbes lists the probes whose verdict or outcome differs between
+// the two reports. A probe whose fate a twin could not tell is always
+// listed, with its error: the two sides cannot be said to agree on it.
+func changedProbes(ps []probe.Probe, a, b probe.Report) []probeChange {
 	out := []probeChange{}
 	for i, p := range ps {
-		a, b := reps[0].Results[i], reps[1].Results[i]
-		if string(a.Got) != string(b.Got) || a.Outcome != b.Outcome {
-			out = append(out, probeChange{p.Text, p.Where(), fmt.Sprintf("%s (%s)", a.Got, a.Outcome), fmt.Sprintf("%s (%s)", b.Got, b.Outcome)})
+		x, y := a.Results[i], b.Results[i]
+		if x.Err != nil || y.Err != nil || string(x.Got) != string(y.Got) || x.Outcome != y.Outcome {
+			out = append(out, probeChange{p.Text, p.Where(), fateText(x), fateText(y)})
 		}
 	}
-	return out, nil
+	return out
+}
+
+// fateText is a probe's verdict and outcome on one side of a diff, or its
+// error when the twin could not tell its fate.
+func fateText(r probe.Result) string {
+	if r.Err != nil {
+		return "error: " + r.Err.Error()
+	}
+	return fmt.Sprintf("%s (%s)", r.Got, r.Outcome)
 }
 
 // colorWanted decides whether to colour output: "auto" colours a terminal
