@@ -77,7 +77,7 @@ type Member struct {
 // It fails the test if etcd does not serve within a minute.
 func Start(t testing.TB, opts Options) *Cluster {
 	t.Helper()
-	return start(t, opts, freePorts)
+	return start(t, opts, etcdserve.FreePorts)
 }
 
 // start is Start with the port picker given.
@@ -309,9 +309,6 @@ func (m *Member) start(fresh bool) error {
 	m.mu.Unlock()
 	return nil
 }
-
-// freePorts is etcdserve.FreePorts, the default port picker of Start.
-func freePorts(n int) ([]int, error) { return etcdserve.FreePorts(n) }
 
 // isAddrInUse reports whether err is a lost bind race.
 func isAddrInUse(err error) bool {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fwslot/fwslot/internal/etcdserve"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -292,7 +293,7 @@ func TestStartRetriesLostPort(t *testing.T) {
 	calls := 0
 	pick := func(n int) ([]int, error) {
 		calls++
-		ports, err := freePorts(n)
+		ports, err := etcdserve.FreePorts(n)
 		if calls == 1 {
 			ports[0] = taken
 		}
