@@ -121,14 +121,9 @@ func readRuleState(ns netns.NsHandle) (ruleState, error) {
 }
 
 // replayRules replaces every stateful rule with a copy of itself (same
-// handle, same place): the copies start with fresh limits, quotas and
-// counters. One transaction: all or nothing.
-func replayRules(ns netns.NsHandle, rules []nfnl.Msg) error {
-	c, err := nfnl.DialHandle(ns)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
+// handle, same place) on connection c: the copies start with fresh
+// limits, quotas and counters. One transaction: all or nothing.
+func replayRules(c *nfnl.Conn, rules []nfnl.Msg) error {
 	var b nfnl.Batch
 	for _, m := range rules {
 		var e nfnl.Encoder
@@ -157,7 +152,14 @@ func (tw *Twin) restore() error {
 		tw.restoreTime += time.Since(start)
 	}()
 	if !tw.state.full {
-		err := replayRules(tw.ns, tw.state.replay)
+		if tw.resetConn == nil {
+			c, err := nfnl.DialHandle(tw.ns)
+			if err != nil {
+				return fmt.Errorf("reset the twin's state: %w", err)
+			}
+			tw.resetConn = c
+		}
+		err := replayRules(tw.resetConn, tw.state.replay)
 		if err == nil || tw.load == nil {
 			return err
 		}
