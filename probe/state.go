@@ -5,8 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vishvananda/netns"
-
 	"github.com/fwslot/fwslot/internal/nfnl"
 )
 
@@ -37,15 +35,10 @@ type ruleState struct {
 	answers map[ruleKey]string
 }
 
-// readRuleState finds the state probes can change in the ruleset live in
-// namespace ns (the trace table aside).
-func readRuleState(ns netns.NsHandle) (ruleState, error) {
+// readRuleState finds the state probes can change in the ruleset c
+// reaches (the trace table aside).
+func readRuleState(c *nfnl.Conn) (ruleState, error) {
 	var st ruleState
-	c, err := nfnl.DialHandle(ns)
-	if err != nil {
-		return st, err
-	}
-	defer c.Close()
 	rules, err := c.Dump(nfnl.MsgGetRule, 0, nil)
 	if err != nil {
 		return st, fmt.Errorf("list rules of the twin: %w", err)
@@ -152,14 +145,11 @@ func (tw *Twin) restore() error {
 		tw.restoreTime += time.Since(start)
 	}()
 	if !tw.state.full {
-		if tw.resetConn == nil {
-			c, err := nfnl.DialHandle(tw.ns)
-			if err != nil {
-				return fmt.Errorf("reset the twin's state: %w", err)
-			}
-			tw.resetConn = c
+		c, err := tw.stateConn()
+		if err != nil {
+			return err
 		}
-		err := replayRules(tw.resetConn, tw.state.replay)
+		err = replayRules(c, tw.state.replay)
 		if err == nil || tw.load == nil {
 			return err
 		}
@@ -175,7 +165,11 @@ func (tw *Twin) restore() error {
 	}
 	// The reloaded rules may have other handles: find the answering
 	// ones again.
-	st, err := readRuleState(tw.ns)
+	c, err := tw.stateConn()
+	if err != nil {
+		return err
+	}
+	st, err := readRuleState(c)
 	if err != nil {
 		return err
 	}
@@ -188,7 +182,11 @@ func (tw *Twin) restore() error {
 // rules are still reset by replacing them.
 func (tw *Twin) isStateful() (bool, error) {
 	if tw.state == nil {
-		st, err := readRuleState(tw.ns)
+		c, err := tw.stateConn()
+		if err != nil {
+			return false, err
+		}
+		st, err := readRuleState(c)
 		if err != nil {
 			return false, err
 		}
@@ -198,4 +196,20 @@ func (tw *Twin) isStateful() (bool, error) {
 		tw.state = &st
 	}
 	return tw.state.stateful, nil
+}
+
+// stateConn returns the netlink connection the twin reads and resets its
+// ruleset's state on, dialed once and kept until Close: closing a
+// connection makes the kernel wait for the previous transaction's objects
+// to be freed (an RCU grace period, about 14 ms here), which per probe
+// was most of probing.
+func (tw *Twin) stateConn() (*nfnl.Conn, error) {
+	if tw.stateNL == nil {
+		c, err := nfnl.DialHandle(tw.ns)
+		if err != nil {
+			return nil, fmt.Errorf("connect to the twin's nf_tables: %w", err)
+		}
+		tw.stateNL = c
+	}
+	return tw.stateNL, nil
 }

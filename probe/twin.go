@@ -127,19 +127,15 @@ type Twin struct {
 	entryMark   uint32 // the mark the trace table gives arriving probe packets
 	restores    int
 	restoreTime time.Duration
-	// resetConn is the netlink connection restores reset state on, kept
-	// for the twin's life: closing a connection makes the kernel wait
-	// for the previous transaction's objects to be freed (an RCU grace
-	// period, about 14 ms here), which per probe was most of probing.
-	resetConn *nfnl.Conn
-	neigh     map[netip.Addr]bool   // on-link hosts given a neighbour entry
-	ndBlocked map[netip.Addr]string // on-link hosts whose advertisements the ruleset drops, by interface
-	ndProbes  int
-	gwChecked map[string]bool  // interfaces whose IPv6 gateway's advertisements were tried
-	gwBlocked map[string]bool  // ... and dropped by the ruleset
-	nsChecked map[sendKey]bool // senders' solicitations tried: true when the ruleset drops them
-	fragSeq   uint32           // fragment probes sent: their identifications never repeat (nextFragID)
-	tx        *txFiles         // the twin's IP counters, opened when a rule answers (countTx)
+	stateNL     *nfnl.Conn            // see stateConn
+	neigh       map[netip.Addr]bool   // on-link hosts given a neighbour entry
+	ndBlocked   map[netip.Addr]string // on-link hosts whose advertisements the ruleset drops, by interface
+	ndProbes    int
+	gwChecked   map[string]bool  // interfaces whose IPv6 gateway's advertisements were tried
+	gwBlocked   map[string]bool  // ... and dropped by the ruleset
+	nsChecked   map[sendKey]bool // senders' solicitations tried: true when the ruleset drops them
+	fragSeq     uint32           // fragment probes sent: their identifications never repeat (nextFragID)
+	tx          *txFiles         // the twin's IP counters, opened when a rule answers (countTx)
 }
 
 // NewTwin builds a twin for the topology and runs load to put the ruleset
@@ -262,9 +258,9 @@ func (tw *Twin) Close() error {
 	}
 	tw.tx.close()
 	tw.tx = nil
-	if tw.resetConn != nil {
-		tw.resetConn.Close()
-		tw.resetConn = nil
+	if tw.stateNL != nil {
+		tw.stateNL.Close()
+		tw.stateNL = nil
 	}
 	for _, ti := range tw.ifaces {
 		if ti.capFD >= 0 {
